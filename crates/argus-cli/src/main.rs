@@ -1,0 +1,78 @@
+//! `argus`: the one binary. It parses the command line and hands each command
+//! to its module under `cmd/`; the work itself lives in the library crates.
+//!
+//! Output channels: stdout carries only the result of a command (a table, a
+//! JSON document, a SARIF log); progress, notices and errors go to stderr, so
+//! `argus lint --json > findings.json` always yields a clean document.
+
+mod cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Argus: operational security for on-chain infrastructure.
+#[derive(Debug, Parser)]
+#[command(name = "argus", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags every command understands.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct GlobalArgs {
+    /// Where Argus keeps its state (the SQLite registry and, later, the vault
+    /// and audit log).
+    #[arg(long, global = true, env = "ARGUS_DATA_DIR", default_value = ".argus")]
+    pub(crate) data_dir: PathBuf,
+    /// More detail on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The deployments registry: every contract with its chain, address,
+    /// label and ABI.
+    #[command(subcommand)]
+    Registry(cmd::registry::RegistryCommand),
+    /// Lint interfaces across the whole infrastructure: selector and topic
+    /// collisions, names reused for different interfaces, the same interface
+    /// with different parameters or indexing.
+    Lint(cmd::lint::LintArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    let result = match cli.command {
+        Command::Registry(command) => cmd::registry::run(&cli.global, command),
+        Command::Lint(args) => cmd::lint::run(&cli.global, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ARGUS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+}

@@ -1,0 +1,304 @@
+//! Foundry: `forge script` broadcasts and `forge build` artifacts.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+use serde_json::Value;
+
+use super::{
+    ImportHints, ImportProblem, Loaded, chain_from_id, file_stem, parse_abi, parse_address_field,
+    read_limited,
+};
+use crate::model::{Contract, Deployment, Source, abi_hash};
+use alloy_json_abi::JsonAbi;
+
+/// Build artifacts found under one `out/` directory, by contract name.
+#[derive(Debug, Default)]
+pub(crate) struct OutIndex {
+    by_name: BTreeMap<String, Vec<PathBuf>>,
+}
+
+impl OutIndex {
+    /// Lists `out/*/<Name>.json` (Foundry's layout), skipping `build-info`.
+    fn build(out: &Path) -> Self {
+        let mut by_name: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+        let Ok(dirs) = fs::read_dir(out) else {
+            return Self::default();
+        };
+        let mut dirs: Vec<PathBuf> = dirs
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.is_dir() && !path.ends_with("build-info"))
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            let Ok(files) = fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut files: Vec<PathBuf> = files
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+                .collect();
+            files.sort();
+            for file in files {
+                by_name.entry(file_stem(&file)).or_default().push(file);
+            }
+        }
+        Self { by_name }
+    }
+}
+
+/// In each `broadcast/<script>/<chain>/` directory keep only `run-latest.json`,
+/// or, without it, the newest `run-<timestamp>.json`. Other files pass through.
+pub(crate) fn keep_latest_broadcasts(files: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut newest: HashMap<PathBuf, (u64, PathBuf)> = HashMap::new();
+    let mut has_latest: BTreeSet<PathBuf> = BTreeSet::new();
+    for file in &files {
+        let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else {
+            continue;
+        };
+        let name = name.to_string_lossy();
+        if name == "run-latest.json" {
+            has_latest.insert(dir.to_owned());
+        } else if let Some(stamp) = run_timestamp(&name) {
+            let slot = newest.entry(dir.to_owned()).or_insert((stamp, file.clone()));
+            if stamp > slot.0 {
+                *slot = (stamp, file.clone());
+            }
+        }
+    }
+    files
+        .into_iter()
+        .filter(|file| {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let Some(_) = run_timestamp(&name) else {
+                return true;
+            };
+            let dir = file.parent().unwrap_or(Path::new(""));
+            !has_latest.contains(dir) && newest.get(dir).is_some_and(|(_, keep)| keep == file)
+        })
+        .collect()
+}
+
+fn run_timestamp(name: &str) -> Option<u64> {
+    name.strip_prefix("run-")?
+        .strip_suffix(".json")?
+        .parse()
+        .ok()
+}
+
+/// The project root of a broadcast: the folder that holds `broadcast/`.
+fn project_root(path: &Path) -> Option<PathBuf> {
+    let mut root = PathBuf::new();
+    for component in path.components() {
+        if component == Component::Normal("broadcast".as_ref()) {
+            return Some(if root.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                root
+            });
+        }
+        root.push(component);
+    }
+    None
+}
+
+/// The chain folder: `broadcast/<script>/<chain>/run-latest.json`.
+fn chain_from_folder(path: &Path) -> Option<u64> {
+    path.parent()?.file_name()?.to_str()?.parse().ok()
+}
+
+/// A `forge script` broadcast: every CREATE/CREATE2 with a contract name.
+pub(crate) fn load_broadcast(
+    value: &Value,
+    source: Source,
+    hints: &ImportHints,
+    out_index: &mut HashMap<PathBuf, OutIndex>,
+) -> Result<Loaded, ImportProblem> {
+    let transactions = value
+        .get("transactions")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ImportProblem::MissingField {
+            field: "transactions".to_owned(),
+        })?;
+    let chain_number = match value.get("chain") {
+        Some(chain) => Some(chain.as_u64().ok_or_else(|| ImportProblem::Shape {
+            message: "`chain` must be a chain id number".to_owned(),
+        })?),
+        None => chain_from_folder(&source.path),
+    };
+    let Some(chain_number) = chain_number else {
+        return Err(ImportProblem::MissingChain {
+            what: "the broadcast has no `chain` field and is not in a broadcast/<script>/<chain id>/ folder".to_owned(),
+            remedy: "import it from its place in the broadcast folder".to_owned(),
+        });
+    };
+    let chain = chain_from_id(chain_number, hints)?;
+    let out_dir = match (&hints.artifacts_dir, project_root(&source.path)) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(root)) => root.join("out"),
+        (None, None) => source
+            .path
+            .parent()
+            .map_or_else(|| PathBuf::from("out"), |dir| dir.join("out")),
+    };
+
+    // (name, address field, address value, constructor arguments)
+    let mut created: Vec<(String, String, &Value, Option<&Value>)> = Vec::new();
+    for (i, tx) in transactions.iter().enumerate() {
+        let kind = tx.get("transactionType").and_then(Value::as_str);
+        if matches!(kind, Some("CREATE" | "CREATE2")) {
+            match tx.get("contractName").and_then(Value::as_str) {
+                Some(name) => {
+                    let field = format!("transactions[{i}].contractAddress");
+                    let address = tx.get("contractAddress").unwrap_or(&Value::Null);
+                    created.push((name.to_owned(), field, address, tx.get("arguments")));
+                }
+                None => tracing::debug!(index = i, "broadcast creation without a contract name"),
+            }
+        }
+        let additional = tx.get("additionalContracts").and_then(Value::as_array);
+        for (j, extra) in additional.into_iter().flatten().enumerate() {
+            if let Some(name) = extra.get("contractName").and_then(Value::as_str) {
+                let field = format!("transactions[{i}].additionalContracts[{j}].address");
+                let address = extra.get("address").unwrap_or(&Value::Null);
+                created.push((name.to_owned(), field, address, None));
+            }
+        }
+    }
+    if created.is_empty() {
+        return Ok(Loaded::Skipped("the broadcast creates no named contract"));
+    }
+
+    let index = out_index
+        .entry(out_dir.clone())
+        .or_insert_with(|| OutIndex::build(&out_dir));
+    let mut contracts = Vec::new();
+    for (name, field, address, arguments) in created {
+        let address = parse_address_field(address, &field)?;
+        let abi = find_abi(index, &out_dir, &name)?;
+        let implementation = if name.ends_with("Proxy") {
+            arguments
+                .and_then(Value::as_array)
+                .and_then(|args| args.first())
+                .and_then(Value::as_str)
+                .and_then(|text| argus_core::parse_address(text).ok())
+        } else {
+            None
+        };
+        contracts.push(Contract {
+            deployment: Some(Deployment { chain, address }),
+            label: name,
+            abi,
+            source: source.clone(),
+            tags: BTreeSet::new(),
+            implementation,
+        });
+    }
+    Ok(Loaded::Contracts(contracts))
+}
+
+/// The ABI of `name` from the build output.
+fn find_abi(index: &OutIndex, out_dir: &Path, name: &str) -> Result<JsonAbi, ImportProblem> {
+    let candidates = index.by_name.get(name).map(Vec::as_slice).unwrap_or(&[]);
+    let mut found: Vec<(PathBuf, JsonAbi)> = Vec::new();
+    for candidate in candidates {
+        let unreadable = |message: String| ImportProblem::ArtifactUnreadable {
+            contract: name.to_owned(),
+            artifact: candidate.clone(),
+            message,
+        };
+        let bytes = read_limited(candidate).map_err(|p| unreadable(p.to_string()))?;
+        let value: Value =
+            serde_json::from_slice(&bytes).map_err(|e| unreadable(e.to_string()))?;
+        let abi_value = value.get("abi").ok_or_else(|| unreadable("no `abi`".to_owned()))?;
+        let abi = parse_abi(abi_value).map_err(|p| unreadable(p.to_string()))?;
+        found.push((candidate.clone(), abi));
+    }
+    let Some((_, first)) = found.first() else {
+        return Err(ImportProblem::AbiNotFound {
+            contract: name.to_owned(),
+            looked_in: out_dir.join("*").join(format!("{name}.json")),
+        });
+    };
+    let hash = abi_hash(first);
+    if found.iter().any(|(_, abi)| abi_hash(abi) != hash) {
+        return Err(ImportProblem::AmbiguousAbi {
+            contract: name.to_owned(),
+            candidates: found.into_iter().map(|(path, _)| path).collect(),
+        });
+    }
+    Ok(found.swap_remove(0).1)
+}
+
+/// A `forge build` artifact: an interface, labelled by its file stem.
+/// Contracts compiled from `lib/` (forge-std and other dependencies) are skipped.
+pub(crate) fn load_artifact(value: &Value, source: Source) -> Result<Loaded, ImportProblem> {
+    let abi = value.get("abi").ok_or_else(|| ImportProblem::MissingField {
+        field: "abi".to_owned(),
+    })?;
+    let target = value
+        .pointer("/metadata/settings/compilationTarget")
+        .and_then(Value::as_object);
+    let from_dependency = target.is_some_and(|target| {
+        target
+            .keys()
+            .any(|path| path.starts_with("lib/") || path.starts_with("node_modules/"))
+    });
+    if from_dependency {
+        return Ok(Loaded::Skipped("compiled from a dependency under lib/"));
+    }
+    let abi = parse_abi(abi)?;
+    Ok(Loaded::Contracts(vec![Contract {
+        deployment: None,
+        label: file_stem(&source.path),
+        abi,
+        source,
+        tags: BTreeSet::new(),
+        implementation: None,
+    }]))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn project_root_is_the_folder_holding_broadcast() {
+        assert_eq!(
+            project_root(Path::new("/p/broadcast/D.s.sol/1/run-latest.json")),
+            Some(PathBuf::from("/p"))
+        );
+        assert_eq!(
+            project_root(Path::new("broadcast/D.s.sol/1/run-latest.json")),
+            Some(PathBuf::from("."))
+        );
+        assert_eq!(project_root(Path::new("/p/x.json")), None);
+    }
+
+    #[test]
+    fn only_the_latest_run_is_kept() {
+        let files = vec![
+            PathBuf::from("b/S/1/run-1.json"),
+            PathBuf::from("b/S/1/run-2.json"),
+            PathBuf::from("b/S/1/run-latest.json"),
+            PathBuf::from("b/S/5/run-7.json"),
+            PathBuf::from("b/S/5/run-9.json"),
+            PathBuf::from("out/A.sol/A.json"),
+        ];
+        assert_eq!(
+            keep_latest_broadcasts(files),
+            vec![
+                PathBuf::from("b/S/1/run-latest.json"),
+                PathBuf::from("b/S/5/run-9.json"),
+                PathBuf::from("out/A.sol/A.json"),
+            ]
+        );
+    }
+}

@@ -1,0 +1,462 @@
+//! Reading contracts out of build and deployment files.
+//!
+//! This is a pure API — files in, [`Contract`]s out, no database — so the
+//! interface linter can read a project without a registry. [`load_path`] takes
+//! a file or a directory; a directory is walked recursively in a fixed order,
+//! skipping `node_modules`, `lib`, `cache`, `build-info`, `dry-run`,
+//! `solcInputs` and dot-directories. The format of each JSON file is detected
+//! from its content unless [`ImportHints::format`] forces it.
+//!
+//! Every bad file is reported, not only the first: the result is either every
+//! contract or every error (Vector's config compiler does the same), so a user
+//! fixes a whole project in one round and a half-read project never reaches
+//! the registry.
+
+mod error;
+mod foundry;
+mod hardhat;
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use alloy_json_abi::JsonAbi;
+use alloy_primitives::Address;
+use argus_core::{ChainId, parse_address};
+use serde_json::Value;
+
+pub use error::{ImportError, ImportErrors, ImportProblem};
+
+use crate::model::{Contract, Deployment, Source, SourceFormat};
+
+/// Files larger than this are refused: no build artifact comes near it, and
+/// reading one whole into memory must stay cheap.
+pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
+
+/// Directories a walk never enters.
+const SKIPPED_DIRS: &[&str] = &[
+    "node_modules",
+    "lib",
+    "cache",
+    "build-info",
+    "dry-run",
+    "solcInputs",
+];
+
+/// What the user told the importer beyond the files themselves.
+#[derive(Debug, Clone, Default)]
+pub struct ImportHints {
+    /// Read every file as this format instead of detecting it. In a directory
+    /// walk, files recognised as another format are still skipped.
+    pub format: Option<SourceFormat>,
+    /// The chain for files that do not carry one (a plain ABI, a
+    /// hardhat-deploy network without `.chainId`).
+    pub chain: Option<ChainId>,
+    /// Makes the one artifact or plain ABI being imported a deployment at this
+    /// address (needs `chain`).
+    pub address: Option<Address>,
+    /// The label for the one artifact or plain ABI being imported.
+    pub label: Option<String>,
+    /// The implementation behind the address given in `address`.
+    pub implementation: Option<Address>,
+    /// Tags added to every contract read.
+    pub tags: BTreeSet<String>,
+    /// Where a Foundry broadcast's ABIs are (default: `out/` beside `broadcast/`).
+    pub artifacts_dir: Option<PathBuf>,
+    /// Accept chain ids alloy does not know (private networks).
+    pub allow_unknown_chain: bool,
+}
+
+/// Reads every contract under `path` (a file or a directory).
+pub fn load_path(path: &Path, hints: &ImportHints) -> Result<Vec<Contract>, ImportErrors> {
+    load_paths([path], hints)
+}
+
+/// Reads every contract under each of `paths`, reporting every bad file.
+pub fn load_paths<'a, I>(paths: I, hints: &ImportHints) -> Result<Vec<Contract>, ImportErrors>
+where
+    I: IntoIterator<Item = &'a Path>,
+{
+    let mut loader = Loader::new(hints);
+    let mut seen = BTreeSet::new();
+    for path in paths {
+        for (file, explicit) in loader.collect_files(path) {
+            if seen.insert(file.clone()) {
+                loader.load_file(&file, explicit);
+            }
+        }
+    }
+    loader.finish()
+}
+
+/// Reads contracts from the bytes of one file, as [`load_path`] would. `path`
+/// names the file in messages and locates related files (a broadcast's build
+/// output, a hardhat-deploy network's `.chainId`).
+pub fn load_bytes(
+    path: &Path,
+    bytes: &[u8],
+    hints: &ImportHints,
+) -> Result<Vec<Contract>, ImportErrors> {
+    let mut loader = Loader::new(hints);
+    loader.load_document(path, bytes, true);
+    loader.finish()
+}
+
+/// Guesses the format of a parsed JSON document; `None` when it is none of them.
+pub fn detect_format(value: &Value) -> Option<SourceFormat> {
+    let object = match value {
+        Value::Array(_) => return Some(SourceFormat::Abi),
+        Value::Object(object) => object,
+        _ => return None,
+    };
+    if object.get("transactions").is_some_and(Value::is_array) {
+        return Some(SourceFormat::FoundryBroadcast);
+    }
+    if !object.get("abi").is_some_and(Value::is_array) {
+        return None;
+    }
+    if object
+        .get("_format")
+        .and_then(Value::as_str)
+        .is_some_and(|f| f.starts_with("hh-sol-artifact"))
+    {
+        return Some(SourceFormat::HardhatArtifact);
+    }
+    if object.get("address").is_some_and(Value::is_string) {
+        return Some(SourceFormat::HardhatDeploy);
+    }
+    if object.get("bytecode").is_some_and(Value::is_object)
+        || object.get("methodIdentifiers").is_some()
+    {
+        return Some(SourceFormat::FoundryArtifact);
+    }
+    Some(SourceFormat::Abi)
+}
+
+/// Parses an ABI value with alloy, which checks every type name.
+pub(crate) fn parse_abi(value: &Value) -> Result<JsonAbi, ImportProblem> {
+    <JsonAbi as serde::Deserialize>::deserialize(value).map_err(|error| {
+        ImportProblem::NotAnAbi {
+            message: error.to_string(),
+        }
+    })
+}
+
+/// Parses an address field, naming the field when it is wrong.
+pub(crate) fn parse_address_field(value: &Value, field: &str) -> Result<Address, ImportProblem> {
+    let text = value.as_str().ok_or_else(|| ImportProblem::Shape {
+        message: format!("`{field}` must be a string holding an address"),
+    })?;
+    parse_address(text).map_err(|source| ImportProblem::BadAddress {
+        field: field.to_owned(),
+        source,
+    })
+}
+
+pub(crate) fn chain_from_id(id: u64, hints: &ImportHints) -> Result<ChainId, ImportProblem> {
+    ChainId::from_id(id, hints.allow_unknown_chain).map_err(|source| ImportProblem::BadChain {
+        source,
+    })
+}
+
+/// The file's name without `.json`.
+pub(crate) fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// What a file turned into.
+pub(crate) enum Loaded {
+    Contracts(Vec<Contract>),
+    /// Deliberately left out (a forge-std test contract, a nameless creation).
+    Skipped(&'static str),
+}
+
+struct Loader<'h> {
+    hints: &'h ImportHints,
+    contracts: Vec<Contract>,
+    errors: Vec<ImportError>,
+    /// Files whose contracts may take the address/label hints.
+    hintable: Vec<usize>,
+    out_index: HashMap<PathBuf, foundry::OutIndex>,
+}
+
+impl<'h> Loader<'h> {
+    fn new(hints: &'h ImportHints) -> Self {
+        Self {
+            hints,
+            contracts: Vec::new(),
+            errors: Vec::new(),
+            hintable: Vec::new(),
+            out_index: HashMap::new(),
+        }
+    }
+
+    fn error(&mut self, path: &Path, problem: ImportProblem) {
+        self.errors.push(ImportError {
+            path: path.to_owned(),
+            problem,
+        });
+    }
+
+    /// The files to read under `path`, each marked whether the user named it.
+    fn collect_files(&mut self, path: &Path) -> Vec<(PathBuf, bool)> {
+        let metadata = match fs::metadata(path) {
+            Ok(metadata) => metadata,
+            Err(error) => {
+                self.error(path, ImportProblem::Io {
+                    message: error.to_string(),
+                });
+                return Vec::new();
+            }
+        };
+        if !metadata.is_dir() {
+            return vec![(path.to_owned(), true)];
+        }
+        let walk = walkdir::WalkDir::new(path)
+            .follow_links(false)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|entry| {
+                entry.depth() == 0
+                    || !entry.file_type().is_dir()
+                    || !is_skipped_dir(&entry.file_name().to_string_lossy())
+            });
+        let mut files = Vec::new();
+        for entry in walk {
+            match entry {
+                Ok(entry) if entry.file_type().is_file() => {
+                    let name = entry.file_name().to_string_lossy();
+                    if name.ends_with(".json") && !name.ends_with(".dbg.json") && !name.starts_with('.')
+                    {
+                        files.push(entry.into_path());
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    let at = error.path().unwrap_or(path).to_owned();
+                    self.error(&at, ImportProblem::Io {
+                        message: error.to_string(),
+                    });
+                }
+            }
+        }
+        let files = foundry::keep_latest_broadcasts(files);
+        files.into_iter().map(|file| (file, false)).collect()
+    }
+
+    fn load_file(&mut self, path: &Path, explicit: bool) {
+        match read_limited(path) {
+            Ok(bytes) => self.load_document(path, &bytes, explicit),
+            Err(problem) => self.error(path, problem),
+        }
+    }
+
+    fn load_document(&mut self, path: &Path, bytes: &[u8], explicit: bool) {
+        let value: Value = match serde_json::from_slice(bytes) {
+            Ok(value) => value,
+            Err(error) => {
+                return self.error(path, ImportProblem::Json {
+                    line: error.line(),
+                    column: error.column(),
+                    message: error.to_string(),
+                });
+            }
+        };
+        let detected = detect_format(&value);
+        let format = match (self.hints.format, detected) {
+            (Some(forced), Some(found)) if !explicit && forced != found => {
+                tracing::debug!(path = %path.display(), %found, "skipped: not the forced format");
+                return;
+            }
+            (Some(forced), _) => forced,
+            (None, Some(found)) => found,
+            (None, None) if explicit => return self.error(path, ImportProblem::UnknownFormat),
+            (None, None) => {
+                tracing::debug!(path = %path.display(), "skipped: not an artifact, deployment or ABI");
+                return;
+            }
+        };
+        let source = Source {
+            format,
+            path: path.to_owned(),
+        };
+        let loaded = match format {
+            SourceFormat::FoundryBroadcast => {
+                foundry::load_broadcast(&value, source, self.hints, &mut self.out_index)
+            }
+            SourceFormat::FoundryArtifact => foundry::load_artifact(&value, source),
+            SourceFormat::HardhatArtifact => hardhat::load_artifact(&value, source),
+            SourceFormat::HardhatDeploy => hardhat::load_deployment(&value, source, self.hints),
+            SourceFormat::Abi => load_plain_abi(&value, source),
+        };
+        match loaded {
+            Ok(Loaded::Contracts(contracts)) => {
+                let hintable = matches!(
+                    format,
+                    SourceFormat::Abi | SourceFormat::FoundryArtifact | SourceFormat::HardhatArtifact
+                );
+                for mut contract in contracts {
+                    contract.tags.extend(self.hints.tags.iter().cloned());
+                    if hintable {
+                        self.hintable.push(self.contracts.len());
+                    }
+                    self.contracts.push(contract);
+                }
+            }
+            Ok(Loaded::Skipped(why)) => {
+                tracing::debug!(path = %path.display(), why, "skipped");
+            }
+            Err(problem) => self.error(path, problem),
+        }
+    }
+
+    fn apply_hints(&mut self) {
+        let hints = self.hints;
+        let wants_deployment = hints.address.is_some() || hints.implementation.is_some();
+        if !wants_deployment && hints.label.is_none() {
+            return;
+        }
+        if self.hintable.len() != 1 {
+            let problem = || ImportProblem::HintsNeedOneContract {
+                found: self.hintable.len(),
+            };
+            let paths: Vec<PathBuf> = if self.hintable.is_empty() {
+                Vec::new()
+            } else {
+                self.hintable
+                    .iter()
+                    .map(|&i| self.contracts[i].source.path.clone())
+                    .collect()
+            };
+            let mut errors: Vec<ImportError> = paths
+                .into_iter()
+                .map(|path| ImportError {
+                    path,
+                    problem: problem(),
+                })
+                .collect();
+            if errors.is_empty() {
+                errors.push(ImportError {
+                    path: PathBuf::from("(command line)"),
+                    problem: problem(),
+                });
+            }
+            self.errors.extend(errors);
+            return;
+        }
+        let index = self.hintable[0];
+        let path = self.contracts[index].source.path.clone();
+        let contract = &mut self.contracts[index];
+        if let Some(label) = &hints.label {
+            contract.label = label.clone();
+        }
+        if !wants_deployment {
+            return;
+        }
+        let (Some(address), Some(chain)) = (hints.address, hints.chain) else {
+            let problem = if hints.address.is_none() {
+                ImportProblem::ImplementationWithoutAddress
+            } else {
+                ImportProblem::AddressWithoutChain
+            };
+            return self.error(&path, problem);
+        };
+        contract.deployment = Some(Deployment { chain, address });
+        contract.implementation = hints.implementation;
+    }
+
+    /// hardhat-deploy writes a proxied `X` three times: `X` (the proxy address
+    /// with the merged ABI), `X_Proxy` (same address, the proxy's own ABI) and
+    /// `X_Implementation`. `X` already says everything `X_Proxy` does.
+    fn drop_hardhat_deploy_proxy_twins(&mut self) {
+        let keys: BTreeSet<(String, Deployment)> = self
+            .contracts
+            .iter()
+            .filter(|c| c.source.format == SourceFormat::HardhatDeploy)
+            .filter_map(|c| Some((c.label.clone(), c.deployment?)))
+            .collect();
+        self.contracts.retain(|c| {
+            let twin = c.source.format == SourceFormat::HardhatDeploy
+                && c.label.strip_suffix("_Proxy").is_some_and(|base| {
+                    c.deployment
+                        .is_some_and(|d| keys.contains(&(base.to_owned(), d)))
+                });
+            !twin
+        });
+    }
+
+    fn finish(mut self) -> Result<Vec<Contract>, ImportErrors> {
+        self.apply_hints();
+        self.drop_hardhat_deploy_proxy_twins();
+        if self.errors.is_empty() {
+            Ok(self.contracts)
+        } else {
+            Err(ImportErrors {
+                errors: self.errors,
+            })
+        }
+    }
+}
+
+fn is_skipped_dir(name: &str) -> bool {
+    name.starts_with('.') || SKIPPED_DIRS.contains(&name)
+}
+
+/// Reads a file, refusing one larger than [`MAX_FILE_SIZE`] before reading it.
+fn read_limited(path: &Path) -> Result<Vec<u8>, ImportProblem> {
+    let io = |error: std::io::Error| ImportProblem::Io {
+        message: error.to_string(),
+    };
+    let file = fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    if size > MAX_FILE_SIZE {
+        return Err(ImportProblem::TooLarge {
+            size,
+            limit: MAX_FILE_SIZE,
+        });
+    }
+    let mut bytes = Vec::new();
+    // A file that grows while being read still stops at the limit.
+    file.take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err(ImportProblem::TooLarge {
+            size: bytes.len() as u64,
+            limit: MAX_FILE_SIZE,
+        });
+    }
+    Ok(bytes)
+}
+
+/// A bare ABI: a JSON array, or an object with an `abi` array.
+fn load_plain_abi(value: &Value, source: Source) -> Result<Loaded, ImportProblem> {
+    let abi_value = match value {
+        Value::Array(_) => value,
+        Value::Object(object) => object.get("abi").ok_or_else(|| ImportProblem::Shape {
+            message: "expected a JSON array of ABI items, or an object with an `abi` array"
+                .to_owned(),
+        })?,
+        _ => {
+            return Err(ImportProblem::Shape {
+                message: "expected a JSON array of ABI items, or an object with an `abi` array"
+                    .to_owned(),
+            });
+        }
+    };
+    let abi = parse_abi(abi_value)?;
+    Ok(Loaded::Contracts(vec![Contract {
+        deployment: None,
+        label: file_stem(&source.path),
+        abi,
+        source,
+        tags: BTreeSet::new(),
+        implementation: None,
+    }]))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,204 @@
+//! What the registry holds: contracts as importers read them, and entries as
+//! the registry keeps them.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use alloy_json_abi::JsonAbi;
+use alloy_primitives::{Address, B256, keccak256};
+use argus_core::ChainId;
+use serde::{Deserialize, Serialize};
+
+/// Where a contract lives: a chain and an address on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Deployment {
+    /// The chain.
+    pub chain: ChainId,
+    /// The contract's address on that chain.
+    pub address: Address,
+}
+
+/// Whether an entry is deployed somewhere or only an interface from build output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContractKind {
+    /// Has a chain and an address.
+    Deployment,
+    /// Known only from build artifacts; keyed by its label.
+    Artifact,
+}
+
+impl ContractKind {
+    /// The name stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deployment => "deployment",
+            Self::Artifact => "artifact",
+        }
+    }
+}
+
+impl fmt::Display for ContractKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ContractKind {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "deployment" => Ok(Self::Deployment),
+            "artifact" => Ok(Self::Artifact),
+            other => Err(format!("unknown contract kind `{other}`")),
+        }
+    }
+}
+
+/// The file formats the importers read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceFormat {
+    /// `broadcast/<script>/<chain>/run-latest.json` from `forge script`.
+    FoundryBroadcast,
+    /// `out/<File>.sol/<Name>.json` from `forge build`.
+    FoundryArtifact,
+    /// `artifacts/**/<Name>.json` from Hardhat (`hh-sol-artifact-1`).
+    HardhatArtifact,
+    /// `deployments/<network>/<Name>.json` from hardhat-deploy.
+    HardhatDeploy,
+    /// A bare ABI: a JSON array, or an object with an `abi` key.
+    Abi,
+}
+
+impl SourceFormat {
+    /// Every format, in the order detection tries them.
+    pub const ALL: [SourceFormat; 5] = [
+        Self::FoundryBroadcast,
+        Self::FoundryArtifact,
+        Self::HardhatArtifact,
+        Self::HardhatDeploy,
+        Self::Abi,
+    ];
+
+    /// The name used on the command line and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FoundryBroadcast => "foundry-broadcast",
+            Self::FoundryArtifact => "foundry-artifact",
+            Self::HardhatArtifact => "hardhat-artifact",
+            Self::HardhatDeploy => "hardhat-deploy",
+            Self::Abi => "abi",
+        }
+    }
+}
+
+impl fmt::Display for SourceFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SourceFormat {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|format| format.as_str() == text)
+            .ok_or_else(|| {
+                format!(
+                    "unknown format `{text}`; expected one of foundry-broadcast, foundry-artifact, \
+                     hardhat-artifact, hardhat-deploy, abi"
+                )
+            })
+    }
+}
+
+/// The file a contract (or one ABI version of it) came from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Source {
+    /// Its format.
+    pub format: SourceFormat,
+    /// The path as it was given to the importer.
+    pub path: PathBuf,
+}
+
+/// One contract read from a file, before it enters the registry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contract {
+    /// `Some` for a deployed contract, `None` for an interface from build output.
+    pub deployment: Option<Deployment>,
+    /// A human name: the contract name or file stem unless told otherwise.
+    pub label: String,
+    /// The interface.
+    pub abi: JsonAbi,
+    /// Where it came from.
+    pub source: Source,
+    /// Tags to attach.
+    pub tags: BTreeSet<String>,
+    /// For a proxy: the implementation's address on the same chain.
+    pub implementation: Option<Address>,
+}
+
+impl Contract {
+    /// Deployment or artifact.
+    pub fn kind(&self) -> ContractKind {
+        if self.deployment.is_some() {
+            ContractKind::Deployment
+        } else {
+            ContractKind::Artifact
+        }
+    }
+
+    /// The chain, for a deployment.
+    pub fn chain(&self) -> Option<ChainId> {
+        self.deployment.map(|d| d.chain)
+    }
+
+    /// The address, for a deployment.
+    pub fn address(&self) -> Option<Address> {
+        self.deployment.map(|d| d.address)
+    }
+}
+
+/// The canonical JSON of an ABI: parsed by alloy and written back, so
+/// whitespace, key order and extra keys (`internalType` aside) do not matter.
+pub fn canonical_abi_json(abi: &JsonAbi) -> String {
+    // Serializing a parsed `JsonAbi` into a string cannot fail: every key is a
+    // string and every value is plain data.
+    serde_json::to_string(abi).unwrap_or_default()
+}
+
+/// keccak256 of [`canonical_abi_json`].
+pub fn abi_hash(abi: &JsonAbi) -> B256 {
+    keccak256(canonical_abi_json(abi).as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn the_hash_ignores_formatting() {
+        let a: JsonAbi = serde_json::from_str(
+            r#"[{"type":"function","name":"f","inputs":[],"outputs":[],"stateMutability":"view"}]"#,
+        )
+        .unwrap();
+        let b: JsonAbi = serde_json::from_str(
+            r#"[ { "stateMutability" : "view", "outputs":[], "name":"f", "inputs":[], "type":"function" } ]"#,
+        )
+        .unwrap();
+        assert_eq!(abi_hash(&a), abi_hash(&b));
+    }
+
+    #[test]
+    fn formats_round_trip() {
+        for format in SourceFormat::ALL {
+            assert_eq!(format.as_str().parse::<SourceFormat>().unwrap(), format);
+        }
+        assert!("nope".parse::<SourceFormat>().is_err());
+    }
+}
