@@ -15,7 +15,10 @@ mod interface;
 pub mod lint;
 pub mod report;
 mod signature_list;
+pub mod synthetic;
 
-pub use interface::{InterfaceSet, ItemKind, ListedSignature, Origin, Role, Source, SourceId, SourceItems};
+pub use interface::{
+    InterfaceSet, ItemKind, ListedSignature, Origin, Role, Source, SourceId, SourceItems,
+};
 pub use lint::{Finding, Level, LintOptions, LintReport, Location, Rule, lint};
 pub use signature_list::{SignatureListError, parse_signature_list};

@@ -63,7 +63,10 @@ fn strip_comment(line: &str) -> &str {
 }
 
 /// Parses one non-empty line into its kind and canonical signature.
-pub(crate) fn parse_line(content: &str, default_kind: ItemKind) -> Result<(ItemKind, String), String> {
+pub(crate) fn parse_line(
+    content: &str,
+    default_kind: ItemKind,
+) -> Result<(ItemKind, String), String> {
     let (stated, rest) = split_stated_hash(content)?;
     let (kind, body) = split_keyword(rest, default_kind);
     let body = body.trim();
@@ -109,8 +112,16 @@ pub(crate) fn parse_line(content: &str, default_kind: ItemKind) -> Result<(ItemK
 
 fn parse_reason(error: &impl std::fmt::Display) -> String {
     let text = error.to_string();
-    let first = text.lines().next().unwrap_or("unparseable signature");
-    format!("not a signature: {first}")
+    let detail: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "parser error:")
+        .collect();
+    if detail.is_empty() {
+        "not a signature".to_owned()
+    } else {
+        format!("not a signature: {}", short(&detail.join(" ")))
+    }
 }
 
 /// Splits a leading `0x…` selector or topic followed by a space, tab or comma.
@@ -128,7 +139,10 @@ fn split_stated_hash(content: &str) -> Result<(Option<Vec<u8>>, &str), String> {
     }
     match alloy_primitives::hex::decode(digits) {
         Ok(bytes) if bytes.len() == 4 || bytes.len() == 32 => Ok((Some(bytes), rest)),
-        _ => Err(format!("`0x{}` is not a 4-byte selector nor a 32-byte topic", short(digits))),
+        _ => Err(format!(
+            "`0x{}` is not a 4-byte selector nor a 32-byte topic",
+            short(digits)
+        )),
     }
 }
 
@@ -148,7 +162,9 @@ fn split_keyword(content: &str, default_kind: ItemKind) -> (ItemKind, &str) {
 }
 
 fn check_params(params: &[Param]) -> Result<(), String> {
-    params.iter().try_for_each(|p| check_type(&p.selector_type()))
+    params
+        .iter()
+        .try_for_each(|p| check_type(&p.selector_type()))
 }
 
 /// Checks that a selector type names only real Solidity types.
@@ -211,7 +227,10 @@ error Unauthorized(address)
 ";
         let (list, errors) = parse_signature_list(text, ItemKind::Function);
         assert!(errors.is_empty(), "{errors:?}");
-        let got: Vec<_> = list.iter().map(|s| (s.kind, s.signature.as_str(), s.line)).collect();
+        let got: Vec<_> = list
+            .iter()
+            .map(|s| (s.kind, s.signature.as_str(), s.line))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -238,7 +257,10 @@ error Unauthorized(address)
 
     #[test]
     fn canonicalises_integer_aliases_only_as_whole_words() {
-        assert_eq!(canonical_signature("f(uint,int[],(uint,uint8))"), "f(uint256,int256[],(uint256,uint8))");
+        assert_eq!(
+            canonical_signature("f(uint,int[],(uint,uint8))"),
+            "f(uint256,int256[],(uint256,uint8))"
+        );
         assert_eq!(canonical_signature("uint(uint)"), "uint(uint256)");
     }
 

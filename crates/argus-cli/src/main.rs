@@ -44,6 +44,9 @@ enum Command {
     /// collisions, names reused for different interfaces, the same interface
     /// with different parameters or indexing.
     Lint(cmd::lint::LintArgs),
+    /// Measure Argus on this machine.
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Registry(command) => cmd::registry::run(&cli.global, command),
         Command::Lint(args) => cmd::lint::run(&cli.global, args),
+        Command::Bench(command) => cmd::bench::run(&cli.global, command),
     };
     match result {
         Ok(code) => code,

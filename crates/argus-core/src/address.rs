@@ -72,7 +72,10 @@ mod tests {
         let a = parse_address(good).unwrap();
         assert_eq!(a.to_checksum(None), good);
         assert_eq!(parse_address(&good.to_lowercase()).unwrap(), a);
-        assert_eq!(parse_address(&format!("0x{}", &good[2..].to_uppercase())).unwrap(), a);
+        assert_eq!(
+            parse_address(&format!("0x{}", &good[2..].to_uppercase())).unwrap(),
+            a
+        );
     }
 
     #[test]
@@ -80,13 +83,26 @@ mod tests {
         let bad = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD";
         let err = parse_address(bad).unwrap_err();
         assert!(matches!(err, AddressError::BadChecksum { .. }));
-        assert!(err.to_string().contains("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"));
+        assert!(
+            err.to_string()
+                .contains("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed")
+        );
     }
 
     #[test]
     fn refuses_malformed_text() {
-        for text in ["", "0x", "0x1234", "0xzz", &"0".repeat(41), "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed00"] {
-            assert!(matches!(parse_address(text), Err(AddressError::Malformed { .. })), "{text}");
+        for text in [
+            "",
+            "0x",
+            "0x1234",
+            "0xzz",
+            &"0".repeat(41),
+            "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed00",
+        ] {
+            assert!(
+                matches!(parse_address(text), Err(AddressError::Malformed { .. })),
+                "{text}"
+            );
         }
     }
 

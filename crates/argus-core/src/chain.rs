@@ -21,10 +21,14 @@ pub struct ChainId(pub u64);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
     /// A name that is not in the table of known chains.
-    #[error("`{text}` is not a known chain name; use a chain id number or a name such as mainnet, sepolia, arbitrum, base, optimism, polygon, anvil")]
+    #[error(
+        "`{text}` is not a known chain name; use a chain id number or a name such as mainnet, sepolia, arbitrum, base, optimism, polygon, anvil"
+    )]
     UnknownName { text: String },
     /// A number that is not in the table of known chains.
-    #[error("chain id {id} is not a known chain; if it is a private network, allow unknown chains explicitly")]
+    #[error(
+        "chain id {id} is not a known chain; if it is a private network, allow unknown chains explicitly"
+    )]
     UnknownId { id: u64 },
 }
 
@@ -99,9 +103,18 @@ mod tests {
 
     #[test]
     fn refuses_unknown_chains_unless_allowed() {
-        assert!(matches!(ChainId::parse("mainet", false), Err(ChainError::UnknownName { .. })));
-        assert!(matches!(ChainId::parse("987654321", false), Err(ChainError::UnknownId { id: 987654321 })));
-        assert_eq!(ChainId::parse("987654321", true).unwrap(), ChainId(987654321));
+        assert!(matches!(
+            ChainId::parse("mainet", false),
+            Err(ChainError::UnknownName { .. })
+        ));
+        assert!(matches!(
+            ChainId::parse("987654321", false),
+            Err(ChainError::UnknownId { id: 987654321 })
+        ));
+        assert_eq!(
+            ChainId::parse("987654321", true).unwrap(),
+            ChainId(987654321)
+        );
         assert_eq!(ChainId(987654321).name(), "987654321");
     }
 }

@@ -72,7 +72,9 @@ pub enum StoreError {
         supported: u32,
     },
     /// A migration failed; the database is left at the previous version.
-    #[error("migration {version} ({name}) failed: {source}; the database was left at version {previous}")]
+    #[error(
+        "migration {version} ({name}) failed: {source}; the database was left at version {previous}"
+    )]
     Migration {
         version: u32,
         name: &'static str,
@@ -349,7 +351,14 @@ mod tests {
             },
         ];
         let error = Store::open_with(&path, &broken).unwrap_err();
-        assert!(matches!(error, StoreError::Migration { version: 2, previous: 1, .. }));
+        assert!(matches!(
+            error,
+            StoreError::Migration {
+                version: 2,
+                previous: 1,
+                ..
+            }
+        ));
         let store = Store::open(&path).unwrap();
         assert_eq!(store.schema_version().unwrap(), 1);
         assert!(!tables(&store).contains(&"half".to_owned()));
@@ -375,7 +384,11 @@ mod tests {
     fn a_file_that_is_not_a_database_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("argus.db");
-        fs::write(&path, b"this is not sqlite, just some text that is long enough").unwrap();
+        fs::write(
+            &path,
+            b"this is not sqlite, just some text that is long enough",
+        )
+        .unwrap();
         assert!(Store::open(&path).is_err());
     }
 

@@ -90,7 +90,9 @@ impl AllowList {
                 });
             }
         }
-        Ok(Self { entries: file.allow })
+        Ok(Self {
+            entries: file.allow,
+        })
     }
 
     /// The entries, in file order.
@@ -118,17 +120,29 @@ mod tests {
             "allow:\n  - rule: selector-collision\n    key: \"0x42966C68\"\n    reason: decoy\n",
         )
         .unwrap();
-        assert_eq!(list.matching(Rule::SelectorCollision, "0x42966c68"), Some(0));
+        assert_eq!(
+            list.matching(Rule::SelectorCollision, "0x42966c68"),
+            Some(0)
+        );
         assert_eq!(list.matching(Rule::NameReuse, "0x42966c68"), None);
     }
 
     #[test]
     fn refuses_unknown_rules_missing_reasons_and_junk() {
         let unknown = AllowList::parse("allow:\n  - {rule: nope, key: x, reason: y}\n");
-        assert!(matches!(unknown, Err(AllowListError::UnknownRule { index: 1, .. })));
+        assert!(matches!(
+            unknown,
+            Err(AllowListError::UnknownRule { index: 1, .. })
+        ));
         let reasonless = AllowList::parse("allow:\n  - {rule: name-reuse, key: x, reason: ' '}\n");
-        assert!(matches!(reasonless, Err(AllowListError::MissingReason { .. })));
-        assert!(matches!(AllowList::parse("allow: 3"), Err(AllowListError::Syntax { .. })));
+        assert!(matches!(
+            reasonless,
+            Err(AllowListError::MissingReason { .. })
+        ));
+        assert!(matches!(
+            AllowList::parse("allow: 3"),
+            Err(AllowListError::Syntax { .. })
+        ));
         assert!(matches!(
             AllowList::parse("allow:\n  - {rule: name-reuse, key: x, reason: y, extra: 1}\n"),
             Err(AllowListError::Syntax { .. })

@@ -4,8 +4,8 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 use alloy_json_abi::{Event, JsonAbi};
 use alloy_primitives::{B256, keccak256};
-use hashbrown::HashMap;
 use hashbrown::DefaultHashBuilder;
+use hashbrown::HashMap;
 
 use crate::interface::{InterfaceSet, ItemKind, Role, SourceItems};
 use crate::signature_list::canonical_signature;
@@ -97,7 +97,11 @@ impl Builder {
             any |= !part.is_empty();
             part.hash(&mut hasher);
         }
-        if any { hasher.finish() & !(1 << 63) } else { UNKNOWN }
+        if any {
+            hasher.finish() & !(1 << 63)
+        } else {
+            UNKNOWN
+        }
     }
 
     fn add_abi(&mut self, source: u32, abi: &JsonAbi) {
@@ -110,20 +114,35 @@ impl Builder {
                 output.selector_type().hash(&mut outputs);
             }
             let shape = outputs.finish() & !(1 << 63);
-            self.occurrences.push(Occurrence { signature, source, names, shape });
+            self.occurrences.push(Occurrence {
+                signature,
+                source,
+                names,
+                shape,
+            });
         }
         for error in abi.errors() {
             let text = canonical_signature(&error.signature());
             let signature = self.intern(ItemKind::Error, text, true);
             let names = self.fingerprint(error.inputs.iter().map(|p| p.name.as_str()));
-            self.occurrences.push(Occurrence { signature, source, names, shape: UNKNOWN });
+            self.occurrences.push(Occurrence {
+                signature,
+                source,
+                names,
+                shape: UNKNOWN,
+            });
         }
         for event in abi.events() {
             let text = canonical_signature(&event.signature());
             let signature = self.intern(ItemKind::Event, text, true);
             let names = self.fingerprint(event.inputs.iter().map(|p| p.name.as_str()));
             let shape = event_layout(event);
-            self.occurrences.push(Occurrence { signature, source, names, shape });
+            self.occurrences.push(Occurrence {
+                signature,
+                source,
+                names,
+                shape,
+            });
         }
     }
 }
@@ -155,16 +174,28 @@ impl SignatureIndex {
                 }
             }
         }
-        let Builder { signatures, occurrences, .. } = builder;
+        let Builder {
+            signatures,
+            occurrences,
+            ..
+        } = builder;
         let (occurrences, starts) = group_by_signature(occurrences, signatures.len());
         let mut by_selector: HashMap<[u8; 4], Vec<u32>> = HashMap::new();
         for (id, signature) in signatures.iter().enumerate() {
             if signature.kind != ItemKind::Event {
                 let id = u32::try_from(id).unwrap_or(u32::MAX);
-                by_selector.entry(signature.selector()).or_default().push(id);
+                by_selector
+                    .entry(signature.selector())
+                    .or_default()
+                    .push(id);
             }
         }
-        Self { signatures, occurrences, starts, by_selector }
+        Self {
+            signatures,
+            occurrences,
+            starts,
+            by_selector,
+        }
     }
 
     /// The occurrences of one signature, in source order.
@@ -183,7 +214,10 @@ impl SignatureIndex {
 
 /// A counting sort of occurrences by signature (stable, so sources stay in
 /// order), and the start of each signature's run.
-fn group_by_signature(occurrences: Vec<Occurrence>, signatures: usize) -> (Vec<Occurrence>, Vec<u32>) {
+fn group_by_signature(
+    occurrences: Vec<Occurrence>,
+    signatures: usize,
+) -> (Vec<Occurrence>, Vec<u32>) {
     let mut starts = vec![0u32; signatures + 1];
     for occurrence in &occurrences {
         starts[occurrence.signature as usize + 1] += 1;
@@ -193,7 +227,12 @@ fn group_by_signature(occurrences: Vec<Occurrence>, signatures: usize) -> (Vec<O
     }
     let mut next = starts.clone();
     let mut sorted = vec![
-        Occurrence { signature: 0, source: 0, names: 0, shape: 0 };
+        Occurrence {
+            signature: 0,
+            source: 0,
+            names: 0,
+            shape: 0
+        };
         occurrences.len()
     ];
     for occurrence in occurrences {

@@ -66,7 +66,9 @@ impl FromStr for Level {
             "error" => Ok(Level::Error),
             "warning" | "warn" => Ok(Level::Warning),
             "note" | "info" => Ok(Level::Note),
-            _ => Err(format!("`{text}` is not a level; use error, warning or note")),
+            _ => Err(format!(
+                "`{text}` is not a level; use error, warning or note"
+            )),
         }
     }
 }
@@ -135,9 +137,7 @@ impl Rule {
     /// The level a finding of this rule has.
     pub fn level(self) -> Level {
         match self {
-            Rule::ParamNameMismatch | Rule::NameReuse | Rule::StandardEventLayout => {
-                Level::Warning
-            }
+            Rule::ParamNameMismatch | Rule::NameReuse | Rule::StandardEventLayout => Level::Warning,
             _ => Level::Error,
         }
     }
@@ -164,7 +164,9 @@ impl Rule {
             Rule::EventSignatureMismatch => {
                 "one event name is declared with different parameter types"
             }
-            Rule::ReturnTypeMismatch => "one function signature is declared with different return types",
+            Rule::ReturnTypeMismatch => {
+                "one function signature is declared with different return types"
+            }
             Rule::ParamNameMismatch => "one signature is declared with different parameter names",
             Rule::NameReuse => {
                 "different function or error signatures share one name across contracts"

@@ -13,7 +13,11 @@ use crate::interface::{InterfaceSet, ItemKind, Role, SourceItems};
 use crate::signature_list::canonical_signature;
 
 /// Runs every rule.
-pub(super) fn run(set: &InterfaceSet, index: &SignatureIndex, options: &LintOptions) -> Vec<Finding> {
+pub(super) fn run(
+    set: &InterfaceSet,
+    index: &SignatureIndex,
+    options: &LintOptions,
+) -> Vec<Finding> {
     let mut checks = Checks {
         set,
         index,
@@ -61,7 +65,11 @@ impl<'a> Checks<'a> {
         let origin = occurrence.source as usize;
         let fallback = || format!("{} {}", signature.kind.as_str(), signature.text);
         let Some(source) = self.set.sources().get(origin) else {
-            return Location { origin, declaration: fallback(), line: None };
+            return Location {
+                origin,
+                declaration: fallback(),
+                line: None,
+            };
         };
         match &source.items {
             SourceItems::Abi(abi) => Location {
@@ -74,7 +82,8 @@ impl<'a> Checks<'a> {
                 let lines = self.lines.entry(occurrence.source).or_insert_with(|| {
                     let mut map = HashMap::with_capacity(list.len());
                     for listed in list {
-                        map.entry((listed.kind, listed.signature.as_str())).or_insert(listed.line);
+                        map.entry((listed.kind, listed.signature.as_str()))
+                            .or_insert(listed.line);
                     }
                     map
                 });
@@ -90,8 +99,15 @@ impl<'a> Checks<'a> {
     /// A group of the occurrences of one signature, capped.
     fn group(&mut self, title: String, occurrences: &[Occurrence]) -> Group {
         let shown = occurrences.len().min(self.max_locations);
-        let locations = occurrences[..shown].iter().map(|o| self.locate(o)).collect();
-        Group { title, locations, omitted: occurrences.len() - shown }
+        let locations = occurrences[..shown]
+            .iter()
+            .map(|o| self.locate(o))
+            .collect();
+        Group {
+            title,
+            locations,
+            omitted: occurrences.len() - shown,
+        }
     }
 
     fn signature_group(&mut self, signature: u32) -> Group {
@@ -102,13 +118,22 @@ impl<'a> Checks<'a> {
     }
 
     fn push(&mut self, rule: Rule, level: Level, key: String, message: String, groups: Vec<Group>) {
-        self.findings.push(Finding { rule, level, key, message, groups });
+        self.findings.push(Finding {
+            rule,
+            level,
+            key,
+            message,
+            groups,
+        });
     }
 
     fn selector_collisions(&mut self) {
         let index = self.index;
-        let mut colliding: Vec<(&[u8; 4], &Vec<u32>)> =
-            index.by_selector.iter().filter(|(_, sigs)| sigs.len() > 1).collect();
+        let mut colliding: Vec<(&[u8; 4], &Vec<u32>)> = index
+            .by_selector
+            .iter()
+            .filter(|(_, sigs)| sigs.len() > 1)
+            .collect();
         colliding.sort_by_key(|(selector, _)| **selector);
         for (selector, signatures) in colliding {
             let infrastructure = signatures
@@ -120,14 +145,20 @@ impl<'a> Checks<'a> {
                 1 => Rule::ReferenceSelectorCollision,
                 _ => Rule::SelectorCollision,
             };
-            let names: Vec<&str> = signatures.iter().map(|&s| &*index.signature(s).text).collect();
+            let names: Vec<&str> = signatures
+                .iter()
+                .map(|&s| &*index.signature(s).text)
+                .collect();
             let message = format!(
                 "selector {} is shared by {} different signatures: {}",
                 selector_hex(selector),
                 signatures.len(),
                 names.join(", ")
             );
-            let groups = signatures.iter().map(|&s| self.signature_group(s)).collect();
+            let groups = signatures
+                .iter()
+                .map(|&s| self.signature_group(s))
+                .collect();
             self.push(rule, rule.level(), selector_hex(selector), message, groups);
         }
     }
@@ -144,9 +175,15 @@ impl<'a> Checks<'a> {
             }
         }
         for (topic, signatures) in by_topic.into_iter().filter(|(_, s)| s.len() > 1) {
-            let names: Vec<&str> = signatures.iter().map(|&s| &*index.signature(s).text).collect();
+            let names: Vec<&str> = signatures
+                .iter()
+                .map(|&s| &*index.signature(s).text)
+                .collect();
             let message = format!("topic {topic} is shared by events {}", names.join(", "));
-            let groups = signatures.iter().map(|&s| self.signature_group(s)).collect();
+            let groups = signatures
+                .iter()
+                .map(|&s| self.signature_group(s))
+                .collect();
             let rule = Rule::EventTopicCollision;
             self.push(rule, rule.level(), topic.to_string(), message, groups);
         }
@@ -164,7 +201,12 @@ impl<'a> Checks<'a> {
                 let Some(implementation_signature) = implementation_selectors.get(selector) else {
                     continue;
                 };
-                let key = format!("{}>{}:{}", p.origin.label, i.origin.label, selector_hex(selector));
+                let key = format!(
+                    "{}>{}:{}",
+                    p.origin.label,
+                    i.origin.label,
+                    selector_hex(selector)
+                );
                 let message = format!(
                     "proxy {} and its implementation {} both have selector {} ({}{})",
                     p.origin.label,
@@ -177,27 +219,34 @@ impl<'a> Checks<'a> {
                         format!(" / {implementation_signature}")
                     }
                 );
-                let groups = [(proxy, proxy_signature), (implementation, implementation_signature)]
-                    .into_iter()
-                    .map(|(source, signature)| {
-                        let origin = source.0 as usize;
-                        let declaration = self
-                            .set
-                            .source(source)
-                            .and_then(|s| match &s.items {
-                                SourceItems::Abi(abi) => {
-                                    declaration(abi, ItemKind::Function, signature)
-                                }
-                                SourceItems::List(_) => None,
-                            })
-                            .unwrap_or_else(|| format!("function {signature}"));
-                        Group {
-                            title: format!("function {signature}"),
-                            locations: vec![Location { origin, declaration, line: None }],
-                            omitted: 0,
-                        }
-                    })
-                    .collect();
+                let groups = [
+                    (proxy, proxy_signature),
+                    (implementation, implementation_signature),
+                ]
+                .into_iter()
+                .map(|(source, signature)| {
+                    let origin = source.0 as usize;
+                    let declaration = self
+                        .set
+                        .source(source)
+                        .and_then(|s| match &s.items {
+                            SourceItems::Abi(abi) => {
+                                declaration(abi, ItemKind::Function, signature)
+                            }
+                            SourceItems::List(_) => None,
+                        })
+                        .unwrap_or_else(|| format!("function {signature}"));
+                    Group {
+                        title: format!("function {signature}"),
+                        locations: vec![Location {
+                            origin,
+                            declaration,
+                            line: None,
+                        }],
+                        omitted: 0,
+                    }
+                })
+                .collect();
                 let rule = Rule::ProxySelectorClash;
                 self.push(rule, rule.level(), key, message, groups);
             }
@@ -214,7 +263,10 @@ impl<'a> Checks<'a> {
             let Some(entries) = table.by_selector.get(&signature.selector()) else {
                 continue;
             };
-            if entries.iter().any(|&e| table.entries[e].signature == *signature.text) {
+            if entries
+                .iter()
+                .any(|&e| table.entries[e].signature == *signature.text)
+            {
                 continue;
             }
             if let Some(&entry) = entries.first() {
@@ -271,7 +323,13 @@ impl<'a> Checks<'a> {
                             groups.len()
                         );
                         let rule = Rule::ReturnTypeMismatch;
-                        self.push(rule, rule.level(), signature.text.to_string(), message, groups);
+                        self.push(
+                            rule,
+                            rule.level(),
+                            signature.text.to_string(),
+                            message,
+                            groups,
+                        );
                     }
                 }
                 ItemKind::Error => {}
@@ -285,7 +343,13 @@ impl<'a> Checks<'a> {
                     groups.len()
                 );
                 let rule = Rule::ParamNameMismatch;
-                self.push(rule, rule.level(), signature.text.to_string(), message, groups);
+                self.push(
+                    rule,
+                    rule.level(),
+                    signature.text.to_string(),
+                    message,
+                    groups,
+                );
             }
         }
     }
@@ -347,14 +411,24 @@ impl<'a> Checks<'a> {
                     signature.text
                 );
                 let rule = Rule::StandardEventLayout;
-                self.push(rule, rule.level(), signature.text.to_string(), message, groups);
+                self.push(
+                    rule,
+                    rule.level(),
+                    signature.text.to_string(),
+                    message,
+                    groups,
+                );
             }
         }
     }
 
     /// Splits occurrences into groups that agree on `key`, titled by the
     /// declaration of the first of each.
-    fn split_by(&mut self, occurrences: &[Occurrence], key: impl Fn(&Occurrence) -> u64) -> Vec<Group> {
+    fn split_by(
+        &mut self,
+        occurrences: &[Occurrence],
+        key: impl Fn(&Occurrence) -> u64,
+    ) -> Vec<Group> {
         let mut by_key: BTreeMap<u64, Vec<Occurrence>> = BTreeMap::new();
         for o in occurrences.iter().filter(|o| key(o) != UNKNOWN) {
             by_key.entry(key(o)).or_default().push(*o);
@@ -377,8 +451,10 @@ impl<'a> Checks<'a> {
         let mut by_name: BTreeMap<(bool, &str), Vec<u32>> = BTreeMap::new();
         for (id, signature) in index.signatures.iter().enumerate() {
             let id = u32::try_from(id).unwrap_or(u32::MAX);
-            let declared_by_contract =
-                index.occurrences_of(id).iter().any(|o| self.role(o.source) == Role::Contract);
+            let declared_by_contract = index
+                .occurrences_of(id)
+                .iter()
+                .any(|o| self.role(o.source) == Role::Contract);
             if declared_by_contract {
                 by_name
                     .entry((signature.kind == ItemKind::Event, signature.name()))
@@ -402,25 +478,26 @@ impl<'a> Checks<'a> {
                 })
                 .collect();
             // Overloads declared together in one contract are one interface.
-            let apart = (0..sources.len()).any(|i| {
-                (i + 1..sources.len()).any(|j| sources[i].is_disjoint(&sources[j]))
-            });
+            let apart = (0..sources.len())
+                .any(|i| (i + 1..sources.len()).any(|j| sources[i].is_disjoint(&sources[j])));
             if !apart {
                 continue;
             }
             let all_standard = standards.is_some_and(|table| {
                 signatures.iter().all(|&s| {
                     let sig = index.signature(s);
-                    table
-                        .entries
-                        .iter()
-                        .any(|e| e.signature == *sig.text && (e.kind == ItemKind::Event) == is_event)
+                    table.entries.iter().any(|e| {
+                        e.signature == *sig.text && (e.kind == ItemKind::Event) == is_event
+                    })
                 })
             });
             if all_standard {
                 continue;
             }
-            let texts: Vec<&str> = signatures.iter().map(|&s| &*index.signature(s).text).collect();
+            let texts: Vec<&str> = signatures
+                .iter()
+                .map(|&s| &*index.signature(s).text)
+                .collect();
             let groups = signatures
                 .iter()
                 .map(|&s| {
@@ -450,7 +527,11 @@ impl<'a> Checks<'a> {
 }
 
 fn distinct(occurrences: &[Occurrence], key: impl Fn(&Occurrence) -> u64) -> usize {
-    let mut seen: Vec<u64> = occurrences.iter().map(&key).filter(|&k| k != UNKNOWN).collect();
+    let mut seen: Vec<u64> = occurrences
+        .iter()
+        .map(&key)
+        .filter(|&k| k != UNKNOWN)
+        .collect();
     seen.sort_unstable();
     seen.dedup();
     seen.len()
@@ -459,7 +540,10 @@ fn distinct(occurrences: &[Occurrence], key: impl Fn(&Occurrence) -> u64) -> usi
 /// The function selectors of a source, with their signatures.
 fn function_selectors(items: &SourceItems) -> BTreeMap<[u8; 4], String> {
     let signatures: Vec<String> = match items {
-        SourceItems::Abi(abi) => abi.functions().map(|f| canonical_signature(&f.signature())).collect(),
+        SourceItems::Abi(abi) => abi
+            .functions()
+            .map(|f| canonical_signature(&f.signature()))
+            .collect(),
         SourceItems::List(list) => list
             .iter()
             .filter(|l| l.kind == ItemKind::Function)

@@ -63,7 +63,11 @@ pub(crate) fn table() -> &'static StandardTable {
                 }
             }
         }
-        StandardTable { entries, by_selector, by_topic }
+        StandardTable {
+            entries,
+            by_selector,
+            by_topic,
+        }
     })
 }
 
@@ -81,7 +85,12 @@ fn parse_entry(line: &'static str) -> Option<StandardSignature> {
         }
         "event" => {
             let e = Event::parse(body).ok()?;
-            (ItemKind::Event, e.signature(), e.full_signature(), event_layout(&e))
+            (
+                ItemKind::Event,
+                e.signature(),
+                e.full_signature(),
+                event_layout(&e),
+            )
         }
         _ => return None,
     };

@@ -51,7 +51,11 @@ pub fn render_human(report: &LintReport, max_shown: usize) -> String {
 }
 
 fn render_finding(out: &mut String, report: &LintReport, finding: &Finding, max_shown: usize) {
-    let _ = writeln!(out, "{}[{}]: {}", finding.level, finding.rule, finding.message);
+    let _ = writeln!(
+        out,
+        "{}[{}]: {}",
+        finding.level, finding.rule, finding.message
+    );
     for group in &finding.groups {
         let _ = writeln!(out, "  --> {}", group.title);
         let shown = group.locations.len().min(max_shown.max(1));

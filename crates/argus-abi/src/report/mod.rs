@@ -16,7 +16,11 @@ use crate::lint::Location;
 pub(crate) fn describe_origin(origin: &Origin, line: Option<u32>) -> String {
     let mut text = origin.label.clone();
     if let (Some(chain), Some(address)) = (origin.chain, origin.address) {
-        text.push_str(&format!(" ({} {})", chain.name(), address.to_checksum(None)));
+        text.push_str(&format!(
+            " ({} {})",
+            chain.name(),
+            address.to_checksum(None)
+        ));
     }
     if let Some(path) = &origin.path {
         let path = path.display().to_string();
@@ -33,6 +37,9 @@ pub(crate) fn describe_origin(origin: &Origin, line: Option<u32>) -> String {
     text
 }
 
-pub(crate) fn location_origin<'a>(origins: &'a [Origin], location: &Location) -> Option<&'a Origin> {
+pub(crate) fn location_origin<'a>(
+    origins: &'a [Origin],
+    location: &Location,
+) -> Option<&'a Origin> {
     origins.get(location.origin)
 }

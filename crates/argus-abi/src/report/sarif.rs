@@ -34,7 +34,10 @@ fn rule_descriptor(rule: Rule) -> Value {
 }
 
 fn result(report: &LintReport, finding: &Finding) -> Value {
-    let rule_index = Rule::ALL.iter().position(|r| *r == finding.rule).unwrap_or(0);
+    let rule_index = Rule::ALL
+        .iter()
+        .position(|r| *r == finding.rule)
+        .unwrap_or(0);
     let mut locations = Vec::new();
     let mut related = Vec::new();
     for group in &finding.groups {
@@ -84,7 +87,8 @@ pub fn render_sarif(report: &LintReport) -> String {
     let mut results: Vec<Value> = report.findings.iter().map(|f| result(report, f)).collect();
     for finding in &report.allowed {
         let mut suppressed = result(report, finding);
-        suppressed["suppressions"] = json!([{ "kind": "external", "justification": "argus lint allow-list" }]);
+        suppressed["suppressions"] =
+            json!([{ "kind": "external", "justification": "argus lint allow-list" }]);
         results.push(suppressed);
     }
     let log = json!({

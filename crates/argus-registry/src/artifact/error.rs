@@ -22,7 +22,9 @@ pub enum ImportProblem {
     #[error("cannot read: {message}")]
     Io { message: String },
     /// The file is larger than the importer accepts.
-    #[error("file is {size} bytes, larger than the {limit}-byte limit; point at the artifact or deployment files themselves")]
+    #[error(
+        "file is {size} bytes, larger than the {limit}-byte limit; point at the artifact or deployment files themselves"
+    )]
     TooLarge { size: u64, limit: u64 },
     /// Not JSON.
     #[error("broken JSON at line {line}, column {column}: {message}")]
@@ -48,10 +50,7 @@ pub enum ImportProblem {
     NotAnAbi { message: String },
     /// An address field is malformed or has a bad checksum.
     #[error("`{field}`: {source}")]
-    BadAddress {
-        field: String,
-        source: AddressError,
-    },
+    BadAddress { field: String, source: AddressError },
     /// The chain is not one Argus knows.
     #[error("{source} (--allow-unknown-chain)")]
     BadChain { source: ChainError },
@@ -63,10 +62,13 @@ pub enum ImportProblem {
     ChainMismatch { file: u64, hint: u64 },
     /// A broadcast deployment whose ABI is nowhere in the build output.
     #[error(
-        "no ABI for `{contract}`: looked for {} ; run `forge build`, or pass --artifacts <dir>",
+        "no ABI for `{contract}`: looked for {}; run `forge build`, or pass --artifacts <dir>",
         looked_in.display()
     )]
-    AbiNotFound { contract: String, looked_in: PathBuf },
+    AbiNotFound {
+        contract: String,
+        looked_in: PathBuf,
+    },
     /// Several different ABIs carry the contract's name.
     #[error("`{contract}` has several different ABIs in the build output ({}); pass --artifacts to choose", candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
     AmbiguousAbi {

@@ -63,7 +63,9 @@ pub(crate) fn keep_latest_broadcasts(files: Vec<PathBuf>) -> Vec<PathBuf> {
         if name == "run-latest.json" {
             has_latest.insert(dir.to_owned());
         } else if let Some(stamp) = run_timestamp(&name) {
-            let slot = newest.entry(dir.to_owned()).or_insert((stamp, file.clone()));
+            let slot = newest
+                .entry(dir.to_owned())
+                .or_insert((stamp, file.clone()));
             if stamp > slot.0 {
                 *slot = (stamp, file.clone());
             }
@@ -214,9 +216,10 @@ fn find_abi(index: &OutIndex, out_dir: &Path, name: &str) -> Result<JsonAbi, Imp
             message,
         };
         let bytes = read_limited(candidate).map_err(|p| unreadable(p.to_string()))?;
-        let value: Value =
-            serde_json::from_slice(&bytes).map_err(|e| unreadable(e.to_string()))?;
-        let abi_value = value.get("abi").ok_or_else(|| unreadable("no `abi`".to_owned()))?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| unreadable(e.to_string()))?;
+        let abi_value = value
+            .get("abi")
+            .ok_or_else(|| unreadable("no `abi`".to_owned()))?;
         let abi = parse_abi(abi_value).map_err(|p| unreadable(p.to_string()))?;
         found.push((candidate.clone(), abi));
     }
@@ -237,11 +240,15 @@ fn find_abi(index: &OutIndex, out_dir: &Path, name: &str) -> Result<JsonAbi, Imp
 }
 
 /// A `forge build` artifact: an interface, labelled by its file stem.
-/// Contracts compiled from `lib/` (forge-std and other dependencies) are skipped.
+/// Contracts compiled from `lib/` (forge-std and other dependencies) are
+/// skipped, and so are Foundry scripts and tests (`*.s.sol`, `*.t.sol`): they
+/// are never part of the deployed infrastructure.
 pub(crate) fn load_artifact(value: &Value, source: Source) -> Result<Loaded, ImportProblem> {
-    let abi = value.get("abi").ok_or_else(|| ImportProblem::MissingField {
-        field: "abi".to_owned(),
-    })?;
+    let abi = value
+        .get("abi")
+        .ok_or_else(|| ImportProblem::MissingField {
+            field: "abi".to_owned(),
+        })?;
     let target = value
         .pointer("/metadata/settings/compilationTarget")
         .and_then(Value::as_object);
@@ -252,6 +259,23 @@ pub(crate) fn load_artifact(value: &Value, source: Source) -> Result<Loaded, Imp
     });
     if from_dependency {
         return Ok(Loaded::Skipped("compiled from a dependency under lib/"));
+    }
+    let from_script_or_test = target.is_some_and(|target| {
+        target
+            .keys()
+            .any(|path| path.ends_with(".s.sol") || path.ends_with(".t.sol"))
+    }) || source
+        .path
+        .parent()
+        .and_then(|dir| dir.file_name())
+        .is_some_and(|dir| {
+            let dir = dir.to_string_lossy();
+            dir.ends_with(".s.sol") || dir.ends_with(".t.sol")
+        });
+    if from_script_or_test {
+        return Ok(Loaded::Skipped(
+            "a Foundry script or test, not a deployable contract",
+        ));
     }
     let abi = parse_abi(abi)?;
     Ok(Loaded::Contracts(vec![Contract {

@@ -13,9 +13,11 @@ use crate::model::{Contract, Deployment, Source};
 
 /// A Hardhat compiler artifact: an interface labelled by its contract name.
 pub(crate) fn load_artifact(value: &Value, source: Source) -> Result<Loaded, ImportProblem> {
-    let abi = value.get("abi").ok_or_else(|| ImportProblem::MissingField {
-        field: "abi".to_owned(),
-    })?;
+    let abi = value
+        .get("abi")
+        .ok_or_else(|| ImportProblem::MissingField {
+            field: "abi".to_owned(),
+        })?;
     let abi = parse_abi(abi)?;
     let label = value
         .get("contractName")
@@ -39,13 +41,17 @@ pub(crate) fn load_deployment(
     source: Source,
     hints: &ImportHints,
 ) -> Result<Loaded, ImportProblem> {
-    let address = value.get("address").ok_or_else(|| ImportProblem::MissingField {
-        field: "address".to_owned(),
-    })?;
+    let address = value
+        .get("address")
+        .ok_or_else(|| ImportProblem::MissingField {
+            field: "address".to_owned(),
+        })?;
     let address = parse_address_field(address, "address")?;
-    let abi = value.get("abi").ok_or_else(|| ImportProblem::MissingField {
-        field: "abi".to_owned(),
-    })?;
+    let abi = value
+        .get("abi")
+        .ok_or_else(|| ImportProblem::MissingField {
+            field: "abi".to_owned(),
+        })?;
     let abi = parse_abi(abi)?;
     let implementation = match value.get("implementation") {
         None | Some(Value::Null) => None,
@@ -53,20 +59,21 @@ pub(crate) fn load_deployment(
     };
     let chain_file = source.path.parent().map(|dir| dir.join(".chainId"));
     let from_file = match chain_file.as_deref().map(fs::read_to_string) {
-        Some(Ok(text)) => Some(text.trim().parse::<u64>().map_err(|_| ImportProblem::Shape {
-            message: format!(
-                "the network's .chainId holds `{}`, not a chain id number",
-                text.trim().chars().take(40).collect::<String>()
-            ),
-        })?),
+        Some(Ok(text)) => Some(
+            text.trim()
+                .parse::<u64>()
+                .map_err(|_| ImportProblem::Shape {
+                    message: format!(
+                        "the network's .chainId holds `{}`, not a chain id number",
+                        text.trim().chars().take(40).collect::<String>()
+                    ),
+                })?,
+        ),
         _ => None,
     };
     let chain = match (from_file, hints.chain) {
         (Some(file), Some(hint)) if file != hint.0 => {
-            return Err(ImportProblem::ChainMismatch {
-                file,
-                hint: hint.0,
-            });
+            return Err(ImportProblem::ChainMismatch { file, hint: hint.0 });
         }
         (Some(file), _) => chain_from_id(file, hints)?,
         (None, Some(hint)) => hint,

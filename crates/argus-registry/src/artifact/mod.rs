@@ -16,13 +16,14 @@ mod error;
 mod foundry;
 mod hardhat;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use alloy_json_abi::JsonAbi;
+use alloy_json_abi::{JsonAbi, Param};
 use alloy_primitives::Address;
+use alloy_sol_type_parser::TypeSpecifier;
 use argus_core::{ChainId, parse_address};
 use serde_json::Value;
 
@@ -136,11 +137,53 @@ pub fn detect_format(value: &Value) -> Option<SourceFormat> {
 
 /// Parses an ABI value with alloy, which checks every type name.
 pub(crate) fn parse_abi(value: &Value) -> Result<JsonAbi, ImportProblem> {
-    <JsonAbi as serde::Deserialize>::deserialize(value).map_err(|error| {
+    let abi = <JsonAbi as serde::Deserialize>::deserialize(value).map_err(|error| {
         ImportProblem::NotAnAbi {
             message: error.to_string(),
         }
-    })
+    })?;
+    check_types(&abi).map_err(|message| ImportProblem::NotAnAbi { message })?;
+    Ok(abi)
+}
+
+/// alloy's JSON parser checks the syntax of type names, not their meaning:
+/// `uint257` or `bytes33` would pass. Every elementary type is checked here.
+fn check_types(abi: &JsonAbi) -> Result<(), String> {
+    fn param(item: &str, name: &str, ty: &str, components: &[Param]) -> Result<(), String> {
+        if !components.is_empty() {
+            return components
+                .iter()
+                .try_for_each(|c| param(item, &c.name, &c.ty, &c.components));
+        }
+        // Library ABIs name enums and types as `Library.Type`; solc wrote them so.
+        if ty.split('[').next().is_some_and(|root| root.contains('.')) {
+            return Ok(());
+        }
+        TypeSpecifier::parse(ty)
+            .and_then(|spec| spec.try_basic_solidity())
+            .map_err(|error| format!("`{item}` parameter `{name}` has type `{ty}`: {error}"))
+    }
+    let params = |item: &str, list: &[Param]| {
+        list.iter()
+            .try_for_each(|p| param(item, &p.name, &p.ty, &p.components))
+    };
+    if let Some(constructor) = &abi.constructor {
+        params("constructor", &constructor.inputs)?;
+    }
+    for function in abi.functions() {
+        params(&function.name, &function.inputs)?;
+        params(&function.name, &function.outputs)?;
+    }
+    for error in abi.errors() {
+        params(&error.name, &error.inputs)?;
+    }
+    for event in abi.events() {
+        event
+            .inputs
+            .iter()
+            .try_for_each(|p| param(&event.name, &p.name, &p.ty, &p.components))?;
+    }
+    Ok(())
 }
 
 /// Parses an address field, naming the field when it is wrong.
@@ -155,9 +198,8 @@ pub(crate) fn parse_address_field(value: &Value, field: &str) -> Result<Address,
 }
 
 pub(crate) fn chain_from_id(id: u64, hints: &ImportHints) -> Result<ChainId, ImportProblem> {
-    ChainId::from_id(id, hints.allow_unknown_chain).map_err(|source| ImportProblem::BadChain {
-        source,
-    })
+    ChainId::from_id(id, hints.allow_unknown_chain)
+        .map_err(|source| ImportProblem::BadChain { source })
 }
 
 /// The file's name without `.json`.
@@ -206,9 +248,12 @@ impl<'h> Loader<'h> {
         let metadata = match fs::metadata(path) {
             Ok(metadata) => metadata,
             Err(error) => {
-                self.error(path, ImportProblem::Io {
-                    message: error.to_string(),
-                });
+                self.error(
+                    path,
+                    ImportProblem::Io {
+                        message: error.to_string(),
+                    },
+                );
                 return Vec::new();
             }
         };
@@ -229,7 +274,9 @@ impl<'h> Loader<'h> {
             match entry {
                 Ok(entry) if entry.file_type().is_file() => {
                     let name = entry.file_name().to_string_lossy();
-                    if name.ends_with(".json") && !name.ends_with(".dbg.json") && !name.starts_with('.')
+                    if name.ends_with(".json")
+                        && !name.ends_with(".dbg.json")
+                        && !name.starts_with('.')
                     {
                         files.push(entry.into_path());
                     }
@@ -237,9 +284,12 @@ impl<'h> Loader<'h> {
                 Ok(_) => {}
                 Err(error) => {
                     let at = error.path().unwrap_or(path).to_owned();
-                    self.error(&at, ImportProblem::Io {
-                        message: error.to_string(),
-                    });
+                    self.error(
+                        &at,
+                        ImportProblem::Io {
+                            message: error.to_string(),
+                        },
+                    );
                 }
             }
         }
@@ -258,11 +308,18 @@ impl<'h> Loader<'h> {
         let value: Value = match serde_json::from_slice(bytes) {
             Ok(value) => value,
             Err(error) => {
-                return self.error(path, ImportProblem::Json {
-                    line: error.line(),
-                    column: error.column(),
-                    message: error.to_string(),
-                });
+                let (line, column) = (error.line(), error.column());
+                let message = error.to_string();
+                let suffix = format!(" at line {line} column {column}");
+                let message = message.strip_suffix(&suffix).unwrap_or(&message).to_owned();
+                return self.error(
+                    path,
+                    ImportProblem::Json {
+                        line,
+                        column,
+                        message,
+                    },
+                );
             }
         };
         let detected = detect_format(&value);
@@ -296,7 +353,9 @@ impl<'h> Loader<'h> {
             Ok(Loaded::Contracts(contracts)) => {
                 let hintable = matches!(
                     format,
-                    SourceFormat::Abi | SourceFormat::FoundryArtifact | SourceFormat::HardhatArtifact
+                    SourceFormat::Abi
+                        | SourceFormat::FoundryArtifact
+                        | SourceFormat::HardhatArtifact
                 );
                 for mut contract in contracts {
                     contract.tags.extend(self.hints.tags.iter().cloned());
@@ -369,28 +428,78 @@ impl<'h> Loader<'h> {
     }
 
     /// hardhat-deploy writes a proxied `X` three times: `X` (the proxy address
-    /// with the merged ABI), `X_Proxy` (same address, the proxy's own ABI) and
-    /// `X_Implementation`. `X` already says everything `X_Proxy` does.
+    /// with the proxy's and the implementation's ABIs merged), `X_Proxy` (same
+    /// address, the proxy's own ABI) and `X_Implementation`. The registry keeps
+    /// one entry for the proxy address, labelled `X`, with the proxy's *own*
+    /// ABI and the link to the implementation: a merged ABI would make every
+    /// implementation function look like a proxy selector clash, and the link
+    /// already gives monitoring the implementation's interface.
     fn drop_hardhat_deploy_proxy_twins(&mut self) {
-        let keys: BTreeSet<(String, Deployment)> = self
+        let proxies: BTreeMap<(String, Deployment), usize> = self
             .contracts
             .iter()
-            .filter(|c| c.source.format == SourceFormat::HardhatDeploy)
-            .filter_map(|c| Some((c.label.clone(), c.deployment?)))
+            .enumerate()
+            .filter(|(_, c)| c.source.format == SourceFormat::HardhatDeploy)
+            .filter_map(|(i, c)| {
+                let base = c.label.strip_suffix("_Proxy")?;
+                Some(((base.to_owned(), c.deployment?), i))
+            })
             .collect();
+        let mut merged = BTreeSet::new();
+        for (i, c) in self.contracts.iter().enumerate() {
+            if c.source.format != SourceFormat::HardhatDeploy {
+                continue;
+            }
+            let Some(deployment) = c.deployment else {
+                continue;
+            };
+            if let Some(&proxy) = proxies.get(&(c.label.clone(), deployment)) {
+                merged.insert((i, proxy));
+            }
+        }
+        let mut drop = BTreeSet::new();
+        for &(whole, proxy) in &merged {
+            let (label, implementation, tags) = {
+                let c = &self.contracts[whole];
+                (c.label.clone(), c.implementation, c.tags.clone())
+            };
+            let own = &mut self.contracts[proxy];
+            own.label = label;
+            own.implementation = own.implementation.or(implementation);
+            own.tags.extend(tags);
+            drop.insert(whole);
+        }
+        let mut index = 0;
+        self.contracts.retain(|_| {
+            let keep = !drop.contains(&index);
+            index += 1;
+            keep
+        });
+    }
+
+    /// A project folder holds both the deployments (broadcast) and the build
+    /// output they came from; an artifact whose label and ABI are those of a
+    /// deployment read in the same import adds nothing but a duplicate.
+    fn drop_artifacts_of_deployments(&mut self) {
+        let deployed: BTreeSet<(String, alloy_primitives::B256)> = self
+            .contracts
+            .iter()
+            .filter(|c| c.deployment.is_some())
+            .map(|c| (c.label.clone(), crate::model::abi_hash(&c.abi)))
+            .collect();
+        if deployed.is_empty() {
+            return;
+        }
         self.contracts.retain(|c| {
-            let twin = c.source.format == SourceFormat::HardhatDeploy
-                && c.label.strip_suffix("_Proxy").is_some_and(|base| {
-                    c.deployment
-                        .is_some_and(|d| keys.contains(&(base.to_owned(), d)))
-                });
-            !twin
+            c.deployment.is_some()
+                || !deployed.contains(&(c.label.clone(), crate::model::abi_hash(&c.abi)))
         });
     }
 
     fn finish(mut self) -> Result<Vec<Contract>, ImportErrors> {
         self.apply_hints();
         self.drop_hardhat_deploy_proxy_twins();
+        self.drop_artifacts_of_deployments();
         if self.errors.is_empty() {
             Ok(self.contracts)
         } else {

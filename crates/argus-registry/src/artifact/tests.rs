@@ -9,15 +9,25 @@ use super::*;
 use crate::model::ContractKind;
 
 fn testdata(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(rel)
 }
 
 fn labels(contracts: &[Contract]) -> Vec<(String, ContractKind)> {
-    contracts.iter().map(|c| (c.label.clone(), c.kind())).collect()
+    contracts
+        .iter()
+        .map(|c| (c.label.clone(), c.kind()))
+        .collect()
 }
 
 fn errors_of(result: Result<Vec<Contract>, ImportErrors>) -> Vec<String> {
-    result.unwrap_err().errors.iter().map(ToString::to_string).collect()
+    result
+        .unwrap_err()
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 #[test]
@@ -60,7 +70,10 @@ fn foundry_project_yields_broadcast_deployments_and_own_artifacts() {
 fn a_timestamped_run_named_explicitly_is_read() {
     let path = testdata("foundry/broadcast/Deploy.s.sol/31337/run-1600000000.json");
     let contracts = load_path(&path, &ImportHints::default()).unwrap();
-    assert_eq!(labels(&contracts), vec![("Token".into(), ContractKind::Deployment)]);
+    assert_eq!(
+        labels(&contracts),
+        vec![("Token".into(), ContractKind::Deployment)]
+    );
 }
 
 #[test]
@@ -115,7 +128,10 @@ fn hardhat_deploy_without_chain_id_needs_chain() {
 fn plain_abi_is_an_artifact_or_a_deployment_with_hints() {
     let path = testdata("abi/erc20.json");
     let contracts = load_path(&path, &ImportHints::default()).unwrap();
-    assert_eq!(labels(&contracts), vec![("erc20".into(), ContractKind::Artifact)]);
+    assert_eq!(
+        labels(&contracts),
+        vec![("erc20".into(), ContractKind::Artifact)]
+    );
 
     let hints = ImportHints {
         chain: Some(ChainId(1)),
@@ -126,7 +142,10 @@ fn plain_abi_is_an_artifact_or_a_deployment_with_hints() {
         ..ImportHints::default()
     };
     let contracts = load_path(&path, &hints).unwrap();
-    assert_eq!(labels(&contracts), vec![("USDx".into(), ContractKind::Deployment)]);
+    assert_eq!(
+        labels(&contracts),
+        vec![("USDx".into(), ContractKind::Deployment)]
+    );
     assert_eq!(contracts[0].chain(), Some(ChainId(1)));
     assert!(contracts[0].implementation.is_some());
     assert!(contracts[0].tags.contains("stable"));
@@ -165,7 +184,10 @@ fn every_bad_file_is_reported_with_its_path() {
             "no error for {file} containing {what}:\n{joined}"
         );
     };
-    has("987654321/run-latest.json", "chain id 987654321 is not a known chain");
+    has(
+        "987654321/run-latest.json",
+        "chain id 987654321 is not a known chain",
+    );
     has("Missing.s.sol", "no ABI for `Nowhere`");
     has("BadChecksum.json", "bad EIP-55 checksum");
     has("nochain/Thing.json", "no .chainId");
@@ -192,7 +214,11 @@ fn explicit_unknown_json_is_refused_but_skipped_in_a_walk() {
     std::fs::write(&file, r#"{"name":"x"}"#).unwrap();
     let error = errors_of(load_path(&file, &ImportHints::default()));
     assert!(error[0].contains("pass --format"), "{error:?}");
-    assert!(load_path(dir.path(), &ImportHints::default()).unwrap().is_empty());
+    assert!(
+        load_path(dir.path(), &ImportHints::default())
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -210,7 +236,10 @@ fn forced_format_reads_an_undetected_file() {
 
 #[test]
 fn a_missing_path_is_an_error() {
-    let error = errors_of(load_path(&testdata("does/not/exist"), &ImportHints::default()));
+    let error = errors_of(load_path(
+        &testdata("does/not/exist"),
+        &ImportHints::default(),
+    ));
     assert!(error[0].contains("cannot read"), "{error:?}");
 }
 
@@ -218,13 +247,22 @@ fn a_missing_path_is_an_error() {
 fn detection() {
     let detect = |text: &str| detect_format(&serde_json::from_str(text).unwrap());
     assert_eq!(detect("[]"), Some(SourceFormat::Abi));
-    assert_eq!(detect(r#"{"transactions":[]}"#), Some(SourceFormat::FoundryBroadcast));
+    assert_eq!(
+        detect(r#"{"transactions":[]}"#),
+        Some(SourceFormat::FoundryBroadcast)
+    );
     assert_eq!(
         detect(r#"{"_format":"hh-sol-artifact-1","abi":[]}"#),
         Some(SourceFormat::HardhatArtifact)
     );
-    assert_eq!(detect(r#"{"abi":[],"address":"0x"}"#), Some(SourceFormat::HardhatDeploy));
-    assert_eq!(detect(r#"{"abi":[],"bytecode":{"object":"0x"}}"#), Some(SourceFormat::FoundryArtifact));
+    assert_eq!(
+        detect(r#"{"abi":[],"address":"0x"}"#),
+        Some(SourceFormat::HardhatDeploy)
+    );
+    assert_eq!(
+        detect(r#"{"abi":[],"bytecode":{"object":"0x"}}"#),
+        Some(SourceFormat::FoundryArtifact)
+    );
     assert_eq!(detect(r#"{"abi":[]}"#), Some(SourceFormat::Abi));
     assert_eq!(detect(r#"{"name":"x"}"#), None);
     assert_eq!(detect("3"), None);
@@ -264,8 +302,10 @@ fn json_like() -> impl Strategy<Value = String> {
             prop::collection::vec(inner.clone(), 0..5)
                 .prop_map(|items| format!("[{}]", items.join(","))),
             prop::collection::vec((keys.clone(), inner), 0..6).prop_map(|pairs| {
-                let body: Vec<String> =
-                    pairs.into_iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                let body: Vec<String> = pairs
+                    .into_iter()
+                    .map(|(k, v)| format!("\"{k}\":{v}"))
+                    .collect();
                 format!("{{{}}}", body.join(","))
             }),
         ]

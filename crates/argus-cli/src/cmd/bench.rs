@@ -1,0 +1,151 @@
+//! `argus bench`: figures on this machine, for the README and for capacity
+//! planning. Each run builds its input first, then times only the work, and
+//! reads peak memory from the kernel.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use argus_abi::lint::LintOptions;
+use argus_abi::{InterfaceSet, ItemKind, Origin, Role, lint, parse_signature_list, synthetic};
+use serde::Serialize;
+
+use crate::GlobalArgs;
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Lint a synthetic infrastructure: many ABIs, then one signature list.
+    Lint(LintBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct LintBenchArgs {
+    /// Signatures in all.
+    #[arg(long, default_value_t = 1_000_000)]
+    signatures: usize,
+    /// ABIs they are spread over.
+    #[arg(long, default_value_t = 10_000)]
+    abis: usize,
+    /// Repetitions; the best and the median are reported.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Figures {
+    signatures: usize,
+    abis: usize,
+    runs: usize,
+    abi_lint_best_ms: f64,
+    abi_lint_median_ms: f64,
+    abi_signatures_per_second: f64,
+    list_lines: usize,
+    list_parse_and_lint_best_ms: f64,
+    list_parse_and_lint_median_ms: f64,
+    peak_rss_mib: Option<f64>,
+    findings: usize,
+}
+
+pub(crate) fn run(_global: &GlobalArgs, command: BenchCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        BenchCommand::Lint(args) => lint_bench(&args),
+    }
+}
+
+fn lint_bench(args: &LintBenchArgs) -> anyhow::Result<ExitCode> {
+    let runs = args.runs.max(1);
+    eprintln!(
+        "building {} ABIs with {} signatures…",
+        args.abis, args.signatures
+    );
+    let set = synthetic::infrastructure(args.abis, args.signatures);
+    let options = LintOptions::default();
+    let mut findings = 0;
+    let mut abi_times = Vec::with_capacity(runs);
+    for run in 0..runs {
+        let started = Instant::now();
+        let report = lint(&set, &options);
+        abi_times.push(started.elapsed());
+        findings = report.findings.len() + report.allowed.len();
+        eprintln!("  abi lint run {}/{runs}: {:.1?}", run + 1, abi_times[run]);
+    }
+    drop(set);
+
+    let text = synthetic::signature_list(args.signatures);
+    let mut list_times = Vec::with_capacity(runs);
+    for run in 0..runs {
+        let started = Instant::now();
+        let (list, errors) = parse_signature_list(&text, ItemKind::Function);
+        anyhow::ensure!(
+            errors.is_empty(),
+            "the synthetic list has bad lines: {errors:?}"
+        );
+        let mut set = InterfaceSet::new();
+        set.add_signature_list(Origin::labelled("synthetic.txt"), list, Role::SignatureList);
+        let _report = lint(&set, &options);
+        list_times.push(started.elapsed());
+        eprintln!(
+            "  list parse+lint run {}/{runs}: {:.1?}",
+            run + 1,
+            list_times[run]
+        );
+    }
+
+    let (abi_best, abi_median) = best_and_median(&mut abi_times);
+    let (list_best, list_median) = best_and_median(&mut list_times);
+    let figures = Figures {
+        signatures: args.signatures,
+        abis: args.abis,
+        runs,
+        abi_lint_best_ms: ms(abi_best),
+        abi_lint_median_ms: ms(abi_median),
+        abi_signatures_per_second: args.signatures as f64 / abi_best.as_secs_f64().max(1e-9),
+        list_lines: args.signatures,
+        list_parse_and_lint_best_ms: ms(list_best),
+        list_parse_and_lint_median_ms: ms(list_median),
+        peak_rss_mib: peak_rss_mib(),
+        findings,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&figures)?);
+    } else {
+        println!(
+            "lint {} signatures over {} ABIs: best {:.0} ms, median {:.0} ms ({:.2} M signatures/s, one core)",
+            figures.signatures,
+            figures.abis,
+            figures.abi_lint_best_ms,
+            figures.abi_lint_median_ms,
+            figures.abi_signatures_per_second / 1e6
+        );
+        println!(
+            "parse and lint a {}-line signature list: best {:.0} ms, median {:.0} ms",
+            figures.list_lines,
+            figures.list_parse_and_lint_best_ms,
+            figures.list_parse_and_lint_median_ms
+        );
+        match figures.peak_rss_mib {
+            Some(mib) => println!("peak memory (RSS, whole process): {mib:.0} MiB"),
+            None => println!("peak memory: not available on this platform"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn best_and_median(times: &mut [Duration]) -> (Duration, Duration) {
+    times.sort();
+    (times[0], times[times.len() / 2])
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The process's peak resident set, from `/proc/self/status` (Linux).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

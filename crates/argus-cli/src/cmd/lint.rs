@@ -1,0 +1,283 @@
+//! `argus lint`: the united-interface check over the registry, over files, or
+//! both.
+//!
+//! What is linted: the registry when no path is given (or with `--registry`);
+//! every ABI-bearing file under the given paths (Foundry and Hardhat output,
+//! hardhat-deploy deployments, Foundry broadcasts, plain ABIs); plain-text
+//! signature lists (`*.txt`, one `name(types)` a line) as part of the
+//! infrastructure; and `--reference` lists that the infrastructure is checked
+//! against without linting them.
+//!
+//! Exit status: 0 when no error-level finding remains, 1 when one does, 2 when
+//! the input could not be read.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use argus_abi::lint::{AllowList, Level, LintOptions};
+use argus_abi::report::{render_human, render_json, render_sarif};
+use argus_abi::{InterfaceSet, ItemKind, Origin, Role, SourceId, lint, parse_signature_list};
+use argus_core::ChainId;
+use argus_registry::{Contract, ImportHints, load_paths};
+
+use crate::GlobalArgs;
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    Human,
+    Json,
+    Sarif,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct LintArgs {
+    /// ABI files, build or deployment folders, or signature lists (`.txt`).
+    /// Without paths, the registry is linted.
+    pub(crate) paths: Vec<PathBuf>,
+    /// Lint the registry too, with the paths.
+    #[arg(long)]
+    pub(crate) registry: bool,
+    /// A signature list to check the infrastructure against (a signature
+    /// database, known phishing selectors); collisions inside it are ignored.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) reference: Vec<PathBuf>,
+    /// Accepted findings (YAML: `allow: [{rule, key, reason}]`).
+    #[arg(long, value_name = "FILE", env = "ARGUS_LINT_ALLOW")]
+    pub(crate) allow: Option<PathBuf>,
+    /// Report findings at this level and above.
+    #[arg(long, value_name = "LEVEL", default_value = "note")]
+    pub(crate) severity: Level,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub(crate) format: Format,
+    /// Shorthand for `--format json`.
+    #[arg(long, conflicts_with_all = ["format", "sarif"])]
+    pub(crate) json: bool,
+    /// Shorthand for `--format sarif`.
+    #[arg(long, conflicts_with = "format")]
+    pub(crate) sarif: bool,
+    /// Write the report to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+    /// Do not check against the bundled standard interfaces.
+    #[arg(long)]
+    pub(crate) no_standard: bool,
+    /// Locations listed per signature (the rest are counted).
+    #[arg(long, default_value_t = 5)]
+    pub(crate) max_locations: usize,
+    /// Chain for plain ABIs and hardhat-deploy networks without `.chainId`.
+    #[arg(long)]
+    pub(crate) chain: Option<String>,
+    /// Accept chain ids alloy does not know (private networks).
+    #[arg(long)]
+    pub(crate) allow_unknown_chain: bool,
+}
+
+pub(crate) fn run(global: &GlobalArgs, args: LintArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let format = if args.json {
+        Format::Json
+    } else if args.sarif {
+        Format::Sarif
+    } else {
+        args.format
+    };
+    let allow = match &args.allow {
+        Some(path) => {
+            let text = fs::read_to_string(path)
+                .with_context(|| format!("cannot read the allow-list {}", path.display()))?;
+            AllowList::parse(&text).with_context(|| format!("{}", path.display()))?
+        }
+        None => AllowList::default(),
+    };
+
+    let mut set = InterfaceSet::new();
+    if args.paths.is_empty() || args.registry {
+        add_registry(global, &mut set)?;
+    }
+    add_paths(&args, &mut set)?;
+    for path in &args.reference {
+        add_list(path, Role::Reference, &mut set)?;
+    }
+    if set.is_empty() {
+        bail!(
+            "nothing to lint: the registry in {} is empty and no file was given; import \
+             contracts with `argus registry import <path>` or pass ABI files",
+            global.data_dir.display()
+        );
+    }
+    tracing::info!(
+        "loaded {} interfaces in {:.2?}",
+        set.len(),
+        started.elapsed()
+    );
+
+    let options = LintOptions {
+        standard_interfaces: !args.no_standard,
+        allow,
+        min_level: args.severity,
+        max_locations: if format == Format::Human {
+            args.max_locations.max(1)
+        } else {
+            500
+        },
+    };
+    let report = lint(&set, &options);
+    tracing::info!("linted in {:.2?}", started.elapsed());
+
+    let rendered = match format {
+        Format::Human => render_human(&report, args.max_locations),
+        Format::Json => render_json(&report) + "\n",
+        Format::Sarif => render_sarif(&report) + "\n",
+    };
+    match &args.output {
+        Some(path) => {
+            fs::write(path, rendered)
+                .with_context(|| format!("cannot write the report to {}", path.display()))?;
+            eprintln!(
+                "{} errors, {} warnings, {} notes; report written to {}",
+                report.count(Level::Error),
+                report.count(Level::Warning),
+                report.count(Level::Note),
+                path.display()
+            );
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(rendered.as_bytes())?;
+            stdout.flush()?;
+        }
+    }
+    Ok(if report.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn add_registry(global: &GlobalArgs, set: &mut InterfaceSet) -> anyhow::Result<()> {
+    let Some(contracts) = crate::cmd::registry::lint_sources(global)? else {
+        return Ok(());
+    };
+    add_contracts(contracts, set);
+    Ok(())
+}
+
+/// Whether a path is read as a signature list rather than JSON.
+fn is_signature_list(path: &Path) -> bool {
+    path.is_file()
+        && matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("txt" | "sigs" | "signatures")
+        )
+}
+
+fn add_paths(args: &LintArgs, set: &mut InterfaceSet) -> anyhow::Result<()> {
+    let (lists, others): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        args.paths.iter().partition(|p| is_signature_list(p));
+    for path in &others {
+        if !path.exists() {
+            bail!("{}: no such file or directory", path.display());
+        }
+    }
+    if !others.is_empty() {
+        let hints = ImportHints {
+            chain: args
+                .chain
+                .as_deref()
+                .map(|c| ChainId::parse(c, args.allow_unknown_chain))
+                .transpose()?,
+            allow_unknown_chain: args.allow_unknown_chain,
+            ..ImportHints::default()
+        };
+        let contracts =
+            load_paths(others.iter().map(|p| p.as_path()), &hints).map_err(|errors| {
+                anyhow::anyhow!(
+                    "{errors}\nnothing was linted; fix the files above or leave them out"
+                )
+            })?;
+        add_contracts(contracts, set);
+    }
+    for path in lists {
+        add_list(path, Role::SignatureList, set)?;
+    }
+    Ok(())
+}
+
+/// Adds contracts, linking each proxy to its implementation when both are
+/// present.
+pub(crate) fn add_contracts(contracts: Vec<Contract>, set: &mut InterfaceSet) {
+    let mut by_address: HashMap<(ChainId, alloy_primitives::Address), SourceId> = HashMap::new();
+    let mut links = Vec::new();
+    for contract in contracts {
+        let mut origin =
+            Origin::labelled(contract.label.clone()).with_path(contract.source.path.clone());
+        if let Some(deployment) = contract.deployment {
+            origin = origin.deployed_at(deployment.chain, deployment.address);
+        }
+        let id = set.add_contract(origin, contract.abi);
+        if let Some(deployment) = contract.deployment {
+            by_address.insert((deployment.chain, deployment.address), id);
+            if let Some(implementation) = contract.implementation {
+                links.push((id, deployment.chain, implementation));
+            }
+        }
+    }
+    for (proxy, chain, implementation) in links {
+        match by_address.get(&(chain, implementation)) {
+            Some(&target) => set.link_proxy(proxy, target),
+            None => tracing::warn!(
+                "the implementation {implementation} of a proxy on chain {chain} is not among the \
+                 linted contracts; its selectors are not checked against the proxy"
+            ),
+        }
+    }
+}
+
+fn add_list(path: &Path, role: Role, set: &mut InterfaceSet) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let (list, errors) = parse_signature_list(&text, ItemKind::Function);
+    if !errors.is_empty() {
+        let shown: Vec<String> = errors
+            .iter()
+            .take(20)
+            .map(|e| format!("{}:{}: {}", path.display(), e.line, e.reason))
+            .collect();
+        let more = errors.len().saturating_sub(shown.len());
+        let more = if more > 0 {
+            format!("\n… and {more} more bad lines")
+        } else {
+            String::new()
+        };
+        if role == Role::Reference {
+            eprintln!(
+                "warning: skipped {} bad lines of the reference list:\n{}{more}",
+                errors.len(),
+                shown.join("\n")
+            );
+        } else {
+            bail!(
+                "{} has {} lines that are not signatures:\n{}{more}\nnothing was linted",
+                path.display(),
+                errors.len(),
+                shown.join("\n")
+            );
+        }
+    }
+    tracing::info!(
+        "read {} signatures from {} in {:.2?}",
+        list.len(),
+        path.display(),
+        started.elapsed()
+    );
+    set.add_signature_list(Origin::file(path), list, role);
+    Ok(())
+}

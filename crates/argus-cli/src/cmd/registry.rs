@@ -1,0 +1,765 @@
+//! `argus registry …`: import contracts from build and deployment files, list,
+//! show, relabel, tag, link proxies, remove (soft) and export.
+//!
+//! stdout carries the result (a table, a summary, a JSON document); notices
+//! and errors go to stderr. Every subcommand takes `--json`.
+//!
+//! Exit status: 0 on success; 2 when the input could not be read (an import
+//! with any bad file writes nothing and exits 2) or the target is unknown.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use argus_core::{ChainId, parse_address};
+use argus_registry::{
+    Contract, Entry, ImportHints, ImportOptions, ImportSummary, ListFilter, Registry, Scope,
+    SourceFormat, load_paths,
+};
+use argus_store::DATABASE_FILE;
+use serde_json::{Value, json};
+
+use crate::GlobalArgs;
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum RegistryCommand {
+    /// Import contracts from files or folders: Foundry broadcasts and `out/`,
+    /// Hardhat artifacts, hardhat-deploy `deployments/`, plain ABI JSON.
+    /// All or nothing: any bad file is reported and nothing is written.
+    Import(ImportArgs),
+    /// List registry entries.
+    List(ListArgs),
+    /// Show one entry: its versions, functions, events and errors with
+    /// selectors.
+    Show(ShowArgs),
+    /// Give an entry a new label (unique per chain).
+    Label(LabelArgs),
+    /// Add tags to an entry (or remove them with --remove).
+    Tag(TagArgs),
+    /// Record that a proxy's implementation is another contract or address on
+    /// the same chain.
+    Link(LinkArgs),
+    /// Remove an entry: hidden from list, export and lint, but kept in the
+    /// database with its history; importing it again brings it back.
+    Remove(RemoveArgs),
+    /// Export the registry as one JSON document (`argus-registry/1`).
+    Export(ExportArgs),
+    /// Print the change feed (what was added, changed, removed).
+    Changes(ChangesArgs),
+}
+
+/// Which file format to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum FormatArg {
+    Auto,
+    FoundryBroadcast,
+    FoundryArtifact,
+    HardhatArtifact,
+    HardhatDeploy,
+    Abi,
+}
+
+impl FormatArg {
+    fn source_format(self) -> Option<SourceFormat> {
+        match self {
+            Self::Auto => None,
+            Self::FoundryBroadcast => Some(SourceFormat::FoundryBroadcast),
+            Self::FoundryArtifact => Some(SourceFormat::FoundryArtifact),
+            Self::HardhatArtifact => Some(SourceFormat::HardhatArtifact),
+            Self::HardhatDeploy => Some(SourceFormat::HardhatDeploy),
+            Self::Abi => Some(SourceFormat::Abi),
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ImportArgs {
+    /// Files or folders (folders are walked; node_modules, lib, cache and
+    /// dot-folders are skipped).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Read the files as this format instead of detecting it.
+    #[arg(long, value_enum, default_value = "auto")]
+    format: FormatArg,
+    /// Chain (name or id) for plain ABIs and hardhat-deploy networks without
+    /// `.chainId`.
+    #[arg(long)]
+    chain: Option<String>,
+    /// Address of the one ABI or artifact imported (needs --chain).
+    #[arg(long)]
+    address: Option<String>,
+    /// Label of the one ABI or artifact imported (default: the file name).
+    #[arg(long)]
+    label: Option<String>,
+    /// Implementation behind --address, when it is a proxy.
+    #[arg(long)]
+    implementation: Option<String>,
+    /// Tag every imported contract (repeatable).
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Where a Foundry broadcast's ABIs are (default: `out/` beside `broadcast/`).
+    #[arg(long, value_name = "DIR")]
+    artifacts: Option<PathBuf>,
+    /// Accept chain ids alloy does not know (private networks).
+    #[arg(long)]
+    allow_unknown_chain: bool,
+    /// Show what would change and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// How a label or address is narrowed down.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ScopeArgs {
+    /// The chain (name or id) of the entry.
+    #[arg(long)]
+    chain: Option<String>,
+    /// Look among artifacts (interfaces without a deployment) only.
+    #[arg(long, conflicts_with = "chain")]
+    artifact: bool,
+}
+
+impl ScopeArgs {
+    fn scope(&self) -> anyhow::Result<Scope> {
+        if self.artifact {
+            return Ok(Scope::Artifacts);
+        }
+        // Looking up never files anything, so unknown chain ids are fine here.
+        Ok(match &self.chain {
+            Some(chain) => Scope::Chain(ChainId::parse(chain, true)?),
+            None => Scope::Any,
+        })
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ListArgs {
+    /// Only deployments on this chain.
+    #[arg(long)]
+    chain: Option<String>,
+    /// Only entries with this tag.
+    #[arg(long)]
+    tag: Option<String>,
+    /// Include removed entries.
+    #[arg(long)]
+    all: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ShowArgs {
+    /// A label or an address.
+    target: String,
+    #[command(flatten)]
+    scope: ScopeArgs,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct LabelArgs {
+    /// A label or an address.
+    target: String,
+    /// The new label.
+    new_label: String,
+    #[command(flatten)]
+    scope: ScopeArgs,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct TagArgs {
+    /// A label or an address.
+    target: String,
+    /// Tags to add (or remove).
+    #[arg(required = true)]
+    tags: Vec<String>,
+    /// Remove the tags instead.
+    #[arg(long)]
+    remove: bool,
+    #[command(flatten)]
+    scope: ScopeArgs,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct LinkArgs {
+    /// The proxy: a label or an address.
+    proxy: String,
+    /// The implementation: a label or address of an entry on the proxy's
+    /// chain, or any address.
+    implementation: String,
+    /// The proxy's chain.
+    #[arg(long)]
+    chain: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RemoveArgs {
+    /// A label or an address.
+    target: String,
+    #[command(flatten)]
+    scope: ScopeArgs,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExportArgs {
+    /// Include every ABI version of each entry.
+    #[arg(long)]
+    all_versions: bool,
+    /// Write to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Accepted for symmetry: the export is always JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ChangesArgs {
+    /// Only changes after this id.
+    #[arg(long, default_value_t = 0)]
+    since: i64,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(global: &GlobalArgs, command: RegistryCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        RegistryCommand::Import(args) => import(global, args),
+        RegistryCommand::List(args) => list(global, args),
+        RegistryCommand::Show(args) => show(global, args),
+        RegistryCommand::Label(args) => {
+            let mut registry = open(global)?;
+            let entry = registry.set_label(&args.target, args.scope.scope()?, &args.new_label)?;
+            print_entry_result(&entry, args.json, &format!("labelled {}", entry.describe()))
+        }
+        RegistryCommand::Tag(args) => {
+            let mut registry = open(global)?;
+            let scope = args.scope.scope()?;
+            let entry = if args.remove {
+                registry.remove_tags(&args.target, scope, &args.tags)?
+            } else {
+                registry.add_tags(&args.target, scope, &args.tags)?
+            };
+            let tags = entry.tags.iter().cloned().collect::<Vec<_>>().join(", ");
+            print_entry_result(
+                &entry,
+                args.json,
+                &format!("{}: tags [{tags}]", entry.describe()),
+            )
+        }
+        RegistryCommand::Link(args) => {
+            let mut registry = open(global)?;
+            let scope = match &args.chain {
+                Some(chain) => Scope::Chain(ChainId::parse(chain, true)?),
+                None => Scope::Any,
+            };
+            let entry = registry.link_implementation(&args.proxy, &args.implementation, scope)?;
+            let implementation = entry
+                .implementation
+                .map(|a| a.to_checksum(None))
+                .unwrap_or_default();
+            print_entry_result(
+                &entry,
+                args.json,
+                &format!("{} → implementation {implementation}", entry.describe()),
+            )
+        }
+        RegistryCommand::Remove(args) => {
+            let mut registry = open(global)?;
+            let entry = registry.remove(&args.target, args.scope.scope()?)?;
+            print_entry_result(
+                &entry,
+                args.json,
+                &format!(
+                    "removed {} (kept in the database; re-import to restore)",
+                    entry.describe()
+                ),
+            )
+        }
+        RegistryCommand::Export(args) => export(global, args),
+        RegistryCommand::Changes(args) => changes(global, args),
+    }
+}
+
+/// The live registry entries for `argus lint`, or `None` when there is no
+/// registry in the data directory yet (it is not created just to be read).
+pub(crate) fn lint_sources(global: &GlobalArgs) -> anyhow::Result<Option<Vec<Contract>>> {
+    if !global.data_dir.join(DATABASE_FILE).exists() {
+        return Ok(None);
+    }
+    let registry = open(global)?;
+    Ok(Some(registry.contracts()?))
+}
+
+fn open(global: &GlobalArgs) -> anyhow::Result<Registry> {
+    Ok(Registry::open_in_dir(&global.data_dir)?)
+}
+
+fn out(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        stdout.write_all(b"\n")?;
+    }
+    stdout.flush()?;
+    Ok(())
+}
+
+fn out_json(value: &Value) -> anyhow::Result<()> {
+    out(&serde_json::to_string_pretty(value)?)
+}
+
+fn import(global: &GlobalArgs, args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let chain = args
+        .chain
+        .as_deref()
+        .map(|c| ChainId::parse(c, args.allow_unknown_chain))
+        .transpose()
+        .context("--chain")?;
+    let address = args
+        .address
+        .as_deref()
+        .map(parse_address)
+        .transpose()
+        .context("--address")?;
+    let implementation = args
+        .implementation
+        .as_deref()
+        .map(parse_address)
+        .transpose()
+        .context("--implementation")?;
+    if let Some(label) = &args.label {
+        argus_registry::validate_label(label)?;
+    }
+    let hints = ImportHints {
+        format: args.format.source_format(),
+        chain,
+        address,
+        label: args.label.clone(),
+        implementation,
+        tags: args.tags.iter().cloned().collect::<BTreeSet<_>>(),
+        artifacts_dir: args.artifacts.clone(),
+        allow_unknown_chain: args.allow_unknown_chain,
+    };
+    let contracts = match load_paths(args.paths.iter().map(PathBuf::as_path), &hints) {
+        Ok(contracts) => contracts,
+        Err(errors) => {
+            for error in &errors.errors {
+                eprintln!("error: {error}");
+            }
+            let count = errors.errors.len();
+            eprintln!(
+                "{count} problem{} found; nothing was imported",
+                if count == 1 { "" } else { "s" }
+            );
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if contracts.is_empty() {
+        eprintln!("notice: no contract found under the given paths");
+    }
+    let mut registry = open(global)?;
+    let summary = registry.import(
+        &contracts,
+        ImportOptions {
+            dry_run: args.dry_run,
+        },
+    )?;
+    for notice in &summary.notices {
+        eprintln!("notice: {notice}");
+    }
+    if args.dry_run {
+        eprintln!("dry run: nothing was written");
+    }
+    if args.json {
+        out_json(&summary_json(&summary))?;
+    } else {
+        out(&summary_text(&summary))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn summary_json(summary: &ImportSummary) -> Value {
+    json!({
+        "added": summary.added(),
+        "new_versions": summary.new_versions(),
+        "unchanged": summary.unchanged(),
+        "revived": summary.revived(),
+        "dry_run": summary.dry_run,
+        "notices": summary.notices,
+        "contracts": summary.outcomes.iter().map(|o| json!({
+            "status": o.status,
+            "label": o.label,
+            "kind": o.kind,
+            "chain_id": o.chain.map(|c| c.0),
+            "chain": o.chain.map(ChainId::name),
+            "address": o.address.map(|a| a.to_checksum(None)),
+            "abi_version": o.abi_version,
+            "source": o.source,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn summary_text(summary: &ImportSummary) -> String {
+    let rows: Vec<Vec<String>> = summary
+        .outcomes
+        .iter()
+        .map(|o| {
+            vec![
+                o.status.to_string(),
+                o.chain.map(ChainId::name).unwrap_or_else(|| "-".into()),
+                o.address
+                    .map(|a| a.to_checksum(None))
+                    .unwrap_or_else(|| "-".into()),
+                o.label.clone(),
+                format!("v{}", o.abi_version),
+                o.source.path.display().to_string(),
+            ]
+        })
+        .collect();
+    let mut text = table(
+        &["STATUS", "CHAIN", "ADDRESS", "LABEL", "ABI", "SOURCE"],
+        &rows,
+    );
+    text.push_str(&format!(
+        "{} added, {} new versions, {} unchanged, {} revived\n",
+        summary.added(),
+        summary.new_versions(),
+        summary.unchanged(),
+        summary.revived()
+    ));
+    text
+}
+
+fn list(global: &GlobalArgs, args: ListArgs) -> anyhow::Result<ExitCode> {
+    let registry = open(global)?;
+    let filter = ListFilter {
+        chain: args
+            .chain
+            .as_deref()
+            .map(|c| ChainId::parse(c, true))
+            .transpose()?,
+        tag: args.tag.clone(),
+        include_removed: args.all,
+    };
+    let entries = registry.list(&filter)?;
+    if args.json {
+        let items: Vec<Value> = entries.iter().map(entry_json).collect();
+        return out_json(&json!({ "contracts": items })).map(|()| ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            let mut label = e.label.clone();
+            if e.removed_at.is_some() {
+                label.push_str(" (removed)");
+            }
+            vec![
+                e.chain.map(ChainId::name).unwrap_or_else(|| "-".into()),
+                e.address
+                    .map(|a| a.to_checksum(None))
+                    .unwrap_or_else(|| "-".into()),
+                label,
+                e.kind.to_string(),
+                format!("v{}", e.abi_version),
+                e.tags.iter().cloned().collect::<Vec<_>>().join(","),
+                e.implementation
+                    .map(|a| a.to_checksum(None))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        eprintln!(
+            "the registry has no entries{}",
+            if args.all {
+                ""
+            } else {
+                " (add --all to include removed ones)"
+            }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    out(&table(
+        &[
+            "CHAIN",
+            "ADDRESS",
+            "LABEL",
+            "KIND",
+            "ABI",
+            "TAGS",
+            "IMPLEMENTATION",
+        ],
+        &rows,
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn entry_json(entry: &Entry) -> Value {
+    json!({
+        "id": entry.id,
+        "chain_id": entry.chain.map(|c| c.0),
+        "chain": entry.chain.map(ChainId::name),
+        "address": entry.address.map(|a| a.to_checksum(None)),
+        "label": entry.label,
+        "kind": entry.kind,
+        "abi_version": entry.abi_version,
+        "abi_hash": entry.abi_hash,
+        "source": entry.source,
+        "tags": entry.tags,
+        "implementation": entry.implementation.map(|a| a.to_checksum(None)),
+        "removed": entry.removed_at.is_some(),
+        "created_at": entry.created_at,
+        "updated_at": entry.updated_at,
+    })
+}
+
+fn print_entry_result(entry: &Entry, json: bool, message: &str) -> anyhow::Result<ExitCode> {
+    if json {
+        out_json(&entry_json(entry))?;
+    } else {
+        out(message)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(global: &GlobalArgs, args: ShowArgs) -> anyhow::Result<ExitCode> {
+    let registry = open(global)?;
+    let entry = registry.find(&args.target, args.scope.scope()?)?;
+    let versions = registry.versions(&entry)?;
+    let proxies: Vec<String> = registry
+        .proxies_of(&entry)?
+        .into_iter()
+        .map(|a| a.to_checksum(None))
+        .collect();
+    let functions: Vec<(String, String, String)> = entry
+        .abi
+        .functions()
+        .map(|f| {
+            (
+                f.selector().to_string(),
+                f.signature(),
+                f.state_mutability.as_json_str().to_owned(),
+            )
+        })
+        .collect();
+    let events: Vec<(String, String, bool)> = entry
+        .abi
+        .events()
+        .map(|e| (e.selector().to_string(), e.signature(), e.anonymous))
+        .collect();
+    let errors: Vec<(String, String)> = entry
+        .abi
+        .errors()
+        .map(|e| (e.selector().to_string(), e.signature()))
+        .collect();
+    if args.json {
+        let mut value = entry_json(&entry);
+        value["proxies"] = json!(proxies);
+        value["versions"] = versions
+            .iter()
+            .map(|v| {
+                json!({
+                    "version": v.version,
+                    "abi_hash": v.abi_hash,
+                    "source": v.source,
+                    "imported_at": v.imported_at,
+                })
+            })
+            .collect();
+        value["functions"] = functions
+            .iter()
+            .map(|(selector, signature, mutability)| {
+                json!({ "selector": selector, "signature": signature, "state_mutability": mutability })
+            })
+            .collect();
+        value["events"] = events
+            .iter()
+            .map(|(topic0, signature, anonymous)| {
+                json!({ "topic0": topic0, "signature": signature, "anonymous": anonymous })
+            })
+            .collect();
+        value["errors"] = errors
+            .iter()
+            .map(|(selector, signature)| json!({ "selector": selector, "signature": signature }))
+            .collect();
+        value["abi"] = json!(entry.abi);
+        out_json(&value)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut text = format!("{} ({})\n", entry.label, entry.kind);
+    let mut field = |name: &str, value: String| {
+        if !value.is_empty() {
+            text.push_str(&format!("  {name:<15} {value}\n"));
+        }
+    };
+    field(
+        "chain",
+        entry
+            .chain
+            .map(|c| format!("{} ({})", c.name(), c.0))
+            .unwrap_or_default(),
+    );
+    field(
+        "address",
+        entry
+            .address
+            .map(|a| a.to_checksum(None))
+            .unwrap_or_default(),
+    );
+    field(
+        "source",
+        format!("{} {}", entry.source.format, entry.source.path.display()),
+    );
+    field(
+        "tags",
+        entry.tags.iter().cloned().collect::<Vec<_>>().join(", "),
+    );
+    field(
+        "implementation",
+        entry
+            .implementation
+            .map(|a| a.to_checksum(None))
+            .unwrap_or_default(),
+    );
+    field("proxies", proxies.join(", "));
+    field(
+        "abi version",
+        format!("{} ({})", entry.abi_version, entry.abi_hash),
+    );
+    field("removed", entry.removed_at.clone().unwrap_or_default());
+    text.push_str("versions:\n");
+    for v in &versions {
+        text.push_str(&format!(
+            "  v{:<3} {}  {}  {} {}\n",
+            v.version,
+            v.abi_hash,
+            v.imported_at,
+            v.source.format,
+            v.source.path.display()
+        ));
+    }
+    let mut section = |title: &str, rows: Vec<(String, String)>| {
+        if !rows.is_empty() {
+            text.push_str(&format!("{title}:\n"));
+            for (hash, signature) in rows {
+                text.push_str(&format!("  {hash}  {signature}\n"));
+            }
+        }
+    };
+    section(
+        "functions",
+        functions
+            .into_iter()
+            .map(|(s, sig, m)| (s, format!("{sig} {m}")))
+            .collect(),
+    );
+    section(
+        "events",
+        events
+            .into_iter()
+            .map(|(t, sig, anonymous)| {
+                (
+                    t,
+                    if anonymous {
+                        format!("{sig} anonymous")
+                    } else {
+                        sig
+                    },
+                )
+            })
+            .collect(),
+    );
+    section("errors", errors);
+    out(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(global: &GlobalArgs, args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let registry = open(global)?;
+    let document = registry.export(args.all_versions)?;
+    let mut text = serde_json::to_string_pretty(&document)?;
+    text.push('\n');
+    match &args.output {
+        Some(path) => {
+            fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "exported {} contracts to {}",
+                document.contracts.len(),
+                path.display()
+            );
+        }
+        None => out(&text)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn changes(global: &GlobalArgs, args: ChangesArgs) -> anyhow::Result<ExitCode> {
+    let registry = open(global)?;
+    let changes = registry.changes_since(args.since)?;
+    if args.json {
+        out_json(&json!({ "changes": changes }))?;
+    } else {
+        let rows: Vec<Vec<String>> = changes
+            .iter()
+            .map(|c| {
+                vec![
+                    c.id.to_string(),
+                    c.time.clone(),
+                    c.kind.as_str().to_owned(),
+                    c.entry_id.to_string(),
+                    c.details.to_string(),
+                ]
+            })
+            .collect();
+        out(&table(&["ID", "TIME", "KIND", "ENTRY", "DETAILS"], &rows))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A plain left-aligned table.
+fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        text.push_str(padded.join("  ").trim_end());
+        text.push('\n');
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    text
+}

@@ -1,0 +1,319 @@
+//! `argus lint` end to end: the real binary on the real fixtures.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `argus` run from the workspace root, with a scratch data directory.
+fn argus(data_dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("argus").unwrap();
+    cmd.current_dir(workspace())
+        .env("ARGUS_DATA_DIR", data_dir)
+        .env_remove("ARGUS_LINT_ALLOW");
+    cmd
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[test]
+fn the_sample_project_shows_every_planted_problem() {
+    let data = tempfile::tempdir().unwrap();
+    let output = argus(data.path())
+        .args(["lint", "testdata/foundry-project"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "errors found → exit 1\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = stdout(&output);
+    insta::assert_snapshot!("foundry_project_human", text);
+}
+
+#[test]
+fn json_output_is_one_document_with_the_findings() {
+    let data = tempfile::tempdir().unwrap();
+    let output = argus(data.path())
+        .args(["lint", "testdata/foundry-project", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let doc: Value = serde_json::from_str(&stdout(&output)).expect("stdout is JSON only");
+    assert_eq!(doc["format"], "argus-lint/1");
+    let keys: Vec<(String, String)> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_owned(),
+                f["key"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("selector-collision", "0x42966c68"),
+        ("proxy-selector-clash", "ERC1967Proxy>VaultV2:0x3659cfe6"),
+        ("event-layout-mismatch", "Transfer(address,address,uint256)"),
+    ] {
+        assert!(
+            keys.contains(&(expected.0.to_owned(), expected.1.to_owned())),
+            "{expected:?} missing from {keys:?}"
+        );
+    }
+    // Every location names where it comes from.
+    let burn = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == "0x42966c68")
+        .unwrap();
+    let labels: Vec<&str> = burn["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["locations"].as_array().unwrap())
+        .map(|l| l["label"].as_str().unwrap())
+        .collect();
+    assert!(
+        labels.contains(&"Token") && labels.contains(&"Collider"),
+        "{labels:?}"
+    );
+}
+
+#[test]
+fn sarif_output_is_valid_sarif_with_file_locations() {
+    let data = tempfile::tempdir().unwrap();
+    let out = data.path().join("lint.sarif");
+    let output = argus(data.path())
+        .args(["lint", "testdata/foundry-project", "--sarif", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).is_empty(), "the report went to the file");
+    let log: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    let run = &log["runs"][0];
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    let results = run["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    for result in results {
+        let index = result["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(
+            rules[index]["id"], result["ruleId"],
+            "ruleIndex points at the rule"
+        );
+        assert!(["error", "warning", "note"].contains(&result["level"].as_str().unwrap()));
+        assert!(result["partialFingerprints"]["argusFinding/v1"].is_string());
+        let uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str();
+        assert!(
+            uri.is_some_and(|u| u.starts_with("testdata/foundry-project/")),
+            "{result}"
+        );
+    }
+}
+
+#[test]
+fn the_allow_list_and_threshold_shape_the_exit_status() {
+    let data = tempfile::tempdir().unwrap();
+    let allow = data.path().join("allow.yaml");
+    // Accept every error the sample project has; warnings remain.
+    let output = argus(data.path())
+        .args(["lint", "testdata/foundry-project", "--json"])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let mut yaml = String::from("allow:\n");
+    for f in doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["level"] == "error")
+    {
+        yaml.push_str(&format!(
+            "  - rule: {}\n    key: '{}'\n    reason: planted in the fixture\n",
+            f["rule"].as_str().unwrap(),
+            f["key"].as_str().unwrap()
+        ));
+    }
+    yaml.push_str("  - rule: name-reuse\n    key: never-matches\n    reason: stale\n");
+    std::fs::write(&allow, yaml).unwrap();
+    let output = argus(data.path())
+        .args(["lint", "testdata/foundry-project", "--allow"])
+        .arg(&allow)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let text = stdout(&output);
+    assert!(text.contains("allowed"), "{text}");
+    assert!(text.contains("never-matches matched nothing"), "{text}");
+
+    let output = argus(data.path())
+        .args([
+            "lint",
+            "testdata/foundry-project",
+            "--severity",
+            "error",
+            "--allow",
+        ])
+        .arg(&allow)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).contains("below the threshold"));
+}
+
+#[test]
+fn known_collisions_in_a_signature_list_are_found_with_their_lines() {
+    let data = tempfile::tempdir().unwrap();
+    let output = argus(data.path())
+        .args([
+            "lint",
+            "--json",
+            "--no-standard",
+            "testdata/signatures/known-collisions.txt",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let doc: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let burn = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == "0x42966c68")
+        .expect("burn / collate_propagate_storage");
+    let lines: Vec<u64> = burn["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["locations"].as_array().unwrap())
+        .map(|l| l["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, vec![1, 2]);
+}
+
+#[test]
+fn the_openzeppelin_abis_checked_against_a_reference_list() {
+    let data = tempfile::tempdir().unwrap();
+    let output = argus(data.path())
+        .args([
+            "lint",
+            "--json",
+            "testdata/abi/openzeppelin",
+            "--reference",
+            "testdata/signatures/known-collisions.txt",
+        ])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let reference: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "reference-selector-collision")
+        .map(|f| f["key"].as_str().unwrap())
+        .collect();
+    // ERC-20's transfer, approve, balanceOf … all have a decoy in the list.
+    for key in ["0xa9059cbb", "0x095ea7b3", "0x70a08231", "0x23b872dd"] {
+        assert!(reference.contains(&key), "{key} missing: {reference:?}");
+    }
+    // No real selector collision inside OpenZeppelin itself.
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["rule"] != "selector-collision")
+    );
+}
+
+#[test]
+fn bad_input_is_refused_with_the_file_and_nothing_linted() {
+    let data = tempfile::tempdir().unwrap();
+    let output = argus(data.path())
+        .args(["lint", "testdata/signatures/malformed.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("testdata/signatures/malformed.txt:"),
+        "{stderr}"
+    );
+    assert!(stdout(&output).is_empty());
+
+    let output = argus(data.path())
+        .args(["lint", "no/such/dir"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+
+    // An empty registry and no paths: a hint, not an empty report.
+    let output = argus(data.path()).args(["lint"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("argus registry import"));
+}
+
+#[test]
+fn the_registry_is_linted_when_no_path_is_given() {
+    let data = tempfile::tempdir().unwrap();
+    argus(data.path())
+        .args(["registry", "import", "testdata/foundry-project"])
+        .assert()
+        .success();
+    let output = argus(data.path())
+        .args(["lint", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let doc: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let keys: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["key"].as_str().unwrap())
+        .collect();
+    assert!(keys.contains(&"0x42966c68"), "{keys:?}");
+    // The proxy link recorded at import reaches the linter.
+    assert!(
+        keys.contains(&"ERC1967Proxy>VaultV2:0x3659cfe6"),
+        "{keys:?}"
+    );
+}
+
+#[test]
+fn a_hardhat_deploy_proxy_is_checked_with_its_own_abi_not_the_merged_one() {
+    let data = tempfile::tempdir().unwrap();
+    let output = argus(data.path())
+        .args(["lint", "--json", "testdata/hardhat-project"])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    // hardhat-deploy's Box.json merges the implementation's ABI into the
+    // proxy's; checked against Box_Implementation, every function would clash.
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["rule"] != "proxy-selector-clash"),
+        "{doc:#}"
+    );
+    assert_eq!(
+        doc["stats"]["proxies"], 1,
+        "the Box proxy is linked to its implementation"
+    );
+    assert_eq!(output.status.code(), Some(0));
+}
