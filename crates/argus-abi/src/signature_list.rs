@@ -177,31 +177,39 @@ pub(crate) fn check_type(ty: &str) -> Result<(), String> {
 /// Replaces the aliases `uint`/`int` by `uint256`/`int256`, as the compiler
 /// does before hashing.
 pub(crate) fn canonical_signature(signature: &str) -> String {
+    let mut out = String::with_capacity(signature.len() + 8);
+    canonical_signature_into(signature, &mut out);
+    out
+}
+
+/// [`canonical_signature`], appending to `out` without allocating when `out`
+/// has room.
+pub(crate) fn canonical_signature_into(signature: &str, out: &mut String) {
     let Some(open) = signature.find('(') else {
-        return signature.to_owned();
+        out.push_str(signature);
+        return;
     };
     let (name, params) = signature.split_at(open);
-    let mut out = String::with_capacity(signature.len() + 8);
     out.push_str(name);
-    let mut token = String::new();
-    let flush = |token: &mut String, out: &mut String| {
-        match token.as_str() {
-            "uint" => out.push_str("uint256"),
-            "int" => out.push_str("int256"),
-            other => out.push_str(other),
+    let bytes = params.as_bytes();
+    let mut token_start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b.is_ascii_alphanumeric() || b == b'_' || !b.is_ascii() {
+            continue;
         }
-        token.clear();
-    };
-    for c in params.chars() {
-        if c.is_ascii_alphanumeric() || c == '_' {
-            token.push(c);
-        } else {
-            flush(&mut token, &mut out);
-            out.push(c);
-        }
+        push_token(&params[token_start..i], out);
+        out.push(b as char);
+        token_start = i + 1;
     }
-    flush(&mut token, &mut out);
-    out
+    push_token(&params[token_start..], out);
+}
+
+fn push_token(token: &str, out: &mut String) {
+    match token {
+        "uint" => out.push_str("uint256"),
+        "int" => out.push_str("int256"),
+        other => out.push_str(other),
+    }
 }
 
 fn short(text: &str) -> String {

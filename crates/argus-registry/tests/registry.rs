@@ -50,26 +50,16 @@ fn foundry_import_is_idempotent_and_feeds_changes() {
     let first = import(&mut registry, "foundry", &ImportHints::default());
     assert_eq!(
         (first.added(), first.new_versions(), first.unchanged()),
-        (6, 0, 0)
+        (4, 0, 0)
     );
     // Helper was deployed twice on the same chain: the second gets Helper_2.
     assert_eq!(first.notices.len(), 1, "{:?}", first.notices);
     assert!(first.notices[0].contains("Helper_2"));
     let labels: Vec<_> = first.outcomes.iter().map(|o| o.label.as_str()).collect();
-    assert_eq!(
-        labels,
-        [
-            "Token",
-            "ERC1967Proxy",
-            "Helper",
-            "Helper_2",
-            "Helper",
-            "Token"
-        ]
-    );
+    assert_eq!(labels, ["Token", "ERC1967Proxy", "Helper", "Helper_2"]);
 
     let changes = registry.changes_since(0).unwrap();
-    assert_eq!(changes.len(), 6);
+    assert_eq!(changes.len(), 4);
     assert!(changes.iter().all(|c| c.kind == ChangeKind::Added));
     let last = changes.last().unwrap().id;
 
@@ -78,7 +68,7 @@ fn foundry_import_is_idempotent_and_feeds_changes() {
     let again = import(&mut registry, "foundry", &ImportHints::default());
     assert_eq!(
         (again.added(), again.new_versions(), again.unchanged()),
-        (0, 0, 6)
+        (0, 0, 4)
     );
     assert!(again.notices.is_empty());
     assert!(registry.changes_since(last).unwrap().is_empty());
@@ -143,7 +133,7 @@ fn one_bad_file_among_good_ones_writes_nothing_and_reports_all() {
     let summary = registry
         .import(&contracts, ImportOptions { dry_run: true })
         .unwrap();
-    assert_eq!(summary.added(), 6);
+    assert_eq!(summary.added(), 4);
     assert!(registry.list(&ListFilter::default()).unwrap().is_empty());
     assert!(registry.changes_since(0).unwrap().is_empty());
 }
@@ -154,13 +144,16 @@ fn labels_tags_links_and_soft_removal() {
     let mut registry = open(&dir);
     import(&mut registry, "foundry", &ImportHints::default());
     import(&mut registry, "hardhat", &ImportHints::default());
-    // Token is an anvil deployment and an artifact; a label finds the deployment.
+    // Token is an anvil deployment; its build artifact duplicates it and is
+    // not kept. Vault is a sepolia deployment and (with another ABI, the
+    // implementation's) an artifact: a label finds the deployment first.
     assert_eq!(
         registry.find("Token", Scope::Any).unwrap().kind,
         ContractKind::Deployment
     );
+    assert!(registry.find("Token", Scope::Artifacts).is_err());
     assert_eq!(
-        registry.find("Token", Scope::Artifacts).unwrap().kind,
+        registry.find("Vault", Scope::Artifacts).unwrap().kind,
         ContractKind::Artifact
     );
 
@@ -308,10 +301,10 @@ fn export_and_abi_sources() {
     let text = serde_json::to_string(&short).unwrap();
     assert!(!text.contains("\"versions\""));
     let back: argus_registry::ExportDocument = serde_json::from_str(&text).unwrap();
-    assert_eq!(back.contracts.len(), 6);
+    assert_eq!(back.contracts.len(), 4);
 
     let sources = registry.abi_sources().unwrap();
-    assert_eq!(sources.sources.len(), 6);
+    assert_eq!(sources.sources.len(), 4);
     assert_eq!(sources.proxies.len(), 1);
     let link = sources.proxies[0];
     assert_eq!(sources.sources[link.proxy].label, "ERC1967Proxy");

@@ -2,13 +2,13 @@
 
 use std::hash::{BuildHasher, Hash, Hasher};
 
-use alloy_json_abi::{Event, JsonAbi};
+use alloy_json_abi::{Event, EventParam, JsonAbi, Param};
 use alloy_primitives::{B256, keccak256};
 use hashbrown::DefaultHashBuilder;
-use hashbrown::HashMap;
+use hashbrown::HashTable;
 
 use crate::interface::{InterfaceSet, ItemKind, Role, SourceItems};
-use crate::signature_list::canonical_signature;
+use crate::signature_list::canonical_signature_into;
 
 /// One distinct signature of one kind.
 #[derive(Debug)]
@@ -59,35 +59,74 @@ pub(crate) struct SignatureIndex {
     /// `occurrences[starts[s]..starts[s + 1]]` are the occurrences of signature `s`.
     starts: Vec<u32>,
     /// Function and error signatures by selector.
-    pub(crate) by_selector: HashMap<[u8; 4], Vec<u32>>,
+    /// Selectors shared by more than one function or error signature, in
+    /// selector order, with those signatures.
+    pub(crate) colliding_selectors: Vec<([u8; 4], Vec<u32>)>,
 }
 
 struct Builder {
     hasher: DefaultHashBuilder,
-    interned: [HashMap<Box<str>, u32>; 3],
+    /// Per kind: ids of signatures, looked up by their text.
+    interned: [HashTable<u32>; 3],
     signatures: Vec<Signature>,
     occurrences: Vec<Occurrence>,
+    /// Reused buffers: the signature as alloy writes it, and canonical.
+    raw: String,
+    canonical: String,
 }
 
 impl Builder {
-    fn intern(&mut self, kind: ItemKind, text: String, infrastructure: bool) -> u32 {
-        let map = &mut self.interned[kind as usize];
-        if let Some(&id) = map.get(text.as_str()) {
+    /// The id of the signature in `self.canonical`, interning it on first sight.
+    fn intern_canonical(&mut self, kind: ItemKind, infrastructure: bool) -> u32 {
+        let text = self.canonical.as_str();
+        let hash = self.hasher.hash_one(text);
+        let signatures = &mut self.signatures;
+        let table = &mut self.interned[kind as usize];
+        if let Some(&id) = table.find(hash, |&id| *signatures[id as usize].text == *text) {
             if infrastructure {
-                self.signatures[id as usize].in_infrastructure = true;
+                signatures[id as usize].in_infrastructure = true;
             }
             return id;
         }
-        let id = u32::try_from(self.signatures.len()).unwrap_or(u32::MAX);
-        let text = text.into_boxed_str();
-        self.signatures.push(Signature {
+        let id = u32::try_from(signatures.len()).unwrap_or(u32::MAX);
+        signatures.push(Signature {
             kind,
             hash: keccak256(text.as_bytes()),
-            text: text.clone(),
+            text: text.into(),
             in_infrastructure: infrastructure,
         });
-        map.insert(text, id);
+        let hasher = &self.hasher;
+        table.insert_unique(hash, id, |&other| {
+            hasher.hash_one(&*signatures[other as usize].text)
+        });
         id
+    }
+
+    fn intern(&mut self, kind: ItemKind, text: &str, infrastructure: bool) -> u32 {
+        self.canonical.clear();
+        self.canonical.push_str(text);
+        self.intern_canonical(kind, infrastructure)
+    }
+
+    /// Writes `name(type,…)` into `self.raw`, then its canonical form into
+    /// `self.canonical`, without allocating once the buffers have grown.
+    fn write_signature<'p>(
+        &mut self,
+        name: &str,
+        types: impl Iterator<Item = &'p dyn SelectorType>,
+    ) {
+        self.raw.clear();
+        self.raw.push_str(name);
+        self.raw.push('(');
+        for (i, ty) in types.enumerate() {
+            if i > 0 {
+                self.raw.push(',');
+            }
+            ty.write_selector_type(&mut self.raw);
+        }
+        self.raw.push(')');
+        self.canonical.clear();
+        canonical_signature_into(&self.raw, &mut self.canonical);
     }
 
     fn fingerprint<'a>(&self, parts: impl Iterator<Item = &'a str>) -> u64 {
@@ -106,14 +145,18 @@ impl Builder {
 
     fn add_abi(&mut self, source: u32, abi: &JsonAbi) {
         for function in abi.functions() {
-            let text = canonical_signature(&function.signature());
-            let signature = self.intern(ItemKind::Function, text, true);
+            self.write_signature(
+                &function.name,
+                function.inputs.iter().map(|p| p as &dyn SelectorType),
+            );
+            let signature = self.intern_canonical(ItemKind::Function, true);
             let names = self.fingerprint(function.inputs.iter().map(|p| p.name.as_str()));
-            let mut outputs = self.hasher.build_hasher();
+            self.raw.clear();
             for output in &function.outputs {
-                output.selector_type().hash(&mut outputs);
+                output.selector_type_raw(&mut self.raw);
+                self.raw.push(',');
             }
-            let shape = outputs.finish() & !(1 << 63);
+            let shape = self.hasher.hash_one(self.raw.as_str()) & !(1 << 63);
             self.occurrences.push(Occurrence {
                 signature,
                 source,
@@ -122,8 +165,11 @@ impl Builder {
             });
         }
         for error in abi.errors() {
-            let text = canonical_signature(&error.signature());
-            let signature = self.intern(ItemKind::Error, text, true);
+            self.write_signature(
+                &error.name,
+                error.inputs.iter().map(|p| p as &dyn SelectorType),
+            );
+            let signature = self.intern_canonical(ItemKind::Error, true);
             let names = self.fingerprint(error.inputs.iter().map(|p| p.name.as_str()));
             self.occurrences.push(Occurrence {
                 signature,
@@ -133,8 +179,11 @@ impl Builder {
             });
         }
         for event in abi.events() {
-            let text = canonical_signature(&event.signature());
-            let signature = self.intern(ItemKind::Event, text, true);
+            self.write_signature(
+                &event.name,
+                event.inputs.iter().map(|p| p as &dyn SelectorType),
+            );
+            let signature = self.intern_canonical(ItemKind::Event, true);
             let names = self.fingerprint(event.inputs.iter().map(|p| p.name.as_str()));
             let shape = event_layout(event);
             self.occurrences.push(Occurrence {
@@ -147,13 +196,46 @@ impl Builder {
     }
 }
 
+/// A parameter that can write its type as it appears in a signature.
+trait SelectorType {
+    fn write_selector_type(&self, out: &mut String);
+}
+
+impl SelectorType for Param {
+    fn write_selector_type(&self, out: &mut String) {
+        self.selector_type_raw(out);
+    }
+}
+
+impl SelectorType for EventParam {
+    fn write_selector_type(&self, out: &mut String) {
+        self.selector_type_raw(out);
+    }
+}
+
 impl SignatureIndex {
     pub(crate) fn build(set: &InterfaceSet) -> Self {
+        // Sized once up front: growing tables of a million entries costs
+        // more in rehashing and fresh pages than the lint itself.
+        let items: usize = set
+            .sources()
+            .iter()
+            .map(|s| match &s.items {
+                SourceItems::Abi(abi) => abi.len(),
+                SourceItems::List(list) => list.len(),
+            })
+            .sum();
         let mut builder = Builder {
             hasher: DefaultHashBuilder::default(),
-            interned: Default::default(),
-            signatures: Vec::new(),
-            occurrences: Vec::new(),
+            interned: [
+                HashTable::with_capacity(items),
+                HashTable::new(),
+                HashTable::new(),
+            ],
+            raw: String::with_capacity(256),
+            canonical: String::with_capacity(256),
+            signatures: Vec::with_capacity(items),
+            occurrences: Vec::with_capacity(items),
         };
         for (i, source) in set.sources().iter().enumerate() {
             let id = u32::try_from(i).unwrap_or(u32::MAX);
@@ -163,7 +245,7 @@ impl SignatureIndex {
                     let infrastructure = source.role != Role::Reference;
                     for listed in list {
                         let signature =
-                            builder.intern(listed.kind, listed.signature.clone(), infrastructure);
+                            builder.intern(listed.kind, &listed.signature, infrastructure);
                         builder.occurrences.push(Occurrence {
                             signature,
                             source: id,
@@ -180,21 +262,12 @@ impl SignatureIndex {
             ..
         } = builder;
         let (occurrences, starts) = group_by_signature(occurrences, signatures.len());
-        let mut by_selector: HashMap<[u8; 4], Vec<u32>> = HashMap::new();
-        for (id, signature) in signatures.iter().enumerate() {
-            if signature.kind != ItemKind::Event {
-                let id = u32::try_from(id).unwrap_or(u32::MAX);
-                by_selector
-                    .entry(signature.selector())
-                    .or_default()
-                    .push(id);
-            }
-        }
+        let colliding_selectors = colliding_selectors(&signatures);
         Self {
             signatures,
             occurrences,
             starts,
-            by_selector,
+            colliding_selectors,
         }
     }
 
@@ -210,6 +283,27 @@ impl SignatureIndex {
     pub(crate) fn signature(&self, id: u32) -> &Signature {
         &self.signatures[id as usize]
     }
+}
+
+/// Function and error selectors shared by several signatures: a sort of
+/// `selector << 32 | id` keys, then a walk over equal runs (no table of a
+/// million small vectors).
+fn colliding_selectors(signatures: &[Signature]) -> Vec<([u8; 4], Vec<u32>)> {
+    let mut keys: Vec<u64> = signatures
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.kind != ItemKind::Event)
+        .map(|(id, s)| (u64::from(u32::from_be_bytes(s.selector())) << 32) | id as u64)
+        .collect();
+    keys.sort_unstable();
+    let mut colliding = Vec::new();
+    for run in keys.chunk_by(|a, b| a >> 32 == b >> 32) {
+        if run.len() > 1 {
+            let selector = ((run[0] >> 32) as u32).to_be_bytes();
+            colliding.push((selector, run.iter().map(|k| *k as u32).collect()));
+        }
+    }
+    colliding
 }
 
 /// A counting sort of occurrences by signature (stable, so sources stay in

@@ -1,6 +1,7 @@
 //! The checks, each a walk over the signature index.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::BuildHasher as _;
 
 use alloy_json_abi::JsonAbi;
 use alloy_primitives::{B256, hex, keccak256};
@@ -129,13 +130,7 @@ impl<'a> Checks<'a> {
 
     fn selector_collisions(&mut self) {
         let index = self.index;
-        let mut colliding: Vec<(&[u8; 4], &Vec<u32>)> = index
-            .by_selector
-            .iter()
-            .filter(|(_, sigs)| sigs.len() > 1)
-            .collect();
-        colliding.sort_by_key(|(selector, _)| **selector);
-        for (selector, signatures) in colliding {
+        for (selector, signatures) in &index.colliding_selectors {
             let infrastructure = signatures
                 .iter()
                 .filter(|&&s| index.signature(s).in_infrastructure)
@@ -303,15 +298,17 @@ impl<'a> Checks<'a> {
         for id in 0..index.signatures.len() {
             let id = u32::try_from(id).unwrap_or(u32::MAX);
             let signature = index.signature(id);
-            let declared: Vec<Occurrence> = index
-                .occurrences_of(id)
+            let all = index.occurrences_of(id);
+            let standard_event = signature.kind == ItemKind::Event
+                && standards.is_some_and(|t| t.by_topic.contains_key(&signature.hash));
+            if all.len() < 2 && !standard_event {
+                continue;
+            }
+            let declared: Vec<Occurrence> = all
                 .iter()
                 .filter(|o| self.role(o.source) == Role::Contract)
                 .copied()
                 .collect();
-            if declared.len() < 2 && signature.kind != ItemKind::Event {
-                continue;
-            }
             match signature.kind {
                 ItemKind::Event => self.event_layouts(id, &declared, standards),
                 ItemKind::Function => {
@@ -447,21 +444,47 @@ impl<'a> Checks<'a> {
     /// Checks that need all signatures of one name.
     fn per_name(&mut self, standards: Option<&'static StandardTable>) {
         let index = self.index;
-        // name → (is_event, signatures declared by contracts)
-        let mut by_name: BTreeMap<(bool, &str), Vec<u32>> = BTreeMap::new();
-        for (id, signature) in index.signatures.iter().enumerate() {
-            let id = u32::try_from(id).unwrap_or(u32::MAX);
-            let declared_by_contract = index
-                .occurrences_of(id)
+        // Signatures sharing a name: sort (hash of kind and name, id) pairs and
+        // walk equal runs; no table with an entry per name.
+        let hasher = hashbrown::DefaultHashBuilder::default();
+        let mut keyed: Vec<(u64, u32)> = index
+            .signatures
+            .iter()
+            .enumerate()
+            .filter(|&(id, _)| {
+                index
+                    .occurrences_of(u32::try_from(id).unwrap_or(u32::MAX))
+                    .iter()
+                    .any(|o| self.role(o.source) == Role::Contract)
+            })
+            .map(|(id, s)| {
+                let key = (s.kind == ItemKind::Event, s.name());
+                (hasher.hash_one(key), u32::try_from(id).unwrap_or(u32::MAX))
+            })
+            .collect();
+        keyed.sort_unstable();
+        let mut by_name: Vec<((bool, &str), Vec<u32>)> = Vec::new();
+        for run in keyed
+            .chunk_by(|a, b| a.0 == b.0)
+            .filter(|run| run.len() > 1)
+        {
+            // Equal hashes almost always mean equal names; split if not.
+            let mut members: Vec<((bool, &str), u32)> = run
                 .iter()
-                .any(|o| self.role(o.source) == Role::Contract);
-            if declared_by_contract {
-                by_name
-                    .entry((signature.kind == ItemKind::Event, signature.name()))
-                    .or_default()
-                    .push(id);
+                .map(|&(_, id)| {
+                    let s = index.signature(id);
+                    ((s.kind == ItemKind::Event, s.name()), id)
+                })
+                .collect();
+            members.sort_unstable();
+            for same in members
+                .chunk_by(|a, b| a.0 == b.0)
+                .filter(|same| same.len() > 1)
+            {
+                by_name.push((same[0].0, same.iter().map(|m| m.1).collect()));
             }
         }
+        by_name.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for ((is_event, name), signatures) in by_name {
             if signatures.len() < 2 {
                 continue;

@@ -41,9 +41,12 @@ struct Figures {
     abi_lint_best_ms: f64,
     abi_lint_median_ms: f64,
     abi_signatures_per_second: f64,
+    baseline_alloy_selectors_best_ms: f64,
+    lint_over_baseline: f64,
     list_lines: usize,
     list_parse_and_lint_best_ms: f64,
     list_parse_and_lint_median_ms: f64,
+    input_rss_mib: Option<f64>,
     peak_rss_mib: Option<f64>,
     findings: usize,
 }
@@ -61,6 +64,7 @@ fn lint_bench(args: &LintBenchArgs) -> anyhow::Result<ExitCode> {
         args.abis, args.signatures
     );
     let set = synthetic::infrastructure(args.abis, args.signatures);
+    let input_rss = rss_mib("VmRSS:");
     let options = LintOptions::default();
     let mut findings = 0;
     let mut abi_times = Vec::with_capacity(runs);
@@ -70,6 +74,22 @@ fn lint_bench(args: &LintBenchArgs) -> anyhow::Result<ExitCode> {
         abi_times.push(started.elapsed());
         findings = report.findings.len() + report.allowed.len();
         eprintln!("  abi lint run {}/{runs}: {:.1?}", run + 1, abi_times[run]);
+    }
+    // Baseline, same input, same run: what computing every selector and
+    // topic with alloy alone costs, without any linting.
+    let mut baseline_times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        let mut checksum = 0u8;
+        for source in set.sources() {
+            if let argus_abi::SourceItems::Abi(abi) = &source.items {
+                checksum ^= abi.functions().fold(0, |x, f| x ^ f.selector()[0]);
+                checksum ^= abi.errors().fold(0, |x, e| x ^ e.selector()[0]);
+                checksum ^= abi.events().fold(0, |x, e| x ^ e.selector()[0]);
+            }
+        }
+        std::hint::black_box(checksum);
+        baseline_times.push(started.elapsed());
     }
     drop(set);
 
@@ -94,6 +114,7 @@ fn lint_bench(args: &LintBenchArgs) -> anyhow::Result<ExitCode> {
     }
 
     let (abi_best, abi_median) = best_and_median(&mut abi_times);
+    let (baseline_best, _) = best_and_median(&mut baseline_times);
     let (list_best, list_median) = best_and_median(&mut list_times);
     let figures = Figures {
         signatures: args.signatures,
@@ -102,10 +123,13 @@ fn lint_bench(args: &LintBenchArgs) -> anyhow::Result<ExitCode> {
         abi_lint_best_ms: ms(abi_best),
         abi_lint_median_ms: ms(abi_median),
         abi_signatures_per_second: args.signatures as f64 / abi_best.as_secs_f64().max(1e-9),
+        baseline_alloy_selectors_best_ms: ms(baseline_best),
+        lint_over_baseline: abi_best.as_secs_f64() / baseline_best.as_secs_f64().max(1e-9),
         list_lines: args.signatures,
         list_parse_and_lint_best_ms: ms(list_best),
         list_parse_and_lint_median_ms: ms(list_median),
-        peak_rss_mib: peak_rss_mib(),
+        input_rss_mib: input_rss,
+        peak_rss_mib: rss_mib("VmHWM:"),
         findings,
     };
     if args.json {
@@ -120,13 +144,22 @@ fn lint_bench(args: &LintBenchArgs) -> anyhow::Result<ExitCode> {
             figures.abi_signatures_per_second / 1e6
         );
         println!(
+            "baseline, same input: computing every selector and topic with alloy alone: {:.0} ms; \
+             the whole lint costs {:.2}× that",
+            figures.baseline_alloy_selectors_best_ms, figures.lint_over_baseline
+        );
+        println!(
             "parse and lint a {}-line signature list: best {:.0} ms, median {:.0} ms",
             figures.list_lines,
             figures.list_parse_and_lint_best_ms,
             figures.list_parse_and_lint_median_ms
         );
         match figures.peak_rss_mib {
-            Some(mib) => println!("peak memory (RSS, whole process): {mib:.0} MiB"),
+            Some(mib) => println!(
+                "peak memory (RSS, whole process): {mib:.0} MiB, of which the generated ABIs \
+                 alone held {:.0} MiB before linting",
+                figures.input_rss_mib.unwrap_or(0.0)
+            ),
             None => println!("peak memory: not available on this platform"),
         }
     }
@@ -142,10 +175,11 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// The process's peak resident set, from `/proc/self/status` (Linux).
-fn peak_rss_mib() -> Option<f64> {
+/// A resident-set figure from `/proc/self/status` (Linux): `VmRSS:` now,
+/// `VmHWM:` the peak.
+fn rss_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }

@@ -33,9 +33,10 @@ fn errors_of(result: Result<Vec<Contract>, ImportErrors>) -> Vec<String> {
 #[test]
 fn foundry_project_yields_broadcast_deployments_and_own_artifacts() {
     let contracts = load_path(&testdata("foundry"), &ImportHints::default()).unwrap();
-    // Broadcast first (b < o), then artifacts; forge-std's Test and the
-    // dependency-compiled ERC1967Proxy are skipped as artifacts; the older
-    // run and the dry run are ignored.
+    // The broadcast's deployments; forge-std's Test and the
+    // dependency-compiled ERC1967Proxy are skipped as artifacts; the artifacts
+    // of deployed contracts (Helper, Token) are not repeated; the older run
+    // and the dry run are ignored.
     assert_eq!(
         labels(&contracts),
         vec![
@@ -43,8 +44,6 @@ fn foundry_project_yields_broadcast_deployments_and_own_artifacts() {
             ("ERC1967Proxy".into(), ContractKind::Deployment),
             ("Helper".into(), ContractKind::Deployment),
             ("Helper".into(), ContractKind::Deployment),
-            ("Helper".into(), ContractKind::Artifact),
-            ("Token".into(), ContractKind::Artifact),
         ]
     );
     let token = &contracts[0];
@@ -96,17 +95,27 @@ fn broadcast_abi_comes_from_the_artifacts_override() {
 #[test]
 fn hardhat_project_yields_artifacts_and_linked_deployments() {
     let contracts = load_path(&testdata("hardhat"), &ImportHints::default()).unwrap();
+    // `Vault` (merged ABI) and `Vault_Proxy` (the proxy's own ABI, same
+    // address) become one entry `Vault` with the proxy's own ABI.
     assert_eq!(
         labels(&contracts),
         vec![
             ("Vault".into(), ContractKind::Artifact),
-            ("Vault".into(), ContractKind::Deployment),
             ("Vault_Implementation".into(), ContractKind::Deployment),
+            ("Vault".into(), ContractKind::Deployment),
         ]
     );
-    let vault = &contracts[1];
+    let vault = &contracts[2];
     assert_eq!(vault.chain(), Some(ChainId(11_155_111)));
-    assert_eq!(vault.implementation, contracts[2].address());
+    assert_eq!(vault.implementation, contracts[1].address());
+    let own = serde_json::to_string(&vault.abi).unwrap();
+    let implementation = &contracts[1].abi;
+    assert!(
+        implementation
+            .functions()
+            .all(|f| vault.abi.function(&f.name).is_none()),
+        "the proxy entry carries the proxy's own ABI, not the merged one: {own}"
+    );
     assert_eq!(vault.source.format, SourceFormat::HardhatDeploy);
     assert_eq!(contracts[0].source.format, SourceFormat::HardhatArtifact);
 }
