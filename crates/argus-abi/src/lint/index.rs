@@ -300,7 +300,15 @@ fn colliding_selectors(signatures: &[Signature]) -> Vec<([u8; 4], Vec<u32>)> {
     for run in keys.chunk_by(|a, b| a >> 32 == b >> 32) {
         if run.len() > 1 {
             let selector = ((run[0] >> 32) as u32).to_be_bytes();
-            colliding.push((selector, run.iter().map(|k| *k as u32).collect()));
+            let mut ids: Vec<u32> = run.iter().map(|k| *k as u32).collect();
+            // Report the signatures in a stable order, whatever order the
+            // sources came in.
+            ids.sort_by(|a, b| {
+                signatures[*a as usize]
+                    .text
+                    .cmp(&signatures[*b as usize].text)
+            });
+            colliding.push((selector, ids));
         }
     }
     colliding
