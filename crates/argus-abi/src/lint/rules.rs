@@ -118,6 +118,11 @@ impl<'a> Checks<'a> {
         self.group(title, occurrences)
     }
 
+    /// Records a finding at its rule's level.
+    fn report(&mut self, rule: Rule, key: String, message: String, groups: Vec<Group>) {
+        self.push(rule, rule.level(), key, message, groups);
+    }
+
     fn push(&mut self, rule: Rule, level: Level, key: String, message: String, groups: Vec<Group>) {
         self.findings.push(Finding {
             rule,
@@ -154,7 +159,7 @@ impl<'a> Checks<'a> {
                 .iter()
                 .map(|&s| self.signature_group(s))
                 .collect();
-            self.push(rule, rule.level(), selector_hex(selector), message, groups);
+            self.report(rule, selector_hex(selector), message, groups);
         }
     }
 
@@ -180,7 +185,7 @@ impl<'a> Checks<'a> {
                 .map(|&s| self.signature_group(s))
                 .collect();
             let rule = Rule::EventTopicCollision;
-            self.push(rule, rule.level(), topic.to_string(), message, groups);
+            self.report(rule, topic.to_string(), message, groups);
         }
     }
 
@@ -243,7 +248,7 @@ impl<'a> Checks<'a> {
                 })
                 .collect();
                 let rule = Rule::ProxySelectorClash;
-                self.push(rule, rule.level(), key, message, groups);
+                self.report(rule, key, message, groups);
             }
         }
     }
@@ -288,7 +293,7 @@ impl<'a> Checks<'a> {
                 },
             ];
             let rule = Rule::StandardSelectorCollision;
-            self.push(rule, rule.level(), selector_hex(&selector), message, groups);
+            self.report(rule, selector_hex(&selector), message, groups);
         }
     }
 
@@ -320,13 +325,7 @@ impl<'a> Checks<'a> {
                             groups.len()
                         );
                         let rule = Rule::ReturnTypeMismatch;
-                        self.push(
-                            rule,
-                            rule.level(),
-                            signature.text.to_string(),
-                            message,
-                            groups,
-                        );
+                        self.report(rule, signature.text.to_string(), message, groups);
                     }
                 }
                 ItemKind::Error => {}
@@ -340,13 +339,7 @@ impl<'a> Checks<'a> {
                     groups.len()
                 );
                 let rule = Rule::ParamNameMismatch;
-                self.push(
-                    rule,
-                    rule.level(),
-                    signature.text.to_string(),
-                    message,
-                    groups,
-                );
+                self.report(rule, signature.text.to_string(), message, groups);
             }
         }
     }
@@ -408,13 +401,7 @@ impl<'a> Checks<'a> {
                     signature.text
                 );
                 let rule = Rule::StandardEventLayout;
-                self.push(
-                    rule,
-                    rule.level(),
-                    signature.text.to_string(),
-                    message,
-                    groups,
-                );
+                self.report(rule, signature.text.to_string(), message, groups);
             }
         }
     }
@@ -544,7 +531,7 @@ impl<'a> Checks<'a> {
                 signatures.len(),
                 texts.join(", ")
             );
-            self.push(rule, rule.level(), name.to_owned(), message, groups);
+            self.report(rule, name.to_owned(), message, groups);
         }
     }
 }
