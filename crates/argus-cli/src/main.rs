@@ -52,6 +52,17 @@ enum Command {
     /// Measure Argus on this machine.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
+    /// The key vault: Web3 Secret Storage v3 keys under a master key, with
+    /// labels, access policy and crash-safe master-key rotation.
+    #[command(subcommand)]
+    Keys(cmd::keys::KeysCommand),
+    /// The tamper-evident audit log: record, verify, prune, export, tail,
+    /// query.
+    #[command(subcommand)]
+    Audit(cmd::audit::AuditCommand),
+    /// Check this deployment's hardening, with the command that fixes each
+    /// problem.
+    Doctor(cmd::doctor::DoctorArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +72,9 @@ fn main() -> ExitCode {
         Command::Registry(command) => cmd::registry::run(&cli.global, command),
         Command::Lint(args) => cmd::lint::run(&cli.global, args),
         Command::Bench(command) => cmd::bench::run(&cli.global, command),
+        Command::Keys(command) => cmd::keys::run(&cli.global, command),
+        Command::Audit(command) => cmd::audit::run(&cli.global, command),
+        Command::Doctor(args) => cmd::doctor::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

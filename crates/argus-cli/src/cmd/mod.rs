@@ -1,5 +1,8 @@
 //! One module per subcommand.
 
+pub(crate) mod audit;
 pub(crate) mod bench;
+pub(crate) mod doctor;
+pub(crate) mod keys;
 pub(crate) mod lint;
 pub(crate) mod registry;

@@ -1,0 +1,220 @@
+//! Retention: each class keeps its payloads for a period; [`prune`] replaces
+//! older payloads with their hash, so the chain and every checkpoint still
+//! verify. The log is rewritten to a new file and renamed over the old one, so
+//! a crash leaves either the old or the new log, never a mix.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::format::{Form, RawRecord, header, parse_records, put_entry};
+use crate::{AuditError, AuditPaths, CheckpointVerifier, RetentionClass, verify_bytes};
+
+/// A retention period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Retention {
+    /// Calendar years (a 29 February moves to 1 March).
+    Years(u16),
+    /// Days of 24 hours.
+    Days(u32),
+}
+
+impl Retention {
+    /// Parses `7y` or `90d`.
+    pub fn parse(text: &str) -> Result<Self, AuditError> {
+        let bad = |reason: &str| AuditError::Retention {
+            text: text.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let text = text.trim();
+        let (number, unit) = text.split_at(text.len().saturating_sub(1));
+        let number: u32 = number
+            .parse()
+            .map_err(|_| bad("write a number and a unit: `7y` or `90d`"))?;
+        match unit {
+            "y" => u16::try_from(number)
+                .ok()
+                .filter(|y| *y <= 1000)
+                .map(Self::Years)
+                .ok_or_else(|| bad("at most 1000 years")),
+            "d" => Ok(Self::Days(number)),
+            _ => Err(bad("the unit is `y` (years) or `d` (days)")),
+        }
+    }
+
+    /// When something made at `at` expires (`None`: beyond the calendar).
+    pub fn expiry(self, at: OffsetDateTime) -> Option<OffsetDateTime> {
+        match self {
+            Self::Days(days) => at.checked_add(time::Duration::days(i64::from(days))),
+            Self::Years(years) => {
+                let year = at.year().checked_add(i32::from(years))?;
+                match at.replace_year(year) {
+                    Ok(t) => Some(t),
+                    // 29 February in a year without one.
+                    Err(_) => at
+                        .replace_day(28)
+                        .ok()?
+                        .replace_year(year)
+                        .ok()?
+                        .checked_add(time::Duration::days(1)),
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Retention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Years(y) => write!(f, "{y}y"),
+            Self::Days(d) => write!(f, "{d}d"),
+        }
+    }
+}
+
+/// How long each class keeps its payloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RetentionPolicy {
+    /// Security events: 7 years by default.
+    pub security: Retention,
+    /// Audit events: 5 years.
+    pub audit: Retention,
+    /// Transactions: 3 years.
+    pub transaction: Retention,
+    /// System events: 1 year.
+    pub system: Retention,
+}
+
+impl Default for RetentionPolicy {
+    fn default() -> Self {
+        Self {
+            security: Retention::Years(7),
+            audit: Retention::Years(5),
+            transaction: Retention::Years(3),
+            system: Retention::Years(1),
+        }
+    }
+}
+
+impl RetentionPolicy {
+    /// The period of a class.
+    pub fn get(&self, class: RetentionClass) -> Retention {
+        match class {
+            RetentionClass::Security => self.security,
+            RetentionClass::Audit => self.audit,
+            RetentionClass::Transaction => self.transaction,
+            RetentionClass::System => self.system,
+        }
+    }
+
+    /// Sets the period of a class.
+    pub fn set(&mut self, class: RetentionClass, retention: Retention) {
+        match class {
+            RetentionClass::Security => self.security = retention,
+            RetentionClass::Audit => self.audit = retention,
+            RetentionClass::Transaction => self.transaction = retention,
+            RetentionClass::System => self.system = retention,
+        }
+    }
+
+    /// Applies `class=period` (e.g. `system=90d`).
+    pub fn apply(&mut self, setting: &str) -> Result<(), AuditError> {
+        let (class, period) = setting
+            .split_once('=')
+            .ok_or_else(|| AuditError::Retention {
+                text: setting.to_owned(),
+                reason: "write `class=period`, e.g. `system=90d` or `security=10y`".into(),
+            })?;
+        let class: RetentionClass = class.trim().parse()?;
+        self.set(class, Retention::parse(period)?);
+        Ok(())
+    }
+}
+
+/// What [`prune`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PruneReport {
+    /// Payloads removed now.
+    pub pruned: u64,
+    /// Entries pruned before.
+    pub already_pruned: u64,
+    /// Entries whose payload is kept.
+    pub kept: u64,
+}
+
+/// Removes the payloads that expired at `now`, keeping their hashes. The log
+/// is verified first and never pruned if it does not verify. Holds the
+/// writer's lock while it works.
+pub fn prune(
+    paths: &AuditPaths,
+    verifier: &CheckpointVerifier,
+    policy: &RetentionPolicy,
+    now: OffsetDateTime,
+) -> Result<PruneReport, AuditError> {
+    let _lock = paths.lock_exclusive()?;
+    let bytes = fs::read(&paths.log).map_err(AuditError::io("read", &paths.log))?;
+    let head = fs::read(&paths.head).ok();
+    verify_bytes(&bytes, head.as_deref(), verifier)?;
+    let mut report = PruneReport::default();
+    let mut out = Vec::with_capacity(bytes.len());
+    out.extend_from_slice(&header());
+    for record in parse_records(&bytes)? {
+        match record {
+            RawRecord::Checkpoint(c) => out.extend_from_slice(c.record),
+            RawRecord::Entry(e) => {
+                let expired = std::str::from_utf8(e.time)
+                    .ok()
+                    .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+                    .and_then(|at| policy.get(e.class()).expiry(at))
+                    .is_some_and(|expiry| expiry <= now);
+                match e.form {
+                    Form::Pruned(_) => {
+                        report.already_pruned += 1;
+                        out.extend_from_slice(e.record);
+                    }
+                    Form::Payload(_) if expired => {
+                        report.pruned += 1;
+                        let hash = e.payload_hash();
+                        put_entry(
+                            &mut out,
+                            e.seq,
+                            e.prev,
+                            e.time,
+                            e.class(),
+                            Form::Pruned(&hash),
+                        );
+                    }
+                    Form::Payload(_) => {
+                        report.kept += 1;
+                        out.extend_from_slice(e.record);
+                    }
+                }
+            }
+        }
+    }
+    if report.pruned == 0 {
+        return Ok(report);
+    }
+    // Check the result before it replaces the log.
+    verify_bytes(&out, head.as_deref(), verifier)?;
+    let tmp = paths.dir.join("audit.log.prune");
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(AuditError::io("create", &tmp))?;
+    file.write_all(&out)
+        .and_then(|()| file.sync_all())
+        .map_err(AuditError::io("write", &tmp))?;
+    fs::rename(&tmp, &paths.log).map_err(AuditError::io("replace", &paths.log))?;
+    if let Ok(dir) = File::open(&paths.dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(report)
+}

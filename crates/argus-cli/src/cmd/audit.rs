@@ -1,0 +1,404 @@
+//! `argus audit`: record, verify, prune, export, tail, query and show the head
+//! of the tamper-evident audit log in `<data_dir>/audit/`.
+//!
+//! Exit status: 0 when the command did its work (for `verify`: the log
+//! verifies), 1 when `verify` finds the log modified or damaged, 2 when the
+//! command could not run.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use argus_audit::time::OffsetDateTime;
+use argus_audit::time::format_description::well_known::Rfc3339;
+use argus_audit::{
+    AuditError, AuditLog, AuditPaths, CheckpointKey, CheckpointVerifier, Clock, Entry, NewEntry,
+    Query, RetentionClass, RetentionPolicy, parse_log, prune, read_log, verify,
+};
+
+use crate::GlobalArgs;
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Append one entry (for scripts and manual actions).
+    Record(RecordArgs),
+    /// Check the whole log: framing, hash chain, Merkle roots, signatures and
+    /// the head checkpoint.
+    Verify(VerifyArgs),
+    /// Remove payloads past their class's retention, keeping their hashes.
+    Prune(PruneArgs),
+    /// Every entry as JSON lines.
+    Export(ExportArgs),
+    /// The last entries.
+    Tail(TailArgs),
+    /// Entries by time, actor and action.
+    Query(QueryArgs),
+    /// The last signed checkpoint and the public key: publish it elsewhere so
+    /// even a rewrite of both files is caught.
+    Head(JsonArg),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct JsonArg {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RecordArgs {
+    /// Who.
+    #[arg(long, env = "USER")]
+    actor: String,
+    /// What (`config.change`, `key.export`…).
+    #[arg(long)]
+    action: String,
+    /// Why.
+    #[arg(long, default_value = "")]
+    reason: String,
+    /// The alert or incident id this is about.
+    #[arg(long)]
+    reference: Option<String>,
+    /// Details, as JSON.
+    #[arg(long)]
+    details: Option<String>,
+    /// Retention class: security, audit, transaction, system.
+    #[arg(long, default_value = "audit")]
+    class: String,
+    /// The component acting.
+    #[arg(long, default_value = "cli")]
+    component: String,
+    /// The host (default: this one).
+    #[arg(long)]
+    host: Option<String>,
+    /// Stamp with this time instead of the clock (tests and imports).
+    #[arg(long, hide = true, env = "ARGUS_AUDIT_NOW")]
+    now: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct VerifyArgs {
+    /// Trusted public key (hex); default: `<data_dir>/audit/checkpoint.pub`.
+    #[arg(long, value_name = "HEX")]
+    public_key: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PruneArgs {
+    /// Prune as of this time (RFC 3339); default: now.
+    #[arg(long)]
+    now: Option<String>,
+    /// Override a class's retention: `system=90d`, `security=10y` (repeat).
+    #[arg(long, value_name = "CLASS=PERIOD")]
+    retain: Vec<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExportArgs {
+    /// Include the signed checkpoints as records of their own.
+    #[arg(long)]
+    checkpoints: bool,
+    /// Write to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct TailArgs {
+    /// How many entries.
+    #[arg(short = 'n', long, default_value_t = 10)]
+    lines: usize,
+    /// Print JSON lines.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct QueryArgs {
+    /// At or after (RFC 3339).
+    #[arg(long)]
+    since: Option<String>,
+    /// Before (RFC 3339).
+    #[arg(long)]
+    until: Option<String>,
+    /// Exactly this actor.
+    #[arg(long)]
+    actor: Option<String>,
+    /// This action, or a prefix ending in `*` (`key.*`).
+    #[arg(long)]
+    action: Option<String>,
+    /// Print JSON lines.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(global: &GlobalArgs, command: AuditCommand) -> anyhow::Result<ExitCode> {
+    let paths = AuditPaths::new(&global.data_dir);
+    match command {
+        AuditCommand::Record(args) => record(&global.data_dir, args),
+        AuditCommand::Verify(args) => verify_command(&paths, &args),
+        AuditCommand::Prune(args) => prune_command(&paths, &args),
+        AuditCommand::Export(args) => export(&paths, &args),
+        AuditCommand::Tail(args) => {
+            require_log(&paths)?;
+            let log = read_log(&paths)?;
+            let entries: Vec<&Entry> = log.entries().rev().take(args.lines).collect();
+            print_entries(entries.into_iter().rev(), args.json)
+        }
+        AuditCommand::Query(args) => {
+            require_log(&paths)?;
+            let query = Query {
+                since: args.since.as_deref().map(parse_time).transpose()?,
+                until: args.until.as_deref().map(parse_time).transpose()?,
+                actor: args.actor,
+                action: args.action,
+            };
+            let log = read_log(&paths)?;
+            print_entries(log.entries().filter(|e| query.matches(e)), args.json)
+        }
+        AuditCommand::Head(args) => head(&paths, args.json),
+    }
+}
+
+fn parse_time(text: &str) -> anyhow::Result<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).with_context(|| {
+        format!("`{text}` is not an RFC 3339 time; write e.g. 2026-11-05T10:00:00+01:00")
+    })
+}
+
+fn require_log(paths: &AuditPaths) -> anyhow::Result<()> {
+    if !paths.exists() {
+        bail!(
+            "no audit log at {}; it is created by the first recorded event (`argus audit record`, \
+             or any privileged command), or check --data-dir",
+            paths.log.display()
+        );
+    }
+    Ok(())
+}
+
+/// This machine's name, for entries that do not give one.
+pub(crate) fn host_name() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn record(data_dir: &std::path::Path, args: RecordArgs) -> anyhow::Result<ExitCode> {
+    let class: RetentionClass = args.class.parse()?;
+    let clock = match &args.now {
+        Some(now) => Clock::manual(parse_time(now)?),
+        None => Clock::system(),
+    };
+    let mut entry = NewEntry::new(class, args.actor, args.action)
+        .at(args.host.unwrap_or_else(host_name), args.component)
+        .because(args.reason);
+    entry.payload.reference = args.reference;
+    if let Some(details) = &args.details {
+        let value: serde_json::Value = serde_json::from_str(details)
+            .with_context(|| format!("--details is not JSON: {details}"))?;
+        entry.payload.details = Some(value);
+    }
+    let mut log = AuditLog::open(data_dir, clock)?;
+    let seq = log.append(&entry)?;
+    if args.json {
+        println!("{}", serde_json::json!({ "seq": seq }));
+    } else {
+        println!("{seq}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The trusted key: given, or the public key file, or derived from the
+/// private key.
+fn verifier(paths: &AuditPaths, given: Option<&str>) -> anyhow::Result<CheckpointVerifier> {
+    if let Some(hex) = given {
+        return Ok(CheckpointVerifier::from_hex(hex)?);
+    }
+    if paths.public_key.exists() {
+        return Ok(CheckpointVerifier::load(&paths.public_key)?);
+    }
+    if paths.key.exists() {
+        return Ok(CheckpointKey::load(&paths.key)?.verifier());
+    }
+    bail!(
+        "no checkpoint key in {}; pass the public key with --public-key",
+        paths.dir.display()
+    )
+}
+
+fn verify_command(paths: &AuditPaths, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    require_log(paths)?;
+    let verifier = verifier(paths, args.public_key.as_deref())?;
+    match verify(paths, &verifier) {
+        Ok(report) => {
+            if args.json {
+                let mut doc = serde_json::to_value(&report)?;
+                doc["ok"] = true.into();
+                println!("{doc}");
+            } else {
+                println!(
+                    "ok: {} entries ({} pruned) under {} signed checkpoints; head at entry {}",
+                    report.entries,
+                    report.pruned,
+                    report.checkpoints,
+                    report
+                        .head_last_seq
+                        .map_or_else(|| "-".to_owned(), |s| s.to_string())
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error @ (AuditError::Corrupt { .. } | AuditError::Tampered { .. })) => {
+            if args.json {
+                let offset = match &error {
+                    AuditError::Corrupt { offset, .. } | AuditError::Tampered { offset, .. } => {
+                        *offset
+                    }
+                    _ => 0,
+                };
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "offset": offset, "error": error.to_string()})
+                );
+            }
+            eprintln!("FAILED: {error}");
+            Ok(ExitCode::from(1))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn prune_command(paths: &AuditPaths, args: &PruneArgs) -> anyhow::Result<ExitCode> {
+    require_log(paths)?;
+    let mut policy = RetentionPolicy::default();
+    for setting in &args.retain {
+        policy.apply(setting)?;
+    }
+    let now = match &args.now {
+        Some(now) => parse_time(now)?,
+        None => OffsetDateTime::now_utc(),
+    };
+    let verifier = verifier(paths, None)?;
+    let report = prune(paths, &verifier, &policy, now)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "report": report, "policy": policy })
+        );
+    } else {
+        println!(
+            "pruned {} payloads ({} pruned before, {} kept); the chain still verifies",
+            report.pruned, report.already_pruned, report.kept
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(paths: &AuditPaths, args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    require_log(paths)?;
+    let bytes =
+        fs::read(&paths.log).with_context(|| format!("cannot read {}", paths.log.display()))?;
+    let log = parse_log(&bytes)?;
+    let mut out = String::new();
+    for record in &log.records {
+        if !args.checkpoints && matches!(record, argus_audit::AuditRecord::Checkpoint(_)) {
+            continue;
+        }
+        out.push_str(&serde_json::to_string(record)?);
+        out.push('\n');
+    }
+    match &args.output {
+        Some(path) => {
+            fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("exported to {}", path.display());
+        }
+        None => write_stdout(&out)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
+fn print_entries<'a>(
+    entries: impl Iterator<Item = &'a Entry>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut out = String::new();
+    for entry in entries {
+        if json {
+            out.push_str(&serde_json::to_string(entry)?);
+        } else {
+            out.push_str(&format!(
+                "{:>6}  {}  {:<11}  ",
+                entry.seq, entry.time, entry.class
+            ));
+            match &entry.payload {
+                Some(p) => {
+                    out.push_str(&format!(
+                        "{}  {}  {}@{}",
+                        p.actor, p.action, p.component, p.host
+                    ));
+                    if !p.reason.is_empty() {
+                        out.push_str(&format!("  \"{}\"", p.reason));
+                    }
+                    if let Some(r) = &p.reference {
+                        out.push_str(&format!("  [{r}]"));
+                    }
+                }
+                None => out.push_str("(pruned)"),
+            }
+        }
+        out.push('\n');
+    }
+    write_stdout(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn head(paths: &AuditPaths, json: bool) -> anyhow::Result<ExitCode> {
+    require_log(paths)?;
+    let log = read_log(paths)?;
+    let verifier = verifier(paths, None)?;
+    let Some(checkpoint) = log.last_checkpoint() else {
+        bail!("the audit log has no checkpoint yet");
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"checkpoint": checkpoint, "public_key": verifier.to_hex()})
+        );
+    } else {
+        println!(
+            "entries {}..={} root {} signed {} by {}",
+            checkpoint.first_seq,
+            checkpoint.last_seq,
+            hex_of(&checkpoint.root),
+            checkpoint.time,
+            verifier.to_hex()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

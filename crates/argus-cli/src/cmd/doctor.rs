@@ -1,0 +1,438 @@
+//! `argus doctor`: checks that this deployment matches the hardening of the
+//! security procedures, and says for each problem the command that fixes it.
+//! `argus doctor systemd-unit` prints a hardened service unit.
+//!
+//! Exit status: 0 when no critical check fails, 1 when one does, 2 when the
+//! checks could not run.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use argus_audit::{AuditPaths, CheckpointVerifier, verify};
+use serde::Serialize;
+
+use crate::GlobalArgs;
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct DoctorArgs {
+    #[command(subcommand)]
+    command: Option<DoctorCommand>,
+    /// A configuration file to check (must be 0600; repeat).
+    #[arg(long, value_name = "FILE")]
+    config: Vec<PathBuf>,
+    /// An environment file with secrets to check (must be 0600; repeat).
+    #[arg(long, value_name = "FILE")]
+    env_file: Vec<PathBuf>,
+    /// The keystore directory (must be 0700); default `<data_dir>/keystore`
+    /// when it exists.
+    #[arg(long, value_name = "DIR")]
+    keystore: Option<PathBuf>,
+    /// An RPC endpoint to check: not loopback means https:// or wss://
+    /// (repeat).
+    #[arg(long, value_name = "URL")]
+    rpc: Vec<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum DoctorCommand {
+    /// Print a systemd service unit with the procedures' hardening.
+    SystemdUnit(UnitArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct UnitArgs {
+    /// The account the service runs as.
+    #[arg(long, default_value = "argus")]
+    user: String,
+    /// The argus binary.
+    #[arg(long, default_value = "/usr/local/bin/argus")]
+    binary: PathBuf,
+    /// The configuration file.
+    #[arg(long, default_value = "/etc/argus/argus.yaml")]
+    config: PathBuf,
+    /// The environment file holding ARGUS_MASTER_KEY.
+    #[arg(long, default_value = "/etc/argus/argus.env")]
+    env_file: PathBuf,
+    /// The data directory on the target machine (the only writable path).
+    #[arg(long, default_value = "/var/lib/argus")]
+    state_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Ok,
+    Warn,
+    Fail,
+    Skip,
+}
+
+#[derive(Debug, Serialize)]
+struct Check {
+    id: &'static str,
+    status: Status,
+    critical: bool,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<String>,
+}
+
+impl Check {
+    fn new(id: &'static str, status: Status, message: impl Into<String>) -> Self {
+        Self {
+            id,
+            status,
+            critical: false,
+            message: message.into(),
+            fix: None,
+        }
+    }
+    fn critical(mut self) -> Self {
+        self.critical = true;
+        self
+    }
+    fn fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = Some(fix.into());
+        self
+    }
+}
+
+pub(crate) fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<ExitCode> {
+    if let Some(DoctorCommand::SystemdUnit(unit)) = &args.command {
+        print!("{}", systemd_unit(unit));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut checks = Vec::new();
+    checks.push(mode_check("data-dir", &global.data_dir, 0o700, true));
+    for path in &args.config {
+        checks.push(mode_check("config-file", path, 0o600, true));
+    }
+    for path in &args.env_file {
+        checks.push(mode_check("env-file", path, 0o600, true));
+    }
+    let keystore = args.keystore.clone().or_else(|| {
+        let default = global.data_dir.join("keystore");
+        default.exists().then_some(default)
+    });
+    if let Some(keystore) = keystore {
+        checks.push(mode_check("keystore", &keystore, 0o700, true));
+    }
+    checks.push(master_key_check(
+        std::env::var("ARGUS_MASTER_KEY").ok().as_deref(),
+    ));
+    checks.extend(audit_checks(&global.data_dir));
+    for url in &args.rpc {
+        checks.push(rpc_check(url));
+    }
+
+    let failed = checks
+        .iter()
+        .any(|c| c.critical && c.status == Status::Fail);
+    if args.json {
+        println!("{}", serde_json::json!({"ok": !failed, "checks": checks}));
+    } else {
+        let mut out = String::new();
+        for check in &checks {
+            let mark = match check.status {
+                Status::Ok => "ok  ",
+                Status::Warn => "WARN",
+                Status::Fail => "FAIL",
+                Status::Skip => "skip",
+            };
+            out.push_str(&format!("{mark}  {:<12} {}\n", check.id, check.message));
+            if let Some(fix) = &check.fix {
+                out.push_str(&format!("      {:<12} fix: {fix}\n", ""));
+            }
+        }
+        print!("{out}");
+        eprintln!(
+            "{}",
+            if failed {
+                "critical checks failed"
+            } else {
+                "no critical check failed"
+            }
+        );
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The path must exist and grant nothing beyond `wanted` (0700 or 0600):
+/// no access for group or others.
+fn mode_check(id: &'static str, path: &Path, wanted: u32, critical: bool) -> Check {
+    let shown = path.display();
+    let meta = match fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let check = Check::new(id, Status::Warn, format!("{shown} does not exist yet"));
+            return if wanted == 0o700 {
+                check.fix(format!("mkdir -m 700 -p {shown}"))
+            } else {
+                check
+            };
+        }
+        Err(e) => {
+            return Check::new(id, Status::Fail, format!("cannot read {shown}: {e}")).critical();
+        }
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    let check = if mode & 0o077 == 0 {
+        Check::new(id, Status::Ok, format!("{shown} is {mode:03o}"))
+    } else {
+        let who = if mode & 0o007 != 0 {
+            "everyone"
+        } else {
+            "its group"
+        };
+        Check::new(
+            id,
+            Status::Fail,
+            format!("{shown} is {mode:03o}: {who} can reach it"),
+        )
+        .fix(format!("chmod {wanted:o} {shown}"))
+    };
+    if critical { check.critical() } else { check }
+}
+
+/// Length and estimated entropy, never the key itself.
+fn master_key_check(key: Option<&str>) -> Check {
+    let Some(key) = key else {
+        return Check::new(
+            "master-key",
+            Status::Skip,
+            "ARGUS_MASTER_KEY is not set in this environment",
+        );
+    };
+    let length = key.chars().count();
+    let bits = entropy_bits(key);
+    let fix = "generate one with `openssl rand -base64 32` and put it in the 0600 env file";
+    if length < 32 {
+        Check::new(
+            "master-key",
+            Status::Fail,
+            format!("ARGUS_MASTER_KEY has {length} characters; at least 32 are needed"),
+        )
+        .critical()
+        .fix(fix)
+    } else if bits < 128.0 {
+        Check::new(
+            "master-key",
+            Status::Fail,
+            format!(
+                "ARGUS_MASTER_KEY is too predictable: about {bits:.0} bits of entropy, 128 are needed"
+            ),
+        )
+        .critical()
+        .fix(fix)
+    } else {
+        Check::new(
+            "master-key",
+            Status::Ok,
+            format!("ARGUS_MASTER_KEY: {length} characters, about {bits:.0} bits of entropy"),
+        )
+    }
+}
+
+/// Shannon entropy of the character distribution times the length: a rough
+/// upper bound that catches repeated and low-variety keys.
+fn entropy_bits(key: &str) -> f64 {
+    let mut counts = std::collections::HashMap::new();
+    let mut total = 0usize;
+    for c in key.chars() {
+        *counts.entry(c).or_insert(0usize) += 1;
+        total += 1;
+    }
+    if total == 0 {
+        return 0.0;
+    }
+    let n = total as f64;
+    let per_char: f64 = counts
+        .values()
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum();
+    per_char * n
+}
+
+fn audit_checks(data_dir: &Path) -> Vec<Check> {
+    let paths = AuditPaths::new(data_dir);
+    if !paths.exists() {
+        return vec![
+            Check::new(
+                "audit-log",
+                Status::Fail,
+                format!("no audit log at {}: audit logging is off", paths.log.display()),
+            )
+            .critical()
+            .fix(format!(
+                "run the daemon, or start the log now: argus --data-dir {} audit record --action audit.enable --reason 'enable audit logging'",
+                data_dir.display()
+            )),
+        ];
+    }
+    let mut checks = vec![mode_check("audit-key", &paths.key, 0o600, true)];
+    let verifier = if paths.public_key.exists() {
+        CheckpointVerifier::load(&paths.public_key).ok()
+    } else {
+        argus_audit::CheckpointKey::load(&paths.key)
+            .ok()
+            .map(|k| k.verifier())
+    };
+    let check = match verifier.map(|v| verify(&paths, &v)) {
+        None => Check::new(
+            "audit-log",
+            Status::Fail,
+            "the checkpoint public key is missing or unreadable",
+        )
+        .critical()
+        .fix("restore checkpoint.pub from a backup, then `argus audit verify`"),
+        Some(Ok(report)) => Check::new(
+            "audit-log",
+            Status::Ok,
+            format!(
+                "the audit log verifies: {} entries, {} checkpoints",
+                report.entries, report.checkpoints
+            ),
+        ),
+        Some(Err(error)) => Check::new("audit-log", Status::Fail, format!("{error}"))
+            .critical()
+            .fix(
+                "`argus audit verify` shows where; keep the file as evidence and open an incident",
+            ),
+    };
+    checks.push(check);
+    checks
+}
+
+/// Scheme and host only: RPC URLs often carry an API key in the path.
+fn rpc_check(url: &str) -> Check {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    let host = if let Some(stripped) = host_port.strip_prefix('[') {
+        stripped.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    let shown = format!("{scheme}://{host}");
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let scheme = scheme.to_ascii_lowercase();
+    match scheme.as_str() {
+        "https" | "wss" => Check::new("rpc-tls", Status::Ok, format!("{shown} uses TLS")),
+        "http" | "ws" if loopback => {
+            Check::new("rpc-tls", Status::Ok, format!("{shown} is loopback"))
+        }
+        "http" | "ws" => Check::new(
+            "rpc-tls",
+            Status::Fail,
+            format!("{shown} is not loopback and does not use TLS"),
+        )
+        .critical()
+        .fix(format!(
+            "use {}://{host}… (or reach the node through a loopback tunnel)",
+            if scheme == "ws" { "wss" } else { "https" }
+        )),
+        _ => Check::new(
+            "rpc-tls",
+            Status::Fail,
+            format!("{shown}: not an http(s) or ws(s) URL"),
+        )
+        .critical()
+        .fix("write the endpoint as https://host/… or wss://host/…"),
+    }
+}
+
+fn systemd_unit(args: &UnitArgs) -> String {
+    format!(
+        "\
+# Generated by `argus doctor systemd-unit`. Install as
+# /etc/systemd/system/argus.service, then: systemctl daemon-reload && systemctl enable --now argus
+[Unit]
+Description=Argus operational security
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+User={user}
+Group={user}
+EnvironmentFile={env}
+ExecStart={binary} --data-dir {data} run -c {config}
+Restart=on-failure
+RestartSec=5
+UMask=0077
+NoNewPrivileges=yes
+PrivateTmp=yes
+ProtectSystem=strict
+ProtectHome=yes
+ReadWritePaths={data}
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictSUIDSGID=yes
+RestrictNamespaces=yes
+RestrictRealtime=yes
+LockPersonality=yes
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
+CapabilityBoundingSet=
+AmbientCapabilities=
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources
+
+[Install]
+WantedBy=multi-user.target
+",
+        user = args.user,
+        env = args.env_file.display(),
+        binary = args.binary.display(),
+        data = args.state_dir.display(),
+        config = args.config.display(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entropy_separates_random_from_repeated_keys() {
+        assert!(entropy_bits(&"a".repeat(64)) < 1.0);
+        assert!(entropy_bits("abababababababababababababababababab") < 128.0);
+        assert!(entropy_bits("q7Xk2pR9vLm3Tz8WcYb1Nf6Hd4Gs0JeUaK5Vw+Q=") >= 128.0);
+    }
+
+    #[test]
+    fn rpc_urls_are_judged_without_showing_their_secrets() {
+        assert_eq!(rpc_check("http://127.0.0.1:8545").status, Status::Ok);
+        assert_eq!(rpc_check("ws://[::1]:8546").status, Status::Ok);
+        assert_eq!(rpc_check("http://localhost:8545").status, Status::Ok);
+        assert_eq!(
+            rpc_check("https://eth.example/v2/SECRET").status,
+            Status::Ok
+        );
+        let bad = rpc_check("http://user:pw@node.example:8545/v2/SECRET");
+        assert_eq!(bad.status, Status::Fail);
+        assert!(!bad.message.contains("SECRET") && !bad.message.contains("pw"));
+        assert_eq!(rpc_check("ftp://x").status, Status::Fail);
+    }
+}

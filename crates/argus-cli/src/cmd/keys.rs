@@ -1,0 +1,476 @@
+//! `argus keys`: the key vault in `<data_dir>/keystore/`.
+//!
+//! Secrets never come from the command line (argv is visible to every user
+//! of the machine through `ps`): the master key comes from `ARGUS_MASTER_KEY`
+//! or a `--master-key-file` only its owner can read, and an imported
+//! keystore's password from `ARGUS_KEYSTORE_PASSWORD` or a `--password-file`
+//! likewise. Output is addresses, labels and policies only.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use alloy_primitives::hex;
+use anyhow::{Context as _, bail};
+use argus_vault::{
+    AccessPolicy, Action, KeyEntry, Keystore, MasterKey, OutsideWindow, TimeWindow, Vault,
+    read_private_file,
+};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::GlobalArgs;
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Generate a new key in the vault (creating the vault if needed).
+    Create(CreateArgs),
+    /// Import a Web3 Secret Storage v3 keystore (e.g. from `cast wallet new`).
+    Import(ImportArgs),
+    /// List the keys: labels, addresses, policies.
+    List(CommonArgs),
+    /// Print the address and public key of a key.
+    ExportPublic(LabelArgs),
+    /// Remove a key from the vault and shred its file.
+    Remove(LabelArgs),
+    /// Replace the access policy of a key.
+    Policy(PolicyCommandArgs),
+    /// Other secrets sealed under the master key (notifier tokens, webhook
+    /// secrets …).
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Decrypt every key: proof that the vault opens whole with this master key.
+    Verify(CommonArgs),
+    /// Re-encrypt everything under a new master key from `ARGUS_NEW_MASTER_KEY`
+    /// (or `--new-master-key-file`); crash-safe.
+    RotateMaster(RotateArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct CommonArgs {
+    /// Read the master key from this file (mode 0600) instead of
+    /// `ARGUS_MASTER_KEY`.
+    #[arg(long, value_name = "FILE")]
+    master_key_file: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CreateArgs {
+    /// The key's label (letters, digits, `.`, `_`, `-`).
+    #[arg(long)]
+    label: String,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ImportArgs {
+    /// The keystore file.
+    file: PathBuf,
+    /// The key's label in the vault.
+    #[arg(long)]
+    label: String,
+    /// Read the keystore's password from this file (mode 0600) instead of
+    /// `ARGUS_KEYSTORE_PASSWORD`.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum SecretCommand {
+    /// Seal a secret read from `ARGUS_SECRET_VALUE` or `--value-file`.
+    Set(SecretSetArgs),
+    /// List the names of the sealed secrets.
+    List(CommonArgs),
+    /// Remove a sealed secret.
+    Remove(LabelArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SecretSetArgs {
+    /// The secret's name.
+    name: String,
+    /// Read the value from this file (mode 0600) instead of `ARGUS_SECRET_VALUE`.
+    #[arg(long, value_name = "FILE")]
+    value_file: Option<PathBuf>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// The access policy, from flags.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct PolicyArgs {
+    /// Actions the key may be used for (repeatable): sign-containment, sign-any.
+    #[arg(
+        long = "allow",
+        value_name = "ACTION",
+        default_value = "sign-containment"
+    )]
+    allow: Vec<Action>,
+    /// Hours the key may be used, local time, e.g. `9-17` or `22-6`.
+    #[arg(long, value_name = "START-END", requires = "time_zone")]
+    hours: Option<String>,
+    /// Days the key may be used, e.g. `mon-fri` or `mon,wed,sat` (default: every day).
+    #[arg(long, value_name = "DAYS", requires = "hours")]
+    days: Option<String>,
+    /// IANA time zone of `--hours`, e.g. `Europe/Paris`.
+    #[arg(long, value_name = "TZ", requires = "hours")]
+    time_zone: Option<String>,
+    /// What a use outside the hours gets.
+    #[arg(long, value_enum, default_value = "refuse")]
+    outside: Outside,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Outside {
+    /// Refuse the use.
+    Refuse,
+    /// Allow it and raise a critical signal.
+    AllowWithCriticalSignal,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct PolicyCommandArgs {
+    /// The key's label.
+    label: String,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct LabelArgs {
+    /// The key's label.
+    label: String,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RotateArgs {
+    /// Read the new master key from this file (mode 0600) instead of
+    /// `ARGUS_NEW_MASTER_KEY`.
+    #[arg(long, value_name = "FILE")]
+    new_master_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
+    let dir = global.data_dir.join("keystore");
+    match cmd {
+        KeysCommand::Create(args) => {
+            let policy = policy(&args.policy)?;
+            let mut vault = open(&dir, &args.common, true)?;
+            let entry = vault.create(&args.label, policy)?.clone();
+            print_entry(&entry, args.common.json, "created")
+        }
+        KeysCommand::Import(args) => {
+            let bytes = std::fs::read(&args.file)
+                .with_context(|| format!("cannot read {}", args.file.display()))?;
+            let keystore =
+                Keystore::parse(&bytes).with_context(|| format!("{}", args.file.display()))?;
+            let password = secret(
+                args.password_file.as_deref(),
+                "ARGUS_KEYSTORE_PASSWORD",
+                "the keystore's password",
+                "--password-file",
+            )?;
+            let policy = policy(&args.policy)?;
+            let mut vault = open(&dir, &args.common, true)?;
+            let entry = vault
+                .import(&keystore, password.as_bytes(), &args.label, policy)
+                .with_context(|| format!("cannot import {}", args.file.display()))?
+                .clone();
+            print_entry(&entry, args.common.json, "imported")
+        }
+        KeysCommand::List(args) => {
+            let vault = open(&dir, &args, false)?;
+            if args.json {
+                let keys: Vec<_> = vault.keys().iter().map(entry_json).collect();
+                emit(&serde_json::to_string_pretty(&json!({ "keys": keys }))?)
+            } else {
+                let mut out = String::new();
+                for key in vault.keys() {
+                    out.push_str(&format!(
+                        "{:<24} {}  {}\n",
+                        key.label,
+                        key.address,
+                        actions(&key.policy)
+                    ));
+                }
+                if vault.keys().is_empty() {
+                    eprintln!("the vault is empty; `argus keys create --label NAME` adds a key");
+                }
+                emit(out.trim_end())
+            }
+        }
+        KeysCommand::ExportPublic(args) => {
+            let vault = open(&dir, &args.common, false)?;
+            let entry = vault.key(&args.label)?;
+            let public_key = format!("0x{}", hex::encode(vault.public_key(&args.label)?));
+            if args.common.json {
+                emit(&serde_json::to_string_pretty(&json!({
+                    "label": entry.label,
+                    "address": entry.address,
+                    "public_key": public_key,
+                }))?)
+            } else {
+                emit(&format!(
+                    "address:    {}\npublic key: {public_key}",
+                    entry.address
+                ))
+            }
+        }
+        KeysCommand::Remove(args) => {
+            let mut vault = open(&dir, &args.common, false)?;
+            let entry = vault.remove(&args.label)?;
+            print_entry(&entry, args.common.json, "removed")
+        }
+        KeysCommand::Policy(args) => {
+            let policy = policy(&args.policy)?;
+            let mut vault = open(&dir, &args.common, false)?;
+            let entry = vault.set_policy(&args.label, policy)?.clone();
+            print_entry(&entry, args.common.json, "updated")
+        }
+        KeysCommand::Secret(command) => secret_command(&dir, command),
+        KeysCommand::Verify(args) => {
+            let vault = open(&dir, &args, false)?;
+            let count = vault.verify()?;
+            report(&vault, count, args.json, "every key decrypts")
+        }
+        KeysCommand::RotateMaster(args) => {
+            let vault = open(&dir, &args.common, false)?;
+            let new = master_key(
+                args.new_master_key_file.as_deref(),
+                "ARGUS_NEW_MASTER_KEY",
+                "--new-master-key-file",
+            )?;
+            let vault = vault.rotate_master(&new)?;
+            eprintln!(
+                "the vault now opens with the new master key only: put it in ARGUS_MASTER_KEY \
+                 and destroy the old one"
+            );
+            report(&vault, vault.keys().len(), args.common.json, "re-encrypted")
+        }
+    }
+}
+
+fn secret_command(dir: &Path, command: SecretCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        SecretCommand::Set(args) => {
+            let value = secret(
+                args.value_file.as_deref(),
+                "ARGUS_SECRET_VALUE",
+                "the secret's value",
+                "--value-file",
+            )?;
+            let mut vault = open(dir, &args.common, true)?;
+            vault.set_secret(&args.name, value.as_bytes())?;
+            eprintln!("sealed secret {:?}", args.name);
+            names(&vault, args.common.json)
+        }
+        SecretCommand::List(args) => names(&open(dir, &args, false)?, args.json),
+        SecretCommand::Remove(args) => {
+            let mut vault = open(dir, &args.common, false)?;
+            vault.remove_secret(&args.label)?;
+            eprintln!("removed secret {:?}", args.label);
+            names(&vault, args.common.json)
+        }
+    }
+}
+
+fn names(vault: &Vault, as_json: bool) -> anyhow::Result<ExitCode> {
+    if as_json {
+        emit(&serde_json::to_string_pretty(
+            &json!({ "secrets": vault.secret_names() }),
+        )?)
+    } else {
+        emit(&vault.secret_names().join("\n"))
+    }
+}
+
+fn open(dir: &Path, args: &CommonArgs, create: bool) -> anyhow::Result<Vault> {
+    if !create && !Vault::exists(dir) {
+        bail!(
+            "there is no vault in {}; `argus keys create --label NAME` or `argus keys import` \
+             starts one (or pass --data-dir)",
+            dir.display()
+        )
+    }
+    let master = master_key(
+        args.master_key_file.as_deref(),
+        "ARGUS_MASTER_KEY",
+        "--master-key-file",
+    )?;
+    let vault = if create {
+        Vault::open_or_init(dir, &master)?
+    } else {
+        Vault::open(dir, &master)?
+    };
+    for notice in vault.notices() {
+        eprintln!("notice: {notice}");
+    }
+    Ok(vault)
+}
+
+fn master_key(file: Option<&Path>, env: &str, flag: &str) -> anyhow::Result<MasterKey> {
+    let secret = secret(file, env, "the master key", flag)?;
+    Ok(MasterKey::new(secret.to_string())?)
+}
+
+fn secret(
+    file: Option<&Path>,
+    env: &str,
+    what: &str,
+    flag: &str,
+) -> anyhow::Result<Zeroizing<String>> {
+    if let Some(path) = file {
+        return Ok(read_private_file(path)?);
+    }
+    match std::env::var(env) {
+        Ok(value) if !value.is_empty() => Ok(Zeroizing::new(value)),
+        _ => bail!("{what} is needed: set {env} or pass {flag} with a file of mode 0600"),
+    }
+}
+
+fn policy(args: &PolicyArgs) -> anyhow::Result<AccessPolicy> {
+    let window = match &args.hours {
+        None => None,
+        Some(hours) => {
+            let (start, end) = hours
+                .split_once('-')
+                .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)))
+                .with_context(|| format!("--hours {hours:?}: write START-END, e.g. 9-17"))?;
+            Some(TimeWindow {
+                time_zone: args.time_zone.clone().unwrap_or_default(),
+                days: match &args.days {
+                    Some(days) => parse_days(days)?,
+                    None => Vec::new(),
+                },
+                start_hour: start,
+                end_hour: end,
+                outside: match args.outside {
+                    Outside::Refuse => OutsideWindow::Refuse,
+                    Outside::AllowWithCriticalSignal => OutsideWindow::AllowWithCriticalSignal,
+                },
+            })
+        }
+    };
+    let policy = AccessPolicy {
+        actions: args.allow.clone(),
+        window,
+    };
+    policy
+        .validate()
+        .map_err(|reason| anyhow::anyhow!("invalid policy: {reason}"))?;
+    Ok(policy)
+}
+
+/// `mon-fri`, `sat,sun`, `1-5`: weekdays numbered 1 (Monday) to 7 (Sunday).
+fn parse_days(text: &str) -> anyhow::Result<Vec<u8>> {
+    const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let day = |d: &str| -> anyhow::Result<u8> {
+        let d = d.trim().to_ascii_lowercase();
+        if let Some(i) = NAMES.iter().position(|n| d.starts_with(n)) {
+            return Ok(u8::try_from(i + 1).unwrap_or(1));
+        }
+        match d.parse::<u8>() {
+            Ok(n @ 1..=7) => Ok(n),
+            _ => bail!("--days: {d:?} is not a weekday (mon … sun or 1 … 7)"),
+        }
+    };
+    let mut days = Vec::new();
+    for part in text.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (day(a)?, day(b)?);
+                let mut d = a;
+                loop {
+                    days.push(d);
+                    if d == b {
+                        break;
+                    }
+                    d = d % 7 + 1;
+                }
+            }
+            None => days.push(day(part)?),
+        }
+    }
+    days.sort_unstable();
+    days.dedup();
+    Ok(days)
+}
+
+fn actions(policy: &AccessPolicy) -> String {
+    let names: Vec<&str> = policy.actions.iter().map(|a| a.as_str()).collect();
+    let mut text = names.join(",");
+    if let Some(w) = &policy.window {
+        text.push_str(&format!(
+            " {:02}-{:02}h {}{}",
+            w.start_hour,
+            w.end_hour,
+            w.time_zone,
+            if w.days.is_empty() {
+                String::new()
+            } else {
+                format!(" days {:?}", w.days)
+            }
+        ));
+    }
+    text
+}
+
+fn entry_json(entry: &KeyEntry) -> serde_json::Value {
+    json!({
+        "label": entry.label,
+        "address": entry.address,
+        "created_at": entry.created_at,
+        "actions": entry.policy.actions,
+        "window": entry.policy.window,
+    })
+}
+
+fn print_entry(entry: &KeyEntry, as_json: bool, verb: &str) -> anyhow::Result<ExitCode> {
+    if as_json {
+        let mut doc = entry_json(entry);
+        doc["result"] = verb.into();
+        emit(&serde_json::to_string_pretty(&doc)?)
+    } else {
+        eprintln!("{verb} key {:?}", entry.label);
+        emit(&format!("{}  {}", entry.label, entry.address))
+    }
+}
+
+fn report(vault: &Vault, count: usize, as_json: bool, what: &str) -> anyhow::Result<ExitCode> {
+    if as_json {
+        emit(&serde_json::to_string_pretty(&json!({
+            "generation": vault.generation(),
+            "keys": count,
+        }))?)
+    } else {
+        emit(&format!(
+            "{count} keys, {what} (generation {})",
+            vault.generation()
+        ))
+    }
+}
+
+fn emit(text: &str) -> anyhow::Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    if !text.is_empty() {
+        writeln!(stdout, "{text}")?;
+    }
+    stdout.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,217 @@
+//! `argus doctor` end to end.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn argus(data_dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("argus").unwrap();
+    cmd.env("ARGUS_DATA_DIR", data_dir)
+        .env_remove("ARGUS_MASTER_KEY");
+    cmd
+}
+
+fn chmod(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn checks(out: &std::process::Output) -> HashMap<String, Value> {
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap().to_owned(), c.clone()))
+        .collect()
+}
+
+/// A deployment set up as the procedures ask.
+fn hardened() -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    argus(&data)
+        .args([
+            "audit",
+            "record",
+            "--actor",
+            "ops",
+            "--action",
+            "audit.enable",
+        ])
+        .assert()
+        .success();
+    chmod(&data, 0o700);
+    fs::create_dir(data.join("keystore")).unwrap();
+    chmod(&data.join("keystore"), 0o700);
+    fs::write(root.path().join("argus.yaml"), "rules: []\n").unwrap();
+    chmod(&root.path().join("argus.yaml"), 0o600);
+    fs::write(root.path().join(".env.production"), "ARGUS_MASTER_KEY=x\n").unwrap();
+    chmod(&root.path().join(".env.production"), 0o600);
+    root
+}
+
+fn doctor(root: &Path) -> Command {
+    let mut cmd = argus(&root.join("data"));
+    cmd.arg("doctor")
+        .arg("--config")
+        .arg(root.join("argus.yaml"))
+        .arg("--env-file")
+        .arg(root.join(".env.production"))
+        .args([
+            "--rpc",
+            "http://127.0.0.1:8545",
+            "--rpc",
+            "wss://eth.example/ws/s3cr3tpath",
+            "--json",
+        ])
+        .env(
+            "ARGUS_MASTER_KEY",
+            "q7Xk2pR9vLm3Tz8WcYb1Nf6Hd4Gs0JeUaK5Vw+Q=",
+        );
+    cmd
+}
+
+#[test]
+fn a_hardened_deployment_passes() {
+    let root = hardened();
+    let out = doctor(root.path()).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let checks = checks(&out);
+    for id in [
+        "data-dir",
+        "config-file",
+        "env-file",
+        "keystore",
+        "master-key",
+        "audit-log",
+        "audit-key",
+        "rpc-tls",
+    ] {
+        assert_eq!(checks[id]["status"], "ok", "{id}: {}", checks[id]);
+    }
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !text.contains("q7Xk2pR9"),
+        "the master key is never printed"
+    );
+    assert!(
+        !text.contains("s3cr3tpath"),
+        "RPC URL paths are never printed"
+    );
+}
+
+#[test]
+fn each_weakness_fails_with_its_fix() {
+    let root = hardened();
+    chmod(&root.path().join("data"), 0o755);
+    chmod(&root.path().join(".env.production"), 0o644);
+    chmod(&root.path().join("data/keystore"), 0o750);
+    let out = doctor(root.path())
+        .args(["--rpc", "http://node.example:8545"])
+        .env("ARGUS_MASTER_KEY", "password")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let checks = checks(&out);
+    assert_eq!(checks["data-dir"]["status"], "fail");
+    assert!(
+        checks["data-dir"]["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("chmod 700 ")
+    );
+    assert!(
+        checks["env-file"]["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("chmod 600 ")
+    );
+    assert!(
+        checks["keystore"]["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("chmod 700 ")
+    );
+    assert_eq!(checks["master-key"]["status"], "fail");
+    assert!(
+        checks["master-key"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("openssl rand -base64 32")
+    );
+    assert_eq!(checks["rpc-tls"]["status"], "fail");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("password"));
+}
+
+#[test]
+fn a_tampered_or_missing_audit_log_is_critical() {
+    let root = hardened();
+    let log = root.path().join("data/audit/audit.log");
+    let mut bytes = fs::read(&log).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&log, bytes).unwrap();
+    let out = doctor(root.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(checks(&out)["audit-log"]["status"], "fail");
+
+    fs::remove_dir_all(root.path().join("data/audit")).unwrap();
+    let out = doctor(root.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let c = &checks(&out)["audit-log"];
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("audit logging is off")
+    );
+}
+
+#[test]
+fn the_systemd_unit_carries_the_hardening() {
+    let data = tempfile::tempdir().unwrap();
+    let out = argus(data.path())
+        .args(["doctor", "systemd-unit"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut sections: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    let mut current = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = Some(name.to_owned());
+            continue;
+        }
+        let (key, value) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("not key=value: {line}"));
+        let section = current.clone().expect("a setting before any section");
+        sections
+            .entry(section)
+            .or_default()
+            .push((key.to_owned(), value.to_owned()));
+    }
+    let service: HashMap<_, _> = sections["Service"].iter().cloned().collect();
+    assert_eq!(service["NoNewPrivileges"], "yes");
+    assert_eq!(service["PrivateTmp"], "yes");
+    assert_eq!(service["ProtectSystem"], "strict");
+    assert_eq!(service["ProtectHome"], "yes");
+    assert_eq!(service["ReadWritePaths"], "/var/lib/argus");
+    assert!(service["ExecStart"].starts_with("/usr/local/bin/argus "));
+    assert!(sections.contains_key("Unit") && sections.contains_key("Install"));
+}

@@ -1,0 +1,659 @@
+//! The vault: a directory of v3 keystores under one master key.
+//!
+//! ```text
+//! <data_dir>/keystore/            0700
+//!   CURRENT                       "gen-000002": the generation in use
+//!   LOCK                          held by the process using the vault
+//!   gen-000002/                   0700
+//!     vault.json                  labels, addresses, policies, Argon2 salt, verifier,
+//!                                 other secrets sealed (ChaCha20-Poly1305)
+//!     <uuid>.json                 one Web3 Secret Storage v3 file per key
+//! ```
+//!
+//! Each key file is an ordinary v3 keystore encrypted under a password
+//! derived from the master key (Argon2id, then HMAC per purpose), so `cast
+//! wallet` can read it given that password, and the master key itself is
+//! never stored. `vault.json` holds no secret: its `verifier` is an HMAC of
+//! the derived root, which tells a wrong master key apart without revealing
+//! anything.
+//!
+//! Rotation writes a whole new generation beside the current one, fsyncs and
+//! verifies it, then switches `CURRENT` with one `rename` — the commit point
+//! — and only then shreds the old generation. Opening the vault finishes or
+//! undoes whatever a crash interrupted: a generation newer than `CURRENT` was
+//! never committed and is removed; an older one is removed once the current
+//! one has opened. At every instant exactly one generation is named by
+//! `CURRENT`, complete and readable with exactly one master key.
+
+use std::fs;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+
+use alloy_primitives::{Address, hex};
+use alloy_signer_local::PrivateKeySigner;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq as _;
+use zeroize::Zeroizing;
+
+use crate::durable::{self, crash_point};
+use crate::error::{Result, VaultError};
+use crate::keystore::{KdfParams, Keystore, random};
+use crate::master::{ArgonCost, MasterKey, RootKey};
+use crate::policy::{AccessPolicy, Action, Permit};
+
+const FORMAT: u32 = 1;
+const CURRENT: &str = "CURRENT";
+const METADATA: &str = "vault.json";
+/// KDF of the key files inside the vault. Their password is already a
+/// 256-bit derived key, so stretching it again adds nothing but time.
+const INNER_KDF: KdfParams = KdfParams::Scrypt {
+    log_n: 12,
+    r: 8,
+    p: 1,
+};
+const PURPOSE_KEYSTORE: &str = "argus-vault/keystore-password/v1";
+const PURPOSE_VERIFIER: &str = "argus-vault/verifier/v1";
+const PURPOSE_SEALED: &str = "argus-vault/sealed-secrets/v1";
+
+/// One key as listed: no secret in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEntry {
+    /// The operator's name for the key.
+    pub label: String,
+    /// Its address.
+    pub address: Address,
+    /// Its keystore file name inside the generation directory.
+    pub file: String,
+    /// Seconds since the Unix epoch when it entered the vault.
+    pub created_at: u64,
+    /// What it may be used for.
+    pub policy: AccessPolicy,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Metadata {
+    format: u32,
+    generation: u64,
+    argon2: ArgonCost,
+    salt: String,
+    verifier: String,
+    keys: Vec<KeyEntry>,
+    /// Other secrets, sealed (name → hex of nonce, ciphertext, tag).
+    #[serde(default)]
+    secrets: std::collections::BTreeMap<String, String>,
+}
+
+/// An open vault. Holds the derived keystore password (zeroized on drop)
+/// and an exclusive lock on the directory.
+pub struct Vault {
+    dir: PathBuf,
+    meta: Metadata,
+    root: RootKey,
+    password: Zeroizing<String>,
+    notices: Vec<String>,
+    _lock: fs::File,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("dir", &self.dir)
+            .field("generation", &self.meta.generation)
+            .field("keys", &self.meta.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Vault {
+    /// Whether `dir` holds a vault.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(CURRENT).is_file()
+    }
+
+    /// Opens the vault in `dir`, creating an empty one if there is none.
+    pub fn open_or_init(dir: &Path, master: &MasterKey) -> Result<Self> {
+        if Self::exists(dir) {
+            Self::open(dir, master)
+        } else {
+            Self::init(dir, master, ArgonCost::DEFAULT)
+        }
+    }
+
+    /// Creates an empty vault in `dir`.
+    pub fn init(dir: &Path, master: &MasterKey, cost: ArgonCost) -> Result<Self> {
+        durable::private_dir(dir)?;
+        let lock = lock(dir)?;
+        if Self::exists(dir) {
+            return Err(VaultError::Corrupted {
+                dir: dir.to_path_buf(),
+                reason: "a vault already exists here".into(),
+            });
+        }
+        // Leftovers of an initialisation that crashed before CURRENT existed.
+        for (_, path) in generations(dir)? {
+            durable::shred_dir(&path)?;
+        }
+        let (meta, root) = new_metadata(1, master, cost, Vec::new())?;
+        let gen_dir = dir.join(gen_name(1));
+        durable::private_dir(&gen_dir)?;
+        durable::write_new(&gen_dir.join(METADATA), &to_json(&meta))?;
+        durable::sync_dir(&gen_dir)?;
+        durable::replace(&dir.join(CURRENT), gen_name(1).as_bytes())?;
+        Ok(Self::assemble(dir, meta, root, Vec::new(), lock))
+    }
+
+    /// Opens the vault in `dir` with `master`, then completes or undoes
+    /// whatever an interrupted rotation or write left behind.
+    pub fn open(dir: &Path, master: &MasterKey) -> Result<Self> {
+        let lock = lock(dir)?;
+        let current = read_current(dir)?;
+        let gen_dir = dir.join(gen_name(current));
+        let meta = read_metadata(dir, &gen_dir, current)?;
+        let root = unlock(dir, &meta, master)?;
+        let mut notices = Vec::new();
+        let _ = fs::remove_file(dir.join(format!("{CURRENT}.tmp")));
+        for (generation, path) in generations(dir)? {
+            if generation > current {
+                durable::shred_dir(&path)?;
+                notices.push(format!(
+                    "removed generation {generation}: an interrupted master-key rotation never \
+                     switched to it; the vault still uses the master key it opened with"
+                ));
+            } else if generation < current {
+                durable::shred_dir(&path)?;
+                notices.push(format!(
+                    "shredded generation {generation}: left over by a master-key rotation that \
+                     had already switched to generation {current}"
+                ));
+            }
+        }
+        let _ = fs::remove_file(gen_dir.join("vault.tmp"));
+        for entry in fs::read_dir(&gen_dir).map_err(VaultError::io("cannot read", &gen_dir))? {
+            let entry = entry.map_err(VaultError::io("cannot read", &gen_dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name != METADATA && !meta.keys.iter().any(|k| k.file == name) {
+                durable::shred(&entry.path())?;
+                notices.push(format!(
+                    "removed {name}: a key file no entry names (an interrupted create or import)"
+                ));
+            }
+        }
+        Ok(Self::assemble(dir, meta, root, notices, lock))
+    }
+
+    fn assemble(
+        dir: &Path,
+        meta: Metadata,
+        root: RootKey,
+        notices: Vec<String>,
+        lock: fs::File,
+    ) -> Self {
+        let password = Zeroizing::new(hex::encode(root.purpose(PURPOSE_KEYSTORE).as_slice()));
+        Self {
+            dir: dir.to_path_buf(),
+            meta,
+            root,
+            password,
+            notices,
+            _lock: lock,
+        }
+    }
+
+    /// The keystore directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The generation in use (1 for a new vault, +1 per rotation).
+    pub fn generation(&self) -> u64 {
+        self.meta.generation
+    }
+
+    /// What opening had to repair, for the operator.
+    pub fn notices(&self) -> &[String] {
+        &self.notices
+    }
+
+    /// Every key, in the order they were added.
+    pub fn keys(&self) -> &[KeyEntry] {
+        &self.meta.keys
+    }
+
+    /// The key labelled `label`.
+    pub fn key(&self, label: &str) -> Result<&KeyEntry> {
+        self.meta
+            .keys
+            .iter()
+            .find(|k| k.label == label)
+            .ok_or_else(|| VaultError::UnknownLabel {
+                label: label.to_string(),
+            })
+    }
+
+    /// A 32-byte key for another purpose (sealing notifier tokens, the audit
+    /// checkpoint key …), derived from the master key; it changes with each
+    /// master-key rotation.
+    pub fn purpose_key(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        self.root.purpose(&format!("argus/{purpose}"))
+    }
+
+    /// Generates a new key under `label`.
+    pub fn create(&mut self, label: &str, policy: AccessPolicy) -> Result<&KeyEntry> {
+        self.add(PrivateKeySigner::random(), label, policy)
+    }
+
+    /// Imports a keystore (any v3 file, e.g. from `cast wallet new`) after
+    /// decrypting it with its own password; the key is re-encrypted under
+    /// the vault's password.
+    pub fn import(
+        &mut self,
+        keystore: &Keystore,
+        password: &[u8],
+        label: &str,
+        policy: AccessPolicy,
+    ) -> Result<&KeyEntry> {
+        let signer = keystore.decrypt(password)?;
+        self.add(signer, label, policy)
+    }
+
+    fn add(
+        &mut self,
+        signer: PrivateKeySigner,
+        label: &str,
+        policy: AccessPolicy,
+    ) -> Result<&KeyEntry> {
+        check_label(label)?;
+        check_policy(label, &policy)?;
+        if self.meta.keys.iter().any(|k| k.label == label) {
+            return Err(VaultError::DuplicateLabel {
+                label: label.to_string(),
+            });
+        }
+        if let Some(existing) = self
+            .meta
+            .keys
+            .iter()
+            .find(|k| k.address == signer.address())
+        {
+            return Err(VaultError::DuplicateAddress {
+                address: signer.address(),
+                label: existing.label.clone(),
+            });
+        }
+        let keystore = Keystore::encrypt(&signer, self.password.as_bytes(), INNER_KDF)?;
+        let file = format!("{}.json", keystore.id());
+        let gen_dir = self.gen_dir();
+        durable::write_new(&gen_dir.join(&file), keystore.to_json().as_bytes())?;
+        crash_point("wrote a new key file");
+        let mut meta = self.meta.clone();
+        meta.keys.push(KeyEntry {
+            label: label.to_string(),
+            address: signer.address(),
+            file,
+            created_at: now(),
+            policy,
+        });
+        durable::replace(&gen_dir.join(METADATA), &to_json(&meta))?;
+        self.meta = meta;
+        Ok(&self.meta.keys[self.meta.keys.len() - 1])
+    }
+
+    /// Removes the key labelled `label` and shreds its file.
+    pub fn remove(&mut self, label: &str) -> Result<KeyEntry> {
+        let entry = self.key(label)?.clone();
+        let mut meta = self.meta.clone();
+        meta.keys.retain(|k| k.label != label);
+        let gen_dir = self.gen_dir();
+        durable::replace(&gen_dir.join(METADATA), &to_json(&meta))?;
+        self.meta = meta;
+        crash_point("removed a key from the metadata");
+        durable::shred(&gen_dir.join(&entry.file))?;
+        Ok(entry)
+    }
+
+    /// Seals `value` under the master key as secret `name` (replacing any
+    /// previous value); rotation re-seals it under the new master key.
+    pub fn set_secret(&mut self, name: &str, value: &[u8]) -> Result<()> {
+        check_label(name)?;
+        let sealed = crate::sealed::seal(&self.root.purpose(PURPOSE_SEALED), name, value)?;
+        let mut meta = self.meta.clone();
+        meta.secrets.insert(name.to_string(), sealed);
+        durable::replace(&self.gen_dir().join(METADATA), &to_json(&meta))?;
+        self.meta = meta;
+        Ok(())
+    }
+
+    /// Opens the sealed secret `name`.
+    pub fn secret(&self, name: &str) -> Result<Zeroizing<Vec<u8>>> {
+        let sealed = self
+            .meta
+            .secrets
+            .get(name)
+            .ok_or_else(|| VaultError::UnknownSecret {
+                name: name.to_string(),
+            })?;
+        crate::sealed::unseal(&self.root.purpose(PURPOSE_SEALED), name, sealed)
+    }
+
+    /// The names of the sealed secrets.
+    pub fn secret_names(&self) -> Vec<&str> {
+        self.meta.secrets.keys().map(String::as_str).collect()
+    }
+
+    /// Removes the sealed secret `name`.
+    pub fn remove_secret(&mut self, name: &str) -> Result<()> {
+        let mut meta = self.meta.clone();
+        if meta.secrets.remove(name).is_none() {
+            return Err(VaultError::UnknownSecret {
+                name: name.to_string(),
+            });
+        }
+        durable::replace(&self.gen_dir().join(METADATA), &to_json(&meta))?;
+        self.meta = meta;
+        Ok(())
+    }
+
+    /// Changes the access policy of a key.
+    pub fn set_policy(&mut self, label: &str, policy: AccessPolicy) -> Result<&KeyEntry> {
+        self.key(label)?;
+        check_policy(label, &policy)?;
+        let mut meta = self.meta.clone();
+        for key in &mut meta.keys {
+            if key.label == label {
+                key.policy = policy.clone();
+            }
+        }
+        durable::replace(&self.gen_dir().join(METADATA), &to_json(&meta))?;
+        self.meta = meta;
+        self.key(label)
+    }
+
+    /// The uncompressed SEC1 public key (65 bytes, `04…`) of `label`. Not a
+    /// use of the key: no policy check.
+    pub fn public_key(&self, label: &str) -> Result<Vec<u8>> {
+        let signer = self.decrypt(self.key(label)?)?;
+        Ok(signer
+            .credential()
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec())
+    }
+
+    /// The signer for `label`, if its policy allows `action` now. A use
+    /// outside the time window that the policy allows anyway is allowed here
+    /// too; callers that must raise the critical signal use
+    /// [`Vault::signer_at`].
+    pub fn signer(&self, label: &str, action: Action) -> Result<PrivateKeySigner> {
+        self.signer_at(label, action, jiff::Timestamp::now())
+            .map(|(signer, _)| signer)
+    }
+
+    /// The signer for `label` if its policy allows `action` at `at`, with
+    /// the verdict ([`Permit::OutsideWindow`] asks for a critical signal).
+    pub fn signer_at(
+        &self,
+        label: &str,
+        action: Action,
+        at: jiff::Timestamp,
+    ) -> Result<(PrivateKeySigner, Permit)> {
+        let entry = self.key(label)?;
+        let permit = entry
+            .policy
+            .check(action, at)
+            .map_err(|reason| VaultError::PolicyDenied {
+                label: label.to_string(),
+                reason,
+            })?;
+        Ok((self.decrypt(entry)?, permit))
+    }
+
+    fn decrypt(&self, entry: &KeyEntry) -> Result<PrivateKeySigner> {
+        let path = self.gen_dir().join(&entry.file);
+        let bytes = fs::read(&path).map_err(VaultError::io("cannot read", &path))?;
+        let signer = Keystore::parse(&bytes)?.decrypt(self.password.as_bytes())?;
+        if signer.address() != entry.address {
+            return Err(VaultError::Corrupted {
+                dir: self.dir.clone(),
+                reason: format!(
+                    "{} holds the key of {}, not of {} ({})",
+                    entry.file,
+                    signer.address(),
+                    entry.address,
+                    entry.label
+                ),
+            });
+        }
+        Ok(signer)
+    }
+
+    /// Decrypts every key: proof that the vault is whole under this master key.
+    pub fn verify(&self) -> Result<usize> {
+        for entry in &self.meta.keys {
+            self.decrypt(entry)?;
+        }
+        for name in self.meta.secrets.keys() {
+            self.secret(name)?;
+        }
+        Ok(self.meta.keys.len())
+    }
+
+    /// Re-encrypts everything under `new_master`; see the module docs for
+    /// why a crash at any point leaves a vault that opens with exactly one
+    /// of the two keys. Returns the vault opened with the new key.
+    pub fn rotate_master(self, new_master: &MasterKey) -> Result<Self> {
+        let next = self.meta.generation + 1;
+        let next_dir = self.dir.join(gen_name(next));
+        if next_dir.exists() {
+            durable::shred_dir(&next_dir)?;
+        }
+        durable::private_dir(&next_dir)?;
+        crash_point("created the new generation directory");
+        let (mut meta, root) =
+            new_metadata(next, new_master, self.meta.argon2, self.meta.keys.clone())?;
+        let old_seal = self.root.purpose(PURPOSE_SEALED);
+        let new_seal = root.purpose(PURPOSE_SEALED);
+        for (name, sealed) in &self.meta.secrets {
+            let value = crate::sealed::unseal(&old_seal, name, sealed)?;
+            let resealed = crate::sealed::seal(&new_seal, name, &value)?;
+            meta.secrets.insert(name.clone(), resealed);
+        }
+        let password = Zeroizing::new(hex::encode(root.purpose(PURPOSE_KEYSTORE).as_slice()));
+        for entry in &self.meta.keys {
+            let signer = self.decrypt(entry)?;
+            let keystore = Keystore::encrypt(&signer, password.as_bytes(), INNER_KDF)?;
+            durable::write_new(&next_dir.join(&entry.file), keystore.to_json().as_bytes())?;
+            crash_point("wrote a re-encrypted key");
+        }
+        durable::write_new(&next_dir.join(METADATA), &to_json(&meta))?;
+        crash_point("wrote the new metadata");
+        durable::sync_dir(&next_dir)?;
+        crash_point("synced the new generation");
+        // Verify from disk before committing.
+        let read_back = read_metadata(&self.dir, &next_dir, next)?;
+        unlock(&self.dir, &read_back, new_master)?;
+        for entry in &read_back.keys {
+            let path = next_dir.join(&entry.file);
+            let bytes = fs::read(&path).map_err(VaultError::io("cannot read", &path))?;
+            let signer = Keystore::parse(&bytes)?.decrypt(password.as_bytes())?;
+            if signer.address() != entry.address {
+                return Err(VaultError::Corrupted {
+                    dir: self.dir.clone(),
+                    reason: format!("re-encrypted {} does not read back", entry.label),
+                });
+            }
+        }
+        crash_point("verified the new generation");
+        let tmp = self.dir.join(format!("{CURRENT}.tmp"));
+        let _ = fs::remove_file(&tmp);
+        durable::write_new(&tmp, gen_name(next).as_bytes())?;
+        crash_point("wrote CURRENT.tmp");
+        fs::rename(&tmp, self.dir.join(CURRENT))
+            .map_err(VaultError::io("cannot rename into", self.dir.join(CURRENT)))?;
+        crash_point("switched CURRENT (commit)");
+        durable::sync_dir(&self.dir)?;
+        crash_point("synced the keystore directory");
+        durable::shred_dir(&self.gen_dir())?;
+        crash_point("shredded the old generation");
+        let Self { dir, _lock, .. } = self;
+        Ok(Self::assemble(&dir, meta, root, Vec::new(), _lock))
+    }
+
+    fn gen_dir(&self) -> PathBuf {
+        self.dir.join(gen_name(self.meta.generation))
+    }
+}
+
+fn lock(dir: &Path) -> Result<fs::File> {
+    let path = dir.join("LOCK");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(VaultError::io("cannot open", &path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(VaultError::Corrupted {
+            dir: dir.to_path_buf(),
+            reason: "another argus process holds the vault lock; wait for it to finish".into(),
+        }),
+        Err(fs::TryLockError::Error(e)) => Err(VaultError::io("cannot lock", &path)(e)),
+    }
+}
+
+fn new_metadata(
+    generation: u64,
+    master: &MasterKey,
+    cost: ArgonCost,
+    keys: Vec<KeyEntry>,
+) -> Result<(Metadata, RootKey)> {
+    let mut salt = [0u8; 32];
+    random(&mut salt)?;
+    let root = master.derive_root(&salt, &cost)?;
+    let verifier = hex::encode(root.purpose(PURPOSE_VERIFIER).as_slice());
+    let meta = Metadata {
+        format: FORMAT,
+        generation,
+        argon2: cost,
+        salt: hex::encode(salt),
+        verifier,
+        keys,
+        secrets: Default::default(),
+    };
+    Ok((meta, root))
+}
+
+fn unlock(dir: &Path, meta: &Metadata, master: &MasterKey) -> Result<RootKey> {
+    let corrupted = |reason: &str| VaultError::Corrupted {
+        dir: dir.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    meta.argon2.check().map_err(|r| corrupted(&r))?;
+    let salt = hex::decode(&meta.salt).map_err(|_| corrupted("the salt is not hex"))?;
+    let expected = hex::decode(&meta.verifier).map_err(|_| corrupted("the verifier is not hex"))?;
+    let root = master.derive_root(&salt, &meta.argon2)?;
+    let actual = root.purpose(PURPOSE_VERIFIER);
+    if !bool::from(actual.as_slice().ct_eq(&expected)) {
+        return Err(VaultError::WrongMasterKey {
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(root)
+}
+
+fn read_current(dir: &Path) -> Result<u64> {
+    let path = dir.join(CURRENT);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(VaultError::Corrupted {
+                dir: dir.to_path_buf(),
+                reason: "there is no vault here; `argus keys create` starts one".into(),
+            });
+        }
+        Err(e) => return Err(VaultError::io("cannot read", path)(e)),
+    };
+    parse_gen_name(text.trim()).ok_or_else(|| VaultError::Corrupted {
+        dir: dir.to_path_buf(),
+        reason: "CURRENT does not name a generation".into(),
+    })
+}
+
+fn read_metadata(dir: &Path, gen_dir: &Path, generation: u64) -> Result<Metadata> {
+    let path = gen_dir.join(METADATA);
+    let bytes = fs::read(&path).map_err(VaultError::io("cannot read", &path))?;
+    let meta: Metadata = serde_json::from_slice(&bytes).map_err(|e| VaultError::Corrupted {
+        dir: dir.to_path_buf(),
+        reason: format!("{}: {e}", path.display()),
+    })?;
+    if meta.format != FORMAT || meta.generation != generation {
+        return Err(VaultError::Corrupted {
+            dir: dir.to_path_buf(),
+            reason: format!(
+                "{} is format {} generation {}, expected format {FORMAT} generation {generation}",
+                path.display(),
+                meta.format,
+                meta.generation
+            ),
+        });
+    }
+    Ok(meta)
+}
+
+fn generations(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).map_err(VaultError::io("cannot read", dir))? {
+        let entry = entry.map_err(VaultError::io("cannot read", dir))?;
+        if let Some(generation) = parse_gen_name(&entry.file_name().to_string_lossy()) {
+            found.push((generation, entry.path()));
+        }
+    }
+    Ok(found)
+}
+
+fn gen_name(generation: u64) -> String {
+    format!("gen-{generation:06}")
+}
+
+fn parse_gen_name(name: &str) -> Option<u64> {
+    name.strip_prefix("gen-")?.parse().ok()
+}
+
+fn check_label(label: &str) -> Result<()> {
+    let ok = !label.is_empty()
+        && label.len() <= 64
+        && label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(VaultError::InvalidLabel {
+            label: label.chars().take(80).collect(),
+        })
+    }
+}
+
+fn check_policy(label: &str, policy: &AccessPolicy) -> Result<()> {
+    policy
+        .validate()
+        .map_err(|reason| VaultError::InvalidPolicy {
+            label: label.to_string(),
+            reason,
+        })
+}
+
+fn to_json(meta: &Metadata) -> Vec<u8> {
+    let mut text = serde_json::to_vec_pretty(meta).unwrap_or_default();
+    text.push(b'\n');
+    text
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
