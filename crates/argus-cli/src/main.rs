@@ -30,8 +30,8 @@ struct Cli {
 /// Flags every command understands.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct GlobalArgs {
-    /// Where Argus keeps its state (the SQLite registry and, later, the vault
-    /// and audit log).
+    /// Where Argus keeps its state: the SQLite registry, the key vault and the
+    /// audit log.
     #[arg(long, global = true, env = "ARGUS_DATA_DIR", default_value = ".argus")]
     pub(crate) data_dir: PathBuf,
     /// More detail on stderr (repeat for more).
