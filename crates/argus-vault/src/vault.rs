@@ -381,12 +381,22 @@ impl Vault {
     }
 
     /// The signer for `label`, if its policy allows `action` now. A use
-    /// outside the time window that the policy allows anyway is allowed here
-    /// too; callers that must raise the critical signal use
-    /// [`Vault::signer_at`].
+    /// outside the time window is refused here even when the policy allows it
+    /// with a critical signal: only [`Vault::signer_at`] callers, who get the
+    /// [`Permit`] and raise the signal, may make such a use.
     pub fn signer(&self, label: &str, action: Action) -> Result<PrivateKeySigner> {
-        self.signer_at(label, action, jiff::Timestamp::now())
-            .map(|(signer, _)| signer)
+        match self.signer_at(label, action, jiff::Timestamp::now())? {
+            (signer, Permit::Allowed) => Ok(signer),
+            // A use outside the window is only allowed together with the
+            // critical signal; a caller that cannot raise one must not get
+            // the key silently. Such callers use `signer_at`.
+            (_, Permit::OutsideWindow) => Err(VaultError::PolicyDenied {
+                label: label.to_string(),
+                reason: "outside the key's time window; this use needs the critical signal \
+                         that only `signer_at` callers raise"
+                    .to_owned(),
+            }),
+        }
     }
 
     /// The signer for `label` if its policy allows `action` at `at`, with

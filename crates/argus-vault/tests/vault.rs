@@ -211,3 +211,29 @@ fn time_window_refuses_or_flags_a_use_outside_hours() {
         Err(VaultError::InvalidPolicy { .. })
     ));
 }
+
+#[test]
+fn the_plain_signer_never_hands_out_a_key_that_needs_a_critical_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut vault = Vault::init(&dir.path().join("k"), &master(OLD), CHEAP).unwrap();
+    // A one-hour window twelve hours away from now, every day.
+    let now_hour = (jiff::Timestamp::now().as_second().rem_euclid(86_400) / 3_600) as u8;
+    let start_hour = (now_hour + 12) % 24;
+    let policy = AccessPolicy {
+        actions: vec![Action::SignContainment],
+        window: Some(TimeWindow {
+            time_zone: "UTC".into(),
+            days: vec![],
+            start_hour,
+            end_hour: (start_hour + 1) % 24,
+            outside: OutsideWindow::AllowWithCriticalSignal,
+        }),
+    };
+    vault.create("ops", policy).unwrap();
+    let (_, permit) = vault
+        .signer_at("ops", Action::SignContainment, jiff::Timestamp::now())
+        .unwrap();
+    assert_eq!(permit, Permit::OutsideWindow);
+    let err = vault.signer("ops", Action::SignContainment).unwrap_err();
+    assert!(matches!(err, VaultError::PolicyDenied { .. }), "{err}");
+}
