@@ -297,10 +297,40 @@ fn create_import_list_export_remove_and_no_secret_leaks() {
             );
         }
     }
-    for file in &files {
+    for file in files
+        .iter()
+        .filter(|f| f.extension().is_none_or(|e| e != "pub"))
+    {
         let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", file.display());
     }
+    // Every key operation is in the audit log, which verifies.
+    let output = argus(&data)
+        .args(["audit", "query", "--action", "key.*", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    for action in [
+        "key.create",
+        "key.import",
+        "key.remove",
+        "key.verify",
+        "key.rotate-master",
+    ] {
+        assert!(
+            text.contains(&format!("\"{action}\"")),
+            "{action} not audited: {text}"
+        );
+    }
+    assert!(
+        argus(&data)
+            .args(["audit", "verify"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
     let keystore_dir = data.join("keystore");
     assert_eq!(
         std::fs::metadata(&keystore_dir)

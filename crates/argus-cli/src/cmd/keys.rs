@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use alloy_primitives::hex;
 use anyhow::{Context as _, bail};
+use argus_audit::{AuditLog, Clock, NewEntry, RetentionClass};
 use argus_vault::{
     AccessPolicy, Action, KeyEntry, Keystore, MasterKey, OutsideWindow, TimeWindow, Vault,
     read_private_file,
@@ -173,6 +174,7 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
             let policy = policy(&args.policy)?;
             let mut vault = open(&dir, &args.common, true)?;
             let entry = vault.create(&args.label, policy)?.clone();
+            audited(global, "key.create", &entry)?;
             print_entry(&entry, args.common.json, "created")
         }
         KeysCommand::Import(args) => {
@@ -192,6 +194,7 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
                 .import(&keystore, password.as_bytes(), &args.label, policy)
                 .with_context(|| format!("cannot import {}", args.file.display()))?
                 .clone();
+            audited(global, "key.import", &entry)?;
             print_entry(&entry, args.common.json, "imported")
         }
         KeysCommand::List(args) => {
@@ -235,18 +238,25 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
         KeysCommand::Remove(args) => {
             let mut vault = open(&dir, &args.common, false)?;
             let entry = vault.remove(&args.label)?;
+            audited(global, "key.remove", &entry)?;
             print_entry(&entry, args.common.json, "removed")
         }
         KeysCommand::Policy(args) => {
             let policy = policy(&args.policy)?;
             let mut vault = open(&dir, &args.common, false)?;
             let entry = vault.set_policy(&args.label, policy)?.clone();
+            audited(global, "key.policy", &entry)?;
             print_entry(&entry, args.common.json, "updated")
         }
         KeysCommand::Secret(command) => secret_command(&dir, command),
         KeysCommand::Verify(args) => {
             let vault = open(&dir, &args, false)?;
             let count = vault.verify()?;
+            record(
+                global,
+                "key.verify",
+                json!({ "keys": count, "note": "every private key was decrypted" }),
+            )?;
             report(&vault, count, args.json, "every key decrypts")
         }
         KeysCommand::RotateMaster(args) => {
@@ -257,6 +267,11 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
                 "--new-master-key-file",
             )?;
             let vault = vault.rotate_master(&new)?;
+            record(
+                global,
+                "key.rotate-master",
+                json!({ "keys": vault.keys().len(), "generation": vault.generation() }),
+            )?;
             eprintln!(
                 "the vault now opens with the new master key only: put it in ARGUS_MASTER_KEY \
                  and destroy the old one"
@@ -264,6 +279,34 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
             report(&vault, vault.keys().len(), args.common.json, "re-encrypted")
         }
     }
+}
+
+/// Records a use or change of a key in the audit log (security class): the
+/// seed asks for every private-key access and configuration change to be
+/// there. The key operation has happened when this runs; a log that cannot
+/// take the entry is an error the operator must see.
+fn audited(global: &GlobalArgs, action: &str, entry: &KeyEntry) -> anyhow::Result<()> {
+    record(
+        global,
+        action,
+        json!({ "label": entry.label, "address": entry.address }),
+    )
+}
+
+fn record(global: &GlobalArgs, action: &str, details: serde_json::Value) -> anyhow::Result<()> {
+    let actor = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+    let entry = NewEntry::new(RetentionClass::Security, actor, action)
+        .at(crate::cmd::audit::host_name(), "keys")
+        .details(details);
+    AuditLog::open(&global.data_dir, Clock::system())
+        .and_then(|mut log| log.append(&entry))
+        .map(|_| ())
+        .with_context(|| {
+            format!(
+                "{action} succeeded but could not be recorded in the audit log; run \
+                 `argus audit verify` and record it by hand with `argus audit record`"
+            )
+        })
 }
 
 fn secret_command(dir: &Path, command: SecretCommand) -> anyhow::Result<ExitCode> {
