@@ -270,16 +270,28 @@ pub(crate) fn create_dir(dir: &Path) -> Result<(), AuditError> {
 
 /// Replaces the head file atomically (write, fsync, rename).
 pub(crate) fn write_head(paths: &AuditPaths, record: &[u8]) -> Result<(), AuditError> {
-    let tmp = paths.dir.join("head.tmp");
+    replace_file(&paths.dir.join("head.tmp"), &paths.head, record)
+}
+
+/// Replaces `target` with `bytes` atomically: written to `tmp` (0600) and
+/// synced, renamed over `target`, then the directory synced so the rename
+/// survives a power loss.
+pub(crate) fn replace_file(tmp: &Path, target: &Path, bytes: &[u8]) -> Result<(), AuditError> {
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(&tmp)
-        .map_err(AuditError::io("create", &tmp))?;
-    file.write_all(record)
-        .and_then(|()| file.sync_data())
-        .map_err(AuditError::io("write", &tmp))?;
-    fs::rename(&tmp, &paths.head).map_err(AuditError::io("replace", &paths.head))
+        .open(tmp)
+        .map_err(AuditError::io("create", tmp))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(AuditError::io("write", tmp))?;
+    fs::rename(tmp, target).map_err(AuditError::io("replace", target))?;
+    if let Some(dir) = target.parent()
+        && let Ok(dir) = fs::File::open(dir)
+    {
+        let _ = dir.sync_all();
+    }
+    Ok(())
 }

@@ -3,9 +3,7 @@
 //! verify. The log is rewritten to a new file and renamed over the old one, so
 //! a crash leaves either the old or the new log, never a mix.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::fs;
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -201,20 +199,6 @@ pub fn prune(
     }
     // Check the result before it replaces the log.
     verify_bytes(&out, head.as_deref(), verifier)?;
-    let tmp = paths.dir.join("audit.log.prune");
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(AuditError::io("create", &tmp))?;
-    file.write_all(&out)
-        .and_then(|()| file.sync_all())
-        .map_err(AuditError::io("write", &tmp))?;
-    fs::rename(&tmp, &paths.log).map_err(AuditError::io("replace", &paths.log))?;
-    if let Ok(dir) = File::open(&paths.dir) {
-        let _ = dir.sync_all();
-    }
+    crate::log::replace_file(&paths.dir.join("audit.log.prune"), &paths.log, &out)?;
     Ok(report)
 }
