@@ -1,13 +1,20 @@
 //! The shared vocabulary of Argus.
 //!
 //! Every stage of the pipeline speaks in these types: which chain a thing lives
-//! on, which address it has, how severe a finding is. The crate does no I/O and
-//! depends on nothing of ours, so every other crate can use it.
+//! on, which address it has, how severe a finding is, what a block, a signal
+//! and a finding look like. The crate does no I/O and depends on nothing of
+//! ours, so every other crate can use it.
 
 mod address;
+mod block;
 mod chain;
+mod finding;
 mod severity;
+mod signal;
 
 pub use address::{AddressError, parse_address};
+pub use block::{Block, BlockRef, Log, Receipt, Transaction};
 pub use chain::{ChainError, ChainId};
+pub use finding::{ChainOrigin, Finding, finding_id};
 pub use severity::Severity;
+pub use signal::Signal;

@@ -39,11 +39,23 @@ pub struct Migration {
 }
 
 /// Every migration this binary knows, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "registry",
-    sql: include_str!("../migrations/0001_registry.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "registry",
+        sql: include_str!("../migrations/0001_registry.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "chain",
+        sql: include_str!("../migrations/0002_chain.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "alerting",
+        sql: include_str!("../migrations/0003_alerting.sql"),
+    },
+];
 
 /// What went wrong with the database.
 #[derive(Debug, thiserror::Error)]

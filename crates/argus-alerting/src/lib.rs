@@ -1,0 +1,1 @@
+//! argus-alerting (being written).

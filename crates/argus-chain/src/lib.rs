@@ -1,0 +1,1 @@
+//! argus-chain (being written).

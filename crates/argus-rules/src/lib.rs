@@ -1,0 +1,1 @@
+//! argus-rules (being written).

@@ -1,0 +1,1 @@
+-- Chain follower state (owned by argus-chain::db).

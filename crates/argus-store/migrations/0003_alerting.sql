@@ -1,0 +1,1 @@
+-- Alerts and the delivery outbox (owned by argus-alerting::db).
