@@ -11,12 +11,17 @@
 //! Selectors, topics and ABI parsing are alloy's; nothing here re-implements
 //! them.
 
+pub mod decode;
 mod interface;
 pub mod lint;
 pub mod report;
 mod signature_list;
 pub mod synthetic;
 
+pub use decode::{
+    AbiIndex, AbiValue, DecodeError, DecodedArg, DecodedCall, DecodedLog, DecodedRevert,
+    SkippedItem,
+};
 pub use interface::{
     InterfaceSet, ItemKind, ListedSignature, Origin, Role, Source, SourceId, SourceItems,
 };

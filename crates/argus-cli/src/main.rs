@@ -6,6 +6,8 @@
 //! `argus lint --json > findings.json` always yields a clean document.
 
 mod cmd;
+mod config;
+mod node;
 
 /// mimalloc: the linter and importers make millions of small allocations, and
 /// glibc's allocator spent a third of the lint benchmark consolidating them.
@@ -63,6 +65,16 @@ enum Command {
     /// Check this deployment's hardening, with the command that fixes each
     /// problem.
     Doctor(cmd::doctor::DoctorArgs),
+    /// The daemon: follow the chains, evaluate the rules, deliver alerts.
+    Run(cmd::run::RunArgs),
+    /// Dry run over history: the alerts the rules would have made between
+    /// two blocks, without notifying anyone.
+    Replay(cmd::replay::ReplayArgs),
+    /// Rules: run rule test cases written as data.
+    #[command(subcommand)]
+    Rules(cmd::rules::RulesCommand),
+    /// Check a config and its rule files, reporting every problem at once.
+    Validate(cmd::validate::ValidateArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +87,10 @@ fn main() -> ExitCode {
         Command::Keys(command) => cmd::keys::run(&cli.global, command),
         Command::Audit(command) => cmd::audit::run(&cli.global, command),
         Command::Doctor(args) => cmd::doctor::run(&cli.global, args),
+        Command::Run(args) => cmd::run::run(&cli.global, args),
+        Command::Replay(args) => cmd::replay::run(&cli.global, args),
+        Command::Rules(command) => cmd::rules::run(&cli.global, command),
+        Command::Validate(args) => cmd::validate::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

@@ -6,3 +6,7 @@ pub(crate) mod doctor;
 pub(crate) mod keys;
 pub(crate) mod lint;
 pub(crate) mod registry;
+pub(crate) mod replay;
+pub(crate) mod rules;
+pub(crate) mod run;
+pub(crate) mod validate;

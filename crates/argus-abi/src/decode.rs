@@ -1,0 +1,922 @@
+//! Decoding what contracts say: logs, calldata and revert data.
+//!
+//! The monitor sees raw logs and transactions; rules speak of `Transfer` and
+//! `args.value`. [`AbiIndex`] turns the first into the second with the ABIs
+//! of the registry: per address, the events by topic0 and the functions and
+//! errors by selector, each resolved once into alloy's dynamic types when the
+//! index is built, so decoding a log costs one hash lookup and the decoding
+//! itself. A table of every event of every ABI, by topic0, serves logs of
+//! contracts that are not in the registry (a rule on "any contract emitting
+//! `OwnershipTransferred`").
+//!
+//! Decoded values are converted to [`AbiValue`], a small owned model: integers
+//! stay exact (`U256` / `I256`, never a float), addresses stay addresses, and
+//! tuples keep their component names. Logs, calldata and revert data come from
+//! the network and are untrusted: every failure is a [`DecodeError`] value,
+//! never a panic. ABI coding is alloy's (`alloy-dyn-abi`); nothing here
+//! re-implements it.
+
+use std::collections::HashMap;
+
+use alloy_dyn_abi::{DynSolError, DynSolEvent, DynSolType, DynSolValue, Specifier};
+use alloy_json_abi::{Event, EventParam, JsonAbi, Param};
+use alloy_primitives::{Address, B256, I256, Selector, U256, hex};
+
+/// A decoded value, owned and exact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AbiValue {
+    Bool(bool),
+    /// `uintN`, exact.
+    Uint(U256),
+    /// `intN`, exact.
+    Int(I256),
+    Address(Address),
+    /// `bytesN` (N ≤ 32): exactly N bytes.
+    FixedBytes(Vec<u8>),
+    /// `bytes`.
+    Bytes(Vec<u8>),
+    String(String),
+    /// `T[]` and `T[N]`.
+    Array(Vec<AbiValue>),
+    /// A tuple (a struct): components with their names (empty when unnamed).
+    Tuple(Vec<(String, AbiValue)>),
+    /// An indexed argument of a dynamic type (`string`, `bytes`, arrays,
+    /// tuples): a log only carries the keccak hash of its encoding.
+    Hashed(B256),
+    /// A `function` value: address and selector, 24 bytes.
+    Function(Vec<u8>),
+}
+
+impl AbiValue {
+    /// The value as JSON: integers as decimal strings (exact), addresses
+    /// EIP-55 checksummed, bytes as `0x` hex.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            AbiValue::Bool(b) => J::Bool(*b),
+            AbiValue::Uint(u) => J::String(u.to_string()),
+            AbiValue::Int(i) => J::String(i.to_string()),
+            AbiValue::Address(a) => J::String(a.to_checksum(None)),
+            AbiValue::FixedBytes(b) | AbiValue::Bytes(b) | AbiValue::Function(b) => {
+                J::String(hex::encode_prefixed(b))
+            }
+            AbiValue::String(s) => J::String(s.clone()),
+            AbiValue::Hashed(h) => J::String(h.to_string()),
+            AbiValue::Array(items) => J::Array(items.iter().map(AbiValue::to_json).collect()),
+            AbiValue::Tuple(items) => {
+                let mut map = serde_json::Map::new();
+                for (i, (name, value)) in items.iter().enumerate() {
+                    let key = if name.is_empty() {
+                        format!("_{i}")
+                    } else {
+                        name.clone()
+                    };
+                    map.insert(key, value.to_json());
+                }
+                J::Object(map)
+            }
+        }
+    }
+}
+
+/// One decoded argument of an event, call or error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedArg {
+    /// The parameter's name in the ABI; empty when unnamed.
+    pub name: String,
+    /// The canonical Solidity type, e.g. `uint256`, `(address,uint256)[]`.
+    pub ty: String,
+    /// For events: whether the argument came from a topic.
+    pub indexed: bool,
+    pub value: AbiValue,
+}
+
+/// A decoded log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedLog {
+    pub name: String,
+    /// Canonical signature, e.g. `Transfer(address,address,uint256)`.
+    pub signature: String,
+    pub anonymous: bool,
+    /// Arguments in declaration order (indexed and data interleaved as
+    /// declared).
+    pub args: Vec<DecodedArg>,
+    /// `true` when the emitting address has no ABI in the index and the log
+    /// was decoded with an event of another contract that has the same topic.
+    pub by_topic_only: bool,
+}
+
+/// A decoded function call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedCall {
+    pub name: String,
+    pub signature: String,
+    pub selector: Selector,
+    pub args: Vec<DecodedArg>,
+}
+
+/// What a revert said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodedRevert {
+    /// No revert data at all (`revert()`, `require(cond)` without message,
+    /// out of gas).
+    Empty,
+    /// `Error(string)`: `require(cond, "reason")`.
+    Reason(String),
+    /// `Panic(uint256)`: an assertion, overflow, division by zero, ...
+    Panic { code: U256, meaning: &'static str },
+    /// A custom error declared in the contract's ABI.
+    Custom {
+        name: String,
+        signature: String,
+        args: Vec<DecodedArg>,
+    },
+}
+
+/// Why something could not be decoded. None of these is worth retrying with
+/// the same input: the data or the ABI must change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("the log has no topics and {address} declares no anonymous event that fits it")]
+    NoTopics { address: Address },
+    #[error(
+        "no ABI in the registry declares an event with topic {topic} (emitted by {address}); add the contract's ABI to the registry"
+    )]
+    UnknownEvent { address: Address, topic: B256 },
+    #[error(
+        "no ABI for {address} declares a function with selector {selector}; add the contract's ABI to the registry"
+    )]
+    UnknownFunction {
+        address: Address,
+        selector: Selector,
+    },
+    #[error(
+        "no ABI for {address} declares an error with selector {selector}; add the contract's ABI to the registry"
+    )]
+    UnknownError {
+        address: Address,
+        selector: Selector,
+    },
+    #[error("{what} is {len} bytes long, shorter than the 4-byte selector")]
+    TooShort { what: &'static str, len: usize },
+    #[error(
+        "the data does not decode as `{signature}`: {reason}; the ABI in the registry may not match the deployed contract"
+    )]
+    Malformed { signature: String, reason: String },
+}
+
+/// An event resolved for decoding.
+#[derive(Debug, Clone)]
+struct EventEntry {
+    name: String,
+    signature: String,
+    anonymous: bool,
+    inputs: Vec<EventParam>,
+    resolved: DynSolEvent,
+}
+
+/// A function or an error resolved for decoding.
+#[derive(Debug, Clone)]
+struct CallableEntry {
+    name: String,
+    signature: String,
+    inputs: Vec<Param>,
+    body: DynSolType,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ContractAbi {
+    /// Several events may share a topic0 with different indexing (ERC-20 and
+    /// ERC-721 `Transfer`): each is tried in turn.
+    events: HashMap<B256, Vec<EventEntry>>,
+    anonymous: Vec<EventEntry>,
+    functions: HashMap<Selector, CallableEntry>,
+    errors: HashMap<Selector, CallableEntry>,
+}
+
+/// An item of an ABI that alloy could not resolve into a type (a malformed
+/// type string in a hand-written ABI). It is left out of the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedItem {
+    pub signature: String,
+    pub reason: String,
+}
+
+/// Every ABI of a set of contracts (one chain), ready to decode with.
+#[derive(Debug, Clone, Default)]
+pub struct AbiIndex {
+    contracts: HashMap<Address, ContractAbi>,
+    /// Every non-anonymous event of every ABI, by topic0, for logs of
+    /// addresses without an ABI.
+    by_topic: HashMap<B256, Vec<EventEntry>>,
+}
+
+impl AbiIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or extends) the ABI of `address`. Items whose types cannot be
+    /// resolved are skipped and returned.
+    pub fn insert(&mut self, address: Address, abi: &JsonAbi) -> Vec<SkippedItem> {
+        let mut skipped = Vec::new();
+        let contract = self.contracts.entry(address).or_default();
+        for event in abi.events() {
+            match resolve_event(event) {
+                Ok(entry) => {
+                    if entry.anonymous {
+                        if !contract
+                            .anonymous
+                            .iter()
+                            .any(|e| e.signature == entry.signature)
+                        {
+                            contract.anonymous.push(entry);
+                        }
+                    } else {
+                        let topic = event.selector();
+                        push_unique(self.by_topic.entry(topic).or_default(), entry.clone());
+                        push_unique(contract.events.entry(topic).or_default(), entry);
+                    }
+                }
+                Err(reason) => skipped.push(SkippedItem {
+                    signature: event.signature(),
+                    reason,
+                }),
+            }
+        }
+        for function in abi.functions() {
+            match resolve_callable(&function.name, function.signature(), &function.inputs) {
+                Ok(entry) => {
+                    contract
+                        .functions
+                        .entry(function.selector())
+                        .or_insert(entry);
+                }
+                Err(reason) => skipped.push(SkippedItem {
+                    signature: function.signature(),
+                    reason,
+                }),
+            }
+        }
+        for error in abi.errors() {
+            match resolve_callable(&error.name, error.signature(), &error.inputs) {
+                Ok(entry) => {
+                    contract.errors.entry(error.selector()).or_insert(entry);
+                }
+                Err(reason) => skipped.push(SkippedItem {
+                    signature: error.signature(),
+                    reason,
+                }),
+            }
+        }
+        skipped
+    }
+
+    /// Adds an event to the table used for addresses without an ABI (e.g. an
+    /// event a rule declares with its full signature).
+    pub fn insert_fallback_event(&mut self, event: &Event) -> Result<(), SkippedItem> {
+        if event.anonymous {
+            return Err(SkippedItem {
+                signature: event.signature(),
+                reason: "an anonymous event can only be decoded with the emitting contract's ABI"
+                    .to_owned(),
+            });
+        }
+        let entry = resolve_event(event).map_err(|reason| SkippedItem {
+            signature: event.signature(),
+            reason,
+        })?;
+        push_unique(self.by_topic.entry(event.selector()).or_default(), entry);
+        Ok(())
+    }
+
+    /// Whether the index holds an ABI for `address`.
+    pub fn knows(&self, address: &Address) -> bool {
+        self.contracts.contains_key(address)
+    }
+
+    /// Every event known for `address` with the given name: (topic0 or
+    /// `None` for anonymous, signature).
+    pub fn events_named(&self, address: &Address, name: &str) -> Vec<(Option<B256>, String)> {
+        let Some(contract) = self.contracts.get(address) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(Option<B256>, String)> = contract
+            .events
+            .iter()
+            .flat_map(|(topic, entries)| {
+                entries
+                    .iter()
+                    .filter(|e| e.name == name)
+                    .map(|e| (Some(*topic), e.signature.clone()))
+            })
+            .chain(
+                contract
+                    .anonymous
+                    .iter()
+                    .filter(|e| e.name == name)
+                    .map(|e| (None, e.signature.clone())),
+            )
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Every topic0 of any ABI whose event has the given name.
+    pub fn topics_named(&self, name: &str) -> Vec<(B256, String)> {
+        let mut out: Vec<(B256, String)> = self
+            .by_topic
+            .iter()
+            .flat_map(|(topic, entries)| {
+                entries
+                    .iter()
+                    .filter(|e| e.name == name)
+                    .map(|e| (*topic, e.signature.clone()))
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Every function selector known for `address` with the given name.
+    pub fn functions_named(&self, address: &Address, name: &str) -> Vec<(Selector, String)> {
+        let Some(contract) = self.contracts.get(address) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(Selector, String)> = contract
+            .functions
+            .iter()
+            .filter(|(_, f)| f.name == name)
+            .map(|(s, f)| (*s, f.signature.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Decodes a log with the ABI of its address, or, when the address has
+    /// none, with any event of the index that has the log's topic0.
+    pub fn decode_log(
+        &self,
+        address: Address,
+        topics: &[B256],
+        data: &[u8],
+    ) -> Result<DecodedLog, DecodeError> {
+        let contract = self.contracts.get(&address);
+        let Some(topic0) = topics.first() else {
+            return decode_anonymous(contract, topics, data)
+                .unwrap_or(Err(DecodeError::NoTopics { address }));
+        };
+        let (candidates, by_topic_only) = match contract.and_then(|c| c.events.get(topic0)) {
+            Some(entries) => (entries.as_slice(), false),
+            None => match self.by_topic.get(topic0) {
+                Some(entries) if contract.is_none() => (entries.as_slice(), true),
+                _ => {
+                    // An anonymous event may put anything in the first topic.
+                    return decode_anonymous(contract, topics, data).unwrap_or(Err(
+                        DecodeError::UnknownEvent {
+                            address,
+                            topic: *topic0,
+                        },
+                    ));
+                }
+            },
+        };
+        let mut last_error = None;
+        for entry in candidates {
+            match decode_with_event(entry, topics, data) {
+                Ok(mut log) => {
+                    log.by_topic_only = by_topic_only;
+                    return Ok(log);
+                }
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(last_error.unwrap_or(DecodeError::UnknownEvent {
+            address,
+            topic: *topic0,
+        }))
+    }
+
+    /// Decodes calldata sent to `address`.
+    pub fn decode_call(&self, address: Address, input: &[u8]) -> Result<DecodedCall, DecodeError> {
+        let (selector, body) = split_selector(input, "the calldata")?;
+        let entry = self
+            .contracts
+            .get(&address)
+            .and_then(|c| c.functions.get(&selector))
+            .ok_or(DecodeError::UnknownFunction { address, selector })?;
+        let args = decode_callable(entry, body)?;
+        Ok(DecodedCall {
+            name: entry.name.clone(),
+            signature: entry.signature.clone(),
+            selector,
+            args,
+        })
+    }
+
+    /// Decodes the revert data of a call to `address`: `Error(string)`,
+    /// `Panic(uint256)`, or a custom error of the address's ABI.
+    pub fn decode_revert(
+        &self,
+        address: Address,
+        data: &[u8],
+    ) -> Result<DecodedRevert, DecodeError> {
+        if data.is_empty() {
+            return Ok(DecodedRevert::Empty);
+        }
+        let (selector, _) = split_selector(data, "the revert data")?;
+        if selector == DynSolError::revert().selector() {
+            let decoded =
+                DynSolError::revert()
+                    .decode_error(data)
+                    .map_err(|e| DecodeError::Malformed {
+                        signature: "Error(string)".to_owned(),
+                        reason: e.to_string(),
+                    })?;
+            return match decoded.body.into_iter().next() {
+                Some(DynSolValue::String(reason)) => Ok(DecodedRevert::Reason(reason)),
+                _ => Err(DecodeError::Malformed {
+                    signature: "Error(string)".to_owned(),
+                    reason: "no string in the body".to_owned(),
+                }),
+            };
+        }
+        if selector == DynSolError::panic().selector() {
+            let decoded =
+                DynSolError::panic()
+                    .decode_error(data)
+                    .map_err(|e| DecodeError::Malformed {
+                        signature: "Panic(uint256)".to_owned(),
+                        reason: e.to_string(),
+                    })?;
+            return match decoded.body.into_iter().next() {
+                Some(DynSolValue::Uint(code, _)) => Ok(DecodedRevert::Panic {
+                    code,
+                    meaning: panic_meaning(code),
+                }),
+                _ => Err(DecodeError::Malformed {
+                    signature: "Panic(uint256)".to_owned(),
+                    reason: "no uint256 in the body".to_owned(),
+                }),
+            };
+        }
+        let body = &data[4..];
+        let entry = self
+            .contracts
+            .get(&address)
+            .and_then(|c| c.errors.get(&selector))
+            .ok_or(DecodeError::UnknownError { address, selector })?;
+        let args = decode_callable(entry, body)?;
+        Ok(DecodedRevert::Custom {
+            name: entry.name.clone(),
+            signature: entry.signature.clone(),
+            args,
+        })
+    }
+}
+
+fn push_unique(entries: &mut Vec<EventEntry>, entry: EventEntry) {
+    let layout = |e: &EventEntry| e.inputs.iter().map(|p| p.indexed).collect::<Vec<_>>();
+    if !entries
+        .iter()
+        .any(|e| e.signature == entry.signature && layout(e) == layout(&entry))
+    {
+        entries.push(entry);
+    }
+}
+
+fn decode_anonymous(
+    contract: Option<&ContractAbi>,
+    topics: &[B256],
+    data: &[u8],
+) -> Option<Result<DecodedLog, DecodeError>> {
+    let contract = contract?;
+    let mut last_error = None;
+    for entry in contract
+        .anonymous
+        .iter()
+        .filter(|e| e.resolved.indexed().len() == topics.len())
+    {
+        match decode_with_event(entry, topics, data) {
+            Ok(log) => return Some(Ok(log)),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    last_error.map(Err)
+}
+
+fn split_selector<'a>(
+    data: &'a [u8],
+    what: &'static str,
+) -> Result<(Selector, &'a [u8]), DecodeError> {
+    match data.split_first_chunk::<4>() {
+        Some((selector, body)) => Ok((Selector::from(*selector), body)),
+        None => Err(DecodeError::TooShort {
+            what,
+            len: data.len(),
+        }),
+    }
+}
+
+fn resolve_event(event: &Event) -> Result<EventEntry, String> {
+    let resolved: DynSolEvent = event.resolve().map_err(|e| e.to_string())?;
+    Ok(EventEntry {
+        name: event.name.clone(),
+        signature: event.signature(),
+        anonymous: event.anonymous,
+        inputs: event.inputs.clone(),
+        resolved,
+    })
+}
+
+fn resolve_callable(
+    name: &str,
+    signature: String,
+    inputs: &[Param],
+) -> Result<CallableEntry, String> {
+    let types = inputs
+        .iter()
+        .map(|p| p.resolve())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    Ok(CallableEntry {
+        name: name.to_owned(),
+        signature,
+        inputs: inputs.to_vec(),
+        body: DynSolType::Tuple(types),
+    })
+}
+
+fn decode_with_event(
+    entry: &EventEntry,
+    topics: &[B256],
+    data: &[u8],
+) -> Result<DecodedLog, DecodeError> {
+    let malformed = |reason: String| DecodeError::Malformed {
+        signature: entry.signature.clone(),
+        reason,
+    };
+    let decoded = entry
+        .resolved
+        .decode_log_parts(topics.iter().copied(), data)
+        .map_err(|e| malformed(e.to_string()))?;
+    let mut indexed = decoded.indexed.into_iter();
+    let mut body = decoded.body.into_iter();
+    let mut args = Vec::with_capacity(entry.inputs.len());
+    for param in &entry.inputs {
+        let raw = if param.indexed {
+            indexed.next()
+        } else {
+            body.next()
+        };
+        let raw = raw.ok_or_else(|| malformed("fewer values than parameters".to_owned()))?;
+        let value = if param.indexed && !is_word_type(&param.ty) {
+            match raw {
+                DynSolValue::FixedBytes(word, _) => AbiValue::Hashed(word),
+                other => convert(other, &param.components),
+            }
+        } else {
+            convert(raw, &param.components)
+        };
+        args.push(DecodedArg {
+            name: param.name.clone(),
+            ty: param.selector_type().into_owned(),
+            indexed: param.indexed,
+            value,
+        });
+    }
+    Ok(DecodedLog {
+        name: entry.name.clone(),
+        signature: entry.signature.clone(),
+        anonymous: entry.anonymous,
+        args,
+        by_topic_only: false,
+    })
+}
+
+/// Whether an indexed parameter of this type is stored as its value (rather
+/// than as the hash of its encoding).
+fn is_word_type(ty: &str) -> bool {
+    !(ty == "string"
+        || ty == "bytes"
+        || ty.ends_with(']')
+        || ty.starts_with("tuple")
+        || ty.starts_with('('))
+}
+
+fn decode_callable(entry: &CallableEntry, body: &[u8]) -> Result<Vec<DecodedArg>, DecodeError> {
+    let malformed = |reason: String| DecodeError::Malformed {
+        signature: entry.signature.clone(),
+        reason,
+    };
+    let decoded = entry
+        .body
+        .abi_decode_sequence(body)
+        .map_err(|e| malformed(e.to_string()))?;
+    let DynSolValue::Tuple(values) = decoded else {
+        return Err(malformed(
+            "the arguments did not decode as a tuple".to_owned(),
+        ));
+    };
+    if values.len() != entry.inputs.len() {
+        return Err(malformed("fewer values than parameters".to_owned()));
+    }
+    Ok(entry
+        .inputs
+        .iter()
+        .zip(values)
+        .map(|(param, value)| DecodedArg {
+            name: param.name.clone(),
+            ty: param.selector_type().into_owned(),
+            indexed: false,
+            value: convert(value, &param.components),
+        })
+        .collect())
+}
+
+/// Converts alloy's dynamic value to ours, naming tuple components from the
+/// ABI parameter's components.
+fn convert(value: DynSolValue, components: &[Param]) -> AbiValue {
+    match value {
+        DynSolValue::Bool(b) => AbiValue::Bool(b),
+        DynSolValue::Int(i, _) => AbiValue::Int(i),
+        DynSolValue::Uint(u, _) => AbiValue::Uint(u),
+        DynSolValue::FixedBytes(word, size) => AbiValue::FixedBytes(word[..size.min(32)].to_vec()),
+        DynSolValue::Address(a) => AbiValue::Address(a),
+        DynSolValue::Function(f) => AbiValue::Function(f.0.to_vec()),
+        DynSolValue::Bytes(b) => AbiValue::Bytes(b),
+        DynSolValue::String(s) => AbiValue::String(s),
+        DynSolValue::Array(items) | DynSolValue::FixedArray(items) => {
+            AbiValue::Array(items.into_iter().map(|v| convert(v, components)).collect())
+        }
+        DynSolValue::Tuple(items) => AbiValue::Tuple(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let component = components.get(i);
+                    let name = component.map(|c| c.name.clone()).unwrap_or_default();
+                    let inner = component.map(|c| c.components.as_slice()).unwrap_or(&[]);
+                    (name, convert(v, inner))
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// What a `Panic(uint256)` code means, from the Solidity documentation.
+pub fn panic_meaning(code: U256) -> &'static str {
+    match u64::try_from(code) {
+        Ok(0x00) => "generic compiler panic",
+        Ok(0x01) => "assertion failed",
+        Ok(0x11) => "arithmetic overflow or underflow",
+        Ok(0x12) => "division or modulo by zero",
+        Ok(0x21) => "conversion to an invalid enum value",
+        Ok(0x22) => "incorrectly encoded storage byte array",
+        Ok(0x31) => "pop() on an empty array",
+        Ok(0x32) => "array index out of bounds",
+        Ok(0x41) => "too much memory allocated",
+        Ok(0x51) => "call to a zero-initialized internal function",
+        _ => "unknown panic code",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_dyn_abi::{DynSolValue, JsonAbiExt};
+    use alloy_json_abi::Function;
+    use alloy_primitives::{address, keccak256};
+
+    fn erc20() -> JsonAbi {
+        let mut abi = JsonAbi::parse([
+            "event Transfer(address indexed from, address indexed to, uint256 value)",
+            "event Note(string indexed tag, uint256 value)",
+            "event Raw(uint256 a, bool b) anonymous",
+            "function transfer(address to, uint256 amount) returns (bool)",
+            "error Insufficient(uint256 available, uint256 required)",
+        ])
+        .unwrap();
+        let submit: Function = serde_json::from_str(
+            r#"{"type":"function","name":"submit","stateMutability":"nonpayable","outputs":[],
+                "inputs":[{"name":"order","type":"tuple","components":[
+                    {"name":"owner","type":"address"},{"name":"amounts","type":"uint256[]"}]}]}"#,
+        )
+        .unwrap();
+        abi.functions.insert("submit".into(), vec![submit]);
+        abi
+    }
+
+    fn word(address: Address) -> B256 {
+        B256::left_padding_from(address.as_slice())
+    }
+
+    const TOKEN: Address = address!("0x1000000000000000000000000000000000000001");
+    const ALICE: Address = address!("0x2000000000000000000000000000000000000002");
+    const BOB: Address = address!("0x3000000000000000000000000000000000000003");
+
+    #[test]
+    fn decodes_a_transfer_exactly_at_the_uint256_boundary() {
+        let mut index = AbiIndex::new();
+        assert!(index.insert(TOKEN, &erc20()).is_empty());
+        let topic = keccak256("Transfer(address,address,uint256)");
+        let data = DynSolValue::Uint(U256::MAX, 256).abi_encode();
+        let log = index
+            .decode_log(TOKEN, &[topic, word(ALICE), word(BOB)], &data)
+            .unwrap();
+        assert_eq!(log.name, "Transfer");
+        assert_eq!(log.signature, "Transfer(address,address,uint256)");
+        assert_eq!(log.args[0].value, AbiValue::Address(ALICE));
+        assert!(log.args[0].indexed);
+        assert_eq!(log.args[1].value, AbiValue::Address(BOB));
+        assert_eq!(log.args[2].name, "value");
+        assert_eq!(log.args[2].value, AbiValue::Uint(U256::MAX));
+        assert!(!log.by_topic_only);
+    }
+
+    #[test]
+    fn unknown_address_falls_back_to_the_topic_table() {
+        let mut index = AbiIndex::new();
+        index.insert(TOKEN, &erc20());
+        let topic = keccak256("Transfer(address,address,uint256)");
+        let data = DynSolValue::Uint(U256::from(7), 256).abi_encode();
+        let log = index
+            .decode_log(ALICE, &[topic, word(ALICE), word(BOB)], &data)
+            .unwrap();
+        assert!(log.by_topic_only);
+        assert_eq!(log.args[2].value, AbiValue::Uint(U256::from(7)));
+    }
+
+    #[test]
+    fn indexed_dynamic_values_are_hashes() {
+        let mut index = AbiIndex::new();
+        index.insert(TOKEN, &erc20());
+        let topic = keccak256("Note(string,uint256)");
+        let hash = keccak256("hello");
+        let data = DynSolValue::Uint(U256::from(1), 256).abi_encode();
+        let log = index.decode_log(TOKEN, &[topic, hash], &data).unwrap();
+        assert_eq!(log.args[0].value, AbiValue::Hashed(hash));
+    }
+
+    #[test]
+    fn anonymous_events_decode_when_declared() {
+        let mut index = AbiIndex::new();
+        index.insert(TOKEN, &erc20());
+        let data = DynSolValue::Tuple(vec![
+            DynSolValue::Uint(U256::from(5), 256),
+            DynSolValue::Bool(true),
+        ])
+        .abi_encode_params();
+        let log = index.decode_log(TOKEN, &[], &data).unwrap();
+        assert_eq!(log.name, "Raw");
+        assert!(log.anonymous);
+        assert_eq!(log.args[1].value, AbiValue::Bool(true));
+    }
+
+    #[test]
+    fn malformed_logs_are_errors() {
+        let mut index = AbiIndex::new();
+        index.insert(TOKEN, &erc20());
+        let topic = keccak256("Transfer(address,address,uint256)");
+        // Too few topics (an ERC-721-shaped log against ERC-20) and short data.
+        let error = index
+            .decode_log(TOKEN, &[topic, word(ALICE)], &[1, 2, 3])
+            .unwrap_err();
+        assert!(matches!(error, DecodeError::Malformed { .. }), "{error:?}");
+        let error = index
+            .decode_log(TOKEN, &[B256::repeat_byte(9)], &[])
+            .unwrap_err();
+        assert!(
+            matches!(error, DecodeError::UnknownEvent { .. }),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn decodes_calldata_with_named_tuple_components() {
+        let mut index = AbiIndex::new();
+        let abi = erc20();
+        index.insert(TOKEN, &abi);
+        let submit = &abi.function("submit").unwrap()[0];
+        let order = DynSolValue::Tuple(vec![
+            DynSolValue::Address(ALICE),
+            DynSolValue::Array(vec![
+                DynSolValue::Uint(U256::from(1), 256),
+                DynSolValue::Uint(U256::MAX, 256),
+            ]),
+        ]);
+        let input = submit.abi_encode_input(&[order]).unwrap();
+        let call = index.decode_call(TOKEN, &input).unwrap();
+        assert_eq!(call.signature, "submit((address,uint256[]))");
+        let AbiValue::Tuple(fields) = &call.args[0].value else {
+            panic!("not a tuple")
+        };
+        assert_eq!(fields[0], ("owner".to_owned(), AbiValue::Address(ALICE)));
+        assert_eq!(
+            fields[1].1,
+            AbiValue::Array(vec![
+                AbiValue::Uint(U256::from(1)),
+                AbiValue::Uint(U256::MAX)
+            ])
+        );
+        assert!(matches!(
+            index.decode_call(TOKEN, &[1, 2]),
+            Err(DecodeError::TooShort { .. })
+        ));
+        assert!(matches!(
+            index.decode_call(TOKEN, &[1, 2, 3, 4]),
+            Err(DecodeError::UnknownFunction { .. })
+        ));
+        let truncated = &input[..input.len() - 1];
+        assert!(matches!(
+            index.decode_call(TOKEN, truncated),
+            Err(DecodeError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn decodes_reverts() {
+        let mut index = AbiIndex::new();
+        index.insert(TOKEN, &erc20());
+        let reason = [
+            &DynSolError::revert().selector()[..],
+            &DynSolValue::String("nope".into()).abi_encode(),
+        ]
+        .concat();
+        assert_eq!(
+            index.decode_revert(TOKEN, &reason).unwrap(),
+            DecodedRevert::Reason("nope".into())
+        );
+        let panic = [
+            &DynSolError::panic().selector()[..],
+            &DynSolValue::Uint(U256::from(0x11), 256).abi_encode(),
+        ]
+        .concat();
+        assert_eq!(
+            index.decode_revert(TOKEN, &panic).unwrap(),
+            DecodedRevert::Panic {
+                code: U256::from(0x11),
+                meaning: "arithmetic overflow or underflow"
+            }
+        );
+        let custom_selector = &keccak256("Insufficient(uint256,uint256)")[..4];
+        let body = DynSolValue::Tuple(vec![
+            DynSolValue::Uint(U256::from(1), 256),
+            DynSolValue::Uint(U256::from(2), 256),
+        ])
+        .abi_encode_params();
+        let custom = [custom_selector, &body[..]].concat();
+        let DecodedRevert::Custom { name, args, .. } = index.decode_revert(TOKEN, &custom).unwrap()
+        else {
+            panic!("not custom")
+        };
+        assert_eq!(name, "Insufficient");
+        assert_eq!(args[1].value, AbiValue::Uint(U256::from(2)));
+        assert_eq!(
+            index.decode_revert(TOKEN, &[]).unwrap(),
+            DecodedRevert::Empty
+        );
+        assert!(index.decode_revert(TOKEN, &reason[..10]).is_err());
+    }
+
+    #[test]
+    fn json_keeps_integers_exact() {
+        let value = AbiValue::Tuple(vec![
+            ("".into(), AbiValue::Uint(U256::MAX)),
+            ("x".into(), AbiValue::Int(I256::MINUS_ONE)),
+        ]);
+        assert_eq!(
+            value.to_json(),
+            serde_json::json!({"_0": U256::MAX.to_string(), "x": "-1"})
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_logs_and_calldata_never_panic(
+            topics in proptest::collection::vec(proptest::array::uniform32(0u8..), 0..5),
+            data in proptest::collection::vec(0u8.., 0..300),
+            pick in 0usize..4,
+        ) {
+            let mut index = AbiIndex::new();
+            index.insert(TOKEN, &erc20());
+            let mut topics: Vec<B256> = topics.into_iter().map(B256::from).collect();
+            let known = [
+                keccak256("Transfer(address,address,uint256)"),
+                keccak256("Note(string,uint256)"),
+            ];
+            if pick < 2 && !topics.is_empty() {
+                topics[0] = known[pick];
+            }
+            let _ = index.decode_log(TOKEN, &topics, &data);
+            let _ = index.decode_log(ALICE, &topics, &data);
+            let mut input = keccak256("submit((address,uint256[]))")[..4].to_vec();
+            input.extend_from_slice(&data);
+            let _ = index.decode_call(TOKEN, &input);
+            let _ = index.decode_call(TOKEN, &data);
+            let _ = index.decode_revert(TOKEN, &data);
+        }
+    }
+}

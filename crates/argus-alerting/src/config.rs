@@ -1,0 +1,532 @@
+//! The `alerting:` section of `argus.yaml`: notifiers, routes, dedup, retries.
+//!
+//! Like every Argus config, it is checked whole: [`AlertingConfig::validate`]
+//! returns *every* problem with its key path, so a user fixes a config in one
+//! pass instead of one error per run. Secrets are references
+//! ([`SecretSource`]); they are resolved when the notifiers are built.
+//!
+//! ```yaml
+//! alerting:
+//!   dedup_window: 10m          # alerts sharing a dedup key within it notify once
+//!   retry: { initial: 1s, max: 5m, max_in_flight: 16, request_timeout: 10s }
+//!   notifiers:
+//!     ops-hook: { type: webhook, url: "https://ops.example/argus", secret: { env: ARGUS_HOOK_SECRET } }
+//!     slack:    { type: slack, webhook_url: { env: SLACK_WEBHOOK_URL } }
+//!     pager:    { type: pagerduty, routing_key: { env: PD_ROUTING_KEY } }
+//!   routes:                    # in order; the first match wins unless `continue: true`
+//!     - { min_severity: high, notifiers: [pager, slack], continue: true }
+//!     - { rule_prefix: "bot.", notifiers: [ops-hook] }
+//!   default_notifiers: [slack] # when no route matches; default: every notifier
+//! ```
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use argus_core::Severity;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::ConfigProblem;
+use crate::secret::SecretSource;
+
+/// A duration written as `10m`, `1s`, `1h 30m` or ISO 8601 (`PT10M`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ConfigDuration(pub Duration);
+
+impl ConfigDuration {
+    /// From seconds.
+    pub const fn secs(secs: u64) -> Self {
+        Self(Duration::from_secs(secs))
+    }
+
+    /// In whole milliseconds, saturating.
+    pub fn as_ms(self) -> i64 {
+        i64::try_from(self.0.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+impl<'de> Deserialize<'de> for ConfigDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let parsed = jiff::SignedDuration::from_str(text.trim()).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "`{}` is not a duration; write e.g. 500ms, 10s, 5m, 1h",
+                text.chars().take(40).collect::<String>()
+            ))
+        })?;
+        Duration::try_from(parsed)
+            .map(ConfigDuration)
+            .map_err(|_| serde::de::Error::custom("a duration cannot be negative"))
+    }
+}
+
+impl Serialize for ConfigDuration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format!("{}ms", self.0.as_millis()))
+    }
+}
+
+/// The `alerting:` section.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertingConfig {
+    /// Alerts sharing a dedup key whose event times are closer than this are
+    /// grouped: the first notifies, the others are stored as suppressed.
+    /// `0s` turns grouping off. Default 10 minutes.
+    #[serde(default = "default_dedup_window")]
+    pub dedup_window: ConfigDuration,
+    /// Named notifiers.
+    #[serde(default)]
+    pub notifiers: BTreeMap<String, NotifierConfig>,
+    /// Routes, tried in order.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// The notifiers of an alert no route matched; every notifier when unset.
+    #[serde(default)]
+    pub default_notifiers: Option<Vec<String>>,
+    /// Retry and concurrency of the dispatcher.
+    #[serde(default)]
+    pub retry: RetryConfig,
+}
+
+fn default_dedup_window() -> ConfigDuration {
+    ConfigDuration::secs(600)
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        Self {
+            dedup_window: default_dedup_window(),
+            notifiers: BTreeMap::new(),
+            routes: Vec::new(),
+            default_notifiers: None,
+            retry: RetryConfig::default(),
+        }
+    }
+}
+
+/// How the dispatcher retries and how much it does at once.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// The first retry's delay (doubled each attempt, with jitter). Default 1s.
+    #[serde(default = "default_initial")]
+    pub initial: ConfigDuration,
+    /// The longest delay between two attempts. Default 5m. A sink's
+    /// `Retry-After` is honoured up to one hour.
+    #[serde(default = "default_max")]
+    pub max: ConfigDuration,
+    /// Deliveries sent at once, across notifiers. Default 16.
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight: usize,
+    /// The time one send may take. Default 10s.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: ConfigDuration,
+}
+
+fn default_initial() -> ConfigDuration {
+    ConfigDuration::secs(1)
+}
+fn default_max() -> ConfigDuration {
+    ConfigDuration::secs(300)
+}
+fn default_in_flight() -> usize {
+    16
+}
+fn default_request_timeout() -> ConfigDuration {
+    ConfigDuration::secs(10)
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            initial: default_initial(),
+            max: default_max(),
+            max_in_flight: default_in_flight(),
+            request_timeout: default_request_timeout(),
+        }
+    }
+}
+
+/// One route: which alerts go to which notifiers.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// A name for messages; optional.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Matches alerts at least this severe.
+    #[serde(default)]
+    pub min_severity: Option<Severity>,
+    /// Matches these rule ids exactly (or `rule_prefix`, when both are given).
+    #[serde(default)]
+    pub rules: Vec<String>,
+    /// Matches rule ids starting with this.
+    #[serde(default)]
+    pub rule_prefix: Option<String>,
+    /// Where matching alerts go.
+    pub notifiers: Vec<String>,
+    /// Keep trying later routes after this one matched.
+    #[serde(default, rename = "continue")]
+    pub continue_matching: bool,
+}
+
+/// A notifier, by type.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum NotifierConfig {
+    Webhook(WebhookConfig),
+    Slack(SlackConfig),
+    Discord(DiscordConfig),
+    Telegram(TelegramConfig),
+    Pagerduty(PagerDutyConfig),
+    Email(EmailConfig),
+    Script(ScriptConfig),
+}
+
+impl NotifierConfig {
+    /// The type's name as written in configs.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            NotifierConfig::Webhook(_) => "webhook",
+            NotifierConfig::Slack(_) => "slack",
+            NotifierConfig::Discord(_) => "discord",
+            NotifierConfig::Telegram(_) => "telegram",
+            NotifierConfig::Pagerduty(_) => "pagerduty",
+            NotifierConfig::Email(_) => "email",
+            NotifierConfig::Script(_) => "script",
+        }
+    }
+
+    /// The config paths of secrets written as literals (for `argus doctor`).
+    pub fn literal_secrets(&self) -> Vec<&'static str> {
+        let fields: Vec<(&'static str, Option<&SecretSource>)> = match self {
+            NotifierConfig::Webhook(c) => vec![("secret", Some(&c.secret))],
+            NotifierConfig::Slack(c) => vec![("webhook_url", Some(&c.webhook_url))],
+            NotifierConfig::Discord(c) => vec![("webhook_url", Some(&c.webhook_url))],
+            NotifierConfig::Telegram(c) => vec![("bot_token", Some(&c.bot_token))],
+            NotifierConfig::Pagerduty(c) => vec![("routing_key", Some(&c.routing_key))],
+            NotifierConfig::Email(c) => vec![("password", c.password.as_ref())],
+            NotifierConfig::Script(_) => vec![],
+        };
+        fields
+            .into_iter()
+            .filter(|(_, s)| s.is_some_and(SecretSource::is_literal))
+            .map(|(name, _)| name)
+            .collect()
+    }
+}
+
+/// `type: webhook` — a signed JSON POST.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Where to POST (http or https).
+    pub url: String,
+    /// The HMAC-SHA256 key of `X-Argus-Signature`; required, so receivers can
+    /// refuse forged alerts.
+    pub secret: SecretSource,
+}
+
+/// `type: slack` — an incoming webhook.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackConfig {
+    /// The incoming-webhook URL; it is a secret (it grants posting).
+    pub webhook_url: SecretSource,
+}
+
+/// `type: discord` — a channel webhook.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordConfig {
+    /// The webhook URL; it is a secret (it grants posting).
+    pub webhook_url: SecretSource,
+}
+
+/// `type: telegram` — Bot API `sendMessage`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramConfig {
+    /// The bot token from BotFather.
+    pub bot_token: SecretSource,
+    /// The chat: a number or `@channelname`.
+    pub chat_id: String,
+    /// The Bot API base URL. Default `https://api.telegram.org`.
+    #[serde(default = "default_telegram_base")]
+    pub api_base: String,
+}
+
+fn default_telegram_base() -> String {
+    "https://api.telegram.org".to_owned()
+}
+
+/// `type: pagerduty` — Events API v2.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerDutyConfig {
+    /// The integration's routing key.
+    pub routing_key: SecretSource,
+    /// Default `https://events.pagerduty.com/v2/enqueue`.
+    #[serde(default = "default_pagerduty_endpoint")]
+    pub endpoint: String,
+    /// The `payload.source` field. Default `argus`.
+    #[serde(default = "default_pagerduty_source")]
+    pub source: String,
+}
+
+fn default_pagerduty_endpoint() -> String {
+    "https://events.pagerduty.com/v2/enqueue".to_owned()
+}
+fn default_pagerduty_source() -> String {
+    "argus".to_owned()
+}
+
+/// How an SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// STARTTLS, required (port 587).
+    Starttls,
+    /// Plain text; only allowed to a loopback host.
+    None,
+}
+
+/// `type: email` — SMTP.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    pub host: String,
+    /// Default 587.
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// Default `starttls`.
+    #[serde(default = "default_smtp_security")]
+    pub security: SmtpSecurity,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<SecretSource>,
+    pub from: String,
+    pub to: Vec<String>,
+    /// Default `[argus]`.
+    #[serde(default = "default_subject_prefix")]
+    pub subject_prefix: String,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+fn default_smtp_security() -> SmtpSecurity {
+    SmtpSecurity::Starttls
+}
+fn default_subject_prefix() -> String {
+    "[argus]".to_owned()
+}
+
+/// `type: script` — run a program with the alert JSON on stdin.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptConfig {
+    /// The program and its arguments (no shell).
+    pub command: Vec<String>,
+    /// Killed after this long. Default 10s.
+    #[serde(default = "default_request_timeout")]
+    pub timeout: ConfigDuration,
+}
+
+impl AlertingConfig {
+    /// Every problem of the config, each with its key path under `prefix`
+    /// (usually `alerting`). Empty means valid. Secrets are not resolved here.
+    pub fn validate(&self, prefix: &str) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        let mut problem = |path: String, message: String| {
+            problems.push(ConfigProblem { path, message });
+        };
+        for (name, notifier) in &self.notifiers {
+            let at = format!("{prefix}.notifiers.{name}");
+            if !valid_name(name) {
+                problem(
+                    at.clone(),
+                    "a notifier name is 1-64 characters of a-z, 0-9, `-` and `_`".to_owned(),
+                );
+            }
+            validate_notifier(notifier, &at, &mut problem);
+        }
+        for (index, route) in self.routes.iter().enumerate() {
+            let at = format!("{prefix}.routes[{index}]");
+            if route.notifiers.is_empty() {
+                problem(
+                    format!("{at}.notifiers"),
+                    "a route needs at least one notifier".to_owned(),
+                );
+            }
+            for (i, name) in route.notifiers.iter().enumerate() {
+                if !self.notifiers.contains_key(name) {
+                    problem(
+                        format!("{at}.notifiers[{i}]"),
+                        unknown_notifier(name, &self.notifiers),
+                    );
+                }
+            }
+            if route.rule_prefix.as_deref() == Some("") {
+                problem(
+                    format!("{at}.rule_prefix"),
+                    "an empty prefix matches every rule; remove it instead".to_owned(),
+                );
+            }
+        }
+        if let Some(defaults) = &self.default_notifiers {
+            for (i, name) in defaults.iter().enumerate() {
+                if !self.notifiers.contains_key(name) {
+                    problem(
+                        format!("{prefix}.default_notifiers[{i}]"),
+                        unknown_notifier(name, &self.notifiers),
+                    );
+                }
+            }
+        }
+        let retry = &self.retry;
+        if retry.initial.0.is_zero() {
+            problem(
+                format!("{prefix}.retry.initial"),
+                "must be more than 0s, e.g. 1s".to_owned(),
+            );
+        }
+        if retry.max < retry.initial {
+            problem(
+                format!("{prefix}.retry.max"),
+                "must be at least retry.initial".to_owned(),
+            );
+        }
+        if retry.max_in_flight == 0 {
+            problem(
+                format!("{prefix}.retry.max_in_flight"),
+                "must be at least 1".to_owned(),
+            );
+        }
+        if retry.request_timeout.0.is_zero() {
+            problem(
+                format!("{prefix}.retry.request_timeout"),
+                "must be more than 0s, e.g. 10s".to_owned(),
+            );
+        }
+        problems
+    }
+}
+
+fn unknown_notifier(name: &str, known: &BTreeMap<String, NotifierConfig>) -> String {
+    let names: Vec<&str> = known.keys().map(String::as_str).collect();
+    format!(
+        "no notifier is named `{}`; defined: {}",
+        name.chars().take(64).collect::<String>(),
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
+        }
+    )
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn validate_notifier(
+    notifier: &NotifierConfig,
+    at: &str,
+    problem: &mut impl FnMut(String, String),
+) {
+    let mut check_url = |field: &str, url: &str| {
+        if let Some(message) = url_problem(url) {
+            problem(format!("{at}.{field}"), message);
+        }
+    };
+    match notifier {
+        NotifierConfig::Webhook(c) => check_url("url", &c.url),
+        NotifierConfig::Telegram(c) => {
+            check_url("api_base", &c.api_base);
+            if c.chat_id.trim().is_empty() {
+                problem(
+                    format!("{at}.chat_id"),
+                    "needed: a chat id number or @channelname".to_owned(),
+                );
+            }
+        }
+        NotifierConfig::Pagerduty(c) => check_url("endpoint", &c.endpoint),
+        NotifierConfig::Slack(_) | NotifierConfig::Discord(_) => {}
+        NotifierConfig::Email(c) => {
+            if c.host.trim().is_empty() {
+                problem(
+                    format!("{at}.host"),
+                    "needed: the SMTP server's host name".to_owned(),
+                );
+            }
+            if c.security == SmtpSecurity::None && !is_loopback_host(&c.host) {
+                problem(
+                    format!("{at}.security"),
+                    "`none` sends the password and the alert in clear; it is allowed only to localhost, use starttls or tls".to_owned(),
+                );
+            }
+            if c.from.parse::<lettre::message::Mailbox>().is_err() {
+                problem(format!("{at}.from"), "not an email address".to_owned());
+            }
+            if c.to.is_empty() {
+                problem(
+                    format!("{at}.to"),
+                    "needed: at least one recipient".to_owned(),
+                );
+            }
+            for (i, to) in c.to.iter().enumerate() {
+                if to.parse::<lettre::message::Mailbox>().is_err() {
+                    problem(format!("{at}.to[{i}]"), "not an email address".to_owned());
+                }
+            }
+            if c.password.is_some() && c.username.is_none() {
+                problem(
+                    format!("{at}.username"),
+                    "a password is set but no username".to_owned(),
+                );
+            }
+        }
+        NotifierConfig::Script(c) => {
+            if c.command.first().is_none_or(|p| p.trim().is_empty()) {
+                problem(
+                    format!("{at}.command"),
+                    "needed: the program to run and its arguments, e.g. [/usr/local/bin/page, --team, ops]".to_owned(),
+                );
+            }
+            if c.timeout.0.is_zero() {
+                problem(format!("{at}.timeout"), "must be more than 0s".to_owned());
+            }
+        }
+    }
+}
+
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn url_problem(url: &str) -> Option<String> {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => {
+            if parsed.scheme() == "http" && !parsed.host_str().is_some_and(is_loopback_host) {
+                Some("plain http is allowed only to localhost; use https".to_owned())
+            } else {
+                None
+            }
+        }
+        Ok(_) => Some("must be an http(s) URL with a host".to_owned()),
+        Err(error) => Some(format!("not a URL ({error})")),
+    }
+}

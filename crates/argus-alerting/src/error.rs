@@ -1,0 +1,85 @@
+//! What can go wrong in the alert pipeline.
+//!
+//! Messages never carry a secret: notifier errors name the notifier and the
+//! field, never a URL (Slack, Discord and Telegram URLs hold their tokens).
+
+use std::fmt;
+
+/// One problem in the `alerting:` config, with the key path that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// Where, e.g. `alerting.notifiers.ops.url`.
+    pub path: String,
+    /// What is wrong and what to write instead.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Errors of the alert pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    /// A query on the alert tables failed. Worth retrying when the database
+    /// was busy; otherwise check the file and the disk.
+    #[error(
+        "alert store: {operation} failed: {source}; check that the database is writable and migrated (argus doctor)"
+    )]
+    Db {
+        operation: &'static str,
+        source: rusqlite::Error,
+    },
+    /// The database could not be opened or a transaction started.
+    #[error("alert store: {source}")]
+    Store {
+        #[from]
+        source: argus_store::StoreError,
+    },
+    /// A row could not be read back (written by a newer Argus, or edited by hand).
+    #[error(
+        "alert store: row {id} of {table} is unreadable ({detail}); it was written by another version or edited by hand"
+    )]
+    CorruptRow {
+        table: &'static str,
+        id: String,
+        detail: String,
+    },
+    /// The `alerting:` config has problems; every one is listed.
+    #[error("the alerting config has {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Config { problems: Vec<ConfigProblem> },
+    /// A notifier's secret is not available.
+    #[error(
+        "notifier `{notifier}`: {field} is not set ({source_desc} is missing or empty); export it or fix the config"
+    )]
+    SecretMissing {
+        notifier: String,
+        field: &'static str,
+        source_desc: String,
+    },
+    /// A notifier could not be built (TLS setup, bad address).
+    #[error("notifier `{notifier}` cannot be built: {reason}")]
+    NotifierBuild { notifier: String, reason: String },
+    /// A silence asks for something impossible.
+    #[error("silence refused: {reason}")]
+    BadSilence { reason: String },
+}
+
+impl AlertError {
+    pub(crate) fn db(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> AlertError {
+        move |source| AlertError::Db { operation, source }
+    }
+
+    /// Whether trying again later may succeed (a busy or locked database).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            AlertError::Db { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ),
+            _ => false,
+        }
+    }
+}

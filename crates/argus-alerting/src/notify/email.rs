@@ -1,0 +1,135 @@
+//! Email over SMTP, through `lettre` (tokio, rustls with ring, the platform
+//! verifier; no native-tls, no connection pool).
+//!
+//! The delivery's idempotency key becomes the `Message-ID`
+//! (`<key@argus.invalid>`), so a mail re-sent after a crash carries the same
+//! id and mail clients and archives can fold it. An SMTP 5xx answer is a
+//! permanent failure; 4xx answers and connection problems are retried.
+//!
+//! Shaky: lettre keeps the SMTP password in its own `String` (not zeroized)
+//! for the life of the transport.
+
+use std::time::Duration;
+
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::{EmailConfig, SmtpSecurity};
+use crate::error::AlertError;
+use crate::notify::text::{details, summary};
+use crate::notify::{Outgoing, SendError};
+use crate::secret::Secret;
+
+/// Sends one plain-text mail per delivery.
+pub struct EmailNotifier {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    to: Vec<Mailbox>,
+    subject_prefix: String,
+    password: Option<Secret>,
+}
+
+impl std::fmt::Debug for EmailNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailNotifier")
+            .field("from", &self.from.to_string())
+            .field("to", &self.to.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmailNotifier {
+    pub(crate) fn new(
+        name: &str,
+        config: &EmailConfig,
+        password: Option<Secret>,
+        timeout: Duration,
+    ) -> Result<Self, AlertError> {
+        let failed = |reason: String| AlertError::NotifierBuild {
+            notifier: name.to_owned(),
+            reason,
+        };
+        let builder = match config.security {
+            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)
+                .map_err(|e| failed(format!("TLS setup for {} failed: {e}", config.host)))?,
+            SmtpSecurity::Starttls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)
+                    .map_err(|e| failed(format!("TLS setup for {} failed: {e}", config.host)))?
+            }
+            SmtpSecurity::None => {
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
+            }
+        };
+        let mut builder = builder.port(config.port).timeout(Some(timeout));
+        if let Some(username) = &config.username {
+            let password = password
+                .as_ref()
+                .map(|p| p.expose().to_owned())
+                .unwrap_or_default();
+            builder = builder.credentials(Credentials::new(username.clone(), password));
+        }
+        let from = config
+            .from
+            .parse::<Mailbox>()
+            .map_err(|e| failed(format!("from is not an address: {e}")))?;
+        let to = config
+            .to
+            .iter()
+            .map(|t| t.parse::<Mailbox>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| failed(format!("a recipient is not an address: {e}")))?;
+        Ok(Self {
+            transport: builder.build(),
+            from,
+            to,
+            subject_prefix: config.subject_prefix.clone(),
+            password,
+        })
+    }
+
+    pub(crate) fn secret(&self) -> Option<&Secret> {
+        self.password.as_ref()
+    }
+
+    /// The mail for `out`.
+    pub fn message(&self, out: &Outgoing<'_>) -> Result<Message, SendError> {
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .subject(
+                format!("{} {}", self.subject_prefix, summary(out))
+                    .trim()
+                    .to_owned(),
+            )
+            .message_id(Some(format!(
+                "<{}@argus.invalid>",
+                out.delivery.idempotency_key
+            )))
+            .header(ContentType::TEXT_PLAIN);
+        for to in &self.to {
+            builder = builder.to(to.clone());
+        }
+        let fields = serde_json::to_string_pretty(&out.alert.fields).unwrap_or_default();
+        let body = format!(
+            "{}\n\n{}\n\nfields:\n{}\n\nidempotency key: {}\n",
+            summary(out),
+            details(out),
+            fields,
+            out.delivery.idempotency_key
+        );
+        builder
+            .body(body)
+            .map_err(|e| SendError::permanent(format!("cannot build the mail: {e}")))
+    }
+
+    pub(crate) async fn send(&self, out: &Outgoing<'_>) -> Result<(), SendError> {
+        let message = self.message(out)?;
+        match self.transport.send(message).await {
+            Ok(_) => Ok(()),
+            Err(error) if error.is_permanent() => Err(SendError::permanent(format!(
+                "the SMTP server refused the mail: {error}"
+            ))),
+            Err(error) => Err(SendError::retry(format!("SMTP send failed: {error}"))),
+        }
+    }
+}

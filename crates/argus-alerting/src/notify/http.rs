@@ -1,0 +1,274 @@
+//! HTTP for the notifiers: one client setup, one mapping of answers to
+//! retry decisions, and the chat services (Slack, Discord, Telegram).
+//!
+//! TLS is rustls with the `ring` provider, configured here with the
+//! platform's certificate verifier (no process-wide provider is installed).
+//! Redirects are not followed: a redirect would carry a signed body to an
+//! address nobody configured.
+//!
+//! Status mapping (the one place): 2xx accepted; 408, 429 and 5xx retried,
+//! honouring `Retry-After` (seconds or an HTTP date, at most one hour); any
+//! other status refused for good, so it stays visible as `failed`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::error::AlertError;
+use crate::notify::text::{clip, details, rfc3339, slack_escape, summary};
+use crate::notify::{Outgoing, SendError};
+use crate::outbox::DeliveryKind;
+use crate::secret::Secret;
+
+/// The longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// A reqwest client with rustls/ring, the platform verifier, no redirects.
+pub(crate) fn client(notifier: &str, timeout: Duration) -> Result<reqwest::Client, AlertError> {
+    let failed = |reason: String| AlertError::NotifierBuild {
+        notifier: notifier.to_owned(),
+        reason,
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls_platform_verifier::Verifier::new(provider.clone()).map_err(|e| {
+        failed(format!(
+            "cannot load the platform's certificate verifier: {e}"
+        ))
+    })?;
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| failed(format!("TLS setup failed: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("argus/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| failed(format!("HTTP client setup failed: {}", e.without_url())))
+}
+
+/// Parses a URL, with an error that does not echo it (it may hold a token).
+pub(crate) fn parse_url(
+    notifier: &str,
+    field: &str,
+    url: &str,
+) -> Result<reqwest::Url, AlertError> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| AlertError::NotifierBuild {
+        notifier: notifier.to_owned(),
+        reason: format!("{field} is not a URL ({e})"),
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || !parsed.has_host() {
+        return Err(AlertError::NotifierBuild {
+            notifier: notifier.to_owned(),
+            reason: format!("{field} must be an http(s) URL"),
+        });
+    }
+    Ok(parsed)
+}
+
+/// Sends a request and maps the answer (see the module docs).
+pub(crate) async fn send(request: reqwest::RequestBuilder) -> Result<(), SendError> {
+    let response = request.send().await.map_err(describe_transport_error)?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let header_wait = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    let body = response.text().await.unwrap_or_default();
+    let body_wait = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.pointer("/parameters/retry_after")?.as_u64())
+        .map(Duration::from_secs);
+    let snippet = clip(body.trim(), 200);
+    let message = if snippet.is_empty() {
+        format!("the sink answered {status}")
+    } else {
+        format!("the sink answered {status}: {snippet}")
+    };
+    let code = status.as_u16();
+    let retryable = code == 408 || code == 429 || status.is_server_error();
+    Err(SendError {
+        retryable,
+        retry_after: header_wait
+            .or(body_wait)
+            .filter(|_| retryable)
+            .map(|d| d.min(MAX_RETRY_AFTER)),
+        message: if retryable || !status.is_redirection() {
+            message
+        } else {
+            format!("{message}; redirects are not followed, configure the final address")
+        },
+    })
+}
+
+fn describe_transport_error(error: reqwest::Error) -> SendError {
+    let what = if error.is_timeout() {
+        "the request timed out"
+    } else if error.is_connect() {
+        "could not connect to the sink"
+    } else if error.is_body() || error.is_decode() {
+        "the connection broke during the exchange"
+    } else {
+        "the request failed"
+    };
+    // `without_url`: Slack, Discord and Telegram URLs carry tokens.
+    let error = error.without_url();
+    let mut chain = Vec::new();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        chain.push(cause.to_string());
+        source = cause.source();
+    }
+    let detail = chain.last().cloned().unwrap_or_else(|| error.to_string());
+    SendError::retry(format!("{what}: {detail}"))
+}
+
+/// `Retry-After`: delay-seconds or an HTTP date.
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let wait = at.duration_since(jiff::Timestamp::now());
+    Duration::try_from(wait).ok().or(Some(Duration::ZERO))
+}
+
+/// Which chat service a [`ChatNotifier`] posts to.
+#[derive(Debug, Clone)]
+pub enum ChatService {
+    /// The secret is the incoming-webhook URL.
+    Slack,
+    /// The secret is the webhook URL.
+    Discord,
+    /// The secret is the bot token.
+    Telegram { api_base: String, chat_id: String },
+}
+
+/// Slack, Discord and Telegram: one short message per delivery.
+#[derive(Debug)]
+pub struct ChatNotifier {
+    service: ChatService,
+    secret: Secret,
+    client: reqwest::Client,
+}
+
+impl ChatNotifier {
+    pub(crate) fn new(
+        name: &str,
+        service: ChatService,
+        secret: Secret,
+        timeout: Duration,
+    ) -> Result<Self, AlertError> {
+        let notifier = Self {
+            service,
+            secret,
+            client: client(name, timeout)?,
+        };
+        notifier.url().map_err(|_| AlertError::NotifierBuild {
+            notifier: name.to_owned(),
+            reason: "the webhook URL or API base is not an http(s) URL".to_owned(),
+        })?;
+        Ok(notifier)
+    }
+
+    pub(crate) fn secret(&self) -> &Secret {
+        &self.secret
+    }
+
+    fn url(&self) -> Result<reqwest::Url, ()> {
+        let text = match &self.service {
+            ChatService::Slack | ChatService::Discord => self.secret.expose().to_owned(),
+            ChatService::Telegram { api_base, .. } => format!(
+                "{}/bot{}/sendMessage",
+                api_base.trim_end_matches('/'),
+                self.secret.expose()
+            ),
+        };
+        let url = reqwest::Url::parse(&text).map_err(|_| ())?;
+        if matches!(url.scheme(), "http" | "https") && url.has_host() {
+            Ok(url)
+        } else {
+            Err(())
+        }
+    }
+
+    /// The JSON body for `out`, as the service's API documents it.
+    pub fn body(&self, out: &Outgoing<'_>) -> serde_json::Value {
+        let summary = summary(out);
+        let details = details(out);
+        match &self.service {
+            ChatService::Slack => {
+                let text = clip(&slack_escape(&format!("{summary}\n{details}")), 3000);
+                json!({
+                    "text": text,
+                    "blocks": [
+                        {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+                    ],
+                })
+            }
+            ChatService::Discord => {
+                let color = match (out.kind(), out.alert.severity) {
+                    (DeliveryKind::Retract, _) => 0x95a5a6,
+                    (_, argus_core::Severity::Critical) => 0xe74c3c,
+                    (_, argus_core::Severity::High) => 0xe67e22,
+                    (_, argus_core::Severity::Medium) => 0xf1c40f,
+                    _ => 0x3498db,
+                };
+                json!({
+                    "content": clip(&summary, 2000),
+                    "allowed_mentions": {"parse": []},
+                    "embeds": [{
+                        "title": clip(&summary, 256),
+                        "description": clip(&details, 4096),
+                        "color": color,
+                        "timestamp": rfc3339(out.alert.at_ms),
+                    }],
+                })
+            }
+            ChatService::Telegram { chat_id, .. } => json!({
+                "chat_id": chat_id,
+                "text": clip(&format!("{summary}\n{details}"), 4096),
+                "link_preview_options": {"is_disabled": true},
+            }),
+        }
+    }
+
+    pub(crate) async fn send(&self, out: &Outgoing<'_>) -> Result<(), SendError> {
+        let url = self
+            .url()
+            .map_err(|()| SendError::permanent("the configured URL is not an http(s) URL"))?;
+        send(
+            self.client
+                .post(url)
+                .header("Idempotency-Key", &out.delivery.idempotency_key)
+                .json(&self.body(out)),
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}

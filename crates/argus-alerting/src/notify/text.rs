@@ -1,0 +1,67 @@
+//! How an alert reads in a chat message, a page or a mail.
+//!
+//! Titles and fields can hold text an attacker chose (a token's name, a
+//! revert string), so chat texts are escaped for their markup and mentions
+//! are disabled where the service allows it.
+
+use crate::notify::Outgoing;
+use crate::outbox::DeliveryKind;
+
+/// One line: `[HIGH] title (rule)`, or `RETRACTED (reorg) …` for a retraction.
+pub(crate) fn summary(out: &Outgoing<'_>) -> String {
+    let alert = out.alert;
+    let lead = match out.kind() {
+        DeliveryKind::Fire => format!("[{}]", alert.severity.as_str().to_ascii_uppercase()),
+        DeliveryKind::Retract => "RETRACTED".to_owned(),
+    };
+    format!("{lead} {} ({})", alert.title, alert.rule_id)
+}
+
+/// A few lines of detail: where the event happened and why it was retracted.
+pub(crate) fn details(out: &Outgoing<'_>) -> String {
+    let alert = out.alert;
+    let mut lines = Vec::new();
+    if let (Some(chain), Some(block)) = (alert.chain_id, alert.block_number) {
+        lines.push(format!("chain {chain}, block {block}"));
+    }
+    if let Some(tx) = &alert.tx_hash {
+        lines.push(format!("tx {tx}"));
+    }
+    if out.kind() == DeliveryKind::Retract
+        && let Some(reason) = &alert.reason
+    {
+        lines.push(format!("retracted: {reason}"));
+    }
+    if alert.duplicates > 0 {
+        lines.push(format!(
+            "{} more suppressed as duplicates",
+            alert.duplicates
+        ));
+    }
+    lines.push(format!("alert {}", alert.id));
+    lines.join("\n")
+}
+
+/// Cuts `text` to at most `max` characters, marking the cut.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Escapes Slack's mrkdwn control characters.
+pub(crate) fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// An RFC 3339 timestamp for milliseconds since the epoch.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+}

@@ -1,0 +1,173 @@
+//! The `alerting:` config: every notifier type parses from YAML, defaults
+//! apply, and validation reports every problem with its key path.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use argus_alerting::config::{NotifierConfig, SmtpSecurity};
+use argus_alerting::{AlertError, Routing, SecretSource};
+use argus_core::Severity;
+use common::config;
+
+const FULL: &str = r#"
+dedup_window: 5m
+retry: { initial: 2s, max: 10m, max_in_flight: 4, request_timeout: 3s }
+notifiers:
+  hook:  { type: webhook, url: "https://ops.example/argus", secret: { env: HOOK_SECRET } }
+  slack: { type: slack, webhook_url: { env: SLACK_URL } }
+  disc:  { type: discord, webhook_url: "https://discord.example/api/webhooks/1/x" }
+  tg:    { type: telegram, bot_token: { env: TG_TOKEN }, chat_id: "@ops" }
+  pager: { type: pagerduty, routing_key: { env: PD_KEY } }
+  mail:  { type: email, host: smtp.example.org, username: argus, password: { env: SMTP_PASS },
+           from: "argus@example.org", to: [oncall@example.org] }
+  run:   { type: script, command: [/usr/local/bin/page, --team, ops] }
+routes:
+  - { name: pages, min_severity: high, notifiers: [pager], continue: true }
+  - { rule_prefix: "bot.", notifiers: [run] }
+default_notifiers: [slack, hook]
+"#;
+
+#[test]
+fn every_notifier_type_parses_with_its_defaults() {
+    let cfg = config(FULL);
+    assert!(
+        cfg.validate("alerting").is_empty(),
+        "{:?}",
+        cfg.validate("alerting")
+    );
+    assert_eq!(cfg.dedup_window.as_ms(), 300_000);
+    assert_eq!(cfg.retry.max_in_flight, 4);
+    assert_eq!(cfg.notifiers.len(), 7);
+    match &cfg.notifiers["tg"] {
+        NotifierConfig::Telegram(t) => assert_eq!(t.api_base, "https://api.telegram.org"),
+        other => panic!("{other:?}"),
+    }
+    match &cfg.notifiers["pager"] {
+        NotifierConfig::Pagerduty(p) => {
+            assert_eq!(p.endpoint, "https://events.pagerduty.com/v2/enqueue");
+            assert_eq!(p.source, "argus");
+        }
+        other => panic!("{other:?}"),
+    }
+    match &cfg.notifiers["mail"] {
+        NotifierConfig::Email(m) => {
+            assert_eq!((m.port, m.security), (587, SmtpSecurity::Starttls));
+            assert!(matches!(m.password, Some(SecretSource::Env { .. })));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(cfg.notifiers["disc"].literal_secrets(), ["webhook_url"]);
+    assert!(cfg.notifiers["slack"].literal_secrets().is_empty());
+
+    let routing = Routing::from_config(&cfg).unwrap();
+    assert_eq!(
+        routing.notifiers_for("bot.mem", Severity::Critical),
+        ["pager", "run"]
+    );
+    assert_eq!(
+        routing.notifiers_for("token.x", Severity::Low),
+        ["slack", "hook"]
+    );
+}
+
+#[test]
+fn an_empty_section_routes_everything_everywhere_with_a_ten_minute_window() {
+    let cfg = config("{}");
+    assert_eq!(cfg.dedup_window.as_ms(), 600_000);
+    assert_eq!(cfg.retry.max.as_ms(), 300_000);
+    let cfg = config(
+        "notifiers:\n  a: { type: slack, webhook_url: { env: A } }\n  b: { type: slack, webhook_url: { env: B } }\n",
+    );
+    let routing = Routing::from_config(&cfg).unwrap();
+    assert_eq!(routing.notifiers_for("any", Severity::Info), ["a", "b"]);
+}
+
+#[test]
+fn validation_lists_every_problem_with_its_path() {
+    let cfg = config(
+        r#"
+retry: { initial: 0s, max_in_flight: 0 }
+notifiers:
+  Bad_Name: { type: slack, webhook_url: { env: X } }
+  hook: { type: webhook, url: "http://ops.example/argus", secret: { env: S } }
+  mail: { type: email, host: smtp.example.org, security: none, from: "not an address", to: [] }
+  run:  { type: script, command: [] }
+  tg:   { type: telegram, bot_token: { env: T }, chat_id: " " }
+routes:
+  - { notifiers: [pagr] }
+  - { rule_prefix: "", notifiers: [] }
+default_notifiers: [nobody]
+"#,
+    );
+    let problems = cfg.validate("alerting");
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    for expected in [
+        "alerting.notifiers.Bad_Name",
+        "alerting.notifiers.hook.url",
+        "alerting.notifiers.mail.security",
+        "alerting.notifiers.mail.from",
+        "alerting.notifiers.mail.to",
+        "alerting.notifiers.run.command",
+        "alerting.notifiers.tg.chat_id",
+        "alerting.routes[0].notifiers[0]",
+        "alerting.routes[1].notifiers",
+        "alerting.routes[1].rule_prefix",
+        "alerting.default_notifiers[0]",
+        "alerting.retry.initial",
+        "alerting.retry.max_in_flight",
+    ] {
+        assert!(paths.contains(&expected), "missing {expected} in {paths:?}");
+    }
+    let route = problems
+        .iter()
+        .find(|p| p.path == "alerting.routes[0].notifiers[0]")
+        .unwrap();
+    assert!(route.message.contains("`pagr`") && route.message.contains("hook"));
+    let error = Routing::from_config(&cfg).unwrap_err();
+    assert!(matches!(error, AlertError::Config { ref problems } if problems.len() == paths.len()));
+}
+
+#[test]
+fn unknown_keys_and_bad_durations_are_refused_by_the_parser() {
+    assert!(serde_saphyr::from_str::<argus_alerting::AlertingConfig>("dedup_windw: 5m").is_err());
+    assert!(
+        serde_saphyr::from_str::<argus_alerting::AlertingConfig>("dedup_window: soon").is_err()
+    );
+    assert!(
+        serde_saphyr::from_str::<argus_alerting::AlertingConfig>(
+            "notifiers:\n  x: { type: webhook, url: \"https://a\", secret: { env: S }, extra: 1 }\n"
+        )
+        .is_err()
+    );
+    assert!(
+        serde_saphyr::from_str::<argus_alerting::AlertingConfig>(
+            "notifiers:\n  x: { type: fax }\n"
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn missing_secrets_are_all_reported_by_name() {
+    let cfg = config(FULL);
+    let error = argus_alerting::build_notifiers_with(&cfg, &|_| None).unwrap_err();
+    let AlertError::Config { problems } = &error else {
+        panic!("{error}");
+    };
+    let text = error.to_string();
+    for name in [
+        "HOOK_SECRET",
+        "SLACK_URL",
+        "TG_TOKEN",
+        "PD_KEY",
+        "SMTP_PASS",
+    ] {
+        assert!(text.contains(name), "{name} in {text}");
+    }
+    assert_eq!(
+        problems.len(),
+        5,
+        "the literal Discord URL and the script need nothing"
+    );
+}

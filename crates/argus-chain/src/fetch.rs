@@ -1,0 +1,128 @@
+//! Fetching a run of blocks so that everything in it belongs to one branch.
+//!
+//! A node can switch branches between two of our requests. The rule here:
+//! headers first (they must link parent to child), then the contents by
+//! block hash or checked against the hashes, then one more look at the last
+//! header. If it has not changed, no block below it has either (each header
+//! commits to its parent), so the run is consistent; if anything disagrees
+//! the run is dropped as [`Fetched::Moved`] and the caller re-evaluates
+//! instead of emitting a block with another branch's logs.
+
+use alloy_primitives::Address;
+use argus_core::Block;
+use serde::Deserialize;
+
+use crate::calls::LogFilter;
+use crate::error::RpcError;
+use crate::parse;
+use crate::pool::{BlockId, RpcPool};
+
+/// What the follower fetches for each block.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum FetchMode {
+    /// Headers and logs (of these addresses, or of every contract when
+    /// `None`); blocks carry no transactions. The cheap mode.
+    Logs {
+        #[serde(default)]
+        addresses: Option<Vec<Address>>,
+    },
+    /// Headers, transactions and their receipts; the logs come from the
+    /// receipts (every log of the block).
+    Full,
+}
+
+impl Default for FetchMode {
+    fn default() -> Self {
+        Self::Logs { addresses: None }
+    }
+}
+
+/// The outcome of one fetch.
+#[derive(Debug)]
+pub(crate) enum Fetched {
+    /// The blocks, ascending and linked parent to child.
+    Blocks(Vec<Block>),
+    /// The node has no block at some height in the range (it is behind, or
+    /// shortened its chain).
+    Missing(u64),
+    /// The node changed branch during the fetch; nothing is usable.
+    Moved,
+}
+
+fn linked(blocks: &[Block]) -> bool {
+    blocks
+        .windows(2)
+        .all(|pair| pair[1].header.parent_hash == pair[0].header.hash)
+}
+
+fn collect(found: Vec<Option<Block>>, from: u64) -> Result<Vec<Block>, u64> {
+    found
+        .into_iter()
+        .enumerate()
+        .map(|(at, block)| block.ok_or(from + at as u64))
+        .collect()
+}
+
+/// Fetches `from..=to` (ascending, `from <= to`).
+pub(crate) async fn fetch_range(
+    pool: &RpcPool,
+    from: u64,
+    to: u64,
+    mode: &FetchMode,
+) -> Result<Fetched, RpcError> {
+    let mut blocks = match mode {
+        FetchMode::Logs { .. } => pool.headers(from, to).await?,
+        FetchMode::Full => pool.full_blocks(from, to).await?,
+    };
+    let mut blocks = match collect(std::mem::take(&mut blocks), from) {
+        Ok(blocks) => blocks,
+        Err(number) => return Ok(Fetched::Missing(number)),
+    };
+    if !linked(&blocks) {
+        return Ok(Fetched::Moved);
+    }
+    match mode {
+        FetchMode::Logs { addresses } => {
+            let filter = LogFilter::addresses(addresses.clone());
+            if let [block] = blocks.as_mut_slice() {
+                block.logs = pool.logs_at(&block.header, &filter).await?;
+            } else {
+                let logs = pool.logs_between(from, to, &filter).await?;
+                for entry in logs {
+                    let Some(block) = entry
+                        .block_number
+                        .checked_sub(from)
+                        .and_then(|at| usize::try_from(at).ok())
+                        .and_then(|at| blocks.get_mut(at))
+                    else {
+                        return Ok(Fetched::Moved);
+                    };
+                    if block.header.hash != entry.block_hash {
+                        return Ok(Fetched::Moved);
+                    }
+                    block.logs.push(entry.log);
+                }
+            }
+        }
+        FetchMode::Full => {
+            for block in &mut blocks {
+                let Some(receipts) = pool.block_receipts(block).await? else {
+                    return Ok(Fetched::Moved);
+                };
+                if parse::attach_receipts(block, receipts).is_err() {
+                    // The receipts disagree with the transactions: the node
+                    // answered from two branches.
+                    return Ok(Fetched::Moved);
+                }
+            }
+        }
+    }
+    // Still the same branch at the top of the run?
+    let last = blocks.last().map(|b| b.header);
+    let now = pool.header(BlockId::Number(to)).await?;
+    if now.map(|b| b.header.hash) != last.map(|h| h.hash) {
+        return Ok(Fetched::Moved);
+    }
+    Ok(Fetched::Blocks(blocks))
+}

@@ -1,0 +1,366 @@
+//! A real anvil for the tests, and a small HTTP proxy that misbehaves on
+//! purpose in front of it.
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use argus_chain::{EndpointConfig, PoolConfig, RpcPool};
+use argus_core::ChainId;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Anvil's first unlocked account.
+pub const DEV: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+pub const OTHER: &str = "0x70997970C51812dc3A29657d5e1D6D8c67d8A5f8";
+
+/// Creation code: emits LOG1(topic 0xbb) in the constructor and deploys a
+/// runtime that emits LOG1(topic 0xaa) on every call.
+pub const EMITTER_INIT: &str = "0x60bb60006000a16008601360003960086000f360aa60006000a100";
+
+pub fn topic(byte: u8) -> alloy_primitives::B256 {
+    let mut out = [0u8; 32];
+    out[31] = byte;
+    alloy_primitives::B256::from(out)
+}
+
+pub fn free_port() -> u16 {
+    let listener = StdListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+pub struct Anvil {
+    child: Child,
+    pub port: u16,
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Anvil {
+    pub fn http(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+    pub fn ws(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+}
+
+fn anvil_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../node_modules/.bin/anvil")
+}
+
+/// Starts anvil with on-demand mining and waits until it answers.
+pub async fn anvil() -> Anvil {
+    for _ in 0..5 {
+        let port = free_port();
+        let child = Command::new(anvil_path())
+            .args(["--port", &port.to_string(), "--silent", "--no-mining"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("anvil runs (npm ci installs it)");
+        let mut node = Anvil { child, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = node.child.try_wait() {
+                break; // port taken meanwhile: try another
+            }
+            if raw_call(port, "eth_chainId", json!([])).await.is_ok() {
+                return node;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    panic!("anvil did not start");
+}
+
+/// One JSON-RPC call over a plain HTTP/1.1 connection (independent of the
+/// crate under test).
+pub async fn raw_call(port: u16, method: &str, params: Value) -> Result<Value, String> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+    let answer = http_post(port, &body).await?;
+    let value: Value = serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
+    if let Some(error) = value.get("error") {
+        return Err(error.to_string());
+    }
+    Ok(value["result"].clone())
+}
+
+pub async fn http_post(port: u16, body: &str) -> Result<Vec<u8>, String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .await
+        .map_err(|e| e.to_string())?;
+    let split = find(&answer, b"\r\n\r\n").ok_or("no header end")?;
+    let head = String::from_utf8_lossy(&answer[..split]).to_ascii_lowercase();
+    let mut body = answer[split + 4..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        body = dechunk(&body);
+    }
+    Ok(body)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line_end) = find(data, b"\r\n") {
+        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..line_end]).trim(), 16)
+            .unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = line_end + 2;
+        out.extend_from_slice(&data[start..start + size]);
+        data = &data[start + size + 2..];
+    }
+    out
+}
+
+pub async fn call(node: &Anvil, method: &str, params: Value) -> Value {
+    raw_call(node.port, method, params)
+        .await
+        .unwrap_or_else(|e| panic!("{method}: {e}"))
+}
+
+pub async fn mine(node: &Anvil, blocks: u64) {
+    call(node, "anvil_mine", json!([format!("{blocks:#x}")])).await;
+}
+
+pub async fn head(node: &Anvil) -> u64 {
+    let n = call(node, "eth_blockNumber", json!([])).await;
+    u64::from_str_radix(n.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+}
+
+pub async fn hash_at(node: &Anvil, number: u64) -> alloy_primitives::B256 {
+    let block = call(
+        node,
+        "eth_getBlockByNumber",
+        json!([format!("{number:#x}"), false]),
+    )
+    .await;
+    block["hash"].as_str().unwrap().parse().unwrap()
+}
+
+/// Sends a transaction from the dev account (into the mempool); returns its hash.
+pub async fn send(node: &Anvil, tx: Value) -> String {
+    let mut tx = tx;
+    tx["from"] = json!(DEV);
+    call(node, "eth_sendTransaction", json!([tx]))
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Deploys the log emitter, mines it, returns its address.
+pub async fn deploy_emitter(node: &Anvil) -> alloy_primitives::Address {
+    let hash = send(node, json!({"data": EMITTER_INIT, "gas": "0x100000"})).await;
+    mine(node, 1).await;
+    let receipt = call(node, "eth_getTransactionReceipt", json!([hash])).await;
+    receipt["contractAddress"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+pub fn fast_pool_config() -> PoolConfig {
+    PoolConfig {
+        backoff: Duration::from_millis(5),
+        backoff_max: Duration::from_millis(20),
+        poll_interval: Duration::from_millis(50),
+        ..PoolConfig::default()
+    }
+}
+
+pub fn pool(endpoints: Vec<EndpointConfig>) -> RpcPool {
+    RpcPool::new(ChainId::LOCAL, endpoints, fast_pool_config()).expect("pool")
+}
+
+/// How the proxy misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Forward everything.
+    None,
+    Status500,
+    /// Never answer.
+    Hang,
+    MalformedJson,
+    /// Forward, but change the `hash` of any block in the answer.
+    WrongHash,
+    /// Refuse `eth_getLogs` ranges wider than this many blocks, as Alchemy does.
+    LogRangeLimit(u64),
+    /// Refuse `eth_getBlockReceipts` as unknown.
+    NoBlockReceipts,
+}
+
+pub struct Proxy {
+    pub port: u16,
+    pub requests: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Proxy {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// A minimal HTTP/1.1 JSON-RPC proxy in front of `upstream`.
+pub async fn proxy(upstream: u16, fault: Fault) -> Proxy {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let requests = Arc::new(AtomicU64::new(0));
+    let counter = requests.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let _ = serve(stream, upstream, fault, counter).await;
+            });
+        }
+    });
+    Proxy {
+        port,
+        requests,
+        task,
+    }
+}
+
+async fn serve(
+    mut stream: TcpStream,
+    upstream: u16,
+    fault: Fault,
+    counter: Arc<AtomicU64>,
+) -> Result<(), String> {
+    loop {
+        let mut buffer = Vec::new();
+        let mut chunk = [0u8; 8192];
+        let header_end = loop {
+            if let Some(end) = find(&buffer, b"\r\n\r\n") {
+                break end;
+            }
+            let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Ok(());
+            }
+            buffer.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buffer[..header_end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let mut body = buffer[header_end + 4..].to_vec();
+        while body.len() < length {
+            let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Ok(());
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+        counter.fetch_add(1, Ordering::Relaxed);
+        let (status, answer) = respond(&body, upstream, fault).await?;
+        let response = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            answer.len()
+        );
+        stream
+            .write_all(response.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        stream.write_all(&answer).await.map_err(|e| e.to_string())?;
+    }
+}
+
+async fn respond(
+    body: &[u8],
+    upstream: u16,
+    fault: Fault,
+) -> Result<(&'static str, Vec<u8>), String> {
+    let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    match fault {
+        Fault::Status500 => return Ok(("500 Internal Server Error", b"oops".to_vec())),
+        Fault::Hang => {
+            std::future::pending::<()>().await;
+        }
+        Fault::MalformedJson => return Ok(("200 OK", b"{\"jsonrpc\":\"2.0\",\"id\":".to_vec())),
+        Fault::LogRangeLimit(limit) => {
+            if request["method"] == "eth_getLogs" {
+                let filter = &request["params"][0];
+                let number = |v: &Value| {
+                    u64::from_str_radix(v.as_str().unwrap_or("0x0").trim_start_matches("0x"), 16)
+                        .unwrap_or(0)
+                };
+                if filter.get("fromBlock").is_some() {
+                    let span = number(&filter["toBlock"]) - number(&filter["fromBlock"]) + 1;
+                    if span > limit {
+                        let answer = json!({"jsonrpc": "2.0", "id": request["id"], "error": {"code": -32602, "message": "Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range and no limit on the response size, or you can request any block range with a cap of 10K logs in the response."}});
+                        return Ok(("400 Bad Request", answer.to_string().into_bytes()));
+                    }
+                }
+            }
+        }
+        Fault::NoBlockReceipts => {
+            if request["method"] == "eth_getBlockReceipts" {
+                let answer = json!({"jsonrpc": "2.0", "id": request["id"], "error": {"code": -32601, "message": "the method eth_getBlockReceipts does not exist/is not available"}});
+                return Ok(("200 OK", answer.to_string().into_bytes()));
+            }
+        }
+        Fault::None | Fault::WrongHash => {}
+    }
+    let answer = http_post(upstream, &String::from_utf8_lossy(body)).await?;
+    if fault == Fault::WrongHash {
+        let mut value: Value = serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
+        let forge = |item: &mut Value| {
+            if let Some(result) = item.get_mut("result")
+                && result.get("hash").is_some()
+                && result.get("parentHash").is_some()
+            {
+                result["hash"] = json!(format!("0x{}", "11".repeat(32)));
+            }
+        };
+        match value.as_array_mut() {
+            Some(items) => items.iter_mut().for_each(forge),
+            None => forge(&mut value),
+        }
+        return Ok(("200 OK", value.to_string().into_bytes()));
+    }
+    Ok(("200 OK", answer))
+}

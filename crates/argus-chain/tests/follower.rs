@@ -1,0 +1,392 @@
+//! The block follower on a real anvil, with its state in a real SQLite file.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use alloy_primitives::B256;
+use argus_chain::{
+    BlockFollower, ChainEvent, Cursor, EndpointConfig, FetchMode, FollowerConfig, Start, db,
+};
+use argus_core::ChainId;
+use argus_store::Store;
+use common::*;
+use serde_json::json;
+
+/// The caller's side: applies each event to the store in one transaction
+/// (where the alerts would be stored too) and keeps what was delivered.
+struct Sink {
+    store: Store,
+    /// Every block number committed and not reverted, with its hash.
+    canonical: BTreeMap<u64, B256>,
+    committed: Vec<u64>,
+    events: Vec<ChainEvent>,
+}
+
+impl Sink {
+    fn new(dir: &tempfile::TempDir) -> Self {
+        Self {
+            store: Store::open(&dir.path().join("argus.db")).unwrap(),
+            canonical: BTreeMap::new(),
+            committed: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn cursor(&self) -> Cursor {
+        db::load_cursor(self.store.connection(), ChainId::LOCAL).unwrap()
+    }
+
+    fn apply(&mut self, event: ChainEvent, retain: u64) {
+        let tx = self.store.transaction().unwrap();
+        db::apply(&tx, ChainId::LOCAL, &event, retain).unwrap();
+        tx.commit().unwrap();
+        match &event {
+            ChainEvent::Committed(blocks) => {
+                for block in blocks {
+                    self.committed.push(block.header.number);
+                    self.canonical
+                        .insert(block.header.number, block.header.hash);
+                }
+            }
+            ChainEvent::Reverted(refs) => {
+                for r in refs {
+                    assert_eq!(self.canonical.remove(&r.number), Some(r.hash));
+                }
+            }
+        }
+        self.events.push(event);
+    }
+
+    /// Runs the follower until its tip is `head`.
+    async fn follow_to(&mut self, follower: &mut BlockFollower, head: u64) {
+        let retain = follower.config().retained_blocks();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while follower.cursor().tip().map(|t| t.number) != Some(head) {
+            let event = tokio::time::timeout_at(deadline, follower.next())
+                .await
+                .expect("the follower reaches the head")
+                .expect("no follower error");
+            self.apply(event, retain);
+        }
+    }
+}
+
+fn config(start: Start, fetch: FetchMode) -> FollowerConfig {
+    FollowerConfig {
+        start,
+        fetch,
+        batch: 7,
+        poll_interval: Duration::from_millis(100),
+        ..FollowerConfig::new(ChainId::LOCAL)
+    }
+}
+
+async fn assert_store_matches_node(sink: &Sink, node: &Anvil) {
+    let cursor = sink.cursor();
+    assert!(!cursor.recent.is_empty());
+    for block in &cursor.recent {
+        assert_eq!(
+            block.hash,
+            hash_at(node, block.number).await,
+            "block {}",
+            block.number
+        );
+    }
+    assert_eq!(cursor.tip().map(|t| t.number), Some(head(node).await));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfills_follows_and_resumes_without_gaps_or_repeats() {
+    let node = anvil().await;
+    mine(&node, 20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = Sink::new(&dir);
+    let pool = pool(vec![EndpointConfig::new("anvil", node.http())]);
+
+    let mut follower = BlockFollower::new(
+        pool.clone(),
+        config(Start::Block(1), FetchMode::default()),
+        sink.cursor(),
+    );
+    sink.follow_to(&mut follower, 20).await;
+    // Backfill came in batches of at most 7.
+    assert!(
+        sink.events
+            .iter()
+            .all(|e| matches!(e, ChainEvent::Committed(b) if b.len() <= 7))
+    );
+    assert_eq!(sink.events.len(), 3);
+
+    // Following: one new block at a time.
+    mine(&node, 1).await;
+    sink.follow_to(&mut follower, 21).await;
+    drop(follower);
+
+    // Stopped while 9 blocks are mined; a new follower from the store.
+    mine(&node, 9).await;
+    let mut follower = BlockFollower::new(
+        pool.clone(),
+        config(Start::Latest, FetchMode::default()),
+        sink.cursor(),
+    );
+    sink.follow_to(&mut follower, 30).await;
+
+    let expected: Vec<u64> = (1..=30).collect();
+    assert_eq!(sink.committed, expected, "every block once, in order");
+    assert_store_matches_node(&sink, &node).await;
+    for (number, hash) in &sink.canonical {
+        assert_eq!(*hash, hash_at(&node, *number).await);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpersisted_event_is_delivered_again_by_a_rebuilt_follower() {
+    let node = anvil().await;
+    mine(&node, 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = Sink::new(&dir);
+    let pool = pool(vec![EndpointConfig::new("anvil", node.http())]);
+    let mut follower = BlockFollower::new(
+        pool.clone(),
+        config(Start::Block(1), FetchMode::default()),
+        sink.cursor(),
+    );
+    sink.follow_to(&mut follower, 3).await;
+    mine(&node, 2).await;
+    // The caller crashes before storing this event.
+    let lost = follower.next().await.unwrap();
+    drop(follower);
+    let mut follower = BlockFollower::new(
+        pool,
+        config(Start::Latest, FetchMode::default()),
+        sink.cursor(),
+    );
+    let again = follower.next().await.unwrap();
+    assert_eq!(lost, again);
+}
+
+async fn reorg_case(depth: u64) {
+    let node = anvil().await;
+    mine(&node, 40).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = Sink::new(&dir);
+    let pool = pool(vec![EndpointConfig::new("anvil", node.http())]);
+    let mut follower = BlockFollower::new(
+        pool,
+        FollowerConfig {
+            batch: 100,
+            ..config(Start::Block(1), FetchMode::default())
+        },
+        sink.cursor(),
+    );
+    sink.follow_to(&mut follower, 40).await;
+    let old: Vec<B256> = {
+        let mut hashes = Vec::new();
+        for n in (41 - depth)..=40 {
+            hashes.push(hash_at(&node, n).await);
+        }
+        hashes
+    };
+    // Replace the last `depth` blocks; put a transfer in the new branch.
+    let tx = json!({"from": DEV, "to": OTHER, "value": "0x1"});
+    call(&node, "anvil_reorg", json!([depth, [[tx, 0]]])).await;
+    let head_now = head(&node).await;
+    assert_eq!(head_now, 40);
+
+    let retain = follower.config().retained_blocks();
+    let reverted = follower.next().await.unwrap();
+    let ChainEvent::Reverted(refs) = &reverted else {
+        panic!("expected Reverted, got {reverted:?}")
+    };
+    let reverted_hashes: Vec<B256> = refs.iter().map(|r| r.hash).collect();
+    let mut expected = old.clone();
+    expected.reverse();
+    assert_eq!(
+        reverted_hashes, expected,
+        "Reverted carries exactly the orphaned blocks, newest first"
+    );
+    sink.apply(reverted, retain);
+
+    let committed = follower.next().await.unwrap();
+    let ChainEvent::Committed(blocks) = &committed else {
+        panic!("expected Committed, got {committed:?}")
+    };
+    let numbers: Vec<u64> = blocks.iter().map(|b| b.header.number).collect();
+    assert_eq!(numbers, ((41 - depth)..=40).collect::<Vec<_>>());
+    for block in blocks {
+        assert_eq!(block.header.hash, hash_at(&node, block.header.number).await);
+        assert!(!old.contains(&block.header.hash));
+    }
+    sink.apply(committed, retain);
+    assert_store_matches_node(&sink, &node).await;
+
+    // And it goes on following the new branch.
+    mine(&node, 2).await;
+    sink.follow_to(&mut follower, 42).await;
+    assert_store_matches_node(&sink, &node).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reorg_of_depth_1() {
+    reorg_case(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reorg_of_depth_5() {
+    reorg_case(5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reorg_of_depth_30() {
+    reorg_case(30).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorg_deeper_than_the_limit_is_fatal() {
+    let node = anvil().await;
+    mine(&node, 12).await;
+    let pool = pool(vec![EndpointConfig::new("anvil", node.http())]);
+    let mut follower = BlockFollower::new(
+        pool,
+        FollowerConfig {
+            max_reorg_depth: 4,
+            ..config(Start::Block(1), FetchMode::default())
+        },
+        Cursor::new(ChainId::LOCAL),
+    );
+    while follower.cursor().tip().map(|t| t.number) != Some(12) {
+        follower.next().await.unwrap();
+    }
+    call(&node, "anvil_reorg", json!([6, []])).await;
+    let error = follower.next().await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            argus_chain::FollowError::ReorgTooDeep { max_depth: 4, .. }
+        ),
+        "{error}"
+    );
+    assert!(!error.is_retryable());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_in_full_and_logs_modes() {
+    let node = anvil().await;
+    mine(&node, 1).await;
+    let emitter = deploy_emitter(&node).await; // block 2: the constructor's log
+    send(&node, json!({"to": OTHER, "value": "0x10"})).await;
+    send(&node, json!({"to": format!("{emitter}"), "gas": "0x10000"})).await;
+    send(&node, json!({"to": format!("{emitter}"), "gas": "0x10000"})).await;
+    mine(&node, 1).await; // block 3: a transfer and two calls
+    mine(&node, 1).await; // block 4: empty
+    let pool = pool(vec![EndpointConfig::new("anvil", node.http())]);
+
+    // Full: transactions with receipts, logs from the receipts.
+    let mut full = BlockFollower::new(
+        pool.clone(),
+        config(Start::Block(2), FetchMode::Full),
+        Cursor::new(ChainId::LOCAL),
+    );
+    let ChainEvent::Committed(blocks) = full.next().await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(blocks.len(), 3);
+    let deploy = &blocks[0];
+    assert_eq!(deploy.transactions.len(), 1);
+    let receipt = deploy.transactions[0].receipt.as_ref().unwrap();
+    assert_eq!(receipt.contract_address, Some(emitter));
+    assert!(receipt.success);
+    assert_eq!(deploy.transactions[0].to, None);
+    assert_eq!(deploy.logs.len(), 1);
+    assert_eq!(deploy.logs[0].topics, vec![topic(0xbb)]);
+    let calls = &blocks[1];
+    assert_eq!(calls.transactions.len(), 3);
+    assert_eq!(
+        calls.transactions[0].value,
+        alloy_primitives::U256::from(0x10)
+    );
+    assert_eq!(calls.logs.len(), 2);
+    assert!(
+        calls
+            .logs
+            .iter()
+            .all(|l| l.address == emitter && l.topics == vec![topic(0xaa)])
+    );
+    assert_eq!(
+        calls.logs.iter().map(|l| l.tx_index).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(
+        calls.logs.iter().map(|l| l.log_index).collect::<Vec<_>>(),
+        vec![0, 1]
+    );
+    assert!(blocks[2].logs.is_empty() && blocks[2].transactions.is_empty());
+
+    // Logs mode, filtered on the emitter: the same logs, no transactions,
+    // fetched by range (3 blocks) and then one by one.
+    let logs_mode = FetchMode::Logs {
+        addresses: Some(vec![emitter]),
+    };
+    let mut by_range = BlockFollower::new(
+        pool.clone(),
+        config(Start::Block(2), logs_mode.clone()),
+        Cursor::new(ChainId::LOCAL),
+    );
+    let ChainEvent::Committed(ranged) = by_range.next().await.unwrap() else {
+        panic!()
+    };
+    for (a, b) in ranged.iter().zip(&blocks) {
+        assert_eq!(a.header, b.header);
+        assert_eq!(a.logs, b.logs);
+        assert!(a.transactions.is_empty());
+    }
+    let mut single = BlockFollower::new(
+        pool.clone(),
+        FollowerConfig {
+            batch: 1,
+            ..config(Start::Block(3), logs_mode)
+        },
+        Cursor::new(ChainId::LOCAL),
+    );
+    let ChainEvent::Committed(one) = single.next().await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(one[0].logs, blocks[1].logs);
+
+    // A filter on another address sees nothing.
+    let other = FetchMode::Logs {
+        addresses: Some(vec![OTHER.parse().unwrap()]),
+    };
+    let mut none = BlockFollower::new(
+        pool,
+        config(Start::Block(2), other),
+        Cursor::new(ChainId::LOCAL),
+    );
+    let ChainEvent::Committed(empty) = none.next().await.unwrap() else {
+        panic!()
+    };
+    assert!(empty.iter().all(|b| b.logs.is_empty()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuses_an_endpoint_of_another_chain() {
+    let node = anvil().await;
+    let pool = pool(vec![EndpointConfig::new("anvil", node.http())]);
+    let mut follower = BlockFollower::new(
+        pool,
+        FollowerConfig::new(ChainId(1)),
+        Cursor::new(ChainId(1)),
+    );
+    let error = follower.next().await.unwrap_err();
+    assert!(matches!(
+        error,
+        argus_chain::FollowError::WrongChain {
+            expected: 1,
+            found: 31337
+        }
+    ));
+}

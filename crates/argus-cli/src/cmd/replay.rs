@@ -1,0 +1,163 @@
+//! `argus replay -c argus.yaml --from N --to M`: the alerts the rules would
+//! have made over a stretch of history. A dry run: nothing is stored, nobody
+//! is notified. Findings go to stdout (one line each, or JSON lines with
+//! `--json`), progress to stderr.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use argus_chain::RpcPool;
+use argus_registry::Registry;
+use argus_rules::Engine;
+
+use crate::GlobalArgs;
+use crate::config;
+use crate::node::directory;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReplayArgs {
+    /// The config file (its chains, rules and registry are used; its
+    /// notifiers are not).
+    #[arg(short, long, default_value = "argus.yaml")]
+    pub(crate) config: PathBuf,
+    /// The first block.
+    #[arg(long)]
+    pub(crate) from: u64,
+    /// The last block (inclusive); the node's latest block when omitted.
+    #[arg(long)]
+    pub(crate) to: Option<u64>,
+    /// Which of the config's chains (needed when it has several).
+    #[arg(long)]
+    pub(crate) chain: Option<String>,
+    /// Findings as JSON lines.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+pub(crate) fn run(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let loaded = match config::load(&args.config) {
+        Ok(loaded) => loaded,
+        Err(diagnostics) => {
+            eprint!("{diagnostics}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let data_dir = loaded.data_dir.clone().unwrap_or_else(|| global.data_dir.clone());
+    let setup = match &args.chain {
+        Some(name) => {
+            let chain = argus_core::ChainId::parse(name, true).context("--chain")?;
+            loaded
+                .chains
+                .iter()
+                .find(|c| c.follower.chain == chain)
+                .with_context(|| format!("the config has no chain {}", chain.name()))?
+        }
+        None => match loaded.chains.as_slice() {
+            [one] => one,
+            _ => bail!("the config has several chains; pick one with --chain"),
+        },
+    };
+    let registry = Registry::open_in_dir(&data_dir)?;
+    let mut engine = Engine::new(loaded.rules, &directory::load(&registry)?);
+    for problem in engine.binding_problems() {
+        eprintln!("warning: rule {}: {}", problem.rule_id, problem.message);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let pool = RpcPool::new(setup.follower.chain, setup.endpoints.clone(), setup.pool.clone())?;
+    let fetch = setup.follower.fetch.clone();
+    let json = args.json;
+    let from = args.from;
+    let started = Instant::now();
+    let (blocks, logs, findings, errors) = runtime.block_on(async move {
+        let to = match args.to {
+            Some(to) => to,
+            None => pool.block_number().await.context("asking the node for its latest block")?,
+        };
+        if to < from {
+            bail!("--to {to} is before --from {from}");
+        }
+        let total = to - from + 1;
+        let tty = std::io::stderr().is_terminal();
+        let mut range = argus_chain::range(pool, from, to, fetch).on_progress(move |p| {
+            let done = p.done_through.saturating_sub(p.from) + 1;
+            let percent = done.saturating_mul(100) / total.max(1);
+            let bar: String = (0..30)
+                .map(|i| if i * 100 / 30 < percent { '#' } else { '.' })
+                .collect();
+            let line = format!(
+                "replay [{bar}] {percent:>3}% block {} of {}..={} ({} logs)",
+                p.done_through, p.from, p.to, p.logs_delivered
+            );
+            let mut err = std::io::stderr().lock();
+            if tty {
+                let _ = write!(err, "\r{line}");
+            } else {
+                let _ = writeln!(err, "{line}");
+            }
+        });
+        let (mut blocks, mut logs, mut findings, mut errors) = (0u64, 0u64, 0u64, 0u64);
+        while let Some(batch) = range.next_batch().await {
+            let batch = batch.context("reading the range")?;
+            for block in &batch {
+                blocks += 1;
+                logs += block.logs.len() as u64;
+                let outcome = engine.on_block(block);
+                for finding in &outcome.findings {
+                    findings += 1;
+                    print_finding(finding, json);
+                }
+                for error in &outcome.errors {
+                    errors += 1;
+                    eprintln!("\nerror: rule {} could not evaluate: {}", error.rule_id, error.message);
+                }
+            }
+        }
+        if tty {
+            eprintln!();
+        }
+        Ok((blocks, logs, findings, errors))
+    })?;
+    eprintln!(
+        "replayed {blocks} blocks, {logs} logs in {:.1} s: {findings} finding(s), {errors} rule error(s); nothing was stored or sent",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_finding(finding: &argus_core::Finding, json: bool) {
+    let line = if json {
+        serde_json::json!({
+            "id": format!("{:#x}", finding.id),
+            "rule": finding.rule_id,
+            "severity": finding.severity,
+            "title": finding.title,
+            "dedup_key": finding.dedup_key,
+            "block": finding.origin.map(|o| o.block.number),
+            "block_hash": finding.origin.map(|o| format!("{:#x}", o.block.hash)),
+            "tx": finding.origin.and_then(|o| o.tx_hash).map(|h| format!("{h:#x}")),
+            "log_index": finding.origin.and_then(|o| o.log_index),
+            "at_ms": finding.at_ms,
+            "fields": finding.fields,
+        })
+        .to_string()
+    } else {
+        let block = finding.origin.map(|o| o.block.number).unwrap_or_default();
+        format!(
+            "{:<8} block {block:<8} {}: {}",
+            finding.severity.as_str().to_uppercase(),
+            finding.rule_id,
+            finding.title
+        )
+    };
+    println!("{line}");
+}

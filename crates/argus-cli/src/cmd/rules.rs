@@ -1,0 +1,91 @@
+//! `argus rules test FILE...`: rule behaviour tests written as data. Each
+//! file names its rule files and lists cases: input blocks, transactions,
+//! logs and signals, and the findings they must produce. A failing case says
+//! what was expected and what came out.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use argus_registry::Registry;
+
+use crate::GlobalArgs;
+use crate::node::directory;
+
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum RulesCommand {
+    /// Run rule test files.
+    Test(TestArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct TestArgs {
+    /// Test files (YAML).
+    #[arg(required = true)]
+    pub(crate) files: Vec<PathBuf>,
+    /// Resolve contract labels through the registry in the data directory
+    /// (otherwise only the contracts the test files declare are known).
+    #[arg(long)]
+    pub(crate) registry: bool,
+    /// The report as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+pub(crate) fn run(global: &GlobalArgs, command: RulesCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        RulesCommand::Test(args) => test(global, args),
+    }
+}
+
+fn test(global: &GlobalArgs, args: TestArgs) -> anyhow::Result<ExitCode> {
+    let directory = if args.registry {
+        directory::load(&Registry::open_in_dir(&global.data_dir)?)?
+    } else {
+        argus_rules::ContractDirectory::default()
+    };
+    let mut failed = 0usize;
+    let mut passed = 0usize;
+    let mut reports = Vec::new();
+    for file in &args.files {
+        match argus_rules::run_test_file(file, &directory) {
+            Ok(report) => {
+                for case in &report.cases {
+                    if case.passed {
+                        passed += 1;
+                    } else {
+                        failed += 1;
+                    }
+                    if !args.json {
+                        let mark = if case.passed { "ok  " } else { "FAIL" };
+                        println!("{mark} {}: {}", report.path, case.name);
+                        for failure in &case.failures {
+                            println!("       {failure}");
+                        }
+                        for error in &case.errors {
+                            println!("       rule error: {error}");
+                        }
+                    }
+                }
+                reports.push(serde_json::to_value(&report)?);
+            }
+            Err(error) => {
+                failed += 1;
+                eprintln!("error: {}: {error}", file.display());
+                reports.push(serde_json::json!({ "file": file, "error": error.to_string() }));
+            }
+        }
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "passed": passed, "failed": failed, "files": reports })
+        );
+    } else {
+        println!("rule cases: {passed} passed, {failed} failed");
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

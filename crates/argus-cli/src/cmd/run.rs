@@ -1,0 +1,117 @@
+//! `argus run -c argus.yaml`: the daemon.
+//!
+//! It imports the registry paths the config names, then follows every chain,
+//! evaluates the rules and delivers alerts until SIGINT or SIGTERM. Each
+//! alert is printed on stdout as it is recorded (`--json` for one JSON
+//! document per line); logs go to stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use argus_registry::{ImportOptions, Registry};
+use tokio::sync::watch;
+
+use crate::GlobalArgs;
+use crate::config;
+use crate::node::{self, AlertOutput, NodeConfig};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// The config file.
+    #[arg(short, long, default_value = "argus.yaml")]
+    pub(crate) config: PathBuf,
+    /// Print each alert as one JSON document per line.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Print nothing on stdout (alerts still go to the notifiers).
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+}
+
+pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let loaded = match config::load(&args.config) {
+        Ok(loaded) => loaded,
+        Err(diagnostics) => {
+            eprint!("{diagnostics}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let data_dir = loaded.data_dir.clone().unwrap_or_else(|| global.data_dir.clone());
+    if !loaded.registry_imports.is_empty() {
+        let mut registry = Registry::open_in_dir(&data_dir)?;
+        let hints = argus_registry::artifact::ImportHints::default();
+        let contracts = match argus_registry::artifact::load_paths(
+            loaded.registry_imports.iter().map(PathBuf::as_path),
+            &hints,
+        ) {
+            Ok(contracts) => contracts,
+            Err(errors) => {
+                for error in &errors.errors {
+                    eprintln!("error: {error}");
+                }
+                eprintln!("the registry paths of the config did not import; nothing was started");
+                return Ok(ExitCode::from(2));
+            }
+        };
+        let summary = registry.import(&contracts, ImportOptions::default())?;
+        eprintln!(
+            "registry: {} added, {} new versions, {} unchanged",
+            summary.added(),
+            summary.new_versions(),
+            summary.unchanged()
+        );
+    }
+    let rules = loaded.rules;
+    eprintln!(
+        "argus: {} rule(s) from {} file(s), {} chain(s), {} notifier(s); data in {}",
+        rules.len(),
+        loaded.rule_files.len(),
+        loaded.chains.len(),
+        loaded.alerting.notifiers.len(),
+        data_dir.display()
+    );
+    let config = NodeConfig {
+        data_dir,
+        chains: loaded.chains,
+        rules,
+        alerting: loaded.alerting,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            eprintln!("argus: stopping");
+            let _ = stop.send(true);
+        });
+        node::run(config, AlertOutput::new(args.json, args.quiet), stopped).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

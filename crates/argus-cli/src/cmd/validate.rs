@@ -1,0 +1,64 @@
+//! `argus validate -c argus.yaml`: checks a config and every rule file it
+//! names, reporting every problem at once with file, line and column.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::GlobalArgs;
+use crate::config;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ValidateArgs {
+    /// The config file.
+    #[arg(short, long, default_value = "argus.yaml")]
+    pub(crate) config: PathBuf,
+    /// The result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+pub(crate) fn run(_global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<ExitCode> {
+    match config::load(&args.config) {
+        Ok(loaded) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "valid": true,
+                        "chains": loaded.chains.iter().map(|c| c.follower.chain.0).collect::<Vec<_>>(),
+                        "rules": loaded.rules.len(),
+                        "rule_files": loaded.rule_files,
+                        "notifiers": loaded.alerting.notifiers.keys().collect::<Vec<_>>(),
+                    })
+                );
+            } else {
+                println!(
+                    "{}: valid ({} chain(s), {} rule(s) from {} file(s), {} notifier(s))",
+                    args.config.display(),
+                    loaded.chains.len(),
+                    loaded.rules.len(),
+                    loaded.rule_files.len(),
+                    loaded.alerting.notifiers.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(diagnostics) => {
+            if args.json {
+                let problems: Vec<_> = diagnostics
+                    .0
+                    .iter()
+                    .map(|d| {
+                        serde_json::json!({
+                            "file": d.file, "line": d.line, "column": d.column, "message": d.message
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::json!({ "valid": false, "problems": problems }));
+            } else {
+                eprint!("{diagnostics}");
+            }
+            Ok(ExitCode::from(2))
+        }
+    }
+}

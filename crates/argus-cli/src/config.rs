@@ -1,0 +1,472 @@
+//! `argus.yaml`: the daemon's one config file.
+//!
+//! The file is read in two passes so that `argus validate` can report every
+//! problem at once, each with its file, line and column, the way Vector's
+//! config compiler does: the first pass reads the document's shape (top-level
+//! keys, lists, maps) keeping where each item starts; the second turns each
+//! item into its section's typed config on its own, so one bad chain or
+//! notifier does not hide the next. Cross-checks (a route naming a notifier
+//! that does not exist, a secret taken from an unset variable, a rule file
+//! that does not load) come last, still collected rather than thrown.
+//!
+//! Relative paths in the file (rule files, registry imports, the data
+//! directory) are relative to the file itself, not to where `argus` runs.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use argus_alerting::AlertingConfig;
+use argus_core::ChainId;
+use argus_chain::{EndpointConfig, FollowerConfig, PoolConfig, RpcPool};
+use argus_rules::RuleSet;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_saphyr::Spanned;
+
+use crate::node::ChainSetup;
+
+/// One problem in a config file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Diagnostic {
+    pub(crate) file: PathBuf,
+    pub(crate) line: u64,
+    pub(crate) column: u64,
+    pub(crate) message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.column,
+                self.message
+            )
+        }
+    }
+}
+
+/// Every problem found in a config, in file order.
+#[derive(Debug, Clone)]
+pub(crate) struct Diagnostics(pub(crate) Vec<Diagnostic>);
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.0.len();
+        writeln!(
+            f,
+            "{count} problem{} in the configuration:",
+            if count == 1 { "" } else { "s" }
+        )?;
+        for diagnostic in &self.0 {
+            writeln!(f, "  {diagnostic}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// The document's shape: each section kept raw with where it starts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    data_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    chains: Vec<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    registry: Option<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    rules: Vec<Spanned<String>>,
+    #[serde(default)]
+    alerting: Option<Spanned<serde_json::Value>>,
+}
+
+/// Collects diagnostics for one file.
+#[derive(Debug)]
+pub(crate) struct Collector {
+    file: PathBuf,
+    pub(crate) diagnostics: Vec<Diagnostic>,
+}
+
+impl Collector {
+    pub(crate) fn new(file: &Path) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            diagnostics: Vec::new(),
+        }
+    }
+
+    pub(crate) fn at<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>) {
+        self.push(
+            spanned.referenced.line(),
+            spanned.referenced.column(),
+            message,
+        );
+    }
+
+    pub(crate) fn push(&mut self, line: u64, column: u64, message: impl Into<String>) {
+        self.diagnostics.push(Diagnostic {
+            file: self.file.clone(),
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+
+    /// Deserializes one item of a section; on failure records where the item
+    /// starts and what serde said, prefixed with `what`.
+    pub(crate) fn item<T: DeserializeOwned>(
+        &mut self,
+        what: &str,
+        raw: &Spanned<serde_json::Value>,
+    ) -> Option<T> {
+        match serde_json::from_value(raw.value.clone()) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.at(raw, format!("{what}: {error}"));
+                None
+            }
+        }
+    }
+}
+
+/// The parsed file before its sections are typed.
+#[derive(Debug)]
+pub(crate) struct ConfigDocument {
+    pub(crate) path: PathBuf,
+    pub(crate) dir: PathBuf,
+    pub(crate) data_dir: Option<Spanned<String>>,
+    pub(crate) chains: Vec<Spanned<serde_json::Value>>,
+    pub(crate) registry: Option<Spanned<serde_json::Value>>,
+    pub(crate) rules: Vec<Spanned<String>>,
+    pub(crate) alerting: Option<Spanned<serde_json::Value>>,
+}
+
+impl ConfigDocument {
+    /// Reads and parses the file; a file that is not YAML of the right shape
+    /// is one diagnostic with its position.
+    pub(crate) fn read(path: &Path) -> Result<Self, Diagnostics> {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            Diagnostics(vec![Diagnostic {
+                file: path.to_path_buf(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read the config file: {error}"),
+            }])
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub(crate) fn parse(path: &Path, text: &str) -> Result<Self, Diagnostics> {
+        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|error| {
+            let (line, column) = error
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
+            // The error renders a snippet over several lines; its first line
+            // is the message.
+            let message = error.to_string();
+            let message = message
+                .lines()
+                .next()
+                .unwrap_or("invalid YAML")
+                .trim_start_matches("error: ")
+                .to_owned();
+            let message = strip_position(&message);
+            Diagnostics(vec![Diagnostic {
+                file: path.to_path_buf(),
+                line,
+                column,
+                message,
+            }])
+        })?;
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        Ok(Self {
+            path: path.to_path_buf(),
+            dir,
+            data_dir: raw.data_dir,
+            chains: raw.chains,
+            registry: raw.registry,
+            rules: raw.rules,
+            alerting: raw.alerting,
+        })
+    }
+
+    /// `path` resolved against the config file's folder.
+    pub(crate) fn resolve(&self, path: &str) -> PathBuf {
+        let path = Path::new(path);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.dir.join(path)
+        }
+    }
+}
+
+/// A config read, checked and typed.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) chains: Vec<ChainSetup>,
+    pub(crate) rules: RuleSet,
+    pub(crate) rule_files: Vec<PathBuf>,
+    pub(crate) alerting: AlertingConfig,
+    pub(crate) registry_imports: Vec<PathBuf>,
+}
+
+/// The `registry:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistrySection {
+    /// Build outputs imported (idempotently) when the daemon starts.
+    #[serde(default)]
+    import: Vec<String>,
+}
+
+/// One entry of a chain's `rpc:` list: a URL, or an endpoint in full.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum EndpointEntry {
+    Url(String),
+    Full(EndpointConfig),
+}
+
+/// Reads, checks and types the config at `path`, reporting every problem at
+/// once.
+pub(crate) fn load(path: &Path) -> Result<Loaded, Diagnostics> {
+    let doc = ConfigDocument::read(path)?;
+    let mut out = Collector::new(path);
+
+    let data_dir = doc.data_dir.as_ref().map(|d| doc.resolve(&d.value));
+
+    let mut chains: Vec<ChainSetup> = Vec::new();
+    for raw in &doc.chains {
+        if let Some(setup) = chain_setup(&mut out, raw) {
+            if chains.iter().any(|c| c.follower.chain == setup.follower.chain) {
+                out.at(
+                    raw,
+                    format!(
+                        "chain {} is listed twice; give one entry several `rpc` endpoints instead",
+                        setup.follower.chain.name()
+                    ),
+                );
+            } else {
+                chains.push(setup);
+            }
+        }
+    }
+    if doc.chains.is_empty() {
+        out.push(1, 1, "no `chains:` to follow; add one, e.g. `chains: [{ chain: anvil, rpc: [ws://127.0.0.1:8545] }]`");
+    }
+
+    let registry_imports = match &doc.registry {
+        Some(raw) => out
+            .item::<RegistrySection>("registry", raw)
+            .map(|r| r.import.iter().map(|p| doc.resolve(p)).collect::<Vec<_>>())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    for (import, raw) in registry_imports.iter().zip(std::iter::repeat(&doc.registry)) {
+        if !import.exists()
+            && let Some(raw) = raw
+        {
+            out.at(raw, format!("registry.import: {} does not exist", import.display()));
+        }
+    }
+
+    let alerting = match &doc.alerting {
+        Some(raw) => out.item::<AlertingConfig>("alerting", raw),
+        None => Some(AlertingConfig::default()),
+    };
+    if let (Some(alerting), Some(raw)) = (&alerting, &doc.alerting) {
+        if let Err(argus_alerting::AlertError::Config { problems }) =
+            argus_alerting::build_notifiers(alerting)
+        {
+            for problem in problems {
+                out.at(raw, problem.to_string());
+            }
+        }
+    }
+
+    let mut rule_files = Vec::new();
+    let mut sets = Vec::new();
+    let mut rules_ok = true;
+    for file in &doc.rules {
+        let resolved = doc.resolve(&file.value);
+        let text = match std::fs::read_to_string(&resolved) {
+            Ok(text) => text,
+            Err(error) => {
+                out.at(file, format!("cannot read the rule file {}: {error}", resolved.display()));
+                rules_ok = false;
+                continue;
+            }
+        };
+        match RuleSet::from_yaml(&text, &resolved) {
+            Ok(set) => sets.push(set),
+            Err(problems) => {
+                out.diagnostics.extend(problems.into_iter().map(rule_diagnostic));
+                rules_ok = false;
+            }
+        }
+        rule_files.push(resolved);
+    }
+    let rules = if rules_ok {
+        match RuleSet::merge(sets) {
+            Ok(set) => Some(set),
+            Err(problems) => {
+                out.diagnostics.extend(problems.into_iter().map(rule_diagnostic));
+                None
+            }
+        }
+    } else {
+        None
+    };
+
+    match (out.diagnostics.is_empty(), rules, alerting) {
+        (true, Some(rules), Some(alerting)) => Ok(Loaded {
+            data_dir,
+            chains,
+            rules,
+            rule_files,
+            alerting,
+            registry_imports,
+        }),
+        _ => {
+            let mut diagnostics = out.diagnostics;
+            diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+            Err(Diagnostics(diagnostics))
+        }
+    }
+}
+
+fn rule_diagnostic(problem: argus_rules::Diagnostic) -> Diagnostic {
+    Diagnostic {
+        file: PathBuf::from(problem.path),
+        line: problem.line,
+        column: problem.column,
+        message: problem.message,
+    }
+}
+
+/// One `chains:` item: `rpc` and `pool` are the pool's, every other key is
+/// the follower's.
+fn chain_setup(out: &mut Collector, raw: &Spanned<serde_json::Value>) -> Option<ChainSetup> {
+    let serde_json::Value::Object(map) = &raw.value else {
+        out.at(raw, "a chain is a mapping with at least `chain` and `rpc`");
+        return None;
+    };
+    let mut follower = map.clone();
+    // Chains are written by name or number; the follower wants the number.
+    if let Some(serde_json::Value::String(name)) = follower.get("chain") {
+        match ChainId::parse(name, false) {
+            Ok(chain) => {
+                follower.insert("chain".into(), serde_json::Value::from(chain.0));
+            }
+            Err(error) => {
+                out.at(raw, format!("chains.chain: {error}"));
+                return None;
+            }
+        }
+    }
+    let rpc = follower.remove("rpc");
+    let pool = follower.remove("pool");
+    let follower: Option<FollowerConfig> =
+        match serde_json::from_value(serde_json::Value::Object(follower)) {
+            Ok(f) => Some(f),
+            Err(error) => {
+                out.at(raw, format!("chains: {error}"));
+                None
+            }
+        };
+    let endpoints: Option<Vec<EndpointConfig>> = match rpc {
+        None => {
+            out.at(raw, "chains: `rpc` is missing: list the node URLs to read this chain from");
+            None
+        }
+        Some(rpc) => match serde_json::from_value::<Vec<EndpointEntry>>(rpc) {
+            Ok(entries) => Some(
+                entries
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, entry)| match entry {
+                        EndpointEntry::Url(url) => EndpointConfig::new(format!("rpc-{}", i + 1), url),
+                        EndpointEntry::Full(config) => config,
+                    })
+                    .collect(),
+            ),
+            Err(error) => {
+                out.at(raw, format!("chains.rpc: {error}"));
+                None
+            }
+        },
+    };
+    let pool: Option<PoolConfig> = match pool {
+        None => Some(PoolConfig::default()),
+        Some(pool) => match serde_json::from_value(pool) {
+            Ok(p) => Some(p),
+            Err(error) => {
+                out.at(raw, format!("chains.pool: {error}"));
+                None
+            }
+        },
+    };
+    let (follower, endpoints, pool) = (follower?, endpoints?, pool?);
+    // Build the pool once to check URLs and names; nothing connects yet.
+    if let Err(error) = RpcPool::new(follower.chain, endpoints.clone(), pool.clone()) {
+        out.at(raw, format!("chains.rpc: {error}"));
+        return None;
+    }
+    Some(ChainSetup {
+        follower,
+        endpoints,
+        pool,
+    })
+}
+
+/// serde-saphyr puts "line L column C: " in front of its messages; the
+/// diagnostic carries the position already.
+fn strip_position(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("line ")
+        && let Some((_, tail)) = rest.split_once(": ")
+    {
+        return tail.to_owned();
+    }
+    message.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shape_error_has_its_line_and_column() {
+        let error = ConfigDocument::parse(Path::new("argus.yaml"), "chains: []\nchainz: 1\n")
+            .expect_err("unknown key");
+        assert_eq!(error.0.len(), 1);
+        assert_eq!((error.0[0].line, error.0[0].column), (2, 1));
+        assert!(error.0[0].message.contains("unknown field `chainz`"), "{}", error.0[0].message);
+    }
+
+    #[test]
+    fn items_keep_where_they_start() {
+        let doc = ConfigDocument::parse(
+            Path::new("dir/argus.yaml"),
+            "chains:\n  - chain: anvil\n  - chain: 1\nrules: [a.yaml]\n",
+        )
+        .expect("parses");
+        assert_eq!(doc.chains.len(), 2);
+        assert_eq!(doc.chains[1].referenced.line(), 3);
+        assert_eq!(doc.resolve("a.yaml"), PathBuf::from("dir/a.yaml"));
+    }
+}

@@ -1,0 +1,257 @@
+//! The daemon: the stages of the pipeline composed into one running node.
+//!
+//! One task per chain follows the chain and evaluates the rules; one
+//! dispatcher sends the outbox. The exactly-once rule is kept here, in
+//! [`follow_chain`]: for each event the follower hands out, the findings are
+//! recorded in the outbox (or the alerts of orphaned blocks retracted) *and*
+//! the chain's checkpoint is moved, in one SQLite transaction. A crash before
+//! the commit leaves the checkpoint behind the block, so the block is read
+//! again on restart and its findings, whose ids are deterministic, are
+//! recorded exactly once; a crash after it leaves nothing to redo.
+//!
+//! The follower and the rule engine keep state in memory that mirrors the
+//! store (the cursor; the windows). When anything fails after the follower
+//! handed out an event, the chain task is rebuilt from the store rather than
+//! trusting that state.
+
+pub(crate) mod directory;
+mod output;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use argus_alerting::{AlertingConfig, Clock, DispatchHandle, Dispatcher, Routing, outbox};
+use argus_chain::{BlockFollower, ChainEvent, EndpointConfig, FollowerConfig, PoolConfig, RpcPool};
+use argus_core::{ChainId, Finding, Severity, finding_id};
+use argus_registry::Registry;
+use argus_rules::{Engine, RuleSet};
+use argus_store::Store;
+use tokio::sync::watch;
+
+pub(crate) use output::AlertOutput;
+
+/// One chain to follow.
+#[derive(Debug, Clone)]
+pub(crate) struct ChainSetup {
+    pub(crate) follower: FollowerConfig,
+    pub(crate) endpoints: Vec<EndpointConfig>,
+    pub(crate) pool: PoolConfig,
+}
+
+/// Everything the daemon runs.
+#[derive(Debug)]
+pub(crate) struct NodeConfig {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) chains: Vec<ChainSetup>,
+    pub(crate) rules: RuleSet,
+    pub(crate) alerting: AlertingConfig,
+}
+
+/// Runs until `shutdown` flips to `true` or a chain fails for good.
+pub(crate) async fn run(
+    config: NodeConfig,
+    output: AlertOutput,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let notifiers = argus_alerting::build_notifiers(&config.alerting)?;
+    let routing = Arc::new(Routing::from_config(&config.alerting)?);
+    let dispatcher = Dispatcher::new(
+        Store::open_in_dir(&config.data_dir)?,
+        notifiers,
+        &config.alerting,
+        Clock::system(),
+    );
+    let wake = dispatcher.handle();
+    let mut tasks = tokio::task::JoinSet::new();
+    {
+        let mut stop = shutdown.clone();
+        tasks.spawn(async move {
+            dispatcher
+                .run(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+                .context("the alert dispatcher stopped")
+        });
+    }
+    for setup in config.chains {
+        let context = ChainContext {
+            data_dir: config.data_dir.clone(),
+            rules: config.rules.clone(),
+            routing: routing.clone(),
+            wake: wake.clone(),
+            output: output.clone(),
+        };
+        let stop = shutdown.clone();
+        tasks.spawn(async move { supervise_chain(setup, context, stop).await });
+    }
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => break,
+            joined = tasks.join_next() => match joined {
+                None => break,
+                Some(Ok(Ok(()))) => {}
+                Some(Ok(Err(error))) => return Err(error),
+                Some(Err(error)) => return Err(anyhow::anyhow!("a task of the daemon failed: {error}")),
+            },
+        }
+    }
+    tasks.shutdown().await;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+struct ChainContext {
+    data_dir: PathBuf,
+    rules: RuleSet,
+    routing: Arc<Routing>,
+    wake: DispatchHandle,
+    output: AlertOutput,
+}
+
+/// Follows one chain, rebuilding from the store after a retryable failure
+/// (with a growing pause) and giving up on a fatal one.
+async fn supervise_chain(
+    setup: ChainSetup,
+    context: ChainContext,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let chain = setup.follower.chain;
+    let mut pause = Duration::from_millis(200);
+    loop {
+        let outcome = tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return Ok(()),
+            outcome = follow_chain(&setup, &context) => outcome,
+        };
+        match outcome {
+            Ok(()) => return Ok(()),
+            Err(ChainFailure::Fatal(error)) => {
+                return Err(error.context(format!("following chain {}", chain.name())));
+            }
+            Err(ChainFailure::Retry(error)) => {
+                tracing::warn!(chain = chain.0, "{error:#}; rebuilding from the store in {pause:?}");
+                tokio::select! {
+                    _ = shutdown.wait_for(|s| *s) => return Ok(()),
+                    () = tokio::time::sleep(pause) => {}
+                }
+                pause = (pause * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+enum ChainFailure {
+    Retry(anyhow::Error),
+    Fatal(anyhow::Error),
+}
+
+fn retry(error: impl Into<anyhow::Error>) -> ChainFailure {
+    ChainFailure::Retry(error.into())
+}
+
+async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), ChainFailure> {
+    let chain = setup.follower.chain;
+    let retain = setup.follower.retained_blocks();
+    let mut store = Store::open_in_dir(&context.data_dir).map_err(retry)?;
+    let registry = Registry::open_in_dir(&context.data_dir).map_err(retry)?;
+    let mut seen_change = latest_change(&registry).map_err(retry)?;
+    let directory = directory::load(&registry).map_err(ChainFailure::Retry)?;
+    let mut engine = Engine::new(context.rules.clone(), &directory);
+    for problem in engine.binding_problems() {
+        tracing::warn!(chain = chain.0, "rule {}: {}", problem.rule_id, problem.message);
+    }
+    let cursor = argus_chain::db::load_cursor(store.connection(), chain).map_err(retry)?;
+    let pool = RpcPool::new(chain, setup.endpoints.clone(), setup.pool.clone())
+        .map_err(|e| ChainFailure::Fatal(e.into()))?;
+    let mut follower = BlockFollower::new(pool, setup.follower.clone(), cursor);
+    tracing::info!(chain = chain.0, "following {}", chain.name());
+    loop {
+        let event = match follower.next().await {
+            Ok(event) => event,
+            Err(error) if error.is_retryable() => return Err(retry(error)),
+            Err(error) => return Err(ChainFailure::Fatal(error.into())),
+        };
+        // A deployment registered since the last event is watched from this
+        // event on.
+        let changes = registry.changes_since(seen_change).map_err(retry)?;
+        if let Some(last) = changes.last() {
+            seen_change = last.id;
+            engine.set_directory(&directory::load(&registry).map_err(ChainFailure::Retry)?);
+            tracing::info!(chain = chain.0, "registry changed; watching its contracts");
+        }
+        let now = now_ms();
+        match &event {
+            ChainEvent::Committed(blocks) => {
+                let mut findings = Vec::new();
+                for block in blocks {
+                    let outcome = engine.on_block(block);
+                    findings.extend(outcome.findings);
+                    findings.extend(outcome.errors.iter().map(|e| rule_error_finding(chain, e)));
+                }
+                let tx = store.transaction().map_err(retry)?;
+                let mut fired = Vec::new();
+                for finding in &findings {
+                    let recorded =
+                        outbox::record(&tx, finding, &context.routing, now).map_err(retry)?;
+                    if recorded.new {
+                        fired.push((finding, recorded));
+                    }
+                }
+                argus_chain::db::apply(&tx, chain, &event, retain).map_err(retry)?;
+                tx.commit().map_err(retry)?;
+                context.wake.wake();
+                for (finding, recorded) in fired {
+                    context.output.fired(finding, &recorded);
+                }
+            }
+            ChainEvent::Reverted(blocks) => {
+                for block in blocks {
+                    engine.on_revert(block);
+                }
+                let tx = store.transaction().map_err(retry)?;
+                let mut retracted = Vec::new();
+                for block in blocks {
+                    let r = outbox::retract_block(&tx, chain, block.hash, now).map_err(retry)?;
+                    retracted.push((block, r));
+                }
+                argus_chain::db::apply(&tx, chain, &event, retain).map_err(retry)?;
+                tx.commit().map_err(retry)?;
+                context.wake.wake();
+                for (block, r) in retracted {
+                    context.output.retracted(chain, block, &r);
+                }
+            }
+        }
+    }
+}
+
+fn latest_change(registry: &Registry) -> anyhow::Result<i64> {
+    Ok(registry.changes_since(0)?.last().map_or(0, |c| c.id))
+}
+
+/// A rule that could not evaluate is an alert of its own: silence would
+/// read as "nothing happened".
+fn rule_error_finding(chain: ChainId, error: &argus_rules::RuleError) -> Finding {
+    let rule_id = format!("argus.rule-error.{}", error.rule_id);
+    let origin = error.origin;
+    Finding {
+        id: finding_id(&rule_id, origin.as_ref(), error.message.as_bytes()),
+        rule_id,
+        severity: Severity::High,
+        title: format!("rule {} could not evaluate: {}", error.rule_id, error.message),
+        dedup_key: format!("rule-error:{}:{}", chain.0, error.rule_id),
+        origin,
+        at_ms: error.at_ms,
+        fields: serde_json::json!({ "rule": error.rule_id, "error": error.message }),
+    }
+}
+
+fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,101 @@
+//! What `argus run` prints on stdout as alerts are recorded: one line per
+//! alert for people, or one JSON document per line with `--json`.
+
+use std::io::Write as _;
+use std::sync::Arc;
+
+use argus_alerting::{Recorded, Retracted};
+use argus_core::{BlockRef, ChainId, Finding};
+
+/// Where recorded alerts are shown.
+#[derive(Debug, Clone)]
+pub(crate) struct AlertOutput {
+    json: bool,
+    quiet: bool,
+    lock: Arc<std::sync::Mutex<()>>,
+}
+
+impl AlertOutput {
+    pub(crate) fn new(json: bool, quiet: bool) -> Self {
+        Self {
+            json,
+            quiet,
+            lock: Arc::default(),
+        }
+    }
+
+    pub(crate) fn fired(&self, finding: &Finding, recorded: &Recorded) {
+        if self.quiet {
+            return;
+        }
+        let state = match &recorded.suppressed_by {
+            Some(_) => "suppressed",
+            None if recorded.deliveries == 0 => "stored",
+            None => "fired",
+        };
+        let line = if self.json {
+            serde_json::json!({
+                "event": "alert",
+                "state": state,
+                "id": format!("{:#x}", finding.id),
+                "rule": finding.rule_id,
+                "severity": finding.severity,
+                "title": finding.title,
+                "dedup_key": finding.dedup_key,
+                "chain": finding.origin.map(|o| o.chain.0),
+                "block": finding.origin.map(|o| o.block.number),
+                "block_hash": finding.origin.map(|o| format!("{:#x}", o.block.hash)),
+                "tx": finding.origin.and_then(|o| o.tx_hash).map(|h| format!("{h:#x}")),
+                "log_index": finding.origin.and_then(|o| o.log_index),
+                "deliveries": recorded.deliveries,
+                "fields": finding.fields,
+            })
+            .to_string()
+        } else {
+            let place = finding
+                .origin
+                .map(|o| format!(" [{} block {}]", o.chain.name(), o.block.number))
+                .unwrap_or_default();
+            format!(
+                "{:<8} {:<9} {}: {}{place}",
+                finding.severity.as_str().to_uppercase(),
+                state,
+                finding.rule_id,
+                finding.title
+            )
+        };
+        self.print(&line);
+    }
+
+    pub(crate) fn retracted(&self, chain: ChainId, block: &BlockRef, retracted: &Retracted) {
+        if self.quiet || retracted.alerts == 0 {
+            return;
+        }
+        let line = if self.json {
+            serde_json::json!({
+                "event": "retraction",
+                "chain": chain.0,
+                "block": block.number,
+                "block_hash": format!("{:#x}", block.hash),
+                "alerts": retracted.alerts,
+            })
+            .to_string()
+        } else {
+            format!(
+                "RETRACT  {} alert(s) of {} block {} ({:#x}): the block left the canonical chain",
+                retracted.alerts,
+                chain.name(),
+                block.number,
+                block.hash
+            )
+        };
+        self.print(&line);
+    }
+
+    fn print(&self, line: &str) {
+        let _guard = self.lock.lock();
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+}

@@ -1,0 +1,347 @@
+//! The daemon end to end, on real parts: anvil, the sample project deployed
+//! on it, `argus run` as a real process, and a real HTTP receiver standing in
+//! for the webhook sink. What is asserted is what a user relies on: every
+//! matching event of the canonical chain reaches the sink exactly once per
+//! idempotency key — across `kill -9`, reorgs of depth 1, 5 and 30, a dead
+//! RPC endpoint and a sink outage — and alerts of orphaned blocks are
+//! retracted.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::*;
+
+const SECRET_ENV: &str = "ARGUS_TEST_WEBHOOK_SECRET";
+const SECRET: &str = "whsec-test-0123456789abcdef";
+
+const RULES: &str = r#"
+rules:
+  - id: large-transfer
+    description: A Token transfer of at least 1 ATT
+    severity: high
+    match:
+      event:
+        contract: Token
+        signature: Transfer(address,address,uint256)
+    condition: args.value >= uint256("1000000000000000000")
+"#;
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    data_dir: PathBuf,
+    config: PathBuf,
+}
+
+/// A data directory with the sample project registered, and a config that
+/// follows `rpc` and posts to `receiver`.
+fn setup(anvil: &Anvil, rpc: &[String], receiver: &Receiver) -> Setup {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("data");
+    let out = argus(&data_dir)
+        .args(["registry", "import"])
+        .arg(workspace().join("testdata/foundry-project"))
+        .output()
+        .expect("run argus registry import");
+    assert!(out.status.success(), "import: {out:?}");
+    std::fs::write(dir.path().join("rules.yaml"), RULES).expect("write rules");
+    let rpc: Vec<Value> = rpc.iter().map(|u| json!(u)).collect();
+    let config = json!({
+        "data_dir": data_dir,
+        "chains": [{
+            "chain": "anvil",
+            "rpc": rpc,
+            "confirmations": 0,
+            "fetch": "full",
+            // Everything after the deployment, however late the daemon starts.
+            "start": anvil.block_number() + 1,
+            "poll_interval": "200ms",
+            "pool": { "poll_interval": "200ms", "backoff": "50ms", "bench_for": "2s" },
+        }],
+        "rules": ["rules.yaml"],
+        "alerting": {
+            "dedup_window": "0s",
+            "notifiers": {
+                "hook": { "type": "webhook", "url": receiver.url("/hook"), "secret": { "env": SECRET_ENV } },
+            },
+            "retry": { "initial": "50ms", "max": "500ms" },
+        },
+    });
+    let path = dir.path().join("argus.yaml");
+    // JSON is YAML.
+    std::fs::write(&path, serde_json::to_string_pretty(&config).expect("json")).expect("write");
+    Setup {
+        data_dir,
+        config: path,
+        _dir: dir,
+    }
+}
+
+struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    fn start(setup: &Setup) -> Daemon {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(setup.data_dir.join("daemon.log"))
+            .expect("log file");
+        let child = argus(&setup.data_dir)
+            .args(["run", "--json", "-v", "-c"])
+            .arg(&setup.config)
+            .env(SECRET_ENV, SECRET)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start argus run");
+        Daemon { child }
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn daemon_log(setup: &Setup) -> String {
+    std::fs::read_to_string(setup.data_dir.join("daemon.log")).unwrap_or_default()
+}
+
+/// Sends `Token.transfer(ALICE, amount)` from the deployer; one block each.
+fn transfer(anvil: &Anvil, amount: u128) -> String {
+    let data = calldata("transfer(address,uint256)", &[ALICE, &amount.to_string()]);
+    anvil.send(json!({ "from": DEPLOYER, "to": TOKEN, "data": data, "gas": "0x30000" }))
+}
+
+const ATT: u128 = 1_000_000_000_000_000_000;
+
+/// The deliveries of one kind, by idempotency key, with how often each key
+/// arrived.
+fn by_key(receiver: &Receiver, kind: &str) -> BTreeMap<String, (usize, Value)> {
+    let mut out: BTreeMap<String, (usize, Value)> = BTreeMap::new();
+    for request in receiver.accepted() {
+        if request.body["kind"] != kind {
+            continue;
+        }
+        let key = request
+            .header("Idempotency-Key")
+            .expect("every delivery has an idempotency key")
+            .to_owned();
+        out.entry(key).or_insert((0, request.body.clone())).0 += 1;
+    }
+    out
+}
+
+fn fired_txs(receiver: &Receiver) -> BTreeSet<String> {
+    by_key(receiver, "fire")
+        .values()
+        .map(|(_, body)| body["alert"]["tx_hash"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn wait_for_fires(receiver: &Receiver, setup: &Setup, count: usize) {
+    let start = std::time::Instant::now();
+    while by_key(receiver, "fire").len() < count {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {count} distinct alerts at the receiver (got {}); daemon log:\n{}",
+            by_key(receiver, "fire").len(),
+            daemon_log(setup)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn exactly_once_across_kill_9_and_restart() {
+    let anvil = Anvil::start(&[]);
+    deploy_sample_project(&anvil);
+    let receiver = Receiver::start();
+    let setup = setup(&anvil, &[anvil.ws_url()], &receiver);
+    let daemon = Daemon::start(&setup);
+
+    let mut sent = Vec::new();
+    sent.push(transfer(&anvil, ATT));
+    wait_for_fires(&receiver, &setup, 1);
+    for i in 0..10 {
+        sent.push(transfer(&anvil, ATT + i));
+    }
+    // Kill in the middle of the stream: some of these are delivered, some
+    // recorded but not sent, some not yet read from the chain.
+    wait_for_fires(&receiver, &setup, 4);
+    daemon.kill9();
+    for i in 0..10 {
+        sent.push(transfer(&anvil, 2 * ATT + i));
+    }
+    let daemon = Daemon::start(&setup);
+    for i in 0..5 {
+        sent.push(transfer(&anvil, 3 * ATT + i));
+    }
+    wait_for_fires(&receiver, &setup, sent.len());
+    // Anything extra would show up now.
+    std::thread::sleep(Duration::from_millis(500));
+    drop(daemon);
+
+    let fires = by_key(&receiver, "fire");
+    assert_eq!(
+        fires.len(),
+        sent.len(),
+        "one alert per transfer; log:\n{}",
+        daemon_log(&setup)
+    );
+    let expected: BTreeSet<String> = sent.iter().map(|h| h.to_lowercase()).collect();
+    assert_eq!(fired_txs(&receiver), expected, "every transfer alerted, nothing else");
+    // A repeat is allowed only for a send the kill interrupted (accepted by
+    // the sink, not yet marked): it carries the same key.
+    let repeats: usize = fires.values().map(|(n, _)| n - 1).sum();
+    assert!(repeats <= 2, "{repeats} repeated deliveries");
+    // Every delivery is signed.
+    for request in receiver.accepted() {
+        let signature = request.header("X-Argus-Signature").unwrap_or_default();
+        assert!(signature.starts_with("sha256="), "unsigned delivery");
+    }
+}
+
+#[test]
+fn reorgs_of_depth_1_5_and_30_retract_orphaned_alerts_and_alert_the_new_chain_once() {
+    let anvil = Anvil::start(&[]);
+    deploy_sample_project(&anvil);
+    let receiver = Receiver::start();
+    let setup = setup(&anvil, &[anvil.ws_url()], &receiver);
+    let _daemon = Daemon::start(&setup);
+
+    let mut canonical: BTreeSet<String> = BTreeSet::new();
+    let mut orphaned: BTreeSet<String> = BTreeSet::new();
+    let mut amount = ATT;
+    for depth in [1u64, 5, 30] {
+        // `depth` blocks, each with one alerting transfer.
+        let mut recent = Vec::new();
+        for _ in 0..depth {
+            amount += 1;
+            recent.push(transfer(&anvil, amount).to_lowercase());
+        }
+        canonical.extend(recent.iter().cloned());
+        wait_for_fires(&receiver, &setup, canonical.len() + orphaned.len());
+
+        // Replace those blocks: one new transfer in the first new block.
+        amount += 1;
+        let data = calldata("transfer(address,uint256)", &[BOB, &amount.to_string()]);
+        anvil.rpc(
+            "anvil_reorg",
+            json!([depth, [[{ "from": DEPLOYER, "to": TOKEN, "data": data, "gas": "0x30000" }, 0]]]),
+        );
+        for hash in recent {
+            canonical.remove(&hash);
+            orphaned.insert(hash);
+        }
+        let retracts_expected = orphaned.len();
+        wait_for(
+            &format!("{retracts_expected} retractions after the reorg of depth {depth}"),
+            Duration::from_secs(60),
+            || (by_key(&receiver, "retract").len() >= retracts_expected).then_some(()),
+        );
+        // The transfer of the new branch alerts once.
+        let new_branch = wait_for("the new branch's alert", Duration::from_secs(60), || {
+            let fired = fired_txs(&receiver);
+            let new: Vec<String> = fired
+                .iter()
+                .filter(|tx| !canonical.contains(*tx) && !orphaned.contains(*tx))
+                .cloned()
+                .collect();
+            (!new.is_empty()).then_some(new)
+        });
+        assert_eq!(new_branch.len(), 1, "one alert for the new branch's transfer");
+        canonical.extend(new_branch);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+
+    let fires = by_key(&receiver, "fire");
+    let retracts = by_key(&receiver, "retract");
+    assert_eq!(fires.len(), canonical.len() + orphaned.len(), "log:\n{}", daemon_log(&setup));
+    assert!(fires.values().all(|(n, _)| *n == 1), "no fire delivered twice");
+    assert!(retracts.values().all(|(n, _)| *n == 1), "no retraction delivered twice");
+    let retracted_txs: BTreeSet<String> = retracts
+        .values()
+        .map(|(_, body)| body["alert"]["tx_hash"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(retracted_txs, orphaned, "exactly the orphaned blocks' alerts are retracted");
+    // A retraction always follows its fire.
+    let requests = receiver.accepted();
+    for request in requests.iter().filter(|r| r.body["kind"] == "retract") {
+        let id = &request.body["alert"]["id"];
+        let fire = requests
+            .iter()
+            .find(|r| r.body["kind"] == "fire" && &r.body["alert"]["id"] == id)
+            .expect("a retracted alert was fired first");
+        assert!(fire.at <= request.at);
+    }
+}
+
+#[test]
+fn a_dead_endpoint_and_a_sink_outage_lose_nothing() {
+    let anvil = Anvil::start(&[]);
+    deploy_sample_project(&anvil);
+    let receiver = Receiver::start();
+    receiver.set_status(503);
+    // The first endpoint listens nowhere: the pool fails over to anvil.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let setup = setup(&anvil, &[dead, anvil.http_url()], &receiver);
+    let daemon = Daemon::start(&setup);
+
+    let sent: BTreeSet<String> = (0..3).map(|i| transfer(&anvil, ATT + i).to_lowercase()).collect();
+    // The sink refuses for a while: the daemon keeps retrying.
+    wait_for("retries against the refusing sink", Duration::from_secs(60), || {
+        (receiver.refused() >= 6).then_some(())
+    });
+    assert!(receiver.accepted().is_empty());
+    receiver.set_status(200);
+    wait_for_fires(&receiver, &setup, sent.len());
+    std::thread::sleep(Duration::from_millis(500));
+    drop(daemon);
+
+    let fires = by_key(&receiver, "fire");
+    assert_eq!(fires.len(), 3, "log:\n{}", daemon_log(&setup));
+    assert!(fires.values().all(|(n, _)| *n == 1), "each delivered once");
+    assert_eq!(fired_txs(&receiver), sent);
+}
+
+#[test]
+fn validate_reports_every_problem_with_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("argus.yaml");
+    std::fs::write(
+        &config,
+        "chains:\n  - chain: anvil\n    rpc: [ftp://nowhere]\n  - chain: mainet\n    rpc: [http://127.0.0.1:1]\nrules: [missing.yaml]\nalerting:\n  notifiers:\n    hook: { type: webhook, url: 'http://127.0.0.1:1', secret: { env: ARGUS_TEST_UNSET_VARIABLE } }\n",
+    )
+    .expect("write");
+    let out = argus(dir.path())
+        .args(["validate", "-c"])
+        .arg(&config)
+        .env_remove("ARGUS_TEST_UNSET_VARIABLE")
+        .output()
+        .expect("run validate");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = config.display().to_string();
+    for (line, needle) in [(2, "unsupported URL scheme"), (4, "mainet"), (6, "missing.yaml"), (8, "ARGUS_TEST_UNSET_VARIABLE")] {
+        assert!(
+            stderr.lines().any(|l| l.starts_with(&format!("  {file}:{line}:")) && l.contains(needle)),
+            "no problem reported on line {line} mentioning {needle}:\n{stderr}"
+        );
+    }
+    let _ = Path::new("");
+}
