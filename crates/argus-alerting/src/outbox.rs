@@ -232,11 +232,15 @@ pub fn record(
     now_ms: i64,
 ) -> Result<Recorded, AlertError> {
     let id = alert_id(&finding.id);
-    let exists = conn
-        .query_row("SELECT 1 FROM alerts WHERE id = ?1", [&id], |_| Ok(()))
-        .optional()
-        .map_err(AlertError::db("look up an alert"))?
-        .is_some();
+    let exists = query_row_cached(
+        conn,
+        "SELECT 1 FROM alerts WHERE id = ?1",
+        [&id],
+        |_| Ok(()),
+    )
+    .optional()
+    .map_err(AlertError::db("look up an alert"))?
+    .is_some();
     if exists {
         return Ok(Recorded {
             new: false,
@@ -271,7 +275,8 @@ pub fn record(
     };
     let origin = finding.origin.as_ref();
     let fields = serde_json::to_string(&finding.fields).unwrap_or_else(|_| "{}".to_owned());
-    conn.execute(
+    execute_cached(
+        conn,
         "INSERT INTO alerts (id, rule_id, severity, title, dedup_key, chain_id, block_number,
              block_hash, tx_hash, log_index, at_ms, fields, state, group_head, silence_id,
              created_at_ms, reason)
@@ -305,7 +310,8 @@ pub fn record(
             }
         }
         Some(Suppression::Duplicate { of }) => {
-            conn.execute(
+            execute_cached(
+                conn,
                 "UPDATE alerts SET duplicates = duplicates + 1 WHERE id = ?1",
                 [of],
             )
@@ -330,7 +336,8 @@ fn group_head_for(
     if window_ms <= 0 {
         return Ok(None);
     }
-    conn.query_row(
+    query_row_cached(
+        conn,
         "SELECT id FROM alerts
          WHERE dedup_key = ?1 AND state = 'firing' AND at_ms > ?2 - ?3 AND at_ms < ?2 + ?3
          ORDER BY at_ms, created_at_ms LIMIT 1",
@@ -349,11 +356,12 @@ fn queue(
     kind: DeliveryKind,
     now_ms: i64,
 ) -> Result<usize, AlertError> {
-    conn.execute(
+    execute_cached(
+        conn,
         "INSERT INTO alert_deliveries (alert_id, notifier, kind, idempotency_key, status,
              next_attempt_at_ms, created_at_ms)
          VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)
-         ON CONFLICT (idempotency_key) DO NOTHING",
+         ON CONFLICT (alert_id, notifier, kind) DO NOTHING",
         params![
             alert_id,
             notifier,
@@ -413,7 +421,8 @@ pub fn retract_alert(
     if alert.state == AlertState::Retracted {
         return Ok(out);
     }
-    conn.execute(
+    execute_cached(
+        conn,
         "UPDATE alerts SET state = 'retracted', retracted_at_ms = ?2, reason = ?3 WHERE id = ?1",
         params![id, now_ms, reason],
     )
@@ -421,13 +430,13 @@ pub fn retract_alert(
     out.alerts = 1;
     match alert.state {
         AlertState::Firing => {
-            out.cancelled = conn
-                .execute(
-                    "UPDATE alert_deliveries SET status = 'cancelled'
+            out.cancelled = execute_cached(
+                conn,
+                "UPDATE alert_deliveries SET status = 'cancelled'
                      WHERE alert_id = ?1 AND kind = 'fire' AND status = 'pending'",
-                    [id],
-                )
-                .map_err(AlertError::db("cancel deliveries"))?;
+                [id],
+            )
+            .map_err(AlertError::db("cancel deliveries"))?;
             for notifier in delivered_fire_notifiers(conn, id)? {
                 out.retractions_queued +=
                     queue(conn, id, &notifier, DeliveryKind::Retract, now_ms)?;
@@ -436,7 +445,8 @@ pub fn retract_alert(
         }
         AlertState::Suppressed => {
             if let Some(head) = &alert.group_head {
-                conn.execute(
+                execute_cached(
+                    conn,
                     "UPDATE alerts SET duplicates = max(duplicates - 1, 0) WHERE id = ?1",
                     [head],
                 )
@@ -469,15 +479,15 @@ fn promote_next_in_group(
     head: &AlertRecord,
     now_ms: i64,
 ) -> Result<usize, AlertError> {
-    let next: Option<String> = conn
-        .query_row(
-            "SELECT id FROM alerts WHERE group_head = ?1 AND state = 'suppressed'
+    let next: Option<String> = query_row_cached(
+        conn,
+        "SELECT id FROM alerts WHERE group_head = ?1 AND state = 'suppressed'
              ORDER BY at_ms, created_at_ms, id LIMIT 1",
-            [&head.id],
-            |row| row.get(0),
-        )
-        .optional()
-        .map_err(AlertError::db("find a duplicate to promote"))?;
+        [&head.id],
+        |row| row.get(0),
+    )
+    .optional()
+    .map_err(AlertError::db("find a duplicate to promote"))?;
     let Some(next) = next else {
         return Ok(0);
     };
@@ -493,12 +503,13 @@ fn promote_next_in_group(
             .collect::<Result<_, _>>()
             .map_err(AlertError::db("read deliveries"))?
     };
-    conn.execute(
+    execute_cached(
+        conn,
         "UPDATE alerts SET group_head = ?2 WHERE group_head = ?1 AND id != ?2",
         params![head.id, next],
     )
     .map_err(AlertError::db("regroup duplicates"))?;
-    conn.execute(
+    execute_cached(conn,
         "UPDATE alerts SET state = 'firing', group_head = NULL, reason = ?3,
              duplicates = (SELECT count(*) FROM alerts WHERE group_head = ?1 AND state = 'suppressed')
          WHERE id = ?1 AND ?2 IS NOT NULL",
@@ -515,26 +526,26 @@ fn promote_next_in_group(
 /// A fire whose alert was retracted while it was in flight gets its retract
 /// delivery queued now.
 pub fn mark_delivered(conn: &Connection, delivery_id: i64, now_ms: i64) -> Result<(), AlertError> {
-    let changed = conn
-        .execute(
-            "UPDATE alert_deliveries SET status = 'delivered', delivered_at_ms = ?2,
+    let changed = execute_cached(
+        conn,
+        "UPDATE alert_deliveries SET status = 'delivered', delivered_at_ms = ?2,
                  attempts = attempts + 1, last_error = NULL
              WHERE id = ?1 AND status IN ('pending', 'cancelled')",
-            params![delivery_id, now_ms],
-        )
-        .map_err(AlertError::db("mark a delivery delivered"))?;
+        params![delivery_id, now_ms],
+    )
+    .map_err(AlertError::db("mark a delivery delivered"))?;
     if changed == 0 {
         return Ok(());
     }
-    let late: Option<(String, String)> = conn
-        .query_row(
-            "SELECT d.alert_id, d.notifier FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
+    let late: Option<(String, String)> = query_row_cached(
+        conn,
+        "SELECT d.alert_id, d.notifier FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
              WHERE d.id = ?1 AND d.kind = 'fire' AND a.state = 'retracted'",
-            [delivery_id],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()
-        .map_err(AlertError::db("check a retraction"))?;
+        [delivery_id],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+    .optional()
+    .map_err(AlertError::db("check a retraction"))?;
     if let Some((alert_id, notifier)) = late {
         queue(conn, &alert_id, &notifier, DeliveryKind::Retract, now_ms)?;
     }
@@ -549,7 +560,8 @@ pub fn mark_retry(
     next_attempt_at_ms: i64,
     error: &str,
 ) -> Result<(), AlertError> {
-    conn.execute(
+    execute_cached(
+        conn,
         "UPDATE alert_deliveries SET attempts = attempts + 1, next_attempt_at_ms = ?2,
              last_error = ?3
          WHERE id = ?1 AND status = 'pending'",
@@ -561,7 +573,8 @@ pub fn mark_retry(
 
 /// Records that the sink refused a delivery for good.
 pub fn mark_failed(conn: &Connection, delivery_id: i64, error: &str) -> Result<(), AlertError> {
-    conn.execute(
+    execute_cached(
+        conn,
         "UPDATE alert_deliveries SET status = 'failed', attempts = attempts + 1, last_error = ?2
          WHERE id = ?1 AND status = 'pending'",
         params![delivery_id, truncate(error)],
@@ -574,24 +587,24 @@ pub fn mark_failed(conn: &Connection, delivery_id: i64, error: &str) -> Result<(
 /// `false` when it was not failed, or when it is the fire of an alert
 /// retracted since (it is cancelled instead: a retracted alert never fires).
 pub fn requeue(conn: &Connection, delivery_id: i64, now_ms: i64) -> Result<bool, AlertError> {
-    let cancelled = conn
-        .execute(
-            "UPDATE alert_deliveries SET status = 'cancelled'
+    let cancelled = execute_cached(
+        conn,
+        "UPDATE alert_deliveries SET status = 'cancelled'
              WHERE id = ?1 AND status = 'failed' AND kind = 'fire'
                AND alert_id IN (SELECT id FROM alerts WHERE state = 'retracted')",
-            params![delivery_id],
-        )
-        .map_err(AlertError::db("requeue a delivery"))?;
+        params![delivery_id],
+    )
+    .map_err(AlertError::db("requeue a delivery"))?;
     if cancelled > 0 {
         return Ok(false);
     }
-    let changed = conn
-        .execute(
-            "UPDATE alert_deliveries SET status = 'pending', next_attempt_at_ms = ?2
+    let changed = execute_cached(
+        conn,
+        "UPDATE alert_deliveries SET status = 'pending', next_attempt_at_ms = ?2
              WHERE id = ?1 AND status = 'failed'",
-            params![delivery_id, now_ms],
-        )
-        .map_err(AlertError::db("requeue a delivery"))?;
+        params![delivery_id, now_ms],
+    )
+    .map_err(AlertError::db("requeue a delivery"))?;
     Ok(changed > 0)
 }
 
@@ -632,7 +645,8 @@ pub fn claim_due(
     let deliveries = due(conn, now_ms, limit)?;
     let mut out = Vec::with_capacity(deliveries.len());
     for delivery in deliveries {
-        conn.execute(
+        execute_cached(
+            conn,
             "UPDATE alert_deliveries SET next_attempt_at_ms = ?2 WHERE id = ?1",
             params![delivery.id, now_ms.saturating_add(lease_ms)],
         )
@@ -649,7 +663,8 @@ pub fn claim_due(
 
 /// When the next pending delivery is due, if any.
 pub fn next_due_at(conn: &Connection) -> Result<Option<i64>, AlertError> {
-    conn.query_row(
+    query_row_cached(
+        conn,
         "SELECT min(next_attempt_at_ms) FROM alert_deliveries WHERE status = 'pending'",
         [],
         |row| row.get(0),
@@ -754,6 +769,26 @@ fn query_deliveries(
     Ok(out)
 }
 
+/// `execute` through the connection's statement cache: the daemon records
+/// on every event, and preparing a statement costs as much as running it.
+pub(crate) fn execute_cached(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// `query_row` through the statement cache.
+pub(crate) fn query_row_cached<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, map)
+}
+
 /// Which alerts [`list_alerts`] returns.
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
@@ -779,7 +814,7 @@ pub fn list_alerts(
     let sql = format!(
         "{ALERT_COLUMNS} WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR rule_id = ?2)
          AND (?3 IS NULL OR created_at_ms >= ?3)
-         ORDER BY created_at_ms DESC, id"
+         ORDER BY rowid DESC"
     );
     let mut stmt = conn
         .prepare_cached(&sql)
@@ -811,10 +846,14 @@ pub fn list_alerts(
 
 /// One alert by id (`0x…` hex of the finding id).
 pub fn get_alert(conn: &Connection, id: &str) -> Result<Option<AlertRecord>, AlertError> {
-    let raw = conn
-        .query_row(&format!("{ALERT_COLUMNS} WHERE id = ?1"), [id], alert_row)
-        .optional()
-        .map_err(AlertError::db("read an alert"))?;
+    let raw = query_row_cached(
+        conn,
+        &format!("{ALERT_COLUMNS} WHERE id = ?1"),
+        [id],
+        alert_row,
+    )
+    .optional()
+    .map_err(AlertError::db("read an alert"))?;
     raw.map(parse_alert).transpose()
 }
 

@@ -15,6 +15,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::error::AlertError;
+use crate::outbox::{execute_cached, query_row_cached};
 
 /// What a silence matches. Unset fields match anything.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -125,7 +126,8 @@ pub fn add_silence(
         });
     }
     let m = &silence.matcher;
-    conn.execute(
+    execute_cached(
+        conn,
         "INSERT INTO alert_silences (rule_id, max_severity, chain_id, address, starts_at_ms,
              ends_at_ms, created_by, reason, created_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -210,13 +212,13 @@ pub fn list_silences(
 
 /// Ends a silence now. `false` when it had already ended or does not exist.
 pub fn expire_silence(conn: &Connection, id: i64, now_ms: i64) -> Result<bool, AlertError> {
-    let changed = conn
-        .execute(
-            "UPDATE alert_silences SET ends_at_ms = max(starts_at_ms, ?2)
+    let changed = execute_cached(
+        conn,
+        "UPDATE alert_silences SET ends_at_ms = max(starts_at_ms, ?2)
              WHERE id = ?1 AND ends_at_ms > ?2",
-            params![id, now_ms],
-        )
-        .map_err(AlertError::db("expire a silence"))?;
+        params![id, now_ms],
+    )
+    .map_err(AlertError::db("expire a silence"))?;
     Ok(changed > 0)
 }
 
@@ -236,9 +238,12 @@ pub(crate) fn matching_silence(
 
 /// Whether a silence with this id exists (for the CLI's messages).
 pub fn silence_exists(conn: &Connection, id: i64) -> Result<bool, AlertError> {
-    conn.query_row("SELECT 1 FROM alert_silences WHERE id = ?1", [id], |_| {
-        Ok(())
-    })
+    query_row_cached(
+        conn,
+        "SELECT 1 FROM alert_silences WHERE id = ?1",
+        [id],
+        |_| Ok(()),
+    )
     .optional()
     .map(|r| r.is_some())
     .map_err(AlertError::db("read a silence"))

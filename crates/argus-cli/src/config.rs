@@ -16,8 +16,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use argus_alerting::AlertingConfig;
-use argus_core::ChainId;
 use argus_chain::{EndpointConfig, FollowerConfig, PoolConfig, RpcPool};
+use argus_core::ChainId;
 use argus_rules::RuleSet;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -140,7 +140,6 @@ impl Collector {
 /// The parsed file before its sections are typed.
 #[derive(Debug)]
 pub(crate) struct ConfigDocument {
-    pub(crate) path: PathBuf,
     pub(crate) dir: PathBuf,
     pub(crate) data_dir: Option<Spanned<String>>,
     pub(crate) chains: Vec<Spanned<serde_json::Value>>,
@@ -193,7 +192,6 @@ impl ConfigDocument {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."));
         Ok(Self {
-            path: path.to_path_buf(),
             dir,
             data_dir: raw.data_dir,
             chains: raw.chains,
@@ -253,7 +251,10 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, Diagnostics> {
     let mut chains: Vec<ChainSetup> = Vec::new();
     for raw in &doc.chains {
         if let Some(setup) = chain_setup(&mut out, raw) {
-            if chains.iter().any(|c| c.follower.chain == setup.follower.chain) {
+            if chains
+                .iter()
+                .any(|c| c.follower.chain == setup.follower.chain)
+            {
                 out.at(
                     raw,
                     format!(
@@ -277,11 +278,17 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, Diagnostics> {
             .unwrap_or_default(),
         None => Vec::new(),
     };
-    for (import, raw) in registry_imports.iter().zip(std::iter::repeat(&doc.registry)) {
+    for (import, raw) in registry_imports
+        .iter()
+        .zip(std::iter::repeat(&doc.registry))
+    {
         if !import.exists()
             && let Some(raw) = raw
         {
-            out.at(raw, format!("registry.import: {} does not exist", import.display()));
+            out.at(
+                raw,
+                format!("registry.import: {} does not exist", import.display()),
+            );
         }
     }
 
@@ -289,13 +296,12 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, Diagnostics> {
         Some(raw) => out.item::<AlertingConfig>("alerting", raw),
         None => Some(AlertingConfig::default()),
     };
-    if let (Some(alerting), Some(raw)) = (&alerting, &doc.alerting) {
-        if let Err(argus_alerting::AlertError::Config { problems }) =
+    if let (Some(alerting), Some(raw)) = (&alerting, &doc.alerting)
+        && let Err(argus_alerting::AlertError::Config { problems }) =
             argus_alerting::build_notifiers(alerting)
-        {
-            for problem in problems {
-                out.at(raw, problem.to_string());
-            }
+    {
+        for problem in problems {
+            out.at(raw, problem.to_string());
         }
     }
 
@@ -307,7 +313,10 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, Diagnostics> {
         let text = match std::fs::read_to_string(&resolved) {
             Ok(text) => text,
             Err(error) => {
-                out.at(file, format!("cannot read the rule file {}: {error}", resolved.display()));
+                out.at(
+                    file,
+                    format!("cannot read the rule file {}: {error}", resolved.display()),
+                );
                 rules_ok = false;
                 continue;
             }
@@ -315,7 +324,8 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, Diagnostics> {
         match RuleSet::from_yaml(&text, &resolved) {
             Ok(set) => sets.push(set),
             Err(problems) => {
-                out.diagnostics.extend(problems.into_iter().map(rule_diagnostic));
+                out.diagnostics
+                    .extend(problems.into_iter().map(rule_diagnostic));
                 rules_ok = false;
             }
         }
@@ -325,7 +335,8 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, Diagnostics> {
         match RuleSet::merge(sets) {
             Ok(set) => Some(set),
             Err(problems) => {
-                out.diagnostics.extend(problems.into_iter().map(rule_diagnostic));
+                out.diagnostics
+                    .extend(problems.into_iter().map(rule_diagnostic));
                 None
             }
         }
@@ -344,7 +355,8 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, Diagnostics> {
         }),
         _ => {
             let mut diagnostics = out.diagnostics;
-            diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+            diagnostics
+                .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
             Err(Diagnostics(diagnostics))
         }
     }
@@ -391,7 +403,10 @@ fn chain_setup(out: &mut Collector, raw: &Spanned<serde_json::Value>) -> Option<
         };
     let endpoints: Option<Vec<EndpointConfig>> = match rpc {
         None => {
-            out.at(raw, "chains: `rpc` is missing: list the node URLs to read this chain from");
+            out.at(
+                raw,
+                "chains: `rpc` is missing: list the node URLs to read this chain from",
+            );
             None
         }
         Some(rpc) => match serde_json::from_value::<Vec<EndpointEntry>>(rpc) {
@@ -400,7 +415,9 @@ fn chain_setup(out: &mut Collector, raw: &Spanned<serde_json::Value>) -> Option<
                     .into_iter()
                     .enumerate()
                     .map(|(i, entry)| match entry {
-                        EndpointEntry::Url(url) => EndpointConfig::new(format!("rpc-{}", i + 1), url),
+                        EndpointEntry::Url(url) => {
+                            EndpointConfig::new(format!("rpc-{}", i + 1), url)
+                        }
                         EndpointEntry::Full(config) => config,
                     })
                     .collect(),
@@ -455,7 +472,11 @@ mod tests {
             .expect_err("unknown key");
         assert_eq!(error.0.len(), 1);
         assert_eq!((error.0[0].line, error.0[0].column), (2, 1));
-        assert!(error.0[0].message.contains("unknown field `chainz`"), "{}", error.0[0].message);
+        assert!(
+            error.0[0].message.contains("unknown field `chainz`"),
+            "{}",
+            error.0[0].message
+        );
     }
 
     #[test]

@@ -79,7 +79,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.global.verbose);
+    // The daemon's log lines carry the time; one-shot commands' do not.
+    init_logging(cli.global.verbose, matches!(cli.command, Command::Run(_)));
     let result = match cli.command {
         Command::Registry(command) => cmd::registry::run(&cli.global, command),
         Command::Lint(args) => cmd::lint::run(&cli.global, args),
@@ -101,7 +102,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, with_time: bool) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -109,9 +110,12 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("ARGUS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .without_time()
-        .init();
+        .with_writer(std::io::stderr);
+    if with_time {
+        builder.init();
+    } else {
+        builder.without_time().init();
+    }
 }

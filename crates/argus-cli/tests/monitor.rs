@@ -149,7 +149,12 @@ fn by_key(receiver: &Receiver, kind: &str) -> BTreeMap<String, (usize, Value)> {
 fn fired_txs(receiver: &Receiver) -> BTreeSet<String> {
     by_key(receiver, "fire")
         .values()
-        .map(|(_, body)| body["alert"]["tx_hash"].as_str().unwrap_or_default().to_owned())
+        .map(|(_, body)| {
+            body["alert"]["tx_hash"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect()
 }
 
@@ -204,7 +209,11 @@ fn exactly_once_across_kill_9_and_restart() {
         daemon_log(&setup)
     );
     let expected: BTreeSet<String> = sent.iter().map(|h| h.to_lowercase()).collect();
-    assert_eq!(fired_txs(&receiver), expected, "every transfer alerted, nothing else");
+    assert_eq!(
+        fired_txs(&receiver),
+        expected,
+        "every transfer alerted, nothing else"
+    );
     // A repeat is allowed only for a send the kill interrupted (accepted by
     // the sink, not yet marked): it carries the same key.
     let repeats: usize = fires.values().map(|(n, _)| n - 1).sum();
@@ -264,21 +273,44 @@ fn reorgs_of_depth_1_5_and_30_retract_orphaned_alerts_and_alert_the_new_chain_on
                 .collect();
             (!new.is_empty()).then_some(new)
         });
-        assert_eq!(new_branch.len(), 1, "one alert for the new branch's transfer");
+        assert_eq!(
+            new_branch.len(),
+            1,
+            "one alert for the new branch's transfer"
+        );
         canonical.extend(new_branch);
     }
     std::thread::sleep(Duration::from_millis(500));
 
     let fires = by_key(&receiver, "fire");
     let retracts = by_key(&receiver, "retract");
-    assert_eq!(fires.len(), canonical.len() + orphaned.len(), "log:\n{}", daemon_log(&setup));
-    assert!(fires.values().all(|(n, _)| *n == 1), "no fire delivered twice");
-    assert!(retracts.values().all(|(n, _)| *n == 1), "no retraction delivered twice");
+    assert_eq!(
+        fires.len(),
+        canonical.len() + orphaned.len(),
+        "log:\n{}",
+        daemon_log(&setup)
+    );
+    assert!(
+        fires.values().all(|(n, _)| *n == 1),
+        "no fire delivered twice"
+    );
+    assert!(
+        retracts.values().all(|(n, _)| *n == 1),
+        "no retraction delivered twice"
+    );
     let retracted_txs: BTreeSet<String> = retracts
         .values()
-        .map(|(_, body)| body["alert"]["tx_hash"].as_str().unwrap_or_default().to_owned())
+        .map(|(_, body)| {
+            body["alert"]["tx_hash"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
-    assert_eq!(retracted_txs, orphaned, "exactly the orphaned blocks' alerts are retracted");
+    assert_eq!(
+        retracted_txs, orphaned,
+        "exactly the orphaned blocks' alerts are retracted"
+    );
     // A retraction always follows its fire.
     let requests = receiver.accepted();
     for request in requests.iter().filter(|r| r.body["kind"] == "retract") {
@@ -302,11 +334,15 @@ fn a_dead_endpoint_and_a_sink_outage_lose_nothing() {
     let setup = setup(&anvil, &[dead, anvil.http_url()], &receiver);
     let daemon = Daemon::start(&setup);
 
-    let sent: BTreeSet<String> = (0..3).map(|i| transfer(&anvil, ATT + i).to_lowercase()).collect();
+    let sent: BTreeSet<String> = (0..3)
+        .map(|i| transfer(&anvil, ATT + i).to_lowercase())
+        .collect();
     // The sink refuses for a while: the daemon keeps retrying.
-    wait_for("retries against the refusing sink", Duration::from_secs(60), || {
-        (receiver.refused() >= 6).then_some(())
-    });
+    wait_for(
+        "retries against the refusing sink",
+        Duration::from_secs(60),
+        || (receiver.refused() >= 6).then_some(()),
+    );
     assert!(receiver.accepted().is_empty());
     receiver.set_status(200);
     wait_for_fires(&receiver, &setup, sent.len());
@@ -337,11 +373,108 @@ fn validate_reports_every_problem_with_its_line() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let file = config.display().to_string();
-    for (line, needle) in [(2, "unsupported URL scheme"), (4, "mainet"), (6, "missing.yaml"), (8, "ARGUS_TEST_UNSET_VARIABLE")] {
+    for (line, needle) in [
+        (2, "unsupported URL scheme"),
+        (4, "mainet"),
+        (6, "missing.yaml"),
+        (8, "ARGUS_TEST_UNSET_VARIABLE"),
+    ] {
         assert!(
-            stderr.lines().any(|l| l.starts_with(&format!("  {file}:{line}:")) && l.contains(needle)),
+            stderr
+                .lines()
+                .any(|l| l.starts_with(&format!("  {file}:{line}:")) && l.contains(needle)),
             "no problem reported on line {line} mentioning {needle}:\n{stderr}"
         );
     }
     let _ = Path::new("");
+}
+
+#[test]
+fn rules_test_runs_cases_as_data_and_fails_on_a_wrong_expectation() {
+    let testdata = workspace().join("crates/argus-rules/testdata");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = argus(dir.path())
+        .args(["rules", "test"])
+        .arg(testdata.join("seed.test.yaml"))
+        .arg(testdata.join("contracts.test.yaml"))
+        .output()
+        .expect("run rules test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("passed, 0 failed"), "{stdout}");
+
+    // The same seed rules, with a case that expects the wrong thing.
+    std::fs::copy(testdata.join("seed.yaml"), dir.path().join("seed.yaml")).expect("copy");
+    std::fs::write(
+        dir.path().join("wrong.test.yaml"),
+        "rules: [seed.yaml]\ncases:\n  - name: latency of 6 s wrongly expected to pass\n    input:\n      - signal: { name: network_latency, value: 6.0, at: 1s }\n    expect:\n      findings: 0\n",
+    )
+    .expect("write");
+    let out = argus(dir.path())
+        .args(["rules", "test"])
+        .arg(dir.path().join("wrong.test.yaml"))
+        .output()
+        .expect("run rules test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("FAIL"), "{stdout}");
+}
+
+#[test]
+fn replay_shows_what_the_rules_would_have_said_without_storing_or_sending() {
+    let anvil = Anvil::start(&[]);
+    deploy_sample_project(&anvil);
+    let receiver = Receiver::start();
+    let setup = setup(&anvil, &[anvil.http_url()], &receiver);
+    let from = anvil.block_number() + 1;
+    let sent: BTreeSet<String> = (0..7)
+        .map(|i| transfer(&anvil, ATT + i).to_lowercase())
+        .collect();
+    // A small transfer the rule ignores.
+    transfer(&anvil, 5);
+    let to = anvil.block_number();
+    let out = argus(&setup.data_dir)
+        .args([
+            "replay",
+            "--json",
+            "--from",
+            &from.to_string(),
+            "--to",
+            &to.to_string(),
+            "-c",
+        ])
+        .arg(&setup.config)
+        .env(SECRET_ENV, SECRET)
+        .output()
+        .expect("run replay");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let findings: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON finding per line"))
+        .collect();
+    let txs: BTreeSet<String> = findings
+        .iter()
+        .map(|f| f["tx"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(txs, sent);
+    assert_eq!(findings.len(), sent.len());
+    assert!(stderr.contains("replayed"), "{stderr}");
+    // A dry run: nobody was notified and nothing was stored.
+    assert!(receiver.accepted().is_empty());
+    let alerts = rusqlite_count(
+        &setup.data_dir.join("argus.db"),
+        "SELECT count(*) FROM alerts",
+    );
+    assert_eq!(alerts, 0);
+}
+
+fn rusqlite_count(db: &Path, sql: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db).expect("open the database");
+    conn.query_row(sql, [], |row| row.get(0)).expect("count")
 }

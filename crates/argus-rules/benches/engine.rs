@@ -6,6 +6,8 @@
 //! cost per log should not grow with the number of rules: compare
 //! `rules/10000` with `rules/10` (the README quotes the ratio).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 
 use alloy_dyn_abi::DynSolValue;
@@ -113,9 +115,7 @@ fn engine_throughput(c: &mut Criterion) {
     group.sample_size(20);
     for count in [10usize, 1_000, 10_000] {
         let mut engine = Engine::new(rules(count), &directory);
-        let blocks: Vec<Block> = (1..=8)
-            .map(|n| block(count.min(WATCHABLE), n))
-            .collect();
+        let blocks: Vec<Block> = (1..=8).map(|n| block(count.min(WATCHABLE), n)).collect();
         // The same fraction of logs match whatever the rule count.
         let findings: usize = blocks
             .iter()

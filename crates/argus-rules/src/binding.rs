@@ -15,6 +15,9 @@ use crate::schema::{ContractRef, ItemRef, Matcher, Rule};
 
 pub(crate) type ChainKey = Option<ChainId>;
 
+/// Resolved addresses of a `from` / `to` filter.
+pub(crate) type AddressSet = Vec<(ChainKey, Address)>;
+
 #[derive(Debug, Default)]
 pub(crate) struct Bindings {
     pub(crate) abi: HashMap<ChainId, AbiIndex>,
@@ -29,7 +32,7 @@ pub(crate) struct Bindings {
     pub(crate) tx_to: HashMap<(ChainKey, Address), Vec<usize>>,
     pub(crate) tx_any: Vec<usize>,
     /// Per rule: the resolved `from` / `to` filters of transaction rules.
-    pub(crate) tx_filters: HashMap<usize, (Vec<(ChainKey, Address)>, Vec<(ChainKey, Address)>)>,
+    pub(crate) tx_filters: HashMap<usize, (AddressSet, AddressSet)>,
     pub(crate) signals: HashMap<String, Vec<usize>>,
     pub(crate) problems: Vec<RuleError>,
 }

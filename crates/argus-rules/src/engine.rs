@@ -578,12 +578,13 @@ impl Engine {
             extra.extend_from_slice(group.as_bytes());
         }
         let id = finding_id(&rule.id, item.origin.as_ref(), &extra);
+        let window_json = window.as_ref().map(|w| w.to_json());
         let title = match &rule.title {
             Some(t) => t.render(context).unwrap_or_else(|message| {
                 outcome.errors.push(error(format!("title: {message}")));
-                default_title(rule)
+                default_title(rule, window_json.as_ref())
             }),
-            None => default_title(rule),
+            None => default_title(rule, window_json.as_ref()),
         };
         let dedup_key = match &rule.dedup {
             Some(t) => t.render(context).unwrap_or_else(|message| {
@@ -622,11 +623,23 @@ struct Item {
     extra: Vec<u8>,
 }
 
-fn default_title(rule: &Rule) -> String {
-    match &rule.description {
-        Some(d) => format!("{}: {d}", rule.id),
-        None => rule.id.clone(),
+/// The rule's description (its id when it has none), followed by what the
+/// window saw when the rule is a window: the output already names the rule.
+fn default_title(rule: &Rule, window: Option<&serde_json::Value>) -> String {
+    let mut title = rule.description.clone().unwrap_or_else(|| rule.id.clone());
+    if let Some(window) = window {
+        let figure = |key: &str| {
+            window
+                .get(key)
+                .map(|v| v.to_string().trim_matches('"').to_owned())
+        };
+        if let (Some(count), Some(within)) = (figure("count"), figure("within")) {
+            title.push_str(&format!(" — {count} in the last {within} s"));
+        } else if let (Some(value), Some(median)) = (figure("value"), figure("median")) {
+            title.push_str(&format!(" — {value} against a median of {median}"));
+        }
     }
+    title
 }
 
 fn block_ms(header: &BlockRef) -> i64 {
@@ -700,4 +713,3 @@ fn block_fact(block: &Block) -> Fact {
         ("chain", Fact::UInt(block.chain.0)),
     ])
 }
-

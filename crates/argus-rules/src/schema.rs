@@ -170,11 +170,8 @@ impl RuleSet {
         };
         let rules = loader.file(&root);
         let set = RuleSet { rules };
-        match set.check_duplicates() {
-            Err(mut duplicates) => {
-                loader.diagnostics.append(&mut duplicates);
-            }
-            Ok(()) => {}
+        if let Err(mut duplicates) = set.check_duplicates() {
+            loader.diagnostics.append(&mut duplicates);
         }
         if loader.diagnostics.is_empty() {
             Ok(set)

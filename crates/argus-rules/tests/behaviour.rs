@@ -1,5 +1,7 @@
 //! The shipped rule test files pass, case by case.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use argus_rules::{ContractDirectory, run_test_file};

@@ -1,5 +1,7 @@
 //! The engine through its public API: binding, errors as values, determinism.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use alloy_dyn_abi::DynSolValue;
 use alloy_json_abi::JsonAbi;
 use alloy_primitives::{Address, B256, Bytes, U256, address, keccak256};

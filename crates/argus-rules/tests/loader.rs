@@ -1,5 +1,7 @@
 //! Loading rule files: every error at once, with file, line and column.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use argus_rules::{Aggregate, Matcher, RuleSet};
 use proptest::prelude::*;
 

@@ -21,7 +21,9 @@ CREATE TABLE alert_silences (
 CREATE INDEX alert_silences_active ON alert_silences (ends_at_ms);
 
 -- One row per finding; the id is the finding's deterministic id, so recording
--- the same finding twice is a no-op.
+-- the same finding twice is a no-op. Rows are listed newest first by rowid
+-- (insertion order): every index costs a page write per commit, and this
+-- table is written on every chain event.
 CREATE TABLE alerts (
     id              TEXT PRIMARY KEY,  -- 0x hex of Finding::id
     rule_id         TEXT NOT NULL,
@@ -46,9 +48,9 @@ CREATE TABLE alerts (
 CREATE INDEX alerts_by_block ON alerts (chain_id, block_hash) WHERE block_hash IS NOT NULL;
 CREATE INDEX alerts_group_heads ON alerts (dedup_key, at_ms) WHERE state = 'firing';
 CREATE INDEX alerts_by_group ON alerts (group_head) WHERE group_head IS NOT NULL;
-CREATE INDEX alerts_by_created ON alerts (created_at_ms);
 
--- The outbox: one row per (alert, notifier, kind). A row is 'delivered' only
+-- The outbox: one row per (alert, notifier, kind); the idempotency key is
+-- derived from those three, so their unique index also makes the key unique. A row is 'delivered' only
 -- after the sink accepted it; after a crash in between it is sent again with
 -- the same idempotency key.
 CREATE TABLE alert_deliveries (
@@ -56,13 +58,13 @@ CREATE TABLE alert_deliveries (
     alert_id           TEXT NOT NULL REFERENCES alerts (id),
     notifier           TEXT NOT NULL,
     kind               TEXT NOT NULL CHECK (kind IN ('fire', 'retract')),
-    idempotency_key    TEXT NOT NULL UNIQUE,
+    idempotency_key    TEXT NOT NULL,     -- derived from (alert_id, kind, notifier)
     status             TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'cancelled', 'failed')),
     attempts           INTEGER NOT NULL DEFAULT 0,
     next_attempt_at_ms INTEGER NOT NULL,
     last_error         TEXT,              -- never holds a secret
     created_at_ms      INTEGER NOT NULL,
-    delivered_at_ms    INTEGER
+    delivered_at_ms    INTEGER,
+    UNIQUE (alert_id, notifier, kind)
 );
 CREATE INDEX alert_deliveries_due ON alert_deliveries (next_attempt_at_ms) WHERE status = 'pending';
-CREATE INDEX alert_deliveries_by_alert ON alert_deliveries (alert_id);

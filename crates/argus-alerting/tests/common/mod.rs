@@ -25,6 +25,8 @@ pub struct Seen {
     pub path: String,
     pub headers: BTreeMap<String, String>,
     pub body: Vec<u8>,
+    /// When the request arrived.
+    pub at: Instant,
 }
 
 impl Seen {
@@ -87,6 +89,7 @@ async fn handle(
             .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
             .collect(),
         body: body.to_vec(),
+        at: Instant::now(),
     });
     let answer = inner.script.pop_front().unwrap_or(Answer::status(200));
     let mut body = answer.body;

@@ -45,7 +45,10 @@ pub(crate) fn run(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<ExitC
             return Ok(ExitCode::from(2));
         }
     };
-    let data_dir = loaded.data_dir.clone().unwrap_or_else(|| global.data_dir.clone());
+    let data_dir = loaded
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| global.data_dir.clone());
     let setup = match &args.chain {
         Some(name) => {
             let chain = argus_core::ChainId::parse(name, true).context("--chain")?;
@@ -69,7 +72,11 @@ pub(crate) fn run(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<ExitC
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let pool = RpcPool::new(setup.follower.chain, setup.endpoints.clone(), setup.pool.clone())?;
+    let pool = RpcPool::new(
+        setup.follower.chain,
+        setup.endpoints.clone(),
+        setup.pool.clone(),
+    )?;
     let fetch = setup.follower.fetch.clone();
     let json = args.json;
     let from = args.from;
@@ -77,7 +84,10 @@ pub(crate) fn run(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<ExitC
     let (blocks, logs, findings, errors) = runtime.block_on(async move {
         let to = match args.to {
             Some(to) => to,
-            None => pool.block_number().await.context("asking the node for its latest block")?,
+            None => pool
+                .block_number()
+                .await
+                .context("asking the node for its latest block")?,
         };
         if to < from {
             bail!("--to {to} is before --from {from}");
@@ -114,7 +124,10 @@ pub(crate) fn run(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<ExitC
                 }
                 for error in &outcome.errors {
                     errors += 1;
-                    eprintln!("\nerror: rule {} could not evaluate: {}", error.rule_id, error.message);
+                    eprintln!(
+                        "\nerror: rule {} could not evaluate: {}",
+                        error.rule_id, error.message
+                    );
                 }
             }
         }

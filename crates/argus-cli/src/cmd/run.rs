@@ -37,7 +37,10 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
             return Ok(ExitCode::from(2));
         }
     };
-    let data_dir = loaded.data_dir.clone().unwrap_or_else(|| global.data_dir.clone());
+    let data_dir = loaded
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| global.data_dir.clone());
     if !loaded.registry_imports.is_empty() {
         let mut registry = Registry::open_in_dir(&data_dir)?;
         let hints = argus_registry::artifact::ImportHints::default();
@@ -98,13 +101,14 @@ async fn wait_for_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = interrupt => {}
             _ = term.recv() => {}

@@ -54,7 +54,10 @@ pub(crate) fn run(_global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Ex
                         })
                     })
                     .collect();
-                println!("{}", serde_json::json!({ "valid": false, "problems": problems }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "valid": false, "problems": problems })
+                );
             } else {
                 eprint!("{diagnostics}");
             }

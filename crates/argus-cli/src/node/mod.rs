@@ -131,7 +131,10 @@ async fn supervise_chain(
                 return Err(error.context(format!("following chain {}", chain.name())));
             }
             Err(ChainFailure::Retry(error)) => {
-                tracing::warn!(chain = chain.0, "{error:#}; rebuilding from the store in {pause:?}");
+                tracing::warn!(
+                    chain = chain.0,
+                    "{error:#}; rebuilding from the store in {pause:?}"
+                );
                 tokio::select! {
                     _ = shutdown.wait_for(|s| *s) => return Ok(()),
                     () = tokio::time::sleep(pause) => {}
@@ -161,7 +164,12 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
     let directory = directory::load(&registry).map_err(ChainFailure::Retry)?;
     let mut engine = Engine::new(context.rules.clone(), &directory);
     for problem in engine.binding_problems() {
-        tracing::warn!(chain = chain.0, "rule {}: {}", problem.rule_id, problem.message);
+        tracing::warn!(
+            chain = chain.0,
+            "rule {}: {}",
+            problem.rule_id,
+            problem.message
+        );
     }
     let cursor = argus_chain::db::load_cursor(store.connection(), chain).map_err(retry)?;
     let pool = RpcPool::new(chain, setup.endpoints.clone(), setup.pool.clone())
@@ -170,7 +178,10 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
     tracing::info!(chain = chain.0, "following {}", chain.name());
     loop {
         let event = match follower.next().await {
-            Ok(event) => event,
+            Ok(event) => {
+                tracing::debug!(chain = chain.0, event = %describe(&event), "chain event");
+                event
+            }
             Err(error) if error.is_retryable() => return Err(retry(error)),
             Err(error) => return Err(ChainFailure::Fatal(error.into())),
         };
@@ -203,6 +214,7 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                 argus_chain::db::apply(&tx, chain, &event, retain).map_err(retry)?;
                 tx.commit().map_err(retry)?;
                 context.wake.wake();
+                tracing::debug!(chain = chain.0, findings = findings.len(), "recorded");
                 for (finding, recorded) in fired {
                     context.output.fired(finding, &recorded);
                 }
@@ -228,6 +240,18 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
     }
 }
 
+fn describe(event: &ChainEvent) -> String {
+    match event {
+        ChainEvent::Committed(blocks) => match (blocks.first(), blocks.last()) {
+            (Some(first), Some(last)) => {
+                format!("committed {}..={}", first.header.number, last.header.number)
+            }
+            _ => "committed nothing".to_owned(),
+        },
+        ChainEvent::Reverted(blocks) => format!("reverted {} block(s)", blocks.len()),
+    }
+}
+
 fn latest_change(registry: &Registry) -> anyhow::Result<i64> {
     Ok(registry.changes_since(0)?.last().map_or(0, |c| c.id))
 }
@@ -241,7 +265,10 @@ fn rule_error_finding(chain: ChainId, error: &argus_rules::RuleError) -> Finding
         id: finding_id(&rule_id, origin.as_ref(), error.message.as_bytes()),
         rule_id,
         severity: Severity::High,
-        title: format!("rule {} could not evaluate: {}", error.rule_id, error.message),
+        title: format!(
+            "rule {} could not evaluate: {}",
+            error.rule_id, error.message
+        ),
         dedup_key: format!("rule-error:{}:{}", chain.0, error.rule_id),
         origin,
         at_ms: error.at_ms,

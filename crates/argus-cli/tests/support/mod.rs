@@ -85,7 +85,13 @@ impl Anvil {
             "anvil is not installed; run `npm ci` in the workspace"
         );
         let child = Command::new(bin)
-            .args(["--port", &port.to_string(), "--host", "127.0.0.1", "--silent"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--host",
+                "127.0.0.1",
+                "--silent",
+            ])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -153,7 +159,10 @@ impl Anvil {
 
     /// The canonical hash of block `number`.
     pub fn block_hash(&self, number: u64) -> String {
-        self.rpc("eth_getBlockByNumber", json!([format!("{number:#x}"), false]))["hash"]
+        self.rpc(
+            "eth_getBlockByNumber",
+            json!([format!("{number:#x}"), false]),
+        )["hash"]
             .as_str()
             .expect("block hash")
             .to_owned()
@@ -183,7 +192,8 @@ pub const TOKEN: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 /// Deploys the sample Foundry project on `anvil` by replaying its broadcast,
 /// transaction by transaction (the same addresses as the recorded run).
 pub fn deploy_sample_project(anvil: &Anvil) {
-    let path = workspace().join("testdata/foundry-project/broadcast/Deploy.s.sol/31337/run-latest.json");
+    let path =
+        workspace().join("testdata/foundry-project/broadcast/Deploy.s.sol/31337/run-latest.json");
     let broadcast: Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("broadcast")).expect("json");
     for entry in broadcast["transactions"].as_array().expect("transactions") {
@@ -207,7 +217,10 @@ pub fn calldata(signature: &str, args: &[&str]) -> String {
         .output()
         .expect("run cast");
     assert!(out.status.success(), "cast calldata: {out:?}");
-    String::from_utf8(out.stdout).expect("utf8").trim().to_owned()
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned()
 }
 
 /// One request the receiver got.
@@ -356,6 +369,8 @@ pub fn argus_bin() -> PathBuf {
 /// `argus` with the data directory set.
 pub fn argus(data_dir: &Path) -> Command {
     let mut command = Command::new(argus_bin());
-    command.env("ARGUS_DATA_DIR", data_dir).env_remove("ARGUS_LOG");
+    command
+        .env("ARGUS_DATA_DIR", data_dir)
+        .env_remove("ARGUS_LOG");
     command
 }
