@@ -145,6 +145,15 @@ const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q 
   }
   latencies.sort((a, b) => a - b);
   mining.sort((a, b) => a - b);
+  try {
+    const status = fs.readFileSync(`/proc/${daemon.pid}/status`, "utf8");
+    const field = (name) => (status.match(new RegExp(`${name}:\\s+(\\d+) kB`)) || [])[1];
+    console.log(
+      `daemon memory after ${count + 1} alerts: RSS ${(field("VmRSS") / 1024).toFixed(1)} MiB, peak ${(field("VmHWM") / 1024).toFixed(1)} MiB`
+    );
+  } catch (e) {
+    // not Linux: no /proc
+  }
   const f = (x) => x.toFixed(1);
   console.log(
     `of which the send itself (anvil mining the block): p50 ${f(quantile(mining, 0.5))} ms, p99 ${f(quantile(mining, 0.99))} ms`

@@ -40,6 +40,10 @@ struct Setup {
 /// A data directory with the sample project registered, and a config that
 /// follows `rpc` and posts to `receiver`.
 fn setup(anvil: &Anvil, rpc: &[String], receiver: &Receiver) -> Setup {
+    setup_with(anvil, rpc, receiver, RULES)
+}
+
+fn setup_with(anvil: &Anvil, rpc: &[String], receiver: &Receiver, rules: &str) -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().join("data");
     let out = argus(&data_dir)
@@ -48,7 +52,7 @@ fn setup(anvil: &Anvil, rpc: &[String], receiver: &Receiver) -> Setup {
         .output()
         .expect("run argus registry import");
     assert!(out.status.success(), "import: {out:?}");
-    std::fs::write(dir.path().join("rules.yaml"), RULES).expect("write rules");
+    std::fs::write(dir.path().join("rules.yaml"), rules).expect("write rules");
     let rpc: Vec<Value> = rpc.iter().map(|u| json!(u)).collect();
     let config = json!({
         "data_dir": data_dir,
@@ -477,4 +481,63 @@ fn replay_shows_what_the_rules_would_have_said_without_storing_or_sending() {
 fn rusqlite_count(db: &Path, sql: &str) -> i64 {
     let conn = rusqlite::Connection::open(db).expect("open the database");
     conn.query_row(sql, [], |row| row.get(0)).expect("count")
+}
+
+/// The next block the daemon will read, from its store.
+fn checkpoint(setup: &Setup) -> i64 {
+    let db = setup.data_dir.join("argus.db");
+    if !db.exists() {
+        return 0;
+    }
+    let conn = rusqlite::Connection::open(db).expect("open the database");
+    conn.query_row(
+        "SELECT coalesce(max(next_block), 0) FROM chain_checkpoints",
+        [],
+        |row| row.get(0),
+    )
+    .unwrap_or(0)
+}
+
+/// A transaction from the bot's wallet that reverts (BOB holds no tokens).
+fn failing_transfer(anvil: &Anvil) -> String {
+    let data = calldata("transfer(address,uint256)", &[ALICE, "1"]);
+    let hash = anvil.send(json!({ "from": BOB, "to": TOKEN, "data": data, "gas": "0x30000" }));
+    assert_eq!(
+        anvil.receipt(&hash)["status"],
+        "0x0",
+        "the transfer must revert"
+    );
+    hash
+}
+
+#[test]
+fn a_window_counts_across_a_kill_9() {
+    let anvil = Anvil::start(&[]);
+    deploy_sample_project(&anvil);
+    let receiver = Receiver::start();
+    let rules =
+        format!("thresholds:\n  failed_transactions: \">5 in 5 minutes\"\nwallets: [\"{BOB}\"]\n");
+    let setup = setup_with(&anvil, &[anvil.http_url()], &receiver, &rules);
+    let daemon = Daemon::start(&setup);
+    for _ in 0..3 {
+        failing_transfer(&anvil);
+    }
+    let read_through = anvil.block_number() as i64;
+    wait_for(
+        "the daemon to read the first failures",
+        Duration::from_secs(60),
+        || (checkpoint(&setup) > read_through).then_some(()),
+    );
+    daemon.kill9();
+    for _ in 0..3 {
+        failing_transfer(&anvil);
+    }
+    let _daemon = Daemon::start(&setup);
+    // 3 before the kill + 3 after = 6 > 5 within 5 minutes: one alert.
+    wait_for_fires(&receiver, &setup, 1);
+    std::thread::sleep(Duration::from_millis(500));
+    let fires = by_key(&receiver, "fire");
+    assert_eq!(fires.len(), 1, "log:\n{}", daemon_log(&setup));
+    let (_, body) = fires.values().next().expect("one alert");
+    assert_eq!(body["alert"]["rule_id"], "seed-failed-transactions");
 }

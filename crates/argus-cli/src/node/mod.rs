@@ -174,6 +174,14 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
     let cursor = argus_chain::db::load_cursor(store.connection(), chain).map_err(retry)?;
     let pool = RpcPool::new(chain, setup.endpoints.clone(), setup.pool.clone())
         .map_err(|e| ChainFailure::Fatal(e.into()))?;
+    let warmed = warm_windows(&mut engine, &pool, setup, &cursor, &context.rules).await?;
+    if warmed > 0 {
+        tracing::info!(
+            chain = chain.0,
+            blocks = warmed,
+            "window rules refilled from the chain"
+        );
+    }
     let mut follower = BlockFollower::new(pool, setup.follower.clone(), cursor);
     tracing::info!(chain = chain.0, "following {}", chain.name());
     loop {
@@ -238,6 +246,69 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
             }
         }
     }
+}
+
+/// The most blocks read again to refill windows after a start.
+const MAX_WARM_BLOCKS: u64 = 50_000;
+
+/// Window state (counts, baselines) lives in memory. After a start, the blocks
+/// of the longest chain window before the checkpoint are evaluated again so
+/// that "> 5 in 5 minutes" counts the failures from before a restart; their
+/// findings were recorded the first time and are dropped here. Returns how
+/// many blocks were read.
+async fn warm_windows(
+    engine: &mut Engine,
+    pool: &RpcPool,
+    setup: &ChainSetup,
+    cursor: &argus_chain::Cursor,
+    rules: &RuleSet,
+) -> Result<u64, ChainFailure> {
+    let horizon_ms = rules
+        .rules()
+        .iter()
+        .filter(|rule| !matches!(rule.matcher, argus_rules::Matcher::Signal { .. }))
+        .filter_map(|rule| match rule.aggregate {
+            Some(argus_rules::Aggregate::Count { within_ms, .. })
+            | Some(argus_rules::Aggregate::Baseline { within_ms, .. }) => Some(within_ms),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    let Some(tip) = cursor.tip().copied() else {
+        return Ok(0);
+    };
+    if horizon_ms == 0 {
+        return Ok(0);
+    }
+    let floor = tip.timestamp.saturating_sub(horizon_ms.div_ceil(1000));
+    // Walk back in growing steps until a block is older than the window.
+    let mut from = tip.number;
+    let mut step = 16u64;
+    while from > 0 && tip.number - from < MAX_WARM_BLOCKS {
+        let at = from.saturating_sub(step);
+        let header = pool
+            .header(argus_chain::BlockId::Number(at))
+            .await
+            .map_err(retry)?;
+        from = at;
+        match header {
+            Some(block) if block.header.timestamp > floor => step = (step * 2).min(4096),
+            _ => break,
+        }
+    }
+    let mut range =
+        argus_chain::range(pool.clone(), from, tip.number, setup.follower.fetch.clone())
+            .batch(setup.follower.batch);
+    let mut blocks = 0;
+    while let Some(batch) = range.next_batch().await {
+        for block in batch.map_err(retry)? {
+            if block.header.timestamp + horizon_ms.div_ceil(1000) >= tip.timestamp {
+                let _already_recorded = engine.on_block(&block);
+                blocks += 1;
+            }
+        }
+    }
+    Ok(blocks)
 }
 
 fn describe(event: &ChainEvent) -> String {
