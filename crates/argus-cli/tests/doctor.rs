@@ -215,3 +215,43 @@ fn the_systemd_unit_carries_the_hardening() {
     assert!(service["ExecStart"].starts_with("/usr/local/bin/argus "));
     assert!(sections.contains_key("Unit") && sections.contains_key("Install"));
 }
+
+#[test]
+fn notifier_secrets_in_plain_text_and_plain_rpc_in_a_daemon_config_are_flagged() {
+    let root = tempfile::tempdir().unwrap();
+    let canary = "canary-literal-secret-7f3a9c";
+    let config = root.path().join("argus.yaml");
+    fs::write(
+        &config,
+        format!(
+            "chains:\n  - chain: 1\n    rpc: [http://node.example.com:8545]\nalerting:\n  notifiers:\n    hook: {{ type: webhook, url: \"https://hooks.example.com/x\", secret: \"{canary}\" }}\n    pd: {{ type: pagerduty, routing_key: {{ env: PD_KEY }} }}\n"
+        ),
+    )
+    .unwrap();
+    chmod(&config, 0o600);
+    let out = argus(&root.path().join("data"))
+        .args(["doctor", "--json", "--config"])
+        .arg(&config)
+        .env("PD_KEY", "from-the-environment")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let found = checks(&out);
+    assert_eq!(found["notifier-secrets"]["status"], "fail");
+    let message = found["notifier-secrets"]["message"].as_str().unwrap();
+    assert!(message.contains("hook.secret"), "{message}");
+    assert!(
+        !message.contains("pd."),
+        "a secret from the environment is fine: {message}"
+    );
+    assert_eq!(found["rpc-tls"]["status"], "fail");
+    let everything = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !everything.contains(canary),
+        "the secret itself is never shown"
+    );
+}

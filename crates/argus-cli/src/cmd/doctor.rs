@@ -112,6 +112,7 @@ pub(crate) fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<ExitC
     checks.push(mode_check("data-dir", &global.data_dir, 0o700, true));
     for path in &args.config {
         checks.push(mode_check("config-file", path, 0o600, true));
+        checks.extend(daemon_config_checks(path));
     }
     for path in &args.env_file {
         checks.push(mode_check("env-file", path, 0o600, true));
@@ -313,6 +314,68 @@ fn audit_checks(data_dir: &Path) -> Vec<Check> {
             ),
     };
     checks.push(check);
+    checks
+}
+
+/// What an `argus run` config says about secrets and endpoints: notifier
+/// secrets written in the file rather than taken from the environment, and
+/// every chain endpoint's transport. A config that does not load is one
+/// failed check (`argus validate` says why); a file that is not an
+/// `argus run` config is skipped.
+fn daemon_config_checks(path: &std::path::Path) -> Vec<Check> {
+    let looks_like_daemon_config = std::fs::read_to_string(path)
+        .map(|text| text.contains("chains:") || text.contains("\"chains\""))
+        .unwrap_or(false);
+    if !looks_like_daemon_config {
+        return Vec::new();
+    }
+    let shown = path.display();
+    let loaded = match crate::config::load(path) {
+        Ok(loaded) => loaded,
+        Err(diagnostics) => {
+            return vec![
+                Check::new(
+                    "config-valid",
+                    Status::Fail,
+                    format!("{shown} has {} problem(s)", diagnostics.0.len()),
+                )
+                .critical()
+                .fix(format!("argus validate -c {shown}")),
+            ];
+        }
+    };
+    let mut checks = Vec::new();
+    let mut plain = Vec::new();
+    for (name, notifier) in &loaded.alerting.notifiers {
+        for field in notifier.literal_secrets() {
+            plain.push(format!("{name}.{field}"));
+        }
+    }
+    checks.push(if plain.is_empty() {
+        Check::new(
+            "notifier-secrets",
+            Status::Ok,
+            format!("{shown}: notifier secrets come from the environment"),
+        )
+    } else {
+        Check::new(
+            "notifier-secrets",
+            Status::Fail,
+            format!(
+                "{shown} holds notifier secrets in plain text: {}",
+                plain.join(", ")
+            ),
+        )
+        .fix("write each as `{ env: NAME }` and export NAME from a 0600 environment file")
+    });
+    for chain in &loaded.chains {
+        for endpoint in &chain.endpoints {
+            checks.push(rpc_check(&endpoint.url));
+            if let Some(ws) = &endpoint.ws_url {
+                checks.push(rpc_check(ws));
+            }
+        }
+    }
     checks
 }
 
