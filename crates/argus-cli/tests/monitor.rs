@@ -6,6 +6,8 @@
 //! RPC endpoint and a sink outage — and alerts of orphaned blocks are
 //! retracted.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};

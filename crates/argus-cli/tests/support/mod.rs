@@ -6,7 +6,7 @@
 //! request per connection): it is test scaffolding talking to a local node and
 //! to our own daemon, not a client anyone relies on.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
