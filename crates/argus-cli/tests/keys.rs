@@ -479,3 +479,82 @@ fn rotate_master_survives_a_crash_at_every_point() {
         "{outcomes:?}"
     );
 }
+
+#[test]
+fn rotating_a_key_retires_the_old_one_and_keeps_the_label() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let created = keys(&data, MASTER)
+        .args(["create", "--label", "bot", "--allow", "sign-any", "--json"])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let old: Address = json(&created)["address"].as_str().unwrap().parse().unwrap();
+
+    let rotated = keys(&data, MASTER)
+        .args(["rotate", "bot", "--json"])
+        .output()
+        .unwrap();
+    assert!(rotated.status.success(), "{rotated:?}");
+    let doc = json(&rotated);
+    let new: Address = doc["address"].as_str().unwrap().parse().unwrap();
+    assert_ne!(new, old);
+    assert_eq!(doc["retired"]["label"], "bot.retired-1");
+    assert_eq!(
+        doc["retired"]["address"]
+            .as_str()
+            .unwrap()
+            .parse::<Address>()
+            .unwrap(),
+        old
+    );
+
+    // The label now names the new key; the retired one is still listed.
+    let public = keys(&data, MASTER)
+        .args(["export-public", "bot", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        json(&public)["address"]
+            .as_str()
+            .unwrap()
+            .parse::<Address>()
+            .unwrap(),
+        new
+    );
+    let listed = json(
+        &keys(&data, MASTER)
+            .args(["list", "--json"])
+            .output()
+            .unwrap(),
+    );
+    let labels: Vec<&str> = listed["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["label"].as_str().unwrap())
+        .collect();
+    assert!(
+        labels.contains(&"bot") && labels.contains(&"bot.retired-1"),
+        "{labels:?}"
+    );
+    // Both still decrypt; a second rotation numbers the next retired key.
+    assert_eq!(verify(&data, MASTER), Some(2));
+    let again = keys(&data, MASTER)
+        .args(["rotate", "bot", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(json(&again)["retired"]["label"], "bot.retired-2");
+    // A retired key cannot be rotated again, and the rotation is audited.
+    let refused = keys(&data, MASTER)
+        .args(["rotate", "bot.retired-1"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let audit = argus(&data)
+        .args(["audit", "query", "--action", "key.rotate", "--json"])
+        .output()
+        .unwrap();
+    let audited = String::from_utf8_lossy(&audit.stdout).to_lowercase();
+    assert!(audited.contains(&format!("{old:#x}")), "{audited}");
+}

@@ -68,6 +68,10 @@ pub struct KeyEntry {
     pub created_at: u64,
     /// What it may be used for.
     pub policy: AccessPolicy,
+    /// Seconds since the Unix epoch when [`Vault::rotate_key`] replaced it;
+    /// a retired key no longer signs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -292,10 +296,62 @@ impl Vault {
             file,
             created_at: now(),
             policy,
+            retired_at: None,
         });
         durable::replace(&gen_dir.join(METADATA), &to_json(&meta))?;
         self.meta = meta;
         Ok(&self.meta.keys[self.meta.keys.len() - 1])
+    }
+
+    /// Replaces the key labelled `label` with a new random key under the same
+    /// label and policy. The old key stays in the vault, retired under
+    /// `<label>.retired-<n>`: it no longer signs, but its file and address
+    /// stay so that funds and roles can be moved off it; [`Vault::remove`]
+    /// shreds it once that is done. One metadata replacement switches both,
+    /// so a crash leaves either the old key current or the new one (an
+    /// orphan key file at worst).
+    pub fn rotate_key(&mut self, label: &str) -> Result<(KeyEntry, KeyEntry)> {
+        let old = self.key(label)?.clone();
+        if old.retired_at.is_some() {
+            return Err(VaultError::PolicyDenied {
+                label: label.to_string(),
+                reason: "the key is already retired; rotate the current key instead".to_owned(),
+            });
+        }
+        let mut n = 1u32;
+        let retired_label = loop {
+            let candidate = format!("{label}.retired-{n}");
+            if !self.meta.keys.iter().any(|k| k.label == candidate) {
+                break candidate;
+            }
+            n += 1;
+        };
+        check_label(&retired_label)?;
+        let signer = PrivateKeySigner::random();
+        let keystore = Keystore::encrypt(&signer, self.password.as_bytes(), INNER_KDF)?;
+        let file = format!("{}.json", keystore.id());
+        let gen_dir = self.gen_dir();
+        durable::write_new(&gen_dir.join(&file), keystore.to_json().as_bytes())?;
+        crash_point("wrote the rotated key's new file");
+        let at = now();
+        let mut meta = self.meta.clone();
+        for entry in meta.keys.iter_mut().filter(|k| k.label == label) {
+            entry.label.clone_from(&retired_label);
+            entry.retired_at = Some(at);
+        }
+        let new = KeyEntry {
+            label: label.to_string(),
+            address: signer.address(),
+            file,
+            created_at: at,
+            policy: old.policy.clone(),
+            retired_at: None,
+        };
+        meta.keys.push(new.clone());
+        durable::replace(&gen_dir.join(METADATA), &to_json(&meta))?;
+        self.meta = meta;
+        let retired = self.key(&retired_label)?.clone();
+        Ok((retired, new))
     }
 
     /// Removes the key labelled `label` and shreds its file.
@@ -408,6 +464,14 @@ impl Vault {
         at: jiff::Timestamp,
     ) -> Result<(PrivateKeySigner, Permit)> {
         let entry = self.key(label)?;
+        if entry.retired_at.is_some() {
+            return Err(VaultError::PolicyDenied {
+                label: label.to_string(),
+                reason: "the key was retired by a rotation and no longer signs; use the \
+                         current key of its label"
+                    .to_owned(),
+            });
+        }
         let permit = entry
             .policy
             .check(action, at)

@@ -237,3 +237,30 @@ fn the_plain_signer_never_hands_out_a_key_that_needs_a_critical_signal() {
     let err = vault.signer("ops", Action::SignContainment).unwrap_err();
     assert!(matches!(err, VaultError::PolicyDenied { .. }), "{err}");
 }
+
+#[test]
+fn a_retired_key_no_longer_signs_and_the_label_moves_to_the_new_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keystore");
+    let mut vault = Vault::init(&path, &master(OLD), CHEAP).unwrap();
+    let old = vault
+        .create("guardian", AccessPolicy::default())
+        .unwrap()
+        .address;
+    let (retired, new) = vault.rotate_key("guardian").unwrap();
+    assert_eq!(retired.address, old);
+    assert_eq!(retired.label, "guardian.retired-1");
+    assert_ne!(new.address, old);
+    assert!(retired.retired_at.is_some());
+    assert_eq!(new.policy, AccessPolicy::default());
+    let signer = vault.signer("guardian", Action::SignContainment).unwrap();
+    assert_eq!(signer.address(), new.address);
+    assert!(matches!(
+        vault.signer(&retired.label, Action::SignContainment),
+        Err(VaultError::PolicyDenied { .. })
+    ));
+    drop(vault);
+    let vault = Vault::open(&path, &master(OLD)).unwrap();
+    assert_eq!(vault.key("guardian").unwrap().address, new.address);
+    assert_eq!(vault.verify().unwrap(), 2);
+}

@@ -32,6 +32,10 @@ pub(crate) enum KeysCommand {
     List(CommonArgs),
     /// Print the address and public key of a key.
     ExportPublic(LabelArgs),
+    /// Replace a key with a new one under the same label and policy; the old
+    /// key is kept, retired (it no longer signs), until you move its funds
+    /// and roles and `remove` it.
+    Rotate(LabelArgs),
     /// Remove a key from the vault and shred its file.
     Remove(LabelArgs),
     /// Replace the access policy of a key.
@@ -232,6 +236,32 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
                 emit(&format!(
                     "address:    {}\npublic key: {public_key}",
                     entry.address
+                ))
+            }
+        }
+        KeysCommand::Rotate(args) => {
+            let mut vault = open(&dir, &args.common, false)?;
+            let (retired, new) = vault.rotate_key(&args.label)?;
+            record(
+                global,
+                "key.rotate",
+                json!({
+                    "label": new.label,
+                    "address": new.address,
+                    "retired_label": retired.label,
+                    "retired_address": retired.address,
+                }),
+            )?;
+            if args.common.json {
+                emit(&serde_json::to_string_pretty(&json!({
+                    "label": new.label,
+                    "address": new.address,
+                    "retired": { "label": retired.label, "address": retired.address },
+                }))?)
+            } else {
+                emit(&format!(
+                    "rotated {}: new address {}\nretired {} ({}): it no longer signs; move its funds and roles to the new address, then `argus keys remove {}`",
+                    new.label, new.address, retired.label, retired.address, retired.label
                 ))
             }
         }
