@@ -109,6 +109,9 @@ impl Pass {
     }
 }
 
+/// The longest the running dispatcher sleeps with free slots.
+const IDLE_POLL_MS: u64 = 1_000;
+
 /// Sends the outbox.
 #[derive(Debug)]
 pub struct Dispatcher {
@@ -324,16 +327,19 @@ impl Dispatcher {
                 Err(error) => return Err(error),
             };
             let now = self.clock.now_ms();
-            // With free slots, wake when the next retry is due; at capacity,
-            // only a finished send frees a slot.
-            let sleep_for = match next_due {
-                Some(at) if tasks.len() < self.max_in_flight => Some(Duration::from_millis(
+            // With free slots, wake when the next retry is due, and at least
+            // every IDLE_POLL_MS: another process (`argus keys`, a second
+            // daemon sharing the file) may have queued deliveries without
+            // being able to wake us. At capacity, only a finished send frees
+            // a slot.
+            let sleep_for = (tasks.len() < self.max_in_flight).then(|| match next_due {
+                Some(at) => Duration::from_millis(
                     u64::try_from(at.saturating_sub(now))
                         .unwrap_or(0)
-                        .clamp(1, 60_000),
-                )),
-                _ => None,
-            };
+                        .clamp(1, IDLE_POLL_MS),
+                ),
+                None => Duration::from_millis(IDLE_POLL_MS),
+            });
             tokio::select! {
                 () = &mut shutdown => break,
                 () = self.wake.notified() => {}

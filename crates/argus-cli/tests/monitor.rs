@@ -543,3 +543,114 @@ fn a_window_counts_across_a_kill_9() {
     let (_, body) = fires.values().next().expect("one alert");
     assert_eq!(body["alert"]["rule_id"], "seed-failed-transactions");
 }
+
+#[test]
+fn a_key_used_outside_its_window_alerts_through_the_running_daemon() {
+    const MASTER: &str = "q7Vd0mJ3xR9sL2kP8wZ4tY6uB1nC5eA0fG3hI7jK9lM=";
+    let anvil = Anvil::start(&[]);
+    deploy_sample_project(&anvil);
+    let receiver = Receiver::start();
+    let setup = setup(&anvil, &[anvil.http_url()], &receiver);
+    let _daemon = Daemon::start(&setup);
+    let keys = |args: &[&str]| {
+        argus(&setup.data_dir)
+            .arg("keys")
+            .args(args)
+            .env("ARGUS_MASTER_KEY", MASTER)
+            .env(SECRET_ENV, SECRET)
+            .output()
+            .expect("run argus keys")
+    };
+    let created = keys(&["create", "--label", "guardian", "--json"]);
+    assert!(created.status.success(), "{created:?}");
+    let address = serde_json::from_slice::<Value>(&created.stdout).expect("json")["address"]
+        .as_str()
+        .expect("address")
+        .to_lowercase();
+    // A window that does not include the current hour (UTC).
+    let hour = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs()
+        / 3600
+        % 24;
+    let hours = format!("{}-{}", (hour + 2) % 24, (hour + 3) % 24);
+    let policy = |outside: &str| {
+        keys(&[
+            "policy",
+            "guardian",
+            "--allow",
+            "sign-containment",
+            "--hours",
+            &hours,
+            "--time-zone",
+            "UTC",
+            "--outside",
+            outside,
+        ])
+    };
+    assert!(policy("allow-with-critical-signal").status.success());
+
+    let config = setup.config.to_string_lossy().into_owned();
+    let signed = keys(&[
+        "sign",
+        "guardian",
+        "--message",
+        "pause the vault",
+        "--reason",
+        "drill",
+        "--json",
+        "-c",
+        &config,
+    ]);
+    assert!(signed.status.success(), "{signed:?}");
+    assert!(String::from_utf8_lossy(&signed.stderr).contains("CRITICAL"));
+    let doc: Value = serde_json::from_slice(&signed.stdout).expect("json");
+    assert_eq!(doc["outside_window"], true);
+    let signature: alloy_primitives::Signature = doc["signature"]
+        .as_str()
+        .expect("signature")
+        .parse()
+        .expect("a signature");
+    let signer = signature
+        .recover_address_from_msg("pause the vault")
+        .expect("recoverable");
+    assert_eq!(
+        format!("{signer:#x}"),
+        address,
+        "signed by the guardian key"
+    );
+
+    // The running daemon sends the critical alert the CLI queued.
+    let alert = wait_for(
+        "the critical alert at the receiver",
+        Duration::from_secs(30),
+        || {
+            receiver
+                .accepted()
+                .into_iter()
+                .find(|r| r.body["alert"]["rule_id"] == "argus.key-outside-window")
+        },
+    );
+    assert_eq!(alert.body["alert"]["severity"], "critical");
+    assert!(
+        alert.body["alert"]["title"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("guardian")
+    );
+
+    // Refused when the policy says so, and audited either way.
+    assert!(policy("refuse").status.success());
+    let refused = keys(&["sign", "guardian", "--message", "pause the vault"]);
+    assert!(!refused.status.success());
+    let audit = argus(&setup.data_dir)
+        .args(["audit", "query", "--action", "key.use*", "--json"])
+        .output()
+        .expect("audit query");
+    let audit = String::from_utf8_lossy(&audit.stdout);
+    assert!(
+        audit.contains("key.use-outside-window") && audit.contains("key.use-refused"),
+        "{audit}"
+    );
+}

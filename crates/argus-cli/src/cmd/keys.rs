@@ -36,6 +36,9 @@ pub(crate) enum KeysCommand {
     /// key is kept, retired (it no longer signs), until you move its funds
     /// and roles and `remove` it.
     Rotate(LabelArgs),
+    /// Sign a message with a key, under its policy; a use outside the key's
+    /// window that the policy allows raises a critical alert.
+    Sign(super::keys_sign::SignArgs),
     /// Remove a key from the vault and shred its file.
     Remove(LabelArgs),
     /// Replace the access policy of a key.
@@ -59,7 +62,7 @@ pub(crate) struct CommonArgs {
     master_key_file: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -265,6 +268,7 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
                 ))
             }
         }
+        KeysCommand::Sign(args) => super::keys_sign::run(global, &dir, args),
         KeysCommand::Remove(args) => {
             let mut vault = open(&dir, &args.common, false)?;
             let entry = vault.remove(&args.label)?;
@@ -323,7 +327,11 @@ fn audited(global: &GlobalArgs, action: &str, entry: &KeyEntry) -> anyhow::Resul
     )
 }
 
-fn record(global: &GlobalArgs, action: &str, details: serde_json::Value) -> anyhow::Result<()> {
+pub(super) fn record(
+    global: &GlobalArgs,
+    action: &str,
+    details: serde_json::Value,
+) -> anyhow::Result<()> {
     let actor = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
     let entry = NewEntry::new(RetentionClass::Security, actor, action)
         .at(crate::cmd::audit::host_name(), "keys")
@@ -373,7 +381,7 @@ fn names(vault: &Vault, as_json: bool) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn open(dir: &Path, args: &CommonArgs, create: bool) -> anyhow::Result<Vault> {
+pub(super) fn open(dir: &Path, args: &CommonArgs, create: bool) -> anyhow::Result<Vault> {
     if !create && !Vault::exists(dir) {
         bail!(
             "there is no vault in {}; `argus keys create --label NAME` or `argus keys import` \
