@@ -362,6 +362,25 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, Diagnostics> {
     }
 }
 
+/// [`load`] for a command: the config and the data directory it names (the
+/// global one when it names none), or `None` after printing every problem
+/// on stderr.
+pub(crate) fn load_for(path: &Path, global: &crate::GlobalArgs) -> Option<(Loaded, PathBuf)> {
+    match load(path) {
+        Ok(loaded) => {
+            let data_dir = loaded
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| global.data_dir.clone());
+            Some((loaded, data_dir))
+        }
+        Err(diagnostics) => {
+            eprint!("{diagnostics}");
+            None
+        }
+    }
+}
+
 fn rule_diagnostic(problem: argus_rules::Diagnostic) -> Diagnostic {
     Diagnostic {
         file: PathBuf::from(problem.path),

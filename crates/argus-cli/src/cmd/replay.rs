@@ -38,17 +38,9 @@ pub(crate) struct ReplayArgs {
 }
 
 pub(crate) fn run(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let loaded = match config::load(&args.config) {
-        Ok(loaded) => loaded,
-        Err(diagnostics) => {
-            eprint!("{diagnostics}");
-            return Ok(ExitCode::from(2));
-        }
+    let Some((loaded, data_dir)) = config::load_for(&args.config, global) else {
+        return Ok(ExitCode::from(2));
     };
-    let data_dir = loaded
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| global.data_dir.clone());
     let setup = match &args.chain {
         Some(name) => {
             let chain = argus_core::ChainId::parse(name, true).context("--chain")?;
@@ -149,20 +141,7 @@ pub(crate) fn run(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<ExitC
 
 fn print_finding(finding: &argus_core::Finding, json: bool) {
     let line = if json {
-        serde_json::json!({
-            "id": format!("{:#x}", finding.id),
-            "rule": finding.rule_id,
-            "severity": finding.severity,
-            "title": finding.title,
-            "dedup_key": finding.dedup_key,
-            "block": finding.origin.map(|o| o.block.number),
-            "block_hash": finding.origin.map(|o| format!("{:#x}", o.block.hash)),
-            "tx": finding.origin.and_then(|o| o.tx_hash).map(|h| format!("{h:#x}")),
-            "log_index": finding.origin.and_then(|o| o.log_index),
-            "at_ms": finding.at_ms,
-            "fields": finding.fields,
-        })
-        .to_string()
+        crate::node::finding_json(finding).to_string()
     } else {
         let block = finding.origin.map(|o| o.block.number).unwrap_or_default();
         format!(

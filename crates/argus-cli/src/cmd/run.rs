@@ -30,17 +30,9 @@ pub(crate) struct RunArgs {
 }
 
 pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let loaded = match config::load(&args.config) {
-        Ok(loaded) => loaded,
-        Err(diagnostics) => {
-            eprint!("{diagnostics}");
-            return Ok(ExitCode::from(2));
-        }
+    let Some((loaded, data_dir)) = config::load_for(&args.config, global) else {
+        return Ok(ExitCode::from(2));
     };
-    let data_dir = loaded
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| global.data_dir.clone());
     if !loaded.registry_imports.is_empty() {
         let mut registry = Registry::open_in_dir(&data_dir)?;
         let hints = argus_registry::artifact::ImportHints::default();

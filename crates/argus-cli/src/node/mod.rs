@@ -30,7 +30,7 @@ use argus_rules::{Engine, RuleSet};
 use argus_store::Store;
 use tokio::sync::watch;
 
-pub(crate) use output::AlertOutput;
+pub(crate) use output::{AlertOutput, finding_json};
 
 /// One chain to follow.
 #[derive(Debug, Clone)]

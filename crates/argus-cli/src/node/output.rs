@@ -7,6 +7,24 @@ use std::sync::Arc;
 use argus_alerting::{Recorded, Retracted};
 use argus_core::{BlockRef, ChainId, Finding};
 
+/// A finding as one JSON document (`argus run --json`, `argus replay --json`).
+pub(crate) fn finding_json(finding: &Finding) -> serde_json::Value {
+    serde_json::json!({
+        "id": format!("{:#x}", finding.id),
+        "rule": finding.rule_id,
+        "severity": finding.severity,
+        "title": finding.title,
+        "dedup_key": finding.dedup_key,
+        "chain": finding.origin.map(|o| o.chain.0),
+        "block": finding.origin.map(|o| o.block.number),
+        "block_hash": finding.origin.map(|o| format!("{:#x}", o.block.hash)),
+        "tx": finding.origin.and_then(|o| o.tx_hash).map(|h| format!("{h:#x}")),
+        "log_index": finding.origin.and_then(|o| o.log_index),
+        "at_ms": finding.at_ms,
+        "fields": finding.fields,
+    })
+}
+
 /// Where recorded alerts are shown.
 #[derive(Debug, Clone)]
 pub(crate) struct AlertOutput {
@@ -34,23 +52,13 @@ impl AlertOutput {
             None => "fired",
         };
         let line = if self.json {
-            serde_json::json!({
-                "event": "alert",
-                "state": state,
-                "id": format!("{:#x}", finding.id),
-                "rule": finding.rule_id,
-                "severity": finding.severity,
-                "title": finding.title,
-                "dedup_key": finding.dedup_key,
-                "chain": finding.origin.map(|o| o.chain.0),
-                "block": finding.origin.map(|o| o.block.number),
-                "block_hash": finding.origin.map(|o| format!("{:#x}", o.block.hash)),
-                "tx": finding.origin.and_then(|o| o.tx_hash).map(|h| format!("{h:#x}")),
-                "log_index": finding.origin.and_then(|o| o.log_index),
-                "deliveries": recorded.deliveries,
-                "fields": finding.fields,
-            })
-            .to_string()
+            let mut doc = finding_json(finding);
+            if let serde_json::Value::Object(map) = &mut doc {
+                map.insert("event".into(), "alert".into());
+                map.insert("state".into(), state.into());
+                map.insert("deliveries".into(), recorded.deliveries.into());
+            }
+            doc.to_string()
         } else {
             let place = finding
                 .origin
