@@ -654,3 +654,37 @@ fn a_key_used_outside_its_window_alerts_through_the_running_daemon() {
         "{audit}"
     );
 }
+
+#[test]
+fn validate_warns_about_a_rule_naming_a_contract_the_registry_lacks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let out = argus(&data)
+        .args(["registry", "import"])
+        .arg(workspace().join("testdata/foundry-project"))
+        .output()
+        .expect("import");
+    assert!(out.status.success());
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        "rules:\n  - id: typo\n    match: { event: { contract: Tokn, signature: \"Transfer(address,address,uint256)\" } }\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("argus.yaml"),
+        "chains: [{ chain: anvil, rpc: [http://127.0.0.1:1] }]\nrules: [rules.yaml]\n",
+    )
+    .expect("write");
+    let out = argus(&data)
+        .args(["validate", "--json", "-c"])
+        .arg(dir.path().join("argus.yaml"))
+        .output()
+        .expect("validate");
+    assert!(out.status.success(), "a warning is not a refusal");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let warnings = doc["warnings"].to_string();
+    assert!(
+        warnings.contains("typo") && warnings.contains("Tokn"),
+        "{warnings}"
+    );
+}

@@ -17,9 +17,29 @@ pub(crate) struct ValidateArgs {
     pub(crate) json: bool,
 }
 
-pub(crate) fn run(_global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<ExitCode> {
     match config::load(&args.config) {
         Ok(loaded) => {
+            // Rules that name what the registry does not hold (yet) match
+            // nothing until it does: worth a warning, not a refusal.
+            let data_dir = loaded
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| global.data_dir.clone());
+            let mut warnings = Vec::new();
+            if data_dir.join(argus_store::DATABASE_FILE).exists() {
+                let registry = argus_registry::Registry::open_in_dir(&data_dir)?;
+                let engine = argus_rules::Engine::new(
+                    loaded.rules.clone(),
+                    &crate::node::directory::load(&registry)?,
+                );
+                for problem in engine.binding_problems() {
+                    warnings.push(format!("rule {}: {}", problem.rule_id, problem.message));
+                }
+            }
+            for warning in &warnings {
+                eprintln!("warning: {warning}");
+            }
             if args.json {
                 println!(
                     "{}",
@@ -29,6 +49,7 @@ pub(crate) fn run(_global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Ex
                         "rules": loaded.rules.len(),
                         "rule_files": loaded.rule_files,
                         "notifiers": loaded.alerting.notifiers.keys().collect::<Vec<_>>(),
+                        "warnings": warnings,
                     })
                 );
             } else {
