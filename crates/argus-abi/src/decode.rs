@@ -16,7 +16,7 @@
 //! never a panic. ABI coding is alloy's (`alloy-dyn-abi`); nothing here
 //! re-implements it.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use alloy_dyn_abi::{DynSolError, DynSolEvent, DynSolType, DynSolValue, Specifier};
 use alloy_json_abi::{Event, EventParam, JsonAbi, Param};

@@ -8,6 +8,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+/// The allocator of the `argus` binary, so the figure is the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 
 use alloy_dyn_abi::DynSolValue;

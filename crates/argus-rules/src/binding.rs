@@ -3,7 +3,7 @@
 //! filed under the keys a log, call or transaction is looked up by, so the
 //! engine never loops over all rules.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use alloy_primitives::{Address, B256, Selector};
 use argus_abi::AbiIndex;

@@ -10,7 +10,7 @@
 //! it. When the registry changes, [`Engine::set_directory`] binds again, so a
 //! new deployment is watched from the next block on; window state is kept.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use alloy_primitives::{Address, B256, Selector, U256};
 use argus_abi::DecodedLog;
