@@ -244,7 +244,8 @@ impl Engine {
         );
         scope.set("block", block_fact(block));
         scope.set("contract", self.contract_fact(chain, log.address));
-        let mut context = scope.context();
+        let needed = self.needed_variables(&candidates);
+        let mut context = scope.context_with(&needed);
         let item = Item {
             origin: Some(origin),
             at_ms,
@@ -255,6 +256,29 @@ impl Engine {
         for rule in candidates {
             self.evaluate(rule, &item, &mut scope, &mut context, outcome);
         }
+    }
+
+    /// The variables the conditions, groups and values of `rules` read.
+    fn needed_variables(&self, rules: &[usize]) -> Vec<&'static str> {
+        const NAMES: [&str; 9] = [
+            "event", "args", "tx", "block", "contract", "call", "value", "labels", "name",
+        ];
+        let mut needed = Vec::new();
+        for rule in rules.iter().filter_map(|r| self.rules.get(*r)) {
+            for expression in [&rule.condition, &rule.group_by, &rule.value]
+                .into_iter()
+                .flatten()
+            {
+                for variable in &expression.variables {
+                    if let Some(name) = NAMES.iter().find(|n| **n == variable.as_str())
+                        && !needed.contains(name)
+                    {
+                        needed.push(*name);
+                    }
+                }
+            }
+        }
+        needed
     }
 
     fn on_transaction(&mut self, block: &Block, tx: &Transaction, outcome: &mut Outcome) {
@@ -570,6 +594,9 @@ impl Engine {
                 }
             }
         };
+        // The rule fires: the title, the dedup key and the fields see every
+        // variable, not only those the condition read.
+        scope.fill(context);
         if let Some(window) = &window {
             context.add_variable_as_val("window", window.to_val());
         }

@@ -145,10 +145,26 @@ impl Scope {
     /// A CEL context holding every variable of the scope.
     pub(crate) fn context(&self) -> Context<'static, 'static> {
         let mut context = Context::with_env(env());
-        for (name, fact) in &self.vars {
+        self.fill(&mut context);
+        context
+    }
+
+    /// A CEL context holding only the variables `needed` names. Turning a
+    /// fact into a CEL value allocates, and most logs that reach a rule do
+    /// not make it fire: the rest is added by [`Scope::fill`] when one does.
+    pub(crate) fn context_with(&self, needed: &[&str]) -> Context<'static, 'static> {
+        let mut context = Context::with_env(env());
+        for (name, fact) in self.vars.iter().filter(|(n, _)| needed.contains(n)) {
             context.add_variable_as_val(*name, fact.to_val());
         }
         context
+    }
+
+    /// Puts every variable of the scope in `context`.
+    pub(crate) fn fill(&self, context: &mut Context<'static, 'static>) {
+        for (name, fact) in &self.vars {
+            context.add_variable_as_val(*name, fact.to_val());
+        }
     }
 
     /// The scope as the `fields` of a finding (`rule` left out).
@@ -253,6 +269,9 @@ impl Vocabulary {
 pub(crate) struct Expression {
     pub(crate) source: String,
     ast: IdedExpr,
+    /// The free variables it reads (`args`, `tx`…): the engine puts only
+    /// these in the context before a rule fires.
+    pub(crate) variables: Vec<String>,
 }
 
 impl Expression {
@@ -274,6 +293,7 @@ impl Expression {
             }
         })?;
         let mut problems = Vec::new();
+        let mut variables = Vec::new();
         {
             let references = ast.references();
             let bound = comprehension_variables(&ast);
@@ -281,6 +301,7 @@ impl Expression {
                 if bound.iter().any(|b| b == variable) {
                     continue;
                 }
+                variables.push(variable.to_owned());
                 if !allowed.iter().any(|(name, _)| *name == variable) {
                     let known: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
                     problems.push(format!(
@@ -298,6 +319,7 @@ impl Expression {
         Ok(Expression {
             source: source.to_owned(),
             ast,
+            variables,
         })
     }
 

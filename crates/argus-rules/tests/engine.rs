@@ -213,3 +213,25 @@ fn a_count_window_forgets_a_reverted_block() {
     );
     assert_eq!(third.findings[0].fields["window"]["count"], 2.0);
 }
+
+#[test]
+fn a_title_and_fields_see_every_variable_even_those_the_condition_does_not_read() {
+    let text = "rules:\n  - id: any-deposit\n    match: { event: { contract: \"tag:vault\", signature: Deposit } }\n    condition: 'block.number > 0'\n    title: '{{contract.label}} got {{args.amount}} in {{tx.hash}}'\n    dedup: '{{event.name}}:{{args.owner}}'\n";
+    let mut engine = Engine::new(
+        RuleSet::from_yaml(text, "r.yaml").unwrap(),
+        &directory(true),
+    );
+    let outcome = engine.on_block(&deposit_block(2, U256::from(7), None));
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    assert_eq!(outcome.findings.len(), 1);
+    let finding = &outcome.findings[0];
+    assert!(finding.title.contains(" got 7 in 0x"), "{}", finding.title);
+    assert_eq!(finding.dedup_key, format!("Deposit:{ALICE:#x}"));
+    for field in ["event", "args", "tx", "block", "contract"] {
+        assert!(
+            finding.fields.get(field).is_some(),
+            "fields lack {field}: {}",
+            finding.fields
+        );
+    }
+}
