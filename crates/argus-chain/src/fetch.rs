@@ -118,6 +118,11 @@ pub(crate) async fn fetch_range(
             }
         }
     }
+    if matches!(mode, FetchMode::Full) {
+        for block in &mut blocks {
+            attach_revert_data(pool, block).await;
+        }
+    }
     // Still the same branch at the top of the run?
     let last = blocks.last().map(|b| b.header);
     let now = pool.header(BlockId::Number(to)).await?;
@@ -125,4 +130,28 @@ pub(crate) async fn fetch_range(
         return Ok(Fetched::Moved);
     }
     Ok(Fetched::Blocks(blocks))
+}
+
+/// Asks the node's call tracer what each failed transaction of `block`
+/// reverted with. Best effort: a node without `debug_traceTransaction` (many
+/// public providers) or an answer without `output` leaves `revert_data`
+/// unset; the failure itself is in the receipt either way.
+async fn attach_revert_data(pool: &RpcPool, block: &mut Block) {
+    for tx in &mut block.transactions {
+        let Some(receipt) = tx.receipt.as_mut() else {
+            continue;
+        };
+        if receipt.success || pool.tracing_unsupported() {
+            continue;
+        }
+        let params = serde_json::json!([
+            format!("{:#x}", tx.hash),
+            { "tracer": "callTracer", "tracerConfig": { "onlyTopCall": true } }
+        ]);
+        match pool.request("debug_traceTransaction", params).await {
+            Ok(trace) => receipt.revert_data = parse::revert_output(&trace),
+            Err(error) if error.is_method_unsupported() => pool.mark_tracing_unsupported(),
+            Err(_) => {}
+        }
+    }
 }

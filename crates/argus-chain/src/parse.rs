@@ -108,6 +108,18 @@ fn answer_of(response: Response) -> Answer {
     }
 }
 
+/// The revert data in a `callTracer` trace (`output` of a call that has an
+/// `error`), at most 64 KiB of it; `None` when the trace has none.
+pub fn revert_output(trace: &serde_json::Value) -> Option<alloy_primitives::Bytes> {
+    trace.get("error")?;
+    let output = trace.get("output")?.as_str()?;
+    let hex = output.strip_prefix("0x")?;
+    if hex.len() > 2 * 64 * 1024 {
+        return None;
+    }
+    alloy_primitives::hex::decode(hex).ok().map(Into::into)
+}
+
 /// Parses one JSON-RPC response and checks that it answers request `expected_id`.
 pub fn response(bytes: &[u8], expected_id: u64) -> Result<Answer, ParseError> {
     let response: Response =
@@ -428,6 +440,7 @@ fn receipt_of(r: &AnyTransactionReceipt, block: &BlockRef) -> Result<ReceiptWith
             gas_used: r.gas_used,
             effective_gas_price: r.effective_gas_price,
             contract_address: r.contract_address,
+            revert_data: None,
         },
         logs,
     })

@@ -87,6 +87,9 @@ pub(crate) struct PoolInner {
     pub(crate) log_span: AtomicU64,
     /// Set once a node refused `eth_getBlockReceipts`.
     pub(crate) no_block_receipts: AtomicBool,
+    /// The nodes refused `debug_traceTransaction`: revert data is not asked
+    /// for again.
+    pub(crate) no_tracing: AtomicBool,
 }
 
 /// The RPC pool of one chain; cheap to clone (the clones share everything).
@@ -172,6 +175,7 @@ impl RpcPool {
                 poller_running: AtomicBool::new(false),
                 log_span: AtomicU64::new(u64::MAX),
                 no_block_receipts: AtomicBool::new(false),
+                no_tracing: AtomicBool::new(false),
             }),
         })
     }
@@ -184,6 +188,19 @@ impl RpcPool {
     /// The pool's configuration.
     pub fn config(&self) -> &PoolConfig {
         &self.inner.config
+    }
+
+    /// Whether the nodes refused `debug_traceTransaction`.
+    pub(crate) fn tracing_unsupported(&self) -> bool {
+        self.inner
+            .no_tracing
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn mark_tracing_unsupported(&self) {
+        self.inner
+            .no_tracing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Figures per endpoint, in configuration order.

@@ -688,3 +688,30 @@ fn validate_warns_about_a_rule_naming_a_contract_the_registry_lacks() {
         "{warnings}"
     );
 }
+
+#[test]
+fn a_failed_transaction_alert_says_why_it_reverted() {
+    let anvil = Anvil::start(&[]);
+    deploy_sample_project(&anvil);
+    let receiver = Receiver::start();
+    let rules = format!(
+        "rules:\n  - id: bot-failure\n    severity: high\n    match:\n      transaction: {{ from: \"{BOB}\", status: failed }}\n    title: \"bot transaction reverted: {{{{tx.revert.name}}}}\"\n"
+    );
+    let setup = setup_with(&anvil, &[anvil.http_url()], &receiver, &rules);
+    let _daemon = Daemon::start(&setup);
+    failing_transfer(&anvil);
+    wait_for_fires(&receiver, &setup, 1);
+    let fires = by_key(&receiver, "fire");
+    let (_, body) = fires.values().next().expect("one alert");
+    let alert = &body["alert"];
+    assert_eq!(
+        alert["title"], "bot transaction reverted: InsufficientBalance",
+        "{alert}"
+    );
+    let revert = &alert["fields"]["tx"]["revert"];
+    assert_eq!(revert["kind"], "custom", "{revert}");
+    assert_eq!(
+        revert["signature"], "InsufficientBalance(address,uint256,uint256)",
+        "{revert}"
+    );
+}

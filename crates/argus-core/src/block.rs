@@ -66,6 +66,11 @@ pub struct Receipt {
     pub effective_gas_price: u128,
     /// The address of the created contract, for a creation.
     pub contract_address: Option<Address>,
+    /// What a failed transaction reverted with (a reason, a panic code, a
+    /// custom error), when the follower could learn it from the node's call
+    /// trace; `None` for a success or when the node does not trace.
+    #[serde(default)]
+    pub revert_data: Option<Bytes>,
 }
 
 /// A block as the follower delivers it: its header fields, its logs in order

@@ -519,6 +519,7 @@ fn build_block(
                 gas_used: 21_000,
                 effective_gas_price: gas_price,
                 contract_address: None,
+                revert_data: None,
             }),
         });
     }

@@ -333,7 +333,11 @@ impl Engine {
             extra: Vec::new(),
         };
         let mut scope = Scope::default();
-        scope.set("tx", tx_fact(tx));
+        let mut tx_facts = tx_fact(tx);
+        if let (Some(revert), Fact::Map(entries)) = (self.revert_fact(chain, tx), &mut tx_facts) {
+            entries.push(("revert".to_owned(), revert));
+        }
+        scope.set("tx", tx_facts);
         scope.set("block", block_fact(block));
         if !candidates.is_empty() {
             let mut context = scope.context();
@@ -679,6 +683,44 @@ fn number_fact(n: Number) -> Fact {
     match n {
         Number::Exact(e) => Fact::Exact(e),
         Number::Double(d) => Fact::Double(d),
+    }
+}
+
+impl Engine {
+    /// What a failed transaction reverted with, decoded with the ABI of the
+    /// contract it called: `kind` is `reason`, `panic`, `custom`, `empty` or
+    /// `undecoded` (the raw `data` is always there).
+    fn revert_fact(&self, chain: ChainId, tx: &Transaction) -> Option<Fact> {
+        let data = tx.receipt.as_ref()?.revert_data.as_ref()?;
+        let mut entries = vec![("data", Fact::Bytes(data.to_vec()))];
+        let decoded = match (tx.to, self.bindings.abi.get(&chain)) {
+            (Some(to), Some(index)) => index.decode_revert(to, data).ok(),
+            _ => None,
+        };
+        match decoded {
+            Some(argus_abi::DecodedRevert::Empty) => entries.push(("kind", Fact::str("empty"))),
+            Some(argus_abi::DecodedRevert::Reason(reason)) => {
+                entries.push(("kind", Fact::str("reason")));
+                entries.push(("reason", Fact::str(reason)));
+            }
+            Some(argus_abi::DecodedRevert::Panic { code, meaning }) => {
+                entries.push(("kind", Fact::str("panic")));
+                entries.push(("code", Fact::Exact(ExactInt::from_u256(code))));
+                entries.push(("reason", Fact::str(meaning)));
+            }
+            Some(argus_abi::DecodedRevert::Custom {
+                name,
+                signature,
+                args,
+            }) => {
+                entries.push(("kind", Fact::str("custom")));
+                entries.push(("name", Fact::str(name)));
+                entries.push(("signature", Fact::str(signature)));
+                entries.push(("args", args_fact(&args)));
+            }
+            None => entries.push(("kind", Fact::str("undecoded"))),
+        }
+        Some(Fact::map(entries))
     }
 }
 

@@ -212,6 +212,7 @@ pub(crate) const TX_FIELDS: &[&str] = &[
     "status",
     "success",
     "gas_used",
+    "revert",
 ];
 pub(crate) const BLOCK_FIELDS: &[&str] = &["number", "hash", "timestamp", "base_fee", "chain"];
 const EVENT_FIELDS: &[&str] = &["name", "signature", "address", "label", "log_index"];
