@@ -542,6 +542,8 @@ fn a_window_counts_across_a_kill_9() {
     assert_eq!(fires.len(), 1, "log:\n{}", daemon_log(&setup));
     let (_, body) = fires.values().next().expect("one alert");
     assert_eq!(body["alert"]["rule_id"], "seed-failed-transactions");
+    let title = body["alert"]["title"].as_str().unwrap_or_default();
+    assert!(title.ends_with("— 6 in the last 300 s"), "{title}");
 }
 
 #[test]

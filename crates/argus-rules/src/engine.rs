@@ -659,10 +659,13 @@ struct Item {
 fn default_title(rule: &Rule, window: Option<&serde_json::Value>) -> String {
     let mut title = rule.description.clone().unwrap_or_else(|| rule.id.clone());
     if let Some(window) = window {
+        // Counts are kept as doubles (a window may sum `value:`); a whole
+        // number is shown as one.
         let figure = |key: &str| {
-            window
-                .get(key)
-                .map(|v| v.to_string().trim_matches('"').to_owned())
+            window.get(key).map(|v| match v.as_f64() {
+                Some(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", n as i64),
+                _ => v.to_string().trim_matches('"').to_owned(),
+            })
         };
         if let (Some(count), Some(within)) = (figure("count"), figure("within")) {
             title.push_str(&format!(" — {count} in the last {within} s"));
