@@ -29,5 +29,8 @@ fuzz_target!(|data: &[u8]| {
         let _ = parse::logs(&raw, None);
         let _ = parse::receipts(&raw, &block);
         let _ = parse::receipt(&raw, &block);
+        if let Ok(trace) = serde_json::from_str::<serde_json::Value>(raw.get()) {
+            let _ = parse::revert_output(&trace);
+        }
     }
 });
