@@ -28,11 +28,11 @@ use argus_store::Store;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use crate::clock::Clock;
 use crate::config::{AlertingConfig, NotifierConfig, RetryConfig};
 use crate::error::AlertError;
 use crate::notify::{Notifier, Outgoing, SendError};
 use crate::outbox::{self, AlertRecord, Delivery};
+use argus_core::Clock;
 
 /// How long to wait before the next attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

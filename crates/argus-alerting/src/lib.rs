@@ -14,7 +14,6 @@
 //! [`routing`], [`silence`], [`outbox`] (all SQL), [`dispatcher`], [`notify`]
 //! (webhook, Slack, Discord, Telegram, PagerDuty, email, script), [`secret`].
 
-pub mod clock;
 pub mod config;
 pub mod dispatcher;
 pub mod error;
@@ -24,7 +23,8 @@ pub mod routing;
 pub mod secret;
 pub mod silence;
 
-pub use clock::Clock;
+/// The clock of every stage (`argus_core::Clock`), re-exported for callers.
+pub use argus_core::Clock;
 pub use config::AlertingConfig;
 pub use dispatcher::{DispatchHandle, Dispatcher, Pass, RetryPolicy};
 pub use error::{AlertError, ConfigProblem};

@@ -35,7 +35,7 @@ async fn one_signed_delivery_per_alert_and_recording_twice_is_a_no_op() {
     let cfg = webhook(&receiver.url("/hook"));
     let db = Db::new();
     let mut store = db.open();
-    let clock = Clock::manual(T0);
+    let clock = Clock::manual_ms(T0);
     let dispatcher = dispatcher(&db, &cfg, &[("HOOK_SECRET", SECRET)], &clock);
 
     let a = finding("token.transfer", 1, 0);
@@ -102,7 +102,7 @@ async fn a_sink_that_is_down_then_failing_gets_the_alert_once_when_back() {
     let cfg = webhook(&format!("http://{addr}/hook"));
     let db = Db::new();
     let mut store = db.open();
-    let clock = Clock::manual(T0);
+    let clock = Clock::manual_ms(T0);
     let dispatcher = dispatcher(&db, &cfg, &[("HOOK_SECRET", SECRET)], &clock);
     record_all(&mut store, &[finding("r", 1, 0)], &routing(&cfg), T0);
 
@@ -159,7 +159,7 @@ async fn retry_after_is_honoured_and_a_4xx_fails_for_good_but_stays_visible() {
     let cfg = webhook(&receiver.url("/hook"));
     let db = Db::new();
     let mut store = db.open();
-    let clock = Clock::manual(T0);
+    let clock = Clock::manual_ms(T0);
     let dispatcher = dispatcher(&db, &cfg, &[("HOOK_SECRET", SECRET)], &clock);
     record_all(&mut store, &[finding("r", 1, 0)], &routing(&cfg), T0);
 
@@ -205,7 +205,7 @@ async fn retracting_a_delivered_alert_sends_a_retraction_after_the_fire() {
     let cfg = webhook(&receiver.url("/hook"));
     let db = Db::new();
     let mut store = db.open();
-    let clock = Clock::manual(T0);
+    let clock = Clock::manual_ms(T0);
     let dispatcher = dispatcher(&db, &cfg, &[("HOOK_SECRET", SECRET)], &clock);
     let f = finding("r", 7, 0);
     record_all(&mut store, std::slice::from_ref(&f), &routing(&cfg), T0);
@@ -255,7 +255,7 @@ async fn retracting_an_alert_not_yet_sent_cancels_it() {
     let cfg = webhook(&receiver.url("/hook"));
     let db = Db::new();
     let mut store = db.open();
-    let clock = Clock::manual(T0);
+    let clock = Clock::manual_ms(T0);
     let dispatcher = dispatcher(&db, &cfg, &[("HOOK_SECRET", SECRET)], &clock);
     record_all(
         &mut store,
@@ -313,7 +313,7 @@ async fn duplicates_within_the_window_are_suppressed_and_promoted_on_reorg() {
     let cfg = webhook(&receiver.url("/hook"));
     let db = Db::new();
     let mut store = db.open();
-    let clock = Clock::manual(T0);
+    let clock = Clock::manual_ms(T0);
     let dispatcher = dispatcher(&db, &cfg, &[("HOOK_SECRET", SECRET)], &clock);
     let routing = routing(&cfg);
     assert_eq!(
@@ -402,7 +402,7 @@ async fn silenced_alerts_are_stored_but_not_sent() {
     let cfg = webhook(&receiver.url("/hook"));
     let db = Db::new();
     let mut store = db.open();
-    let clock = Clock::manual(T0);
+    let clock = Clock::manual_ms(T0);
     let dispatcher = dispatcher(&db, &cfg, &[("HOOK_SECRET", SECRET)], &clock);
     let routing = routing(&cfg);
     let silence = NewSilence {
@@ -480,7 +480,7 @@ async fn after_a_crash_between_send_and_mark_the_same_key_is_sent_again() {
     let receiver = Receiver::start().await;
     let cfg = webhook(&receiver.url("/hook"));
     let db = Db::new();
-    let clock = Clock::manual(T0);
+    let clock = Clock::manual_ms(T0);
     {
         let mut store = db.open();
         record_all(&mut store, &[finding("r", 1, 0)], &routing(&cfg), T0);
@@ -581,7 +581,7 @@ async fn a_failed_fire_of_a_retracted_alert_cannot_be_requeued() {
     let cfg = webhook(&receiver.url("/hook"));
     let db = Db::new();
     let mut store = db.open();
-    let clock = Clock::manual(T0);
+    let clock = Clock::manual_ms(T0);
     let dispatcher = dispatcher(&db, &cfg, &[("HOOK_SECRET", SECRET)], &clock);
     record_all(&mut store, &[finding("r", 7, 0)], &routing(&cfg), T0);
     assert_eq!(dispatcher.run_once().await.unwrap().failed, 1);

@@ -49,7 +49,6 @@
 //! payload *hash*, so pruned entries still link and every checkpoint still
 //! verifies.
 
-mod clock;
 mod error;
 pub mod format;
 mod key;
@@ -60,7 +59,7 @@ mod retention;
 mod verify;
 mod writer;
 
-pub use clock::Clock;
+pub use argus_core::Clock;
 pub use error::AuditError;
 pub use format::{Checkpoint, Entry, Hash, NewEntry, Payload, RetentionClass};
 pub use key::{CheckpointKey, CheckpointVerifier};

@@ -127,10 +127,21 @@ impl Collector {
         what: &str,
         raw: &Spanned<serde_json::Value>,
     ) -> Option<T> {
-        match serde_json::from_value(raw.value.clone()) {
+        self.typed(raw, what, raw.value.clone())
+    }
+
+    /// Deserializes `value` (a part of the item at `at`); on failure records
+    /// where the item starts and what serde said, prefixed with `what`.
+    pub(crate) fn typed<T: DeserializeOwned, S>(
+        &mut self,
+        at: &Spanned<S>,
+        what: &str,
+        value: serde_json::Value,
+    ) -> Option<T> {
+        match serde_json::from_value(value) {
             Ok(value) => Some(value),
             Err(error) => {
-                self.at(raw, format!("{what}: {error}"));
+                self.at(at, format!("{what}: {error}"));
                 None
             }
         }
@@ -413,13 +424,7 @@ fn chain_setup(out: &mut Collector, raw: &Spanned<serde_json::Value>) -> Option<
     let rpc = follower.remove("rpc");
     let pool = follower.remove("pool");
     let follower: Option<FollowerConfig> =
-        match serde_json::from_value(serde_json::Value::Object(follower)) {
-            Ok(f) => Some(f),
-            Err(error) => {
-                out.at(raw, format!("chains: {error}"));
-                None
-            }
-        };
+        out.typed(raw, "chains", serde_json::Value::Object(follower));
     let endpoints: Option<Vec<EndpointConfig>> = match rpc {
         None => {
             out.at(
@@ -428,8 +433,9 @@ fn chain_setup(out: &mut Collector, raw: &Spanned<serde_json::Value>) -> Option<
             );
             None
         }
-        Some(rpc) => match serde_json::from_value::<Vec<EndpointEntry>>(rpc) {
-            Ok(entries) => Some(
+        Some(rpc) => out
+            .typed::<Vec<EndpointEntry>, _>(raw, "chains.rpc", rpc)
+            .map(|entries| {
                 entries
                     .into_iter()
                     .enumerate()
@@ -439,23 +445,12 @@ fn chain_setup(out: &mut Collector, raw: &Spanned<serde_json::Value>) -> Option<
                         }
                         EndpointEntry::Full(config) => config,
                     })
-                    .collect(),
-            ),
-            Err(error) => {
-                out.at(raw, format!("chains.rpc: {error}"));
-                None
-            }
-        },
+                    .collect()
+            }),
     };
     let pool: Option<PoolConfig> = match pool {
         None => Some(PoolConfig::default()),
-        Some(pool) => match serde_json::from_value(pool) {
-            Ok(p) => Some(p),
-            Err(error) => {
-                out.at(raw, format!("chains.pool: {error}"));
-                None
-            }
-        },
+        Some(pool) => out.typed(raw, "chains.pool", pool),
     };
     let (follower, endpoints, pool) = (follower?, endpoints?, pool?);
     // Build the pool once to check URLs and names; nothing connects yet.

@@ -8,6 +8,7 @@
 mod address;
 mod block;
 mod chain;
+mod clock;
 mod finding;
 mod severity;
 mod signal;
@@ -15,6 +16,7 @@ mod signal;
 pub use address::{AddressError, parse_address};
 pub use block::{Block, BlockRef, Log, Receipt, Transaction};
 pub use chain::{ChainError, ChainId};
+pub use clock::Clock;
 pub use finding::{ChainOrigin, Finding, finding_id};
 pub use severity::Severity;
 pub use signal::Signal;

@@ -281,7 +281,7 @@ pub async fn deliver_one(
 ) -> (Db, Vec<argus_alerting::Delivery>) {
     let db = Db::new();
     let mut store = db.open();
-    let clock = argus_alerting::Clock::manual(T0);
+    let clock = argus_alerting::Clock::manual_ms(T0);
     let dispatcher = dispatcher(&db, cfg, env, &clock);
     let routing = argus_alerting::Routing::from_config(cfg).unwrap();
     let mut f = finding("token.big_transfer", 3, 0);

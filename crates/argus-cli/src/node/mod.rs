@@ -201,7 +201,7 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
             engine.set_directory(&directory::load(&registry).map_err(ChainFailure::Retry)?);
             tracing::info!(chain = chain.0, "registry changed; watching its contracts");
         }
-        let now = now_ms();
+        let now = Clock::system().now_ms();
         match &event {
             ChainEvent::Committed(blocks) => {
                 let mut findings = Vec::new();
@@ -345,11 +345,4 @@ fn rule_error_finding(chain: ChainId, error: &argus_rules::RuleError) -> Finding
         at_ms: error.at_ms,
         fields: serde_json::json!({ "rule": error.rule_id, "error": error.message }),
     }
-}
-
-fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
