@@ -1,10 +1,14 @@
 //! The checkpoint signing key.
 //!
-//! For now a plain ed25519 key kept with 0600 permissions in
-//! `<data_dir>/audit/checkpoint.key` (hex), made on first use; its public half
-//! goes to `checkpoint.pub` so a verifier needs no secret. The vault will hold
-//! it later: [`CheckpointKey`] is a struct (not a trait) with `from_bytes`, so
-//! the vault only has to hand over the 32 secret bytes.
+//! An ed25519 key. Argus keeps it sealed in the vault under the master key
+//! (`argus-cli` hands its 32 bytes over with [`CheckpointKey::from_bytes`]
+//! and seals new ones from [`CheckpointKey::secret_bytes`]); its public half
+//! goes to `<data_dir>/audit/checkpoint.pub` so a verifier needs no secret.
+//!
+//! [`CheckpointKey::load_or_create`] keeps the key in a 0600 file beside the
+//! log instead: for tools and tests without a vault, and for logs made before
+//! the vault held the key (the CLI moves such a file into the vault and
+//! shreds it on first use).
 
 use std::fs;
 use std::io::Write as _;
@@ -94,6 +98,11 @@ impl CheckpointKey {
                     .into(),
             }),
         }
+    }
+
+    /// The 32 secret bytes, to seal them elsewhere (the vault); wiped on drop.
+    pub fn secret_bytes(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.signing.to_bytes())
     }
 
     /// The public half.

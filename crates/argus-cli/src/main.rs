@@ -8,6 +8,7 @@
 mod cmd;
 mod config;
 mod node;
+mod trail;
 
 /// mimalloc: the linter and importers make millions of small allocations, and
 /// glibc's allocator spent a third of the lint benchmark consolidating them.

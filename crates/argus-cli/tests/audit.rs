@@ -7,9 +7,13 @@ use std::path::Path;
 use assert_cmd::Command;
 use serde_json::Value;
 
+/// Unseals the checkpoint signing key the vault holds.
+const MASTER: &str = "q7Vd0mJ3xR9sL2kP8wZ4tY6uB1nC5eA0fG3hI7jK9lM=";
+
 fn argus(data_dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("argus").unwrap();
     cmd.env("ARGUS_DATA_DIR", data_dir)
+        .env("ARGUS_MASTER_KEY", MASTER)
         .env_remove("ARGUS_AUDIT_NOW");
     cmd
 }
@@ -284,4 +288,169 @@ fn a_missing_log_is_an_error_that_says_what_to_do() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no audit log"));
+}
+
+/// The checkpoint key is sealed in the vault: nothing secret sits beside the
+/// log, and a write without the master key is refused.
+#[test]
+fn the_checkpoint_key_lives_in_the_vault() {
+    let data = tempfile::tempdir().unwrap();
+    small_log(data.path());
+    let audit = data.path().join("audit");
+    assert!(!audit.join("checkpoint.key").exists());
+    assert!(audit.join("checkpoint.pub").exists());
+    let out = argus(data.path())
+        .args(["keys", "secret", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("argus.audit-checkpoint"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // No master key: no signature, no entry.
+    let before = fs::read(audit.join("audit.log")).unwrap();
+    let out = argus(data.path())
+        .env_remove("ARGUS_MASTER_KEY")
+        .args(["audit", "record", "--actor", "ops", "--action", "x.y"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ARGUS_MASTER_KEY"));
+    assert_eq!(fs::read(audit.join("audit.log")).unwrap(), before);
+
+    // Argus manages the key: an operator cannot remove or replace it.
+    for args in [
+        &["keys", "secret", "remove", "argus.audit-checkpoint"][..],
+        &["keys", "secret", "set", "argus.audit-checkpoint"][..],
+    ] {
+        let out = argus(data.path())
+            .args(args)
+            .env("ARGUS_SECRET_VALUE", "x")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("checkpoint signing key"));
+    }
+
+    // A replaced public key is noticed before anything is written.
+    let public = fs::read_to_string(audit.join("checkpoint.pub")).unwrap();
+    fs::write(
+        audit.join("checkpoint.pub"),
+        format!("{}\n", "ab".repeat(32)),
+    )
+    .unwrap();
+    let out = argus(data.path())
+        .args(["audit", "record", "--actor", "ops", "--action", "x.y"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not the public half"), "{stderr}");
+    assert!(
+        stderr.contains(public.trim()),
+        "names the vault's key: {stderr}"
+    );
+    assert_eq!(fs::read(audit.join("audit.log")).unwrap(), before);
+    fs::write(audit.join("checkpoint.pub"), &public).unwrap();
+    assert_eq!(verify_code(data.path()), Some(0));
+}
+
+/// A log started by an older Argus, its key in `checkpoint.key`: the first
+/// write with the master key seals the key into the vault, shreds the file,
+/// and the whole log (old entries and new) verifies under the same key.
+#[test]
+fn a_checkpoint_key_file_moves_into_the_vault() {
+    let data = tempfile::tempdir().unwrap();
+    {
+        let mut log =
+            argus_audit::AuditLog::open(data.path(), argus_audit::Clock::system()).unwrap();
+        let entry =
+            argus_audit::NewEntry::new(argus_audit::RetentionClass::Audit, "ops", "old.entry");
+        log.append(&entry).unwrap();
+    }
+    let audit = data.path().join("audit");
+    let public = fs::read_to_string(audit.join("checkpoint.pub")).unwrap();
+    assert!(audit.join("checkpoint.key").exists());
+
+    let doctor = argus(data.path())
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let check = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "audit-key")
+        .unwrap()
+        .clone();
+    assert_eq!(check["status"], "warn", "{check}");
+    assert!(check["fix"].as_str().unwrap().contains("ARGUS_MASTER_KEY"));
+
+    let out = argus(data.path())
+        .args([
+            "audit",
+            "record",
+            "--actor",
+            "ops",
+            "--action",
+            "audit.key-sealed",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("moved the audit checkpoint key"));
+    assert!(
+        !audit.join("checkpoint.key").exists(),
+        "the file is shredded"
+    );
+    assert_eq!(
+        fs::read_to_string(audit.join("checkpoint.pub")).unwrap(),
+        public
+    );
+    let out = argus(data.path())
+        .args(["audit", "verify", "--public-key", public.trim()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = argus(data.path())
+        .args(["audit", "tail", "--json"])
+        .output()
+        .unwrap();
+    let actions: Vec<String> = json_lines(&out.stdout)
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(actions, ["old.entry", "audit.key-sealed"]);
+}
+
+/// A log whose key was lost cannot be extended (a new key would not verify
+/// its old checkpoints); the error says what to do.
+#[test]
+fn a_log_whose_key_is_lost_is_not_extended() {
+    let data = tempfile::tempdir().unwrap();
+    small_log(data.path());
+    fs::remove_dir_all(data.path().join("keystore")).unwrap();
+    let before = fs::read(data.path().join("audit/audit.log")).unwrap();
+    let out = argus(data.path())
+        .args(["audit", "record", "--actor", "ops", "--action", "x.y"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be extended"));
+    assert_eq!(
+        fs::read(data.path().join("audit/audit.log")).unwrap(),
+        before
+    );
+    assert_eq!(verify_code(data.path()), Some(0), "it still verifies");
 }

@@ -43,10 +43,14 @@ fn hardened() -> tempfile::TempDir {
             "--action",
             "audit.enable",
         ])
+        .env(
+            "ARGUS_MASTER_KEY",
+            "q7Vd0mJ3xR9sL2kP8wZ4tY6uB1nC5eA0fG3hI7jK9lM=",
+        )
         .assert()
         .success();
     chmod(&data, 0o700);
-    fs::create_dir(data.join("keystore")).unwrap();
+    fs::create_dir_all(data.join("keystore")).unwrap();
     chmod(&data.join("keystore"), 0o700);
     fs::write(root.path().join("argus.yaml"), "rules: []\n").unwrap();
     chmod(&root.path().join("argus.yaml"), 0o600);

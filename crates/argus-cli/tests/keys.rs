@@ -229,7 +229,11 @@ fn create_import_list_export_remove_and_no_secret_leaks() {
             .output()
             .unwrap(),
     );
-    assert_eq!(json(&sealed)["secrets"], serde_json::json!(["slack"]));
+    assert_eq!(
+        json(&sealed)["secrets"],
+        serde_json::json!(["argus.audit-checkpoint", "slack"]),
+        "the notifier token, beside the audit log's signing key"
+    );
     let verified = record(
         keys(&data, canary_master)
             .args(["verify", "--json"])
@@ -274,7 +278,11 @@ fn create_import_list_export_remove_and_no_secret_leaks() {
             .output()
             .unwrap(),
     );
-    assert_eq!(json(&secrets)["secrets"], serde_json::json!(["slack"]));
+    assert_eq!(
+        json(&secrets)["secrets"],
+        serde_json::json!(["argus.audit-checkpoint", "slack"]),
+        "re-sealed under the new master key"
+    );
     let upper_key = canary_key.to_uppercase();
     let token_hex = alloy_primitives::hex::encode(canary_token);
     for canary in [
@@ -304,7 +312,16 @@ fn create_import_list_export_remove_and_no_secret_leaks() {
         let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", file.display());
     }
-    // Every key operation is in the audit log, which verifies.
+    // Every key and secret operation is in the audit log, which verifies.
+    let output = argus(&data)
+        .args(["audit", "query", "--action", "secret.*", "--json"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("\"secret.set\"") && text.contains("\"slack\""),
+        "{text}"
+    );
     let output = argus(&data)
         .args(["audit", "query", "--action", "key.*", "--json"])
         .output()

@@ -14,11 +14,11 @@ use anyhow::{Context as _, bail};
 use argus_audit::time::OffsetDateTime;
 use argus_audit::time::format_description::well_known::Rfc3339;
 use argus_audit::{
-    AuditError, AuditLog, AuditPaths, CheckpointKey, CheckpointVerifier, Clock, Entry, NewEntry,
-    Query, RetentionClass, RetentionPolicy, parse_log, prune, read_log, verify,
+    AuditError, AuditPaths, CheckpointKey, CheckpointVerifier, Clock, Entry, NewEntry, Query,
+    RetentionClass, RetentionPolicy, parse_log, prune, read_log, verify,
 };
 
-use crate::GlobalArgs;
+use crate::{GlobalArgs, trail};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum AuditCommand {
@@ -76,6 +76,10 @@ pub(crate) struct RecordArgs {
     /// Stamp with this time instead of the clock (tests and imports).
     #[arg(long, hide = true, env = "ARGUS_AUDIT_NOW")]
     now: Option<String>,
+    /// Read the master key (which unseals the checkpoint signing key) from
+    /// this file (mode 0600) instead of `ARGUS_MASTER_KEY`.
+    #[arg(long, value_name = "FILE")]
+    master_key_file: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -188,16 +192,6 @@ fn require_log(paths: &AuditPaths) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// This machine's name, for entries that do not give one.
-pub(crate) fn host_name() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| fs::read_to_string("/etc/hostname"))
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 fn record(data_dir: &std::path::Path, args: RecordArgs) -> anyhow::Result<ExitCode> {
     let class: RetentionClass = args.class.parse()?;
     let clock = match &args.now {
@@ -205,7 +199,7 @@ fn record(data_dir: &std::path::Path, args: RecordArgs) -> anyhow::Result<ExitCo
         None => Clock::system(),
     };
     let mut entry = NewEntry::new(class, args.actor, args.action)
-        .at(args.host.unwrap_or_else(host_name), args.component)
+        .at(args.host.unwrap_or_else(trail::host_name), args.component)
         .because(args.reason);
     entry.payload.reference = args.reference;
     if let Some(details) = &args.details {
@@ -213,7 +207,9 @@ fn record(data_dir: &std::path::Path, args: RecordArgs) -> anyhow::Result<ExitCo
             .with_context(|| format!("--details is not JSON: {details}"))?;
         entry.payload.details = Some(value);
     }
-    let mut log = AuditLog::open(data_dir, clock)?;
+    let mut vault = trail::open_vault(data_dir, args.master_key_file.as_deref(), true)?;
+    let mut log = trail::open_log(&mut vault, data_dir, clock)?;
+    drop(vault);
     let seq = log.append(&entry)?;
     if args.json {
         println!("{}", serde_json::json!({ "seq": seq }));
@@ -223,8 +219,8 @@ fn record(data_dir: &std::path::Path, args: RecordArgs) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-/// The trusted key: given, or the public key file, or derived from the
-/// private key.
+/// The trusted key: given, or the public key file, or the public half of a
+/// legacy key file.
 fn verifier(paths: &AuditPaths, given: Option<&str>) -> anyhow::Result<CheckpointVerifier> {
     if let Some(hex) = given {
         return Ok(CheckpointVerifier::from_hex(hex)?);

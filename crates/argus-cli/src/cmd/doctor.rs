@@ -278,12 +278,12 @@ fn audit_checks(data_dir: &Path) -> Vec<Check> {
             )
             .critical()
             .fix(format!(
-                "run the daemon, or start the log now: argus --data-dir {} audit record --action audit.enable --reason 'enable audit logging'",
+                "with ARGUS_MASTER_KEY set, run the daemon, or start the log now: argus --data-dir {} audit record --action audit.enable --reason 'enable audit logging'",
                 data_dir.display()
             )),
         ];
     }
-    let mut checks = vec![mode_check("audit-key", &paths.key, 0o600, true)];
+    let mut checks = vec![checkpoint_key_check(&paths)];
     let verifier = if paths.public_key.exists() {
         CheckpointVerifier::load(&paths.public_key).ok()
     } else {
@@ -315,6 +315,35 @@ fn audit_checks(data_dir: &Path) -> Vec<Check> {
     };
     checks.push(check);
     checks
+}
+
+/// The checkpoint signing key belongs in the vault: a key file beside the log
+/// lets whoever can write the directory re-sign a rewritten log.
+fn checkpoint_key_check(paths: &AuditPaths) -> Check {
+    if !paths.key.exists() {
+        return Check::new(
+            "audit-key",
+            Status::Ok,
+            "the checkpoint signing key is sealed in the vault",
+        );
+    }
+    let mode = mode_check("audit-key", &paths.key, 0o600, true);
+    if mode.status != Status::Ok {
+        return mode;
+    }
+    Check::new(
+        "audit-key",
+        Status::Warn,
+        format!(
+            "the checkpoint signing key is a file beside the log ({}), not sealed in the vault: \
+             whoever can write the directory can re-sign a rewritten log",
+            paths.key.display()
+        ),
+    )
+    .fix(
+        "with ARGUS_MASTER_KEY set, `argus audit record --action audit.key-sealed --reason 'seal \
+         the checkpoint key'` moves it into the vault and shreds the file",
+    )
 }
 
 /// What an `argus run` config says about secrets and endpoints: notifier

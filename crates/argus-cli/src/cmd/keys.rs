@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use alloy_primitives::hex;
 use anyhow::{Context as _, bail};
-use argus_audit::{AuditLog, Clock, NewEntry, RetentionClass};
+use argus_audit::{NewEntry, RetentionClass};
 use argus_vault::{
     AccessPolicy, Action, KeyEntry, Keystore, MasterKey, OutsideWindow, TimeWindow, Vault,
     read_private_file,
@@ -20,7 +20,7 @@ use argus_vault::{
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::GlobalArgs;
+use crate::{GlobalArgs, trail};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum KeysCommand {
@@ -175,13 +175,12 @@ pub(crate) struct RotateArgs {
 }
 
 pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
-    let dir = global.data_dir.join("keystore");
     match cmd {
         KeysCommand::Create(args) => {
             let policy = policy(&args.policy)?;
-            let mut vault = open(&dir, &args.common, true)?;
+            let mut vault = open(&global.data_dir, &args.common, true)?;
             let entry = vault.create(&args.label, policy)?.clone();
-            audited(global, "key.create", &entry)?;
+            audited(global, &mut vault, "key.create", &entry)?;
             print_entry(&entry, args.common.json, "created")
         }
         KeysCommand::Import(args) => {
@@ -196,16 +195,16 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
                 "--password-file",
             )?;
             let policy = policy(&args.policy)?;
-            let mut vault = open(&dir, &args.common, true)?;
+            let mut vault = open(&global.data_dir, &args.common, true)?;
             let entry = vault
                 .import(&keystore, password.as_bytes(), &args.label, policy)
                 .with_context(|| format!("cannot import {}", args.file.display()))?
                 .clone();
-            audited(global, "key.import", &entry)?;
+            audited(global, &mut vault, "key.import", &entry)?;
             print_entry(&entry, args.common.json, "imported")
         }
         KeysCommand::List(args) => {
-            let vault = open(&dir, &args, false)?;
+            let vault = open(&global.data_dir, &args, false)?;
             if args.json {
                 let keys: Vec<_> = vault.keys().iter().map(entry_json).collect();
                 emit(&serde_json::to_string_pretty(&json!({ "keys": keys }))?)
@@ -226,7 +225,7 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
             }
         }
         KeysCommand::ExportPublic(args) => {
-            let vault = open(&dir, &args.common, false)?;
+            let vault = open(&global.data_dir, &args.common, false)?;
             let entry = vault.key(&args.label)?;
             let public_key = format!("0x{}", hex::encode(vault.public_key(&args.label)?));
             if args.common.json {
@@ -243,10 +242,11 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
             }
         }
         KeysCommand::Rotate(args) => {
-            let mut vault = open(&dir, &args.common, false)?;
+            let mut vault = open(&global.data_dir, &args.common, false)?;
             let (retired, new) = vault.rotate_key(&args.label)?;
             record(
                 global,
+                &mut vault,
                 "key.rotate",
                 json!({
                     "label": new.label,
@@ -268,44 +268,42 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
                 ))
             }
         }
-        KeysCommand::Sign(args) => super::keys_sign::run(global, &dir, args),
+        KeysCommand::Sign(args) => super::keys_sign::run(global, args),
         KeysCommand::Remove(args) => {
-            let mut vault = open(&dir, &args.common, false)?;
+            let mut vault = open(&global.data_dir, &args.common, false)?;
             let entry = vault.remove(&args.label)?;
-            audited(global, "key.remove", &entry)?;
+            audited(global, &mut vault, "key.remove", &entry)?;
             print_entry(&entry, args.common.json, "removed")
         }
         KeysCommand::Policy(args) => {
             let policy = policy(&args.policy)?;
-            let mut vault = open(&dir, &args.common, false)?;
+            let mut vault = open(&global.data_dir, &args.common, false)?;
             let entry = vault.set_policy(&args.label, policy)?.clone();
-            audited(global, "key.policy", &entry)?;
+            audited(global, &mut vault, "key.policy", &entry)?;
             print_entry(&entry, args.common.json, "updated")
         }
-        KeysCommand::Secret(command) => secret_command(&dir, command),
+        KeysCommand::Secret(command) => secret_command(global, command),
         KeysCommand::Verify(args) => {
-            let vault = open(&dir, &args, false)?;
+            let mut vault = open(&global.data_dir, &args, false)?;
             let count = vault.verify()?;
             record(
                 global,
+                &mut vault,
                 "key.verify",
                 json!({ "keys": count, "note": "every private key was decrypted" }),
             )?;
             report(&vault, count, args.json, "every key decrypts")
         }
         KeysCommand::RotateMaster(args) => {
-            let vault = open(&dir, &args.common, false)?;
+            let vault = open(&global.data_dir, &args.common, false)?;
             let new = master_key(
                 args.new_master_key_file.as_deref(),
                 "ARGUS_NEW_MASTER_KEY",
                 "--new-master-key-file",
             )?;
-            let vault = vault.rotate_master(&new)?;
-            record(
-                global,
-                "key.rotate-master",
-                json!({ "keys": vault.keys().len(), "generation": vault.generation() }),
-            )?;
+            let mut vault = vault.rotate_master(&new)?;
+            let details = json!({ "keys": vault.keys().len(), "generation": vault.generation() });
+            record(global, &mut vault, "key.rotate-master", details)?;
             eprintln!(
                 "the vault now opens with the new master key only: put it in ARGUS_MASTER_KEY \
                  and destroy the old one"
@@ -317,54 +315,89 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
 
 /// Records a use or change of a key in the audit log (security class): the
 /// seed asks for every private-key access and configuration change to be
-/// there. The key operation has happened when this runs; a log that cannot
-/// take the entry is an error the operator must see.
-fn audited(global: &GlobalArgs, action: &str, entry: &KeyEntry) -> anyhow::Result<()> {
+/// there.
+fn audited(
+    global: &GlobalArgs,
+    vault: &mut Vault,
+    action: &str,
+    entry: &KeyEntry,
+) -> anyhow::Result<()> {
     record(
         global,
+        vault,
         action,
         json!({ "label": entry.label, "address": entry.address }),
     )
 }
 
+/// Records a key operation (security class), signed with the checkpoint key
+/// of the vault the operation used.
 pub(super) fn record(
     global: &GlobalArgs,
+    vault: &mut Vault,
     action: &str,
     details: serde_json::Value,
 ) -> anyhow::Result<()> {
-    let actor = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
-    let entry = NewEntry::new(RetentionClass::Security, actor, action)
-        .at(crate::cmd::audit::host_name(), "keys")
-        .details(details);
-    AuditLog::open(&global.data_dir, Clock::system())
-        .and_then(|mut log| log.append(&entry))
-        .map(|_| ())
-        .with_context(|| {
-            format!(
-                "{action} succeeded but could not be recorded in the audit log; run \
-                 `argus audit verify` and record it by hand with `argus audit record`"
-            )
-        })
+    record_why(global, vault, action, "", details)
 }
 
-fn secret_command(dir: &Path, command: SecretCommand) -> anyhow::Result<ExitCode> {
+/// [`record`] with the operator's reason as the entry's "why".
+pub(super) fn record_why(
+    global: &GlobalArgs,
+    vault: &mut Vault,
+    action: &str,
+    reason: &str,
+    details: serde_json::Value,
+) -> anyhow::Result<()> {
+    let entry = NewEntry::new(RetentionClass::Security, trail::actor(), action)
+        .at(trail::host_name(), "keys")
+        .because(reason)
+        .details(details);
+    trail::append(vault, &global.data_dir, &entry).map(|_| ())
+}
+
+fn secret_command(global: &GlobalArgs, command: SecretCommand) -> anyhow::Result<ExitCode> {
+    let reserved = |name: &str| -> anyhow::Result<()> {
+        if name == trail::CHECKPOINT_SECRET {
+            bail!(
+                "{name} is the audit log's checkpoint signing key; Argus manages it (replacing or \
+                 removing it would leave the log unextendable)"
+            )
+        }
+        Ok(())
+    };
     match command {
         SecretCommand::Set(args) => {
+            reserved(&args.name)?;
             let value = secret(
                 args.value_file.as_deref(),
                 "ARGUS_SECRET_VALUE",
                 "the secret's value",
                 "--value-file",
             )?;
-            let mut vault = open(dir, &args.common, true)?;
+            let mut vault = open(&global.data_dir, &args.common, true)?;
             vault.set_secret(&args.name, value.as_bytes())?;
+            drop(value);
+            record(
+                global,
+                &mut vault,
+                "secret.set",
+                json!({ "name": args.name }),
+            )?;
             eprintln!("sealed secret {:?}", args.name);
             names(&vault, args.common.json)
         }
-        SecretCommand::List(args) => names(&open(dir, &args, false)?, args.json),
+        SecretCommand::List(args) => names(&open(&global.data_dir, &args, false)?, args.json),
         SecretCommand::Remove(args) => {
-            let mut vault = open(dir, &args.common, false)?;
+            reserved(&args.label)?;
+            let mut vault = open(&global.data_dir, &args.common, false)?;
             vault.remove_secret(&args.label)?;
+            record(
+                global,
+                &mut vault,
+                "secret.remove",
+                json!({ "name": args.label }),
+            )?;
             eprintln!("removed secret {:?}", args.label);
             names(&vault, args.common.json)
         }
@@ -381,28 +414,9 @@ fn names(vault: &Vault, as_json: bool) -> anyhow::Result<ExitCode> {
     }
 }
 
-pub(super) fn open(dir: &Path, args: &CommonArgs, create: bool) -> anyhow::Result<Vault> {
-    if !create && !Vault::exists(dir) {
-        bail!(
-            "there is no vault in {}; `argus keys create --label NAME` or `argus keys import` \
-             starts one (or pass --data-dir)",
-            dir.display()
-        )
-    }
-    let master = master_key(
-        args.master_key_file.as_deref(),
-        "ARGUS_MASTER_KEY",
-        "--master-key-file",
-    )?;
-    let vault = if create {
-        Vault::open_or_init(dir, &master)?
-    } else {
-        Vault::open(dir, &master)?
-    };
-    for notice in vault.notices() {
-        eprintln!("notice: {notice}");
-    }
-    Ok(vault)
+/// Opens the vault of `data_dir` with the master key `args` point to.
+pub(super) fn open(data_dir: &Path, args: &CommonArgs, create: bool) -> anyhow::Result<Vault> {
+    trail::open_vault(data_dir, args.master_key_file.as_deref(), create)
 }
 
 fn master_key(file: Option<&Path>, env: &str, flag: &str) -> anyhow::Result<MasterKey> {

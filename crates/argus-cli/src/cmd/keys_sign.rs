@@ -19,7 +19,7 @@ use argus_store::Store;
 use argus_vault::{Action, Permit};
 use serde_json::json;
 
-use super::keys::{CommonArgs, open, record};
+use super::keys::{CommonArgs, open, record_why};
 use crate::GlobalArgs;
 use crate::config;
 
@@ -44,21 +44,19 @@ pub(crate) struct SignArgs {
     common: CommonArgs,
 }
 
-pub(crate) fn run(
-    global: &GlobalArgs,
-    dir: &std::path::Path,
-    args: SignArgs,
-) -> anyhow::Result<ExitCode> {
-    let vault = open(dir, &args.common, false)?;
+pub(crate) fn run(global: &GlobalArgs, args: SignArgs) -> anyhow::Result<ExitCode> {
+    let mut vault = open(&global.data_dir, &args.common, false)?;
     let now = jiff::Timestamp::now();
     let reason = args.reason.clone().unwrap_or_default();
     let (signer, permit) = match vault.signer_at(&args.label, args.action, now) {
         Ok(granted) => granted,
         Err(error) => {
-            record(
+            record_why(
                 global,
+                &mut vault,
                 "key.use-refused",
-                json!({ "label": args.label, "action": args.action.as_str(), "reason": reason, "error": error.to_string() }),
+                &reason,
+                json!({ "label": args.label, "action": args.action.as_str(), "error": error.to_string() }),
             )?;
             return Err(error.into());
         }
@@ -69,18 +67,19 @@ pub(crate) fn run(
         .context("signing the message")?;
     drop(signer);
     let outside = permit == Permit::OutsideWindow;
-    record(
+    record_why(
         global,
+        &mut vault,
         if outside {
             "key.use-outside-window"
         } else {
             "key.use"
         },
+        &reason,
         json!({
             "label": args.label,
             "address": address,
             "action": args.action.as_str(),
-            "reason": reason,
             "critical_signal": outside,
         }),
     )?;
@@ -153,7 +152,7 @@ fn raise_outside_window(
             "address": address,
             "action": args.action.as_str(),
             "actor": actor,
-            "host": crate::cmd::audit::host_name(),
+            "host": crate::trail::host_name(),
             "reason": reason,
         }),
     };

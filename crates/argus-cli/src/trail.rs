@@ -1,0 +1,213 @@
+//! The audit trail as the commands write it: the log in `<data_dir>/audit/`,
+//! its checkpoints signed with a key sealed in the vault.
+//!
+//! The checkpoint key lives in the vault (sealed secret
+//! [`CHECKPOINT_SECRET`], re-sealed by `rotate-master` like every other
+//! secret) so whoever can write the log's directory still cannot re-sign a
+//! rewritten log without the master key. Its public half is kept beside the
+//! log (`checkpoint.pub`) for verifiers that have no secret, and is checked
+//! against the vault's key each time the log is opened for writing. A key
+//! left in `checkpoint.key` by an older Argus is moved into the vault and the
+//! file shredded the first time a command writes the log.
+
+use std::fs;
+use std::io::{ErrorKind, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use argus_audit::{AuditLog, AuditPaths, CheckpointKey, Clock, NewEntry, read_log};
+use argus_vault::{MasterKey, Vault, VaultError, read_private_file};
+
+/// The vault's sealed secret holding the audit checkpoint key.
+pub(crate) const CHECKPOINT_SECRET: &str = "argus.audit-checkpoint";
+
+/// Where a command finds the master key: a 0600 file, or `ARGUS_MASTER_KEY`.
+pub(crate) fn master_key(file: Option<&Path>) -> anyhow::Result<MasterKey> {
+    let secret = match file {
+        Some(path) => read_private_file(path)?,
+        None => match std::env::var("ARGUS_MASTER_KEY") {
+            Ok(value) if !value.is_empty() => zeroize::Zeroizing::new(value),
+            _ => bail!(
+                "the master key is needed: set ARGUS_MASTER_KEY or pass --master-key-file with \
+                 a file of mode 0600"
+            ),
+        },
+    };
+    Ok(MasterKey::new(secret.to_string())?)
+}
+
+/// The vault's directory under a data directory.
+pub(crate) fn vault_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("keystore")
+}
+
+/// Opens the vault (creating an empty one when `create`), printing what
+/// opening had to repair.
+pub(crate) fn open_vault(
+    data_dir: &Path,
+    master_key_file: Option<&Path>,
+    create: bool,
+) -> anyhow::Result<Vault> {
+    let dir = vault_dir(data_dir);
+    if !create && !Vault::exists(&dir) {
+        bail!(
+            "there is no vault in {}; `argus keys create --label NAME` or `argus keys import` \
+             starts one (or pass --data-dir)",
+            dir.display()
+        )
+    }
+    let master = master_key(master_key_file)?;
+    let vault = if create {
+        Vault::open_or_init(&dir, &master)?
+    } else {
+        Vault::open(&dir, &master)?
+    };
+    for notice in vault.notices() {
+        eprintln!("notice: {notice}");
+    }
+    Ok(vault)
+}
+
+/// The checkpoint key from `vault`: made and sealed on first use, moved in
+/// from a legacy `checkpoint.key` file, and always matched against
+/// `checkpoint.pub`.
+pub(crate) fn checkpoint_key(
+    vault: &mut Vault,
+    paths: &AuditPaths,
+) -> anyhow::Result<CheckpointKey> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&paths.dir)
+        .with_context(|| format!("cannot create {}", paths.dir.display()))?;
+    let legacy = paths.key.exists();
+    let key = match vault.secret(CHECKPOINT_SECRET) {
+        Ok(bytes) => {
+            let Ok(secret) = <[u8; 32]>::try_from(bytes.as_slice()) else {
+                bail!(
+                    "the vault's audit checkpoint key is not 32 bytes; restore the vault from a \
+                     backup"
+                )
+            };
+            let secret = zeroize::Zeroizing::new(secret);
+            let key = CheckpointKey::from_bytes(&secret);
+            if legacy {
+                let file_key = CheckpointKey::load(&paths.key)?;
+                if file_key.verifying_key() != key.verifying_key() {
+                    bail!(
+                        "{} holds a different checkpoint key than the vault; one of them was \
+                         replaced: keep both as evidence, check `argus audit verify`, then \
+                         remove the file",
+                        paths.key.display()
+                    )
+                }
+                shred(&paths.key)?;
+            }
+            key
+        }
+        Err(VaultError::UnknownSecret { .. }) => {
+            let key = if legacy {
+                let key = CheckpointKey::load(&paths.key)?;
+                eprintln!(
+                    "notice: moved the audit checkpoint key from {} into the vault",
+                    paths.key.display()
+                );
+                key
+            } else {
+                if paths.exists() && read_log(paths)?.last_checkpoint().is_some() {
+                    bail!(
+                        "the audit log at {} has signed checkpoints, but its key is neither in \
+                         the vault nor in {}: the log still verifies with checkpoint.pub, but \
+                         it cannot be extended; restore the vault (or the key file) from a \
+                         backup, or move the log aside as evidence to start a new one",
+                        paths.log.display(),
+                        paths.key.display()
+                    )
+                }
+                CheckpointKey::generate()?
+            };
+            vault.set_secret(CHECKPOINT_SECRET, key.secret_bytes().as_slice())?;
+            if legacy {
+                shred(&paths.key)?;
+            }
+            key
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let public = key.verifier().to_hex();
+    match fs::read_to_string(&paths.public_key) {
+        Ok(text) if text.trim() == public => {}
+        Ok(_) => bail!(
+            "{} is not the public half of the vault's checkpoint key: it was replaced, or the \
+             vault belongs to another log; `argus audit verify --public-key {public}` checks the \
+             log against the vault's key",
+            paths.public_key.display()
+        ),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            fs::write(&paths.public_key, format!("{public}\n"))
+                .with_context(|| format!("cannot write {}", paths.public_key.display()))?;
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read {}", paths.public_key.display()));
+        }
+    }
+    Ok(key)
+}
+
+/// Opens the log under `data_dir` for appending, signing with the vault's key.
+pub(crate) fn open_log(
+    vault: &mut Vault,
+    data_dir: &Path,
+    clock: Clock,
+) -> anyhow::Result<AuditLog> {
+    let paths = AuditPaths::new(data_dir);
+    let key = checkpoint_key(vault, &paths)?;
+    Ok(AuditLog::open_with_key(paths, key, clock)?)
+}
+
+/// Appends one entry now. The action it records has happened when this runs;
+/// a log that cannot take the entry is an error the operator must see.
+pub(crate) fn append(vault: &mut Vault, data_dir: &Path, entry: &NewEntry) -> anyhow::Result<u64> {
+    let action = entry.payload.action.clone();
+    open_log(vault, data_dir, Clock::system())
+        .and_then(|mut log| Ok(log.append(entry)?))
+        .with_context(|| {
+            format!(
+                "{action} happened but could not be recorded in the audit log; run `argus audit \
+                 verify` and record it by hand with `argus audit record`"
+            )
+        })
+}
+
+/// Who runs this process, for entries that name no actor.
+pub(crate) fn actor() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// This machine's name, for entries that do not give one.
+pub(crate) fn host_name() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Overwrites a small secret file with zeros, syncs it, then removes it.
+fn shred(path: &Path) -> anyhow::Result<()> {
+    let len = fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let zeros = vec![0u8; usize::try_from(len).unwrap_or(0)];
+    file.write_all(&zeros)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot overwrite {}", path.display()))?;
+    fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))
+}
