@@ -200,6 +200,23 @@ impl NotifierConfig {
 
     /// The config paths of secrets written as literals (for `argus doctor`).
     pub fn literal_secrets(&self) -> Vec<&'static str> {
+        self.secret_fields()
+            .into_iter()
+            .filter(|(_, s)| s.is_literal())
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// The names of the vault secrets this notifier uses.
+    pub fn vault_secrets(&self) -> Vec<&str> {
+        self.secret_fields()
+            .into_iter()
+            .filter_map(|(_, s)| s.vault_name())
+            .collect()
+    }
+
+    /// Each secret field with its source.
+    fn secret_fields(&self) -> Vec<(&'static str, &SecretSource)> {
         let fields: Vec<(&'static str, Option<&SecretSource>)> = match self {
             NotifierConfig::Webhook(c) => vec![("secret", Some(&c.secret))],
             NotifierConfig::Slack(c) => vec![("webhook_url", Some(&c.webhook_url))],
@@ -211,8 +228,7 @@ impl NotifierConfig {
         };
         fields
             .into_iter()
-            .filter(|(_, s)| s.is_some_and(SecretSource::is_literal))
-            .map(|(name, _)| name)
+            .filter_map(|(name, s)| s.map(|s| (name, s)))
             .collect()
     }
 }
@@ -338,6 +354,16 @@ pub struct ScriptConfig {
 }
 
 impl AlertingConfig {
+    /// The names of every vault secret the notifiers use, sorted, once each.
+    pub fn vault_secret_names(&self) -> Vec<String> {
+        let names: std::collections::BTreeSet<&str> = self
+            .notifiers
+            .values()
+            .flat_map(NotifierConfig::vault_secrets)
+            .collect();
+        names.into_iter().map(str::to_owned).collect()
+    }
+
     /// Every problem of the config, each with its key path under `prefix`
     /// (usually `alerting`). Empty means valid. Secrets are not resolved here.
     pub fn validate(&self, prefix: &str) -> Vec<ConfigProblem> {

@@ -28,7 +28,7 @@ pub use argus_core::Clock;
 pub use config::AlertingConfig;
 pub use dispatcher::{DispatchHandle, Dispatcher, Pass, RetryPolicy};
 pub use error::{AlertError, ConfigProblem};
-pub use notify::{Notifier, SendError, build_notifiers, build_notifiers_with};
+pub use notify::{Notifier, Secrets, SendError, build_notifiers, build_notifiers_with};
 pub use outbox::{
     AlertFilter, AlertRecord, AlertState, Delivery, DeliveryKind, DeliveryStatus, Recorded,
     Retracted, Suppression, record, retract_block,

@@ -5,9 +5,10 @@
 //! A [`Secret`] prints `[redacted]` under `Debug` and `Display`, is wiped from
 //! memory when dropped, and is only read through [`Secret::expose`] at the
 //! moment a request is built. Configs name where a secret comes from with a
-//! [`SecretSource`]: an environment variable (`{ env: NAME }`, the normal
-//! way) or a literal string (allowed, but `argus doctor` warns: the config
-//! file then holds the secret).
+//! [`SecretSource`]: a secret sealed in the vault under the master key
+//! (`{ vault: NAME }`, set with `argus keys secret set NAME`), an environment
+//! variable (`{ env: NAME }`), or a literal string (allowed, but `argus
+//! doctor` warns: the config file then holds the secret).
 
 use std::fmt;
 
@@ -62,6 +63,12 @@ pub enum SecretSource {
         /// The variable's name.
         env: String,
     },
+    /// `{ vault: NAME }`: a secret sealed in the vault, unsealed with the
+    /// master key when the daemon starts.
+    Vault {
+        /// The sealed secret's name.
+        vault: String,
+    },
     /// A literal value in the config file (`argus doctor` warns about it).
     Literal(Secret),
 }
@@ -73,6 +80,7 @@ impl Serialize for SecretSource {
         let mut map = serializer.serialize_map(Some(1))?;
         match self {
             SecretSource::Env { env } => map.serialize_entry("env", env)?,
+            SecretSource::Vault { vault } => map.serialize_entry("vault", vault)?,
             SecretSource::Literal(_) => map.serialize_entry("literal", "[redacted]")?,
         }
         map.end()
@@ -85,25 +93,36 @@ impl SecretSource {
         matches!(self, SecretSource::Literal(_))
     }
 
-    /// The secret's value, looked up with `lookup` for environment variables.
-    /// `None` when the variable is unset or empty.
-    pub fn resolve_with(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Option<Secret> {
+    /// The name of the vault secret this refers to, if it is one.
+    pub fn vault_name(&self) -> Option<&str> {
         match self {
-            SecretSource::Env { env } => lookup(env).filter(|v| !v.is_empty()).map(Secret::new),
+            SecretSource::Vault { vault } => Some(vault),
+            _ => None,
+        }
+    }
+
+    /// The secret's value: environment variables through `env`, vault
+    /// secrets through `vault`. `None` when it is unset or empty.
+    pub fn resolve_with(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+        vault: &dyn Fn(&str) -> Option<Secret>,
+    ) -> Option<Secret> {
+        match self {
+            SecretSource::Env { env: name } => env(name).filter(|v| !v.is_empty()).map(Secret::new),
+            SecretSource::Vault { vault: name } => vault(name).filter(|v| !v.is_empty()),
             SecretSource::Literal(secret) if !secret.is_empty() => Some(secret.clone()),
             SecretSource::Literal(_) => None,
         }
     }
 
-    /// The secret's value from the process environment.
-    pub fn resolve(&self) -> Option<Secret> {
-        self.resolve_with(&|name| std::env::var(name).ok())
-    }
-
-    /// A short description for errors: the variable name, or "a literal".
+    /// A short description for errors: where the secret was looked for.
     pub fn describe(&self) -> String {
         match self {
             SecretSource::Env { env } => format!("environment variable {env}"),
+            SecretSource::Vault { vault } => {
+                format!("vault secret {vault} (seal it with `argus keys secret set {vault}`)")
+            }
             SecretSource::Literal(_) => "the literal value in the config".to_owned(),
         }
     }
@@ -129,9 +148,30 @@ mod tests {
         let source = SecretSource::Env {
             env: "X".to_owned(),
         };
-        let got = source.resolve_with(&|name| (name == "X").then(|| "v".to_owned()));
+        let no_vault = |_: &str| -> Option<Secret> { None };
+        let got = source.resolve_with(&|name| (name == "X").then(|| "v".to_owned()), &no_vault);
         assert_eq!(got.unwrap().expose(), "v");
-        assert!(source.resolve_with(&|_| Some(String::new())).is_none());
-        assert!(source.resolve_with(&|_| None).is_none());
+        assert!(
+            source
+                .resolve_with(&|_| Some(String::new()), &no_vault)
+                .is_none()
+        );
+        assert!(source.resolve_with(&|_| None, &no_vault).is_none());
+    }
+
+    #[test]
+    fn vault_sources_resolve_from_the_vault_only() {
+        let source: SecretSource = serde_json::from_str(r#"{"vault":"hook"}"#).unwrap();
+        assert_eq!(source.vault_name(), Some("hook"));
+        let env = |_: &str| Some("from-env".to_owned());
+        let got = source.resolve_with(&env, &|name| {
+            (name == "hook").then(|| Secret::new("sealed".to_owned()))
+        });
+        assert_eq!(got.unwrap().expose(), "sealed");
+        assert!(source.resolve_with(&env, &|_| None).is_none());
+        assert_eq!(
+            serde_json::to_string(&source).unwrap(),
+            r#"{"vault":"hook"}"#
+        );
     }
 }

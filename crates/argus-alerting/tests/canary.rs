@@ -93,10 +93,24 @@ async fn a_canary_secret_never_leaks() {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    let built = argus_alerting::build_notifiers_with(&cfg, &|n| map.get(n).cloned()).unwrap();
+    let built = argus_alerting::build_notifiers_with(
+        &cfg,
+        &argus_alerting::Secrets {
+            env: &|n| map.get(n).cloned(),
+            vault: None,
+        },
+    )
+    .unwrap();
     assert!(!format!("{built:?}").contains(CANARY));
     // A missing secret names the variable, not a value.
-    let error = argus_alerting::build_notifiers_with(&cfg, &|_| None).unwrap_err();
+    let error = argus_alerting::build_notifiers_with(
+        &cfg,
+        &argus_alerting::Secrets {
+            env: &|_| None,
+            vault: None,
+        },
+    )
+    .unwrap_err();
     let text = error.to_string();
     assert!(
         text.contains("TG") && text.contains("SLACK") && !text.contains(CANARY),

@@ -151,7 +151,14 @@ fn unknown_keys_and_bad_durations_are_refused_by_the_parser() {
 #[test]
 fn missing_secrets_are_all_reported_by_name() {
     let cfg = config(FULL);
-    let error = argus_alerting::build_notifiers_with(&cfg, &|_| None).unwrap_err();
+    let error = argus_alerting::build_notifiers_with(
+        &cfg,
+        &argus_alerting::Secrets {
+            env: &|_| None,
+            vault: None,
+        },
+    )
+    .unwrap_err();
     let AlertError::Config { problems } = &error else {
         panic!("{error}");
     };
@@ -170,4 +177,59 @@ fn missing_secrets_are_all_reported_by_name() {
         5,
         "the literal Discord URL and the script need nothing"
     );
+}
+
+#[test]
+fn vault_secrets_wait_for_the_vault_and_are_named_when_missing() {
+    let cfg = config(
+        "notifiers:\n  hook: { type: webhook, url: \"http://127.0.0.1:9/x\", secret: { vault: hook-key } }\n  \
+         chat: { type: slack, webhook_url: { vault: slack-url } }\n  \
+         page: { type: pagerduty, routing_key: { env: PD_KEY } }\n",
+    );
+    assert_eq!(cfg.vault_secret_names(), ["hook-key", "slack-url"]);
+    let env = |name: &str| (name == "PD_KEY").then(|| "pd".to_owned());
+    // Without the vault: the others are built, the vault's wait.
+    let built = argus_alerting::build_notifiers_with(
+        &cfg,
+        &argus_alerting::Secrets {
+            env: &env,
+            vault: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(built.keys().collect::<Vec<_>>(), ["page"]);
+    // An open vault without one of them: named, with the fix.
+    let only_hook =
+        |name: &str| (name == "hook-key").then(|| argus_alerting::Secret::new("sealed".to_owned()));
+    let error = argus_alerting::build_notifiers_with(
+        &cfg,
+        &argus_alerting::Secrets {
+            env: &env,
+            vault: Some(&only_hook),
+        },
+    )
+    .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("vault secret slack-url") && text.contains("argus keys secret set slack-url"),
+        "{text}"
+    );
+    assert!(!text.contains("hook-key"), "{text}");
+    // All there: all built.
+    let all = |name: &str| match name {
+        "hook-key" => Some(argus_alerting::Secret::new("sealed".to_owned())),
+        "slack-url" => Some(argus_alerting::Secret::new(
+            "https://hooks.slack.com/services/T/B/X".to_owned(),
+        )),
+        _ => None,
+    };
+    let built = argus_alerting::build_notifiers_with(
+        &cfg,
+        &argus_alerting::Secrets {
+            env: &env,
+            vault: Some(&all),
+        },
+    )
+    .unwrap();
+    assert_eq!(built.len(), 3);
 }

@@ -491,8 +491,14 @@ async fn after_a_crash_between_send_and_mark_the_same_key_is_sent_again() {
         let tx = store.transaction().unwrap();
         let claimed = outbox::claim_due(&tx, T0, 10, 15_000).unwrap();
         tx.commit().unwrap();
-        let notifiers =
-            argus_alerting::build_notifiers_with(&cfg, &|_| Some(SECRET.to_owned())).unwrap();
+        let notifiers = argus_alerting::build_notifiers_with(
+            &cfg,
+            &argus_alerting::Secrets {
+                env: &|_| Some(SECRET.to_owned()),
+                vault: None,
+            },
+        )
+        .unwrap();
         let (delivery, alert) = &claimed[0];
         let out = argus_alerting::notify::Outgoing {
             delivery,

@@ -109,6 +109,35 @@ impl Daemon {
         Daemon { child }
     }
 
+    /// Starts the daemon with extra environment variables.
+    fn start_with(setup: &Setup, env: &[(&str, &str)]) -> Daemon {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(setup.data_dir.join("daemon.log"))
+            .expect("log file");
+        let child = argus(&setup.data_dir)
+            .args(["run", "--json", "-v", "-c"])
+            .arg(&setup.config)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start argus run");
+        Daemon { child }
+    }
+
+    /// SIGTERM, as systemd stops it; returns whether it exited cleanly.
+    fn stop(mut self) -> bool {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = wait_for("the daemon to stop", Duration::from_secs(20), || {
+            self.child.try_wait().ok().flatten()
+        });
+        status.success()
+    }
+
     /// SIGKILL: no chance to flush or clean up.
     fn kill9(mut self) {
         let _ = self.child.kill();
@@ -716,4 +745,140 @@ fn a_failed_transaction_alert_says_why_it_reverted() {
         revert["signature"], "InsufficientBalance(address,uint256,uint256)",
         "{revert}"
     );
+}
+
+/// A webhook secret sealed in the vault signs the deliveries, the daemon
+/// refuses to start without the master key that unseals it, and the
+/// daemon's starts, stops and configuration changes are audit entries.
+#[test]
+fn vault_sealed_secrets_and_an_audited_daemon_lifecycle() {
+    const MASTER: &str = "q7Vd0mJ3xR9sL2kP8wZ4tY6uB1nC5eA0fG3hI7jK9lM=";
+    const SEALED: &str = "whsec-sealed-canary-5f1e9c27";
+    let anvil = Anvil::start(&[]);
+    deploy_sample_project(&anvil);
+    let receiver = Receiver::start();
+    let setup = setup(&anvil, &[anvil.http_url()], &receiver);
+    let text = std::fs::read_to_string(&setup.config).unwrap();
+    let text = text.replace(
+        &format!(r#""env": "{SECRET_ENV}""#),
+        r#""vault": "hook-key""#,
+    );
+    assert!(text.contains("hook-key"));
+    std::fs::write(&setup.config, text).unwrap();
+    let sealed = argus(&setup.data_dir)
+        .args(["keys", "secret", "set", "hook-key"])
+        .env("ARGUS_MASTER_KEY", MASTER)
+        .env("ARGUS_SECRET_VALUE", SEALED)
+        .output()
+        .unwrap();
+    assert!(sealed.status.success(), "{sealed:?}");
+
+    // Without the master key: refused, naming the secret and the fix.
+    let refused = argus(&setup.data_dir)
+        .args(["run", "-c"])
+        .arg(&setup.config)
+        .env_remove("ARGUS_MASTER_KEY")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("hook-key") && stderr.contains("ARGUS_MASTER_KEY"),
+        "{stderr}"
+    );
+
+    let daemon = Daemon::start_with(&setup, &[("ARGUS_MASTER_KEY", MASTER)]);
+    transfer(&anvil, 2 * ATT);
+    wait_for_fires(&receiver, &setup, 1);
+    let delivery = receiver.accepted().into_iter().next().unwrap();
+    assert!(
+        delivery.signed_with(SEALED),
+        "signed with the sealed secret"
+    );
+    assert!(!delivery.signed_with(SECRET));
+    assert!(daemon.stop(), "a clean stop: {}", daemon_log(&setup));
+
+    // A changed rule file is a configuration change at the next start.
+    let rules = setup.config.with_file_name("rules.yaml");
+    let changed = std::fs::read_to_string(&rules).unwrap() + "# raised by ops\n";
+    std::fs::write(&rules, changed).unwrap();
+    let daemon = Daemon::start_with(&setup, &[("ARGUS_MASTER_KEY", MASTER)]);
+    wait_for(
+        "the second start in the audit log",
+        Duration::from_secs(20),
+        || {
+            let out = argus(&setup.data_dir)
+                .args(["audit", "query", "--action", "system.start", "--json"])
+                .output()
+                .ok()?;
+            (String::from_utf8_lossy(&out.stdout).lines().count() == 2).then_some(())
+        },
+    );
+    assert!(daemon.stop());
+
+    let out = argus(&setup.data_dir)
+        .args(["audit", "export"])
+        .output()
+        .unwrap();
+    let entries: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let daemon_actions: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["component"] == "daemon")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        daemon_actions,
+        [
+            "system.start",
+            "system.stop",
+            "config.change",
+            "system.start",
+            "system.stop"
+        ]
+    );
+    let change = entries
+        .iter()
+        .find(|e| e["action"] == "config.change")
+        .unwrap();
+    let rules_hash = &change["details"]["rules_sha256"];
+    assert_ne!(rules_hash["before"], rules_hash["after"]);
+    assert_eq!(
+        change["details"]["config_sha256"]["before"], change["details"]["config_sha256"]["after"],
+        "the config file itself did not change"
+    );
+    let start = entries
+        .iter()
+        .find(|e| e["action"] == "system.start")
+        .unwrap();
+    assert_eq!(start["details"]["notifiers"], json!(["hook"]));
+    assert!(
+        argus(&setup.data_dir)
+            .args(["audit", "verify"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+
+    // The sealed secret is nowhere in the clear: not in the log, the
+    // database, the audit log or anything else the daemon wrote.
+    let mut stack = vec![setup.data_dir.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains(SEALED),
+                    "the sealed secret is in {} in the clear",
+                    path.display()
+                );
+            }
+        }
+    }
 }

@@ -109,11 +109,11 @@ impl Notifier {
         name: &str,
         config: &NotifierConfig,
         request_timeout: Duration,
-        lookup: &dyn Fn(&str) -> Option<String>,
+        secrets: &Secrets<'_>,
     ) -> Result<Self, AlertError> {
         let secret = |field: &'static str, source: &SecretSource| -> Result<Secret, AlertError> {
             source
-                .resolve_with(lookup)
+                .resolve_with(secrets.env, &|n| secrets.vault.and_then(|v| v(n)))
                 .ok_or_else(|| AlertError::SecretMissing {
                     notifier: name.to_owned(),
                     field,
@@ -201,19 +201,50 @@ impl Notifier {
 /// environment. Every problem (a missing secret, a bad address) is reported
 /// at once.
 pub fn build_notifiers(config: &AlertingConfig) -> Result<BTreeMap<String, Notifier>, AlertError> {
-    build_notifiers_with(config, &|name| std::env::var(name).ok())
+    build_notifiers_with(
+        config,
+        &Secrets {
+            env: &|name| std::env::var(name).ok(),
+            vault: None,
+        },
+    )
 }
 
-/// [`build_notifiers`] with an explicit environment lookup (tests, the vault).
+/// Unseals a vault secret by name.
+pub type VaultLookup<'a> = &'a dyn Fn(&str) -> Option<Secret>;
+
+/// Where the secrets a config names are looked up.
+pub struct Secrets<'a> {
+    /// Environment variables (`{ env: NAME }`).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// The vault's unsealed secrets (`{ vault: NAME }`). `None` when the
+    /// vault is not open: notifiers that need it are then skipped, not
+    /// built and not reported (the daemon builds them once it unsealed
+    /// them).
+    pub vault: Option<VaultLookup<'a>>,
+}
+
+impl std::fmt::Debug for Secrets<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field("vault_open", &self.vault.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`build_notifiers`] with explicit lookups (tests, the daemon's vault).
 pub fn build_notifiers_with(
     config: &AlertingConfig,
-    lookup: &dyn Fn(&str) -> Option<String>,
+    secrets: &Secrets<'_>,
 ) -> Result<BTreeMap<String, Notifier>, AlertError> {
     let mut problems = config.validate("alerting");
     let mut built = BTreeMap::new();
     if problems.is_empty() {
         for (name, notifier) in &config.notifiers {
-            match Notifier::build(name, notifier, config.retry.request_timeout.0, lookup) {
+            if secrets.vault.is_none() && !notifier.vault_secrets().is_empty() {
+                continue;
+            }
+            match Notifier::build(name, notifier, config.retry.request_timeout.0, secrets) {
                 Ok(n) => {
                     built.insert(name.clone(), n);
                 }

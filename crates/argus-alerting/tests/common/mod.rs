@@ -268,8 +268,14 @@ pub fn dispatcher(
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    let notifiers =
-        argus_alerting::build_notifiers_with(config, &|name| env.get(name).cloned()).unwrap();
+    let notifiers = argus_alerting::build_notifiers_with(
+        config,
+        &argus_alerting::Secrets {
+            env: &|name| env.get(name).cloned(),
+            vault: None,
+        },
+    )
+    .unwrap();
     argus_alerting::Dispatcher::new(db.open(), notifiers, config, clock.clone())
 }
 

@@ -384,7 +384,7 @@ fn daemon_config_checks(path: &std::path::Path) -> Vec<Check> {
         Check::new(
             "notifier-secrets",
             Status::Ok,
-            format!("{shown}: notifier secrets come from the environment"),
+            format!("{shown}: notifier secrets come from the vault or the environment"),
         )
     } else {
         Check::new(
@@ -395,7 +395,10 @@ fn daemon_config_checks(path: &std::path::Path) -> Vec<Check> {
                 plain.join(", ")
             ),
         )
-        .fix("write each as `{ env: NAME }` and export NAME from a 0600 environment file")
+        .fix(
+            "seal each in the vault (`argus keys secret set NAME`) and write it as `{ vault: NAME \
+             }`, or as `{ env: NAME }` exported from a 0600 environment file",
+        )
     });
     for chain in &loaded.chains {
         for endpoint in &chain.endpoints {

@@ -27,6 +27,11 @@ pub(crate) struct RunArgs {
     /// Print nothing on stdout (alerts still go to the notifiers).
     #[arg(long, short)]
     pub(crate) quiet: bool,
+    /// Read the master key from this file (mode 0600) instead of
+    /// `ARGUS_MASTER_KEY`. With a master key the daemon unseals the
+    /// notifier secrets kept in the vault and audits its starts and stops.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) master_key_file: Option<PathBuf>,
 }
 
 pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -57,6 +62,28 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
             summary.unchanged()
         );
     }
+    let unsealed = node::trail::unseal(
+        &data_dir,
+        args.master_key_file.as_deref(),
+        &loaded.alerting.vault_secret_names(),
+    )?;
+    if let Some(audit) = &unsealed.audit {
+        audit.started(&node::trail::StartFacts {
+            config: &args.config,
+            rule_files: &loaded.rule_files,
+            chains: loaded
+                .chains
+                .iter()
+                .map(|c| c.follower.chain.name())
+                .collect(),
+            rules: loaded.rules.len(),
+            notifiers: loaded.alerting.notifiers.keys().cloned().collect(),
+        })?;
+    } else {
+        eprintln!(
+            "argus: no master key (ARGUS_MASTER_KEY): this run's start and stop are not audited"
+        );
+    }
     let rules = loaded.rules;
     eprintln!(
         "argus: {} rule(s) from {} file(s), {} chain(s), {} notifier(s); data in {}",
@@ -71,13 +98,14 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
         chains: loaded.chains,
         rules,
         alerting: loaded.alerting,
+        vault_secrets: unsealed.secrets,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let outcome = runtime.block_on(async move {
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -85,7 +113,13 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
             let _ = stop.send(true);
         });
         node::run(config, AlertOutput::new(args.json, args.quiet), stopped).await
-    })?;
+    });
+    if let Some(audit) = &unsealed.audit
+        && let Err(error) = audit.stopped(&outcome)
+    {
+        eprintln!("argus: the stop could not be recorded in the audit log: {error:#}");
+    }
+    outcome?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -37,6 +37,10 @@ pub(crate) fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Exi
                     warnings.push(format!("rule {}: {}", problem.rule_id, problem.message));
                 }
             }
+            warnings.extend(vault_secret_warnings(
+                &data_dir,
+                &loaded.alerting.vault_secret_names(),
+            ));
             for warning in &warnings {
                 eprintln!("warning: {warning}");
             }
@@ -84,5 +88,40 @@ pub(crate) fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Exi
             }
             Ok(ExitCode::from(2))
         }
+    }
+}
+
+/// The notifier secrets the vault must hold: checked when the master key is
+/// at hand (`argus run` refuses to start without them), named otherwise.
+fn vault_secret_warnings(data_dir: &std::path::Path, names: &[String]) -> Vec<String> {
+    if names.is_empty() {
+        return Vec::new();
+    }
+    if std::env::var("ARGUS_MASTER_KEY").is_ok_and(|v| !v.is_empty()) {
+        match crate::trail::open_vault(data_dir, None, false) {
+            Ok(vault) => {
+                let held = vault.secret_names();
+                names
+                    .iter()
+                    .filter(|n| !held.contains(&n.as_str()))
+                    .map(|n| {
+                        format!(
+                            "vault secret {n} is not in the vault: `argus keys secret set {n}` \
+                             (argus run refuses to start without it)"
+                        )
+                    })
+                    .collect()
+            }
+            Err(error) => vec![format!(
+                "the notifiers take secrets from the vault ({}), which did not open: {error:#}",
+                names.join(", ")
+            )],
+        }
+    } else {
+        vec![format!(
+            "the notifiers take secrets from the vault ({}); set ARGUS_MASTER_KEY to check them \
+             here (argus run needs it too)",
+            names.join(", ")
+        )]
     }
 }

@@ -16,6 +16,7 @@
 
 pub(crate) mod directory;
 mod output;
+pub(crate) mod trail;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub(crate) struct NodeConfig {
     pub(crate) chains: Vec<ChainSetup>,
     pub(crate) rules: RuleSet,
     pub(crate) alerting: AlertingConfig,
+    /// Notifier secrets unsealed from the vault, by name.
+    pub(crate) vault_secrets: std::collections::BTreeMap<String, argus_alerting::Secret>,
 }
 
 /// Runs until `shutdown` flips to `true` or a chain fails for good.
@@ -55,7 +58,14 @@ pub(crate) async fn run(
     output: AlertOutput,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let notifiers = argus_alerting::build_notifiers(&config.alerting)?;
+    let vault = |name: &str| config.vault_secrets.get(name).cloned();
+    let notifiers = argus_alerting::build_notifiers_with(
+        &config.alerting,
+        &argus_alerting::Secrets {
+            env: &|name| std::env::var(name).ok(),
+            vault: Some(&vault),
+        },
+    )?;
     let routing = Arc::new(Routing::from_config(&config.alerting)?);
     let dispatcher = Dispatcher::new(
         Store::open_in_dir(&config.data_dir)?,

@@ -229,6 +229,8 @@ pub struct Received {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Value,
+    /// The body's bytes as sent (what a webhook signature covers).
+    pub raw: Vec<u8>,
     pub at: Instant,
 }
 
@@ -238,6 +240,30 @@ impl Received {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether `X-Argus-Signature` is the HMAC-SHA256 of
+    /// `"<X-Argus-Timestamp>.<body>"` under `secret`, as a receiver checks it.
+    pub fn signed_with(&self, secret: &str) -> bool {
+        use hmac::{KeyInit as _, Mac as _};
+        let (Some(timestamp), Some(signature)) = (
+            self.header("X-Argus-Timestamp"),
+            self.header("X-Argus-Signature"),
+        ) else {
+            return false;
+        };
+        let Some(hex) = signature.strip_prefix("sha256=") else {
+            return false;
+        };
+        let Ok(expected) = alloy_primitives::hex::decode(hex) else {
+            return false;
+        };
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key");
+        mac.update(timestamp.as_bytes());
+        mac.update(b".");
+        mac.update(&self.raw);
+        mac.verify_slice(&expected).is_ok()
     }
 }
 
@@ -338,12 +364,14 @@ fn serve(
         }
         let code = status.load(Ordering::SeqCst);
         if (200..300).contains(&code) {
-            let body = serde_json::from_slice(&body)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+            let raw = body;
+            let body = serde_json::from_slice(&raw)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&raw).into_owned()));
             requests.lock().expect("lock").push(Received {
                 path,
                 headers,
                 body,
+                raw,
                 at: Instant::now(),
             });
         } else {

@@ -1,0 +1,191 @@
+//! What the daemon takes from the vault and leaves in the audit log.
+//!
+//! With the master key (`ARGUS_MASTER_KEY` or `--master-key-file`) the daemon
+//! opens the vault once, at start: it unseals the notifier secrets the
+//! config names as `{ vault: NAME }` and the audit checkpoint key, then
+//! closes the vault (so `argus keys` keeps working while it runs). It records
+//! `system.start` (with the hashes of the config and the rule files), a
+//! `config.change` when those hashes differ from the previous start's, and
+//! `system.stop` or `system.error` when it ends. Each write opens the log,
+//! appends and closes it: the daemon never holds the log's lock for long.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use argus_alerting::Secret;
+use argus_audit::{AuditLog, AuditPaths, CheckpointKey, Clock, NewEntry, RetentionClass, read_log};
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+use zeroize::Zeroizing;
+
+use crate::trail;
+
+/// What the daemon unsealed at start.
+#[derive(Debug, Default)]
+pub(crate) struct Unsealed {
+    /// Notifier secrets by vault name.
+    pub(crate) secrets: BTreeMap<String, Secret>,
+    /// The audit log writer, when the master key was given.
+    pub(crate) audit: Option<DaemonAudit>,
+}
+
+/// Opens the vault when a master key is at hand (or the config needs it)
+/// and takes what the daemon needs from it.
+pub(crate) fn unseal(
+    data_dir: &Path,
+    master_key_file: Option<&Path>,
+    vault_names: &[String],
+) -> anyhow::Result<Unsealed> {
+    let have_master =
+        master_key_file.is_some() || std::env::var("ARGUS_MASTER_KEY").is_ok_and(|v| !v.is_empty());
+    if !have_master {
+        if !vault_names.is_empty() {
+            bail!(
+                "the notifiers take secrets from the vault ({}): set ARGUS_MASTER_KEY (or pass \
+                 --master-key-file) so the daemon can unseal them",
+                vault_names.join(", ")
+            )
+        }
+        return Ok(Unsealed::default());
+    }
+    let mut vault = trail::open_vault(data_dir, master_key_file, true)?;
+    let mut secrets = BTreeMap::new();
+    for name in vault_names {
+        let mut bytes = vault.secret(name).with_context(|| {
+            format!("the notifiers need vault secret {name}: `argus keys secret set {name}`")
+        })?;
+        let text = String::from_utf8(std::mem::take(&mut *bytes)).map_err(|error| {
+            let mut raw = error.into_bytes();
+            zeroize::Zeroize::zeroize(&mut raw);
+            anyhow::anyhow!("vault secret {name} is not UTF-8 text; seal it again")
+        })?;
+        secrets.insert(name.clone(), Secret::new(text));
+    }
+    let key = trail::checkpoint_key(&mut vault, &AuditPaths::new(data_dir))?;
+    drop(vault);
+    Ok(Unsealed {
+        secrets,
+        audit: Some(DaemonAudit {
+            data_dir: data_dir.to_path_buf(),
+            key: key.secret_bytes(),
+        }),
+    })
+}
+
+/// Writes the daemon's entries, signing with the key unsealed at start.
+pub(crate) struct DaemonAudit {
+    data_dir: PathBuf,
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for DaemonAudit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DaemonAudit")
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a start records about the configuration.
+#[derive(Debug)]
+pub(crate) struct StartFacts<'a> {
+    pub(crate) config: &'a Path,
+    pub(crate) rule_files: &'a [PathBuf],
+    pub(crate) chains: Vec<String>,
+    pub(crate) rules: usize,
+    pub(crate) notifiers: Vec<String>,
+}
+
+impl DaemonAudit {
+    fn append(&self, entries: &[NewEntry]) -> anyhow::Result<()> {
+        let paths = AuditPaths::new(&self.data_dir);
+        let mut log =
+            AuditLog::open_with_key(paths, CheckpointKey::from_bytes(&self.key), Clock::system())?;
+        log.append_batch(entries)?;
+        Ok(())
+    }
+
+    /// `system.start`, preceded by `config.change` when the config or rule
+    /// files differ from the previous start's.
+    pub(crate) fn started(&self, facts: &StartFacts<'_>) -> anyhow::Result<()> {
+        let config_hash = file_hash(facts.config)?;
+        let mut rules = Sha256::new();
+        for file in facts.rule_files {
+            rules.update(file_hash(file)?.as_bytes());
+        }
+        let rules_hash = alloy_primitives::hex::encode(rules.finalize());
+        let previous = self.previous_start()?;
+        let mut entries = Vec::new();
+        if let Some((old_config, old_rules)) = previous
+            && (old_config != config_hash || old_rules != rules_hash)
+        {
+            entries.push(
+                entry(RetentionClass::Audit, "config.change")
+                    .because(
+                        "the daemon started with a configuration that differs from its last start",
+                    )
+                    .details(json!({
+                        "config": facts.config,
+                        "config_sha256": { "before": old_config, "after": config_hash },
+                        "rules_sha256": { "before": old_rules, "after": rules_hash },
+                    })),
+            );
+        }
+        entries.push(
+            entry(RetentionClass::System, "system.start").details(json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "pid": std::process::id(),
+                "config": facts.config,
+                "config_sha256": config_hash,
+                "rule_files": facts.rule_files,
+                "rules_sha256": rules_hash,
+                "rules": facts.rules,
+                "chains": facts.chains,
+                "notifiers": facts.notifiers,
+            })),
+        );
+        self.append(&entries)
+    }
+
+    /// `system.stop` on a clean stop, `system.error` when the daemon failed.
+    pub(crate) fn stopped(&self, outcome: &anyhow::Result<()>) -> anyhow::Result<()> {
+        let entry = match outcome {
+            Ok(()) => entry(RetentionClass::System, "system.stop").because("signal"),
+            Err(error) => entry(RetentionClass::Security, "system.error")
+                .because("the daemon stopped on an error")
+                .details(json!({ "error": format!("{error:#}") })),
+        };
+        self.append(std::slice::from_ref(&entry))
+    }
+
+    /// The config and rule hashes of the last `system.start` in the log.
+    fn previous_start(&self) -> anyhow::Result<Option<(String, String)>> {
+        let paths = AuditPaths::new(&self.data_dir);
+        if !paths.exists() {
+            return Ok(None);
+        }
+        let log = read_log(&paths)?;
+        Ok(log
+            .entries()
+            .rev()
+            .filter_map(|e| e.payload.as_ref())
+            .find(|p| p.action == "system.start" && p.component == "daemon")
+            .and_then(|p| {
+                let details = p.details.as_ref()?;
+                Some((
+                    details["config_sha256"].as_str()?.to_owned(),
+                    details["rules_sha256"].as_str()?.to_owned(),
+                ))
+            }))
+    }
+}
+
+fn entry(class: RetentionClass, action: &str) -> NewEntry {
+    NewEntry::new(class, trail::actor(), action).at(trail::host_name(), "daemon")
+}
+
+fn file_hash(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(alloy_primitives::hex::encode(Sha256::digest(&bytes)))
+}
