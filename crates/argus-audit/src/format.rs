@@ -555,7 +555,7 @@ pub(crate) fn parse_record(bytes: &[u8], pos: usize) -> Result<(RawRecord<'_>, u
     if rest.len() < 5 {
         return Err(AuditError::corrupt(
             pos,
-            "the log ends inside a record header (torn write or truncation)",
+            "the log ends inside a record header (a torn write: `argus audit recover`; or truncation)",
         ));
     }
     let len = u32::from_le_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
@@ -563,7 +563,7 @@ pub(crate) fn parse_record(bytes: &[u8], pos: usize) -> Result<(RawRecord<'_>, u
         return Err(AuditError::corrupt(
             pos,
             format!(
-                "a record of {len} bytes runs past the end of the log (torn write or truncation)"
+                "a record of {len} bytes runs past the end of the log (a torn write: `argus audit recover`; or truncation)"
             ),
         ));
     }

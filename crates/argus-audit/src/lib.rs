@@ -55,6 +55,7 @@ mod key;
 mod log;
 mod merkle;
 mod read;
+mod recover;
 mod retention;
 mod verify;
 mod writer;
@@ -66,6 +67,7 @@ pub use key::{CheckpointKey, CheckpointVerifier};
 pub use log::{AuditLog, AuditPaths, DEFAULT_GROUP_SIZE};
 pub use merkle::merkle_root;
 pub use read::{AuditRecord, ParsedLog, Query, parse_log, read_log};
+pub use recover::{RecoverReport, recover};
 pub use retention::{PruneReport, Retention, RetentionPolicy, prune};
 /// The time crate entries are stamped with, for callers that build queries.
 pub use time;

@@ -121,6 +121,17 @@ impl AuditLog {
             .metadata()
             .map_err(AuditError::io("read", &paths.log))?
             .len();
+        if len == 0 && paths.head.exists() {
+            return Err(AuditError::Tampered {
+                offset: 0,
+                seq: None,
+                reason: format!(
+                    "the log is empty but {} names a signed checkpoint: the log was truncated \
+                     or replaced; keep both files as evidence and open an incident",
+                    paths.head.display()
+                ),
+            });
+        }
         let (next_seq, chain_head, last_checkpoint) = if len == 0 {
             file.write_all(&header())
                 .and_then(|()| file.sync_all())
@@ -189,8 +200,10 @@ impl AuditLog {
     pub fn append_batch(&mut self, entries: &[NewEntry]) -> Result<Range<u64>, AuditError> {
         if self.broken {
             return Err(AuditError::WriterStopped {
-                reason: "an earlier write failed; reopen the log (it will refuse a torn tail \
-                         until `argus audit verify` shows where it stops)"
+                reason: "an earlier write failed and may have left a torn commit at the end of \
+                         the log (its entries were never acknowledged); stop argus, run `argus \
+                         audit recover` (it keeps the torn bytes in audit.log.torn-<time> and \
+                         refuses anything that is not a torn tail), then restart"
                     .into(),
             });
         }

@@ -152,8 +152,8 @@ pub fn verify_bytes(
             offset,
             Some(group_start as u64),
             format!(
-                "{} entries after the last checkpoint are not signed (a crash mid-commit, or \
-                 entries added by hand)",
+                "{} entries after the last checkpoint are not signed (a crash mid-commit: \
+                 `argus audit recover` cuts such a tail off; or entries added by hand)",
                 index - group_start
             ),
         ));

@@ -212,6 +212,30 @@ fn truncating_the_tail_is_detected_by_the_head_checkpoint() {
     verify(&paths, &v).unwrap();
 }
 
+/// An emptied (or deleted) log beside a head that names a checkpoint is not
+/// a new log: opening it for writing is refused, so the head is not
+/// overwritten and the truncation stays visible.
+#[test]
+fn an_emptied_log_is_not_reopened_as_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = small_log(dir.path());
+    let head = fs::read(&paths.head).unwrap();
+    for emptied in [true, false] {
+        if emptied {
+            fs::write(&paths.log, b"").unwrap();
+        } else {
+            fs::remove_file(&paths.log).unwrap();
+        }
+        let error = AuditLog::open(dir.path(), Clock::system()).unwrap_err();
+        assert!(matches!(error, AuditError::Tampered { .. }), "{error}");
+        assert!(
+            error.to_string().contains("truncated or replaced"),
+            "{error}"
+        );
+        assert_eq!(fs::read(&paths.head).unwrap(), head, "the head is kept");
+    }
+}
+
 #[test]
 fn a_log_signed_with_another_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -454,3 +454,93 @@ fn a_log_whose_key_is_lost_is_not_extended() {
     );
     assert_eq!(verify_code(data.path()), Some(0), "it still verifies");
 }
+
+/// A crash in the middle of a commit leaves a torn tail: verify and every
+/// writer refuse the log until `argus audit recover` cuts the tail off
+/// (keeping it as evidence) and records that it did. An edited entry is
+/// never "recovered".
+#[test]
+fn recover_cuts_a_torn_commit_and_refuses_tampering() {
+    let data = tempfile::tempdir().unwrap();
+    small_log(data.path());
+    let log = data.path().join("audit/audit.log");
+    let original = fs::read(&log).unwrap();
+    // The bytes of one more commit, from a copy of the data directory.
+    let copy = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", data.path().display()))
+        .arg(copy.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    record(
+        copy.path(),
+        "2025-06-03T10:00:00Z",
+        "bot",
+        "tx.submit",
+        "transaction",
+    );
+    let longer = fs::read(copy.path().join("audit/audit.log")).unwrap();
+    let commit = &longer[original.len()..];
+    let torn = &commit[..commit.len() / 2];
+    fs::write(&log, [&original[..], torn].concat()).unwrap();
+
+    let out = argus(data.path())
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("argus audit recover"));
+    let out = argus(data.path())
+        .args(["audit", "record", "--actor", "ops", "--action", "x.y"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a torn log is not extended");
+
+    let out = argus(data.path())
+        .args(["audit", "recover", "--reason", "power loss", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["cut_bytes"], torn.len());
+    assert_eq!(report["kept_bytes"], original.len());
+    assert_eq!(report["recorded_seq"], 4);
+    let evidence = report["evidence"].as_str().unwrap();
+    assert_eq!(fs::read(evidence).unwrap(), torn, "the cut bytes are kept");
+    assert_eq!(verify_code(data.path()), Some(0));
+    let out = argus(data.path())
+        .args(["audit", "tail", "-n", "1", "--json"])
+        .output()
+        .unwrap();
+    let last = &json_lines(&out.stdout)[0];
+    assert_eq!(last["action"], "audit.recovered");
+    assert_eq!(last["reason"], "power loss");
+    assert_eq!(last["details"]["cut_bytes"], torn.len());
+
+    // Nothing to do on a log that verifies.
+    let out = argus(data.path())
+        .args(["audit", "recover"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to recover"));
+
+    // An edited entry followed by a torn tail: refused, nothing changed.
+    let mut edited = fs::read(&log).unwrap();
+    edited[40] ^= 1;
+    edited.extend_from_slice(torn);
+    fs::write(&log, &edited).unwrap();
+    let out = argus(data.path())
+        .args(["audit", "recover"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("REFUSED"));
+    assert_eq!(fs::read(&log).unwrap(), edited);
+}

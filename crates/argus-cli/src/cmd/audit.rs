@@ -1,5 +1,5 @@
-//! `argus audit`: record, verify, prune, export, tail, query and show the head
-//! of the tamper-evident audit log in `<data_dir>/audit/`.
+//! `argus audit`: record, verify, prune, export, tail, query, recover and
+//! show the head of the tamper-evident audit log in `<data_dir>/audit/`.
 //!
 //! Exit status: 0 when the command did its work (for `verify`: the log
 //! verifies), 1 when `verify` finds the log modified or damaged, 2 when the
@@ -15,7 +15,7 @@ use argus_audit::time::OffsetDateTime;
 use argus_audit::time::format_description::well_known::Rfc3339;
 use argus_audit::{
     AuditError, AuditPaths, CheckpointKey, CheckpointVerifier, Clock, Entry, NewEntry, Query,
-    RetentionClass, RetentionPolicy, parse_log, prune, read_log, verify,
+    RetentionClass, RetentionPolicy, parse_log, prune, read_log, recover, verify,
 };
 
 use crate::{GlobalArgs, trail};
@@ -38,6 +38,27 @@ pub(crate) enum AuditCommand {
     /// The last signed checkpoint and the public key: publish it elsewhere so
     /// even a rewrite of both files is caught.
     Head(JsonArg),
+    /// Cut off the torn tail a crash mid-commit leaves (entries never
+    /// acknowledged), keeping the cut bytes as evidence; refuses anything
+    /// that is not a torn tail.
+    Recover(RecoverArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RecoverArgs {
+    /// Trusted public key (hex); default: `<data_dir>/audit/checkpoint.pub`.
+    #[arg(long, value_name = "HEX")]
+    public_key: Option<String>,
+    /// Read the master key from this file (mode 0600) instead of
+    /// `ARGUS_MASTER_KEY`, to record the recovery in the log.
+    #[arg(long, value_name = "FILE")]
+    master_key_file: Option<PathBuf>,
+    /// Why (recorded with the recovery).
+    #[arg(long, default_value = "")]
+    reason: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -172,6 +193,7 @@ pub(crate) fn run(global: &GlobalArgs, command: AuditCommand) -> anyhow::Result<
             print_entries(log.entries().filter(|e| query.matches(e)), args.json)
         }
         AuditCommand::Head(args) => head(&paths, args.json),
+        AuditCommand::Recover(args) => recover_command(&global.data_dir, &paths, &args),
     }
 }
 
@@ -277,6 +299,75 @@ fn verify_command(paths: &AuditPaths, args: &VerifyArgs) -> anyhow::Result<ExitC
         }
         Err(other) => Err(other.into()),
     }
+}
+
+fn recover_command(
+    data_dir: &std::path::Path,
+    paths: &AuditPaths,
+    args: &RecoverArgs,
+) -> anyhow::Result<ExitCode> {
+    require_log(paths)?;
+    let verifier = verifier(paths, args.public_key.as_deref())?;
+    let report = match recover(paths, &verifier) {
+        Ok(report) => report,
+        Err(error @ (AuditError::Corrupt { .. } | AuditError::Tampered { .. })) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "error": error.to_string()})
+                );
+            }
+            eprintln!("REFUSED: {error}");
+            eprintln!("nothing was changed; keep the log as evidence and open an incident");
+            return Ok(ExitCode::from(1));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let mut recorded = None;
+    if report.cut_bytes > 0 {
+        let entry = NewEntry::new(RetentionClass::Security, trail::actor(), "audit.recovered")
+            .at(trail::host_name(), "cli")
+            .because(args.reason.clone())
+            .details(serde_json::json!({
+                "cut_bytes": report.cut_bytes,
+                "cut_entries": report.cut_entries,
+                "kept_bytes": report.kept_bytes,
+                "evidence": report.evidence,
+            }));
+        match trail::open_vault(data_dir, args.master_key_file.as_deref(), false)
+            .and_then(|mut vault| trail::append(&mut vault, data_dir, &entry))
+        {
+            Ok(seq) => recorded = Some(seq),
+            Err(error) => eprintln!(
+                "warning: the recovery is not in the log yet ({error:#}); record it with `argus \
+                 audit record --action audit.recovered --class security --reason …`"
+            ),
+        }
+    }
+    if args.json {
+        let mut doc = serde_json::to_value(&report)?;
+        doc["ok"] = true.into();
+        doc["recorded_seq"] = serde_json::json!(recorded);
+        println!("{doc}");
+    } else if report.cut_bytes == 0 {
+        println!(
+            "nothing to recover: the log verifies ({} bytes)",
+            report.kept_bytes
+        );
+    } else {
+        println!(
+            "cut {} bytes ({} unacknowledged entries) off the end; kept {} bytes; the cut bytes \
+             are in {}",
+            report.cut_bytes,
+            report.cut_entries,
+            report.kept_bytes,
+            report
+                .evidence
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |p| p.display().to_string())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn prune_command(paths: &AuditPaths, args: &PruneArgs) -> anyhow::Result<ExitCode> {
