@@ -37,11 +37,17 @@
 //! rarely and in full.
 //!
 //! # The checkpoint key
-//! Checkpoints are signed by a [`CheckpointKey`]: for now an ed25519 key made
-//! on first use and kept with 0600 permissions in
-//! `<data_dir>/audit/checkpoint.key` (its public half in `checkpoint.pub`).
-//! It is a plain struct with `load_or_create`, `sign` and `verifying_key`, so
-//! the vault can take the key over later without changing the log.
+//! Checkpoints are signed by a [`CheckpointKey`], an ed25519 key. Argus keeps
+//! it sealed in the vault under the master key and hands its bytes over with
+//! [`CheckpointKey::from_bytes`]; its public half sits beside the log in
+//! `checkpoint.pub` for verifiers without secrets. [`AuditLog::open`] keeps
+//! the key in a 0600 file beside the log instead, for tools and tests that
+//! have no vault.
+//!
+//! # Torn tails
+//! A crash in the middle of a commit leaves entries that were never
+//! acknowledged at the end of the log; [`recover`] cuts exactly such a tail
+//! off (keeping the bytes as evidence) and refuses anything else.
 //!
 //! # Retention
 //! [`prune`] replaces the payload of entries older than their class's
