@@ -73,7 +73,7 @@ pub use key::{CheckpointKey, CheckpointVerifier};
 pub use log::{AuditLog, AuditPaths, DEFAULT_GROUP_SIZE};
 pub use merkle::merkle_root;
 pub use read::{AuditRecord, ParsedLog, Query, parse_log, read_log};
-pub use recover::{RecoverReport, recover};
+pub use recover::{RecoverReport, plan_recovery, recover};
 pub use retention::{PruneReport, Retention, RetentionPolicy, prune};
 /// The time crate entries are stamped with, for callers that build queries.
 pub use time;

@@ -76,15 +76,9 @@ pub fn recover(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(AuditError::io("read", &paths.head)(e)),
     };
-    let tail = find_torn_tail(&log, head.as_deref(), verifier)?;
-    let mut report = RecoverReport {
-        kept_bytes: tail.kept as u64,
-        cut_bytes: log.len().saturating_sub(tail.kept) as u64,
-        cut_entries: tail.cut_entries,
-        evidence: None,
-        next_seq: tail.next_seq,
-    };
-    let Some(cut) = log.get(tail.kept..).filter(|cut| !cut.is_empty()) else {
+    let mut report = plan_recovery(&log, head.as_deref(), verifier)?;
+    let kept = usize::try_from(report.kept_bytes).unwrap_or(usize::MAX);
+    let Some(cut) = log.get(kept..).filter(|cut| !cut.is_empty()) else {
         return Ok(report);
     };
     let dir = paths
@@ -101,6 +95,24 @@ pub fn recover(
     sync_dir(dir)?;
     report.evidence = Some(evidence);
     Ok(report)
+}
+
+/// What [`recover`] would do to a log with these bytes and this head file,
+/// without touching anything (`evidence` is `None`): a dry run, and the pure
+/// part the fuzzer drives.
+pub fn plan_recovery(
+    log: &[u8],
+    head: Option<&[u8]>,
+    verifier: &CheckpointVerifier,
+) -> Result<RecoverReport, AuditError> {
+    let tail = find_torn_tail(log, head, verifier)?;
+    Ok(RecoverReport {
+        kept_bytes: tail.kept as u64,
+        cut_bytes: log.len().saturating_sub(tail.kept) as u64,
+        cut_entries: tail.cut_entries,
+        evidence: None,
+        next_seq: tail.next_seq,
+    })
 }
 
 /// Where the verified part of a log ends.

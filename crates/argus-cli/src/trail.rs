@@ -180,9 +180,18 @@ pub(crate) fn append(vault: &mut Vault, data_dir: &Path, entry: &NewEntry) -> an
         })
 }
 
-/// Who runs this process, for entries that name no actor.
+/// Who runs this process, for entries that name no actor: `$USER`,
+/// `$LOGNAME`, or the numeric user id (services often have neither).
 pub(crate) fn actor() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned())
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .or_else(|| {
+            let status = fs::read_to_string("/proc/self/status").ok()?;
+            let uid = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+            Some(format!("uid:{}", uid.split_whitespace().next()?))
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// This machine's name, for entries that do not give one.

@@ -499,6 +499,22 @@ fn recover_cuts_a_torn_commit_and_refuses_tampering() {
     assert_eq!(out.status.code(), Some(2), "a torn log is not extended");
 
     let out = argus(data.path())
+        .args(["audit", "recover", "--dry-run", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["cut_bytes"], torn.len());
+    assert_eq!(
+        fs::read(&log).unwrap(),
+        [&original[..], torn].concat(),
+        "a dry run changes nothing"
+    );
+    let out = argus(data.path())
         .args(["audit", "recover", "--reason", "power loss", "--json"])
         .output()
         .unwrap();

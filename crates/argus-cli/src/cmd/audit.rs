@@ -15,7 +15,7 @@ use argus_audit::time::OffsetDateTime;
 use argus_audit::time::format_description::well_known::Rfc3339;
 use argus_audit::{
     AuditError, AuditPaths, CheckpointKey, CheckpointVerifier, Clock, Entry, NewEntry, Query,
-    RetentionClass, RetentionPolicy, parse_log, prune, read_log, recover, verify,
+    RetentionClass, RetentionPolicy, parse_log, plan_recovery, prune, read_log, recover, verify,
 };
 
 use crate::{GlobalArgs, trail};
@@ -56,6 +56,9 @@ pub(crate) struct RecoverArgs {
     /// Why (recorded with the recovery).
     #[arg(long, default_value = "")]
     reason: String,
+    /// Say what would be cut, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -70,9 +73,9 @@ pub(crate) struct JsonArg {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct RecordArgs {
-    /// Who.
-    #[arg(long, env = "USER")]
-    actor: String,
+    /// Who (default: `$USER`, `$LOGNAME` or the user id).
+    #[arg(long)]
+    actor: Option<String>,
     /// What (`config.change`, `key.export`…).
     #[arg(long)]
     action: String,
@@ -220,7 +223,8 @@ fn record(data_dir: &std::path::Path, args: RecordArgs) -> anyhow::Result<ExitCo
         Some(now) => Clock::manual(parse_time(now)?),
         None => Clock::system(),
     };
-    let mut entry = NewEntry::new(class, args.actor, args.action)
+    let actor = args.actor.unwrap_or_else(trail::actor);
+    let mut entry = NewEntry::new(class, actor, args.action)
         .at(args.host.unwrap_or_else(trail::host_name), args.component)
         .because(args.reason);
     entry.payload.reference = args.reference;
@@ -308,7 +312,21 @@ fn recover_command(
 ) -> anyhow::Result<ExitCode> {
     require_log(paths)?;
     let verifier = verifier(paths, args.public_key.as_deref())?;
-    let report = match recover(paths, &verifier) {
+    let planned = if args.dry_run {
+        let log =
+            fs::read(&paths.log).with_context(|| format!("cannot read {}", paths.log.display()))?;
+        let head = match fs::read(&paths.head) {
+            Ok(head) => Some(head),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", paths.head.display()));
+            }
+        };
+        plan_recovery(&log, head.as_deref(), &verifier)
+    } else {
+        recover(paths, &verifier)
+    };
+    let report = match planned {
         Ok(report) => report,
         Err(error @ (AuditError::Corrupt { .. } | AuditError::Tampered { .. })) => {
             if args.json {
@@ -324,6 +342,20 @@ fn recover_command(
         Err(other) => return Err(other.into()),
     };
     let mut recorded = None;
+    if args.dry_run {
+        if args.json {
+            let mut doc = serde_json::to_value(&report)?;
+            doc["ok"] = true.into();
+            doc["dry_run"] = true.into();
+            println!("{doc}");
+        } else {
+            println!(
+                "would cut {} bytes ({} unacknowledged entries) and keep {}; nothing was changed",
+                report.cut_bytes, report.cut_entries, report.kept_bytes
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if report.cut_bytes > 0 {
         let entry = NewEntry::new(RetentionClass::Security, trail::actor(), "audit.recovered")
             .at(trail::host_name(), "cli")
