@@ -472,6 +472,15 @@ fn rotate_master_survives_a_crash_at_every_point() {
             (None, Some(3)) => outcomes.push("new"),
             other => panic!("after a crash at point {point}: old/new key opened {other:?}"),
         }
+        // The audit log's signing key is sealed with the rest: whichever key
+        // opens the vault keeps signing (`keys verify` above appended with
+        // it), and the whole log verifies.
+        let audit = argus(&data).args(["audit", "verify"]).output().unwrap();
+        assert!(
+            audit.status.success(),
+            "point {point}: {}",
+            String::from_utf8_lossy(&audit.stderr)
+        );
         // Opening resolved the half-finished rotation: one generation left.
         let generations = std::fs::read_dir(data.join("keystore"))
             .unwrap()
