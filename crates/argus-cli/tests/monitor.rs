@@ -93,20 +93,7 @@ struct Daemon {
 
 impl Daemon {
     fn start(setup: &Setup) -> Daemon {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(setup.data_dir.join("daemon.log"))
-            .expect("log file");
-        let child = argus(&setup.data_dir)
-            .args(["run", "--json", "-v", "-c"])
-            .arg(&setup.config)
-            .env(SECRET_ENV, SECRET)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start argus run");
-        Daemon { child }
+        Self::start_with(setup, &[(SECRET_ENV, SECRET)])
     }
 
     /// Starts the daemon with extra environment variables.
