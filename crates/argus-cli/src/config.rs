@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 use serde_saphyr::Spanned;
 
 use crate::node::ChainSetup;
+use crate::node::signals::SignalsConfig;
 
 /// One problem in a config file, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +87,8 @@ struct RawConfig {
     rules: Vec<Spanned<String>>,
     #[serde(default)]
     alerting: Option<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    signals: Option<Spanned<serde_json::Value>>,
 }
 
 /// Collects diagnostics for one file.
@@ -157,6 +160,7 @@ pub(crate) struct ConfigDocument {
     pub(crate) registry: Option<Spanned<serde_json::Value>>,
     pub(crate) rules: Vec<Spanned<String>>,
     pub(crate) alerting: Option<Spanned<serde_json::Value>>,
+    pub(crate) signals: Option<Spanned<serde_json::Value>>,
 }
 
 impl ConfigDocument {
@@ -209,6 +213,7 @@ impl ConfigDocument {
             registry: raw.registry,
             rules: raw.rules,
             alerting: raw.alerting,
+            signals: raw.signals,
         })
     }
 
@@ -232,6 +237,7 @@ pub(crate) struct Loaded {
     pub(crate) rule_files: Vec<PathBuf>,
     pub(crate) alerting: AlertingConfig,
     pub(crate) registry_imports: Vec<PathBuf>,
+    pub(crate) signals: SignalsConfig,
 }
 
 /// The `registry:` section.
@@ -355,14 +361,26 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, Diagnostics> {
         None
     };
 
-    match (out.diagnostics.is_empty(), rules, alerting) {
-        (true, Some(rules), Some(alerting)) => Ok(Loaded {
+    let signals = match &doc.signals {
+        Some(raw) => {
+            let signals = out.item::<SignalsConfig>("signals", raw);
+            for (path, message) in signals.iter().flat_map(SignalsConfig::problems) {
+                out.at(raw, format!("{path}: {message}"));
+            }
+            signals
+        }
+        None => Some(SignalsConfig::default()),
+    };
+
+    match (out.diagnostics.is_empty(), rules, alerting, signals) {
+        (true, Some(rules), Some(alerting), Some(signals)) => Ok(Loaded {
             data_dir,
             chains,
             rules,
             rule_files,
             alerting,
             registry_imports,
+            signals,
         }),
         _ => {
             let mut diagnostics = out.diagnostics;

@@ -869,3 +869,146 @@ fn vault_sealed_secrets_and_an_audited_daemon_lifecycle() {
         }
     }
 }
+
+/// Accepts connections and never answers: an endpoint that hangs.
+fn blackhole() -> u16 {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+fn alerts_of(receiver: &Receiver, rule: &str) -> Vec<Value> {
+    receiver
+        .accepted()
+        .into_iter()
+        .filter(|r| r.body["kind"] == "fire" && r.body["alert"]["rule_id"] == rule)
+        .map(|r| r.body["alert"].clone())
+        .collect()
+}
+
+/// The daemon's own signals reach the rules: a bot's log lines (the
+/// procedure's `authentication_failures: ">3 in 1 minute"`, counted from the
+/// log), a bot process that dies, an RPC endpoint that hangs, and the host's
+/// memory.
+#[test]
+fn operations_signals_from_logs_processes_endpoints_and_the_host_alert() {
+    let anvil = Anvil::start(&[]);
+    deploy_sample_project(&anvil);
+    let receiver = Receiver::start();
+    let rules = r#"
+rules:
+  - id: rpc-slow
+    severity: high
+    match: { signal: network_latency }
+    condition: value >= 0.4
+    title: "{{labels.endpoint}} answered in {{value}} s"
+  - id: bot-down
+    severity: critical
+    match: { signal: process_up }
+    condition: value == 0.0
+    title: "{{labels.process}} is down"
+  - id: host-memory
+    severity: info
+    match: { signal: memory_usage }
+    condition: value >= 0.0
+    title: "memory in use on {{labels.host}}: {{value}}%"
+thresholds:
+  authentication_failures: ">3 in 1 minute"
+"#;
+    let setup = setup_with(&anvil, &[anvil.http_url()], &receiver, rules);
+    let log = setup.data_dir.join("bot.log");
+    std::fs::write(&log, "INFO bot started\n").unwrap();
+    let mut bot = std::process::Command::new("sleep")
+        .arg("302.5")
+        .spawn()
+        .unwrap();
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&setup.config).unwrap()).unwrap();
+    config["chains"][0]["rpc"] = json!([
+        { "name": "live", "url": anvil.http_url() },
+        { "name": "blackhole", "url": format!("http://127.0.0.1:{}", blackhole()), "timeout": "1s" },
+    ]);
+    config["alerting"]["dedup_window"] = json!("10m");
+    config["signals"] = json!({
+        "rpc": { "every": "300ms", "timeout": "400ms" },
+        "host": { "every": "1s" },
+        "processes": [{ "name": "arb-bot", "match": "sleep 302.5", "every": "200ms" }],
+        "logs": [{
+            "path": log,
+            "patterns": { "authentication_failures": "WARN.*(?i)auth" },
+            "labels": { "bot": "arb-1" },
+            "every": "100ms",
+        }],
+    });
+    std::fs::write(
+        &setup.config,
+        serde_json::to_string_pretty(&config).unwrap(),
+    )
+    .unwrap();
+    let _daemon = Daemon::start(&setup);
+
+    // The hanging endpoint, named; the live one never.
+    let slow = wait_for("the slow-endpoint alert", Duration::from_secs(30), || {
+        alerts_of(&receiver, "rpc-slow").into_iter().next()
+    });
+    assert!(
+        slow["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("blackhole answered in 0.4"),
+        "{slow}"
+    );
+    let memory = wait_for("the host memory alert", Duration::from_secs(30), || {
+        alerts_of(&receiver, "host-memory").into_iter().next()
+    });
+    let percent: f64 = memory["title"]
+        .as_str()
+        .unwrap()
+        .rsplit(": ")
+        .next()
+        .unwrap()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap();
+    assert!(percent > 0.0 && percent < 100.0, "{memory}");
+
+    // Three authentication failures in the bot's log: under the threshold.
+    let append = |text: &str| {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    };
+    append("WARN auth failed: bad signature\nINFO trade ok\nWARN AUTH failed\nWARN Auth failed\n");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(alerts_of(&receiver, "seed-authentication-failures").is_empty());
+    assert!(alerts_of(&receiver, "bot-down").is_empty(), "the bot runs");
+    // The fourth in the minute crosses it.
+    append("WARN auth failed again\n");
+    let auth = wait_for("the authentication alert", Duration::from_secs(30), || {
+        alerts_of(&receiver, "seed-authentication-failures")
+            .into_iter()
+            .next()
+    });
+    assert_eq!(auth["severity"], "high", "{auth}");
+
+    // The bot dies.
+    bot.kill().unwrap();
+    bot.wait().unwrap();
+    let down = wait_for("the bot-down alert", Duration::from_secs(30), || {
+        alerts_of(&receiver, "bot-down").into_iter().next()
+    });
+    assert_eq!(down["title"], "arb-bot is down");
+    assert_eq!(down["severity"], "critical");
+    assert!(
+        alerts_of(&receiver, "rpc-slow")
+            .iter()
+            .all(|a| a["title"].as_str().unwrap().starts_with("blackhole")),
+        "the live endpoint is never slow"
+    );
+}

@@ -98,6 +98,7 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
         chains: loaded.chains,
         rules,
         alerting: loaded.alerting,
+        signals: loaded.signals,
         vault_secrets: unsealed.secrets,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

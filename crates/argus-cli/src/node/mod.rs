@@ -16,6 +16,7 @@
 
 pub(crate) mod directory;
 mod output;
+pub(crate) mod signals;
 pub(crate) mod trail;
 
 use std::path::PathBuf;
@@ -25,7 +26,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use argus_alerting::{AlertingConfig, Clock, DispatchHandle, Dispatcher, Routing, outbox};
 use argus_chain::{BlockFollower, ChainEvent, EndpointConfig, FollowerConfig, PoolConfig, RpcPool};
-use argus_core::{ChainId, Finding, Severity, finding_id};
+use argus_core::{Finding, Severity, finding_id};
 use argus_registry::Registry;
 use argus_rules::{Engine, RuleSet};
 use argus_store::Store;
@@ -48,6 +49,8 @@ pub(crate) struct NodeConfig {
     pub(crate) chains: Vec<ChainSetup>,
     pub(crate) rules: RuleSet,
     pub(crate) alerting: AlertingConfig,
+    /// What the daemon measures besides the chains.
+    pub(crate) signals: signals::SignalsConfig,
     /// Notifier secrets unsealed from the vault, by name.
     pub(crate) vault_secrets: std::collections::BTreeMap<String, argus_alerting::Secret>,
 }
@@ -85,6 +88,21 @@ pub(crate) async fn run(
                 .await
                 .context("the alert dispatcher stopped")
         });
+    }
+    if !config.signals.is_empty() {
+        signals::spawn(
+            &config.signals,
+            &config.chains,
+            signals::SignalContext {
+                data_dir: config.data_dir.clone(),
+                rules: config.rules.clone(),
+                routing: routing.clone(),
+                wake: wake.clone(),
+                output: output.clone(),
+            },
+            &shutdown,
+            &mut tasks,
+        );
     }
     for setup in config.chains {
         let context = ChainContext {
@@ -218,7 +236,12 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                 for block in blocks {
                     let outcome = engine.on_block(block);
                     findings.extend(outcome.findings);
-                    findings.extend(outcome.errors.iter().map(|e| rule_error_finding(chain, e)));
+                    findings.extend(
+                        outcome
+                            .errors
+                            .iter()
+                            .map(|e| rule_error_finding(&chain.0.to_string(), e)),
+                    );
                 }
                 let tx = store.transaction().map_err(retry)?;
                 let mut fired = Vec::new();
@@ -339,7 +362,9 @@ fn latest_change(registry: &Registry) -> anyhow::Result<i64> {
 
 /// A rule that could not evaluate is an alert of its own: silence would
 /// read as "nothing happened".
-fn rule_error_finding(chain: ChainId, error: &argus_rules::RuleError) -> Finding {
+/// The alert for a rule that could not evaluate; `scope` (a chain id, or
+/// `signals`) keeps the dedup keys of different streams apart.
+fn rule_error_finding(scope: &str, error: &argus_rules::RuleError) -> Finding {
     let rule_id = format!("argus.rule-error.{}", error.rule_id);
     let origin = error.origin;
     Finding {
@@ -350,7 +375,7 @@ fn rule_error_finding(chain: ChainId, error: &argus_rules::RuleError) -> Finding
             "rule {} could not evaluate: {}",
             error.rule_id, error.message
         ),
-        dedup_key: format!("rule-error:{}:{}", chain.0, error.rule_id),
+        dedup_key: format!("rule-error:{scope}:{}", error.rule_id),
         origin,
         at_ms: error.at_ms,
         fields: serde_json::json!({ "rule": error.rule_id, "error": error.message }),

@@ -1,0 +1,749 @@
+//! Operations signals: what the daemon measures besides the chain, so that
+//! rules on `signal:` (and the procedure's thresholds on network latency,
+//! memory and authentication failures) fire in a running deployment.
+//!
+//! Sources (the `signals:` section of the config), each a task that sends
+//! [`Signal`]s to one channel:
+//!
+//! | source | signals (labels) |
+//! |---|---|
+//! | `rpc` | `network_latency` seconds of an `eth_getBlockByNumber(latest)` round trip, the timeout when it times out; `head_age` seconds behind the wall clock of the latest block; `rpc_errors` 1 per failed probe (`chain`, `endpoint`, and `kind` for errors) |
+//! | `host` | `memory_usage` and `cpu_usage`, percent (`host`) |
+//! | `processes` | `process_up` 1 or 0, `process_memory` percent of the host's memory (`process`) |
+//! | `logs` | one signal of value 1 per line matching a pattern, named by the pattern (`file`, plus the source's labels) |
+//!
+//! One task evaluates the signal rules and records their findings in the
+//! outbox, like the chain tasks do for blocks. Log sources remember how far
+//! they read (`<data_dir>/signals/`), so lines written while the daemon was
+//! down are read when it starts again; a rotated or truncated file is read
+//! from its start.
+
+use std::collections::BTreeMap;
+use std::io::{Read as _, Seek as _, SeekFrom};
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use argus_alerting::{Clock, DispatchHandle, Routing, outbox};
+use argus_chain::{BlockId, EndpointConfig, PoolConfig, RpcPool};
+use argus_core::{ChainId, Signal};
+use argus_rules::{ContractDirectory, Engine, RuleSet};
+use argus_store::Store;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+
+use super::{AlertOutput, ChainSetup, rule_error_finding};
+
+/// The `signals:` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignalsConfig {
+    /// Probes every endpoint of every chain.
+    #[serde(default)]
+    pub(crate) rpc: Option<RpcProbe>,
+    /// This machine's memory and CPU.
+    #[serde(default)]
+    pub(crate) host: Option<HostProbe>,
+    /// Processes to watch (the bots).
+    #[serde(default)]
+    pub(crate) processes: Vec<ProcessProbe>,
+    /// Log files to read.
+    #[serde(default)]
+    pub(crate) logs: Vec<LogSource>,
+}
+
+impl SignalsConfig {
+    /// Whether any source is configured.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rpc.is_none()
+            && self.host.is_none()
+            && self.processes.is_empty()
+            && self.logs.is_empty()
+    }
+
+    /// Every problem the types cannot catch, as (path, message).
+    pub(crate) fn problems(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        let mut intervals: Vec<(String, Duration)> = Vec::new();
+        if let Some(rpc) = &self.rpc {
+            intervals.push(("signals.rpc".into(), rpc.every));
+        }
+        if let Some(host) = &self.host {
+            intervals.push(("signals.host".into(), host.every));
+        }
+        for (i, process) in self.processes.iter().enumerate() {
+            intervals.push((format!("signals.processes[{i}]"), process.every));
+        }
+        for (path, every) in intervals {
+            if every < Duration::from_millis(100) {
+                problems.push((path, "`every` must be at least 100ms".to_owned()));
+            }
+        }
+        for (i, process) in self.processes.iter().enumerate() {
+            if process.matches.trim().is_empty() {
+                problems.push((
+                    format!("signals.processes[{i}].match"),
+                    "must name part of the process's command line".to_owned(),
+                ));
+            }
+        }
+        for (i, log) in self.logs.iter().enumerate() {
+            if log.patterns.is_empty() {
+                problems.push((
+                    format!("signals.logs[{i}].patterns"),
+                    "give at least one `signal_name: regex`".to_owned(),
+                ));
+            }
+            for (name, pattern) in &log.patterns {
+                if let Err(error) = regex::Regex::new(pattern) {
+                    let first = error.to_string();
+                    let first = first.lines().last().unwrap_or("invalid").trim().to_owned();
+                    problems.push((
+                        format!("signals.logs[{i}].patterns.{name}"),
+                        format!("not a regular expression: {first}"),
+                    ));
+                }
+            }
+        }
+        problems
+    }
+}
+
+/// `rpc: { every: 15s, timeout: 10s }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RpcProbe {
+    #[serde(
+        default = "every_15s",
+        deserialize_with = "argus_chain::deserialize_duration"
+    )]
+    pub(crate) every: Duration,
+    /// A probe that takes longer counts as the timeout and as an error.
+    #[serde(
+        default = "ten_s",
+        deserialize_with = "argus_chain::deserialize_duration"
+    )]
+    pub(crate) timeout: Duration,
+}
+
+/// `host: { every: 10s }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HostProbe {
+    #[serde(
+        default = "ten_s",
+        deserialize_with = "argus_chain::deserialize_duration"
+    )]
+    pub(crate) every: Duration,
+}
+
+/// `{ name: arb-1, match: "mev-bot --strategy arb", every: 10s }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProcessProbe {
+    /// The `process` label.
+    pub(crate) name: String,
+    /// A part of the command line that picks the process out.
+    #[serde(rename = "match")]
+    pub(crate) matches: String,
+    #[serde(
+        default = "ten_s",
+        deserialize_with = "argus_chain::deserialize_duration"
+    )]
+    pub(crate) every: Duration,
+}
+
+/// `{ path: /var/log/mev-bot.log, patterns: { authentication_failures: "WARN.*auth" } }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LogSource {
+    pub(crate) path: PathBuf,
+    /// Signal name → regular expression; a line may match several.
+    pub(crate) patterns: BTreeMap<String, String>,
+    /// Labels added to every signal of this file.
+    #[serde(default)]
+    pub(crate) labels: BTreeMap<String, String>,
+    /// How often the file is checked for new lines.
+    #[serde(
+        default = "half_s",
+        deserialize_with = "argus_chain::deserialize_duration"
+    )]
+    pub(crate) every: Duration,
+}
+
+fn every_15s() -> Duration {
+    Duration::from_secs(15)
+}
+fn ten_s() -> Duration {
+    Duration::from_secs(10)
+}
+fn half_s() -> Duration {
+    Duration::from_millis(500)
+}
+
+/// What the signal task needs from the daemon.
+#[derive(Debug, Clone)]
+pub(crate) struct SignalContext {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) rules: RuleSet,
+    pub(crate) routing: Arc<Routing>,
+    pub(crate) wake: DispatchHandle,
+    pub(crate) output: AlertOutput,
+}
+
+/// Starts every source and the task that evaluates what they send; all stop
+/// when `shutdown` flips.
+pub(crate) fn spawn(
+    config: &SignalsConfig,
+    chains: &[ChainSetup],
+    context: SignalContext,
+    shutdown: &watch::Receiver<bool>,
+    tasks: &mut tokio::task::JoinSet<anyhow::Result<()>>,
+) {
+    let (tx, rx) = mpsc::channel::<Signal>(1024);
+    if let Some(rpc) = &config.rpc {
+        for chain in chains {
+            for endpoint in &chain.endpoints {
+                let probe = rpc_probe(chain.follower.chain, endpoint.clone(), rpc.clone());
+                spawn_source(tasks, shutdown, tx.clone(), rpc.every, probe);
+            }
+        }
+    }
+    if let Some(host) = &config.host {
+        let mut cpu = CpuSampler::default();
+        let name = crate::trail::host_name();
+        spawn_source(tasks, shutdown, tx.clone(), host.every, move || {
+            let mut out = Vec::new();
+            let labels = BTreeMap::from([("host".to_owned(), name.clone())]);
+            if let Some(memory) = memory_usage() {
+                out.push(signal("memory_usage", memory, &labels));
+            }
+            if let Some(busy) = cpu.sample() {
+                out.push(signal("cpu_usage", busy, &labels));
+            }
+            std::future::ready(out)
+        });
+    }
+    for process in &config.processes {
+        let process = process.clone();
+        let every = process.every;
+        spawn_source(tasks, shutdown, tx.clone(), every, move || {
+            std::future::ready(process_signals(&process))
+        });
+    }
+    for log in &config.logs {
+        let mut reader = LogReader::new(log, &context.data_dir);
+        let every = log.every;
+        spawn_source(tasks, shutdown, tx.clone(), every, move || {
+            std::future::ready(reader.read_new())
+        });
+    }
+    drop(tx);
+    let mut stop = shutdown.clone();
+    tasks.spawn(async move {
+        tokio::select! {
+            result = evaluate(context, rx) => result,
+            _ = stop.wait_for(|s| *s) => Ok(()),
+        }
+    });
+}
+
+/// Runs `sample` every `every` and sends what it measured.
+fn spawn_source<F, Fut>(
+    tasks: &mut tokio::task::JoinSet<anyhow::Result<()>>,
+    shutdown: &watch::Receiver<bool>,
+    tx: mpsc::Sender<Signal>,
+    every: Duration,
+    mut sample: F,
+) where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Vec<Signal>> + Send,
+{
+    let mut stop = shutdown.clone();
+    tasks.spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return Ok(()),
+                _ = ticks.tick() => {}
+            }
+            for signal in sample().await {
+                if tx.send(signal).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    });
+}
+
+/// Evaluates the signal rules on what the sources send and records the
+/// findings in the outbox, a batch of signals per SQLite transaction.
+async fn evaluate(context: SignalContext, mut rx: mpsc::Receiver<Signal>) -> anyhow::Result<()> {
+    let mut engine = Engine::new(context.rules.clone(), &ContractDirectory::default());
+    let mut store = Store::open_in_dir(&context.data_dir)?;
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, 256).await > 0 {
+        let mut findings = Vec::new();
+        for signal in batch.drain(..) {
+            tracing::trace!(name = %signal.name, value = signal.value, "signal");
+            let outcome = engine.on_signal(&signal);
+            findings.extend(outcome.findings);
+            findings.extend(
+                outcome
+                    .errors
+                    .iter()
+                    .map(|e| rule_error_finding("signals", e)),
+            );
+        }
+        if findings.is_empty() {
+            continue;
+        }
+        let now = Clock::system().now_ms();
+        let tx = store.transaction()?;
+        let mut fired = Vec::new();
+        for finding in &findings {
+            let recorded = outbox::record(&tx, finding, &context.routing, now)?;
+            if recorded.new {
+                fired.push((finding, recorded));
+            }
+        }
+        tx.commit()?;
+        context.wake.wake();
+        for (finding, recorded) in fired {
+            context.output.fired(finding, &recorded);
+        }
+    }
+    Ok(())
+}
+
+fn signal(name: &str, value: f64, labels: &BTreeMap<String, String>) -> Signal {
+    Signal {
+        name: name.to_owned(),
+        value,
+        labels: labels.clone(),
+        at_ms: Clock::system().now_ms(),
+    }
+}
+
+/// One endpoint's probe: the round trip of `eth_getBlockByNumber(latest)`
+/// on a pool of its own that never retries or fails over, so the figure is
+/// this endpoint's.
+fn rpc_probe(
+    chain: ChainId,
+    endpoint: EndpointConfig,
+    probe: RpcProbe,
+) -> impl FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Signal>> + Send>> {
+    let labels = BTreeMap::from([
+        ("chain".to_owned(), chain.name()),
+        ("endpoint".to_owned(), endpoint.name.clone()),
+    ]);
+    let single = EndpointConfig {
+        timeout: probe.timeout,
+        ..endpoint
+    };
+    let pool = RpcPool::new(
+        chain,
+        vec![single],
+        PoolConfig {
+            rounds: 1,
+            ..PoolConfig::default()
+        },
+    )
+    .map_err(|error| tracing::warn!("rpc probe of {}: {error}", labels["endpoint"]))
+    .ok();
+    move || {
+        let labels = labels.clone();
+        let pool = pool.clone();
+        let timeout = probe.timeout;
+        Box::pin(async move {
+            let Some(pool) = pool else {
+                let mut labels = labels;
+                labels.insert("kind".into(), "config".into());
+                return vec![signal("rpc_errors", 1.0, &labels)];
+            };
+            let started = Instant::now();
+            let answer = tokio::time::timeout(timeout, pool.header(BlockId::Latest)).await;
+            let took = started.elapsed().as_secs_f64();
+            let now_s = Clock::system().now_ms() as f64 / 1000.0;
+            match answer {
+                Ok(Ok(Some(block))) => vec![
+                    signal("network_latency", took, &labels),
+                    signal(
+                        "head_age",
+                        (now_s - block.header.timestamp as f64).max(0.0),
+                        &labels,
+                    ),
+                ],
+                Ok(Ok(None)) => vec![signal("network_latency", took, &labels)],
+                Ok(Err(error)) => {
+                    let mut errors = labels.clone();
+                    let kind = serde_json::to_value(error.kind())
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_else(|| "other".to_owned());
+                    errors.insert("kind".into(), kind);
+                    vec![signal("rpc_errors", 1.0, &errors)]
+                }
+                Err(_) => {
+                    let mut errors = labels.clone();
+                    errors.insert("kind".into(), "timeout".into());
+                    vec![
+                        signal("network_latency", timeout.as_secs_f64(), &labels),
+                        signal("rpc_errors", 1.0, &errors),
+                    ]
+                }
+            }
+        })
+    }
+}
+
+/// Percent of the host's memory in use: `1 - MemAvailable / MemTotal`.
+fn memory_usage() -> Option<f64> {
+    let (total, available) = meminfo()?;
+    Some(100.0 * (total.saturating_sub(available)) as f64 / total as f64)
+}
+
+/// `MemTotal` and `MemAvailable` in KiB.
+fn meminfo() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = text.lines().find(|l| l.starts_with(name))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    let total = field("MemTotal:").filter(|t| *t > 0)?;
+    Some((total, field("MemAvailable:")?))
+}
+
+/// CPU busy percent between two reads of `/proc/stat`.
+#[derive(Debug, Default)]
+struct CpuSampler {
+    last: Option<(u64, u64)>,
+}
+
+impl CpuSampler {
+    fn sample(&mut self) -> Option<f64> {
+        let text = std::fs::read_to_string("/proc/stat").ok()?;
+        let line = text.lines().find(|l| l.starts_with("cpu "))?;
+        let fields: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        let total: u64 = fields.iter().sum();
+        // idle + iowait
+        let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+        let previous = self.last.replace((total, idle));
+        let (last_total, last_idle) = previous?;
+        let dt = total.checked_sub(last_total).filter(|d| *d > 0)?;
+        let di = idle.saturating_sub(last_idle).min(dt);
+        Some(100.0 * (dt - di) as f64 / dt as f64)
+    }
+}
+
+/// `process_up`, and `process_memory` for a process that runs.
+fn process_signals(probe: &ProcessProbe) -> Vec<Signal> {
+    let labels = BTreeMap::from([("process".to_owned(), probe.name.clone())]);
+    let own = std::process::id();
+    let found = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != own)
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|raw| {
+                let line: Vec<u8> = raw
+                    .iter()
+                    .map(|b| if *b == 0 { b' ' } else { *b })
+                    .collect();
+                String::from_utf8_lossy(&line).contains(&probe.matches)
+            })
+        });
+    let Some(pid) = found else {
+        return vec![signal("process_up", 0.0, &labels)];
+    };
+    let mut out = vec![signal("process_up", 1.0, &labels)];
+    let rss_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        });
+    if let (Some(rss), Some((total, _))) = (rss_kib, meminfo()) {
+        out.push(signal(
+            "process_memory",
+            100.0 * rss as f64 / total as f64,
+            &labels,
+        ));
+    }
+    out
+}
+
+/// Where a log source stopped reading, kept across restarts.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct LogPosition {
+    inode: u64,
+    offset: u64,
+}
+
+/// Reads the lines appended to a log file since the last call.
+struct LogReader {
+    path: PathBuf,
+    patterns: Vec<(String, regex::Regex)>,
+    labels: BTreeMap<String, String>,
+    state_path: PathBuf,
+    position: Option<LogPosition>,
+    partial: Vec<u8>,
+    warned: bool,
+}
+
+/// The longest line kept whole; longer ones are matched on their first part.
+const MAX_LINE: usize = 64 * 1024;
+
+impl LogReader {
+    fn new(source: &LogSource, data_dir: &Path) -> Self {
+        let patterns = source
+            .patterns
+            .iter()
+            .filter_map(|(name, p)| Some((name.clone(), regex::Regex::new(p).ok()?)))
+            .collect();
+        let mut labels = source.labels.clone();
+        labels
+            .entry("file".to_owned())
+            .or_insert_with(|| source.path.display().to_string());
+        let key = alloy_primitives::keccak256(source.path.to_string_lossy().as_bytes());
+        let state_path = data_dir.join("signals").join(format!(
+            "log-{}.json",
+            alloy_primitives::hex::encode(&key[..8])
+        ));
+        let position = std::fs::read(&state_path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        Self {
+            path: source.path.clone(),
+            patterns,
+            labels,
+            state_path,
+            position,
+            partial: Vec::new(),
+            warned: false,
+        }
+    }
+
+    fn read_new(&mut self) -> Vec<Signal> {
+        match self.read_lines() {
+            Ok(lines) => {
+                self.warned = false;
+                let mut out = Vec::new();
+                for line in lines {
+                    let text = String::from_utf8_lossy(&line);
+                    for (name, pattern) in &self.patterns {
+                        if pattern.is_match(&text) {
+                            out.push(signal(name, 1.0, &self.labels));
+                        }
+                    }
+                }
+                out
+            }
+            Err(error) => {
+                if !self.warned {
+                    tracing::warn!("log source {}: {error}", self.path.display());
+                    self.warned = true;
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn read_lines(&mut self) -> std::io::Result<Vec<Vec<u8>>> {
+        let mut file = std::fs::File::open(&self.path)?;
+        let meta = file.metadata()?;
+        let start = match self.position {
+            // The same file, not truncated: carry on.
+            Some(p) if p.inode == meta.ino() && p.offset <= meta.len() => p.offset,
+            // Rotated or truncated: the new file from its start.
+            Some(_) => {
+                self.partial.clear();
+                0
+            }
+            // Never read: from its end (what came before is history).
+            None => meta.len(),
+        };
+        file.seek(SeekFrom::Start(start))?;
+        let mut bytes = Vec::new();
+        file.by_ref()
+            .take(16 * 1024 * 1024)
+            .read_to_end(&mut bytes)?;
+        let position = LogPosition {
+            inode: meta.ino(),
+            offset: start + bytes.len() as u64,
+        };
+        let mut lines = Vec::new();
+        let mut rest = &bytes[..];
+        while let Some(end) = rest.iter().position(|b| *b == b'\n') {
+            let mut line = std::mem::take(&mut self.partial);
+            line.extend_from_slice(&rest[..end]);
+            line.truncate(MAX_LINE);
+            lines.push(line);
+            rest = &rest[end + 1..];
+        }
+        if self.partial.len() < MAX_LINE {
+            let room = MAX_LINE - self.partial.len();
+            self.partial
+                .extend_from_slice(&rest[..rest.len().min(room)]);
+        }
+        if self.position != Some(position) {
+            self.position = Some(position);
+            self.save(position);
+        }
+        Ok(lines)
+    }
+
+    fn save(&self, position: LogPosition) {
+        let Some(dir) = self.state_path.parent() else {
+            return;
+        };
+        let tmp = self.state_path.with_extension("tmp");
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&tmp, serde_json::to_vec(&position).unwrap_or_default()))
+            .and_then(|()| std::fs::rename(&tmp, &self.state_path));
+        if let Err(error) = written {
+            tracing::warn!(
+                "cannot save the read position of {}: {error}",
+                self.path.display()
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn source(dir: &Path) -> LogSource {
+        LogSource {
+            path: dir.join("bot.log"),
+            patterns: BTreeMap::from([
+                (
+                    "authentication_failures".to_owned(),
+                    "WARN.*(?i)auth".to_owned(),
+                ),
+                ("bot_errors".to_owned(), "ERROR".to_owned()),
+            ]),
+            labels: BTreeMap::from([("bot".to_owned(), "arb-1".to_owned())]),
+            every: half_s(),
+        }
+    }
+
+    fn names(signals: &[Signal]) -> Vec<&str> {
+        signals.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    fn append(path: &Path, text: &str) {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn new_lines_partial_lines_rotation_and_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = source(dir.path());
+        append(&log.path, "ERROR before argus ever looked\n");
+        let mut reader = LogReader::new(&log, dir.path());
+        assert!(reader.read_new().is_empty(), "history is not replayed");
+        append(
+            &log.path,
+            "INFO ok\nWARN Auth failed for key 3\nERROR x\nWARN auth",
+        );
+        let got = reader.read_new();
+        assert_eq!(names(&got), ["authentication_failures", "bot_errors"]);
+        assert_eq!(got[0].labels["bot"], "arb-1");
+        assert!(got[0].labels["file"].ends_with("bot.log"));
+        // The line finishes later: matched once, whole.
+        append(&log.path, " again\n");
+        assert_eq!(names(&reader.read_new()), ["authentication_failures"]);
+
+        // A restart carries on where the last one stopped.
+        append(&log.path, "ERROR while argus was down\n");
+        let mut restarted = LogReader::new(&log, dir.path());
+        assert_eq!(names(&restarted.read_new()), ["bot_errors"]);
+
+        // Rotation: the old file moves away, a new one starts.
+        std::fs::rename(&log.path, dir.path().join("bot.log.1")).unwrap();
+        append(&log.path, "ERROR first line of the new file\n");
+        assert_eq!(names(&restarted.read_new()), ["bot_errors"]);
+        // Truncation in place.
+        std::fs::write(&log.path, "").unwrap();
+        append(&log.path, "ERROR after truncation\n");
+        assert_eq!(names(&restarted.read_new()), ["bot_errors"]);
+        // A missing file is no signal and no panic.
+        std::fs::remove_file(&log.path).unwrap();
+        assert!(restarted.read_new().is_empty());
+    }
+
+    #[test]
+    fn bad_patterns_and_intervals_are_reported() {
+        let config: SignalsConfig = serde_json::from_value(serde_json::json!({
+            "host": { "every": "10ms" },
+            "processes": [{ "name": "bot", "match": " " }],
+            "logs": [{ "path": "/x", "patterns": { "a": "(unclosed" } }],
+        }))
+        .unwrap();
+        let problems = config.problems();
+        let paths: Vec<&str> = problems.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "signals.host",
+                "signals.processes[0].match",
+                "signals.logs[0].patterns.a"
+            ]
+        );
+        assert!(problems[2].1.contains("regular expression"), "{problems:?}");
+    }
+
+    #[test]
+    fn host_figures_are_percentages() {
+        let memory = memory_usage().unwrap();
+        assert!((0.0..=100.0).contains(&memory), "{memory}");
+        let mut cpu = CpuSampler::default();
+        assert!(cpu.sample().is_none(), "one read is no rate");
+        std::thread::sleep(Duration::from_millis(50));
+        if let Some(busy) = cpu.sample() {
+            assert!((0.0..=100.0).contains(&busy), "{busy}");
+        }
+    }
+
+    #[test]
+    fn a_process_is_found_by_its_command_line() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("301.25")
+            .spawn()
+            .unwrap();
+        let probe = ProcessProbe {
+            name: "sleeper".into(),
+            matches: "sleep 301.25".into(),
+            every: ten_s(),
+        };
+        // Right after the exec the kernel may not report its memory yet.
+        std::thread::sleep(Duration::from_millis(100));
+        let up = process_signals(&probe);
+        assert_eq!(names(&up), ["process_up", "process_memory"]);
+        assert_eq!(up[0].value, 1.0);
+        assert!(up[1].value > 0.0 && up[1].value < 100.0);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let down = process_signals(&probe);
+        assert_eq!(names(&down), ["process_up"]);
+        assert_eq!(down[0].value, 0.0);
+        assert_eq!(down[0].labels["process"], "sleeper");
+    }
+}
