@@ -685,12 +685,14 @@ fn validate_warns_about_a_rule_naming_a_contract_the_registry_lacks() {
     assert!(out.status.success());
     std::fs::write(
         dir.path().join("rules.yaml"),
-        "rules:\n  - id: typo\n    match: { event: { contract: Tokn, signature: \"Transfer(address,address,uint256)\" } }\n",
+        "rules:\n  - id: typo\n    match: { event: { contract: Tokn, signature: \"Transfer(address,address,uint256)\" } }\n\
+         thresholds:\n  memory_usage: \">90% for 1 minute\"\n  authentication_failures: \">3 in 1 minute\"\n",
     )
     .expect("write");
     std::fs::write(
         dir.path().join("argus.yaml"),
-        "chains: [{ chain: anvil, rpc: [http://127.0.0.1:1] }]\nrules: [rules.yaml]\n",
+        "chains: [{ chain: anvil, rpc: [http://127.0.0.1:1] }]\nrules: [rules.yaml]\n\
+         signals: { host: {} }\n",
     )
     .expect("write");
     let out = argus(&data)
@@ -705,6 +707,12 @@ fn validate_warns_about_a_rule_naming_a_contract_the_registry_lacks() {
         warnings.contains("typo") && warnings.contains("Tokn"),
         "{warnings}"
     );
+    // The host source feeds memory_usage; nothing feeds the failures.
+    assert!(
+        warnings.contains("produces signal authentication_failures"),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("signal memory_usage"), "{warnings}");
 }
 
 #[test]

@@ -37,6 +37,19 @@ pub(crate) fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Exi
                     warnings.push(format!("rule {}: {}", problem.rule_id, problem.message));
                 }
             }
+            // A signal rule no source feeds never fires in `argus run`.
+            let produced = loaded.signals.produced();
+            for rule in loaded.rules.rules() {
+                if let argus_rules::Matcher::Signal { name } = &rule.matcher
+                    && !produced.contains(name)
+                {
+                    warnings.push(format!(
+                        "rule {}: no source of `signals:` produces signal {name}, so it never \
+                         fires in `argus run` (see the README's signals section)",
+                        rule.id
+                    ));
+                }
+            }
             warnings.extend(vault_secret_warnings(
                 &data_dir,
                 &loaded.alerting.vault_secret_names(),

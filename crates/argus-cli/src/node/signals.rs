@@ -62,6 +62,24 @@ impl SignalsConfig {
             && self.logs.is_empty()
     }
 
+    /// The names of the signals the configured sources produce.
+    pub(crate) fn produced(&self) -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        if self.rpc.is_some() {
+            names.extend(["network_latency", "head_age", "rpc_errors"].map(String::from));
+        }
+        if self.host.is_some() {
+            names.extend(["memory_usage", "cpu_usage"].map(String::from));
+        }
+        if !self.processes.is_empty() {
+            names.extend(["process_up", "process_memory"].map(String::from));
+        }
+        for log in &self.logs {
+            names.extend(log.patterns.keys().cloned());
+        }
+        names
+    }
+
     /// Every problem the types cannot catch, as (path, message).
     pub(crate) fn problems(&self) -> Vec<(String, String)> {
         let mut problems = Vec::new();
