@@ -1020,3 +1020,70 @@ thresholds:
         "the live endpoint is never slow"
     );
 }
+
+/// A node on another branch (here: another chain altogether, behind an
+/// endpoint of this one) is named by the cross-check: the endpoints are
+/// asked for the hash of one block they all have, and the one that differs
+/// from the majority alerts. The two that agree never do.
+#[test]
+fn an_endpoint_that_disagrees_on_a_block_hash_is_named() {
+    let anvil = Anvil::start(&[]);
+    deploy_sample_project(&anvil);
+    let impostor = Anvil::start(&[]);
+    impostor.mine(anvil.block_number() + 20);
+    let receiver = Receiver::start();
+    let rules = r#"
+rules:
+  - id: rpc-disagreement
+    severity: critical
+    match: { signal: rpc_disagreement }
+    condition: value > 0.0
+    title: "{{labels.endpoint}} disagrees at block {{labels.block}}"
+  - id: rpc-lagging
+    severity: medium
+    match: { signal: head_lag }
+    condition: value > 10.0
+    title: "{{labels.endpoint}} is {{value}} blocks behind"
+"#;
+    let setup = setup_with(&anvil, &[anvil.http_url()], &receiver, rules);
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&setup.config).unwrap()).unwrap();
+    config["chains"][0]["rpc"] = json!([
+        { "name": "primary", "url": anvil.http_url() },
+        { "name": "mirror", "url": anvil.ws_url() },
+        { "name": "impostor", "url": impostor.http_url() },
+    ]);
+    config["alerting"]["dedup_window"] = json!("10m");
+    config["signals"] = json!({ "rpc": { "every": "300ms", "timeout": "2s" } });
+    std::fs::write(
+        &setup.config,
+        serde_json::to_string_pretty(&config).unwrap(),
+    )
+    .unwrap();
+    let _daemon = Daemon::start(&setup);
+
+    let disagreement = wait_for("the disagreement alert", Duration::from_secs(30), || {
+        alerts_of(&receiver, "rpc-disagreement").into_iter().next()
+    });
+    let title = disagreement["title"].as_str().unwrap();
+    assert!(title.starts_with("impostor disagrees at block "), "{title}");
+    // The other two are behind the impostor's longer chain, by the same count.
+    let lagging = wait_for("both lagging alerts", Duration::from_secs(30), || {
+        let alerts = alerts_of(&receiver, "rpc-lagging");
+        (alerts.len() >= 2).then_some(alerts)
+    });
+    let mut named: Vec<&str> = lagging
+        .iter()
+        .map(|a| a["title"].as_str().unwrap().split(' ').next().unwrap())
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    assert_eq!(named, ["mirror", "primary"]);
+    std::thread::sleep(Duration::from_millis(900));
+    for alert in alerts_of(&receiver, "rpc-disagreement") {
+        assert!(
+            alert["title"].as_str().unwrap().starts_with("impostor"),
+            "only the impostor disagrees: {alert}"
+        );
+    }
+}

@@ -7,7 +7,7 @@
 //!
 //! | source | signals (labels) |
 //! |---|---|
-//! | `rpc` | `network_latency` seconds of an `eth_getBlockByNumber(latest)` round trip, the timeout when it times out; `head_age` seconds behind the wall clock of the latest block; `rpc_errors` 1 per failed probe (`chain`, `endpoint`, and `kind` for errors) |
+//! | `rpc` | per endpoint: `network_latency` seconds of an `eth_getBlockByNumber(latest)` round trip (the timeout when it times out), `head_age` seconds of the latest block behind the wall clock, `head_lag` blocks behind the best endpoint, `rpc_errors` 1 per failed probe (with `kind`), and `rpc_disagreement` 1 when its hash of a block all endpoints have differs from the others' (0 when it agrees; with `block`) (`chain`, `endpoint`) |
 //! | `host` | `memory_usage` and `cpu_usage`, percent (`host`) |
 //! | `processes` | `process_up` 1 or 0, `process_memory` percent of the host's memory (`process`) |
 //! | `logs` | one signal of value 1 per line matching a pattern, named by the pattern (`file`, plus the source's labels) |
@@ -30,6 +30,7 @@ use argus_chain::{BlockId, EndpointConfig, PoolConfig, RpcPool};
 use argus_core::{ChainId, Signal};
 use argus_rules::{ContractDirectory, Engine, RuleSet};
 use argus_store::Store;
+use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
@@ -143,6 +144,20 @@ pub(crate) struct RpcProbe {
         deserialize_with = "argus_chain::deserialize_duration"
     )]
     pub(crate) timeout: Duration,
+    /// Compare the endpoints' hashes of one block (a chain with several).
+    #[serde(default = "yes")]
+    pub(crate) cross_check: bool,
+    /// How far under the lowest head the compared block is, so an endpoint
+    /// that is a block behind is not taken for one on another branch.
+    #[serde(default = "two")]
+    pub(crate) depth: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn two() -> u64 {
+    2
 }
 
 /// `host: { every: 10s }`.
@@ -222,10 +237,8 @@ pub(crate) fn spawn(
     let (tx, rx) = mpsc::channel::<Signal>(1024);
     if let Some(rpc) = &config.rpc {
         for chain in chains {
-            for endpoint in &chain.endpoints {
-                let probe = rpc_probe(chain.follower.chain, endpoint.clone(), rpc.clone());
-                spawn_source(tasks, shutdown, tx.clone(), rpc.every, probe);
-            }
+            let probe = chain_probe(chain.follower.chain, chain.endpoints.clone(), rpc.clone());
+            spawn_source(tasks, shutdown, tx.clone(), rpc.every, probe);
         }
     }
     if let Some(host) = &config.host {
@@ -345,75 +358,168 @@ fn signal(name: &str, value: f64, labels: &BTreeMap<String, String>) -> Signal {
     }
 }
 
-/// One endpoint's probe: the round trip of `eth_getBlockByNumber(latest)`
-/// on a pool of its own that never retries or fails over, so the figure is
-/// this endpoint's.
-fn rpc_probe(
+/// One endpoint, probed on a pool of its own that never retries or fails
+/// over, so every figure is this endpoint's.
+#[derive(Clone)]
+struct Probed {
+    labels: BTreeMap<String, String>,
+    pool: Option<RpcPool>,
+}
+
+/// What one endpoint said about the head.
+enum HeadAnswer {
+    Head { number: u64 },
+    Failed,
+}
+
+/// The probe of one chain's endpoints: each endpoint's latency and head age,
+/// how far it lags the best of them, and whether they agree on the hash of
+/// a block they all have (`depth` blocks under the lowest head).
+fn chain_probe(
     chain: ChainId,
-    endpoint: EndpointConfig,
+    endpoints: Vec<EndpointConfig>,
     probe: RpcProbe,
 ) -> impl FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Signal>> + Send>> {
-    let labels = BTreeMap::from([
-        ("chain".to_owned(), chain.name()),
-        ("endpoint".to_owned(), endpoint.name.clone()),
-    ]);
-    let single = EndpointConfig {
-        timeout: probe.timeout,
-        ..endpoint
-    };
-    let pool = RpcPool::new(
-        chain,
-        vec![single],
-        PoolConfig {
-            rounds: 1,
-            ..PoolConfig::default()
-        },
-    )
-    .map_err(|error| tracing::warn!("rpc probe of {}: {error}", labels["endpoint"]))
-    .ok();
-    move || {
-        let labels = labels.clone();
-        let pool = pool.clone();
-        let timeout = probe.timeout;
-        Box::pin(async move {
-            let Some(pool) = pool else {
-                let mut labels = labels;
-                labels.insert("kind".into(), "config".into());
-                return vec![signal("rpc_errors", 1.0, &labels)];
+    let probed: Vec<Probed> = endpoints
+        .iter()
+        .map(|endpoint| {
+            let labels = BTreeMap::from([
+                ("chain".to_owned(), chain.name()),
+                ("endpoint".to_owned(), endpoint.name.clone()),
+            ]);
+            let single = EndpointConfig {
+                timeout: probe.timeout,
+                ..endpoint.clone()
             };
-            let started = Instant::now();
-            let answer = tokio::time::timeout(timeout, pool.header(BlockId::Latest)).await;
-            let took = started.elapsed().as_secs_f64();
-            let now_s = Clock::system().now_ms() as f64 / 1000.0;
-            match answer {
-                Ok(Ok(Some(block))) => vec![
-                    signal("network_latency", took, &labels),
-                    signal(
-                        "head_age",
-                        (now_s - block.header.timestamp as f64).max(0.0),
-                        &labels,
-                    ),
-                ],
-                Ok(Ok(None)) => vec![signal("network_latency", took, &labels)],
-                Ok(Err(error)) => {
-                    let mut errors = labels.clone();
-                    let kind = serde_json::to_value(error.kind())
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_else(|| "other".to_owned());
-                    errors.insert("kind".into(), kind);
-                    vec![signal("rpc_errors", 1.0, &errors)]
-                }
-                Err(_) => {
-                    let mut errors = labels.clone();
-                    errors.insert("kind".into(), "timeout".into());
-                    vec![
-                        signal("network_latency", timeout.as_secs_f64(), &labels),
-                        signal("rpc_errors", 1.0, &errors),
-                    ]
+            let pool = RpcPool::new(
+                chain,
+                vec![single],
+                PoolConfig {
+                    rounds: 1,
+                    ..PoolConfig::default()
+                },
+            )
+            .map_err(|error| tracing::warn!("rpc probe of {}: {error}", endpoint.name))
+            .ok();
+            Probed { labels, pool }
+        })
+        .collect();
+    move || {
+        let probed = probed.clone();
+        let probe = probe.clone();
+        Box::pin(async move {
+            let mut out = Vec::new();
+            let heads = join_all(probed.iter().map(|p| probe_head(p, probe.timeout))).await;
+            let mut numbers = Vec::new();
+            for (p, (answer, signals)) in probed.iter().zip(heads) {
+                out.extend(signals);
+                if let HeadAnswer::Head { number } = answer {
+                    numbers.push((p, number));
                 }
             }
+            let Some(best) = numbers.iter().map(|(_, n)| *n).max() else {
+                return out;
+            };
+            for (p, number) in &numbers {
+                out.push(signal("head_lag", (best - number) as f64, &p.labels));
+            }
+            if numbers.len() < 2 || !probe.cross_check {
+                return out;
+            }
+            let lowest = numbers.iter().map(|(_, n)| *n).min().unwrap_or(0);
+            let Some(at) = lowest.checked_sub(probe.depth) else {
+                return out;
+            };
+            let hashes = join_all(numbers.iter().map(|(p, _)| async move {
+                let pool = p.pool.as_ref()?;
+                match tokio::time::timeout(probe.timeout, pool.header(BlockId::Number(at))).await {
+                    Ok(Ok(Some(block))) => Some(block.header.hash),
+                    _ => None,
+                }
+            }))
+            .await;
+            let answered: Vec<(&Probed, alloy_primitives::B256)> = numbers
+                .iter()
+                .zip(hashes)
+                .filter_map(|((p, _), hash)| Some((*p, hash?)))
+                .collect();
+            if answered.len() < 2 {
+                return out;
+            }
+            // The hash most endpoints give; on a tie, nobody is the majority.
+            let mut counts: BTreeMap<alloy_primitives::B256, usize> = BTreeMap::new();
+            for (_, hash) in &answered {
+                *counts.entry(*hash).or_default() += 1;
+            }
+            let top = counts.values().copied().max().unwrap_or(0);
+            let majority = (counts.values().filter(|c| **c == top).count() == 1)
+                .then(|| counts.iter().find(|(_, c)| **c == top).map(|(h, _)| *h))
+                .flatten();
+            for (p, hash) in answered {
+                let disagrees = counts.len() > 1 && majority != Some(hash);
+                let mut labels = p.labels.clone();
+                labels.insert("block".into(), at.to_string());
+                out.push(signal(
+                    "rpc_disagreement",
+                    if disagrees { 1.0 } else { 0.0 },
+                    &labels,
+                ));
+            }
+            out
         })
+    }
+}
+
+/// `eth_getBlockByNumber(latest)` on one endpoint, timed.
+async fn probe_head(p: &Probed, timeout: Duration) -> (HeadAnswer, Vec<Signal>) {
+    let labels = &p.labels;
+    let Some(pool) = &p.pool else {
+        let mut labels = labels.clone();
+        labels.insert("kind".into(), "config".into());
+        return (HeadAnswer::Failed, vec![signal("rpc_errors", 1.0, &labels)]);
+    };
+    let started = Instant::now();
+    let answer = tokio::time::timeout(timeout, pool.header(BlockId::Latest)).await;
+    let took = started.elapsed().as_secs_f64();
+    let now_s = Clock::system().now_ms() as f64 / 1000.0;
+    match answer {
+        Ok(Ok(Some(block))) => (
+            HeadAnswer::Head {
+                number: block.header.number,
+            },
+            vec![
+                signal("network_latency", took, labels),
+                signal(
+                    "head_age",
+                    (now_s - block.header.timestamp as f64).max(0.0),
+                    labels,
+                ),
+            ],
+        ),
+        Ok(Ok(None)) => (
+            HeadAnswer::Failed,
+            vec![signal("network_latency", took, labels)],
+        ),
+        Ok(Err(error)) => {
+            let mut errors = labels.clone();
+            let kind = serde_json::to_value(error.kind())
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "other".to_owned());
+            errors.insert("kind".into(), kind);
+            (HeadAnswer::Failed, vec![signal("rpc_errors", 1.0, &errors)])
+        }
+        Err(_) => {
+            let mut errors = labels.clone();
+            errors.insert("kind".into(), "timeout".into());
+            (
+                HeadAnswer::Failed,
+                vec![
+                    signal("network_latency", timeout.as_secs_f64(), labels),
+                    signal("rpc_errors", 1.0, &errors),
+                ],
+            )
+        }
     }
 }
 
