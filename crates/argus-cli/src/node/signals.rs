@@ -387,8 +387,9 @@ fn chain_probe(
                 ("chain".to_owned(), chain.name()),
                 ("endpoint".to_owned(), endpoint.name.clone()),
             ]);
+            // The probe's own timeout (below) decides; the pool's is a bound.
             let single = EndpointConfig {
-                timeout: probe.timeout,
+                timeout: probe.timeout + Duration::from_secs(1),
                 ..endpoint.clone()
             };
             let pool = RpcPool::new(
@@ -506,8 +507,17 @@ async fn probe_head(p: &Probed, timeout: Duration) -> (HeadAnswer, Vec<Signal>) 
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_else(|| "other".to_owned());
+            let timed_out = kind == "timeout";
             errors.insert("kind".into(), kind);
-            (HeadAnswer::Failed, vec![signal("rpc_errors", 1.0, &errors)])
+            let mut out = vec![signal("rpc_errors", 1.0, &errors)];
+            if timed_out {
+                out.push(signal(
+                    "network_latency",
+                    took.max(timeout.as_secs_f64()),
+                    labels,
+                ));
+            }
+            (HeadAnswer::Failed, out)
         }
         Err(_) => {
             let mut errors = labels.clone();
