@@ -14,9 +14,10 @@ use std::fs;
 use std::io::{ErrorKind, Write as _};
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use argus_audit::{AuditLog, AuditPaths, CheckpointKey, Clock, NewEntry, read_log};
+use argus_audit::{AuditError, AuditLog, AuditPaths, CheckpointKey, Clock, NewEntry, read_log};
 use argus_vault::{MasterKey, Vault, VaultError, read_private_file};
 
 /// The vault's sealed secret holding the audit checkpoint key.
@@ -58,11 +59,17 @@ pub(crate) fn open_vault(
         )
     }
     let master = master_key(master_key_file)?;
-    let vault = if create {
-        Vault::open_or_init(&dir, &master)?
-    } else {
-        Vault::open(&dir, &master)?
-    };
+    let vault = patiently(
+        "the vault",
+        || {
+            if create {
+                Vault::open_or_init(&dir, &master)
+            } else {
+                Vault::open(&dir, &master)
+            }
+        },
+        |e| matches!(e, VaultError::Busy { .. }),
+    )?;
     for notice in vault.notices() {
         eprintln!("notice: {notice}");
     }
@@ -162,8 +169,46 @@ pub(crate) fn open_log(
     clock: Clock,
 ) -> anyhow::Result<AuditLog> {
     let paths = AuditPaths::new(data_dir);
-    let key = checkpoint_key(vault, &paths)?;
-    Ok(AuditLog::open_with_key(paths, key, clock)?)
+    let key = checkpoint_key(vault, &paths)?.secret_bytes();
+    Ok(patiently(
+        "the audit log",
+        || {
+            AuditLog::open_with_key(
+                paths.clone(),
+                CheckpointKey::from_bytes(&key),
+                clock.clone(),
+            )
+        },
+        |e| matches!(e, AuditError::Locked { .. }),
+    )?)
+}
+
+/// How long a command waits for another argus process to release the vault
+/// or the audit log (each holds them for a moment: a key operation, an
+/// append).
+const WAIT_FOR_LOCK: Duration = Duration::from_secs(30);
+
+/// Runs `attempt` until it succeeds, fails otherwise than `busy`, or
+/// [`WAIT_FOR_LOCK`] has passed; says once that it waits.
+pub(crate) fn patiently<T, E>(
+    what: &str,
+    mut attempt: impl FnMut() -> Result<T, E>,
+    busy: impl Fn(&E) -> bool,
+) -> Result<T, E> {
+    let started = Instant::now();
+    let mut told = false;
+    loop {
+        match attempt() {
+            Err(error) if busy(&error) && started.elapsed() < WAIT_FOR_LOCK => {
+                if !told {
+                    eprintln!("waiting for another argus process to release {what}…");
+                    told = true;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Appends one entry now. The action it records has happened when this runs;

@@ -584,3 +584,40 @@ fn rotating_a_key_retires_the_old_one_and_keeps_the_label() {
     let audited = String::from_utf8_lossy(&audit.stdout).to_lowercase();
     assert!(audited.contains(&format!("{old:#x}")), "{audited}");
 }
+
+/// Another argus process holding the vault (a key operation, a master-key
+/// rotation) makes a command wait for it, not fail.
+#[test]
+fn a_command_waits_for_another_process_to_release_the_vault() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = keys(&data, MASTER)
+        .args(["create", "--label", "a"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(data.join("keystore/LOCK"))
+        .unwrap();
+    lock.lock().unwrap();
+    let waiting = std::process::Command::new(env!("CARGO_BIN_EXE_argus"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["keys", "list", "--json"])
+        .env("ARGUS_MASTER_KEY", MASTER)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    lock.unlock().unwrap();
+    let out = waiting.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("waiting for another argus process"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"a\""));
+}

@@ -106,6 +106,12 @@ pub enum VaultError {
         /// What is wrong.
         reason: String,
     },
+    /// Another process has the vault open.
+    #[error("another argus process is using the vault in {dir}; try again when it has finished", dir = dir.display())]
+    Busy {
+        /// The keystore directory.
+        dir: PathBuf,
+    },
     /// The vault's own files are damaged.
     #[error("the vault in {dir} is damaged: {reason}")]
     Corrupted {

@@ -589,9 +589,8 @@ fn lock(dir: &Path) -> Result<fs::File> {
         .map_err(VaultError::io("cannot open", &path))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(VaultError::Corrupted {
+        Err(fs::TryLockError::WouldBlock) => Err(VaultError::Busy {
             dir: dir.to_path_buf(),
-            reason: "another argus process holds the vault lock; wait for it to finish".into(),
         }),
         Err(fs::TryLockError::Error(e)) => Err(VaultError::io("cannot lock", &path)(e)),
     }

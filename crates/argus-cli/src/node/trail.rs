@@ -100,8 +100,17 @@ pub(crate) struct StartFacts<'a> {
 impl DaemonAudit {
     fn append(&self, entries: &[NewEntry]) -> anyhow::Result<()> {
         let paths = AuditPaths::new(&self.data_dir);
-        let mut log =
-            AuditLog::open_with_key(paths, CheckpointKey::from_bytes(&self.key), Clock::system())?;
+        let mut log = trail::patiently(
+            "the audit log",
+            || {
+                AuditLog::open_with_key(
+                    paths.clone(),
+                    CheckpointKey::from_bytes(&self.key),
+                    Clock::system(),
+                )
+            },
+            |e| matches!(e, argus_audit::AuditError::Locked { .. }),
+        )?;
         log.append_batch(entries)?;
         Ok(())
     }
