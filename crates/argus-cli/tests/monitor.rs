@@ -1087,3 +1087,32 @@ rules:
         );
     }
 }
+
+/// The demo's rules (`scripts/demo`, the README's first command) stay valid.
+#[test]
+fn the_demo_rules_are_valid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = workspace().join("examples/demo/rules.yaml");
+    std::fs::write(
+        dir.path().join("argus.yaml"),
+        format!(
+            "chains: [{{ chain: anvil, rpc: [http://127.0.0.1:1] }}]\nrules: [{}]\n\
+             signals: {{ logs: [{{ path: bot.log, patterns: {{ authentication_failures: auth }} }}] }}\n",
+            rules.display()
+        ),
+    )
+    .expect("write");
+    let out = argus(&dir.path().join("data"))
+        .args(["validate", "--json", "-c"])
+        .arg(dir.path().join("argus.yaml"))
+        .output()
+        .expect("validate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["rules"], 5);
+    assert_eq!(doc["warnings"], json!([]), "every signal rule has a source");
+}
