@@ -222,6 +222,26 @@ pub fn expire_silence(conn: &Connection, id: i64, now_ms: i64) -> Result<bool, A
     Ok(changed > 0)
 }
 
+/// Ends silence `id` at `now_ms`: its end moves back to `now_ms`, never
+/// forward, so ending a silence that already ended changes nothing. A
+/// silence that has not started yet ends at its start (an empty window: it
+/// never mutes anything), because a silence cannot end before it starts.
+/// Returns whether the silence exists.
+///
+/// Unlike [`expire_silence`], whose `false` mixes "unknown" with "already
+/// ended", this tells a caller that names a silence by hand whether the id
+/// was right; read the silence first to say whether it had ended.
+pub fn end_silence(conn: &Connection, id: i64, now_ms: i64) -> Result<bool, AlertError> {
+    let matched = execute_cached(
+        conn,
+        "UPDATE alert_silences SET ends_at_ms = max(starts_at_ms, min(ends_at_ms, ?2))
+             WHERE id = ?1",
+        params![id, now_ms],
+    )
+    .map_err(AlertError::db("end a silence"))?;
+    Ok(matched > 0)
+}
+
 /// The id of the oldest silence in force at `now_ms` that matches `finding`.
 pub(crate) fn matching_silence(
     conn: &Connection,

@@ -260,6 +260,17 @@ enum EndpointEntry {
 /// Reads, checks and types the config at `path`, reporting every problem at
 /// once.
 pub(crate) fn load(path: &Path) -> Result<Loaded, Diagnostics> {
+    load_checking(path, true)
+}
+
+/// [`load`] for commands that read the config but send nothing (`status`,
+/// `keys sign`): the notifiers' secrets are not looked up, so an operator's
+/// shell without the daemon's environment can use it.
+pub(crate) fn load_without_secrets(path: &Path) -> Result<Loaded, Diagnostics> {
+    load_checking(path, false)
+}
+
+fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics> {
     let doc = ConfigDocument::read(path)?;
     let mut out = Collector::new(path);
 
@@ -313,10 +324,15 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, Diagnostics> {
         Some(raw) => out.item::<AlertingConfig>("alerting", raw),
         None => Some(AlertingConfig::default()),
     };
-    if let (Some(alerting), Some(raw)) = (&alerting, &doc.alerting)
-        && let Err(argus_alerting::AlertError::Config { problems }) =
-            argus_alerting::build_notifiers(alerting)
-    {
+    if let (Some(alerting), Some(raw)) = (&alerting, &doc.alerting) {
+        let problems = if check_secrets {
+            match argus_alerting::build_notifiers(alerting) {
+                Err(argus_alerting::AlertError::Config { problems }) => problems,
+                _ => Vec::new(),
+            }
+        } else {
+            alerting.validate("alerting")
+        };
         for problem in problems {
             out.at(raw, problem.to_string());
         }
@@ -395,7 +411,22 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, Diagnostics> {
 /// global one when it names none), or `None` after printing every problem
 /// on stderr.
 pub(crate) fn load_for(path: &Path, global: &crate::GlobalArgs) -> Option<(Loaded, PathBuf)> {
-    match load(path) {
+    with_data_dir(load(path), global)
+}
+
+/// [`load_for`] without looking up the notifiers' secrets.
+pub(crate) fn load_for_reading(
+    path: &Path,
+    global: &crate::GlobalArgs,
+) -> Option<(Loaded, PathBuf)> {
+    with_data_dir(load_without_secrets(path), global)
+}
+
+fn with_data_dir(
+    loaded: Result<Loaded, Diagnostics>,
+    global: &crate::GlobalArgs,
+) -> Option<(Loaded, PathBuf)> {
+    match loaded {
         Ok(loaded) => {
             let data_dir = loaded
                 .data_dir

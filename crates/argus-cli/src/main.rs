@@ -76,6 +76,12 @@ enum Command {
     Rules(cmd::rules::RulesCommand),
     /// Check a config and its rule files, reporting every problem at once.
     Validate(cmd::validate::ValidateArgs),
+    /// The alerts Argus recorded, their deliveries, and silences.
+    #[command(subcommand)]
+    Alerts(cmd::alerts::AlertsCommand),
+    /// Is the monitor keeping up? Each chain's checkpoint, the outbox, the
+    /// notifiers' last errors, the audit log.
+    Status(cmd::status::StatusArgs),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +99,8 @@ fn main() -> ExitCode {
         Command::Replay(args) => cmd::replay::run(&cli.global, args),
         Command::Rules(command) => cmd::rules::run(&cli.global, command),
         Command::Validate(args) => cmd::validate::run(&cli.global, args),
+        Command::Alerts(command) => cmd::alerts::run(&cli.global, command),
+        Command::Status(args) => cmd::status::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

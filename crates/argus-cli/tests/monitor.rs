@@ -1116,3 +1116,87 @@ fn the_demo_rules_are_valid() {
     assert_eq!(doc["rules"], 5);
     assert_eq!(doc["warnings"], json!([]), "every signal rule has a source");
 }
+
+fn status(setup: &Setup, extra: &[&str]) -> (Option<i32>, Value) {
+    let out = argus(&setup.data_dir)
+        .args(["status", "--json", "-c"])
+        .arg(&setup.config)
+        .args(extra)
+        .output()
+        .unwrap();
+    let doc = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), doc)
+}
+
+/// `argus status` tells whether the monitor keeps up: healthy while it does;
+/// unhealthy, with the sink's error, when a delivery waits; unhealthy when
+/// the daemon is down and the chain moves on.
+#[test]
+fn status_says_when_the_monitor_falls_behind() {
+    let anvil = Anvil::start(&[]);
+    deploy_sample_project(&anvil);
+    let receiver = Receiver::start();
+    let setup = setup(&anvil, &[anvil.http_url()], &receiver);
+    let daemon = Daemon::start(&setup);
+    let tx = transfer(&anvil, 2 * ATT);
+    wait_for_fires(&receiver, &setup, 1);
+    let block = hex_u64(&anvil.receipt(&tx)["blockNumber"]);
+    let (code, doc) = wait_for("the daemon's checkpoint", Duration::from_secs(20), || {
+        let (code, doc) = status(&setup, &[]);
+        (doc["notifiers"]["hook"]["delivered"] == 1).then_some((code, doc))
+    });
+    assert_eq!(code, Some(0), "{doc:#}");
+    assert_eq!(doc["healthy"], true);
+    let chain = &doc["chains"][0];
+    assert_eq!(chain["chain_id"], 31337);
+    assert!(chain["last_block"].as_u64().unwrap() >= block, "{chain}");
+    assert!(chain["behind"].as_u64().unwrap() <= 1, "{chain}");
+    assert_eq!(doc["audit"]["present"], false);
+
+    // The sink refuses: the delivery waits, with the sink's answer.
+    receiver.set_status(503);
+    transfer(&anvil, 3 * ATT);
+    let (code, doc) = wait_for("a pending delivery", Duration::from_secs(20), || {
+        let (code, doc) = status(&setup, &["--max-delivery-age", "0s"]);
+        (doc["notifiers"]["hook"]["pending"] == 1
+            && !doc["notifiers"]["hook"]["last_error"].is_null())
+        .then_some((code, doc))
+    });
+    assert_eq!(code, Some(1), "{doc:#}");
+    assert!(
+        doc["notifiers"]["hook"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("503"),
+        "{doc:#}"
+    );
+    assert!(doc["problems"].to_string().contains("waited"), "{doc:#}");
+    receiver.set_status(200);
+    wait_for_fires(&receiver, &setup, 2);
+
+    // The daemon stops; the chain goes on.
+    daemon.kill9();
+    anvil.mine(30);
+    let (code, doc) = status(&setup, &[]);
+    assert_eq!(code, Some(1), "{doc:#}");
+    assert!(
+        doc["chains"][0]["behind"].as_u64().unwrap() >= 30,
+        "{doc:#}"
+    );
+    assert!(
+        doc["problems"].to_string().contains("blocks behind"),
+        "{doc:#}"
+    );
+    // Human output says the same.
+    let out = argus(&setup.data_dir)
+        .args(["status", "-c"])
+        .arg(&setup.config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("PROBLEM") && text.contains("blocks behind"),
+        "{text}"
+    );
+}

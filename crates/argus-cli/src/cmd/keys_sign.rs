@@ -86,7 +86,8 @@ pub(crate) fn run(global: &GlobalArgs, args: SignArgs) -> anyhow::Result<ExitCod
     if outside {
         let (data_dir, routing) = match &args.config {
             Some(path) => {
-                let loaded = config::load(path).map_err(|d| anyhow::anyhow!("{d}"))?;
+                let loaded =
+                    config::load_without_secrets(path).map_err(|d| anyhow::anyhow!("{d}"))?;
                 let data_dir = loaded.data_dir.unwrap_or_else(|| global.data_dir.clone());
                 (data_dir, Routing::from_config(&loaded.alerting)?)
             }

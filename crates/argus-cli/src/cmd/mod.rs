@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub(crate) mod alerts;
 pub(crate) mod audit;
 pub(crate) mod bench;
 pub(crate) mod doctor;
@@ -10,4 +11,5 @@ pub(crate) mod registry;
 pub(crate) mod replay;
 pub(crate) mod rules;
 pub(crate) mod run;
+pub(crate) mod status;
 pub(crate) mod validate;

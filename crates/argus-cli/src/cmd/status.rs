@@ -1,0 +1,470 @@
+//! `argus status`: is the monitor keeping up? An alert that is late or never
+//! sent costs as much as one that was never made, so the watcher needs
+//! watching too.
+//!
+//! It reads the data directory (each chain's checkpoint, the outbox, the
+//! alerts, the audit log) and, with `-c argus.yaml`, asks each chain's nodes
+//! for their head to say how far behind the daemon is. Exit status 1 when
+//! something needs a person: a delivery refused for good, one pending for
+//! longer than `--max-delivery-age`, a chain more than `--max-behind` blocks
+//! behind or whose nodes do not answer, an audit log that does not verify.
+//! That makes it a health check for cron, a systemd timer or a load
+//! balancer.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use argus_alerting::Clock;
+use argus_audit::{AuditPaths, CheckpointVerifier};
+use argus_chain::{BlockId, Confirmations, RpcPool};
+use argus_core::ChainId;
+use argus_store::Store;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::GlobalArgs;
+use crate::config;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct StatusArgs {
+    /// The daemon's config: its data directory, and its chains' nodes to
+    /// measure how far behind the daemon is.
+    #[arg(short, long)]
+    config: Option<PathBuf>,
+    /// A chain further behind its nodes' head than this many blocks (beyond
+    /// its confirmations) is unhealthy.
+    #[arg(long, default_value_t = 20)]
+    max_behind: u64,
+    /// A delivery still pending after this long is unhealthy.
+    #[arg(long, default_value = "5m", value_parser = parse_age)]
+    max_delivery_age: Duration,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_age(text: &str) -> Result<Duration, String> {
+    argus_chain::parse_duration(text)
+        .ok_or_else(|| format!("`{text}` is not a duration; write e.g. 90s, 5m, 1h"))
+}
+
+/// One problem that needs a person.
+#[derive(Debug, Serialize)]
+struct Problem {
+    what: String,
+    fix: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ChainStatus {
+    chain_id: u64,
+    chain: String,
+    /// The last block the daemon finished (alerts recorded, checkpoint moved).
+    last_block: Option<u64>,
+    last_block_hash: Option<String>,
+    /// Seconds between that block's timestamp and now.
+    last_block_age_s: Option<i64>,
+    /// The nodes' head, when the config was given and a node answered.
+    head: Option<u64>,
+    /// Blocks between the head and the last block finished.
+    behind: Option<u64>,
+    confirmations: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct NotifierStatus {
+    delivered: u64,
+    pending: u64,
+    failed: u64,
+    last_delivered_at: Option<String>,
+    last_error: Option<String>,
+}
+
+pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let loaded = match &args.config {
+        Some(path) => match config::load_for_reading(path, global) {
+            Some(pair) => Some(pair),
+            None => return Ok(ExitCode::from(2)),
+        },
+        None => None,
+    };
+    let data_dir = loaded
+        .as_ref()
+        .map_or_else(|| global.data_dir.clone(), |(_, dir)| dir.clone());
+    if !data_dir.join(argus_store::DATABASE_FILE).exists() {
+        bail!(
+            "no Argus database in {}; the daemon has not run here yet (or pass --data-dir / -c)",
+            data_dir.display()
+        );
+    }
+    let store = Store::open_in_dir(&data_dir)?;
+    let conn = store.connection();
+    let now_ms = Clock::system().now_ms();
+    let mut problems = Vec::new();
+
+    // Chains: every checkpoint in the store, plus the config's chains.
+    let mut chain_ids: Vec<u64> = {
+        let mut stmt = conn.prepare("SELECT chain_id FROM chain_checkpoints ORDER BY chain_id")?;
+        let ids = stmt.query_map([], |row| row.get::<_, i64>(0))?;
+        ids.filter_map(Result::ok)
+            .filter_map(|id| u64::try_from(id).ok())
+            .collect()
+    };
+    if let Some((loaded, _)) = &loaded {
+        for chain in &loaded.chains {
+            if !chain_ids.contains(&chain.follower.chain.0) {
+                chain_ids.push(chain.follower.chain.0);
+            }
+        }
+    }
+    let heads = match &loaded {
+        Some((loaded, _)) => live_heads(&loaded.chains),
+        None => BTreeMap::new(),
+    };
+    let mut chains = Vec::new();
+    for id in chain_ids {
+        let chain = ChainId(id);
+        let cursor = argus_chain::db::load_cursor(conn, chain)
+            .with_context(|| format!("reading the checkpoint of chain {}", chain.name()))?;
+        let tip = cursor.tip().copied();
+        let setup = loaded
+            .as_ref()
+            .and_then(|(l, _)| l.chains.iter().find(|c| c.follower.chain == chain));
+        let head = heads.get(&id).cloned();
+        let mut status = ChainStatus {
+            chain_id: id,
+            chain: chain.name(),
+            last_block: tip.map(|t| t.number),
+            last_block_hash: tip.map(|t| format!("{:#x}", t.hash)),
+            last_block_age_s: tip.map(|t| now_ms / 1000 - t.timestamp as i64),
+            head: None,
+            behind: None,
+            confirmations: setup.map(|s| match s.follower.confirmations {
+                Confirmations::Blocks(n) => n.to_string(),
+                Confirmations::Safe => "safe".to_owned(),
+                Confirmations::Finalized => "finalized".to_owned(),
+            }),
+        };
+        match head {
+            Some(Ok(head)) => {
+                status.head = Some(head);
+                let behind = head.saturating_sub(tip.map_or(0, |t| t.number));
+                status.behind = Some(behind);
+                // What the daemon waits for by design is not lag: its
+                // confirmations (on Ethereum `safe` trails the head by about
+                // 32 blocks and `finalized` by 64 to 96).
+                let waits = setup.map_or(0, |s| match s.follower.confirmations {
+                    Confirmations::Blocks(n) => n,
+                    Confirmations::Safe => 64,
+                    Confirmations::Finalized => 128,
+                });
+                let allowed = args.max_behind + waits;
+                if behind > allowed {
+                    problems.push(Problem {
+                        what: format!(
+                            "chain {} is {behind} blocks behind its nodes' head ({head})",
+                            chain.name()
+                        ),
+                        fix: "check that `argus run` is running (`systemctl status argus`) and \
+                              its log for errors"
+                            .into(),
+                    });
+                }
+            }
+            Some(Err(error)) => problems.push(Problem {
+                what: format!("no node of chain {} answered: {error}", chain.name()),
+                fix: "check the chain's `rpc` endpoints in the config".into(),
+            }),
+            None => {}
+        }
+        chains.push(status);
+    }
+
+    // The outbox, per notifier.
+    let mut notifiers: BTreeMap<String, NotifierStatus> = BTreeMap::new();
+    {
+        let mut stmt = conn.prepare(
+            "SELECT notifier, status, count(*), max(delivered_at_ms) FROM alert_deliveries
+             GROUP BY notifier, status",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, Option<i64>>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (notifier, state, count, delivered_at) = row?;
+            let entry = notifiers.entry(notifier).or_default();
+            let count = u64::try_from(count).unwrap_or(0);
+            match state.as_str() {
+                "delivered" => {
+                    entry.delivered = count;
+                    entry.last_delivered_at = delivered_at.map(format_ms);
+                }
+                "pending" => entry.pending = count,
+                "failed" => entry.failed = count,
+                _ => {}
+            }
+        }
+        let mut stmt = conn.prepare(
+            "SELECT notifier, last_error FROM alert_deliveries
+             WHERE last_error IS NOT NULL AND status IN ('pending', 'failed')
+             ORDER BY id DESC",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        for row in rows {
+            let (notifier, error) = row?;
+            let entry = notifiers.entry(notifier).or_default();
+            if entry.last_error.is_none() {
+                entry.last_error = Some(error);
+            }
+        }
+    }
+    for (name, notifier) in &notifiers {
+        if notifier.failed > 0 {
+            problems.push(Problem {
+                what: format!(
+                    "{} alert(s) to {name} were refused for good and never delivered{}",
+                    notifier.failed,
+                    notifier
+                        .last_error
+                        .as_ref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                ),
+                fix: format!("`argus alerts list` shows them; fix the {name} notifier's config"),
+            });
+        }
+    }
+    let oldest_pending_ms: Option<i64> = conn.query_row(
+        "SELECT min(created_at_ms) FROM alert_deliveries WHERE status = 'pending'",
+        [],
+        |row| row.get(0),
+    )?;
+    let oldest_pending_age_ms = oldest_pending_ms.map(|at| now_ms.saturating_sub(at));
+    let oldest_pending_age_s = oldest_pending_age_ms.map(|ms| ms as f64 / 1000.0);
+    if let Some(age) = oldest_pending_age_ms
+        && age > i64::try_from(args.max_delivery_age.as_millis()).unwrap_or(i64::MAX)
+    {
+        problems.push(Problem {
+            what: format!(
+                "an alert has waited {:.1} s for delivery",
+                age as f64 / 1000.0
+            ),
+            fix: "the notifiers' last errors are below; check the sink, or that the daemon runs"
+                .into(),
+        });
+    }
+
+    // Alerts of the last day, by state.
+    let mut alerts_24h: BTreeMap<String, u64> = BTreeMap::new();
+    {
+        let mut stmt = conn.prepare(
+            "SELECT state, count(*) FROM alerts WHERE created_at_ms >= ?1 GROUP BY state",
+        )?;
+        let rows = stmt.query_map([now_ms - 86_400_000], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (state, count) = row?;
+            alerts_24h.insert(state, u64::try_from(count).unwrap_or(0));
+        }
+    }
+    let last_alert_ms: Option<i64> =
+        conn.query_row("SELECT max(created_at_ms) FROM alerts", [], |row| {
+            row.get(0)
+        })?;
+
+    // The audit log.
+    let paths = AuditPaths::new(&data_dir);
+    let audit = if !paths.exists() {
+        json!({ "present": false })
+    } else {
+        match CheckpointVerifier::load(&paths.public_key)
+            .and_then(|v| argus_audit::verify(&paths, &v))
+        {
+            Ok(report) => json!({
+                "present": true,
+                "verifies": true,
+                "entries": report.entries,
+                "checkpoints": report.checkpoints,
+            }),
+            Err(error) => {
+                problems.push(Problem {
+                    what: format!("the audit log does not verify: {error}"),
+                    fix: "`argus audit verify` shows where; `argus audit recover` if it is a \
+                          torn tail, otherwise keep it as evidence and open an incident"
+                        .into(),
+                });
+                json!({ "present": true, "verifies": false, "error": error.to_string() })
+            }
+        }
+    };
+
+    let healthy = problems.is_empty();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "healthy": healthy,
+                "problems": problems,
+                "chains": chains,
+                "notifiers": notifiers,
+                "oldest_pending_delivery_age_s": oldest_pending_age_s,
+                "alerts_24h": alerts_24h,
+                "last_alert_at": last_alert_ms.map(format_ms),
+                "audit": audit,
+            }))?
+        );
+    } else {
+        print!(
+            "{}",
+            human(
+                &chains,
+                &notifiers,
+                &alerts_24h,
+                last_alert_ms,
+                &audit,
+                &problems
+            )
+        );
+    }
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Each configured chain's head, asked of its nodes (with failover, within
+/// a few seconds).
+fn live_heads(chains: &[crate::node::ChainSetup]) -> BTreeMap<u64, Result<u64, String>> {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            return chains
+                .iter()
+                .map(|c| (c.follower.chain.0, Err(error.to_string())))
+                .collect();
+        }
+    };
+    runtime.block_on(async {
+        let mut out = BTreeMap::new();
+        for chain in chains {
+            let id = chain.follower.chain;
+            let head = match RpcPool::new(id, chain.endpoints.clone(), chain.pool.clone()) {
+                Ok(pool) => {
+                    match tokio::time::timeout(
+                        Duration::from_secs(10),
+                        pool.header(BlockId::Latest),
+                    )
+                    .await
+                    {
+                        Ok(Ok(Some(block))) => Ok(block.header.number),
+                        Ok(Ok(None)) => Err("the node has no latest block".to_owned()),
+                        Ok(Err(error)) => Err(error.to_string()),
+                        Err(_) => Err("no answer within 10 s".to_owned()),
+                    }
+                }
+                Err(error) => Err(error.to_string()),
+            };
+            out.insert(id.0, head);
+        }
+        out
+    })
+}
+
+fn format_ms(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| ms.to_string())
+}
+
+fn human(
+    chains: &[ChainStatus],
+    notifiers: &BTreeMap<String, NotifierStatus>,
+    alerts_24h: &BTreeMap<String, u64>,
+    last_alert_ms: Option<i64>,
+    audit: &serde_json::Value,
+    problems: &[Problem],
+) -> String {
+    let mut out = String::new();
+    out.push_str("chains\n");
+    if chains.is_empty() {
+        out.push_str("  none followed yet\n");
+    }
+    for c in chains {
+        let last = c.last_block.map_or_else(
+            || "nothing delivered yet".to_owned(),
+            |n| format!("block {n}"),
+        );
+        let age = c
+            .last_block_age_s
+            .map(|a| format!(" ({a} s old)"))
+            .unwrap_or_default();
+        let behind = match (c.head, c.behind) {
+            (Some(head), Some(behind)) => format!(", head {head}, {behind} behind"),
+            _ => String::new(),
+        };
+        out.push_str(&format!("  {:<12} {last}{age}{behind}\n", c.chain));
+    }
+    out.push_str("notifiers\n");
+    if notifiers.is_empty() {
+        out.push_str("  nothing queued yet\n");
+    }
+    for (name, n) in notifiers {
+        out.push_str(&format!(
+            "  {name:<12} {} delivered, {} pending, {} failed{}{}\n",
+            n.delivered,
+            n.pending,
+            n.failed,
+            n.last_delivered_at
+                .as_ref()
+                .map(|t| format!("; last delivered {t}"))
+                .unwrap_or_default(),
+            n.last_error
+                .as_ref()
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default()
+        ));
+    }
+    let counts: Vec<String> = alerts_24h.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    out.push_str(&format!(
+        "alerts (24 h): {}{}\n",
+        if counts.is_empty() {
+            "none".to_owned()
+        } else {
+            counts.join(", ")
+        },
+        last_alert_ms
+            .map(|ms| format!("; last at {}", format_ms(ms)))
+            .unwrap_or_default()
+    ));
+    out.push_str(&format!(
+        "audit log: {}\n",
+        match (audit["present"].as_bool(), audit["verifies"].as_bool()) {
+            (Some(false), _) => "none".to_owned(),
+            (_, Some(true)) => format!("verifies ({} entries)", audit["entries"]),
+            _ => "DOES NOT VERIFY".to_owned(),
+        }
+    ));
+    if problems.is_empty() {
+        out.push_str("healthy\n");
+    } else {
+        for p in problems {
+            out.push_str(&format!("PROBLEM  {}\n         fix: {}\n", p.what, p.fix));
+        }
+    }
+    out
+}
