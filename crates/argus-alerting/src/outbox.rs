@@ -831,6 +831,9 @@ pub fn list_alerts(
         .map_err(AlertError::db("list alerts"))?;
     let limit = filter.limit.unwrap_or(100);
     let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
     for row in rows {
         let alert = parse_alert(row.map_err(AlertError::db("list alerts"))?)?;
         if filter.min_severity.is_some_and(|min| alert.severity > min) {

@@ -30,9 +30,11 @@ pub struct SilenceMatcher {
 }
 
 impl SilenceMatcher {
-    fn is_empty(&self) -> bool {
-        self.rule_id.is_none()
-            && self.max_severity.is_none()
+    /// Whether every alert matches: no matcher, or only a rule of `*` and a
+    /// maximum severity of `critical`, which match everything too.
+    pub fn matches_everything(&self) -> bool {
+        self.rule_id.as_deref().is_none_or(|rule| rule == "*")
+            && self.max_severity.is_none_or(|s| s == Severity::Critical)
             && self.chain.is_none()
             && self.address.is_none()
     }
@@ -110,9 +112,11 @@ pub fn add_silence(
     silence: &NewSilence,
     now_ms: i64,
 ) -> Result<i64, AlertError> {
-    if silence.matcher.is_empty() {
+    if silence.matcher.matches_everything() {
         return Err(AlertError::BadSilence {
-            reason: "it has no matcher and would mute every alert; give a rule id, severity, chain or address".to_owned(),
+            reason: "it would mute every alert; narrow it with a rule id, a milder severity than \
+                     critical, a chain or an address"
+                .to_owned(),
         });
     }
     if silence.ends_at_ms <= silence.starts_at_ms {

@@ -97,3 +97,29 @@ fn an_ended_silence_no_longer_silences() {
     assert_eq!(after.suppressed_by, None);
     assert_eq!(after.deliveries, 1);
 }
+
+#[test]
+fn a_silence_that_would_mute_everything_is_refused_by_the_library() {
+    use argus_alerting::silence::SilenceMatcher;
+    use argus_core::Severity;
+    let everything = [
+        SilenceMatcher::default(),
+        SilenceMatcher {
+            rule_id: Some("*".into()),
+            ..SilenceMatcher::default()
+        },
+        SilenceMatcher {
+            rule_id: Some("*".into()),
+            max_severity: Some(Severity::Critical),
+            ..SilenceMatcher::default()
+        },
+    ];
+    for matcher in everything {
+        assert!(matcher.matches_everything(), "{matcher:?}");
+    }
+    let narrow = SilenceMatcher {
+        max_severity: Some(Severity::High),
+        ..SilenceMatcher::default()
+    };
+    assert!(!narrow.matches_everything());
+}

@@ -487,11 +487,7 @@ fn refuse_muting_everything(matcher: &SilenceMatcher) -> anyhow::Result<()> {
              (without one it would mute every alert)"
         )
     }
-    let every_rule = matcher.rule_id.as_deref().is_none_or(|rule| rule == "*");
-    let every_severity = matcher
-        .max_severity
-        .is_none_or(|severity| severity == Severity::Critical);
-    if every_rule && every_severity && matcher.chain.is_none() && matcher.address.is_none() {
+    if matcher.matches_everything() {
         bail!(
             "this silence would mute every alert (`--rule '*'` matches every rule, \
              `--max-severity critical` every severity); narrow it with a rule, a milder \
