@@ -71,6 +71,17 @@ fn verify_code(data_dir: &Path) -> Option<i32> {
         .code()
 }
 
+/// Runs `argus` with `args`, which must succeed, and parses its JSON output.
+fn json_ok(data_dir: &Path, args: &[&str]) -> Value {
+    let out = argus(data_dir).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn json_lines(out: &[u8]) -> Vec<Value> {
     String::from_utf8(out.to_vec())
         .unwrap()
@@ -167,16 +178,10 @@ fn prune_removes_expired_payloads_and_keeps_the_chain() {
     let data = tempfile::tempdir().unwrap();
     small_log(data.path());
     // 2026-07: the system entry (1 year) has expired, nothing else.
-    let out = argus(data.path())
-        .args(["audit", "prune", "--now", "2026-07-01T00:00:00Z", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let doc = json_ok(
+        data.path(),
+        &["audit", "prune", "--now", "2026-07-01T00:00:00Z", "--json"],
     );
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["report"]["pruned"], 1);
     assert_eq!(verify_code(data.path()), Some(0));
     // security kept 10 years instead of 7: in 2031 all but it are gone.
@@ -498,32 +503,17 @@ fn recover_cuts_a_torn_commit_and_refuses_tampering() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "a torn log is not extended");
 
-    let out = argus(data.path())
-        .args(["audit", "recover", "--dry-run", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let plan = json_ok(data.path(), &["audit", "recover", "--dry-run", "--json"]);
     assert_eq!(plan["cut_bytes"], torn.len());
     assert_eq!(
         fs::read(&log).unwrap(),
         [&original[..], torn].concat(),
         "a dry run changes nothing"
     );
-    let out = argus(data.path())
-        .args(["audit", "recover", "--reason", "power loss", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let report = json_ok(
+        data.path(),
+        &["audit", "recover", "--reason", "power loss", "--json"],
     );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["cut_bytes"], torn.len());
     assert_eq!(report["kept_bytes"], original.len());
     assert_eq!(report["recorded_seq"], 4);
