@@ -823,6 +823,53 @@ mod tests {
         assert!(restarted.read_new().is_empty());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// However the writer's bytes are split between reads, every whole
+        /// line is matched exactly once and a partial one waits for its end.
+        #[test]
+        fn any_split_of_the_bytes_reads_each_line_once(
+            chunks in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::sample::select(vec![b'E', b'R', b'O', b'x', b'\n', 0xff]),
+                    0..40,
+                ),
+                1..12,
+            )
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let log = LogSource {
+                path: dir.path().join("bot.log"),
+                patterns: BTreeMap::from([("hits".to_owned(), "ERR".to_owned())]),
+                labels: BTreeMap::new(),
+                every: half_s(),
+            };
+            std::fs::write(&log.path, b"").unwrap();
+            let mut reader = LogReader::new(&log, dir.path());
+            assert!(reader.read_new().is_empty());
+            let mut seen = 0;
+            for chunk in &chunks {
+                let mut file = std::fs::OpenOptions::new().append(true).open(&log.path).unwrap();
+                std::io::Write::write_all(&mut file, chunk).unwrap();
+                seen += reader.read_new().len();
+            }
+            let all: Vec<u8> = chunks.concat();
+            let whole = match all.iter().rposition(|b| *b == b'\n') {
+                Some(end) => &all[..end],
+                None => &all[..0],
+            };
+            let expected = if all.contains(&b'\n') {
+                whole
+                    .split(|b| *b == b'\n')
+                    .filter(|line| String::from_utf8_lossy(line).contains("ERR"))
+                    .count()
+            } else {
+                0
+            };
+            proptest::prop_assert_eq!(seen, expected);
+        }
+    }
+
     #[test]
     fn bad_patterns_and_intervals_are_reported() {
         let config: SignalsConfig = serde_json::from_value(serde_json::json!({
