@@ -1200,3 +1200,62 @@ fn status_says_when_the_monitor_falls_behind() {
         "{text}"
     );
 }
+
+/// Signal windows count across `kill -9` as chain windows do: two
+/// authentication failures before the kill and two after make four in the
+/// minute, so `> 3 in 1 minute` fires once.
+#[test]
+fn a_signal_window_counts_across_a_kill_9() {
+    let anvil = Anvil::start(&[]);
+    deploy_sample_project(&anvil);
+    let receiver = Receiver::start();
+    let rules = "thresholds:\n  authentication_failures: \">3 in 1 minute\"\n";
+    let setup = setup_with(&anvil, &[anvil.http_url()], &receiver, rules);
+    let log = setup.data_dir.join("bot.log");
+    std::fs::write(&log, "").unwrap();
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&setup.config).unwrap()).unwrap();
+    config["signals"] = json!({
+        "logs": [{ "path": log, "patterns": { "authentication_failures": "auth failed" }, "every": "100ms" }],
+    });
+    std::fs::write(
+        &setup.config,
+        serde_json::to_string_pretty(&config).unwrap(),
+    )
+    .unwrap();
+    let append = |text: &str| {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    };
+    let db = setup.data_dir.join("argus.db");
+    let daemon = Daemon::start(&setup);
+    // The reader has looked at the file once (it starts at its end).
+    wait_for("the log reader to start", Duration::from_secs(20), || {
+        setup.data_dir.join("signals").exists().then_some(())
+    });
+    append("auth failed 1\nauth failed 2\n");
+    wait_for("two stored samples", Duration::from_secs(20), || {
+        (rusqlite_count(&db, "SELECT count(*) FROM signal_samples") == 2).then_some(())
+    });
+    daemon.kill9();
+    let _daemon = Daemon::start(&setup);
+    append("auth failed 3\nauth failed 4\n");
+    let alert = wait_for("the alert across the kill", Duration::from_secs(30), || {
+        alerts_of(&receiver, "seed-authentication-failures")
+            .into_iter()
+            .next()
+    });
+    assert!(
+        alert["title"]
+            .as_str()
+            .unwrap()
+            .contains("4 in the last 60 s"),
+        "{alert}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        alerts_of(&receiver, "seed-authentication-failures").len(),
+        1
+    );
+}

@@ -55,6 +55,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "alerting",
         sql: include_str!("../migrations/0003_alerting.sql"),
     },
+    Migration {
+        version: 4,
+        name: "signals",
+        sql: include_str!("../migrations/0004_signals.sql"),
+    },
 ];
 
 /// What went wrong with the database.

@@ -13,10 +13,12 @@
 //! | `logs` | one signal of value 1 per line matching a pattern, named by the pattern (`file`, plus the source's labels) |
 //!
 //! One task evaluates the signal rules and records their findings in the
-//! outbox, like the chain tasks do for blocks. Log sources remember how far
-//! they read (`<data_dir>/signals/`), so lines written while the daemon was
-//! down are read when it starts again; a rotated or truncated file is read
-//! from its start.
+//! outbox, like the chain tasks do for blocks. The samples that windowed
+//! rules read are stored with those findings (`signal_samples`) and refill
+//! the windows at the next start. Log sources remember how far they read
+//! (`<data_dir>/signals/`), so lines written while the daemon was down are
+//! read when it starts again; a rotated or truncated file is read from its
+//! start.
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Seek as _, SeekFrom};
@@ -310,16 +312,23 @@ fn spawn_source<F, Fut>(
 }
 
 /// Evaluates the signal rules on what the sources send and records the
-/// findings in the outbox, a batch of signals per SQLite transaction.
+/// findings in the outbox, a batch of signals per SQLite transaction. The
+/// samples windowed rules read are stored in that same transaction and read
+/// back at the next start, so a window counts across a restart.
 async fn evaluate(context: SignalContext, mut rx: mpsc::Receiver<Signal>) -> anyhow::Result<()> {
     let mut engine = Engine::new(context.rules.clone(), &ContractDirectory::default());
     let mut store = Store::open_in_dir(&context.data_dir)?;
+    let windows = SignalWindows::of(&context.rules);
+    let refilled = windows.refill(&store, &mut engine, Clock::system().now_ms())?;
+    if refilled > 0 {
+        tracing::info!(samples = refilled, "signal windows refilled from the store");
+    }
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, 256).await > 0 {
         let mut findings = Vec::new();
-        for signal in batch.drain(..) {
+        for signal in &batch {
             tracing::trace!(name = %signal.name, value = signal.value, "signal");
-            let outcome = engine.on_signal(&signal);
+            let outcome = engine.on_signal(signal);
             findings.extend(outcome.findings);
             findings.extend(
                 outcome
@@ -328,11 +337,14 @@ async fn evaluate(context: SignalContext, mut rx: mpsc::Receiver<Signal>) -> any
                     .map(|e| rule_error_finding("signals", e)),
             );
         }
-        if findings.is_empty() {
+        let kept: Vec<&Signal> = batch.iter().filter(|s| windows.keeps(s)).collect();
+        if findings.is_empty() && kept.is_empty() {
+            batch.clear();
             continue;
         }
         let now = Clock::system().now_ms();
         let tx = store.transaction()?;
+        windows.store(&tx, &kept, now)?;
         let mut fired = Vec::new();
         for finding in &findings {
             let recorded = outbox::record(&tx, finding, &context.routing, now)?;
@@ -341,12 +353,109 @@ async fn evaluate(context: SignalContext, mut rx: mpsc::Receiver<Signal>) -> any
             }
         }
         tx.commit()?;
+        batch.clear();
+        if fired.is_empty() {
+            continue;
+        }
         context.wake.wake();
         for (finding, recorded) in fired {
             context.output.fired(finding, &recorded);
         }
     }
     Ok(())
+}
+
+/// Which signals windowed rules read, and for how long.
+#[derive(Debug, Default)]
+struct SignalWindows {
+    names: std::collections::BTreeSet<String>,
+    horizon_ms: i64,
+}
+
+impl SignalWindows {
+    fn of(rules: &RuleSet) -> Self {
+        let mut windows = Self::default();
+        for rule in rules.rules() {
+            let argus_rules::Matcher::Signal { name } = &rule.matcher else {
+                continue;
+            };
+            let span = match rule.aggregate {
+                Some(argus_rules::Aggregate::Count { within_ms, .. })
+                | Some(argus_rules::Aggregate::Baseline { within_ms, .. }) => within_ms,
+                Some(argus_rules::Aggregate::Sustained { for_ms }) => for_ms,
+                None => continue,
+            };
+            windows.names.insert(name.clone());
+            windows.horizon_ms = windows
+                .horizon_ms
+                .max(i64::try_from(span).unwrap_or(i64::MAX));
+        }
+        windows
+    }
+
+    fn keeps(&self, signal: &Signal) -> bool {
+        self.names.contains(&signal.name)
+    }
+
+    /// Stores `samples` and forgets those older than the longest window.
+    fn store(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        samples: &[&Signal],
+        now_ms: i64,
+    ) -> anyhow::Result<()> {
+        if self.names.is_empty() {
+            return Ok(());
+        }
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO signal_samples (name, value, labels, at_ms) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for sample in samples {
+            let labels = serde_json::to_string(&sample.labels)?;
+            insert.execute((&sample.name, sample.value, &labels, sample.at_ms))?;
+        }
+        tx.execute(
+            "DELETE FROM signal_samples WHERE at_ms < ?1",
+            [now_ms.saturating_sub(self.horizon_ms)],
+        )?;
+        Ok(())
+    }
+
+    /// Feeds the stored samples still inside the longest window to `engine`;
+    /// what they fire was recorded when they first came. Returns how many.
+    fn refill(&self, store: &Store, engine: &mut Engine, now_ms: i64) -> anyhow::Result<usize> {
+        if self.names.is_empty() {
+            return Ok(0);
+        }
+        let mut stmt = store.connection().prepare(
+            "SELECT name, value, labels, at_ms FROM signal_samples WHERE at_ms >= ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([now_ms.saturating_sub(self.horizon_ms)], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, f64>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, i64>(3)?,
+            ))
+        })?;
+        let mut count = 0;
+        for row in rows {
+            let (name, value, labels, at_ms) = row?;
+            // A row this build cannot read is skipped, not fatal: it only
+            // makes a window start a little emptier.
+            let Ok(labels) = serde_json::from_str(&labels) else {
+                continue;
+            };
+            let _already_recorded = engine.on_signal(&Signal {
+                name,
+                value,
+                labels,
+                at_ms,
+            });
+            count += 1;
+        }
+        Ok(count)
+    }
 }
 
 fn signal(name: &str, value: f64, labels: &BTreeMap<String, String>) -> Signal {
