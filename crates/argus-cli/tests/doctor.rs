@@ -217,7 +217,29 @@ fn the_systemd_unit_carries_the_hardening() {
     assert_eq!(service["ProtectHome"], "yes");
     assert_eq!(service["ReadWritePaths"], "/var/lib/argus");
     assert!(service["ExecStart"].starts_with("/usr/local/bin/argus "));
+    // The master key arrives as a credential, not in the environment.
+    assert_eq!(
+        service["LoadCredential"],
+        "master-key:/etc/argus/master.key"
+    );
+    assert!(
+        service["ExecStart"].ends_with(" --master-key-file ${CREDENTIALS_DIRECTORY}/master-key"),
+        "{}",
+        service["ExecStart"]
+    );
     assert!(sections.contains_key("Unit") && sections.contains_key("Install"));
+    // The command line it runs is one `argus` accepts.
+    let args: Vec<String> = service["ExecStart"]
+        .split_whitespace()
+        .skip(1)
+        .map(|a| a.replace("${CREDENTIALS_DIRECTORY}", "/nonexistent"))
+        .collect();
+    let out = argus(data.path()).args(&args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("unexpected argument") && !stderr.contains("Usage:"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -56,9 +56,13 @@ struct UnitArgs {
     /// The configuration file.
     #[arg(long, default_value = "/etc/argus/argus.yaml")]
     config: PathBuf,
-    /// The environment file holding ARGUS_MASTER_KEY.
+    /// The environment file (notifier secrets taken with `{ env: NAME }`).
     #[arg(long, default_value = "/etc/argus/argus.env")]
     env_file: PathBuf,
+    /// The master key's file (0600, root's): handed to the daemon as a
+    /// systemd credential, never through its environment.
+    #[arg(long, default_value = "/etc/argus/master.key")]
+    master_key_file: PathBuf,
     /// The data directory on the target machine (the only writable path).
     #[arg(long, default_value = "/var/lib/argus")]
     state_dir: PathBuf,
@@ -467,7 +471,11 @@ Type=simple
 User={user}
 Group={user}
 EnvironmentFile={env}
-ExecStart={binary} --data-dir {data} run -c {config}
+# The master key (it unseals the vault's notifier secrets and the audit
+# log's signing key) arrives as a credential: a file only this service can
+# read, kept out of its environment.
+LoadCredential=master-key:{master_key}
+ExecStart={binary} --data-dir {data} run -c {config} --master-key-file ${{CREDENTIALS_DIRECTORY}}/master-key
 Restart=on-failure
 RestartSec=5
 UMask=0077
@@ -499,6 +507,7 @@ WantedBy=multi-user.target
 ",
         user = args.user,
         env = args.env_file.display(),
+        master_key = args.master_key_file.display(),
         binary = args.binary.display(),
         data = args.state_dir.display(),
         config = args.config.display(),
