@@ -1232,7 +1232,8 @@ fn a_signal_window_counts_across_a_kill_9() {
     let daemon = Daemon::start(&setup);
     // The reader has looked at the file once (it starts at its end).
     wait_for("the log reader to start", Duration::from_secs(20), || {
-        setup.data_dir.join("signals").exists().then_some(())
+        (db.exists() && rusqlite_count(&db, "SELECT count(*) FROM signal_log_positions") == 1)
+            .then_some(())
     });
     append("auth failed 1\nauth failed 2\n");
     wait_for("two stored samples", Duration::from_secs(20), || {

@@ -12,3 +12,13 @@ CREATE TABLE signal_samples (
     at_ms  INTEGER NOT NULL -- milliseconds since the Unix epoch
 );
 CREATE INDEX signal_samples_by_time ON signal_samples (at_ms);
+
+-- Where each log source of `signals.logs` has read up to: the file's inode
+-- and the offset of the first byte not yet part of a whole line. Moved in
+-- the transaction that stores what its lines made, so a crash re-reads
+-- exactly the lines whose signals were not stored.
+CREATE TABLE signal_log_positions (
+    source TEXT PRIMARY KEY,   -- the path as configured
+    inode  INTEGER NOT NULL,
+    offset INTEGER NOT NULL CHECK (offset >= 0)
+) WITHOUT ROWID;

@@ -15,10 +15,10 @@
 //! One task evaluates the signal rules and records their findings in the
 //! outbox, like the chain tasks do for blocks. The samples that windowed
 //! rules read are stored with those findings (`signal_samples`) and refill
-//! the windows at the next start. Log sources remember how far they read
-//! (`<data_dir>/signals/`), so lines written while the daemon was down are
-//! read when it starts again; a rotated or truncated file is read from its
-//! start.
+//! the windows at the next start. Where each log source has read up to moves
+//! in that same transaction (`signal_log_positions`), so a line is counted
+//! once across crashes, and lines written while the daemon was down are read
+//! when it starts again; a rotated or truncated file is read from its start.
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Seek as _, SeekFrom};
@@ -33,7 +33,7 @@ use argus_core::{ChainId, Signal};
 use argus_rules::{ContractDirectory, Engine, RuleSet};
 use argus_store::Store;
 use futures_util::future::join_all;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
 use super::{AlertOutput, ChainSetup, rule_error_finding};
@@ -217,6 +217,17 @@ fn half_s() -> Duration {
     Duration::from_millis(500)
 }
 
+/// What the sources send to the signal task.
+#[derive(Debug)]
+enum Sample {
+    Signal(Signal),
+    /// A log source read up to here; stored with the samples of its lines.
+    LogRead {
+        source: String,
+        position: LogPosition,
+    },
+}
+
 /// What the signal task needs from the daemon.
 #[derive(Debug, Clone)]
 pub(crate) struct SignalContext {
@@ -236,7 +247,7 @@ pub(crate) fn spawn(
     shutdown: &watch::Receiver<bool>,
     tasks: &mut tokio::task::JoinSet<anyhow::Result<()>>,
 ) {
-    let (tx, rx) = mpsc::channel::<Signal>(1024);
+    let (tx, rx) = mpsc::channel::<Sample>(1024);
     if let Some(rpc) = &config.rpc {
         for chain in chains {
             let probe = chain_probe(chain.follower.chain, chain.endpoints.clone(), rpc.clone());
@@ -265,11 +276,31 @@ pub(crate) fn spawn(
             std::future::ready(process_signals(&process))
         });
     }
+    let positions = if config.logs.is_empty() {
+        BTreeMap::new()
+    } else {
+        load_log_positions(&context.data_dir).unwrap_or_else(|error| {
+            tracing::warn!("cannot read where the log sources stopped: {error:#}; they start at the end of their files");
+            BTreeMap::new()
+        })
+    };
     for log in &config.logs {
-        let mut reader = LogReader::new(log, &context.data_dir);
+        let key = log.path.display().to_string();
+        let mut reader = LogReader::new(log, positions.get(&key).copied());
+        let mut sent = reader.position();
         let every = log.every;
-        spawn_source(tasks, shutdown, tx.clone(), every, move || {
-            std::future::ready(reader.read_new())
+        spawn_samples(tasks, shutdown, tx.clone(), every, move || {
+            let mut out: Vec<Sample> = reader.read_new().into_iter().map(Sample::Signal).collect();
+            if let Some(position) = reader.position()
+                && sent != Some(position)
+            {
+                sent = Some(position);
+                out.push(Sample::LogRead {
+                    source: reader.key(),
+                    position,
+                });
+            }
+            std::future::ready(out)
         });
     }
     drop(tx);
@@ -282,16 +313,39 @@ pub(crate) fn spawn(
     });
 }
 
-/// Runs `sample` every `every` and sends what it measured.
+/// Runs `measure` every `every` and sends the signals it returns.
 fn spawn_source<F, Fut>(
     tasks: &mut tokio::task::JoinSet<anyhow::Result<()>>,
     shutdown: &watch::Receiver<bool>,
-    tx: mpsc::Sender<Signal>,
+    tx: mpsc::Sender<Sample>,
+    every: Duration,
+    mut measure: F,
+) where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Vec<Signal>> + Send + 'static,
+{
+    spawn_samples(tasks, shutdown, tx, every, move || {
+        let measured = measure();
+        async move {
+            measured
+                .await
+                .into_iter()
+                .map(Sample::Signal)
+                .collect::<Vec<_>>()
+        }
+    });
+}
+
+/// Runs `sample` every `every` and sends what it returns.
+fn spawn_samples<F, Fut>(
+    tasks: &mut tokio::task::JoinSet<anyhow::Result<()>>,
+    shutdown: &watch::Receiver<bool>,
+    tx: mpsc::Sender<Sample>,
     every: Duration,
     mut sample: F,
 ) where
     F: FnMut() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Vec<Signal>> + Send,
+    Fut: std::future::Future<Output = Vec<Sample>> + Send,
 {
     let mut stop = shutdown.clone();
     tasks.spawn(async move {
@@ -315,7 +369,7 @@ fn spawn_source<F, Fut>(
 /// findings in the outbox, a batch of signals per SQLite transaction. The
 /// samples windowed rules read are stored in that same transaction and read
 /// back at the next start, so a window counts across a restart.
-async fn evaluate(context: SignalContext, mut rx: mpsc::Receiver<Signal>) -> anyhow::Result<()> {
+async fn evaluate(context: SignalContext, mut rx: mpsc::Receiver<Sample>) -> anyhow::Result<()> {
     let mut engine = Engine::new(context.rules.clone(), &ContractDirectory::default());
     let mut store = Store::open_in_dir(&context.data_dir)?;
     let windows = SignalWindows::of(&context.rules);
@@ -326,7 +380,17 @@ async fn evaluate(context: SignalContext, mut rx: mpsc::Receiver<Signal>) -> any
     let mut batch = Vec::new();
     while rx.recv_many(&mut batch, 256).await > 0 {
         let mut findings = Vec::new();
-        for signal in &batch {
+        let mut positions: BTreeMap<&str, LogPosition> = BTreeMap::new();
+        let mut signals = Vec::new();
+        for sample in &batch {
+            match sample {
+                Sample::Signal(signal) => signals.push(signal),
+                Sample::LogRead { source, position } => {
+                    positions.insert(source, *position);
+                }
+            }
+        }
+        for signal in signals.iter().copied() {
             tracing::trace!(name = %signal.name, value = signal.value, "signal");
             let outcome = engine.on_signal(signal);
             findings.extend(outcome.findings);
@@ -337,14 +401,31 @@ async fn evaluate(context: SignalContext, mut rx: mpsc::Receiver<Signal>) -> any
                     .map(|e| rule_error_finding("signals", e)),
             );
         }
-        let kept: Vec<&Signal> = batch.iter().filter(|s| windows.keeps(s)).collect();
-        if findings.is_empty() && kept.is_empty() {
+        let kept: Vec<&Signal> = signals
+            .iter()
+            .copied()
+            .filter(|s| windows.keeps(s))
+            .collect();
+        if findings.is_empty() && kept.is_empty() && positions.is_empty() {
             batch.clear();
             continue;
         }
         let now = Clock::system().now_ms();
         let tx = store.transaction()?;
         windows.store(&tx, &kept, now)?;
+        // Where each log was read up to moves with what its lines made: a
+        // crash before this commit reads those lines again.
+        for (source, position) in &positions {
+            tx.execute(
+                "INSERT INTO signal_log_positions (source, inode, offset) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (source) DO UPDATE SET inode = excluded.inode, offset = excluded.offset",
+                (
+                    source,
+                    position.inode as i64,
+                    i64::try_from(position.offset).unwrap_or(i64::MAX),
+                ),
+            )?;
+        }
         let mut fired = Vec::new();
         for finding in &findings {
             let recorded = outbox::record(&tx, finding, &context.routing, now)?;
@@ -353,6 +434,7 @@ async fn evaluate(context: SignalContext, mut rx: mpsc::Receiver<Signal>) -> any
             }
         }
         tx.commit()?;
+        drop(signals);
         batch.clear();
         if fired.is_empty() {
             continue;
@@ -724,11 +806,40 @@ fn process_signals(probe: &ProcessProbe) -> Vec<Signal> {
     out
 }
 
-/// Where a log source stopped reading, kept across restarts.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-struct LogPosition {
+/// Where a log source stopped reading: the file (by inode) and the offset
+/// of the first byte not yet part of a whole line.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LogPosition {
     inode: u64,
     offset: u64,
+}
+
+/// The positions of every log source, as the last commit left them.
+fn load_log_positions(data_dir: &Path) -> anyhow::Result<BTreeMap<String, LogPosition>> {
+    let store = Store::open_in_dir(data_dir)?;
+    let mut stmt = store
+        .connection()
+        .prepare("SELECT source, inode, offset FROM signal_log_positions")?;
+    let rows = stmt.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, i64>(2)?,
+        ))
+    })?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (source, inode, offset) = row?;
+        // Stored as the same 64 bits: an inode above i64::MAX survives.
+        out.insert(
+            source,
+            LogPosition {
+                inode: inode as u64,
+                offset: u64::try_from(offset).unwrap_or(0),
+            },
+        );
+    }
+    Ok(out)
 }
 
 /// Reads the lines appended to a log file since the last call.
@@ -736,9 +847,13 @@ struct LogReader {
     path: PathBuf,
     patterns: Vec<(String, regex::Regex)>,
     labels: BTreeMap<String, String>,
-    state_path: PathBuf,
-    position: Option<LogPosition>,
+    /// Where the next read starts.
+    read: Option<LogPosition>,
+    /// The start of the line not yet ended (what a restart resumes from).
+    durable: Option<LogPosition>,
     partial: Vec<u8>,
+    /// Bytes since the last newline (`partial` keeps at most `MAX_LINE`).
+    partial_len: u64,
     warned: bool,
 }
 
@@ -746,7 +861,8 @@ struct LogReader {
 const MAX_LINE: usize = 64 * 1024;
 
 impl LogReader {
-    fn new(source: &LogSource, data_dir: &Path) -> Self {
+    /// A reader that resumes at `saved`, or starts at the file's end.
+    fn new(source: &LogSource, saved: Option<LogPosition>) -> Self {
         let patterns = source
             .patterns
             .iter()
@@ -756,23 +872,26 @@ impl LogReader {
         labels
             .entry("file".to_owned())
             .or_insert_with(|| source.path.display().to_string());
-        let key = alloy_primitives::keccak256(source.path.to_string_lossy().as_bytes());
-        let state_path = data_dir.join("signals").join(format!(
-            "log-{}.json",
-            alloy_primitives::hex::encode(&key[..8])
-        ));
-        let position = std::fs::read(&state_path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
         Self {
             path: source.path.clone(),
             patterns,
             labels,
-            state_path,
-            position,
+            read: saved,
+            durable: saved,
             partial: Vec::new(),
+            partial_len: 0,
             warned: false,
         }
+    }
+
+    /// The source's key in `signal_log_positions`.
+    fn key(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// Where a restart should resume.
+    fn position(&self) -> Option<LogPosition> {
+        self.durable
     }
 
     fn read_new(&mut self) -> Vec<Signal> {
@@ -803,12 +922,13 @@ impl LogReader {
     fn read_lines(&mut self) -> std::io::Result<Vec<Vec<u8>>> {
         let mut file = std::fs::File::open(&self.path)?;
         let meta = file.metadata()?;
-        let start = match self.position {
+        let start = match self.read {
             // The same file, not truncated: carry on.
             Some(p) if p.inode == meta.ino() && p.offset <= meta.len() => p.offset,
             // Rotated or truncated: the new file from its start.
             Some(_) => {
                 self.partial.clear();
+                self.partial_len = 0;
                 0
             }
             // Never read: from its end (what came before is history).
@@ -819,45 +939,32 @@ impl LogReader {
         file.by_ref()
             .take(16 * 1024 * 1024)
             .read_to_end(&mut bytes)?;
-        let position = LogPosition {
-            inode: meta.ino(),
-            offset: start + bytes.len() as u64,
-        };
+        let end = start + bytes.len() as u64;
         let mut lines = Vec::new();
         let mut rest = &bytes[..];
-        while let Some(end) = rest.iter().position(|b| *b == b'\n') {
+        while let Some(at) = rest.iter().position(|b| *b == b'\n') {
             let mut line = std::mem::take(&mut self.partial);
-            line.extend_from_slice(&rest[..end]);
+            line.extend_from_slice(&rest[..at]);
             line.truncate(MAX_LINE);
             lines.push(line);
-            rest = &rest[end + 1..];
+            self.partial_len = 0;
+            rest = &rest[at + 1..];
         }
         if self.partial.len() < MAX_LINE {
             let room = MAX_LINE - self.partial.len();
             self.partial
                 .extend_from_slice(&rest[..rest.len().min(room)]);
         }
-        if self.position != Some(position) {
-            self.position = Some(position);
-            self.save(position);
-        }
+        self.partial_len += rest.len() as u64;
+        self.read = Some(LogPosition {
+            inode: meta.ino(),
+            offset: end,
+        });
+        self.durable = Some(LogPosition {
+            inode: meta.ino(),
+            offset: end - self.partial_len.min(end),
+        });
         Ok(lines)
-    }
-
-    fn save(&self, position: LogPosition) {
-        let Some(dir) = self.state_path.parent() else {
-            return;
-        };
-        let tmp = self.state_path.with_extension("tmp");
-        let written = std::fs::create_dir_all(dir)
-            .and_then(|()| std::fs::write(&tmp, serde_json::to_vec(&position).unwrap_or_default()))
-            .and_then(|()| std::fs::rename(&tmp, &self.state_path));
-        if let Err(error) = written {
-            tracing::warn!(
-                "cannot save the read position of {}: {error}",
-                self.path.display()
-            );
-        }
     }
 }
 
@@ -900,7 +1007,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = source(dir.path());
         append(&log.path, "ERROR before argus ever looked\n");
-        let mut reader = LogReader::new(&log, dir.path());
+        let mut reader = LogReader::new(&log, None);
         assert!(reader.read_new().is_empty(), "history is not replayed");
         append(
             &log.path,
@@ -914,9 +1021,13 @@ mod tests {
         append(&log.path, " again\n");
         assert_eq!(names(&reader.read_new()), ["authentication_failures"]);
 
-        // A restart carries on where the last one stopped.
-        append(&log.path, "ERROR while argus was down\n");
-        let mut restarted = LogReader::new(&log, dir.path());
+        // A restart carries on where the last one stopped, from the start of
+        // a line it had only begun.
+        append(&log.path, "ERROR before the crash\nERR");
+        assert_eq!(names(&reader.read_new()), ["bot_errors"]);
+        let mut restarted = LogReader::new(&log, reader.position());
+        append(&log.path, "OR finished after the restart\n");
+        // "ERR" + "OR…" is read whole again: it matches `ERROR`.
         assert_eq!(names(&restarted.read_new()), ["bot_errors"]);
 
         // Rotation: the old file moves away, a new one starts.
@@ -954,7 +1065,7 @@ mod tests {
                 every: half_s(),
             };
             std::fs::write(&log.path, b"").unwrap();
-            let mut reader = LogReader::new(&log, dir.path());
+            let mut reader = LogReader::new(&log, None);
             assert!(reader.read_new().is_empty());
             let mut seen = 0;
             for chunk in &chunks {
