@@ -383,6 +383,12 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
             for (path, message) in signals.iter().flat_map(SignalsConfig::problems) {
                 out.at(raw, format!("{path}: {message}"));
             }
+            let ids: Vec<ChainId> = chains.iter().map(|c| c.follower.chain).collect();
+            for (i, wallet) in signals.iter().flat_map(|s| s.wallets.iter()).enumerate() {
+                if let Err(message) = wallet.resolve(&ids) {
+                    out.at(raw, format!("signals.wallets[{i}]: {message}"));
+                }
+            }
             signals
         }
         None => Some(SignalsConfig::default()),

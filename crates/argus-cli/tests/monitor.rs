@@ -1260,3 +1260,68 @@ fn a_signal_window_counts_across_a_kill_9() {
         1
     );
 }
+
+/// A bot's wallet running low alerts (read through the chain's nodes), and a
+/// wallet the config gets wrong is named by `validate`.
+#[test]
+fn a_bot_wallet_running_low_alerts() {
+    let anvil = Anvil::start(&[]);
+    deploy_sample_project(&anvil);
+    let receiver = Receiver::start();
+    let rules = r#"
+rules:
+  - id: wallet-low
+    severity: high
+    match: { signal: wallet_balance }
+    condition: value < 1.0
+    title: "{{labels.wallet}} has {{value}} ETH left"
+"#;
+    let setup = setup_with(&anvil, &[anvil.http_url()], &receiver, rules);
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&setup.config).unwrap()).unwrap();
+    config["signals"] =
+        json!({ "wallets": [{ "name": "arb-bot", "address": BOB, "every": "200ms" }] });
+    std::fs::write(
+        &setup.config,
+        serde_json::to_string_pretty(&config).unwrap(),
+    )
+    .unwrap();
+    let _daemon = Daemon::start(&setup);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        alerts_of(&receiver, "wallet-low").is_empty(),
+        "10,000 ETH is plenty"
+    );
+    // Half an ether left.
+    anvil.rpc("anvil_setBalance", json!([BOB, "0x6f05b59d3b20000"]));
+    let alert = wait_for("the low-wallet alert", Duration::from_secs(30), || {
+        alerts_of(&receiver, "wallet-low").into_iter().next()
+    });
+    assert_eq!(alert["title"], "arb-bot has 0.5 ETH left");
+
+    // A bad checksum and a chain the config does not follow.
+    config["signals"] = json!({ "wallets": [
+        { "name": "typo", "address": BOB.replace('C', "c").replace("3c44", "3C44") },
+        { "name": "elsewhere", "address": BOB, "chain": "mainnet" },
+    ] });
+    std::fs::write(
+        &setup.config,
+        serde_json::to_string_pretty(&config).unwrap(),
+    )
+    .unwrap();
+    let out = argus(&setup.data_dir)
+        .args(["validate", "-c"])
+        .arg(&setup.config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("signals.wallets[0]") && stderr.contains("checksum"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("signals.wallets[1]") && stderr.contains("not one of `chains:`"),
+        "{stderr}"
+    );
+}

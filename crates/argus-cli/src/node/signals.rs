@@ -11,6 +11,7 @@
 //! | `host` | `memory_usage` and `cpu_usage`, percent (`host`) |
 //! | `processes` | `process_up` 1 or 0, `process_memory` percent of the host's memory (`process`) |
 //! | `logs` | one signal of value 1 per line matching a pattern, named by the pattern (`file`, plus the source's labels) |
+//! | `wallets` | `wallet_balance` in ether (`chain`, `wallet`, `address`) |
 //!
 //! One task evaluates the signal rules and records their findings in the
 //! outbox, like the chain tasks do for blocks. The samples that windowed
@@ -54,6 +55,9 @@ pub(crate) struct SignalsConfig {
     /// Log files to read.
     #[serde(default)]
     pub(crate) logs: Vec<LogSource>,
+    /// The bots' wallets: their balance.
+    #[serde(default)]
+    pub(crate) wallets: Vec<WalletProbe>,
 }
 
 impl SignalsConfig {
@@ -63,6 +67,7 @@ impl SignalsConfig {
             && self.host.is_none()
             && self.processes.is_empty()
             && self.logs.is_empty()
+            && self.wallets.is_empty()
     }
 
     /// The names of the signals the configured sources produce.
@@ -76,6 +81,9 @@ impl SignalsConfig {
         }
         if !self.processes.is_empty() {
             names.extend(["process_up", "process_memory"].map(String::from));
+        }
+        if !self.wallets.is_empty() {
+            names.insert("wallet_balance".to_owned());
         }
         for log in &self.logs {
             names.extend(log.patterns.keys().cloned());
@@ -95,6 +103,9 @@ impl SignalsConfig {
         }
         for (i, process) in self.processes.iter().enumerate() {
             intervals.push((format!("signals.processes[{i}]"), process.every));
+        }
+        for (i, wallet) in self.wallets.iter().enumerate() {
+            intervals.push((format!("signals.wallets[{i}]"), wallet.every));
         }
         for (path, every) in intervals {
             if every < Duration::from_millis(100) {
@@ -189,6 +200,56 @@ pub(crate) struct ProcessProbe {
     pub(crate) every: Duration,
 }
 
+/// `{ name: arb-1, address: "0x…", chain: mainnet, every: 30s }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WalletProbe {
+    /// The `wallet` label.
+    pub(crate) name: String,
+    pub(crate) address: String,
+    /// A chain of `chains:`; may be left out when there is only one.
+    #[serde(default)]
+    pub(crate) chain: Option<String>,
+    #[serde(
+        default = "thirty_s",
+        deserialize_with = "argus_chain::deserialize_duration"
+    )]
+    pub(crate) every: Duration,
+}
+
+impl WalletProbe {
+    /// The address and the chain among `chains`, or what is wrong.
+    pub(crate) fn resolve(
+        &self,
+        chains: &[ChainId],
+    ) -> Result<(alloy_primitives::Address, ChainId), String> {
+        let address = argus_core::parse_address(&self.address).map_err(|e| e.to_string())?;
+        let chain = match &self.chain {
+            Some(text) => {
+                let chain = ChainId::parse(text, true).map_err(|e| e.to_string())?;
+                if !chains.contains(&chain) {
+                    return Err(format!(
+                        "chain {} is not one of `chains:`; the wallet is read through its nodes",
+                        chain.name()
+                    ));
+                }
+                chain
+            }
+            None => match chains {
+                [only] => *only,
+                _ => {
+                    return Err("say which chain (`chain:`): the config follows several".into());
+                }
+            },
+        };
+        Ok((address, chain))
+    }
+}
+
+fn thirty_s() -> Duration {
+    Duration::from_secs(30)
+}
+
 /// `{ path: /var/log/mev-bot.log, patterns: { authentication_failures: "WARN.*auth" } }`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -274,6 +335,39 @@ pub(crate) fn spawn(
         let every = process.every;
         spawn_source(tasks, shutdown, tx.clone(), every, move || {
             std::future::ready(process_signals(&process))
+        });
+    }
+    for wallet in &config.wallets {
+        let ids: Vec<ChainId> = chains.iter().map(|c| c.follower.chain).collect();
+        let Ok((address, chain)) = wallet.resolve(&ids) else {
+            continue; // reported by the config loader
+        };
+        let Some(setup) = chains.iter().find(|c| c.follower.chain == chain) else {
+            continue;
+        };
+        let labels = BTreeMap::from([
+            ("chain".to_owned(), chain.name()),
+            ("wallet".to_owned(), wallet.name.clone()),
+            ("address".to_owned(), format!("{address:#x}")),
+        ]);
+        let pool = RpcPool::new(chain, setup.endpoints.clone(), setup.pool.clone())
+            .map_err(|error| tracing::warn!("wallet {}: {error}", wallet.name))
+            .ok();
+        spawn_source(tasks, shutdown, tx.clone(), wallet.every, move || {
+            let pool = pool.clone();
+            let labels = labels.clone();
+            async move {
+                let Some(pool) = pool else {
+                    return Vec::new();
+                };
+                match wallet_balance(&pool, address).await {
+                    Ok(ether) => vec![signal("wallet_balance", ether, &labels)],
+                    Err(error) => {
+                        tracing::warn!("balance of {}: {error}", labels["wallet"]);
+                        Vec::new()
+                    }
+                }
+            }
         });
     }
     let positions = if config.logs.is_empty() {
@@ -722,6 +816,28 @@ async fn probe_head(p: &Probed, timeout: Duration) -> (HeadAnswer, Vec<Signal>) 
             )
         }
     }
+}
+
+/// A balance in ether (as a float: thresholds, not accounting).
+async fn wallet_balance(pool: &RpcPool, address: alloy_primitives::Address) -> Result<f64, String> {
+    let answer = pool
+        .request(
+            "eth_getBalance",
+            serde_json::json!([format!("{address:#x}"), "latest"]),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = answer
+        .as_str()
+        .ok_or("the node's balance is not a string")?;
+    let wei: alloy_primitives::U256 = text
+        .parse()
+        .map_err(|_| format!("the node's balance `{text}` is not a quantity"))?;
+    let wei: f64 = wei
+        .to_string()
+        .parse()
+        .map_err(|_| "a balance beyond f64".to_owned())?;
+    Ok(wei / 1e18)
 }
 
 /// Percent of the host's memory in use: `1 - MemAvailable / MemTotal`.
