@@ -11,8 +11,8 @@
 //! file shredded the first time a command writes the log.
 
 use std::fs;
-use std::io::{ErrorKind, Write as _};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::io::ErrorKind;
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -23,19 +23,36 @@ use argus_vault::{MasterKey, Vault, VaultError, read_private_file};
 /// The vault's sealed secret holding the audit checkpoint key.
 pub(crate) const CHECKPOINT_SECRET: &str = "argus.audit-checkpoint";
 
+/// The variable the master key is read from when no file is given.
+const MASTER_KEY_ENV: &str = "ARGUS_MASTER_KEY";
+
 /// Where a command finds the master key: a 0600 file, or `ARGUS_MASTER_KEY`.
 pub(crate) fn master_key(file: Option<&Path>) -> anyhow::Result<MasterKey> {
-    let secret = match file {
-        Some(path) => read_private_file(path)?,
-        None => match std::env::var("ARGUS_MASTER_KEY") {
-            Ok(value) if !value.is_empty() => zeroize::Zeroizing::new(value),
-            _ => bail!(
-                "the master key is needed: set ARGUS_MASTER_KEY or pass --master-key-file with \
-                 a file of mode 0600"
-            ),
-        },
-    };
+    let secret = read_secret(file, MASTER_KEY_ENV, "the master key", "--master-key-file")?;
     Ok(MasterKey::new(secret.to_string())?)
+}
+
+/// Whether a master key was given (a file, or a non-empty `ARGUS_MASTER_KEY`):
+/// commands for which the vault is optional open it only then.
+pub(crate) fn master_key_given(file: Option<&Path>) -> bool {
+    file.is_some() || std::env::var(MASTER_KEY_ENV).is_ok_and(|v| !v.is_empty())
+}
+
+/// A secret from a 0600 file, or else from the environment variable `env`;
+/// never from the command line, which every user sees through `ps`.
+pub(crate) fn read_secret(
+    file: Option<&Path>,
+    env: &str,
+    what: &str,
+    flag: &str,
+) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    if let Some(path) = file {
+        return Ok(read_private_file(path)?);
+    }
+    match std::env::var(env) {
+        Ok(value) if !value.is_empty() => Ok(zeroize::Zeroizing::new(value)),
+        _ => bail!("{what} is needed: set {env} or pass {flag} with a file of mode 0600"),
+    }
 }
 
 /// The vault's directory under a data directory.
@@ -109,7 +126,7 @@ pub(crate) fn checkpoint_key(
                         paths.key.display()
                     )
                 }
-                shred(&paths.key)?;
+                argus_vault::shred(&paths.key)?;
             }
             key
         }
@@ -136,7 +153,7 @@ pub(crate) fn checkpoint_key(
             };
             vault.set_secret(CHECKPOINT_SECRET, key.secret_bytes().as_slice())?;
             if legacy {
-                shred(&paths.key)?;
+                argus_vault::shred(&paths.key)?;
             }
             key
         }
@@ -168,17 +185,21 @@ pub(crate) fn open_log(
     data_dir: &Path,
     clock: Clock,
 ) -> anyhow::Result<AuditLog> {
+    let key = checkpoint_key(vault, &AuditPaths::new(data_dir))?.secret_bytes();
+    open_log_signed(data_dir, &key, clock)
+}
+
+/// Opens the log under `data_dir` for appending, signing with `key` (the
+/// checkpoint key's bytes, unsealed earlier), waiting for another writer.
+pub(crate) fn open_log_signed(
+    data_dir: &Path,
+    key: &[u8; 32],
+    clock: Clock,
+) -> anyhow::Result<AuditLog> {
     let paths = AuditPaths::new(data_dir);
-    let key = checkpoint_key(vault, &paths)?.secret_bytes();
     Ok(patiently(
         "the audit log",
-        || {
-            AuditLog::open_with_key(
-                paths.clone(),
-                CheckpointKey::from_bytes(&key),
-                clock.clone(),
-            )
-        },
+        || AuditLog::open_with_key(paths.clone(), CheckpointKey::from_bytes(key), clock.clone()),
         |e| matches!(e, AuditError::Locked { .. }),
     )?)
 }
@@ -190,7 +211,7 @@ const WAIT_FOR_LOCK: Duration = Duration::from_secs(30);
 
 /// Runs `attempt` until it succeeds, fails otherwise than `busy`, or
 /// [`WAIT_FOR_LOCK`] has passed; says once that it waits.
-pub(crate) fn patiently<T, E>(
+fn patiently<T, E>(
     what: &str,
     mut attempt: impl FnMut() -> Result<T, E>,
     busy: impl Fn(&E) -> bool,
@@ -247,21 +268,4 @@ pub(crate) fn host_name() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "unknown".into())
-}
-
-/// Overwrites a small secret file with zeros, syncs it, then removes it.
-fn shred(path: &Path) -> anyhow::Result<()> {
-    let len = fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    let zeros = vec![0u8; usize::try_from(len).unwrap_or(0)];
-    file.write_all(&zeros)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot overwrite {}", path.display()))?;
-    fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))
 }

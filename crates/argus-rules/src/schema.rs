@@ -124,6 +124,19 @@ pub enum Aggregate {
     Sustained { for_ms: u64 },
 }
 
+impl Aggregate {
+    /// How far back the aggregate looks: the window of a count or a
+    /// baseline, the duration of a sustained condition.
+    pub fn span_ms(&self) -> u64 {
+        match self {
+            Aggregate::Count { within_ms, .. } | Aggregate::Baseline { within_ms, .. } => {
+                *within_ms
+            }
+            Aggregate::Sustained { for_ms } => *for_ms,
+        }
+    }
+}
+
 /// A checked, compiled rule.
 #[derive(Debug, Clone)]
 pub struct Rule {

@@ -59,7 +59,7 @@ fn sync_parent(path: &Path) -> Result<()> {
 /// Overwrites a file with zeros, fsyncs, then unlinks it. On flash storage
 /// and copy-on-write filesystems the old blocks may survive: this is best
 /// effort, and the files it removes are still encrypted.
-pub(crate) fn shred(path: &Path) -> Result<()> {
+pub fn shred(path: &Path) -> Result<()> {
     if let Ok(meta) = fs::metadata(path) {
         let len = usize::try_from(meta.len()).unwrap_or(0);
         if let Ok(mut file) = OpenOptions::new().write(true).open(path) {

@@ -19,7 +19,7 @@ mod policy;
 mod sealed;
 mod vault;
 
-pub use durable::{check_private_file, read_private_file};
+pub use durable::{check_private_file, read_private_file, shred};
 pub use error::{Result, VaultError};
 pub use keystore::{
     KdfParams, Keystore, MAX_PBKDF2_ROUNDS, MAX_SCRYPT_LOG_N, MAX_SCRYPT_MEMORY,

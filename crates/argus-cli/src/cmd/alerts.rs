@@ -642,8 +642,7 @@ fn describe_matcher(matcher: &SilenceMatcher) -> String {
 
 /// The vault, when a master key is available to write the audit log.
 fn audit_vault(data_dir: &Path, args: &AuditArgs) -> anyhow::Result<Option<Vault>> {
-    let from_env = std::env::var("ARGUS_MASTER_KEY").is_ok_and(|key| !key.is_empty());
-    if args.master_key_file.is_none() && !from_env {
+    if !trail::master_key_given(args.master_key_file.as_deref()) {
         return Ok(None);
     }
     trail::open_vault(data_dir, args.master_key_file.as_deref(), true).map(Some)

@@ -15,10 +15,8 @@ use anyhow::{Context as _, bail};
 use argus_audit::{NewEntry, RetentionClass};
 use argus_vault::{
     AccessPolicy, Action, KeyEntry, Keystore, MasterKey, OutsideWindow, TimeWindow, Vault,
-    read_private_file,
 };
 use serde_json::json;
-use zeroize::Zeroizing;
 
 use crate::{GlobalArgs, trail};
 
@@ -188,7 +186,7 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
                 .with_context(|| format!("cannot read {}", args.file.display()))?;
             let keystore =
                 Keystore::parse(&bytes).with_context(|| format!("{}", args.file.display()))?;
-            let password = secret(
+            let password = trail::read_secret(
                 args.password_file.as_deref(),
                 "ARGUS_KEYSTORE_PASSWORD",
                 "the keystore's password",
@@ -369,7 +367,7 @@ fn secret_command(global: &GlobalArgs, command: SecretCommand) -> anyhow::Result
     match command {
         SecretCommand::Set(args) => {
             reserved(&args.name)?;
-            let value = secret(
+            let value = trail::read_secret(
                 args.value_file.as_deref(),
                 "ARGUS_SECRET_VALUE",
                 "the secret's value",
@@ -420,23 +418,8 @@ pub(super) fn open(data_dir: &Path, args: &CommonArgs, create: bool) -> anyhow::
 }
 
 fn master_key(file: Option<&Path>, env: &str, flag: &str) -> anyhow::Result<MasterKey> {
-    let secret = secret(file, env, "the master key", flag)?;
+    let secret = trail::read_secret(file, env, "the master key", flag)?;
     Ok(MasterKey::new(secret.to_string())?)
-}
-
-fn secret(
-    file: Option<&Path>,
-    env: &str,
-    what: &str,
-    flag: &str,
-) -> anyhow::Result<Zeroizing<String>> {
-    if let Some(path) = file {
-        return Ok(read_private_file(path)?);
-    }
-    match std::env::var(env) {
-        Ok(value) if !value.is_empty() => Ok(Zeroizing::new(value)),
-        _ => bail!("{what} is needed: set {env} or pass {flag} with a file of mode 0600"),
-    }
 }
 
 fn policy(args: &PolicyArgs) -> anyhow::Result<AccessPolicy> {

@@ -110,7 +110,7 @@ fn vault_secret_warnings(data_dir: &std::path::Path, names: &[String]) -> Vec<St
     if names.is_empty() {
         return Vec::new();
     }
-    if std::env::var("ARGUS_MASTER_KEY").is_ok_and(|v| !v.is_empty()) {
+    if crate::trail::master_key_given(None) {
         match crate::trail::open_vault(data_dir, None, false) {
             Ok(vault) => {
                 let held = vault.secret_names();

@@ -234,14 +234,7 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
             ChainEvent::Committed(blocks) => {
                 let mut findings = Vec::new();
                 for block in blocks {
-                    let outcome = engine.on_block(block);
-                    findings.extend(outcome.findings);
-                    findings.extend(
-                        outcome
-                            .errors
-                            .iter()
-                            .map(|e| rule_error_finding(&chain.0.to_string(), e)),
-                    );
+                    findings.extend(all_findings(engine.on_block(block), &chain.0.to_string()));
                 }
                 let tx = store.transaction().map_err(retry)?;
                 let mut fired = Vec::new();
@@ -300,10 +293,10 @@ async fn warm_windows(
         .rules()
         .iter()
         .filter(|rule| !matches!(rule.matcher, argus_rules::Matcher::Signal { .. }))
-        .filter_map(|rule| match rule.aggregate {
-            Some(argus_rules::Aggregate::Count { within_ms, .. })
-            | Some(argus_rules::Aggregate::Baseline { within_ms, .. }) => Some(within_ms),
-            _ => None,
+        .filter_map(|rule| match &rule.aggregate {
+            // A sustained condition is not refilled from the chain.
+            Some(argus_rules::Aggregate::Sustained { .. }) | None => None,
+            Some(aggregate) => Some(aggregate.span_ms()),
         })
         .max()
         .unwrap_or(0);
@@ -362,6 +355,14 @@ fn latest_change(registry: &Registry) -> anyhow::Result<i64> {
 
 /// A rule that could not evaluate is an alert of its own: silence would
 /// read as "nothing happened".
+/// What the rules found, with an alert for each rule that could not
+/// evaluate; `scope` (a chain id, or `signals`) keeps their dedup keys apart.
+fn all_findings(outcome: argus_rules::Outcome, scope: &str) -> Vec<Finding> {
+    let mut findings = outcome.findings;
+    findings.extend(outcome.errors.iter().map(|e| rule_error_finding(scope, e)));
+    findings
+}
+
 /// The alert for a rule that could not evaluate; `scope` (a chain id, or
 /// `signals`) keeps the dedup keys of different streams apart.
 fn rule_error_finding(scope: &str, error: &argus_rules::RuleError) -> Finding {

@@ -37,7 +37,7 @@ use futures_util::future::join_all;
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
-use super::{AlertOutput, ChainSetup, rule_error_finding};
+use super::{AlertOutput, ChainSetup, all_findings};
 
 /// The `signals:` section.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -486,14 +486,7 @@ async fn evaluate(context: SignalContext, mut rx: mpsc::Receiver<Sample>) -> any
         }
         for signal in signals.iter().copied() {
             tracing::trace!(name = %signal.name, value = signal.value, "signal");
-            let outcome = engine.on_signal(signal);
-            findings.extend(outcome.findings);
-            findings.extend(
-                outcome
-                    .errors
-                    .iter()
-                    .map(|e| rule_error_finding("signals", e)),
-            );
+            findings.extend(all_findings(engine.on_signal(signal), "signals"));
         }
         let kept: Vec<&Signal> = signals
             .iter()
@@ -555,11 +548,8 @@ impl SignalWindows {
             let argus_rules::Matcher::Signal { name } = &rule.matcher else {
                 continue;
             };
-            let span = match rule.aggregate {
-                Some(argus_rules::Aggregate::Count { within_ms, .. })
-                | Some(argus_rules::Aggregate::Baseline { within_ms, .. }) => within_ms,
-                Some(argus_rules::Aggregate::Sustained { for_ms }) => for_ms,
-                None => continue,
+            let Some(span) = rule.aggregate.as_ref().map(argus_rules::Aggregate::span_ms) else {
+                continue;
             };
             windows.names.insert(name.clone());
             windows.horizon_ms = windows

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use argus_alerting::Secret;
-use argus_audit::{AuditLog, AuditPaths, CheckpointKey, Clock, NewEntry, RetentionClass, read_log};
+use argus_audit::{AuditPaths, Clock, NewEntry, RetentionClass, read_log};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
@@ -37,9 +37,7 @@ pub(crate) fn unseal(
     master_key_file: Option<&Path>,
     vault_names: &[String],
 ) -> anyhow::Result<Unsealed> {
-    let have_master =
-        master_key_file.is_some() || std::env::var("ARGUS_MASTER_KEY").is_ok_and(|v| !v.is_empty());
-    if !have_master {
+    if !trail::master_key_given(master_key_file) {
         if !vault_names.is_empty() {
             bail!(
                 "the notifiers take secrets from the vault ({}): set ARGUS_MASTER_KEY (or pass \
@@ -99,18 +97,7 @@ pub(crate) struct StartFacts<'a> {
 
 impl DaemonAudit {
     fn append(&self, entries: &[NewEntry]) -> anyhow::Result<()> {
-        let paths = AuditPaths::new(&self.data_dir);
-        let mut log = trail::patiently(
-            "the audit log",
-            || {
-                AuditLog::open_with_key(
-                    paths.clone(),
-                    CheckpointKey::from_bytes(&self.key),
-                    Clock::system(),
-                )
-            },
-            |e| matches!(e, argus_audit::AuditError::Locked { .. }),
-        )?;
+        let mut log = trail::open_log_signed(&self.data_dir, &self.key, Clock::system())?;
         log.append_batch(entries)?;
         Ok(())
     }
