@@ -85,6 +85,39 @@ impl RpcPool {
         self.call("eth_blockNumber", "[]", parse::quantity).await
     }
 
+    /// `eth_getBalance` at `at` (`BlockId::Latest` for the head), in wei.
+    pub async fn balance(
+        &self,
+        address: Address,
+        at: BlockId,
+    ) -> Result<alloy_primitives::U256, RpcError> {
+        let params = format!("[\"{address:#x}\",{}]", at.tag_param());
+        self.call("eth_getBalance", &params, parse::quantity_u256)
+            .await
+    }
+
+    /// `eth_call` of `data` on `to` at `at`: the return data. A revert is
+    /// the node's error (`RpcError::Rpc`, with its data).
+    pub async fn eth_call(
+        &self,
+        to: Address,
+        data: &[u8],
+        at: BlockId,
+    ) -> Result<alloy_primitives::Bytes, RpcError> {
+        let call = json!({ "to": format!("{to:#x}"), "data": alloy_primitives::hex::encode_prefixed(data) });
+        let params = format!("[{call},{}]", at.tag_param());
+        self.call("eth_call", &params, parse::bytes).await
+    }
+
+    /// `eth_sendRawTransaction` of a signed transaction: its hash. Not
+    /// retried on another endpoint blindly by the caller: the pool's own
+    /// failover resends the same bytes, which a node accepts once.
+    pub async fn send_raw_transaction(&self, signed: &[u8]) -> Result<B256, RpcError> {
+        let params = format!("[\"{}\"]", alloy_primitives::hex::encode_prefixed(signed));
+        self.call("eth_sendRawTransaction", &params, parse::hash)
+            .await
+    }
+
     /// A header (as a [`Block`] without logs or transactions); `None` when
     /// the node has no such block.
     pub async fn header(&self, id: BlockId) -> Result<Option<Block>, RpcError> {

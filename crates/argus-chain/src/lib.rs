@@ -27,6 +27,7 @@ mod heads;
 pub mod parse;
 mod pool;
 mod range;
+mod setup;
 mod stats;
 mod transport;
 
@@ -40,4 +41,5 @@ pub use follower::{BlockFollower, ChainEvent, Confirmations, Cursor, FollowerCon
 pub use heads::{Head, HeadSource};
 pub use pool::{BlockId, PoolError, RpcPool};
 pub use range::{BlockRange, RangeProgress, range};
+pub use setup::ChainSetup;
 pub use stats::{EndpointStats, ErrorCounts};

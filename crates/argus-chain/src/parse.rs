@@ -205,6 +205,21 @@ pub fn quantity(raw: &RawValue) -> Result<u64, ParseError> {
     Ok(value.to::<u64>())
 }
 
+/// A 256-bit hex quantity (`eth_getBalance`).
+pub fn quantity_u256(raw: &RawValue) -> Result<alloy_primitives::U256, ParseError> {
+    serde_json::from_str(raw.get()).map_err(|e| malformed("quantity", e))
+}
+
+/// Hex bytes (`eth_call`'s return data).
+pub fn bytes(raw: &RawValue) -> Result<alloy_primitives::Bytes, ParseError> {
+    serde_json::from_str(raw.get()).map_err(|e| malformed("bytes", e))
+}
+
+/// A 32-byte hash (`eth_sendRawTransaction`).
+pub fn hash(raw: &RawValue) -> Result<B256, ParseError> {
+    serde_json::from_str(raw.get()).map_err(|e| malformed("hash", e))
+}
+
 fn is_null(raw: &RawValue) -> bool {
     raw.get().trim() == "null"
 }

@@ -42,6 +42,18 @@ pub enum BlockId {
 
 impl BlockId {
     /// The method and its first parameter.
+    /// The block as the parameter of `eth_call`/`eth_getBalance`: a number,
+    /// a tag, or an EIP-1898 hash object.
+    pub(crate) fn tag_param(self) -> String {
+        match self {
+            Self::Number(n) => format!("\"{n:#x}\""),
+            Self::Hash(hash) => format!("{{\"blockHash\":\"{hash}\"}}"),
+            Self::Latest => "\"latest\"".into(),
+            Self::Safe => "\"safe\"".into(),
+            Self::Finalized => "\"finalized\"".into(),
+        }
+    }
+
     pub(crate) fn method_and_param(self) -> (&'static str, String) {
         match self {
             Self::Number(n) => ("eth_getBlockByNumber", format!("\"{n:#x}\"")),

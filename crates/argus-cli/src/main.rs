@@ -7,7 +7,6 @@
 
 mod cmd;
 mod config;
-mod node;
 mod trail;
 
 /// mimalloc: the linter and importers make millions of small allocations, and

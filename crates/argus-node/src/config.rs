@@ -16,23 +16,23 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use argus_alerting::AlertingConfig;
-use argus_chain::{EndpointConfig, FollowerConfig, PoolConfig, RpcPool};
+use argus_chain::{EndpointConfig, FollowerConfig, PoolConfig};
 use argus_core::ChainId;
 use argus_rules::RuleSet;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_saphyr::Spanned;
 
-use crate::node::ChainSetup;
-use crate::node::signals::SignalsConfig;
+use argus_chain::ChainSetup;
+use argus_sources::SignalsConfig;
 
 /// One problem in a config file, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Diagnostic {
-    pub(crate) file: PathBuf,
-    pub(crate) line: u64,
-    pub(crate) column: u64,
-    pub(crate) message: String,
+pub struct Diagnostic {
+    pub file: PathBuf,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
 }
 
 impl fmt::Display for Diagnostic {
@@ -54,7 +54,7 @@ impl fmt::Display for Diagnostic {
 
 /// Every problem found in a config, in file order.
 #[derive(Debug, Clone)]
-pub(crate) struct Diagnostics(pub(crate) Vec<Diagnostic>);
+pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -93,20 +93,20 @@ struct RawConfig {
 
 /// Collects diagnostics for one file.
 #[derive(Debug)]
-pub(crate) struct Collector {
+pub struct Collector {
     file: PathBuf,
-    pub(crate) diagnostics: Vec<Diagnostic>,
+    pub diagnostics: Vec<Diagnostic>,
 }
 
 impl Collector {
-    pub(crate) fn new(file: &Path) -> Self {
+    pub fn new(file: &Path) -> Self {
         Self {
             file: file.to_path_buf(),
             diagnostics: Vec::new(),
         }
     }
 
-    pub(crate) fn at<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>) {
+    pub fn at<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>) {
         self.push(
             spanned.referenced.line(),
             spanned.referenced.column(),
@@ -114,7 +114,7 @@ impl Collector {
         );
     }
 
-    pub(crate) fn push(&mut self, line: u64, column: u64, message: impl Into<String>) {
+    pub fn push(&mut self, line: u64, column: u64, message: impl Into<String>) {
         self.diagnostics.push(Diagnostic {
             file: self.file.clone(),
             line,
@@ -125,7 +125,7 @@ impl Collector {
 
     /// Deserializes one item of a section; on failure records where the item
     /// starts and what serde said, prefixed with `what`.
-    pub(crate) fn item<T: DeserializeOwned>(
+    pub fn item<T: DeserializeOwned>(
         &mut self,
         what: &str,
         raw: &Spanned<serde_json::Value>,
@@ -135,7 +135,7 @@ impl Collector {
 
     /// Deserializes `value` (a part of the item at `at`); on failure records
     /// where the item starts and what serde said, prefixed with `what`.
-    pub(crate) fn typed<T: DeserializeOwned, S>(
+    pub fn typed<T: DeserializeOwned, S>(
         &mut self,
         at: &Spanned<S>,
         what: &str,
@@ -153,20 +153,20 @@ impl Collector {
 
 /// The parsed file before its sections are typed.
 #[derive(Debug)]
-pub(crate) struct ConfigDocument {
-    pub(crate) dir: PathBuf,
-    pub(crate) data_dir: Option<Spanned<String>>,
-    pub(crate) chains: Vec<Spanned<serde_json::Value>>,
-    pub(crate) registry: Option<Spanned<serde_json::Value>>,
-    pub(crate) rules: Vec<Spanned<String>>,
-    pub(crate) alerting: Option<Spanned<serde_json::Value>>,
-    pub(crate) signals: Option<Spanned<serde_json::Value>>,
+pub struct ConfigDocument {
+    pub dir: PathBuf,
+    pub data_dir: Option<Spanned<String>>,
+    pub chains: Vec<Spanned<serde_json::Value>>,
+    pub registry: Option<Spanned<serde_json::Value>>,
+    pub rules: Vec<Spanned<String>>,
+    pub alerting: Option<Spanned<serde_json::Value>>,
+    pub signals: Option<Spanned<serde_json::Value>>,
 }
 
 impl ConfigDocument {
     /// Reads and parses the file; a file that is not YAML of the right shape
     /// is one diagnostic with its position.
-    pub(crate) fn read(path: &Path) -> Result<Self, Diagnostics> {
+    pub fn read(path: &Path) -> Result<Self, Diagnostics> {
         let text = std::fs::read_to_string(path).map_err(|error| {
             Diagnostics(vec![Diagnostic {
                 file: path.to_path_buf(),
@@ -178,7 +178,7 @@ impl ConfigDocument {
         Self::parse(path, &text)
     }
 
-    pub(crate) fn parse(path: &Path, text: &str) -> Result<Self, Diagnostics> {
+    pub fn parse(path: &Path, text: &str) -> Result<Self, Diagnostics> {
         let raw: RawConfig = serde_saphyr::from_str(text).map_err(|error| {
             let (line, column) = error
                 .location()
@@ -218,7 +218,7 @@ impl ConfigDocument {
     }
 
     /// `path` resolved against the config file's folder.
-    pub(crate) fn resolve(&self, path: &str) -> PathBuf {
+    pub fn resolve(&self, path: &str) -> PathBuf {
         let path = Path::new(path);
         if path.is_absolute() {
             path.to_path_buf()
@@ -230,14 +230,14 @@ impl ConfigDocument {
 
 /// A config read, checked and typed.
 #[derive(Debug)]
-pub(crate) struct Loaded {
-    pub(crate) data_dir: Option<PathBuf>,
-    pub(crate) chains: Vec<ChainSetup>,
-    pub(crate) rules: RuleSet,
-    pub(crate) rule_files: Vec<PathBuf>,
-    pub(crate) alerting: AlertingConfig,
-    pub(crate) registry_imports: Vec<PathBuf>,
-    pub(crate) signals: SignalsConfig,
+pub struct Loaded {
+    pub data_dir: Option<PathBuf>,
+    pub chains: Vec<ChainSetup>,
+    pub rules: RuleSet,
+    pub rule_files: Vec<PathBuf>,
+    pub alerting: AlertingConfig,
+    pub registry_imports: Vec<PathBuf>,
+    pub signals: SignalsConfig,
 }
 
 /// The `registry:` section.
@@ -259,14 +259,14 @@ enum EndpointEntry {
 
 /// Reads, checks and types the config at `path`, reporting every problem at
 /// once.
-pub(crate) fn load(path: &Path) -> Result<Loaded, Diagnostics> {
+pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
     load_checking(path, true)
 }
 
 /// [`load`] for commands that read the config but send nothing (`status`,
 /// `keys sign`): the notifiers' secrets are not looked up, so an operator's
 /// shell without the daemon's environment can use it.
-pub(crate) fn load_without_secrets(path: &Path) -> Result<Loaded, Diagnostics> {
+pub fn load_without_secrets(path: &Path) -> Result<Loaded, Diagnostics> {
     load_checking(path, false)
 }
 
@@ -413,40 +413,6 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
     }
 }
 
-/// [`load`] for a command: the config and the data directory it names (the
-/// global one when it names none), or `None` after printing every problem
-/// on stderr.
-pub(crate) fn load_for(path: &Path, global: &crate::GlobalArgs) -> Option<(Loaded, PathBuf)> {
-    with_data_dir(load(path), global)
-}
-
-/// [`load_for`] without looking up the notifiers' secrets.
-pub(crate) fn load_for_reading(
-    path: &Path,
-    global: &crate::GlobalArgs,
-) -> Option<(Loaded, PathBuf)> {
-    with_data_dir(load_without_secrets(path), global)
-}
-
-fn with_data_dir(
-    loaded: Result<Loaded, Diagnostics>,
-    global: &crate::GlobalArgs,
-) -> Option<(Loaded, PathBuf)> {
-    match loaded {
-        Ok(loaded) => {
-            let data_dir = loaded
-                .data_dir
-                .clone()
-                .unwrap_or_else(|| global.data_dir.clone());
-            Some((loaded, data_dir))
-        }
-        Err(diagnostics) => {
-            eprint!("{diagnostics}");
-            None
-        }
-    }
-}
-
 fn rule_diagnostic(problem: argus_rules::Diagnostic) -> Diagnostic {
     Diagnostic {
         file: PathBuf::from(problem.path),
@@ -509,15 +475,16 @@ fn chain_setup(out: &mut Collector, raw: &Spanned<serde_json::Value>) -> Option<
     };
     let (follower, endpoints, pool) = (follower?, endpoints?, pool?);
     // Build the pool once to check URLs and names; nothing connects yet.
-    if let Err(error) = RpcPool::new(follower.chain, endpoints.clone(), pool.clone()) {
-        out.at(raw, format!("chains.rpc: {error}"));
-        return None;
-    }
-    Some(ChainSetup {
+    let setup = ChainSetup {
         follower,
         endpoints,
         pool,
-    })
+    };
+    if let Err(error) = setup.connect() {
+        out.at(raw, format!("chains.rpc: {error}"));
+        return None;
+    }
+    Some(setup)
 }
 
 /// serde-saphyr puts "line L column C: " in front of its messages; the
@@ -533,6 +500,7 @@ fn strip_position(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::expect_used)]
     use super::*;
 
     #[test]

@@ -11,12 +11,12 @@ use argus_registry::{Entry, ListFilter, Registry};
 use argus_rules::{ContractDirectory, ContractEntry};
 
 /// Reads every live deployment of the registry into a directory.
-pub(crate) fn load(registry: &Registry) -> anyhow::Result<ContractDirectory> {
+pub fn load(registry: &Registry) -> Result<ContractDirectory, argus_registry::RegistryError> {
     let entries = registry.list(&ListFilter::default())?;
     Ok(from_entries(&entries))
 }
 
-pub(crate) fn from_entries(entries: &[Entry]) -> ContractDirectory {
+pub fn from_entries(entries: &[Entry]) -> ContractDirectory {
     let by_address: HashMap<(ChainId, Address), &Entry> = entries
         .iter()
         .filter(|e| e.removed_at.is_none())

@@ -70,6 +70,7 @@ mod directory;
 mod engine;
 mod exact_int;
 mod expression;
+mod lookback;
 mod schema;
 mod seed;
 pub mod threshold;
@@ -80,6 +81,7 @@ pub use behaviour::{CaseReport, TestFileError, TestReport, run_test_file};
 pub use directory::{ContractDirectory, ContractEntry};
 pub use engine::{Engine, Outcome, RuleError};
 pub use exact_int::ExactInt;
+pub use lookback::Lookback;
 pub use schema::{
     Aggregate, ContractRef, Diagnostic, ItemRef, Matcher, Rule, RuleSet, SourceLocation,
 };

@@ -15,7 +15,7 @@ use argus_rules::Engine;
 
 use crate::GlobalArgs;
 use crate::config;
-use crate::node::directory;
+use argus_node::directory;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ReplayArgs {
@@ -141,7 +141,7 @@ pub(crate) fn run(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<ExitC
 
 fn print_finding(finding: &argus_core::Finding, json: bool) {
     let line = if json {
-        crate::node::finding_json(finding).to_string()
+        crate::cmd::run_output::finding_json(finding).to_string()
     } else {
         let block = finding.origin.map(|o| o.block.number).unwrap_or_default();
         format!(

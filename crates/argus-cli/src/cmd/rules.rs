@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use argus_registry::Registry;
 
 use crate::GlobalArgs;
-use crate::node::directory;
+use argus_node::directory;
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum RulesCommand {

@@ -10,11 +10,12 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use argus_registry::{ImportOptions, Registry};
-use tokio::sync::watch;
 
 use crate::GlobalArgs;
+use crate::cmd::run_output::AlertOutput;
 use crate::config;
-use crate::node::{self, AlertOutput, NodeConfig};
+use crate::trail::{self, daemon};
+use argus_node::{NodeBuilder, NodeConfig};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunArgs {
@@ -62,13 +63,13 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
             summary.unchanged()
         );
     }
-    let unsealed = node::trail::unseal(
+    let unsealed = daemon::unseal(
         &data_dir,
         args.master_key_file.as_deref(),
         &loaded.alerting.vault_secret_names(),
     )?;
     if let Some(audit) = &unsealed.audit {
-        audit.started(&node::trail::StartFacts {
+        audit.started(&daemon::StartFacts {
             config: &args.config,
             rule_files: &loaded.rule_files,
             chains: loaded
@@ -84,36 +85,46 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
             "argus: no master key (ARGUS_MASTER_KEY): this run's start and stop are not audited"
         );
     }
-    let rules = loaded.rules;
     eprintln!(
         "argus: {} rule(s) from {} file(s), {} chain(s), {} notifier(s); data in {}",
-        rules.len(),
+        loaded.rules.len(),
         loaded.rule_files.len(),
         loaded.chains.len(),
         loaded.alerting.notifiers.len(),
         data_dir.display()
     );
-    let config = NodeConfig {
-        data_dir,
-        chains: loaded.chains,
-        rules,
-        alerting: loaded.alerting,
-        signals: loaded.signals,
-        vault_secrets: unsealed.secrets,
-    };
+    let builder = NodeBuilder::new(NodeConfig::from(&loaded), data_dir)
+        .vault_secrets(unsealed.secrets)
+        .host_name(trail::host_name());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let output = AlertOutput::new(args.json, args.quiet);
     let outcome = runtime.block_on(async move {
-        let (stop, stopped) = watch::channel(false);
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            eprintln!("argus: stopping");
-            let _ = stop.send(true);
+        let mut events = builder.subscribe();
+        let node = builder.start()?;
+        let printer = tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(event) => output.show(&event),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        eprintln!("argus: {missed} alert line(s) not shown (the terminal was too slow); `argus alerts list` has them");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
         });
-        node::run(config, AlertOutput::new(args.json, args.quiet), stopped).await
+        let outcome = node
+            .run_until(async {
+                wait_for_signal().await;
+                eprintln!("argus: stopping");
+            })
+            .await;
+        // Every event committed before the stop is printed before the exit.
+        let _ = printer.await;
+        outcome.map_err(anyhow::Error::from)
     });
     if let Some(audit) = &unsealed.audit
         && let Err(error) = audit.stopped(&outcome)

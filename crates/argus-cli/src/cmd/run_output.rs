@@ -100,6 +100,18 @@ impl AlertOutput {
         self.print(&line);
     }
 
+    /// Shows one event of the node.
+    pub(crate) fn show(&self, event: &argus_node::NodeEvent) {
+        match event {
+            argus_node::NodeEvent::Alert { finding, recorded } => self.fired(finding, recorded),
+            argus_node::NodeEvent::Retraction {
+                chain,
+                block,
+                retracted,
+            } => self.retracted(*chain, block, retracted),
+        }
+    }
+
     fn print(&self, line: &str) {
         let _guard = self.lock.lock();
         let mut out = std::io::stdout().lock();

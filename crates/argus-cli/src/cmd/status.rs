@@ -346,7 +346,7 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
 
 /// Each configured chain's head, asked of its nodes (with failover, within
 /// a few seconds).
-fn live_heads(chains: &[crate::node::ChainSetup]) -> BTreeMap<u64, Result<u64, String>> {
+fn live_heads(chains: &[argus_chain::ChainSetup]) -> BTreeMap<u64, Result<u64, String>> {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

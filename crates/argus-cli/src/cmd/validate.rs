@@ -31,7 +31,7 @@ pub(crate) fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Exi
                 let registry = argus_registry::Registry::open_in_dir(&data_dir)?;
                 let engine = argus_rules::Engine::new(
                     loaded.rules.clone(),
-                    &crate::node::directory::load(&registry)?,
+                    &argus_node::directory::load(&registry)?,
                 );
                 for problem in engine.binding_problems() {
                     warnings.push(format!("rule {}: {}", problem.rule_id, problem.message));

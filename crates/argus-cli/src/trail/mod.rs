@@ -16,6 +16,8 @@ use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub(crate) mod daemon;
+
 use anyhow::{Context as _, bail};
 use argus_audit::{AuditError, AuditLog, AuditPaths, CheckpointKey, Clock, NewEntry, read_log};
 use argus_vault::{MasterKey, Vault, VaultError, read_private_file};

@@ -1,0 +1,445 @@
+//! The running node as a library: the stages of the pipeline composed.
+//!
+//! ```text
+//!  argus-chain ─► argus-rules ─┐
+//!  (one task per chain)        ├─► record (one transaction) ─► argus-alerting
+//!  argus-sources ─► argus-rules┘   findings → outbox             Dispatcher ─► notifiers
+//!  (probes, host, logs, wallets)   + the task's own progress
+//!                                  then wake, then NodeEvent ─► subscribers
+//! ```
+//!
+//! [`NodeBuilder`] takes a checked [`NodeConfig`] (the [`config`] module
+//! reads one from `argus.yaml`, reporting every problem at once), the data
+//! directory, the [`Clock`] and the notifier secrets; [`NodeBuilder::start`]
+//! spawns one task per chain, one per signal source, the signal task and the
+//! dispatcher on the current tokio runtime and gives a [`NodeHandle`]. The
+//! handle is how the outside sees the node: [`NodeEvent`]s as alerts are
+//! recorded (the binary prints them; tests await them), the live figures a
+//! server and metrics read (each chain's tip, each endpoint's figures), and
+//! a clean stop.
+//!
+//! Every task ends a unit of work through one record step (`record`): the
+//! findings and the task's progress commit in one transaction, so delivery
+//! is exactly-once per idempotency key across crashes (see that module).
+//! The node prints nothing: output is the caller's.
+
+mod chain;
+pub mod config;
+pub mod directory;
+mod record;
+mod signals;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use argus_alerting::{
+    AlertError, AlertingConfig, DispatchHandle, Dispatcher, Recorded, Retracted, Routing, Secret,
+};
+use argus_chain::{ChainSetup, EndpointStats, RpcPool};
+use argus_core::{BlockRef, ChainId, Finding, Severity, finding_id};
+use argus_rules::RuleSet;
+use argus_sources::{SignalsConfig, SourceContext};
+use argus_store::{Store, StoreError};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinSet;
+
+pub use argus_core::Clock;
+
+use crate::chain::ChainContext;
+use crate::record::Recorder;
+
+/// What the node runs: the typed sections of a checked config.
+#[derive(Debug, Clone, Default)]
+pub struct NodeConfig {
+    pub chains: Vec<ChainSetup>,
+    pub rules: RuleSet,
+    pub alerting: AlertingConfig,
+    /// What the node measures besides the chains.
+    pub signals: SignalsConfig,
+}
+
+impl From<&config::Loaded> for NodeConfig {
+    fn from(loaded: &config::Loaded) -> Self {
+        Self {
+            chains: loaded.chains.clone(),
+            rules: loaded.rules.clone(),
+            alerting: loaded.alerting.clone(),
+            signals: loaded.signals.clone(),
+        }
+    }
+}
+
+/// What the node tells its subscribers, after the commit that made it true.
+#[derive(Debug, Clone)]
+pub enum NodeEvent {
+    /// A new alert was recorded (fired, suppressed as a duplicate or by a
+    /// silence, or stored with no route).
+    Alert {
+        finding: Box<Finding>,
+        recorded: Recorded,
+    },
+    /// The alerts of a block that left the canonical chain were retracted.
+    Retraction {
+        chain: ChainId,
+        block: BlockRef,
+        retracted: Retracted,
+    },
+}
+
+/// Why the node could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Registry(#[from] argus_registry::RegistryError),
+    #[error(transparent)]
+    Alerting(#[from] AlertError),
+    #[error(transparent)]
+    ChainStore(#[from] argus_chain::DbError),
+    #[error(transparent)]
+    Rpc(#[from] argus_chain::RpcError),
+    #[error(transparent)]
+    Follow(#[from] argus_chain::FollowError),
+    #[error(transparent)]
+    Pool(#[from] argus_chain::PoolError),
+    #[error(transparent)]
+    SignalStore(#[from] argus_sources::db::DbError),
+    /// A chain's task stopped for good.
+    #[error("following chain {chain}: {source}")]
+    Chain {
+        chain: String,
+        #[source]
+        source: Box<NodeError>,
+    },
+    /// The alert dispatcher stopped.
+    #[error("the alert dispatcher stopped: {source}")]
+    Dispatcher {
+        #[source]
+        source: AlertError,
+    },
+    /// A task panicked or was cancelled.
+    #[error("a task of the node failed: {detail}")]
+    Task { detail: String },
+}
+
+/// The store as the node's tasks reach it: each task holds a connection of
+/// its own to the one database of the data directory.
+#[derive(Debug, Clone)]
+pub(crate) struct Stores {
+    data_dir: PathBuf,
+}
+
+impl Stores {
+    pub(crate) fn connect(&self) -> Result<Store, StoreError> {
+        Store::open_in_dir(&self.data_dir)
+    }
+}
+
+/// The figures of the running node that a server and metrics read.
+#[derive(Debug, Default)]
+pub(crate) struct Live {
+    tips: Mutex<BTreeMap<ChainId, Option<BlockRef>>>,
+    pools: Mutex<BTreeMap<ChainId, RpcPool>>,
+}
+
+impl Live {
+    pub(crate) fn set_tip(&self, chain: ChainId, tip: Option<BlockRef>) {
+        let mut tips = self.tips.lock().unwrap_or_else(|p| p.into_inner());
+        tips.insert(chain, tip);
+    }
+
+    pub(crate) fn set_pool(&self, chain: ChainId, pool: RpcPool) {
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        pools.insert(chain, pool);
+    }
+}
+
+/// How many events wait for a slow subscriber before it misses some (it is
+/// told how many: `RecvError::Lagged`). The outbox holds every alert anyway.
+const EVENT_BUFFER: usize = 4096;
+
+/// Where `{ env: NAME }` secrets come from.
+type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Builds a node: the config, then what the caller injects.
+pub struct NodeBuilder {
+    config: NodeConfig,
+    data_dir: PathBuf,
+    clock: Clock,
+    vault_secrets: BTreeMap<String, Secret>,
+    env: EnvLookup,
+    host: String,
+    events: broadcast::Sender<NodeEvent>,
+}
+
+impl std::fmt::Debug for NodeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeBuilder")
+            .field("data_dir", &self.data_dir)
+            .field("chains", &self.config.chains.len())
+            .field("rules", &self.config.rules.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeBuilder {
+    /// A node over `config` keeping its state in `data_dir`, on the system
+    /// clock, with secrets from the environment only.
+    pub fn new(config: NodeConfig, data_dir: impl Into<PathBuf>) -> Self {
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        Self {
+            config,
+            data_dir: data_dir.into(),
+            clock: Clock::system(),
+            vault_secrets: BTreeMap::new(),
+            env: Box::new(|name| std::env::var(name).ok()),
+            host: String::from("localhost"),
+            events,
+        }
+    }
+
+    /// Where "now" comes from: alerts' times, retries, silences, and the
+    /// times of signals. Tests pass a manual clock.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Notifier secrets unsealed from the vault, by name (`{ vault: NAME }`).
+    pub fn vault_secrets(mut self, secrets: BTreeMap<String, Secret>) -> Self {
+        self.vault_secrets = secrets;
+        self
+    }
+
+    /// Where `{ env: NAME }` secrets are looked up (the process environment
+    /// by default).
+    pub fn env(mut self, lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        self.env = Box::new(lookup);
+        self
+    }
+
+    /// The `host` label of the host's signals.
+    pub fn host_name(mut self, host: impl Into<String>) -> Self {
+        self.host = host.into();
+        self
+    }
+
+    /// The node's events from its start on. Subscribe before [`start`]
+    /// to miss none.
+    ///
+    /// [`start`]: NodeBuilder::start
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    /// Opens the store, builds the notifiers and starts every task on the
+    /// current tokio runtime.
+    pub fn start(self) -> Result<NodeHandle, NodeError> {
+        let stores = Stores {
+            data_dir: self.data_dir.clone(),
+        };
+        // Open (and migrate) once before any task does.
+        drop(stores.connect()?);
+        let vault = |name: &str| self.vault_secrets.get(name).cloned();
+        let notifiers = argus_alerting::build_notifiers_with(
+            &self.config.alerting,
+            &argus_alerting::Secrets {
+                env: &*self.env,
+                vault: Some(&vault),
+            },
+        )?;
+        let routing = Arc::new(Routing::from_config(&self.config.alerting)?);
+        let dispatcher = Dispatcher::new(
+            stores.connect()?,
+            notifiers,
+            &self.config.alerting,
+            self.clock.clone(),
+        );
+        let dispatch = dispatcher.handle();
+        let (shutdown, stopping) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        {
+            let mut stop = stopping.clone();
+            tasks.spawn(async move {
+                dispatcher
+                    .run(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await
+                    .map_err(|source| NodeError::Dispatcher { source })
+            });
+        }
+        let recorder = Recorder {
+            routing,
+            wake: dispatch.clone(),
+            events: self.events.clone(),
+            clock: self.clock.clone(),
+        };
+        let live = Arc::new(Live::default());
+        if !self.config.signals.is_empty() {
+            let positions = if self.config.signals.logs.is_empty() {
+                BTreeMap::new()
+            } else {
+                let store = stores.connect()?;
+                argus_sources::db::log_positions(store.connection()).unwrap_or_else(|error| {
+                    tracing::warn!("cannot read where the log sources stopped: {error}; they start at the end of their files");
+                    BTreeMap::new()
+                })
+            };
+            let context = SourceContext {
+                clock: self.clock.clone(),
+                host: self.host.clone(),
+            };
+            let (tx, rx) = mpsc::channel(1024);
+            for source in self
+                .config
+                .signals
+                .build(&self.config.chains, &positions, &context)
+            {
+                let run = source.run(tx.clone(), stopping.clone());
+                tasks.spawn(async move {
+                    run.await;
+                    Ok(())
+                });
+            }
+            drop(tx);
+            let mut stop = stopping.clone();
+            let task = signals::evaluate(
+                stores.clone(),
+                self.config.rules.clone(),
+                recorder.clone(),
+                rx,
+            );
+            tasks.spawn(async move {
+                tokio::select! {
+                    result = task => result,
+                    _ = stop.wait_for(|s| *s) => Ok(()),
+                }
+            });
+        }
+        for setup in self.config.chains {
+            let context = ChainContext {
+                stores: stores.clone(),
+                rules: self.config.rules.clone(),
+                recorder: recorder.clone(),
+                live: live.clone(),
+            };
+            tasks.spawn(chain::supervise_chain(setup, context, stopping.clone()));
+        }
+        Ok(NodeHandle {
+            events: self.events,
+            shutdown,
+            tasks,
+            live,
+            dispatch,
+        })
+    }
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct NodeHandle {
+    events: broadcast::Sender<NodeEvent>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<Result<(), NodeError>>,
+    live: Arc<Live>,
+    dispatch: DispatchHandle,
+}
+
+impl NodeHandle {
+    /// The node's events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    /// Each followed chain's newest recorded block (`None` before the first).
+    pub fn tips(&self) -> BTreeMap<ChainId, Option<BlockRef>> {
+        self.live
+            .tips
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Each chain's endpoints with their figures (latency, errors, benching).
+    pub fn endpoint_stats(&self) -> BTreeMap<ChainId, Vec<EndpointStats>> {
+        self.live
+            .pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(chain, pool)| (*chain, pool.stats()))
+            .collect()
+    }
+
+    /// Asks the dispatcher to look at the outbox now (after another process
+    /// recorded alerts, or after a test moved the clock).
+    pub fn wake_dispatcher(&self) {
+        self.dispatch.wake();
+    }
+
+    /// Runs until `stop` completes (then stops cleanly) or a task fails for
+    /// good (then stops the rest and returns its error).
+    pub async fn run_until(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), NodeError> {
+        tokio::pin!(stop);
+        let outcome = loop {
+            tokio::select! {
+                () = &mut stop => break Ok(()),
+                joined = self.tasks.join_next() => match joined {
+                    None => break Ok(()),
+                    Some(Ok(Ok(()))) => {}
+                    Some(Ok(Err(error))) => break Err(error),
+                    Some(Err(error)) => break Err(NodeError::Task { detail: error.to_string() }),
+                },
+            }
+        };
+        self.shutdown().await;
+        outcome
+    }
+
+    /// Stops every task and waits for them.
+    pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&mut self) {
+        let _ = self.shutdown.send(true);
+        // A delivery cut short is sent again after its lease under the same
+        // idempotency key; a chain or signal batch cut short before its
+        // commit is read again at the next start.
+        self.tasks.shutdown().await;
+    }
+}
+
+/// What the rules found, with an alert for each rule that could not
+/// evaluate (silence would read as "nothing happened"); `scope` (a chain id,
+/// or `signals`) keeps their dedup keys apart.
+pub(crate) fn all_findings(outcome: argus_rules::Outcome, scope: &str) -> Vec<Finding> {
+    let mut findings = outcome.findings;
+    findings.extend(outcome.errors.iter().map(|e| rule_error_finding(scope, e)));
+    findings
+}
+
+/// The alert for a rule that could not evaluate.
+fn rule_error_finding(scope: &str, error: &argus_rules::RuleError) -> Finding {
+    let rule_id = format!("argus.rule-error.{}", error.rule_id);
+    let origin = error.origin;
+    Finding {
+        id: finding_id(&rule_id, origin.as_ref(), error.message.as_bytes()),
+        rule_id,
+        severity: Severity::High,
+        title: format!(
+            "rule {} could not evaluate: {}",
+            error.rule_id, error.message
+        ),
+        dedup_key: format!("rule-error:{scope}:{}", error.rule_id),
+        origin,
+        at_ms: error.at_ms,
+        fields: serde_json::json!({ "rule": error.rule_id, "error": error.message }),
+    }
+}

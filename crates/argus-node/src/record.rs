@@ -1,0 +1,92 @@
+//! The one record step of every task that makes findings.
+//!
+//! A chain task and the signal task end each unit of work the same way:
+//! the findings are recorded in the outbox (or the alerts of orphaned blocks
+//! retracted) together with the task's own progress (a chain's checkpoint,
+//! the signal samples and log positions) in **one** transaction; after the
+//! commit the dispatcher is woken and what is new is announced to the
+//! node's subscribers. Exactly-once lives here: a crash before the commit
+//! leaves the progress behind, the work is done again and, finding ids being
+//! deterministic, recorded once; a crash after it leaves nothing to redo.
+
+use std::sync::Arc;
+
+use argus_alerting::{DispatchHandle, Routing, outbox};
+use argus_core::{BlockRef, ChainId, Clock, Finding};
+use argus_store::Store;
+use rusqlite::Transaction;
+use tokio::sync::broadcast;
+
+use crate::{NodeError, NodeEvent};
+
+/// Records, commits, wakes and announces. Cheap to clone: one per task.
+#[derive(Debug, Clone)]
+pub(crate) struct Recorder {
+    pub(crate) routing: Arc<Routing>,
+    pub(crate) wake: DispatchHandle,
+    pub(crate) events: broadcast::Sender<NodeEvent>,
+    pub(crate) clock: Clock,
+}
+
+/// What one commit did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Committed {
+    /// Findings that were new (already-recorded ones change nothing).
+    pub(crate) new: usize,
+    /// Alerts retracted.
+    pub(crate) retracted: usize,
+}
+
+impl Recorder {
+    /// In one transaction: records `findings`, retracts the alerts of
+    /// `reverted` blocks, and runs `progress` (the task's own writes). Then
+    /// wakes the dispatcher and announces what changed.
+    pub(crate) fn commit<E>(
+        &self,
+        store: &mut Store,
+        findings: &[Finding],
+        reverted: &[(ChainId, BlockRef)],
+        progress: impl FnOnce(&Transaction<'_>) -> Result<(), E>,
+    ) -> Result<Committed, NodeError>
+    where
+        NodeError: From<E>,
+    {
+        let now = self.clock.now_ms();
+        let tx = store.transaction()?;
+        let mut announce = Vec::new();
+        for finding in findings {
+            let recorded = outbox::record(&tx, finding, &self.routing, now)?;
+            if recorded.new {
+                announce.push(NodeEvent::Alert {
+                    finding: Box::new(finding.clone()),
+                    recorded,
+                });
+            }
+        }
+        let mut retracted_alerts = 0;
+        for (chain, block) in reverted {
+            let retracted = outbox::retract_block(&tx, *chain, block.hash, now)?;
+            retracted_alerts += retracted.alerts;
+            announce.push(NodeEvent::Retraction {
+                chain: *chain,
+                block: *block,
+                retracted,
+            });
+        }
+        progress(&tx)?;
+        tx.commit().map_err(argus_store::StoreError::from)?;
+        let committed = Committed {
+            new: announce
+                .iter()
+                .filter(|e| matches!(e, NodeEvent::Alert { .. }))
+                .count(),
+            retracted: retracted_alerts,
+        };
+        self.wake.wake();
+        for event in announce {
+            // Nobody listening is fine: the outbox holds everything.
+            let _ = self.events.send(event);
+        }
+        Ok(committed)
+    }
+}

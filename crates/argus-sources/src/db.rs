@@ -1,0 +1,121 @@
+//! What the signal stage keeps in the store, in the node's transactions:
+//! the samples that windowed rules read (`signal_samples`, kept for the
+//! longest window so a restart refills the windows) and where each log
+//! source read up to (`signal_log_positions`).
+
+use std::collections::BTreeMap;
+
+use argus_core::Signal;
+use rusqlite::{Connection, Transaction};
+
+use crate::LogPosition;
+
+/// A query of the signal stage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot read or write the signal stage's tables: {source}")]
+    Sqlite {
+        #[from]
+        source: rusqlite::Error,
+    },
+    #[error("cannot encode a signal's labels: {source}")]
+    Labels {
+        #[from]
+        source: serde_json::Error,
+    },
+}
+
+/// The positions of every log source, as the last commit left them.
+pub fn log_positions(conn: &Connection) -> Result<BTreeMap<String, LogPosition>, DbError> {
+    let mut stmt = conn.prepare("SELECT source, inode, offset FROM signal_log_positions")?;
+    let rows = stmt.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, i64>(2)?,
+        ))
+    })?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (source, inode, offset) = row?;
+        // Stored as the same 64 bits: an inode above i64::MAX survives.
+        out.insert(
+            source,
+            LogPosition {
+                inode: inode as u64,
+                offset: u64::try_from(offset).unwrap_or(0),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Moves a log source's position, in the transaction that stores what its
+/// lines made: a crash before the commit reads those lines again.
+pub fn save_log_position(
+    tx: &Transaction<'_>,
+    source: &str,
+    position: LogPosition,
+) -> Result<(), DbError> {
+    tx.execute(
+        "INSERT INTO signal_log_positions (source, inode, offset) VALUES (?1, ?2, ?3)
+         ON CONFLICT (source) DO UPDATE SET inode = excluded.inode, offset = excluded.offset",
+        (
+            source,
+            position.inode as i64,
+            i64::try_from(position.offset).unwrap_or(i64::MAX),
+        ),
+    )?;
+    Ok(())
+}
+
+/// Stores `samples` and forgets those older than `forget_before_ms`.
+pub fn store_samples(
+    tx: &Transaction<'_>,
+    samples: &[&Signal],
+    forget_before_ms: i64,
+) -> Result<(), DbError> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO signal_samples (name, value, labels, at_ms) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for sample in samples {
+        let labels = serde_json::to_string(&sample.labels)?;
+        insert.execute((&sample.name, sample.value, &labels, sample.at_ms))?;
+    }
+    tx.execute(
+        "DELETE FROM signal_samples WHERE at_ms < ?1",
+        [forget_before_ms],
+    )?;
+    Ok(())
+}
+
+/// The stored samples from `since_ms` on, oldest first. A row this build
+/// cannot read is skipped, not fatal: it only makes a window start a little
+/// emptier.
+pub fn samples_since(conn: &Connection, since_ms: i64) -> Result<Vec<Signal>, DbError> {
+    let mut stmt = conn.prepare(
+        "SELECT name, value, labels, at_ms FROM signal_samples WHERE at_ms >= ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([since_ms], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, f64>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, i64>(3)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (name, value, labels, at_ms) = row?;
+        let Ok(labels) = serde_json::from_str(&labels) else {
+            continue;
+        };
+        out.push(Signal {
+            name,
+            value,
+            labels,
+            at_ms,
+        });
+    }
+    Ok(out)
+}
