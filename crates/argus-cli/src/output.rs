@@ -39,11 +39,7 @@
 //! `std::io::stdout`/`stderr` are disallowed methods (`clippy.toml`): this is
 //! the only module allowed to reach the terminal.
 
-#![allow(
-    clippy::print_stdout,
-    clippy::print_stderr,
-    clippy::disallowed_methods
-)]
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
 
 use std::borrow::Cow;
 use std::fmt;

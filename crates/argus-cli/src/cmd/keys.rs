@@ -408,7 +408,9 @@ fn secret_command(global: &GlobalArgs, command: SecretCommand) -> anyhow::Result
 
 fn names(vault: &Vault, as_json: bool) -> anyhow::Result<ExitCode> {
     if as_json {
-        written(output::json_pretty(&json!({ "secrets": vault.secret_names() })))
+        written(output::json_pretty(
+            &json!({ "secrets": vault.secret_names() }),
+        ))
     } else {
         let mut out = String::new();
         for name in vault.secret_names() {

@@ -20,8 +20,8 @@ use argus_vault::{Action, Permit};
 use serde_json::json;
 
 use super::keys::{CommonArgs, open, record_why};
-use crate::{GlobalArgs, output};
 use crate::config;
+use crate::{GlobalArgs, output};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct SignArgs {

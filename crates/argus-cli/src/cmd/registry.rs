@@ -251,7 +251,11 @@ pub(crate) fn run(global: &GlobalArgs, command: RegistryCommand) -> anyhow::Resu
         RegistryCommand::Label(args) => {
             let mut registry = open(global)?;
             let entry = registry.set_label(&args.target, args.scope.scope()?, &args.new_label)?;
-            print_entry_result(&entry, args.json, &format!("labelled {}", output::escaped(entry.describe())))
+            print_entry_result(
+                &entry,
+                args.json,
+                &format!("labelled {}", output::escaped(entry.describe())),
+            )
         }
         RegistryCommand::Tag(args) => {
             let mut registry = open(global)?;

@@ -48,14 +48,16 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
             Ok(contracts) => contracts,
             Err(errors) => {
                 for error in &errors.errors {
-                    eprintln!("error: {error}");
+                    sh_eprintln!("error: {error}");
                 }
-                eprintln!("the registry paths of the config did not import; nothing was started");
+                sh_eprintln!(
+                    "the registry paths of the config did not import; nothing was started"
+                );
                 return Ok(ExitCode::from(2));
             }
         };
         let summary = registry.import(&contracts, ImportOptions::default())?;
-        eprintln!(
+        sh_eprintln!(
             "registry: {} added, {} new versions, {} unchanged",
             summary.added(),
             summary.new_versions(),
@@ -80,12 +82,12 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
             notifiers: loaded.alerting.notifiers.keys().cloned().collect(),
         })?;
     } else {
-        eprintln!(
+        sh_eprintln!(
             "argus: no master key (ARGUS_MASTER_KEY): this run's start and stop are not audited"
         );
     }
     let rules = loaded.rules;
-    eprintln!(
+    sh_eprintln!(
         "argus: {} rule(s) from {} file(s), {} chain(s), {} notifier(s); data in {}",
         rules.len(),
         loaded.rule_files.len(),
@@ -110,7 +112,7 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;
-            eprintln!("argus: stopping");
+            sh_eprintln!("argus: stopping");
             let _ = stop.send(true);
         });
         node::run(config, AlertOutput::new(args.json, args.quiet), stopped).await
@@ -118,7 +120,7 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
     if let Some(audit) = &unsealed.audit
         && let Err(error) = audit.stopped(&outcome)
     {
-        eprintln!("argus: the stop could not be recorded in the audit log: {error:#}");
+        sh_eprintln!("argus: the stop could not be recorded in the audit log: {error:#}");
     }
     outcome?;
     Ok(ExitCode::SUCCESS)
