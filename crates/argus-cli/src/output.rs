@@ -145,11 +145,6 @@ pub(crate) fn stdout_line(args: fmt::Arguments<'_>) -> anyhow::Result<()> {
     stdout_text(&text)
 }
 
-/// [`stdout_text`] of formatted text, as it is.
-pub(crate) fn stdout_fmt(args: fmt::Arguments<'_>) -> anyhow::Result<()> {
-    stdout_text(&fmt::format(args))
-}
-
 /// A JSON text already made by serde_json (one document, or one per line),
 /// written as it is after [`json_escape`].
 pub(crate) fn json_text(text: &str) -> anyhow::Result<()> {
@@ -221,11 +216,6 @@ pub(crate) fn progress(line: &str, in_place: bool) {
 macro_rules! sh_println {
     () => { $crate::output::stdout_text("\n") };
     ($($arg:tt)*) => { $crate::output::stdout_line(format_args!($($arg)*)) };
-}
-
-/// Like `sh_println!`, without the newline.
-macro_rules! sh_print {
-    ($($arg:tt)*) => { $crate::output::stdout_fmt(format_args!($($arg)*)) };
 }
 
 /// Writes a notice line to stderr through [`crate::output`]; the arguments

@@ -125,7 +125,12 @@ fn labels_from_file_names_and_contract_names_are_escaped_in_the_registry() {
 fn audit_tail_and_query_escape_actor_reason_and_reference() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    run(data, &["audit", "record", "--actor", "alice", "--action", "key.sign"]);
+    run(
+        data,
+        &[
+            "audit", "record", "--actor", "alice", "--action", "key.sign",
+        ],
+    );
     run(
         data,
         &[

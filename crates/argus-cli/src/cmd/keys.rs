@@ -6,7 +6,6 @@
 //! keystore's password from `ARGUS_KEYSTORE_PASSWORD` or a `--password-file`
 //! likewise. Output is addresses, labels and policies only.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
