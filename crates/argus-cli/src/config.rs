@@ -34,7 +34,7 @@ fn with_data_dir(
             Some((loaded, data_dir))
         }
         Err(diagnostics) => {
-            eprint!("{diagnostics}");
+            sh_eprint!("{diagnostics}");
             None
         }
     }

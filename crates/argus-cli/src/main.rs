@@ -3,7 +3,15 @@
 //!
 //! Output channels: stdout carries only the result of a command (a table, a
 //! JSON document, a SARIF log); progress, notices and errors go to stderr, so
-//! `argus lint --json > findings.json` always yields a clean document.
+//! `argus lint --json > findings.json` always yields a clean document. Both go
+//! through [`output`], the one module that writes to the terminal and escapes
+//! the control and bidi characters of text from outside.
+
+// A `println!` anywhere else would print chain-controlled text raw.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+#[macro_use]
+mod output;
 
 mod cmd;
 mod config;
@@ -104,7 +112,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            sh_eprintln!("error: {error:#}");
             ExitCode::from(2)
         }
     }
@@ -120,7 +128,7 @@ fn init_logging(verbose: u8, with_time: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(output::LogWriter);
     if with_time {
         builder.init();
     } else {

@@ -17,9 +17,7 @@
 //! bidi characters escaped, so an alert cannot rewrite the operator's
 //! terminal.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::io::{ErrorKind, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -38,7 +36,7 @@ use argus_vault::Vault;
 use jiff::Timestamp;
 use serde_json::json;
 
-use crate::{GlobalArgs, trail};
+use crate::{GlobalArgs, output, trail};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum AlertsCommand {
@@ -197,9 +195,13 @@ fn list(global: &GlobalArgs, args: ListArgs) -> anyhow::Result<ExitCode> {
         out.push('\n');
     }
     if alerts.is_empty() && !args.json {
-        eprintln!("no alerts match");
+        sh_eprintln!("no alerts match");
     }
-    emit(&out)?;
+    if args.json {
+        output::json_text(&out)?;
+    } else {
+        output::stdout_text(&out)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -216,9 +218,9 @@ fn alert_line(alert: &AlertRecord) -> String {
         rfc3339(alert.created_at_ms),
         alert.severity.as_str(),
         alert.state.as_str(),
-        printable(&alert.rule_id),
+        output::escape(&alert.rule_id),
         place,
-        printable(&alert.title),
+        output::escape(&alert.title),
     );
     if alert.duplicates > 0 {
         let _ = write!(line, "  (+{} duplicates)", alert.duplicates);
@@ -235,9 +237,9 @@ fn show(global: &GlobalArgs, args: &ShowArgs) -> anyhow::Result<ExitCode> {
     let deliveries = outbox::deliveries_of(store.connection(), &alert.id)?;
     if args.json {
         let doc = json!({ "alert": alert, "deliveries": deliveries });
-        emit(&format!("{doc}\n"))?;
+        output::json(&doc)?;
     } else {
-        emit(&alert_details(&alert, &deliveries))?;
+        output::stdout_text(&alert_details(&alert, &deliveries))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -303,7 +305,7 @@ fn resolve_alert(store: &Store, text: &str) -> anyhow::Result<AlertRecord> {
 fn alert_details(alert: &AlertRecord, deliveries: &[Delivery]) -> String {
     let mut out = String::new();
     let mut row = |label: &str, value: &str| {
-        let _ = writeln!(out, "{label:<11} {}", printable(value));
+        let _ = writeln!(out, "{label:<11} {}", output::escape(value));
     };
     row("id", &alert.id);
     row("rule", &alert.rule_id);
@@ -345,7 +347,7 @@ fn alert_details(alert: &AlertRecord, deliveries: &[Delivery]) -> String {
     let fields =
         serde_json::to_string_pretty(&alert.fields).unwrap_or_else(|_| alert.fields.to_string());
     for line in fields.lines() {
-        let _ = writeln!(out, "  {}", printable(line));
+        let _ = writeln!(out, "  {}", output::escape(line));
     }
     out.push_str("deliveries\n");
     if deliveries.is_empty() {
@@ -360,7 +362,7 @@ fn alert_details(alert: &AlertRecord, deliveries: &[Delivery]) -> String {
         let _ = write!(
             out,
             "  {}  {}  {}  attempts {}  delivered {}",
-            printable(&d.notifier),
+            output::escape(&d.notifier),
             d.kind.as_str(),
             d.status.as_str(),
             d.attempts,
@@ -370,7 +372,7 @@ fn alert_details(alert: &AlertRecord, deliveries: &[Delivery]) -> String {
             let _ = write!(out, "  next attempt {}", rfc3339(d.next_attempt_at_ms));
         }
         if let Some(error) = &d.last_error {
-            let _ = write!(out, "  last error: {}", printable(error));
+            let _ = write!(out, "  last error: {}", output::escape(error));
         }
         out.push('\n');
     }
@@ -460,7 +462,7 @@ fn silence_add(global: &GlobalArgs, args: SilenceAddArgs) -> anyhow::Result<Exit
         reason: silence.reason,
         created_at_ms: now_ms,
     };
-    eprintln!(
+    sh_eprintln!(
         "silence {id}: {} from {} until {}{}",
         describe_matcher(&stored.matcher),
         rfc3339(starts_at_ms),
@@ -470,9 +472,9 @@ fn silence_add(global: &GlobalArgs, args: SilenceAddArgs) -> anyhow::Result<Exit
     if args.json {
         let mut doc = silence_json(&stored, now_ms)?;
         doc["audit_seq"] = json!(seq);
-        emit(&format!("{doc}\n"))?;
+        output::json(&doc)?;
     } else {
-        emit(&format!("{id}\n"))?;
+        sh_println!("{id}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -514,20 +516,24 @@ fn silence_list(global: &GlobalArgs, args: &SilenceListArgs) -> anyhow::Result<E
                 rfc3339(silence.starts_at_ms),
                 rfc3339(silence.ends_at_ms),
                 describe_matcher(&silence.matcher),
-                printable(&silence.created_by),
-                printable(&silence.reason),
+                output::escape(&silence.created_by),
+                output::escape(&silence.reason),
             );
         }
         out.push('\n');
     }
     if silences.is_empty() && !args.json {
         if args.all {
-            eprintln!("no silences");
+            sh_eprintln!("no silences");
         } else {
-            eprintln!("no silence is in force (--all shows expired and pending ones)");
+            sh_eprintln!("no silence is in force (--all shows expired and pending ones)");
         }
     }
-    emit(&out)?;
+    if args.json {
+        output::json_text(&out)?;
+    } else {
+        output::stdout_text(&out)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -543,7 +549,7 @@ fn silence_end(global: &GlobalArgs, args: &SilenceEndArgs) -> anyhow::Result<Exi
     };
     let before = find_silence(&store, args.id)?.ok_or_else(no_such)?;
     if status(&before, now_ms) == "expired" {
-        eprintln!(
+        sh_eprintln!(
             "silence {} had already ended at {}; nothing changed",
             before.id,
             rfc3339(before.ends_at_ms)
@@ -551,7 +557,7 @@ fn silence_end(global: &GlobalArgs, args: &SilenceEndArgs) -> anyhow::Result<Exi
         if args.json {
             let mut doc = silence_json(&before, now_ms)?;
             doc["ended_now"] = json!(false);
-            emit(&format!("{doc}\n"))?;
+            output::json(&doc)?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -573,12 +579,12 @@ fn silence_end(global: &GlobalArgs, args: &SilenceEndArgs) -> anyhow::Result<Exi
         .with_context(|| format!("silence {} was ended", args.id))?;
     let recorded = seq.map_or_else(String::new, |seq| format!(" (audit log entry {seq})"));
     if status(&before, now_ms) == "pending" {
-        eprintln!(
+        sh_eprintln!(
             "silence {} had not started yet; it is cancelled and will never start{recorded}",
             after.id
         );
     } else {
-        eprintln!(
+        sh_eprintln!(
             "silence {} ended at {}; matching alerts are sent again (those it silenced stay \
              unsent){recorded}",
             after.id,
@@ -589,9 +595,9 @@ fn silence_end(global: &GlobalArgs, args: &SilenceEndArgs) -> anyhow::Result<Exi
         let mut doc = silence_json(&after, now_ms)?;
         doc["ended_now"] = json!(true);
         doc["audit_seq"] = json!(seq);
-        emit(&format!("{doc}\n"))?;
+        output::json(&doc)?;
     } else {
-        emit(&format!("{}\n", after.id))?;
+        sh_println!("{}", after.id)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -624,7 +630,7 @@ fn silence_json(silence: &Silence, now_ms: i64) -> anyhow::Result<serde_json::Va
 fn describe_matcher(matcher: &SilenceMatcher) -> String {
     let mut parts = Vec::new();
     if let Some(rule) = &matcher.rule_id {
-        parts.push(format!("rule={}", printable(rule)));
+        parts.push(format!("rule={}", output::escape(rule)));
     }
     if let Some(severity) = matcher.max_severity {
         parts.push(format!("max-severity={severity}"));
@@ -659,7 +665,7 @@ fn audit(
     details: serde_json::Value,
 ) -> anyhow::Result<Option<u64>> {
     let Some(vault) = vault else {
-        eprintln!(
+        sh_eprintln!(
             "warning: {action} is NOT recorded in the audit log: there is no master key (set \
              ARGUS_MASTER_KEY or pass --master-key-file). Silences are security events; record \
              this one with:\n  argus --data-dir {} audit record --class security --component \
@@ -698,38 +704,6 @@ fn open_store(data_dir: &Path) -> anyhow::Result<Store> {
     Ok(Store::open_in_dir(data_dir)?)
 }
 
-/// Writes the result to stdout; a reader that went away (`| head`) is not
-/// an error.
-fn emit(text: &str) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(error) if error.kind() == ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("cannot write to stdout"),
-    }
-}
-
-/// Text as it may reach a terminal: control and bidi-override characters
-/// escaped (alert titles and fields come from the chain).
-fn printable(text: &str) -> Cow<'_, str> {
-    let unsafe_char =
-        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-    if !text.chars().any(unsafe_char) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if unsafe_char(c) {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
 /// `0x` and the first 8 hex digits: enough for `argus alerts show`.
 fn short_id(id: &str) -> &str {
     id.get(..10).unwrap_or(id)
@@ -748,7 +722,7 @@ fn shorten(text: &str) -> String {
     if text.chars().count() > 70 {
         short.push('…');
     }
-    printable(&short).into_owned()
+    output::escape(&short).into_owned()
 }
 
 // --------------------------------------------------------- argument parsers
@@ -903,13 +877,6 @@ mod tests {
             ..SilenceMatcher::default()
         };
         assert!(refuse_muting_everything(&narrow).is_ok());
-    }
-
-    #[test]
-    fn terminal_control_is_escaped() {
-        assert_eq!(printable("plain title"), "plain title");
-        assert_eq!(printable("a\nb\u{1b}[2J"), "a\\nb\\u{1b}[2J");
-        assert_eq!(printable("x\u{202E}y\u{9b}"), "x\\u{202e}y\\u{9b}");
     }
 
     #[test]

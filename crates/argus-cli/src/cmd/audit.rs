@@ -6,7 +6,6 @@
 //! command could not run.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,7 +17,7 @@ use argus_audit::{
     RetentionClass, RetentionPolicy, parse_log, plan_recovery, prune, read_log, recover, verify,
 };
 
-use crate::{GlobalArgs, trail};
+use crate::{GlobalArgs, output, trail};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum AuditCommand {
@@ -238,9 +237,9 @@ fn record(data_dir: &std::path::Path, args: RecordArgs) -> anyhow::Result<ExitCo
     drop(vault);
     let seq = log.append(&entry)?;
     if args.json {
-        println!("{}", serde_json::json!({ "seq": seq }));
+        output::json(&serde_json::json!({ "seq": seq }))?;
     } else {
-        println!("{seq}");
+        sh_println!("{seq}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -271,9 +270,9 @@ fn verify_command(paths: &AuditPaths, args: &VerifyArgs) -> anyhow::Result<ExitC
             if args.json {
                 let mut doc = serde_json::to_value(&report)?;
                 doc["ok"] = true.into();
-                println!("{doc}");
+                output::json(&doc)?;
             } else {
-                println!(
+                sh_println!(
                     "ok: {} entries ({} pruned) under {} signed checkpoints; head at entry {}",
                     report.entries,
                     report.pruned,
@@ -281,7 +280,7 @@ fn verify_command(paths: &AuditPaths, args: &VerifyArgs) -> anyhow::Result<ExitC
                     report
                         .head_last_seq
                         .map_or_else(|| "-".to_owned(), |s| s.to_string())
-                );
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -293,12 +292,11 @@ fn verify_command(paths: &AuditPaths, args: &VerifyArgs) -> anyhow::Result<ExitC
                     }
                     _ => 0,
                 };
-                println!(
-                    "{}",
-                    serde_json::json!({"ok": false, "offset": offset, "error": error.to_string()})
-                );
+                output::json(
+                    &serde_json::json!({"ok": false, "offset": offset, "error": error.to_string()}),
+                )?;
             }
-            eprintln!("FAILED: {error}");
+            sh_eprintln!("FAILED: {error}");
             Ok(ExitCode::from(1))
         }
         Err(other) => Err(other.into()),
@@ -330,13 +328,10 @@ fn recover_command(
         Ok(report) => report,
         Err(error @ (AuditError::Corrupt { .. } | AuditError::Tampered { .. })) => {
             if args.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"ok": false, "error": error.to_string()})
-                );
+                output::json(&serde_json::json!({"ok": false, "error": error.to_string()}))?;
             }
-            eprintln!("REFUSED: {error}");
-            eprintln!("nothing was changed; keep the log as evidence and open an incident");
+            sh_eprintln!("REFUSED: {error}");
+            sh_eprintln!("nothing was changed; keep the log as evidence and open an incident");
             return Ok(ExitCode::from(1));
         }
         Err(other) => return Err(other.into()),
@@ -347,12 +342,14 @@ fn recover_command(
             let mut doc = serde_json::to_value(&report)?;
             doc["ok"] = true.into();
             doc["dry_run"] = true.into();
-            println!("{doc}");
+            output::json(&doc)?;
         } else {
-            println!(
+            sh_println!(
                 "would cut {} bytes ({} unacknowledged entries) and keep {}; nothing was changed",
-                report.cut_bytes, report.cut_entries, report.kept_bytes
-            );
+                report.cut_bytes,
+                report.cut_entries,
+                report.kept_bytes
+            )?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -370,7 +367,7 @@ fn recover_command(
             .and_then(|mut vault| trail::append(&mut vault, data_dir, &entry))
         {
             Ok(seq) => recorded = Some(seq),
-            Err(error) => eprintln!(
+            Err(error) => sh_eprintln!(
                 "warning: the recovery is not in the log yet ({error:#}); record it with `argus \
                  audit record --action audit.recovered --class security --reason …`"
             ),
@@ -380,14 +377,14 @@ fn recover_command(
         let mut doc = serde_json::to_value(&report)?;
         doc["ok"] = true.into();
         doc["recorded_seq"] = serde_json::json!(recorded);
-        println!("{doc}");
+        output::json(&doc)?;
     } else if report.cut_bytes == 0 {
-        println!(
+        sh_println!(
             "nothing to recover: the log verifies ({} bytes)",
             report.kept_bytes
-        );
+        )?;
     } else {
-        println!(
+        sh_println!(
             "cut {} bytes ({} unacknowledged entries) off the end; kept {} bytes; the cut bytes \
              are in {}",
             report.cut_bytes,
@@ -397,7 +394,7 @@ fn recover_command(
                 .evidence
                 .as_ref()
                 .map_or_else(|| "-".to_owned(), |p| p.display().to_string())
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -415,15 +412,14 @@ fn prune_command(paths: &AuditPaths, args: &PruneArgs) -> anyhow::Result<ExitCod
     let verifier = verifier(paths, None)?;
     let report = prune(paths, &verifier, &policy, now)?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::json!({ "report": report, "policy": policy })
-        );
+        output::json(&serde_json::json!({ "report": report, "policy": policy }))?;
     } else {
-        println!(
+        sh_println!(
             "pruned {} payloads ({} pruned before, {} kept); the chain still verifies",
-            report.pruned, report.already_pruned, report.kept
-        );
+            report.pruned,
+            report.already_pruned,
+            report.kept
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -444,18 +440,11 @@ fn export(paths: &AuditPaths, args: &ExportArgs) -> anyhow::Result<ExitCode> {
     match &args.output {
         Some(path) => {
             fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!("exported to {}", path.display());
+            sh_eprintln!("exported to {}", path.display());
         }
-        None => write_stdout(&out)?,
+        None => output::json_text(&out)?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn write_stdout(text: &str) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
-    stdout.flush()?;
-    Ok(())
 }
 
 fn print_entries<'a>(
@@ -475,13 +464,16 @@ fn print_entries<'a>(
                 Some(p) => {
                     out.push_str(&format!(
                         "{}  {}  {}@{}",
-                        p.actor, p.action, p.component, p.host
+                        output::escaped(&p.actor),
+                        output::escaped(&p.action),
+                        output::escaped(&p.component),
+                        output::escaped(&p.host)
                     ));
                     if !p.reason.is_empty() {
-                        out.push_str(&format!("  \"{}\"", p.reason));
+                        out.push_str(&format!("  \"{}\"", output::escaped(&p.reason)));
                     }
                     if let Some(r) = &p.reference {
-                        out.push_str(&format!("  [{r}]"));
+                        out.push_str(&format!("  [{}]", output::escaped(r)));
                     }
                 }
                 None => out.push_str("(pruned)"),
@@ -489,7 +481,11 @@ fn print_entries<'a>(
         }
         out.push('\n');
     }
-    write_stdout(&out)?;
+    if json {
+        output::json_text(&out)?;
+    } else {
+        output::stdout_text(&out)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -501,19 +497,18 @@ fn head(paths: &AuditPaths, json: bool) -> anyhow::Result<ExitCode> {
         bail!("the audit log has no checkpoint yet");
     };
     if json {
-        println!(
-            "{}",
-            serde_json::json!({"checkpoint": checkpoint, "public_key": verifier.to_hex()})
-        );
+        output::json(
+            &serde_json::json!({"checkpoint": checkpoint, "public_key": verifier.to_hex()}),
+        )?;
     } else {
-        println!(
+        sh_println!(
             "entries {}..={} root {} signed {} by {}",
             checkpoint.first_seq,
             checkpoint.last_seq,
             hex_of(&checkpoint.root),
             checkpoint.time,
             verifier.to_hex()
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,7 +9,7 @@ use argus_abi::lint::LintOptions;
 use argus_abi::{InterfaceSet, ItemKind, Origin, Role, lint, parse_signature_list, synthetic};
 use serde::Serialize;
 
-use crate::GlobalArgs;
+use crate::{GlobalArgs, output};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum BenchCommand {
@@ -59,9 +59,10 @@ pub(crate) fn run(_global: &GlobalArgs, command: BenchCommand) -> anyhow::Result
 
 fn lint_bench(args: &LintBenchArgs) -> anyhow::Result<ExitCode> {
     let runs = args.runs.max(1);
-    eprintln!(
+    sh_eprintln!(
         "building {} ABIs with {} signatures…",
-        args.abis, args.signatures
+        args.abis,
+        args.signatures
     );
     let set = synthetic::infrastructure(args.abis, args.signatures);
     let input_rss = rss_mib("VmRSS:");
@@ -73,7 +74,7 @@ fn lint_bench(args: &LintBenchArgs) -> anyhow::Result<ExitCode> {
         let report = lint(&set, &options);
         abi_times.push(started.elapsed());
         findings = report.findings.len() + report.allowed.len();
-        eprintln!("  abi lint run {}/{runs}: {:.1?}", run + 1, abi_times[run]);
+        sh_eprintln!("  abi lint run {}/{runs}: {:.1?}", run + 1, abi_times[run]);
     }
     // Baseline, same input, same run: what computing every selector and
     // topic with alloy alone costs, without any linting.
@@ -106,7 +107,7 @@ fn lint_bench(args: &LintBenchArgs) -> anyhow::Result<ExitCode> {
         set.add_signature_list(Origin::labelled("synthetic.txt"), list, Role::SignatureList);
         let _report = lint(&set, &options);
         list_times.push(started.elapsed());
-        eprintln!(
+        sh_eprintln!(
             "  list parse+lint run {}/{runs}: {:.1?}",
             run + 1,
             list_times[run]
@@ -133,34 +134,35 @@ fn lint_bench(args: &LintBenchArgs) -> anyhow::Result<ExitCode> {
         findings,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&figures)?);
+        output::json_pretty(&figures)?;
     } else {
-        println!(
+        sh_println!(
             "lint {} signatures over {} ABIs: best {:.0} ms, median {:.0} ms ({:.2} M signatures/s, one core)",
             figures.signatures,
             figures.abis,
             figures.abi_lint_best_ms,
             figures.abi_lint_median_ms,
             figures.abi_signatures_per_second / 1e6
-        );
-        println!(
+        )?;
+        sh_println!(
             "baseline, same input: computing every selector and topic with alloy alone: {:.0} ms; \
              the whole lint costs {:.2}× that",
-            figures.baseline_alloy_selectors_best_ms, figures.lint_over_baseline
-        );
-        println!(
+            figures.baseline_alloy_selectors_best_ms,
+            figures.lint_over_baseline
+        )?;
+        sh_println!(
             "parse and lint a {}-line signature list: best {:.0} ms, median {:.0} ms",
             figures.list_lines,
             figures.list_parse_and_lint_best_ms,
             figures.list_parse_and_lint_median_ms
-        );
+        )?;
         match figures.peak_rss_mib {
-            Some(mib) => println!(
+            Some(mib) => sh_println!(
                 "peak memory (RSS, whole process): {mib:.0} MiB, of which the generated ABIs \
                  alone held {:.0} MiB before linting",
                 figures.input_rss_mib.unwrap_or(0.0)
-            ),
-            None => println!("peak memory: not available on this platform"),
+            )?,
+            None => sh_println!("peak memory: not available on this platform")?,
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use argus_audit::{AuditPaths, CheckpointVerifier, verify};
 use serde::Serialize;
 
-use crate::GlobalArgs;
+use crate::{GlobalArgs, output};
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -109,7 +109,7 @@ impl Check {
 
 pub(crate) fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<ExitCode> {
     if let Some(DoctorCommand::SystemdUnit(unit)) = &args.command {
-        print!("{}", systemd_unit(unit));
+        output::stdout_text(&systemd_unit(unit))?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut checks = Vec::new();
@@ -140,7 +140,7 @@ pub(crate) fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<ExitC
         .iter()
         .any(|c| c.critical && c.status == Status::Fail);
     if args.json {
-        println!("{}", serde_json::json!({"ok": !failed, "checks": checks}));
+        output::json(&serde_json::json!({"ok": !failed, "checks": checks}))?;
     } else {
         let mut out = String::new();
         for check in &checks {
@@ -155,8 +155,8 @@ pub(crate) fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<ExitC
                 out.push_str(&format!("      {:<12} fix: {fix}\n", ""));
             }
         }
-        print!("{out}");
-        eprintln!(
+        output::stdout_text(&out)?;
+        sh_eprintln!(
             "{}",
             if failed {
                 "critical checks failed"

@@ -6,7 +6,6 @@
 //! keystore's password from `ARGUS_KEYSTORE_PASSWORD` or a `--password-file`
 //! likewise. Output is addresses, labels and policies only.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -18,7 +17,7 @@ use argus_vault::{
 };
 use serde_json::json;
 
-use crate::{GlobalArgs, trail};
+use crate::{GlobalArgs, output, trail};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum KeysCommand {
@@ -205,21 +204,21 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
             let vault = open(&global.data_dir, &args, false)?;
             if args.json {
                 let keys: Vec<_> = vault.keys().iter().map(entry_json).collect();
-                emit(&serde_json::to_string_pretty(&json!({ "keys": keys }))?)
+                written(output::json_pretty(&json!({ "keys": keys })))
             } else {
                 let mut out = String::new();
                 for key in vault.keys() {
                     out.push_str(&format!(
                         "{:<24} {}  {}\n",
-                        key.label,
+                        output::escaped(&key.label),
                         key.address,
                         actions(&key.policy)
                     ));
                 }
                 if vault.keys().is_empty() {
-                    eprintln!("the vault is empty; `argus keys create --label NAME` adds a key");
+                    sh_eprintln!("the vault is empty; `argus keys create --label NAME` adds a key");
                 }
-                emit(out.trim_end())
+                written(output::stdout_text(&out))
             }
         }
         KeysCommand::ExportPublic(args) => {
@@ -227,13 +226,13 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
             let entry = vault.key(&args.label)?;
             let public_key = format!("0x{}", hex::encode(vault.public_key(&args.label)?));
             if args.common.json {
-                emit(&serde_json::to_string_pretty(&json!({
+                written(output::json_pretty(&json!({
                     "label": entry.label,
                     "address": entry.address,
                     "public_key": public_key,
-                }))?)
+                })))
             } else {
-                emit(&format!(
+                written(sh_println!(
                     "address:    {}\npublic key: {public_key}",
                     entry.address
                 ))
@@ -254,15 +253,19 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
                 }),
             )?;
             if args.common.json {
-                emit(&serde_json::to_string_pretty(&json!({
+                written(output::json_pretty(&json!({
                     "label": new.label,
                     "address": new.address,
                     "retired": { "label": retired.label, "address": retired.address },
-                }))?)
+                })))
             } else {
-                emit(&format!(
+                written(sh_println!(
                     "rotated {}: new address {}\nretired {} ({}): it no longer signs; move its funds and roles to the new address, then `argus keys remove {}`",
-                    new.label, new.address, retired.label, retired.address, retired.label
+                    output::escaped(&new.label),
+                    new.address,
+                    output::escaped(&retired.label),
+                    retired.address,
+                    output::escaped(&retired.label)
                 ))
             }
         }
@@ -302,7 +305,7 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
             let mut vault = vault.rotate_master(&new)?;
             let details = json!({ "keys": vault.keys().len(), "generation": vault.generation() });
             record(global, &mut vault, "key.rotate-master", details)?;
-            eprintln!(
+            sh_eprintln!(
                 "the vault now opens with the new master key only: put it in ARGUS_MASTER_KEY \
                  and destroy the old one"
             );
@@ -382,7 +385,7 @@ fn secret_command(global: &GlobalArgs, command: SecretCommand) -> anyhow::Result
                 "secret.set",
                 json!({ "name": args.name }),
             )?;
-            eprintln!("sealed secret {:?}", args.name);
+            sh_eprintln!("sealed secret {:?}", args.name);
             names(&vault, args.common.json)
         }
         SecretCommand::List(args) => names(&open(&global.data_dir, &args, false)?, args.json),
@@ -396,7 +399,7 @@ fn secret_command(global: &GlobalArgs, command: SecretCommand) -> anyhow::Result
                 "secret.remove",
                 json!({ "name": args.label }),
             )?;
-            eprintln!("removed secret {:?}", args.label);
+            sh_eprintln!("removed secret {:?}", args.label);
             names(&vault, args.common.json)
         }
     }
@@ -404,11 +407,15 @@ fn secret_command(global: &GlobalArgs, command: SecretCommand) -> anyhow::Result
 
 fn names(vault: &Vault, as_json: bool) -> anyhow::Result<ExitCode> {
     if as_json {
-        emit(&serde_json::to_string_pretty(
+        written(output::json_pretty(
             &json!({ "secrets": vault.secret_names() }),
-        )?)
+        ))
     } else {
-        emit(&vault.secret_names().join("\n"))
+        let mut out = String::new();
+        for name in vault.secret_names() {
+            out.push_str(&format!("{}\n", output::escaped(name)));
+        }
+        written(output::stdout_text(&out))
     }
 }
 
@@ -523,32 +530,32 @@ fn print_entry(entry: &KeyEntry, as_json: bool, verb: &str) -> anyhow::Result<Ex
     if as_json {
         let mut doc = entry_json(entry);
         doc["result"] = verb.into();
-        emit(&serde_json::to_string_pretty(&doc)?)
+        written(output::json_pretty(&doc))
     } else {
-        eprintln!("{verb} key {:?}", entry.label);
-        emit(&format!("{}  {}", entry.label, entry.address))
+        sh_eprintln!("{verb} key {:?}", entry.label);
+        written(sh_println!(
+            "{}  {}",
+            output::escaped(&entry.label),
+            entry.address
+        ))
     }
 }
 
 fn report(vault: &Vault, count: usize, as_json: bool, what: &str) -> anyhow::Result<ExitCode> {
     if as_json {
-        emit(&serde_json::to_string_pretty(&json!({
+        written(output::json_pretty(&json!({
             "generation": vault.generation(),
             "keys": count,
-        }))?)
+        })))
     } else {
-        emit(&format!(
+        written(sh_println!(
             "{count} keys, {what} (generation {})",
             vault.generation()
         ))
     }
 }
 
-fn emit(text: &str) -> anyhow::Result<ExitCode> {
-    let mut stdout = std::io::stdout().lock();
-    if !text.is_empty() {
-        writeln!(stdout, "{text}")?;
-    }
-    stdout.flush()?;
-    Ok(ExitCode::SUCCESS)
+/// The command's exit code once its result is written.
+fn written(result: anyhow::Result<()>) -> anyhow::Result<ExitCode> {
+    result.map(|()| ExitCode::SUCCESS)
 }

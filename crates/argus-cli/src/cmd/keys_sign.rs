@@ -20,8 +20,8 @@ use argus_vault::{Action, Permit};
 use serde_json::json;
 
 use super::keys::{CommonArgs, open, record_why};
-use crate::GlobalArgs;
 use crate::config;
+use crate::{GlobalArgs, output};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct SignArgs {
@@ -97,9 +97,9 @@ pub(crate) fn run(global: &GlobalArgs, args: SignArgs) -> anyhow::Result<ExitCod
             ),
         };
         let deliveries = raise_outside_window(&data_dir, &routing, &args, address, &reason)?;
-        eprintln!(
+        sh_eprintln!(
             "CRITICAL key {} ({address}) used outside its time window for {}; {}",
-            args.label,
+            output::escaped(&args.label),
             args.action.as_str(),
             if deliveries == 0 {
                 "the alert is stored, but no notifier is configured (pass -c argus.yaml)".to_owned()
@@ -110,12 +110,11 @@ pub(crate) fn run(global: &GlobalArgs, args: SignArgs) -> anyhow::Result<ExitCod
     }
     let hex = alloy_primitives::hex::encode_prefixed(signature.as_bytes());
     if args.common.json {
-        println!(
-            "{}",
-            json!({ "label": args.label, "address": address, "signature": hex, "outside_window": outside })
-        );
+        output::json(
+            &json!({ "label": args.label, "address": address, "signature": hex, "outside_window": outside }),
+        )?;
     } else {
-        println!("{hex}");
+        sh_println!("{hex}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

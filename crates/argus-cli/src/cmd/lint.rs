@@ -13,7 +13,6 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -25,7 +24,7 @@ use argus_abi::{InterfaceSet, ItemKind, Origin, Role, SourceId, lint, parse_sign
 use argus_core::ChainId;
 use argus_registry::{Contract, ImportHints, load_paths};
 
-use crate::GlobalArgs;
+use crate::{GlobalArgs, output};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -140,7 +139,7 @@ pub(crate) fn run(global: &GlobalArgs, args: LintArgs) -> anyhow::Result<ExitCod
         Some(path) => {
             fs::write(path, rendered)
                 .with_context(|| format!("cannot write the report to {}", path.display()))?;
-            eprintln!(
+            sh_eprintln!(
                 "{} errors, {} warnings, {} notes; report written to {}",
                 report.count(Level::Error),
                 report.count(Level::Warning),
@@ -148,11 +147,10 @@ pub(crate) fn run(global: &GlobalArgs, args: LintArgs) -> anyhow::Result<ExitCod
                 path.display()
             );
         }
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(rendered.as_bytes())?;
-            stdout.flush()?;
-        }
+        None => match format {
+            Format::Human => output::stdout_text(&rendered)?,
+            Format::Json | Format::Sarif => output::json_text(&rendered)?,
+        },
     }
     Ok(if report.has_errors() {
         ExitCode::from(1)
@@ -258,7 +256,7 @@ fn add_list(path: &Path, role: Role, set: &mut InterfaceSet) -> anyhow::Result<(
             String::new()
         };
         if role == Role::Reference {
-            eprintln!(
+            sh_eprintln!(
                 "warning: skipped {} bad lines of the reference list:\n{}{more}",
                 errors.len(),
                 shown.join("\n")

@@ -9,7 +9,6 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,7 +21,7 @@ use argus_registry::{
 use argus_store::DATABASE_FILE;
 use serde_json::{Value, json};
 
-use crate::GlobalArgs;
+use crate::{GlobalArgs, output};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum RegistryCommand {
@@ -252,7 +251,11 @@ pub(crate) fn run(global: &GlobalArgs, command: RegistryCommand) -> anyhow::Resu
         RegistryCommand::Label(args) => {
             let mut registry = open(global)?;
             let entry = registry.set_label(&args.target, args.scope.scope()?, &args.new_label)?;
-            print_entry_result(&entry, args.json, &format!("labelled {}", entry.describe()))
+            print_entry_result(
+                &entry,
+                args.json,
+                &format!("labelled {}", output::escaped(entry.describe())),
+            )
         }
         RegistryCommand::Tag(args) => {
             let mut registry = open(global)?;
@@ -266,7 +269,11 @@ pub(crate) fn run(global: &GlobalArgs, command: RegistryCommand) -> anyhow::Resu
             print_entry_result(
                 &entry,
                 args.json,
-                &format!("{}: tags [{tags}]", entry.describe()),
+                &format!(
+                    "{}: tags [{}]",
+                    output::escaped(entry.describe()),
+                    output::escaped(tags)
+                ),
             )
         }
         RegistryCommand::Link(args) => {
@@ -283,7 +290,10 @@ pub(crate) fn run(global: &GlobalArgs, command: RegistryCommand) -> anyhow::Resu
             print_entry_result(
                 &entry,
                 args.json,
-                &format!("{} → implementation {implementation}", entry.describe()),
+                &format!(
+                    "{} → implementation {implementation}",
+                    output::escaped(entry.describe())
+                ),
             )
         }
         RegistryCommand::Remove(args) => {
@@ -294,7 +304,7 @@ pub(crate) fn run(global: &GlobalArgs, command: RegistryCommand) -> anyhow::Resu
                 args.json,
                 &format!(
                     "removed {} (kept in the database; re-import to restore)",
-                    entry.describe()
+                    output::escaped(entry.describe())
                 ),
             )
         }
@@ -317,18 +327,13 @@ fn open(global: &GlobalArgs) -> anyhow::Result<Registry> {
     Ok(Registry::open_in_dir(&global.data_dir)?)
 }
 
+/// A text result on stdout, ending in a newline.
 fn out(text: &str) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
-    if !text.ends_with('\n') {
-        stdout.write_all(b"\n")?;
+    if text.ends_with('\n') {
+        output::stdout_text(text)
+    } else {
+        sh_println!("{text}")
     }
-    stdout.flush()?;
-    Ok(())
-}
-
-fn out_json(value: &Value) -> anyhow::Result<()> {
-    out(&serde_json::to_string_pretty(value)?)
 }
 
 fn import(global: &GlobalArgs, args: ImportArgs) -> anyhow::Result<ExitCode> {
@@ -367,10 +372,10 @@ fn import(global: &GlobalArgs, args: ImportArgs) -> anyhow::Result<ExitCode> {
         Ok(contracts) => contracts,
         Err(errors) => {
             for error in &errors.errors {
-                eprintln!("error: {error}");
+                sh_eprintln!("error: {error}");
             }
             let count = errors.errors.len();
-            eprintln!(
+            sh_eprintln!(
                 "{count} problem{} found; nothing was imported",
                 if count == 1 { "" } else { "s" }
             );
@@ -378,7 +383,7 @@ fn import(global: &GlobalArgs, args: ImportArgs) -> anyhow::Result<ExitCode> {
         }
     };
     if contracts.is_empty() {
-        eprintln!("notice: no contract found under the given paths");
+        sh_eprintln!("notice: no contract found under the given paths");
     }
     let mut registry = open(global)?;
     let summary = registry.import(
@@ -388,13 +393,13 @@ fn import(global: &GlobalArgs, args: ImportArgs) -> anyhow::Result<ExitCode> {
         },
     )?;
     for notice in &summary.notices {
-        eprintln!("notice: {notice}");
+        sh_eprintln!("notice: {}", output::escaped(notice));
     }
     if args.dry_run {
-        eprintln!("dry run: nothing was written");
+        sh_eprintln!("dry run: nothing was written");
     }
     if args.json {
-        out_json(&summary_json(&summary))?;
+        output::json_pretty(&summary_json(&summary))?;
     } else {
         out(&summary_text(&summary))?;
     }
@@ -467,7 +472,7 @@ fn list(global: &GlobalArgs, args: ListArgs) -> anyhow::Result<ExitCode> {
     let entries = registry.list(&filter)?;
     if args.json {
         let items: Vec<Value> = entries.iter().map(entry_json).collect();
-        return out_json(&json!({ "contracts": items })).map(|()| ExitCode::SUCCESS);
+        return output::json_pretty(&json!({ "contracts": items })).map(|()| ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = entries
         .iter()
@@ -492,7 +497,7 @@ fn list(global: &GlobalArgs, args: ListArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     if rows.is_empty() {
-        eprintln!(
+        sh_eprintln!(
             "the registry has no entries{}",
             if args.all {
                 ""
@@ -538,7 +543,7 @@ fn entry_json(entry: &Entry) -> Value {
 
 fn print_entry_result(entry: &Entry, json: bool, message: &str) -> anyhow::Result<ExitCode> {
     if json {
-        out_json(&entry_json(entry))?;
+        output::json_pretty(&entry_json(entry))?;
     } else {
         out(message)?;
     }
@@ -606,13 +611,13 @@ fn show(global: &GlobalArgs, args: ShowArgs) -> anyhow::Result<ExitCode> {
             .map(|(selector, signature)| json!({ "selector": selector, "signature": signature }))
             .collect();
         value["abi"] = json!(entry.abi);
-        out_json(&value)?;
+        output::json_pretty(&value)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut text = format!("{} ({})\n", entry.label, entry.kind);
+    let mut text = format!("{} ({})\n", output::escaped(&entry.label), entry.kind);
     let mut field = |name: &str, value: String| {
         if !value.is_empty() {
-            text.push_str(&format!("  {name:<15} {value}\n"));
+            text.push_str(&format!("  {name:<15} {}\n", output::escaped(value)));
         }
     };
     field(
@@ -658,14 +663,14 @@ fn show(global: &GlobalArgs, args: ShowArgs) -> anyhow::Result<ExitCode> {
             v.abi_hash,
             v.imported_at,
             v.source.format,
-            v.source.path.display()
+            output::escaped(v.source.path.display())
         ));
     }
     let mut section = |title: &str, rows: Vec<(String, String)>| {
         if !rows.is_empty() {
             text.push_str(&format!("{title}:\n"));
             for (hash, signature) in rows {
-                text.push_str(&format!("  {hash}  {signature}\n"));
+                text.push_str(&format!("  {hash}  {}\n", output::escaped(signature)));
             }
         }
     };
@@ -705,13 +710,13 @@ fn export(global: &GlobalArgs, args: ExportArgs) -> anyhow::Result<ExitCode> {
     match &args.output {
         Some(path) => {
             fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!(
+            sh_eprintln!(
                 "exported {} contracts to {}",
                 document.contracts.len(),
                 path.display()
             );
         }
-        None => out(&text)?,
+        None => output::json_text(&text)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -720,7 +725,7 @@ fn changes(global: &GlobalArgs, args: ChangesArgs) -> anyhow::Result<ExitCode> {
     let registry = open(global)?;
     let changes = registry.changes_since(args.since)?;
     if args.json {
-        out_json(&json!({ "changes": changes }))?;
+        output::json_pretty(&json!({ "changes": changes }))?;
     } else {
         let rows: Vec<Vec<String>> = changes
             .iter()
@@ -739,10 +744,19 @@ fn changes(global: &GlobalArgs, args: ChangesArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A plain left-aligned table.
+/// A plain left-aligned table; every cell is escaped (see
+/// [`output::escape`]) before the columns are measured.
 fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| output::escape(cell).into_owned())
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
@@ -758,7 +772,7 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         text.push('\n');
     };
     line(headers.to_vec());
-    for row in rows {
+    for row in &rows {
         line(row.iter().map(String::as_str).collect());
     }
     text

@@ -3,7 +3,6 @@
 //! is notified. Findings go to stdout (one line each, or JSON lines with
 //! `--json`), progress to stderr.
 
-use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -13,8 +12,8 @@ use argus_chain::RpcPool;
 use argus_registry::Registry;
 use argus_rules::Engine;
 
-use crate::GlobalArgs;
 use crate::config;
+use crate::{GlobalArgs, output};
 use argus_node::directory;
 
 #[derive(Debug, clap::Args)]
@@ -58,7 +57,11 @@ pub(crate) fn run(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<ExitC
     let registry = Registry::open_in_dir(&data_dir)?;
     let mut engine = Engine::new(loaded.rules, &directory::load(&registry)?);
     for problem in engine.binding_problems() {
-        eprintln!("warning: rule {}: {}", problem.rule_id, problem.message);
+        sh_eprintln!(
+            "warning: rule {}: {}",
+            output::escaped(&problem.rule_id),
+            output::escaped(&problem.message)
+        );
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -85,7 +88,7 @@ pub(crate) fn run(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<ExitC
             bail!("--to {to} is before --from {from}");
         }
         let total = to - from + 1;
-        let tty = std::io::stderr().is_terminal();
+        let tty = output::stderr_is_terminal();
         let mut range = argus_chain::range(pool, from, to, fetch).on_progress(move |p| {
             let done = p.done_through.saturating_sub(p.from) + 1;
             let percent = done.saturating_mul(100) / total.max(1);
@@ -96,12 +99,7 @@ pub(crate) fn run(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<ExitC
                 "replay [{bar}] {percent:>3}% block {} of {}..={} ({} logs)",
                 p.done_through, p.from, p.to, p.logs_delivered
             );
-            let mut err = std::io::stderr().lock();
-            if tty {
-                let _ = write!(err, "\r{line}");
-            } else {
-                let _ = writeln!(err, "{line}");
-            }
+            output::progress(&line, tty);
         });
         let (mut blocks, mut logs, mut findings, mut errors) = (0u64, 0u64, 0u64, 0u64);
         while let Some(batch) = range.next_batch().await {
@@ -112,23 +110,24 @@ pub(crate) fn run(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<ExitC
                 let outcome = engine.on_block(block);
                 for finding in &outcome.findings {
                     findings += 1;
-                    print_finding(finding, json);
+                    print_finding(finding, json)?;
                 }
                 for error in &outcome.errors {
                     errors += 1;
-                    eprintln!(
+                    sh_eprintln!(
                         "\nerror: rule {} could not evaluate: {}",
-                        error.rule_id, error.message
+                        output::escaped(&error.rule_id),
+                        output::escaped(&error.message)
                     );
                 }
             }
         }
         if tty {
-            eprintln!();
+            sh_eprintln!();
         }
         Ok((blocks, logs, findings, errors))
     })?;
-    eprintln!(
+    sh_eprintln!(
         "replayed {blocks} blocks, {logs} logs in {:.1} s: {findings} finding(s), {errors} rule error(s); nothing was stored or sent",
         started.elapsed().as_secs_f64()
     );
@@ -139,17 +138,17 @@ pub(crate) fn run(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<ExitC
     })
 }
 
-fn print_finding(finding: &argus_core::Finding, json: bool) {
-    let line = if json {
-        crate::cmd::run_output::finding_json(finding).to_string()
-    } else {
-        let block = finding.origin.map(|o| o.block.number).unwrap_or_default();
-        format!(
-            "{:<8} block {block:<8} {}: {}",
-            finding.severity.as_str().to_uppercase(),
-            finding.rule_id,
-            finding.title
-        )
-    };
-    println!("{line}");
+/// One finding on stdout; its rule id and title may come from the chain, so
+/// they are escaped.
+fn print_finding(finding: &argus_core::Finding, json: bool) -> anyhow::Result<()> {
+    if json {
+        return output::json(&crate::cmd::run_output::finding_json(finding));
+    }
+    let block = finding.origin.map(|o| o.block.number).unwrap_or_default();
+    sh_println!(
+        "{:<8} block {block:<8} {}: {}",
+        finding.severity.as_str().to_uppercase(),
+        output::escaped(&finding.rule_id),
+        output::escaped(&finding.title)
+    )
 }

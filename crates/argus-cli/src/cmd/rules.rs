@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use argus_registry::Registry;
 
-use crate::GlobalArgs;
+use crate::{GlobalArgs, output};
 use argus_node::directory;
 
 #[derive(Debug, clap::Subcommand)]
@@ -57,12 +57,16 @@ fn test(global: &GlobalArgs, args: TestArgs) -> anyhow::Result<ExitCode> {
                     }
                     if !args.json {
                         let mark = if case.passed { "ok  " } else { "FAIL" };
-                        println!("{mark} {}: {}", report.path, case.name);
+                        sh_println!(
+                            "{mark} {}: {}",
+                            output::escaped(&report.path),
+                            output::escaped(&case.name)
+                        )?;
                         for failure in &case.failures {
-                            println!("       {failure}");
+                            sh_println!("       {}", output::escaped(failure))?;
                         }
                         for error in &case.errors {
-                            println!("       rule error: {error}");
+                            sh_println!("       rule error: {}", output::escaped(error))?;
                         }
                     }
                 }
@@ -70,18 +74,15 @@ fn test(global: &GlobalArgs, args: TestArgs) -> anyhow::Result<ExitCode> {
             }
             Err(error) => {
                 failed += 1;
-                eprintln!("error: {}: {error}", file.display());
+                sh_eprintln!("error: {}: {error}", file.display());
                 reports.push(serde_json::json!({ "file": file, "error": error.to_string() }));
             }
         }
     }
     if args.json {
-        println!(
-            "{}",
-            serde_json::json!({ "passed": passed, "failed": failed, "files": reports })
-        );
+        output::json(&serde_json::json!({ "passed": passed, "failed": failed, "files": reports }))?;
     } else {
-        println!("rule cases: {passed} passed, {failed} failed");
+        sh_println!("rule cases: {passed} passed, {failed} failed")?;
     }
     Ok(if failed == 0 {
         ExitCode::SUCCESS

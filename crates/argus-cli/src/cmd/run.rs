@@ -49,14 +49,16 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
             Ok(contracts) => contracts,
             Err(errors) => {
                 for error in &errors.errors {
-                    eprintln!("error: {error}");
+                    sh_eprintln!("error: {error}");
                 }
-                eprintln!("the registry paths of the config did not import; nothing was started");
+                sh_eprintln!(
+                    "the registry paths of the config did not import; nothing was started"
+                );
                 return Ok(ExitCode::from(2));
             }
         };
         let summary = registry.import(&contracts, ImportOptions::default())?;
-        eprintln!(
+        sh_eprintln!(
             "registry: {} added, {} new versions, {} unchanged",
             summary.added(),
             summary.new_versions(),
@@ -81,11 +83,11 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
             notifiers: loaded.alerting.notifiers.keys().cloned().collect(),
         })?;
     } else {
-        eprintln!(
+        sh_eprintln!(
             "argus: no master key (ARGUS_MASTER_KEY): this run's start and stop are not audited"
         );
     }
-    eprintln!(
+    sh_eprintln!(
         "argus: {} rule(s) from {} file(s), {} chain(s), {} notifier(s); data in {}",
         loaded.rules.len(),
         loaded.rule_files.len(),
@@ -110,7 +112,7 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
                 match events.recv().await {
                     Ok(event) => output.show(&event),
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                        eprintln!("argus: {missed} alert line(s) not shown (the terminal was too slow); `argus alerts list` has them");
+                        sh_eprintln!("argus: {missed} alert line(s) not shown (the terminal was too slow); `argus alerts list` has them");
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 }
@@ -119,7 +121,7 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
         let outcome = node
             .run_until(async {
                 wait_for_signal().await;
-                eprintln!("argus: stopping");
+                sh_eprintln!("argus: stopping");
             })
             .await;
         // Every event committed before the stop is printed before the exit.
@@ -129,7 +131,7 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
     if let Some(audit) = &unsealed.audit
         && let Err(error) = audit.stopped(&outcome)
     {
-        eprintln!("argus: the stop could not be recorded in the audit log: {error:#}");
+        sh_eprintln!("argus: the stop could not be recorded in the audit log: {error:#}");
     }
     outcome?;
     Ok(ExitCode::SUCCESS)

@@ -1,11 +1,14 @@
 //! What `argus run` prints on stdout as alerts are recorded: one line per
-//! alert for people, or one JSON document per line with `--json`.
+//! alert for people, or one JSON document per line with `--json`. Titles,
+//! rule ids and chain names can come from the chain or the config, so the
+//! human line escapes them and every line goes through [`crate::output`].
 
-use std::io::Write as _;
 use std::sync::Arc;
 
 use argus_alerting::{Recorded, Retracted};
 use argus_core::{BlockRef, ChainId, Finding};
+
+use crate::output;
 
 /// A finding as one JSON document (`argus run --json`, `argus replay --json`).
 pub(crate) fn finding_json(finding: &Finding) -> serde_json::Value {
@@ -62,14 +65,20 @@ impl AlertOutput {
         } else {
             let place = finding
                 .origin
-                .map(|o| format!(" [{} block {}]", o.chain.name(), o.block.number))
+                .map(|o| {
+                    format!(
+                        " [{} block {}]",
+                        output::escaped(o.chain.name()),
+                        o.block.number
+                    )
+                })
                 .unwrap_or_default();
             format!(
                 "{:<8} {:<9} {}: {}{place}",
                 finding.severity.as_str().to_uppercase(),
                 state,
-                finding.rule_id,
-                finding.title
+                output::escaped(&finding.rule_id),
+                output::escaped(&finding.title)
             )
         };
         self.print(&line);
@@ -92,7 +101,7 @@ impl AlertOutput {
             format!(
                 "RETRACT  {} alert(s) of {} block {} ({:#x}): the block left the canonical chain",
                 retracted.alerts,
-                chain.name(),
+                output::escaped(chain.name()),
                 block.number,
                 block.hash
             )
@@ -112,10 +121,14 @@ impl AlertOutput {
         }
     }
 
+    /// One line on stdout through [`crate::output`]; a line that cannot be
+    /// written does not stop the daemon (the alert is stored and delivered).
     fn print(&self, line: &str) {
         let _guard = self.lock.lock();
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
+        let _ = if self.json {
+            output::json_text(&format!("{line}\n"))
+        } else {
+            sh_println!("{line}")
+        };
     }
 }

@@ -25,8 +25,8 @@ use argus_store::Store;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::GlobalArgs;
 use crate::config;
+use crate::{GlobalArgs, output};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct StatusArgs {
@@ -311,9 +311,7 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
 
     let healthy = problems.is_empty();
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
+        output::json_pretty(&json!({
                 "healthy": healthy,
                 "problems": problems,
                 "chains": chains,
@@ -322,20 +320,16 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
                 "alerts_24h": alerts_24h,
                 "last_alert_at": last_alert_ms.map(format_ms),
                 "audit": audit,
-            }))?
-        );
+        }))?;
     } else {
-        print!(
-            "{}",
-            human(
-                &chains,
-                &notifiers,
-                &alerts_24h,
-                last_alert_ms,
-                &audit,
-                &problems
-            )
-        );
+        output::stdout_text(&human(
+            &chains,
+            &notifiers,
+            &alerts_24h,
+            last_alert_ms,
+            &audit,
+            &problems,
+        ))?;
     }
     Ok(if healthy {
         ExitCode::SUCCESS
@@ -435,7 +429,7 @@ fn human(
                 .unwrap_or_default(),
             n.last_error
                 .as_ref()
-                .map(|e| format!("; last error: {e}"))
+                .map(|e| format!("; last error: {}", output::escaped(e)))
                 .unwrap_or_default()
         ));
     }

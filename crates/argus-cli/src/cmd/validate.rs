@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::GlobalArgs;
 use crate::config;
+use crate::{GlobalArgs, output};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ValidateArgs {
@@ -55,29 +55,26 @@ pub(crate) fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Exi
                 &loaded.alerting.vault_secret_names(),
             ));
             for warning in &warnings {
-                eprintln!("warning: {warning}");
+                sh_eprintln!("warning: {warning}");
             }
             if args.json {
-                println!(
-                    "{}",
-                    serde_json::json!({
+                output::json(&serde_json::json!({
                         "valid": true,
                         "chains": loaded.chains.iter().map(|c| c.follower.chain.0).collect::<Vec<_>>(),
                         "rules": loaded.rules.len(),
                         "rule_files": loaded.rule_files,
                         "notifiers": loaded.alerting.notifiers.keys().collect::<Vec<_>>(),
                         "warnings": warnings,
-                    })
-                );
+                }))?;
             } else {
-                println!(
+                sh_println!(
                     "{}: valid ({} chain(s), {} rule(s) from {} file(s), {} notifier(s))",
                     args.config.display(),
                     loaded.chains.len(),
                     loaded.rules.len(),
                     loaded.rule_files.len(),
                     loaded.alerting.notifiers.len()
-                );
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -92,12 +89,9 @@ pub(crate) fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Exi
                         })
                     })
                     .collect();
-                println!(
-                    "{}",
-                    serde_json::json!({ "valid": false, "problems": problems })
-                );
+                output::json(&serde_json::json!({ "valid": false, "problems": problems }))?;
             } else {
-                eprint!("{diagnostics}");
+                sh_eprint!("{diagnostics}");
             }
             Ok(ExitCode::from(2))
         }

@@ -90,7 +90,7 @@ pub(crate) fn open_vault(
         |e| matches!(e, VaultError::Busy { .. }),
     )?;
     for notice in vault.notices() {
-        eprintln!("notice: {notice}");
+        sh_eprintln!("notice: {notice}");
     }
     Ok(vault)
 }
@@ -135,7 +135,7 @@ pub(crate) fn checkpoint_key(
         Err(VaultError::UnknownSecret { .. }) => {
             let key = if legacy {
                 let key = CheckpointKey::load(&paths.key)?;
-                eprintln!(
+                sh_eprintln!(
                     "notice: moved the audit checkpoint key from {} into the vault",
                     paths.key.display()
                 );
@@ -224,7 +224,7 @@ fn patiently<T, E>(
         match attempt() {
             Err(error) if busy(&error) && started.elapsed() < WAIT_FOR_LOCK => {
                 if !told {
-                    eprintln!("waiting for another argus process to release {what}…");
+                    sh_eprintln!("waiting for another argus process to release {what}…");
                     told = true;
                 }
                 std::thread::sleep(Duration::from_millis(50));
