@@ -65,6 +65,17 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
             summary.unchanged()
         );
     }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    // Listen before the start is recorded: a stop asked for from then on is
+    // a clean, audited stop, never the signal's default death.
+    let stop_signal = {
+        let _entered = runtime.enter();
+        StopSignal::listen().context("cannot listen for SIGINT, SIGTERM and SIGHUP")?
+    };
     let unsealed = daemon::unseal(
         &data_dir,
         args.master_key_file.as_deref(),
@@ -98,11 +109,6 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
     let builder = NodeBuilder::new(NodeConfig::from(&loaded), data_dir)
         .vault_secrets(unsealed.secrets)
         .host_name(trail::host_name());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
     let output = AlertOutput::new(args.json, args.quiet);
     let outcome = runtime.block_on(async move {
         let mut events = builder.subscribe();
@@ -120,8 +126,8 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
         });
         let outcome = node
             .run_until(async {
-                wait_for_signal().await;
-                sh_eprintln!("argus: stopping");
+                let name = stop_signal.wait().await;
+                sh_eprintln!("argus: stopping ({name})");
             })
             .await;
         // Every event committed before the stop is printed before the exit.
@@ -137,25 +143,32 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = term.recv() => {}
-        }
+/// The signals that stop the daemon cleanly: SIGINT, SIGTERM, and SIGHUP
+/// (a closed terminal or a supervisor's reload request), so each ends with
+/// a `system.stop` entry rather than the signal's default death.
+struct StopSignal {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    /// Registers the handlers now (inside a runtime).
+    fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
     }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
+
+    /// The first of them to arrive, by name.
+    async fn wait(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.hangup.recv() => "SIGHUP",
+        }
     }
 }
