@@ -22,12 +22,12 @@
 //! right); checkpoint hash = H(0x03 · checkpoint body without the signature),
 //! which is also the message the ed25519 signature covers.
 
+use jiff::ZonedDateTime;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::AuditError;
+pub use crate::rfc3339::{TimeParseError, format_time, parse_time};
 
 /// A SHA-256 digest.
 pub type Hash = [u8; 32];
@@ -206,9 +206,9 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// The time, parsed.
-    pub fn timestamp(&self) -> Option<OffsetDateTime> {
-        OffsetDateTime::parse(&self.time, &Rfc3339).ok()
+    /// The time, parsed (in the offset it was written with).
+    pub fn timestamp(&self) -> Option<ZonedDateTime> {
+        parse_time(&self.time).ok()
     }
 }
 
@@ -246,15 +246,6 @@ mod hex_hash {
 
 fn hex_sig<S: serde::Serializer>(sig: &[u8; 64], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hex::encode(sig))
-}
-
-/// Formats a time as RFC 3339 with a numeric offset and microseconds.
-pub fn format_time(at: OffsetDateTime) -> String {
-    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6][offset_hour sign:mandatory]:[offset_minute]"
-    );
-    at.format(FORMAT)
-        .unwrap_or_else(|_| at.unix_timestamp().to_string())
 }
 
 /// The file header.

@@ -63,19 +63,22 @@ mod merkle;
 mod read;
 mod recover;
 mod retention;
+mod rfc3339;
 mod verify;
 mod writer;
 
 pub use argus_core::Clock;
 pub use error::AuditError;
 pub use format::{Checkpoint, Entry, Hash, NewEntry, Payload, RetentionClass};
+/// The date and time crate entries are stamped with, for callers that build
+/// queries.
+pub use jiff;
 pub use key::{CheckpointKey, CheckpointVerifier};
 pub use log::{AuditLog, AuditPaths, DEFAULT_GROUP_SIZE};
 pub use merkle::merkle_root;
 pub use read::{AuditRecord, ParsedLog, Query, parse_log, read_log};
 pub use recover::{RecoverReport, plan_recovery, recover};
 pub use retention::{PruneReport, Retention, RetentionPolicy, prune};
-/// The time crate entries are stamped with, for callers that build queries.
-pub use time;
+pub use rfc3339::{TimeParseError, format_time, parse_time};
 pub use verify::{VerifyReport, verify, verify_bytes};
 pub use writer::GroupCommitWriter;

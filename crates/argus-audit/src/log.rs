@@ -211,7 +211,7 @@ impl AuditLog {
         if entries.is_empty() {
             return Ok(start..start);
         }
-        let time = format_time(self.clock.now());
+        let time = format_time(&self.clock.now());
         let time = time.as_bytes();
         self.buf.clear();
         self.leaves.clear();

@@ -3,8 +3,8 @@
 
 use std::fs;
 
+use jiff::Timestamp;
 use serde::Serialize;
-use time::OffsetDateTime;
 
 use crate::format::{Form, RawRecord, parse_records};
 use crate::{AuditError, AuditPaths, Checkpoint, Entry, Payload};
@@ -89,9 +89,9 @@ pub fn read_log(paths: &AuditPaths) -> Result<ParsedLog, AuditError> {
 #[derive(Debug, Clone, Default)]
 pub struct Query {
     /// At or after.
-    pub since: Option<OffsetDateTime>,
+    pub since: Option<Timestamp>,
     /// Before.
-    pub until: Option<OffsetDateTime>,
+    pub until: Option<Timestamp>,
     /// Exactly this actor.
     pub actor: Option<String>,
     /// This action, or, ending in `*`, actions starting with the rest
@@ -103,7 +103,7 @@ impl Query {
     /// Whether `entry` matches. Pruned entries match only time filters.
     pub fn matches(&self, entry: &Entry) -> bool {
         if self.since.is_some() || self.until.is_some() {
-            let Some(at) = entry.timestamp() else {
+            let Some(at) = entry.timestamp().map(|at| at.timestamp()) else {
                 return false;
             };
             if self.since.is_some_and(|s| at < s) || self.until.is_some_and(|u| at >= u) {

@@ -391,7 +391,10 @@ fn save_evidence(log: &Path, cut: &[u8]) -> Result<PathBuf, AuditError> {
         let mut name = log
             .file_name()
             .map_or_else(|| OsString::from("audit.log"), OsString::from);
-        name.push(format!(".torn-{}", Clock::system().now().unix_timestamp()));
+        name.push(format!(
+            ".torn-{}",
+            Clock::system().now().timestamp().as_second()
+        ));
         name
     };
     let mut last = log.with_file_name(&base);

@@ -5,11 +5,13 @@
 
 use std::fs;
 
+use jiff::civil::{Date, DateTime};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp, ToSpan as _, ZonedDateTime};
 use serde::Serialize;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::format::{Form, RawRecord, header, parse_records, put_entry};
+use crate::rfc3339::parse_time;
 use crate::{AuditError, AuditPaths, CheckpointVerifier, RetentionClass, verify_bytes};
 
 /// A retention period.
@@ -45,23 +47,31 @@ impl Retention {
     }
 
     /// When something made at `at` expires (`None`: beyond the calendar).
-    pub fn expiry(self, at: OffsetDateTime) -> Option<OffsetDateTime> {
-        match self {
-            Self::Days(days) => at.checked_add(time::Duration::days(i64::from(days))),
+    /// Years count on the calendar in `at`'s offset; the result keeps that
+    /// offset.
+    pub fn expiry(self, at: &ZonedDateTime) -> Option<ZonedDateTime> {
+        let offset = at.offset();
+        let expiry = match self {
+            Self::Days(days) => at
+                .timestamp()
+                .checked_add(SignedDuration::from_hours(i64::from(days) * 24))
+                .ok()?,
             Self::Years(years) => {
-                let year = at.year().checked_add(i32::from(years))?;
-                match at.replace_year(year) {
-                    Ok(t) => Some(t),
+                let year = i16::try_from(i32::from(at.year()) + i32::from(years)).ok()?;
+                let date = match Date::new(year, at.month(), at.day()) {
+                    Ok(date) => date,
                     // 29 February in a year without one.
-                    Err(_) => at
-                        .replace_day(28)
+                    Err(_) => Date::new(year, at.month(), 28)
                         .ok()?
-                        .replace_year(year)
-                        .ok()?
-                        .checked_add(time::Duration::days(1)),
-                }
+                        .checked_add(1.day())
+                        .ok()?,
+                };
+                offset
+                    .to_timestamp(DateTime::from_parts(date, at.time()))
+                    .ok()?
             }
-        }
+        };
+        Some(expiry.to_zoned_datetime(TimeZone::fixed(offset)))
     }
 }
 
@@ -151,7 +161,7 @@ pub fn prune(
     paths: &AuditPaths,
     verifier: &CheckpointVerifier,
     policy: &RetentionPolicy,
-    now: OffsetDateTime,
+    now: Timestamp,
 ) -> Result<PruneReport, AuditError> {
     let _lock = paths.lock_exclusive()?;
     let bytes = fs::read(&paths.log).map_err(AuditError::io("read", &paths.log))?;
@@ -166,9 +176,9 @@ pub fn prune(
             RawRecord::Entry(e) => {
                 let expired = std::str::from_utf8(e.time)
                     .ok()
-                    .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-                    .and_then(|at| policy.get(e.class()).expiry(at))
-                    .is_some_and(|expiry| expiry <= now);
+                    .and_then(|t| parse_time(t).ok())
+                    .and_then(|at| policy.get(e.class()).expiry(&at))
+                    .is_some_and(|expiry| expiry.timestamp() <= now);
                 match e.form {
                     Form::Pruned(_) => {
                         report.already_pruned += 1;

@@ -10,8 +10,20 @@ use argus_audit::{
     NewEntry, Query, RetentionClass, RetentionPolicy, parse_log, prune, read_log, verify,
     verify_bytes,
 };
+use jiff::tz::{Offset, TimeZone};
+use jiff::{SignedDuration, Timestamp, ZonedDateTime};
 use proptest::prelude::*;
-use time::macros::datetime;
+
+/// `y-m-d h:min` in a fixed offset of whole hours.
+fn at(y: i16, m: i8, d: i8, h: i8, min: i8, offset_hours: i8) -> ZonedDateTime {
+    jiff::civil::datetime(y, m, d, h, min, 0, 0)
+        .to_zoned_datetime(TimeZone::fixed(Offset::constant(offset_hours)))
+        .unwrap()
+}
+
+fn instant(y: i16, m: i8, d: i8, h: i8, min: i8, offset_hours: i8) -> Timestamp {
+    at(y, m, d, h, min, offset_hours).timestamp()
+}
 
 fn entry(i: usize, class: RetentionClass) -> NewEntry {
     NewEntry::new(
@@ -35,14 +47,14 @@ fn verifier(dir: &Path) -> CheckpointVerifier {
 
 /// Three commits: 2 entries, 1 entry, 3 entries split in groups of 2.
 fn small_log(dir: &Path) -> AuditPaths {
-    let clock = Clock::manual(datetime!(2026-11-05 10:00:00 +01:00));
+    let clock = Clock::manual(at(2026, 11, 5, 10, 0, 1));
     let mut log = open(dir, &clock).with_group_size(2);
     log.append_batch(&[
         entry(0, RetentionClass::Security),
         entry(1, RetentionClass::System),
     ])
     .unwrap();
-    clock.advance(time::Duration::minutes(5));
+    clock.advance(SignedDuration::from_mins(5));
     log.append(&entry(2, RetentionClass::Audit)).unwrap();
     let batch: Vec<_> = (3..6)
         .map(|i| entry(i, RetentionClass::Transaction))
@@ -254,7 +266,7 @@ fn pruning_removes_expired_payloads_and_the_chain_still_verifies() {
         &paths,
         &v,
         &RetentionPolicy::default(),
-        datetime!(2028-01-01 0:00 UTC),
+        instant(2028, 1, 1, 0, 0, 0),
     )
     .unwrap();
     assert_eq!((report.pruned, report.kept), (1, 5));
@@ -270,7 +282,7 @@ fn pruning_removes_expired_payloads_and_the_chain_still_verifies() {
     // 2040, with audit kept 20 years: all but the audit entry.
     let mut policy = RetentionPolicy::default();
     policy.apply("audit=20y").unwrap();
-    let report = prune(&paths, &v, &policy, datetime!(2040-01-01 0:00 UTC)).unwrap();
+    let report = prune(&paths, &v, &policy, instant(2040, 1, 1, 0, 0, 0)).unwrap();
     assert_eq!(
         (report.pruned, report.already_pruned, report.kept),
         (4, 1, 1)
@@ -332,12 +344,12 @@ fn queries_filter_by_time_actor_and_action() {
     };
     assert_eq!(count(&q), 6);
     let q = Query {
-        since: Some(datetime!(2026-11-05 10:01 +01:00)),
+        since: Some(instant(2026, 11, 5, 10, 1, 1)),
         ..Query::default()
     };
     assert_eq!(count(&q), 4);
     let q = Query {
-        until: Some(datetime!(2026-11-05 9:01 UTC)),
+        until: Some(instant(2026, 11, 5, 9, 1, 0)),
         ..Query::default()
     };
     assert_eq!(count(&q), 2);
@@ -366,7 +378,7 @@ proptest! {
         class in 0usize..4,
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let clock = Clock::manual(datetime!(2026-01-01 0:00 -05:00));
+        let clock = Clock::manual(at(2026, 1, 1, 0, 0, -5));
         let mut log = open(dir.path(), &clock);
         let mut e = NewEntry::new(RetentionClass::ALL[class], actor, action).at("h", "c").because(reason);
         e.payload.reference = reference;
@@ -377,6 +389,8 @@ proptest! {
         let back = parsed.entries().next().unwrap();
         prop_assert_eq!(back.payload.as_ref(), Some(&e.payload));
         prop_assert_eq!(back.class, e.class);
-        prop_assert_eq!(back.timestamp(), Some(datetime!(2026-01-01 0:00 -05:00)));
+        let back_at = back.timestamp().unwrap();
+        prop_assert_eq!(back_at.timestamp(), instant(2026, 1, 1, 0, 0, -5));
+        prop_assert_eq!(back_at.offset(), Offset::constant(-5));
     }
 }

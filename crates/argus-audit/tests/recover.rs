@@ -13,9 +13,11 @@ use argus_audit::{
     AuditError, AuditLog, AuditPaths, CheckpointKey, Clock, DEFAULT_GROUP_SIZE, NewEntry,
     RecoverReport, RetentionClass, recover, verify,
 };
+use jiff::SignedDuration;
+use jiff::civil::datetime;
+use jiff::tz::{Offset, TimeZone};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use time::macros::datetime;
 
 /// The log's signing key. Fixed, so a test can reopen the log it built.
 fn key() -> CheckpointKey {
@@ -23,7 +25,10 @@ fn key() -> CheckpointKey {
 }
 
 fn clock() -> Clock {
-    Clock::manual(datetime!(2026-11-05 10:00:00 +01:00))
+    let at = datetime(2026, 11, 5, 10, 0, 0, 0)
+        .to_zoned_datetime(TimeZone::fixed(Offset::constant(1)))
+        .unwrap();
+    Clock::manual(at)
 }
 
 fn entry(i: usize) -> NewEntry {
@@ -40,9 +45,9 @@ fn committed_log(dir: &Path) -> AuditPaths {
     let clock = clock();
     let mut log = open(&paths, &clock).with_group_size(2);
     log.append_batch(&[entry(0), entry(1)]).unwrap();
-    clock.advance(time::Duration::minutes(1));
+    clock.advance(SignedDuration::from_mins(1));
     log.append(&entry(2)).unwrap();
-    clock.advance(time::Duration::minutes(1));
+    clock.advance(SignedDuration::from_mins(1));
     log.append_batch(&[entry(3), entry(4), entry(5)]).unwrap();
     paths
 }
@@ -65,7 +70,7 @@ fn next_commit(paths: &AuditPaths, count: usize, group_size: usize) -> Vec<u8> {
     let copy = copy(paths, scratch.path());
     let before = fs::read(&copy.log).unwrap().len();
     let clock = clock();
-    clock.advance(time::Duration::hours(1));
+    clock.advance(SignedDuration::from_hours(1));
     let mut log = open(&copy, &clock).with_group_size(group_size);
     let batch: Vec<_> = (100..100 + count).map(entry).collect();
     log.append_batch(&batch).unwrap();
@@ -376,10 +381,10 @@ fn a_tail_that_is_not_one_interrupted_commit_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let copy = copy(&paths, dir.path());
         let clock = clock();
-        clock.advance(time::Duration::hours(1));
+        clock.advance(SignedDuration::from_hours(1));
         let mut log = open(&copy, &clock);
         log.append(&entry(6)).unwrap();
-        clock.advance(time::Duration::seconds(1));
+        clock.advance(SignedDuration::from_secs(1));
         log.append(&entry(7)).unwrap();
         drop(log);
         fs::read(&copy.log).unwrap()[original.len()..].to_vec()

@@ -90,7 +90,7 @@ pub(crate) struct PoolInner {
     pub(crate) config: PoolConfig,
     pub(crate) endpoints: Vec<Endpoint>,
     http: reqwest::Client,
-    tls: Arc<rustls::ClientConfig>,
+    tls: Arc<argus_core::tls::ClientConfig>,
     next_id: AtomicU64,
     pub(crate) heads: watch::Sender<Head>,
     pub(crate) poller_running: AtomicBool,

@@ -1,10 +1,10 @@
 //! Moving request bodies to nodes and answers back: HTTP and WebSocket.
 //!
 //! Nothing here interprets an answer; the pool does that with [`crate::parse`].
-//! TLS is rustls with the ring provider (aws-lc costs build time) and the
-//! operating system's roots through rustls-platform-verifier; the config is
-//! built here and handed to reqwest and tungstenite, so no process-wide
-//! provider has to be installed.
+//! TLS is Argus's one client setup, [`argus_core::tls`] (rustls with the ring
+//! provider, the operating system's roots through rustls-platform-verifier);
+//! the pool builds it once and hands it to reqwest and tungstenite, so no
+//! process-wide provider has to be installed.
 //!
 //! A WebSocket endpoint runs one task per connection: it writes requests,
 //! routes answers to their waiting caller by id, and publishes new heads from
@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use argus_core::tls::ClientConfig;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
@@ -39,21 +40,12 @@ pub(crate) enum TransportError {
     TooLarge(usize),
 }
 
-pub(crate) fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
-    use rustls_platform_verifier::BuilderVerifierExt as _;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_platform_verifier()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+pub(crate) fn tls_config() -> Result<Arc<ClientConfig>, String> {
+    argus_core::tls::client_config().map_err(|e| e.cause().to_string())
 }
 
-pub(crate) fn http_client(tls: &rustls::ClientConfig) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls.clone())
+pub(crate) fn http_client(tls: &ClientConfig) -> Result<reqwest::Client, String> {
+    argus_core::tls::http_client_builder(tls)
         .connect_timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(60))
         .build()
@@ -128,7 +120,7 @@ impl WsLink {
     pub(crate) fn spawn(
         name: String,
         url: String,
-        tls: Arc<rustls::ClientConfig>,
+        tls: Arc<ClientConfig>,
         max_bytes: usize,
         heads: watch::Sender<Head>,
     ) -> Self {
@@ -168,7 +160,7 @@ impl WsLink {
 struct WsTask {
     name: String,
     url: String,
-    tls: Arc<rustls::ClientConfig>,
+    tls: Arc<ClientConfig>,
     max_bytes: usize,
     heads: watch::Sender<Head>,
     connected: Arc<AtomicBool>,

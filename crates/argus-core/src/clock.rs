@@ -1,13 +1,14 @@
 //! The one clock of Argus: where "now" comes from, so tests drive time
-//! instead of sleeping. The audit log reads it as a date with an offset; the
-//! alert pipeline as milliseconds since the Unix epoch (an alert's creation,
-//! a retry's due time, a silence's end), and a test moves a manual clock
-//! forward and pokes the dispatcher awake.
+//! instead of sleeping. The audit log reads it as a date with an offset (a
+//! [`jiff::ZonedDateTime`]); the alert pipeline as milliseconds since the
+//! Unix epoch (an alert's creation, a retry's due time, a silence's end), and
+//! a test moves a manual clock forward and pokes the dispatcher awake.
 
 use std::sync::Arc;
 use std::sync::Mutex;
 
-use time::{OffsetDateTime, UtcOffset};
+use jiff::tz::{Offset, TimeZone};
+use jiff::{SignedDuration, Timestamp, ZonedDateTime};
 
 /// Where "now" comes from.
 #[derive(Debug, Clone)]
@@ -17,8 +18,8 @@ pub struct Clock {
 
 #[derive(Debug, Clone)]
 enum ClockInner {
-    System { offset: UtcOffset },
-    Manual(Arc<Mutex<OffsetDateTime>>),
+    System { offset: Offset },
+    Manual(Arc<Mutex<ZonedDateTime>>),
 }
 
 impl Clock {
@@ -26,38 +27,41 @@ impl Clock {
     pub fn system() -> Self {
         Self {
             inner: ClockInner::System {
-                offset: UtcOffset::UTC,
+                offset: Offset::UTC,
             },
         }
     }
 
     /// The system clock, reported in the given offset (entries keep it).
-    pub fn system_with_offset(offset: UtcOffset) -> Self {
+    pub fn system_with_offset(offset: Offset) -> Self {
         Self {
             inner: ClockInner::System { offset },
         }
     }
 
     /// A clock that stays at `at` until [`Clock::set`] or [`Clock::advance`].
-    pub fn manual(at: OffsetDateTime) -> Self {
+    pub fn manual(at: ZonedDateTime) -> Self {
         Self {
             inner: ClockInner::Manual(Arc::new(Mutex::new(at))),
         }
     }
 
-    /// The current time.
-    pub fn now(&self) -> OffsetDateTime {
+    /// The current time, in this clock's offset (a manual clock: in the time
+    /// zone it was given).
+    pub fn now(&self) -> ZonedDateTime {
         match &self.inner {
-            ClockInner::System { offset } => OffsetDateTime::now_utc().to_offset(*offset),
+            ClockInner::System { offset } => {
+                Timestamp::now().to_zoned_datetime(TimeZone::fixed(*offset))
+            }
             ClockInner::Manual(at) => match at.lock() {
-                Ok(at) => *at,
-                Err(poisoned) => *poisoned.into_inner(),
+                Ok(at) => at.clone(),
+                Err(poisoned) => poisoned.into_inner().clone(),
             },
         }
     }
 
     /// Moves a manual clock to `at` (no effect on the system clock).
-    pub fn set(&self, at: OffsetDateTime) {
+    pub fn set(&self, at: ZonedDateTime) {
         if let ClockInner::Manual(cell) = &self.inner {
             match cell.lock() {
                 Ok(mut guard) => *guard = at,
@@ -66,10 +70,19 @@ impl Clock {
         }
     }
 
-    /// Moves a manual clock forward (no effect on the system clock).
-    pub fn advance(&self, by: time::Duration) {
+    /// Moves a manual clock forward by an exact duration (no effect on the
+    /// system clock). A step past the calendar's end stops at its edge.
+    pub fn advance(&self, by: SignedDuration) {
         let now = self.now();
-        self.set(now + by);
+        let next = now.checked_add(by).unwrap_or_else(|_| {
+            let edge = if by.is_negative() {
+                Timestamp::MIN
+            } else {
+                Timestamp::MAX
+            };
+            edge.to_zoned_datetime(now.time_zone().clone())
+        });
+        self.set(next);
     }
 
     /// A manual clock at `at_ms` milliseconds since the Unix epoch (UTC).
@@ -79,8 +92,7 @@ impl Clock {
 
     /// Now, in milliseconds since the Unix epoch.
     pub fn now_ms(&self) -> i64 {
-        let nanos = self.now().unix_timestamp_nanos() / 1_000_000;
-        i64::try_from(nanos).unwrap_or(if nanos < 0 { i64::MIN } else { i64::MAX })
+        self.now().timestamp().as_millisecond()
     }
 
     /// Moves a manual clock to `at_ms` (no effect on the system clock).
@@ -90,7 +102,7 @@ impl Clock {
 
     /// Moves a manual clock forward by `by_ms` (no effect on the system clock).
     pub fn advance_ms(&self, by_ms: i64) {
-        self.advance(time::Duration::milliseconds(by_ms));
+        self.advance(SignedDuration::from_millis(by_ms));
     }
 
     /// Whether this clock is driven by hand.
@@ -99,13 +111,66 @@ impl Clock {
     }
 }
 
-fn from_ms(at_ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+fn from_ms(at_ms: i64) -> ZonedDateTime {
+    Timestamp::from_millisecond(at_ms)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .to_zoned_datetime(TimeZone::UTC)
 }
 
 impl Default for Clock {
     fn default() -> Self {
         Self::system()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_manual_clock_moves_only_by_hand_and_keeps_its_offset() {
+        let start: ZonedDateTime = "2026-11-05T10:00:00+01:00[+01:00]".parse().unwrap();
+        let clock = Clock::manual(start.clone());
+        assert!(clock.is_manual());
+        assert_eq!(clock.now(), start);
+        clock.advance(SignedDuration::from_mins(5));
+        let now = clock.now();
+        assert_eq!(
+            now.timestamp(),
+            start.timestamp() + SignedDuration::from_mins(5)
+        );
+        assert_eq!(now.offset(), Offset::constant(1));
+        clock.advance_ms(-300_000);
+        assert_eq!(clock.now(), start);
+        clock.set_ms(1_500);
+        assert_eq!(clock.now_ms(), 1_500);
+        assert_eq!(clock.now().offset(), Offset::UTC);
+    }
+
+    #[test]
+    fn milliseconds_before_the_epoch_truncate_towards_zero() {
+        let clock = Clock::manual_ms(-1_500);
+        assert_eq!(clock.now_ms(), -1_500);
+        clock.advance(SignedDuration::from_nanos(-400_000));
+        assert_eq!(clock.now_ms(), -1_500);
+    }
+
+    #[test]
+    fn a_step_past_the_calendar_stops_at_its_edge() {
+        let clock = Clock::manual_ms(0);
+        clock.advance(SignedDuration::MAX);
+        assert_eq!(clock.now().timestamp(), Timestamp::MAX);
+    }
+
+    #[test]
+    fn the_system_clock_reports_in_its_offset() {
+        let clock = Clock::system_with_offset(Offset::constant(-5));
+        assert!(!clock.is_manual());
+        clock.set_ms(0);
+        let now = clock.now();
+        assert_eq!(now.offset(), Offset::constant(-5));
+        assert!(now.timestamp().as_second() > 1_700_000_000);
     }
 }

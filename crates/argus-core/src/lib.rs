@@ -12,6 +12,8 @@ mod clock;
 mod finding;
 mod severity;
 mod signal;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use address::{AddressError, parse_address};
 pub use block::{Block, BlockRef, Log, Receipt, Transaction};

@@ -18,8 +18,6 @@ use argus_store::Store;
 use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::json;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::db;
 use crate::error::RegistryError;
@@ -314,10 +312,10 @@ pub struct Registry {
     store: Store,
 }
 
+/// Now, as RFC 3339 in UTC (`Z`), the fraction's trailing zeros dropped
+/// (`2026-11-05T09:00:00.1234Z`; none when it is zero).
 pub(crate) fn now() -> String {
-    OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+    jiff::Timestamp::now().to_string()
 }
 
 /// Labels are names people type: no blanks, nothing that reads as an address.

@@ -1,8 +1,9 @@
 //! HTTP for the notifiers: one client setup, one mapping of answers to
 //! retry decisions, and the chat services (Slack, Discord, Telegram).
 //!
-//! TLS is rustls with the `ring` provider, configured here with the
-//! platform's certificate verifier (no process-wide provider is installed).
+//! TLS is Argus's one client setup, [`argus_core::tls`] (rustls with the
+//! `ring` provider and the platform's certificate verifier; no process-wide
+//! provider is installed).
 //! Redirects are not followed: a redirect would carry a signed body to an
 //! address nobody configured.
 //!
@@ -10,7 +11,6 @@
 //! honouring `Retry-After` (seconds or an HTTP date, at most one hour); any
 //! other status refused for good, so it stays visible as `failed`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
@@ -30,20 +30,10 @@ pub(crate) fn client(notifier: &str, timeout: Duration) -> Result<reqwest::Clien
         notifier: notifier.to_owned(),
         reason,
     };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = rustls_platform_verifier::Verifier::new(provider.clone()).map_err(|e| {
-        failed(format!(
-            "cannot load the platform's certificate verifier: {e}"
-        ))
-    })?;
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| failed(format!("TLS setup failed: {e}")))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
+    // The error's own words are the reason shown ("cannot load the
+    // platform's certificate verifier: ...", "TLS setup failed: ...").
+    let tls = argus_core::tls::client_config().map_err(|e| failed(e.to_string()))?;
+    argus_core::tls::http_client_builder(&tls)
         .timeout(timeout)
         .connect_timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())

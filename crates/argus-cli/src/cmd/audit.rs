@@ -10,8 +10,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use argus_audit::time::OffsetDateTime;
-use argus_audit::time::format_description::well_known::Rfc3339;
 use argus_audit::{
     AuditError, AuditPaths, CheckpointKey, CheckpointVerifier, Clock, Entry, NewEntry, Query,
     RetentionClass, RetentionPolicy, parse_log, plan_recovery, prune, read_log, recover, verify,
@@ -186,8 +184,8 @@ pub(crate) fn run(global: &GlobalArgs, command: AuditCommand) -> anyhow::Result<
         AuditCommand::Query(args) => {
             require_log(&paths)?;
             let query = Query {
-                since: args.since.as_deref().map(parse_time).transpose()?,
-                until: args.until.as_deref().map(parse_time).transpose()?,
+                since: args.since.as_deref().map(parse_instant).transpose()?,
+                until: args.until.as_deref().map(parse_instant).transpose()?,
                 actor: args.actor,
                 action: args.action,
             };
@@ -199,10 +197,14 @@ pub(crate) fn run(global: &GlobalArgs, command: AuditCommand) -> anyhow::Result<
     }
 }
 
-fn parse_time(text: &str) -> anyhow::Result<OffsetDateTime> {
-    OffsetDateTime::parse(text, &Rfc3339).with_context(|| {
+fn parse_time(text: &str) -> anyhow::Result<jiff::ZonedDateTime> {
+    argus_audit::parse_time(text).with_context(|| {
         format!("`{text}` is not an RFC 3339 time; write e.g. 2026-11-05T10:00:00+01:00")
     })
+}
+
+fn parse_instant(text: &str) -> anyhow::Result<jiff::Timestamp> {
+    Ok(parse_time(text)?.timestamp())
 }
 
 fn require_log(paths: &AuditPaths) -> anyhow::Result<()> {
@@ -406,8 +408,8 @@ fn prune_command(paths: &AuditPaths, args: &PruneArgs) -> anyhow::Result<ExitCod
         policy.apply(setting)?;
     }
     let now = match &args.now {
-        Some(now) => parse_time(now)?,
-        None => OffsetDateTime::now_utc(),
+        Some(now) => parse_instant(now)?,
+        None => jiff::Timestamp::now(),
     };
     let verifier = verifier(paths, None)?;
     let report = prune(paths, &verifier, &policy, now)?;
