@@ -7,14 +7,10 @@
 //! by `npm ci`) on every line, so the file cannot drift from the tool.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use argus_abi::{ItemKind, parse_signature_list};
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use argus_testkit::{cast, testdata};
 
 struct Vector {
     kind: ItemKind,
@@ -23,7 +19,7 @@ struct Vector {
 }
 
 fn vectors() -> Vec<Vector> {
-    let text = std::fs::read_to_string(workspace().join("testdata/signatures/cast-vectors.tsv"))
+    let text = std::fs::read_to_string(testdata("signatures/cast-vectors.tsv"))
         .expect("the cast vectors fixture");
     text.lines()
         .skip(1)
@@ -73,21 +69,9 @@ fn matches_the_recorded_cast_output() {
     }
 }
 
-fn cast() -> PathBuf {
-    if let Some(path) = std::env::var_os("ARGUS_CAST") {
-        return PathBuf::from(path);
-    }
-    let path = workspace().join("node_modules/.bin/cast");
-    assert!(
-        path.exists(),
-        "cast is not installed: run `npm ci` at the repository root (or set ARGUS_CAST)"
-    );
-    path
-}
-
 #[test]
 fn matches_the_real_cast_on_every_vector() {
-    let cast = cast();
+    let cast = cast::path();
     for v in vectors() {
         let verb = if v.kind == ItemKind::Event {
             "sig-event"
@@ -117,7 +101,7 @@ fn matches_the_real_cast_on_every_vector() {
 
 #[test]
 fn aliases_and_names_hash_like_cast() {
-    let cast = cast();
+    let cast = cast::path();
     for signature in [
         "f(uint,int)",
         "g(uint[] values, (uint,address)[] pairs)",

@@ -9,6 +9,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use argus_alerting::DeliveryStatus;
+use argus_testkit::{Answer, Receiver, free_port, hmac_sha256};
 use common::*;
 
 /// A log writer that keeps everything in memory.
@@ -44,17 +45,17 @@ async fn a_canary_secret_never_leaks() {
 
     // A Telegram sink that echoes the request path (with the token) in its
     // error, a Slack URL that is refused, a webhook signed with the canary.
-    let echo = Receiver::start().await;
+    let echo = Receiver::start();
     echo.echo_path();
     echo.then(Answer::status(400));
-    let refused = refused_addr();
-    let hook = Receiver::start().await;
+    let refused = free_port();
+    let hook = Receiver::start();
     let cfg = config(&format!(
         "notifiers:\n  tg:\n    type: telegram\n    bot_token: {{ env: TG }}\n    chat_id: \"1\"\n    api_base: \"{}\"\n  slack:\n    type: slack\n    webhook_url: {{ env: SLACK }}\n  hook:\n    type: webhook\n    url: \"{}\"\n    secret: \"{CANARY}\"\n",
         echo.url(""),
         hook.url("/h"),
     ));
-    let slack_url = format!("http://{refused}/services/{CANARY}");
+    let slack_url = format!("http://127.0.0.1:{refused}/services/{CANARY}");
     let env = [("TG", CANARY), ("SLACK", slack_url.as_str())];
     let (db, deliveries) = deliver_one(&cfg, &env, false).await;
     assert_eq!(deliveries.len(), 3);
@@ -117,15 +118,22 @@ async fn a_canary_secret_never_leaks() {
         "{text}"
     );
     // The webhook was signed with the canary, which the receiver can check.
-    let seen = hook.seen();
-    let mut signed = seen[0].header("x-argus-timestamp").as_bytes().to_vec();
+    let seen = hook.requests();
+    let mut signed = seen[0]
+        .header("x-argus-timestamp")
+        .unwrap()
+        .as_bytes()
+        .to_vec();
     signed.push(b'.');
     signed.extend_from_slice(&seen[0].body);
     assert_eq!(
         seen[0].header("x-argus-signature"),
-        format!(
-            "sha256={}",
-            hex::encode(hmac_sha256(CANARY.as_bytes(), &signed))
+        Some(
+            format!(
+                "sha256={}",
+                hex::encode(hmac_sha256(CANARY.as_bytes(), &signed))
+            )
+            .as_str()
         )
     );
 }

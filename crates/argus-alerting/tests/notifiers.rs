@@ -11,20 +11,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use argus_alerting::DeliveryStatus;
+use argus_testkit::{Answer, Receiver};
 use common::*;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 #[tokio::test]
 async fn slack_gets_an_incoming_webhook_message() {
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start();
     let cfg = config("notifiers:\n  chat:\n    type: slack\n    webhook_url: { env: SLACK_URL }\n");
     let url = receiver.url("/services/T000/B000/XXXX");
     let (_db, deliveries) = deliver_one(&cfg, &[("SLACK_URL", &url)], false).await;
     assert_eq!(deliveries[0].status, DeliveryStatus::Delivered);
-    let seen = receiver.seen();
+    let seen = receiver.requests();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].path, "/services/T000/B000/XXXX");
-    assert_eq!(seen[0].header("content-type"), "application/json");
+    assert_eq!(seen[0].header("content-type"), Some("application/json"));
     let body = seen[0].json();
     assert!(
         body["text"]
@@ -38,13 +39,13 @@ async fn slack_gets_an_incoming_webhook_message() {
 
 #[tokio::test]
 async fn discord_gets_content_and_an_embed_without_mentions() {
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start();
     let cfg =
         config("notifiers:\n  chat:\n    type: discord\n    webhook_url: { env: DISCORD_URL }\n");
     let url = receiver.url("/api/webhooks/1/abc");
     let (_db, deliveries) = deliver_one(&cfg, &[("DISCORD_URL", &url)], false).await;
     assert_eq!(deliveries[0].status, DeliveryStatus::Delivered);
-    let body = receiver.seen()[0].json();
+    let body = receiver.requests()[0].json();
     assert!(
         body["content"]
             .as_str()
@@ -66,14 +67,14 @@ async fn discord_gets_content_and_an_embed_without_mentions() {
 
 #[tokio::test]
 async fn telegram_calls_send_message_with_the_token_in_the_path() {
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start();
     let cfg = config(&format!(
         "notifiers:\n  tg:\n    type: telegram\n    bot_token: {{ env: TG_TOKEN }}\n    chat_id: \"-100123\"\n    api_base: \"{}\"\n",
         receiver.url("")
     ));
     let (_db, deliveries) = deliver_one(&cfg, &[("TG_TOKEN", "123:abc")], false).await;
     assert_eq!(deliveries[0].status, DeliveryStatus::Delivered);
-    let seen = &receiver.seen()[0];
+    let seen = &receiver.requests()[0];
     assert_eq!(seen.path, "/bot123:abc/sendMessage");
     let body = seen.json();
     assert_eq!(body["chat_id"], "-100123");
@@ -88,12 +89,10 @@ async fn telegram_calls_send_message_with_the_token_in_the_path() {
 
 #[tokio::test]
 async fn telegram_429_honours_the_retry_after_in_its_body() {
-    let receiver = Receiver::start().await;
-    receiver.then(Answer {
-        status: 429,
-        headers: Vec::new(),
-        body: r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 33","parameters":{"retry_after":33}}"#.to_owned(),
-    });
+    let receiver = Receiver::start();
+    receiver.then(Answer::status(429).body(
+        r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 33","parameters":{"retry_after":33}}"#,
+    ));
     let cfg = config(&format!(
         "notifiers:\n  tg:\n    type: telegram\n    bot_token: {{ env: TG_TOKEN }}\n    chat_id: \"1\"\n    api_base: \"{}\"\n",
         receiver.url("")
@@ -105,17 +104,14 @@ async fn telegram_429_honours_the_retry_after_in_its_body() {
 
 #[tokio::test]
 async fn pagerduty_triggers_on_fire_and_resolves_on_retract() {
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start();
     let cfg = config(&format!(
         "notifiers:\n  pd:\n    type: pagerduty\n    routing_key: {{ env: PD_KEY }}\n    endpoint: \"{}\"\n",
         receiver.url("/v2/enqueue")
     ));
-    receiver.then(Answer {
-        status: 202,
-        headers: Vec::new(),
-        body: r#"{"status":"success","message":"Event processed","dedup_key":"big-transfer:0xaa"}"#
-            .to_owned(),
-    });
+    receiver.then(Answer::status(202).body(
+        r#"{"status":"success","message":"Event processed","dedup_key":"big-transfer:0xaa"}"#,
+    ));
     let (_db, deliveries) = deliver_one(&cfg, &[("PD_KEY", "R0UTINGKEY")], true).await;
     assert_eq!(deliveries.len(), 2);
     assert!(
@@ -123,7 +119,7 @@ async fn pagerduty_triggers_on_fire_and_resolves_on_retract() {
             .iter()
             .all(|d| d.status == DeliveryStatus::Delivered)
     );
-    let seen = receiver.seen();
+    let seen = receiver.requests();
     assert_eq!(seen.len(), 2);
     assert!(seen.iter().all(|s| s.path == "/v2/enqueue"));
     let trigger = seen[0].json();

@@ -15,6 +15,7 @@ use argus_alerting::{
     Suppression,
 };
 use argus_core::{ChainId, Severity};
+use argus_testkit::{Answer, Receiver, free_port, hmac_sha256};
 use common::*;
 
 const SECRET: &str = "whsec-test-0123456789";
@@ -31,7 +32,7 @@ fn routing(cfg: &argus_alerting::AlertingConfig) -> Routing {
 
 #[tokio::test]
 async fn one_signed_delivery_per_alert_and_recording_twice_is_a_no_op() {
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start();
     let cfg = webhook(&receiver.url("/hook"));
     let db = Db::new();
     let mut store = db.open();
@@ -50,13 +51,13 @@ async fn one_signed_delivery_per_alert_and_recording_twice_is_a_no_op() {
     let pass = dispatcher.run_once().await.unwrap();
     assert_eq!(pass.delivered, 2);
     assert_eq!(dispatcher.run_once().await.unwrap().attempted(), 0);
-    let seen = receiver.seen();
+    let seen = receiver.requests();
     assert_eq!(seen.len(), 2, "exactly one request per alert");
 
     for request in &seen {
         assert_eq!(request.method, "POST");
         assert_eq!(request.path, "/hook");
-        let timestamp = request.header("x-argus-timestamp");
+        let timestamp = request.header("x-argus-timestamp").unwrap();
         assert_eq!(timestamp, (T0 / 1000).to_string());
         let mut signed = timestamp.as_bytes().to_vec();
         signed.push(b'.');
@@ -65,10 +66,13 @@ async fn one_signed_delivery_per_alert_and_recording_twice_is_a_no_op() {
             "sha256={}",
             hex::encode(hmac_sha256(SECRET.as_bytes(), &signed))
         );
-        assert_eq!(request.header("x-argus-signature"), expected);
+        assert_eq!(request.header("x-argus-signature"), Some(expected.as_str()));
         let body = request.json();
         assert_eq!(body["kind"], "fire");
-        assert_eq!(body["idempotency_key"], request.header("idempotency-key"));
+        assert_eq!(
+            body["idempotency_key"],
+            request.header("idempotency-key").unwrap()
+        );
         assert_eq!(body["alert"]["rule_id"], "token.transfer");
         assert_eq!(body["alert"]["severity"], "high");
         assert_eq!(body["alert"]["chain_id"], 31337);
@@ -86,7 +90,10 @@ async fn one_signed_delivery_per_alert_and_recording_twice_is_a_no_op() {
             .iter()
             .all(|d| d.attempts == 1 && d.delivered_at_ms == Some(T0))
     );
-    let keys: Vec<&str> = seen.iter().map(|s| s.header("idempotency-key")).collect();
+    let keys: Vec<&str> = seen
+        .iter()
+        .map(|s| s.header("idempotency-key").unwrap())
+        .collect();
     for d in &delivered {
         assert!(keys.contains(&d.idempotency_key.as_str()));
         assert_eq!(
@@ -98,8 +105,8 @@ async fn one_signed_delivery_per_alert_and_recording_twice_is_a_no_op() {
 
 #[tokio::test]
 async fn a_sink_that_is_down_then_failing_gets_the_alert_once_when_back() {
-    let addr = refused_addr();
-    let cfg = webhook(&format!("http://{addr}/hook"));
+    let port = free_port();
+    let cfg = webhook(&format!("http://127.0.0.1:{port}/hook"));
     let db = Db::new();
     let mut store = db.open();
     let clock = Clock::manual_ms(T0);
@@ -126,7 +133,7 @@ async fn a_sink_that_is_down_then_failing_gets_the_alert_once_when_back() {
     assert_eq!(dispatcher.run_once().await.unwrap().attempted(), 0);
 
     // The sink comes back, but answers 503 twice.
-    let receiver = Receiver::start_at(addr).await;
+    let receiver = Receiver::start_on(port);
     receiver.then(Answer::status(503));
     receiver.then(Answer::status(503));
     for expected_attempts in [2, 3] {
@@ -143,11 +150,11 @@ async fn a_sink_that_is_down_then_failing_gets_the_alert_once_when_back() {
     assert_eq!(all[0].status, DeliveryStatus::Delivered);
     assert_eq!(all[0].attempts, 4);
     assert_eq!(all[0].last_error, None);
-    let seen = receiver.seen();
+    let seen = receiver.requests();
     assert_eq!(seen.len(), 3);
     assert!(
         seen.iter()
-            .all(|s| s.header("idempotency-key") == all[0].idempotency_key)
+            .all(|s| s.header("idempotency-key") == Some(all[0].idempotency_key.as_str()))
     );
     clock.advance_ms(60 * 60 * 1000);
     assert_eq!(dispatcher.run_once().await.unwrap().attempted(), 0);
@@ -155,7 +162,7 @@ async fn a_sink_that_is_down_then_failing_gets_the_alert_once_when_back() {
 
 #[tokio::test]
 async fn retry_after_is_honoured_and_a_4xx_fails_for_good_but_stays_visible() {
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start();
     let cfg = webhook(&receiver.url("/hook"));
     let db = Db::new();
     let mut store = db.open();
@@ -163,22 +170,18 @@ async fn retry_after_is_honoured_and_a_4xx_fails_for_good_but_stays_visible() {
     let dispatcher = dispatcher(&db, &cfg, &[("HOOK_SECRET", SECRET)], &clock);
     record_all(&mut store, &[finding("r", 1, 0)], &routing(&cfg), T0);
 
-    receiver.then(Answer {
-        status: 429,
-        headers: vec![("retry-after", "120".to_owned())],
-        body: "slow down".to_owned(),
-    });
+    receiver.then(
+        Answer::status(429)
+            .header("retry-after", "120")
+            .body("slow down"),
+    );
     assert_eq!(dispatcher.run_once().await.unwrap().retried, 1);
     let d = outbox::pending(store.connection()).unwrap().remove(0);
     assert_eq!(d.next_attempt_at_ms, T0 + 120_000);
     clock.advance_ms(119_999);
     assert_eq!(dispatcher.run_once().await.unwrap().attempted(), 0);
     clock.advance_ms(1);
-    receiver.then(Answer {
-        status: 400,
-        headers: Vec::new(),
-        body: "bad payload".to_owned(),
-    });
+    receiver.then(Answer::status(400).body("bad payload"));
     assert_eq!(dispatcher.run_once().await.unwrap().failed, 1);
     let failed = outbox::list_deliveries(store.connection(), Some(DeliveryStatus::Failed)).unwrap();
     assert_eq!(failed.len(), 1);
@@ -196,12 +199,12 @@ async fn retry_after_is_honoured_and_a_4xx_fails_for_good_but_stays_visible() {
     // ...until requeued.
     assert!(outbox::requeue(store.connection(), failed[0].id, clock.now_ms()).unwrap());
     assert_eq!(dispatcher.run_once().await.unwrap().delivered, 1);
-    assert_eq!(receiver.seen().len(), 3);
+    assert_eq!(receiver.requests().len(), 3);
 }
 
 #[tokio::test]
 async fn retracting_a_delivered_alert_sends_a_retraction_after_the_fire() {
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start();
     let cfg = webhook(&receiver.url("/hook"));
     let db = Db::new();
     let mut store = db.open();
@@ -226,7 +229,7 @@ async fn retracting_a_delivered_alert_sends_a_retraction_after_the_fire() {
     );
     assert_eq!(dispatcher.run_once().await.unwrap().delivered, 1);
 
-    let seen = receiver.seen();
+    let seen = receiver.requests();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].json()["kind"], "fire");
     assert_eq!(seen[1].json()["kind"], "retract");
@@ -251,7 +254,7 @@ async fn retracting_a_delivered_alert_sends_a_retraction_after_the_fire() {
 
 #[tokio::test]
 async fn retracting_an_alert_not_yet_sent_cancels_it() {
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start();
     let cfg = webhook(&receiver.url("/hook"));
     let db = Db::new();
     let mut store = db.open();
@@ -276,7 +279,7 @@ async fn retracting_an_alert_not_yet_sent_cancels_it() {
         (1, 1, 0)
     );
     assert_eq!(dispatcher.run_once().await.unwrap().delivered, 1);
-    let seen = receiver.seen();
+    let seen = receiver.requests();
     assert_eq!(seen.len(), 1, "the cancelled fire was never sent");
     assert_eq!(seen[0].json()["alert"]["block_number"], 8);
     let cancelled =
@@ -309,7 +312,7 @@ async fn a_fire_in_flight_during_a_reorg_is_followed_by_its_retraction() {
 
 #[tokio::test]
 async fn duplicates_within_the_window_are_suppressed_and_promoted_on_reorg() {
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start();
     let cfg = webhook(&receiver.url("/hook"));
     let db = Db::new();
     let mut store = db.open();
@@ -370,7 +373,7 @@ async fn duplicates_within_the_window_are_suppressed_and_promoted_on_reorg() {
     assert_eq!(third.group_head.as_deref(), Some(promoted.id.as_str()));
     assert_eq!(dispatcher.run_once().await.unwrap().delivered, 2);
     let kinds: Vec<(String, String)> = receiver
-        .seen()
+        .requests()
         .iter()
         .map(|s| {
             (
@@ -398,7 +401,7 @@ async fn duplicates_within_the_window_are_suppressed_and_promoted_on_reorg() {
 
 #[tokio::test]
 async fn silenced_alerts_are_stored_but_not_sent() {
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start();
     let cfg = webhook(&receiver.url("/hook"));
     let db = Db::new();
     let mut store = db.open();
@@ -477,7 +480,7 @@ async fn silenced_alerts_are_stored_but_not_sent() {
 
 #[tokio::test]
 async fn after_a_crash_between_send_and_mark_the_same_key_is_sent_again() {
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start();
     let cfg = webhook(&receiver.url("/hook"));
     let db = Db::new();
     let clock = Clock::manual_ms(T0);
@@ -508,13 +511,13 @@ async fn after_a_crash_between_send_and_mark_the_same_key_is_sent_again() {
         notifiers["hook"].send(&out).await.unwrap();
         drop(store); // killed: no mark_delivered
     }
-    assert_eq!(receiver.seen().len(), 1);
+    assert_eq!(receiver.requests().len(), 1);
     // Restart on the reopened file. While the lease runs, nothing is re-sent.
     let dispatcher = dispatcher(&db, &cfg, &[("HOOK_SECRET", SECRET)], &clock);
     assert_eq!(dispatcher.run_once().await.unwrap().attempted(), 0);
     clock.advance_ms(15_000);
     assert_eq!(dispatcher.run_once().await.unwrap().delivered, 1);
-    let seen = receiver.seen();
+    let seen = receiver.requests();
     assert_eq!(seen.len(), 2);
     assert_eq!(
         seen[0].header("idempotency-key"),
@@ -527,7 +530,7 @@ async fn after_a_crash_between_send_and_mark_the_same_key_is_sent_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_running_dispatcher_sends_as_soon_as_it_is_woken() {
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start();
     let cfg = webhook(&receiver.url("/hook"));
     let db = Db::new();
     let mut store = db.open();
@@ -552,7 +555,7 @@ async fn the_running_dispatcher_sends_as_soon_as_it_is_woken() {
         record_all(&mut store, &[finding("r", 1, i)], &routing, clock.now_ms());
         handle.wake();
         let seen = receiver
-            .wait_for(i as usize + 1, Duration::from_secs(10))
+            .wait_for_requests(i as usize + 1, Duration::from_secs(10))
             .await;
         assert_eq!(seen.len(), i as usize + 1, "delivered after wake");
         latencies.push(seen[i as usize].at - start);
@@ -582,7 +585,7 @@ async fn the_running_dispatcher_sends_as_soon_as_it_is_woken() {
 
 #[tokio::test]
 async fn a_failed_fire_of_a_retracted_alert_cannot_be_requeued() {
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start();
     receiver.then(Answer::status(404));
     let cfg = webhook(&receiver.url("/hook"));
     let db = Db::new();
@@ -601,5 +604,5 @@ async fn a_failed_fire_of_a_retracted_alert_cannot_be_requeued() {
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].status, DeliveryStatus::Cancelled);
     assert_eq!(dispatcher.run_once().await.unwrap().attempted(), 0);
-    assert_eq!(receiver.seen().len(), 1);
+    assert_eq!(receiver.requests().len(), 1);
 }

@@ -13,6 +13,7 @@ use argus_chain::{
 };
 use argus_core::ChainId;
 use argus_store::Store;
+use argus_testkit::{ALICE, Anvil, DEPLOYER};
 use common::*;
 use serde_json::json;
 
@@ -85,27 +86,27 @@ fn config(start: Start, fetch: FetchMode) -> FollowerConfig {
     }
 }
 
-async fn assert_store_matches_node(sink: &Sink, node: &Anvil) {
+fn assert_store_matches_node(sink: &Sink, node: &Anvil) {
     let cursor = sink.cursor();
     assert!(!cursor.recent.is_empty());
     for block in &cursor.recent {
         assert_eq!(
             block.hash,
-            hash_at(node, block.number).await,
+            node.block_hash(block.number),
             "block {}",
             block.number
         );
     }
-    assert_eq!(cursor.tip().map(|t| t.number), Some(head(node).await));
+    assert_eq!(cursor.tip().map(|t| t.number), Some(node.block_number()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backfills_follows_and_resumes_without_gaps_or_repeats() {
-    let node = anvil().await;
-    mine(&node, 20).await;
+    let node = Anvil::start_with(&["--no-mining"]);
+    node.mine(20);
     let dir = tempfile::tempdir().unwrap();
     let mut sink = Sink::new(&dir);
-    let pool = pool(vec![EndpointConfig::new("anvil", node.http())]);
+    let pool = pool(vec![EndpointConfig::new("anvil", node.http_url())]);
 
     let mut follower = BlockFollower::new(
         pool.clone(),
@@ -122,12 +123,12 @@ async fn backfills_follows_and_resumes_without_gaps_or_repeats() {
     assert_eq!(sink.events.len(), 3);
 
     // Following: one new block at a time.
-    mine(&node, 1).await;
+    node.mine(1);
     sink.follow_to(&mut follower, 21).await;
     drop(follower);
 
     // Stopped while 9 blocks are mined; a new follower from the store.
-    mine(&node, 9).await;
+    node.mine(9);
     let mut follower = BlockFollower::new(
         pool.clone(),
         config(Start::Latest, FetchMode::default()),
@@ -137,26 +138,26 @@ async fn backfills_follows_and_resumes_without_gaps_or_repeats() {
 
     let expected: Vec<u64> = (1..=30).collect();
     assert_eq!(sink.committed, expected, "every block once, in order");
-    assert_store_matches_node(&sink, &node).await;
+    assert_store_matches_node(&sink, &node);
     for (number, hash) in &sink.canonical {
-        assert_eq!(*hash, hash_at(&node, *number).await);
+        assert_eq!(*hash, node.block_hash(*number));
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unpersisted_event_is_delivered_again_by_a_rebuilt_follower() {
-    let node = anvil().await;
-    mine(&node, 3).await;
+    let node = Anvil::start_with(&["--no-mining"]);
+    node.mine(3);
     let dir = tempfile::tempdir().unwrap();
     let mut sink = Sink::new(&dir);
-    let pool = pool(vec![EndpointConfig::new("anvil", node.http())]);
+    let pool = pool(vec![EndpointConfig::new("anvil", node.http_url())]);
     let mut follower = BlockFollower::new(
         pool.clone(),
         config(Start::Block(1), FetchMode::default()),
         sink.cursor(),
     );
     sink.follow_to(&mut follower, 3).await;
-    mine(&node, 2).await;
+    node.mine(2);
     // The caller crashes before storing this event.
     let lost = follower.next().await.unwrap();
     drop(follower);
@@ -170,11 +171,11 @@ async fn an_unpersisted_event_is_delivered_again_by_a_rebuilt_follower() {
 }
 
 async fn reorg_case(depth: u64) {
-    let node = anvil().await;
-    mine(&node, 40).await;
+    let node = Anvil::start_with(&["--no-mining"]);
+    node.mine(40);
     let dir = tempfile::tempdir().unwrap();
     let mut sink = Sink::new(&dir);
-    let pool = pool(vec![EndpointConfig::new("anvil", node.http())]);
+    let pool = pool(vec![EndpointConfig::new("anvil", node.http_url())]);
     let mut follower = BlockFollower::new(
         pool,
         FollowerConfig {
@@ -184,17 +185,11 @@ async fn reorg_case(depth: u64) {
         sink.cursor(),
     );
     sink.follow_to(&mut follower, 40).await;
-    let old: Vec<B256> = {
-        let mut hashes = Vec::new();
-        for n in (41 - depth)..=40 {
-            hashes.push(hash_at(&node, n).await);
-        }
-        hashes
-    };
+    let old: Vec<B256> = ((41 - depth)..=40).map(|n| node.block_hash(n)).collect();
     // Replace the last `depth` blocks; put a transfer in the new branch.
-    let tx = json!({"from": DEV, "to": OTHER, "value": "0x1"});
-    call(&node, "anvil_reorg", json!([depth, [[tx, 0]]])).await;
-    let head_now = head(&node).await;
+    let tx = json!({"from": DEPLOYER, "to": ALICE, "value": "0x1"});
+    node.reorg(depth, json!([[tx, 0]]));
+    let head_now = node.block_number();
     assert_eq!(head_now, 40);
 
     let retain = follower.config().retained_blocks();
@@ -218,16 +213,16 @@ async fn reorg_case(depth: u64) {
     let numbers: Vec<u64> = blocks.iter().map(|b| b.header.number).collect();
     assert_eq!(numbers, ((41 - depth)..=40).collect::<Vec<_>>());
     for block in blocks {
-        assert_eq!(block.header.hash, hash_at(&node, block.header.number).await);
+        assert_eq!(block.header.hash, node.block_hash(block.header.number));
         assert!(!old.contains(&block.header.hash));
     }
     sink.apply(committed, retain);
-    assert_store_matches_node(&sink, &node).await;
+    assert_store_matches_node(&sink, &node);
 
     // And it goes on following the new branch.
-    mine(&node, 2).await;
+    node.mine(2);
     sink.follow_to(&mut follower, 42).await;
-    assert_store_matches_node(&sink, &node).await;
+    assert_store_matches_node(&sink, &node);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,9 +242,9 @@ async fn reorg_of_depth_30() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reorg_deeper_than_the_limit_is_fatal() {
-    let node = anvil().await;
-    mine(&node, 12).await;
-    let pool = pool(vec![EndpointConfig::new("anvil", node.http())]);
+    let node = Anvil::start_with(&["--no-mining"]);
+    node.mine(12);
+    let pool = pool(vec![EndpointConfig::new("anvil", node.http_url())]);
     let mut follower = BlockFollower::new(
         pool,
         FollowerConfig {
@@ -261,7 +256,7 @@ async fn a_reorg_deeper_than_the_limit_is_fatal() {
     while follower.cursor().tip().map(|t| t.number) != Some(12) {
         follower.next().await.unwrap();
     }
-    call(&node, "anvil_reorg", json!([6, []])).await;
+    node.reorg(6, json!([]));
     let error = follower.next().await.unwrap_err();
     assert!(
         matches!(
@@ -275,15 +270,15 @@ async fn a_reorg_deeper_than_the_limit_is_fatal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_in_full_and_logs_modes() {
-    let node = anvil().await;
-    mine(&node, 1).await;
-    let emitter = deploy_emitter(&node).await; // block 2: the constructor's log
-    send(&node, json!({"to": OTHER, "value": "0x10"})).await;
-    send(&node, json!({"to": format!("{emitter}"), "gas": "0x10000"})).await;
-    send(&node, json!({"to": format!("{emitter}"), "gas": "0x10000"})).await;
-    mine(&node, 1).await; // block 3: a transfer and two calls
-    mine(&node, 1).await; // block 4: empty
-    let pool = pool(vec![EndpointConfig::new("anvil", node.http())]);
+    let node = Anvil::start_with(&["--no-mining"]);
+    node.mine(1);
+    let emitter = node.deploy(EMITTER_INIT); // block 2: the constructor's log
+    node.send(json!({"to": ALICE, "value": "0x10"}));
+    node.send(json!({"to": format!("{emitter}"), "gas": "0x10000"}));
+    node.send(json!({"to": format!("{emitter}"), "gas": "0x10000"}));
+    node.mine(1); // block 3: a transfer and two calls
+    node.mine(1); // block 4: empty
+    let pool = pool(vec![EndpointConfig::new("anvil", node.http_url())]);
 
     // Full: transactions with receipts, logs from the receipts.
     let mut full = BlockFollower::new(
@@ -359,7 +354,7 @@ async fn logs_in_full_and_logs_modes() {
 
     // A filter on another address sees nothing.
     let other = FetchMode::Logs {
-        addresses: Some(vec![OTHER.parse().unwrap()]),
+        addresses: Some(vec![ALICE.parse().unwrap()]),
     };
     let mut none = BlockFollower::new(
         pool,
@@ -374,8 +369,8 @@ async fn logs_in_full_and_logs_modes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_an_endpoint_of_another_chain() {
-    let node = anvil().await;
-    let pool = pool(vec![EndpointConfig::new("anvil", node.http())]);
+    let node = Anvil::start_with(&["--no-mining"]);
+    let pool = pool(vec![EndpointConfig::new("anvil", node.http_url())]);
     let mut follower = BlockFollower::new(
         pool,
         FollowerConfig::new(ChainId(1)),

@@ -12,6 +12,7 @@ use argus_chain::{
     LogFilter, RpcError, Start, range,
 };
 use argus_core::ChainId;
+use argus_testkit::{ALICE, Anvil};
 use common::*;
 use serde_json::json;
 
@@ -23,12 +24,12 @@ fn endpoint(name: &str, url: String) -> EndpointConfig {
 }
 
 async fn fails_over(fault: Fault) -> argus_chain::EndpointStats {
-    let node = anvil().await;
-    mine(&node, 3).await;
-    let bad = proxy(node.port, fault).await;
+    let node = Anvil::start_with(&["--no-mining"]);
+    node.mine(3);
+    let bad = proxy(node.port(), fault).await;
     let pool = pool(vec![
         endpoint("bad", bad.url()),
-        endpoint("anvil", node.http()),
+        endpoint("anvil", node.http_url()),
     ]);
     for n in 1..=3 {
         let block = pool
@@ -36,7 +37,7 @@ async fn fails_over(fault: Fault) -> argus_chain::EndpointStats {
             .await
             .expect("failover")
             .expect("block");
-        assert_eq!(block.header.hash, hash_at(&node, n).await);
+        assert_eq!(block.header.hash, node.block_hash(n));
     }
     let headers = pool.headers(1, 3).await.expect("batch failover");
     assert_eq!(headers.len(), 3);
@@ -80,8 +81,8 @@ async fn rejects_a_block_with_a_forged_hash() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_of_only_faulty_endpoints_fails_with_a_clear_error() {
-    let node = anvil().await;
-    let bad = proxy(node.port, Fault::Status500).await;
+    let node = Anvil::start_with(&["--no-mining"]);
+    let bad = proxy(node.port(), Fault::Status500).await;
     let pool = pool(vec![endpoint("bad", bad.url())]);
     let error = pool.block_number().await.unwrap_err();
     assert!(
@@ -97,16 +98,16 @@ async fn a_pool_of_only_faulty_endpoints_fails_with_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn splits_refused_log_ranges_and_returns_every_log_once() {
-    let node = anvil().await;
-    let emitter = deploy_emitter(&node).await;
+    let node = Anvil::start_with(&["--no-mining"]);
+    let emitter = node.deploy(EMITTER_INIT);
     // 40 blocks, a log in every third one.
     for n in 0..40u64 {
         if n % 3 == 0 {
-            send(&node, json!({"to": format!("{emitter}"), "gas": "0x10000"})).await;
+            node.send(json!({"to": format!("{emitter}"), "gas": "0x10000"}));
         }
-        mine(&node, 1).await;
+        node.mine(1);
     }
-    let limited = proxy(node.port, Fault::LogRangeLimit(8)).await;
+    let limited = proxy(node.port(), Fault::LogRangeLimit(8)).await;
     let pool = pool(vec![endpoint("limited", limited.url())]);
     let filter = LogFilter::addresses(Some(vec![emitter]));
     let logs = pool.logs_between(2, 41, &filter).await.expect("split");
@@ -141,12 +142,12 @@ async fn splits_refused_log_ranges_and_returns_every_log_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn falls_back_to_receipts_one_by_one() {
-    let node = anvil().await;
-    let emitter = deploy_emitter(&node).await;
-    send(&node, json!({"to": format!("{emitter}"), "gas": "0x10000"})).await;
-    send(&node, json!({"to": OTHER, "value": "0x1"})).await;
-    mine(&node, 1).await;
-    let limited = proxy(node.port, Fault::NoBlockReceipts).await;
+    let node = Anvil::start_with(&["--no-mining"]);
+    let emitter = node.deploy(EMITTER_INIT);
+    node.send(json!({"to": format!("{emitter}"), "gas": "0x10000"}));
+    node.send(json!({"to": ALICE, "value": "0x1"}));
+    node.mine(1);
+    let limited = proxy(node.port(), Fault::NoBlockReceipts).await;
     let pool = pool(vec![endpoint("old-node", limited.url())]);
     let block = pool.full_block(BlockId::Number(2)).await.unwrap().unwrap();
     let receipts = pool.block_receipts(&block).await.unwrap().unwrap();
@@ -168,17 +169,17 @@ async fn wait_for_ws(pool: &argus_chain::RpcPool, up: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_heads_over_websocket_then_polling_when_it_is_gone() {
-    let node = anvil().await;
+    let node = Anvil::start_with(&["--no-mining"]);
     // The socket goes through a TCP relay we can cut.
-    let relay = tcp_relay(node.port).await;
+    let relay = tcp_relay(node.port()).await;
     let config = EndpointConfig {
         ws_url: Some(format!("ws://127.0.0.1:{}", relay.port)),
-        ..endpoint("anvil", node.http())
+        ..endpoint("anvil", node.http_url())
     };
     let pool = pool(vec![config]);
     let mut heads = pool.heads();
     wait_for_ws(&pool, true).await;
-    mine(&node, 1).await;
+    node.mine(1);
     tokio::time::timeout(Duration::from_secs(10), heads.wait_for(|h| h.number == 1))
         .await
         .unwrap()
@@ -199,7 +200,7 @@ async fn new_heads_over_websocket_then_polling_when_it_is_gone() {
         panic!()
     };
     assert_eq!(first[0].header.number, 1);
-    mine(&node, 1).await;
+    node.mine(1);
     let ChainEvent::Committed(next) =
         tokio::time::timeout(Duration::from_secs(10), follower.next())
             .await
@@ -213,7 +214,7 @@ async fn new_heads_over_websocket_then_polling_when_it_is_gone() {
     // Cut the socket: heads keep coming, by polling.
     drop(relay);
     wait_for_ws(&pool, false).await;
-    mine(&node, 1).await;
+    node.mine(1);
     tokio::time::timeout(Duration::from_secs(10), heads.wait_for(|h| h.number == 3))
         .await
         .unwrap()
@@ -232,18 +233,15 @@ async fn new_heads_over_websocket_then_polling_when_it_is_gone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_over_a_websocket_endpoint() {
-    let node = anvil().await;
-    mine(&node, 2).await;
-    let pool = pool(vec![endpoint("anvil-ws", node.ws())]);
+    let node = Anvil::start_with(&["--no-mining"]);
+    node.mine(2);
+    let pool = pool(vec![endpoint("anvil-ws", node.ws_url())]);
     assert_eq!(pool.chain_id().await.unwrap(), 31337);
     assert_eq!(pool.block_number().await.unwrap(), 2);
     let headers = pool.headers(1, 2).await.unwrap();
-    assert_eq!(
-        headers[1].as_ref().unwrap().header.hash,
-        hash_at(&node, 2).await
-    );
+    assert_eq!(headers[1].as_ref().unwrap().header.hash, node.block_hash(2));
     let mut heads = pool.heads();
-    mine(&node, 1).await;
+    node.mine(1);
     tokio::time::timeout(Duration::from_secs(10), heads.wait_for(|h| h.number == 3))
         .await
         .unwrap()

@@ -1,19 +1,16 @@
 //! `argus lint` end to end: the real binary on the real fixtures.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use argus_testkit::workspace_root;
 use assert_cmd::Command;
 use serde_json::Value;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// `argus` run from the workspace root, with a scratch data directory.
 fn argus(data_dir: &Path) -> Command {
     let mut cmd = Command::cargo_bin("argus").unwrap();
-    cmd.current_dir(workspace())
+    cmd.current_dir(workspace_root())
         .env("ARGUS_DATA_DIR", data_dir)
         .env_remove("ARGUS_LINT_ALLOW");
     cmd

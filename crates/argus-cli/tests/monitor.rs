@@ -8,15 +8,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use argus_testkit::{
+    ALICE, Anvil, BOB, DEPLOYER, Receiver, TOKEN, cast, free_port, hex_u64, testdata, wait_for,
+    workspace_root,
+};
 use serde_json::{Value, json};
-use support::*;
 
 const SECRET_ENV: &str = "ARGUS_TEST_WEBHOOK_SECRET";
 const SECRET: &str = "whsec-test-0123456789abcdef";
@@ -32,6 +33,16 @@ rules:
         signature: Transfer(address,address,uint256)
     condition: args.value >= uint256("1000000000000000000")
 "#;
+
+/// `argus`, run as a real process (so a test can kill it with -9), with the
+/// data directory set.
+fn argus(data_dir: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_argus"));
+    command
+        .env("ARGUS_DATA_DIR", data_dir)
+        .env_remove("ARGUS_LOG");
+    command
+}
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -50,7 +61,7 @@ fn setup_with(anvil: &Anvil, rpc: &[String], receiver: &Receiver, rules: &str) -
     let data_dir = dir.path().join("data");
     let out = argus(&data_dir)
         .args(["registry", "import"])
-        .arg(workspace().join("testdata/foundry-project"))
+        .arg(testdata("foundry-project"))
         .output()
         .expect("run argus registry import");
     assert!(out.status.success(), "import: {out:?}");
@@ -145,7 +156,7 @@ fn daemon_log(setup: &Setup) -> String {
 
 /// Sends `Token.transfer(ALICE, amount)` from the deployer; one block each.
 fn transfer(anvil: &Anvil, amount: u128) -> String {
-    let data = calldata("transfer(address,uint256)", &[ALICE, &amount.to_string()]);
+    let data = cast::calldata("transfer(address,uint256)", &[ALICE, &amount.to_string()]);
     anvil.send(json!({ "from": DEPLOYER, "to": TOKEN, "data": data, "gas": "0x30000" }))
 }
 
@@ -156,14 +167,14 @@ const ATT: u128 = 1_000_000_000_000_000_000;
 fn by_key(receiver: &Receiver, kind: &str) -> BTreeMap<String, (usize, Value)> {
     let mut out: BTreeMap<String, (usize, Value)> = BTreeMap::new();
     for request in receiver.accepted() {
-        if request.body["kind"] != kind {
+        if request.json()["kind"] != kind {
             continue;
         }
         let key = request
             .header("Idempotency-Key")
             .expect("every delivery has an idempotency key")
             .to_owned();
-        out.entry(key).or_insert((0, request.body.clone())).0 += 1;
+        out.entry(key).or_insert((0, request.json())).0 += 1;
     }
     out
 }
@@ -195,8 +206,8 @@ fn wait_for_fires(receiver: &Receiver, setup: &Setup, count: usize) {
 
 #[test]
 fn exactly_once_across_kill_9_and_restart() {
-    let anvil = Anvil::start(&[]);
-    deploy_sample_project(&anvil);
+    let anvil = Anvil::start();
+    anvil.deploy_sample_project();
     let receiver = Receiver::start();
     let setup = setup(&anvil, &[anvil.ws_url()], &receiver);
     let daemon = Daemon::start(&setup);
@@ -249,8 +260,8 @@ fn exactly_once_across_kill_9_and_restart() {
 
 #[test]
 fn reorgs_of_depth_1_5_and_30_retract_orphaned_alerts_and_alert_the_new_chain_once() {
-    let anvil = Anvil::start(&[]);
-    deploy_sample_project(&anvil);
+    let anvil = Anvil::start();
+    anvil.deploy_sample_project();
     let receiver = Receiver::start();
     let setup = setup(&anvil, &[anvil.ws_url()], &receiver);
     let _daemon = Daemon::start(&setup);
@@ -270,10 +281,10 @@ fn reorgs_of_depth_1_5_and_30_retract_orphaned_alerts_and_alert_the_new_chain_on
 
         // Replace those blocks: one new transfer in the first new block.
         amount += 1;
-        let data = calldata("transfer(address,uint256)", &[BOB, &amount.to_string()]);
-        anvil.rpc(
-            "anvil_reorg",
-            json!([depth, [[{ "from": DEPLOYER, "to": TOKEN, "data": data, "gas": "0x30000" }, 0]]]),
+        let data = cast::calldata("transfer(address,uint256)", &[BOB, &amount.to_string()]);
+        anvil.reorg(
+            depth,
+            json!([[{ "from": DEPLOYER, "to": TOKEN, "data": data, "gas": "0x30000" }, 0]]),
         );
         for hash in recent {
             canonical.remove(&hash);
@@ -335,11 +346,11 @@ fn reorgs_of_depth_1_5_and_30_retract_orphaned_alerts_and_alert_the_new_chain_on
     );
     // A retraction always follows its fire.
     let requests = receiver.accepted();
-    for request in requests.iter().filter(|r| r.body["kind"] == "retract") {
-        let id = &request.body["alert"]["id"];
+    for request in requests.iter().filter(|r| r.json()["kind"] == "retract") {
+        let id = request.json()["alert"]["id"].clone();
         let fire = requests
             .iter()
-            .find(|r| r.body["kind"] == "fire" && &r.body["alert"]["id"] == id)
+            .find(|r| r.json()["kind"] == "fire" && r.json()["alert"]["id"] == id)
             .expect("a retracted alert was fired first");
         assert!(fire.at <= request.at);
     }
@@ -347,8 +358,8 @@ fn reorgs_of_depth_1_5_and_30_retract_orphaned_alerts_and_alert_the_new_chain_on
 
 #[test]
 fn a_dead_endpoint_and_a_sink_outage_lose_nothing() {
-    let anvil = Anvil::start(&[]);
-    deploy_sample_project(&anvil);
+    let anvil = Anvil::start();
+    anvil.deploy_sample_project();
     let receiver = Receiver::start();
     receiver.set_status(503);
     // The first endpoint listens nowhere: the pool fails over to anvil.
@@ -413,7 +424,7 @@ fn validate_reports_every_problem_with_its_line() {
 
 #[test]
 fn rules_test_runs_cases_as_data_and_fails_on_a_wrong_expectation() {
-    let testdata = workspace().join("crates/argus-rules/testdata");
+    let testdata = workspace_root().join("crates/argus-rules/testdata");
     let dir = tempfile::tempdir().expect("tempdir");
     let out = argus(dir.path())
         .args(["rules", "test"])
@@ -449,8 +460,8 @@ fn rules_test_runs_cases_as_data_and_fails_on_a_wrong_expectation() {
 
 #[test]
 fn replay_shows_what_the_rules_would_have_said_without_storing_or_sending() {
-    let anvil = Anvil::start(&[]);
-    deploy_sample_project(&anvil);
+    let anvil = Anvil::start();
+    anvil.deploy_sample_project();
     let receiver = Receiver::start();
     let setup = setup(&anvil, &[anvil.http_url()], &receiver);
     let from = anvil.block_number() + 1;
@@ -518,7 +529,7 @@ fn checkpoint(setup: &Setup) -> i64 {
 
 /// A transaction from the bot's wallet that reverts (BOB holds no tokens).
 fn failing_transfer(anvil: &Anvil) -> String {
-    let data = calldata("transfer(address,uint256)", &[ALICE, "1"]);
+    let data = cast::calldata("transfer(address,uint256)", &[ALICE, "1"]);
     let hash = anvil.send(json!({ "from": BOB, "to": TOKEN, "data": data, "gas": "0x30000" }));
     assert_eq!(
         anvil.receipt(&hash)["status"],
@@ -530,8 +541,8 @@ fn failing_transfer(anvil: &Anvil) -> String {
 
 #[test]
 fn a_window_counts_across_a_kill_9() {
-    let anvil = Anvil::start(&[]);
-    deploy_sample_project(&anvil);
+    let anvil = Anvil::start();
+    anvil.deploy_sample_project();
     let receiver = Receiver::start();
     let rules =
         format!("thresholds:\n  failed_transactions: \">5 in 5 minutes\"\nwallets: [\"{BOB}\"]\n");
@@ -565,8 +576,8 @@ fn a_window_counts_across_a_kill_9() {
 #[test]
 fn a_key_used_outside_its_window_alerts_through_the_running_daemon() {
     const MASTER: &str = "q7Vd0mJ3xR9sL2kP8wZ4tY6uB1nC5eA0fG3hI7jK9lM=";
-    let anvil = Anvil::start(&[]);
-    deploy_sample_project(&anvil);
+    let anvil = Anvil::start();
+    anvil.deploy_sample_project();
     let receiver = Receiver::start();
     let setup = setup(&anvil, &[anvil.http_url()], &receiver);
     let _daemon = Daemon::start(&setup);
@@ -647,12 +658,12 @@ fn a_key_used_outside_its_window_alerts_through_the_running_daemon() {
             receiver
                 .accepted()
                 .into_iter()
-                .find(|r| r.body["alert"]["rule_id"] == "argus.key-outside-window")
+                .find(|r| r.json()["alert"]["rule_id"] == "argus.key-outside-window")
         },
     );
-    assert_eq!(alert.body["alert"]["severity"], "critical");
+    assert_eq!(alert.json()["alert"]["severity"], "critical");
     assert!(
-        alert.body["alert"]["title"]
+        alert.json()["alert"]["title"]
             .as_str()
             .unwrap_or_default()
             .contains("guardian")
@@ -679,7 +690,7 @@ fn validate_warns_about_a_rule_naming_a_contract_the_registry_lacks() {
     let data = dir.path().join("data");
     let out = argus(&data)
         .args(["registry", "import"])
-        .arg(workspace().join("testdata/foundry-project"))
+        .arg(testdata("foundry-project"))
         .output()
         .expect("import");
     assert!(out.status.success());
@@ -717,8 +728,8 @@ fn validate_warns_about_a_rule_naming_a_contract_the_registry_lacks() {
 
 #[test]
 fn a_failed_transaction_alert_says_why_it_reverted() {
-    let anvil = Anvil::start(&[]);
-    deploy_sample_project(&anvil);
+    let anvil = Anvil::start();
+    anvil.deploy_sample_project();
     let receiver = Receiver::start();
     let rules = format!(
         "rules:\n  - id: bot-failure\n    severity: high\n    match:\n      transaction: {{ from: \"{BOB}\", status: failed }}\n    title: \"bot transaction reverted: {{{{tx.revert.name}}}}\"\n"
@@ -749,8 +760,8 @@ fn a_failed_transaction_alert_says_why_it_reverted() {
 fn vault_sealed_secrets_and_an_audited_daemon_lifecycle() {
     const MASTER: &str = "q7Vd0mJ3xR9sL2kP8wZ4tY6uB1nC5eA0fG3hI7jK9lM=";
     const SEALED: &str = "whsec-sealed-canary-5f1e9c27";
-    let anvil = Anvil::start(&[]);
-    deploy_sample_project(&anvil);
+    let anvil = Anvil::start();
+    anvil.deploy_sample_project();
     let receiver = Receiver::start();
     let setup = setup(&anvil, &[anvil.http_url()], &receiver);
     let text = std::fs::read_to_string(&setup.config).unwrap();
@@ -895,8 +906,8 @@ fn alerts_of(receiver: &Receiver, rule: &str) -> Vec<Value> {
     receiver
         .accepted()
         .into_iter()
-        .filter(|r| r.body["kind"] == "fire" && r.body["alert"]["rule_id"] == rule)
-        .map(|r| r.body["alert"].clone())
+        .filter(|r| r.json()["kind"] == "fire" && r.json()["alert"]["rule_id"] == rule)
+        .map(|r| r.json()["alert"].clone())
         .collect()
 }
 
@@ -906,8 +917,8 @@ fn alerts_of(receiver: &Receiver, rule: &str) -> Vec<Value> {
 /// memory.
 #[test]
 fn operations_signals_from_logs_processes_endpoints_and_the_host_alert() {
-    let anvil = Anvil::start(&[]);
-    deploy_sample_project(&anvil);
+    let anvil = Anvil::start();
+    anvil.deploy_sample_project();
     let receiver = Receiver::start();
     let rules = r#"
 rules:
@@ -1027,9 +1038,9 @@ thresholds:
 /// from the majority alerts. The two that agree never do.
 #[test]
 fn an_endpoint_that_disagrees_on_a_block_hash_is_named() {
-    let anvil = Anvil::start(&[]);
-    deploy_sample_project(&anvil);
-    let impostor = Anvil::start(&[]);
+    let anvil = Anvil::start();
+    anvil.deploy_sample_project();
+    let impostor = Anvil::start();
     impostor.mine(anvil.block_number() + 20);
     let receiver = Receiver::start();
     let rules = r#"
@@ -1092,7 +1103,7 @@ rules:
 #[test]
 fn the_demo_rules_are_valid() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let rules = workspace().join("examples/demo/rules.yaml");
+    let rules = workspace_root().join("examples/demo/rules.yaml");
     std::fs::write(
         dir.path().join("argus.yaml"),
         format!(
@@ -1134,8 +1145,8 @@ fn status(setup: &Setup, extra: &[&str]) -> (Option<i32>, Value) {
 /// the daemon is down and the chain moves on.
 #[test]
 fn status_says_when_the_monitor_falls_behind() {
-    let anvil = Anvil::start(&[]);
-    deploy_sample_project(&anvil);
+    let anvil = Anvil::start();
+    anvil.deploy_sample_project();
     let receiver = Receiver::start();
     let setup = setup(&anvil, &[anvil.http_url()], &receiver);
     let daemon = Daemon::start(&setup);
@@ -1206,8 +1217,8 @@ fn status_says_when_the_monitor_falls_behind() {
 /// minute, so `> 3 in 1 minute` fires once.
 #[test]
 fn a_signal_window_counts_across_a_kill_9() {
-    let anvil = Anvil::start(&[]);
-    deploy_sample_project(&anvil);
+    let anvil = Anvil::start();
+    anvil.deploy_sample_project();
     let receiver = Receiver::start();
     let rules = "thresholds:\n  authentication_failures: \">3 in 1 minute\"\n";
     let setup = setup_with(&anvil, &[anvil.http_url()], &receiver, rules);
@@ -1265,8 +1276,8 @@ fn a_signal_window_counts_across_a_kill_9() {
 /// wallet the config gets wrong is named by `validate`.
 #[test]
 fn a_bot_wallet_running_low_alerts() {
-    let anvil = Anvil::start(&[]);
-    deploy_sample_project(&anvil);
+    let anvil = Anvil::start();
+    anvil.deploy_sample_project();
     let receiver = Receiver::start();
     let rules = r#"
 rules:

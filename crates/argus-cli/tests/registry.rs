@@ -3,15 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use argus_testkit::testdata;
 use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
-
-fn repo(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(rel)
-}
 
 fn own(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -39,7 +34,7 @@ fn run_ok(data: &Path, args: &[&str]) -> String {
 fn import_list_show_label_tag_link_remove_export_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let project = repo("testdata/foundry-project");
+    let project = testdata("foundry-project");
     let project = project.to_str().unwrap();
 
     let summary = json_of(&data, &["registry", "import", project, "--tag", "core"]);
@@ -183,7 +178,7 @@ fn a_bad_file_among_good_ones_writes_nothing_and_reports_every_error() {
     let data = dir.path().join("data");
     argus(&data)
         .args(["registry", "import"])
-        .arg(repo("testdata/foundry-project"))
+        .arg(testdata("foundry-project"))
         .arg(own("bad"))
         .assert()
         .code(2)

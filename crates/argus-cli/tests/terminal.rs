@@ -36,7 +36,7 @@ fn abi_string(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = format!("{:064x}{:064x}", 0x20, bytes.len());
     let mut data = alloy_primitives::hex::encode(bytes);
-    while data.len() % 64 != 0 {
+    while !data.len().is_multiple_of(64) {
         data.push('0');
     }
     out.push_str(&data);
@@ -139,7 +139,10 @@ rules:
     );
     assert_eq!(text.lines().count(), 1, "one alert, one line: {text:?}");
     let line = text.lines().next().unwrap();
-    assert!(line.starts_with("LOW      fired     note: note: hello"), "{line}");
+    assert!(
+        line.starts_with("LOW      stored    note: note: hello"),
+        "{line}"
+    );
     assert!(line.contains("\\u{1b}[2J"), "ESC is shown escaped: {line}");
     assert!(line.contains("\\r") && line.contains("\\n"), "{line}");
 }

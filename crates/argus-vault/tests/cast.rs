@@ -4,27 +4,14 @@
 //! from `ARGUS_CAST`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use alloy_primitives::Address;
+use argus_testkit::cast;
 use argus_vault::{KdfParams, Keystore, PrivateKeySigner};
 
-fn cast() -> PathBuf {
-    if let Some(path) = std::env::var_os("ARGUS_CAST") {
-        return PathBuf::from(path);
-    }
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../node_modules/.bin/cast");
-    assert!(
-        path.exists(),
-        "Foundry's cast is missing at {}: run `npm ci` in the workspace, or set ARGUS_CAST",
-        path.display()
-    );
-    path
-}
-
 fn cast_address(keystore: &std::path::Path, password: &str) -> Address {
-    let out = Command::new(cast())
+    let out = Command::new(cast::path())
         .args(["wallet", "address", "--keystore"])
         .arg(keystore)
         .args(["--password", password])
@@ -45,7 +32,7 @@ fn cast_address(keystore: &std::path::Path, password: &str) -> Address {
 #[test]
 fn argus_reads_what_cast_wallet_new_writes() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(cast())
+    let out = Command::new(cast::path())
         .args(["wallet", "new"])
         .arg(dir.path())
         .args(["--unsafe-password", "pw"])

@@ -1,169 +1,15 @@
-//! Real parts for the alerting tests: an HTTP receiver on 127.0.0.1 that
-//! records every request and answers from a script, SQLite files in a temp
-//! directory, findings.
+//! The alerting tests' own parts: SQLite files in a temp directory,
+//! findings, a dispatcher over them. The HTTP receiver they post to is
+//! `argus_testkit::Receiver`.
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
 use argus_core::{BlockRef, ChainId, ChainOrigin, Finding, Severity, finding_id};
 use argus_store::Store;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-
-/// One request the receiver saw.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    pub method: String,
-    pub path: String,
-    pub headers: BTreeMap<String, String>,
-    pub body: Vec<u8>,
-    /// When the request arrived.
-    pub at: Instant,
-}
-
-impl Seen {
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).expect("JSON body")
-    }
-    pub fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
-            .unwrap_or("")
-    }
-}
-
-/// A scripted answer.
-#[derive(Debug, Clone)]
-pub struct Answer {
-    pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: String,
-}
-
-impl Answer {
-    pub fn status(status: u16) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: String::new(),
-        }
-    }
-}
-
-#[derive(Default)]
-struct Inner {
-    seen: Vec<Seen>,
-    script: VecDeque<Answer>,
-    echo_path: bool,
-}
-
-/// An HTTP receiver: answers from its script, then 200.
-#[derive(Clone, Default)]
-pub struct Receiver {
-    inner: Arc<Mutex<Inner>>,
-    pub addr: Option<SocketAddr>,
-}
-
-async fn handle(
-    State(receiver): State<Receiver>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let mut inner = receiver.inner.lock().unwrap();
-    inner.seen.push(Seen {
-        method: method.to_string(),
-        path: uri.path().to_owned(),
-        headers: headers
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect(),
-        body: body.to_vec(),
-        at: Instant::now(),
-    });
-    let answer = inner.script.pop_front().unwrap_or(Answer::status(200));
-    let mut body = answer.body;
-    if inner.echo_path {
-        body = format!("{body} you asked for {}", uri.path());
-    }
-    let mut response = (StatusCode::from_u16(answer.status).unwrap(), body).into_response();
-    for (name, value) in answer.headers {
-        response.headers_mut().insert(name, value.parse().unwrap());
-    }
-    response
-}
-
-impl Receiver {
-    /// Starts on a free loopback port.
-    pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        Self::serve(listener)
-    }
-
-    /// Starts on a given port (after it was refused for a while).
-    pub async fn start_at(addr: SocketAddr) -> Self {
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-        Self::serve(listener)
-    }
-
-    fn serve(listener: tokio::net::TcpListener) -> Self {
-        let receiver = Receiver {
-            addr: Some(listener.local_addr().unwrap()),
-            ..Receiver::default()
-        };
-        let app = axum::Router::new()
-            .fallback(handle)
-            .with_state(receiver.clone());
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        receiver
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr.unwrap())
-    }
-
-    pub fn then(&self, answer: Answer) {
-        self.inner.lock().unwrap().script.push_back(answer);
-    }
-
-    pub fn echo_path(&self) {
-        self.inner.lock().unwrap().echo_path = true;
-    }
-
-    pub fn seen(&self) -> Vec<Seen> {
-        self.inner.lock().unwrap().seen.clone()
-    }
-
-    /// Waits (with a deadline) until `count` requests arrived.
-    pub async fn wait_for(&self, count: usize, deadline: Duration) -> Vec<Seen> {
-        let start = Instant::now();
-        loop {
-            let seen = self.seen();
-            if seen.len() >= count || start.elapsed() > deadline {
-                return seen;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
-}
-
-/// A free loopback port with nothing listening on it.
-pub fn refused_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
 
 /// A database file in a temp dir; open it as often as needed.
 pub struct Db {
@@ -227,29 +73,6 @@ pub fn record_all(
         .collect();
     tx.commit().unwrap();
     out
-}
-
-/// HMAC-SHA256 written out from its definition (RFC 2104) over `sha2`, to
-/// check the notifier's signature independently of the `hmac` crate.
-pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let ipad: Vec<u8> = block.iter().map(|b| b ^ 0x36).collect();
-    let opad: Vec<u8> = block.iter().map(|b| b ^ 0x5c).collect();
-    let inner = Sha256::new()
-        .chain_update(&ipad)
-        .chain_update(message)
-        .finalize();
-    let outer = Sha256::new()
-        .chain_update(&opad)
-        .chain_update(inner)
-        .finalize();
-    outer.into()
 }
 
 /// Parses an `alerting:` section written in YAML.

@@ -1,23 +1,17 @@
-//! A real anvil for the tests, and a small HTTP proxy that misbehaves on
-//! purpose in front of it.
+//! The chain tests' own parts (anvil itself comes from `argus-testkit`): a
+//! contract that emits logs, a pool tuned for tests, and a small HTTP proxy
+//! that misbehaves on purpose in front of anvil.
 #![allow(dead_code, unreachable_pub)]
 
-use std::net::TcpListener as StdListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use argus_chain::{EndpointConfig, PoolConfig, RpcPool};
 use argus_core::ChainId;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-/// Anvil's first unlocked account.
-pub const DEV: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
-pub const OTHER: &str = "0x70997970C51812dc3A29657d5e1D6D8c67d8A5f8";
 
 /// Creation code: emits LOG1(topic 0xbb) in the constructor and deploys a
 /// runtime that emits LOG1(topic 0xaa) on every call.
@@ -29,75 +23,9 @@ pub fn topic(byte: u8) -> alloy_primitives::B256 {
     alloy_primitives::B256::from(out)
 }
 
-pub fn free_port() -> u16 {
-    let listener = StdListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
-pub struct Anvil {
-    child: Child,
-    pub port: u16,
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Anvil {
-    pub fn http(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-    pub fn ws(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.port)
-    }
-}
-
-fn anvil_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../node_modules/.bin/anvil")
-}
-
-/// Starts anvil with on-demand mining and waits until it answers.
-pub async fn anvil() -> Anvil {
-    for _ in 0..5 {
-        let port = free_port();
-        let child = Command::new(anvil_path())
-            .args(["--port", &port.to_string(), "--silent", "--no-mining"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("anvil runs (npm ci installs it)");
-        let mut node = Anvil { child, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = node.child.try_wait() {
-                break; // port taken meanwhile: try another
-            }
-            if raw_call(port, "eth_chainId", json!([])).await.is_ok() {
-                return node;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    panic!("anvil did not start");
-}
-
-/// One JSON-RPC call over a plain HTTP/1.1 connection (independent of the
-/// crate under test).
-pub async fn raw_call(port: u16, method: &str, params: Value) -> Result<Value, String> {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
-    let answer = http_post(port, &body).await?;
-    let value: Value = serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
-    if let Some(error) = value.get("error") {
-        return Err(error.to_string());
-    }
-    Ok(value["result"].clone())
-}
-
-pub async fn http_post(port: u16, body: &str) -> Result<Vec<u8>, String> {
+/// Forwards one JSON-RPC request to `upstream` over a plain HTTP/1.1
+/// connection (independent of the crate under test); the answer's body.
+async fn http_post(port: u16, body: &str) -> Result<Vec<u8>, String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))
         .await
         .map_err(|e| e.to_string())?;
@@ -140,54 +68,6 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         data = &data[start + size + 2..];
     }
     out
-}
-
-pub async fn call(node: &Anvil, method: &str, params: Value) -> Value {
-    raw_call(node.port, method, params)
-        .await
-        .unwrap_or_else(|e| panic!("{method}: {e}"))
-}
-
-pub async fn mine(node: &Anvil, blocks: u64) {
-    call(node, "anvil_mine", json!([format!("{blocks:#x}")])).await;
-}
-
-pub async fn head(node: &Anvil) -> u64 {
-    let n = call(node, "eth_blockNumber", json!([])).await;
-    u64::from_str_radix(n.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
-}
-
-pub async fn hash_at(node: &Anvil, number: u64) -> alloy_primitives::B256 {
-    let block = call(
-        node,
-        "eth_getBlockByNumber",
-        json!([format!("{number:#x}"), false]),
-    )
-    .await;
-    block["hash"].as_str().unwrap().parse().unwrap()
-}
-
-/// Sends a transaction from the dev account (into the mempool); returns its hash.
-pub async fn send(node: &Anvil, tx: Value) -> String {
-    let mut tx = tx;
-    tx["from"] = json!(DEV);
-    call(node, "eth_sendTransaction", json!([tx]))
-        .await
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// Deploys the log emitter, mines it, returns its address.
-pub async fn deploy_emitter(node: &Anvil) -> alloy_primitives::Address {
-    let hash = send(node, json!({"data": EMITTER_INIT, "gas": "0x100000"})).await;
-    mine(node, 1).await;
-    let receipt = call(node, "eth_getTransactionReceipt", json!([hash])).await;
-    receipt["contractAddress"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 pub fn fast_pool_config() -> PoolConfig {
