@@ -755,8 +755,11 @@ impl Loader {
         let parsed = Event::parse(text).or_else(|_| Event::parse(&format!("event {text}")));
         match parsed {
             Ok(event) => {
-                let declares_layout =
-                    event.inputs.iter().any(|p| p.indexed) || event.inputs.is_empty();
+                // `indexed` or parameter names say the writer gave the
+                // layout (`Note(string message)`: nothing indexed); a bare
+                // type list (`Transfer(address,address,uint256)`) does not.
+                let declares_layout = event.inputs.iter().any(|p| p.indexed || !p.name.is_empty())
+                    || event.inputs.is_empty();
                 Some(ItemRef::Event {
                     signature: event.signature(),
                     topic: event.selector(),

@@ -235,3 +235,22 @@ fn a_title_and_fields_see_every_variable_even_those_the_condition_does_not_read(
         );
     }
 }
+
+/// A rule on `contract: any` whose signature names its parameters (none
+/// indexed) decodes the event of a contract the registry does not know.
+#[test]
+fn a_named_signature_without_indexed_decodes_an_unknown_contract() {
+    let rules = RuleSet::from_yaml(
+        "rules:\n  - id: note\n    match: { event: { contract: any, signature: \"Note(string message)\" } }\n    title: \"note: {{args.message}}\"\n",
+        "r.yaml",
+    )
+    .unwrap();
+    let mut engine = Engine::new(rules, &directory(false));
+    let data = DynSolValue::Tuple(vec![DynSolValue::String("hi".into())]).abi_encode_params();
+    let mut block = deposit_block(5, U256::from(1), Some(data));
+    block.logs[0].topics = vec![keccak256("Note(string)")];
+    let outcome = engine.on_block(&block);
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    let titles: Vec<&str> = outcome.findings.iter().map(|f| f.title.as_str()).collect();
+    assert_eq!(titles, ["note: hi"]);
+}
