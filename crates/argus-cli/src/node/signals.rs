@@ -148,13 +148,13 @@ impl SignalsConfig {
 pub(crate) struct RpcProbe {
     #[serde(
         default = "every_15s",
-        deserialize_with = "argus_chain::deserialize_duration"
+        deserialize_with = "argus_core::duration::deserialize"
     )]
     pub(crate) every: Duration,
     /// A probe that takes longer counts as the timeout and as an error.
     #[serde(
         default = "ten_s",
-        deserialize_with = "argus_chain::deserialize_duration"
+        deserialize_with = "argus_core::duration::deserialize"
     )]
     pub(crate) timeout: Duration,
     /// Compare the endpoints' hashes of one block (a chain with several).
@@ -179,7 +179,7 @@ fn two() -> u64 {
 pub(crate) struct HostProbe {
     #[serde(
         default = "ten_s",
-        deserialize_with = "argus_chain::deserialize_duration"
+        deserialize_with = "argus_core::duration::deserialize"
     )]
     pub(crate) every: Duration,
 }
@@ -195,7 +195,7 @@ pub(crate) struct ProcessProbe {
     pub(crate) matches: String,
     #[serde(
         default = "ten_s",
-        deserialize_with = "argus_chain::deserialize_duration"
+        deserialize_with = "argus_core::duration::deserialize"
     )]
     pub(crate) every: Duration,
 }
@@ -212,7 +212,7 @@ pub(crate) struct WalletProbe {
     pub(crate) chain: Option<String>,
     #[serde(
         default = "thirty_s",
-        deserialize_with = "argus_chain::deserialize_duration"
+        deserialize_with = "argus_core::duration::deserialize"
     )]
     pub(crate) every: Duration,
 }
@@ -263,7 +263,7 @@ pub(crate) struct LogSource {
     /// How often the file is checked for new lines.
     #[serde(
         default = "half_s",
-        deserialize_with = "argus_chain::deserialize_duration"
+        deserialize_with = "argus_core::duration::deserialize"
     )]
     pub(crate) every: Duration,
 }
