@@ -20,16 +20,15 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 use std::time::Duration;
 
-use argus_core::Severity;
+use argus_core::{Diagnostic, Severity};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::error::ConfigProblem;
 use crate::secret::SecretSource;
 
-/// A duration written as `10m`, `1s`, `1h 30m` or ISO 8601 (`PT10M`).
+/// A duration in the one duration grammar ([`argus_core::duration`]): `10m`,
+/// `1s`, `1h 30m`, ISO 8601 (`PT10M`) or a number of seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ConfigDuration(pub Duration);
 
@@ -47,16 +46,7 @@ impl ConfigDuration {
 
 impl<'de> Deserialize<'de> for ConfigDuration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        let parsed = jiff::SignedDuration::from_str(text.trim()).map_err(|_| {
-            serde::de::Error::custom(format!(
-                "`{}` is not a duration; write e.g. 500ms, 10s, 5m, 1h",
-                text.chars().take(40).collect::<String>()
-            ))
-        })?;
-        Duration::try_from(parsed)
-            .map(ConfigDuration)
-            .map_err(|_| serde::de::Error::custom("a duration cannot be negative"))
+        argus_core::duration::deserialize(deserializer).map(ConfigDuration)
     }
 }
 
@@ -366,10 +356,10 @@ impl AlertingConfig {
 
     /// Every problem of the config, each with its key path under `prefix`
     /// (usually `alerting`). Empty means valid. Secrets are not resolved here.
-    pub fn validate(&self, prefix: &str) -> Vec<ConfigProblem> {
+    pub fn validate(&self, prefix: &str) -> Vec<Diagnostic> {
         let mut problems = Vec::new();
         let mut problem = |path: String, message: String| {
-            problems.push(ConfigProblem { path, message });
+            problems.push(Diagnostic::at_path(path, message));
         };
         for (name, notifier) in &self.notifiers {
             let at = format!("{prefix}.notifiers.{name}");

@@ -3,22 +3,7 @@
 //! Messages never carry a secret: notifier errors name the notifier and the
 //! field, never a URL (Slack, Discord and Telegram URLs hold their tokens).
 
-use std::fmt;
-
-/// One problem in the `alerting:` config, with the key path that holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigProblem {
-    /// Where, e.g. `alerting.notifiers.ops.url`.
-    pub path: String,
-    /// What is wrong and what to write instead.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
+use argus_core::Diagnostic;
 
 /// Errors of the alert pipeline.
 #[derive(Debug, thiserror::Error)]
@@ -47,9 +32,10 @@ pub enum AlertError {
         id: String,
         detail: String,
     },
-    /// The `alerting:` config has problems; every one is listed.
+    /// The `alerting:` config has problems; every one is listed, each with
+    /// the key path that holds it (`alerting.notifiers.ops.url`).
     #[error("the alerting config has {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
-    Config { problems: Vec<ConfigProblem> },
+    Config { problems: Vec<Diagnostic> },
     /// A notifier's secret is not available.
     #[error(
         "notifier `{notifier}`: {field} is not set ({source_desc} is missing or empty); export it or fix the config"

@@ -27,7 +27,7 @@ pub mod silence;
 pub use argus_core::Clock;
 pub use config::AlertingConfig;
 pub use dispatcher::{DispatchHandle, Dispatcher, Pass, RetryPolicy};
-pub use error::{AlertError, ConfigProblem};
+pub use error::AlertError;
 pub use notify::{Notifier, Secrets, SendError, build_notifiers, build_notifiers_with};
 pub use outbox::{
     AlertFilter, AlertRecord, AlertState, Delivery, DeliveryKind, DeliveryStatus, Recorded,

@@ -101,7 +101,7 @@ default_notifiers: [nobody]
 "#,
     );
     let problems = cfg.validate("alerting");
-    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    let paths: Vec<&str> = problems.iter().filter_map(|p| p.path.as_deref()).collect();
     for expected in [
         "alerting.notifiers.Bad_Name",
         "alerting.notifiers.hook.url",
@@ -121,7 +121,7 @@ default_notifiers: [nobody]
     }
     let route = problems
         .iter()
-        .find(|p| p.path == "alerting.routes[0].notifiers[0]")
+        .find(|p| p.path.as_deref() == Some("alerting.routes[0].notifiers[0]"))
         .unwrap();
     assert!(route.message.contains("`pagr`") && route.message.contains("hook"));
     let error = Routing::from_config(&cfg).unwrap_err();

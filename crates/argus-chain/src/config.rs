@@ -1,15 +1,16 @@
 //! What a user writes to point Argus at nodes.
 //!
 //! Every field has a default that suits a public provider, so the smallest
-//! configuration is a list of `{ name, url }`. Durations are written as
-//! `"500ms"`, `"10s"`, `"2m"` or a number of seconds. URLs are secrets (a
+//! configuration is a list of `{ name, url }`. Durations are written in the
+//! one duration grammar ([`argus_core::duration`]): `"500ms"`, `"10s"`,
+//! `"2m"`, `"1h30m"` or a number of seconds. URLs are secrets (a
 //! provider key usually sits in the path or the query), so `Debug` shows only
 //! the scheme and host.
 
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// One node endpoint.
 #[derive(Clone, Deserialize)]
@@ -25,7 +26,10 @@ pub struct EndpointConfig {
     #[serde(default)]
     pub ws_url: Option<String>,
     /// How long one request may take, including reading the answer.
-    #[serde(default = "default_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "argus_core::duration::deserialize"
+    )]
     pub timeout: Duration,
 }
 
@@ -93,18 +97,18 @@ pub struct PoolConfig {
     pub rounds: u32,
     /// The pause after the first failed round; doubled each round, with
     /// jitter, up to `backoff_max`.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "argus_core::duration::deserialize")]
     pub backoff: Duration,
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "argus_core::duration::deserialize")]
     pub backoff_max: Duration,
     /// Consecutive failures after which an endpoint is benched.
     pub bench_after: u32,
     /// How long a benched endpoint is skipped (while another one works).
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "argus_core::duration::deserialize")]
     pub bench_for: Duration,
     /// Interval of the `eth_getBlockByNumber("latest")` poll when no
     /// WebSocket delivers new heads.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "argus_core::duration::deserialize")]
     pub poll_interval: Duration,
     /// Check that every header's fields hash to its `hash`. Turn off only for
     /// a chain whose header hashing is not Ethereum's.
@@ -135,43 +139,6 @@ fn default_timeout() -> Duration {
     Duration::from_secs(10)
 }
 
-/// Parses `"250ms"`, `"10s"`, `"2m"`, `"1h"` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().ok()?;
-    let seconds = match unit.trim() {
-        "" | "s" => value,
-        "ms" => value / 1000.0,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(seconds).ok()
-}
-
-/// Deserializes a duration written as `"500ms"`, `"10s"`, `"2m"`, `"1h"` or seconds.
-pub fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Written {
-        Seconds(f64),
-        Text(String),
-    }
-    let invalid = || {
-        serde::de::Error::custom(
-            "a duration is written as \"500ms\", \"10s\", \"2m\", \"1h\" or a number of seconds",
-        )
-    };
-    match Written::deserialize(deserializer)? {
-        Written::Seconds(value) => Duration::try_from_secs_f64(value).map_err(|_| invalid()),
-        Written::Text(text) => parse_duration(&text).ok_or_else(invalid),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,11 +164,12 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1.5"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("ten"), None);
-        assert_eq!(parse_duration("-1s"), None);
+        use argus_core::parse_duration;
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("-1s").is_err());
         let config: EndpointConfig =
             serde_json::from_str(r#"{"name":"a","url":"ws://x","timeout":"3s"}"#).unwrap();
         assert_eq!(config.timeout, Duration::from_secs(3));

@@ -130,7 +130,10 @@ pub struct FollowerConfig {
     pub batch: u64,
     /// Longest sleep between two looks at the head when no new-head signal
     /// arrives (a safety net under the pool's heads).
-    #[serde(default = "default_poll", deserialize_with = "crate::config::duration")]
+    #[serde(
+        default = "default_poll",
+        deserialize_with = "argus_core::duration::deserialize"
+    )]
     pub poll_interval: Duration,
 }
 

@@ -32,9 +32,7 @@ mod stats;
 mod transport;
 
 pub use calls::LogFilter;
-pub use config::{
-    EndpointConfig, PoolConfig, duration as deserialize_duration, parse_duration, redacted_url,
-};
+pub use config::{EndpointConfig, PoolConfig, redacted_url};
 pub use error::{DbError, ErrorKind, FollowError, RpcError};
 pub use fetch::FetchMode;
 pub use follower::{BlockFollower, ChainEvent, Confirmations, Cursor, FollowerConfig, Start};

@@ -377,6 +377,54 @@ fn weak_master_keys_are_refused_without_echo() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no vault"));
 }
 
+/// `argus doctor` and `argus keys create` judge a master key by the one check
+/// of the vault: a key doctor rejects is refused by `keys create`, and a key
+/// doctor passes is taken. Before, doctor wanted 128 bits where the vault
+/// wanted 100 and none of its other rules, so each accepted keys the other
+/// refused (the 32-character hex key; the alphabet followed by digits).
+#[test]
+fn keys_create_refuses_every_key_doctor_rejects() {
+    for (key, doctor_passes) in [
+        ("password", false),
+        ("short-key", false),
+        ("abcdefghijklmnopqrstuvwxyz0123456789", false),
+        ("has space has space has space has space x", false),
+        ("aB1aB1aB1aB1aB1aB1aB1aB1aB1aB1aB1aB1aB1aB1", false),
+        ("3f9a1c0e7b2d4f6a8c0e2b4d6f8a0c1e", true),
+        (MASTER, true),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let doctor = argus(&data)
+            .args(["doctor", "--json"])
+            .env("ARGUS_MASTER_KEY", key)
+            .output()
+            .unwrap();
+        let report = json(&doctor);
+        let check = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "master-key")
+            .unwrap();
+        assert_eq!(check["status"] == "ok", doctor_passes, "{key}: {check}");
+        assert!(!check.to_string().contains(key), "{check}");
+
+        let created = keys(&data, key)
+            .args(["create", "--label", "a", "--json"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&created.stderr);
+        if doctor_passes {
+            assert!(created.status.success(), "{key}: {stderr}");
+        } else {
+            assert_eq!(created.status.code(), Some(2), "{key}: {stderr}");
+            assert!(stderr.contains("too weak"), "{stderr}");
+            assert!(!stderr.contains(key), "{stderr}");
+        }
+    }
+}
+
 /// Opens the vault with `master` and decrypts every key; the key count, or
 /// None when the key does not open it.
 fn verify(data: &Path, master: &str) -> Option<u64> {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use argus_alerting::AlertingConfig;
 use argus_chain::{EndpointConfig, FollowerConfig, PoolConfig};
-use argus_core::ChainId;
+use argus_core::{ChainId, Diagnostic};
 use argus_rules::RuleSet;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -25,32 +25,6 @@ use serde_saphyr::Spanned;
 
 use argus_chain::ChainSetup;
 use argus_sources::SignalsConfig;
-
-/// One problem in a config file, with where it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    pub file: PathBuf,
-    pub line: u64,
-    pub column: u64,
-    pub message: String,
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: {}", self.file.display(), self.message)
-        } else {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file.display(),
-                self.line,
-                self.column,
-                self.message
-            )
-        }
-    }
-}
 
 /// Every problem found in a config, in file order.
 #[derive(Debug, Clone)]
@@ -115,12 +89,12 @@ impl Collector {
     }
 
     pub fn push(&mut self, line: u64, column: u64, message: impl Into<String>) {
-        self.diagnostics.push(Diagnostic {
-            file: self.file.clone(),
+        self.diagnostics.push(Diagnostic::new(
+            self.file.display().to_string(),
             line,
             column,
-            message: message.into(),
-        });
+            message,
+        ));
     }
 
     /// Deserializes one item of a section; on failure records where the item
@@ -168,12 +142,10 @@ impl ConfigDocument {
     /// is one diagnostic with its position.
     pub fn read(path: &Path) -> Result<Self, Diagnostics> {
         let text = std::fs::read_to_string(path).map_err(|error| {
-            Diagnostics(vec![Diagnostic {
-                file: path.to_path_buf(),
-                line: 0,
-                column: 0,
-                message: format!("cannot read the config file: {error}"),
-            }])
+            Diagnostics(vec![Diagnostic::in_file(
+                path.display().to_string(),
+                format!("cannot read the config file: {error}"),
+            )])
         })?;
         Self::parse(path, &text)
     }
@@ -194,12 +166,12 @@ impl ConfigDocument {
                 .trim_start_matches("error: ")
                 .to_owned();
             let message = strip_position(&message);
-            Diagnostics(vec![Diagnostic {
-                file: path.to_path_buf(),
+            Diagnostics(vec![Diagnostic::new(
+                path.display().to_string(),
                 line,
                 column,
                 message,
-            }])
+            )])
         })?;
         let dir = path
             .parent()
@@ -357,8 +329,7 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
         match RuleSet::from_yaml(&text, &resolved) {
             Ok(set) => sets.push(set),
             Err(problems) => {
-                out.diagnostics
-                    .extend(problems.into_iter().map(rule_diagnostic));
+                out.diagnostics.extend(problems);
                 rules_ok = false;
             }
         }
@@ -368,8 +339,7 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
         match RuleSet::merge(sets) {
             Ok(set) => Some(set),
             Err(problems) => {
-                out.diagnostics
-                    .extend(problems.into_iter().map(rule_diagnostic));
+                out.diagnostics.extend(problems);
                 None
             }
         }
@@ -380,8 +350,8 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
     let signals = match &doc.signals {
         Some(raw) => {
             let signals = out.item::<SignalsConfig>("signals", raw);
-            for (path, message) in signals.iter().flat_map(SignalsConfig::problems) {
-                out.at(raw, format!("{path}: {message}"));
+            for problem in signals.iter().flat_map(SignalsConfig::problems) {
+                out.at(raw, problem.to_string());
             }
             let ids: Vec<ChainId> = chains.iter().map(|c| c.follower.chain).collect();
             for (i, wallet) in signals.iter().flat_map(|s| s.wallets.iter()).enumerate() {
@@ -410,15 +380,6 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
                 .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
             Err(Diagnostics(diagnostics))
         }
-    }
-}
-
-fn rule_diagnostic(problem: argus_rules::Diagnostic) -> Diagnostic {
-    Diagnostic {
-        file: PathBuf::from(problem.path),
-        line: problem.line,
-        column: problem.column,
-        message: problem.message,
     }
 }
 

@@ -40,7 +40,7 @@ use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use argus_core::{Block, BlockRef, ChainId, Finding, Log, Receipt, Signal, Transaction};
 use serde::Deserialize;
 
-use crate::threshold::parse_duration;
+use crate::threshold::window_ms;
 use crate::{ContractDirectory, ContractEntry, Engine, RuleSet};
 
 /// Why a test file could not be run at all (its cases' failures are in the
@@ -57,7 +57,7 @@ pub enum TestFileError {
     #[error("the rules of {path} do not load:\n{}", diagnostics.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))]
     Rules {
         path: String,
-        diagnostics: Vec<crate::Diagnostic>,
+        diagnostics: Vec<argus_core::Diagnostic>,
     },
 }
 
@@ -347,7 +347,7 @@ fn run_case(case: &Case, engine: &mut Engine, directory: &ContractDirectory) -> 
             }
         }
         if let Some(s) = &input.signals {
-            match (parse_at(&s.from), parse_at(&s.to), parse_duration(&s.every)) {
+            match (parse_at(&s.from), parse_at(&s.to), window_ms(&s.every)) {
                 (Ok(from), Ok(to), Ok(every)) => {
                     let mut at = from;
                     while at <= to && signals.len() < 100_000 {
@@ -398,7 +398,7 @@ fn parse_at(text: &str) -> Result<i64, String> {
     if text.trim().trim_start_matches('0').is_empty() || text.trim() == "0s" {
         return Ok(0);
     }
-    parse_duration(text).map(|ms| i64::try_from(ms).unwrap_or(i64::MAX))
+    window_ms(text).map(|ms| i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
 fn check(expect: &Expect, findings: &[Finding], errors: &[String], failures: &mut Vec<String>) {

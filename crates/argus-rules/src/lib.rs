@@ -17,7 +17,7 @@
 //!   floats. [`ExactInt`] compares exactly with itself, CEL `int` and `uint`,
 //!   on either side of the operator (see `exact_int`'s module docs).
 //! - **All errors at once**: a file is read into a positioned YAML tree and
-//!   checked by hand, so [`RuleSet::from_yaml`] returns every [`Diagnostic`]
+//!   checked by hand, so [`RuleSet::from_yaml`] returns every [`argus_core::Diagnostic`]
 //!   with its file, line and column.
 //! - **Indexed rules**: rules are filed by `(chain, address, topic0)`,
 //!   `(chain, address, selector)`, sender/recipient and signal name; a log
@@ -82,7 +82,5 @@ pub use directory::{ContractDirectory, ContractEntry};
 pub use engine::{Engine, Outcome, RuleError};
 pub use exact_int::ExactInt;
 pub use lookback::Lookback;
-pub use schema::{
-    Aggregate, ContractRef, Diagnostic, ItemRef, Matcher, Rule, RuleSet, SourceLocation,
-};
+pub use schema::{Aggregate, ContractRef, ItemRef, Matcher, Rule, RuleSet, SourceLocation};
 pub use window::MAX_BASELINE_SAMPLES;

@@ -10,31 +10,11 @@ use std::fmt;
 
 use alloy_json_abi::{Event, Function};
 use alloy_primitives::{Address, B256, Selector};
-use argus_core::{ChainId, Severity};
+use argus_core::{ChainId, Diagnostic, Severity};
 
 use crate::expression::{Expression, Template, Vocabulary};
-use crate::threshold::{Comparison, Threshold, parse_duration, parse_threshold};
+use crate::threshold::{Comparison, Threshold, parse_threshold, window_ms};
 use crate::yaml::{self, Node, NodeValue};
-
-/// One problem in a rule file, where it is.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Diagnostic {
-    pub path: String,
-    /// 1-based; 0 when unknown.
-    pub line: u64,
-    pub column: u64,
-    pub message: String,
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.path, self.line, self.column, self.message
-        )
-    }
-}
 
 /// Where a rule was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,12 +153,12 @@ impl RuleSet {
         let root = match yaml::parse(text) {
             Ok(root) => root,
             Err(error) => {
-                return Err(vec![Diagnostic {
-                    path: loader.path,
-                    line: error.line,
-                    column: error.column,
-                    message: format!("not valid YAML: {}", error.message),
-                }]);
+                return Err(vec![Diagnostic::new(
+                    loader.path,
+                    error.line,
+                    error.column,
+                    format!("not valid YAML: {}", error.message),
+                )]);
             }
         };
         let rules = loader.file(&root);
@@ -206,12 +186,10 @@ impl RuleSet {
                     Ok(set) => sets.push(set),
                     Err(mut d) => diagnostics.append(&mut d),
                 },
-                Err(error) => diagnostics.push(Diagnostic {
-                    path: path.display().to_string(),
-                    line: 0,
-                    column: 0,
-                    message: format!("cannot read the file: {error}"),
-                }),
+                Err(error) => diagnostics.push(Diagnostic::in_file(
+                    path.display().to_string(),
+                    format!("cannot read the file: {error}"),
+                )),
             }
         }
         match RuleSet::merge(sets) {
@@ -237,15 +215,15 @@ impl RuleSet {
         let mut diagnostics = Vec::new();
         for rule in &self.rules {
             if let Some(first) = seen.get(rule.id.as_str()) {
-                diagnostics.push(Diagnostic {
-                    path: rule.location.path.clone(),
-                    line: rule.location.line,
-                    column: rule.location.column,
-                    message: format!(
+                diagnostics.push(Diagnostic::new(
+                    rule.location.path.clone(),
+                    rule.location.line,
+                    rule.location.column,
+                    format!(
                         "rule id `{}` is already used at {first}; rule ids must be unique",
                         rule.id
                     ),
-                });
+                ));
             } else {
                 seen.insert(&rule.id, &rule.location);
             }
@@ -306,12 +284,12 @@ pub(crate) fn field<'n>(node: &'n Node, name: &str) -> Option<&'n Node> {
 
 impl Loader {
     pub(crate) fn error(&mut self, node: &Node, message: impl Into<String>) {
-        self.diagnostics.push(Diagnostic {
-            path: self.path.clone(),
-            line: node.line,
-            column: node.column,
-            message: message.into(),
-        });
+        self.diagnostics.push(Diagnostic::new(
+            self.path.clone(),
+            node.line,
+            node.column,
+            message,
+        ));
     }
 
     pub(crate) fn location(&self, node: &Node) -> SourceLocation {
@@ -545,7 +523,7 @@ impl Loader {
                 );
                 return None;
             }
-            return match parse_duration(&text) {
+            return match window_ms(&text) {
                 Ok(for_ms) => Some(Aggregate::Sustained { for_ms }),
                 Err(e) => {
                     self.error(f, format!("`for`: {e}"));

@@ -13,7 +13,7 @@ use argus_core::Severity;
 
 use crate::expression::{Expression, Template, Vocabulary};
 use crate::schema::{Aggregate, ContractRef, Loader, Matcher, Rule, entries, field};
-use crate::threshold::{Threshold, parse_duration, parse_threshold};
+use crate::threshold::{Threshold, parse_threshold, window_ms};
 use crate::yaml::Node;
 
 impl Loader {
@@ -33,7 +33,7 @@ impl Loader {
         let baseline_ms = match field(section, "gas_price_baseline") {
             Some(node) => match self
                 .text(node, "`gas_price_baseline`")
-                .map(|t| parse_duration(&t))
+                .map(|t| window_ms(&t))
             {
                 Some(Ok(ms)) => ms,
                 Some(Err(e)) => {

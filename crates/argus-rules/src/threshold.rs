@@ -1,11 +1,16 @@
-//! The small languages of thresholds and durations, as operators write them.
+//! The small language of thresholds, as operators write them.
 //!
 //! The seed procedure says `>5 in 5 minutes`, `>200% of normal`, `>90% for 1
 //! minute`; rules say `> 5 in 5m` and `> 200% of 1h median`. Both parse here,
 //! into [`Threshold`]; numbers stay exact (counts are integers, percentages are
 //! kept in thousandths), so a threshold never depends on float rounding.
+//! Windows are read by the one duration grammar, [`argus_core::parse_window`]:
+//! a unit is required (in `> 5 in 5` the bare number is ambiguous) and a
+//! window is longer than zero.
 
 use std::fmt;
+
+use argus_core::parse_window_ms;
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,44 +76,9 @@ pub enum Threshold {
     },
 }
 
-/// Parses a duration: `30s`, `5m`, `1h`, `1d`, `500ms`, `1 minute`,
-/// `5 minutes`, `2 hours`, `90 seconds`. Returns milliseconds.
-pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    if number.is_empty() {
-        return Err(format!(
-            "`{}` is not a duration: write a whole number and a unit, e.g. 30s, 5m, 1h, 5 minutes",
-            shorten(text)
-        ));
-    }
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("`{}` is too large a number", shorten(number)))?;
-    let unit_ms: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "ms" | "millisecond" | "milliseconds" => 1,
-        "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
-        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
-        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000,
-        "d" | "day" | "days" => 86_400_000,
-        "" => return Err(format!("`{}` has no unit: add s, m, h or d", shorten(text))),
-        other => {
-            return Err(format!(
-                "`{}` is not a unit of time: use ms, s, m, h, d (or seconds, minutes, hours, days)",
-                shorten(other)
-            ));
-        }
-    };
-    let ms = number
-        .checked_mul(unit_ms)
-        .ok_or_else(|| format!("`{}` is too long a duration", shorten(text)))?;
-    if ms == 0 {
-        return Err("a duration must be longer than zero".to_owned());
-    }
-    Ok(ms)
+/// A window in milliseconds, e.g. `5m`, `1 minute`, `1h30m`.
+pub fn window_ms(text: &str) -> Result<u64, String> {
+    parse_window_ms(text).map_err(|e| e.to_string())
 }
 
 fn shorten(text: &str) -> String {
@@ -173,7 +143,7 @@ pub fn parse_threshold(text: &str) -> Result<Threshold, String> {
                 None
             } else {
                 let window = baseline.strip_suffix("median").unwrap_or(baseline);
-                Some(parse_duration(window)?)
+                Some(window_ms(window)?)
             };
             return Ok(Threshold::Baseline {
                 op,
@@ -194,7 +164,7 @@ pub fn parse_threshold(text: &str) -> Result<Threshold, String> {
         return Ok(Threshold::Count {
             op,
             limit,
-            within_ms: parse_duration(window)?,
+            within_ms: window_ms(window)?,
         });
     }
     value_threshold(op, number, rest)
@@ -207,7 +177,7 @@ fn value_threshold(op: Comparison, number: &str, rest: &str) -> Result<Threshold
         .map_err(|_| format!("`{}` is not a number", shorten(number)))?;
     let lower = rest.trim().to_ascii_lowercase();
     let (unit, sustained) = match lower.split_once("for ") {
-        Some((unit, duration)) => (unit.trim().to_owned(), Some(parse_duration(duration)?)),
+        Some((unit, duration)) => (unit.trim().to_owned(), Some(window_ms(duration)?)),
         None => (lower.clone(), None),
     };
     let limit = match unit.as_str() {
@@ -233,6 +203,7 @@ mod tests {
 
     #[test]
     fn durations() {
+        let parse_duration = window_ms;
         assert_eq!(parse_duration("5m"), Ok(300_000));
         assert_eq!(parse_duration("1 minute"), Ok(60_000));
         assert_eq!(parse_duration("5 minutes"), Ok(300_000));
@@ -334,14 +305,14 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn parsers_never_panic(text in ".{0,40}") {
-            let _ = parse_duration(&text);
+            let _ = window_ms(&text);
             let _ = parse_threshold(&text);
         }
 
         #[test]
         fn durations_round_trip(n in 1u64..100_000, unit in 0usize..4) {
             let (suffix, ms) = [("s", 1_000), ("m", 60_000), ("h", 3_600_000), (" minutes", 60_000)][unit];
-            proptest::prop_assert_eq!(parse_duration(&format!("{n}{suffix}")), Ok(n * ms));
+            proptest::prop_assert_eq!(window_ms(&format!("{n}{suffix}")), Ok(n * ms));
         }
 
         #[test]

@@ -62,7 +62,7 @@ fn duplicate_ids_name_both_places() {
     .unwrap();
     let errors = RuleSet::merge([a, b]).unwrap_err();
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].path, "b.yaml");
+    assert_eq!(errors[0].file, "b.yaml");
     assert_eq!(errors[0].line, 3);
     assert!(
         errors[0].message.contains("already used at a.yaml:2:5"),

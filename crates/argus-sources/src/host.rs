@@ -14,7 +14,7 @@ use crate::{Source, SourceContext, signal, ten_s};
 pub struct HostProbe {
     #[serde(
         default = "ten_s",
-        deserialize_with = "argus_chain::deserialize_duration"
+        deserialize_with = "argus_core::duration::deserialize"
     )]
     pub every: Duration,
 }

@@ -38,7 +38,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use argus_chain::ChainSetup;
-use argus_core::{Clock, Signal};
+use argus_core::{Clock, Diagnostic, Signal};
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
@@ -100,8 +100,8 @@ impl SignalsConfig {
         names
     }
 
-    /// Every problem the types cannot catch, as (path, message).
-    pub fn problems(&self) -> Vec<(String, String)> {
+    /// Every problem the types cannot catch, each at its key path.
+    pub fn problems(&self) -> Vec<Diagnostic> {
         let mut problems = Vec::new();
         let mut intervals: Vec<(String, Duration)> = Vec::new();
         if let Some(rpc) = &self.rpc {
@@ -118,12 +118,12 @@ impl SignalsConfig {
         }
         for (path, every) in intervals {
             if every < Duration::from_millis(100) {
-                problems.push((path, "`every` must be at least 100ms".to_owned()));
+                problems.push(Diagnostic::at_path(path, "`every` must be at least 100ms"));
             }
         }
         for (i, process) in self.processes.iter().enumerate() {
             if process.matches.trim().is_empty() {
-                problems.push((
+                problems.push(Diagnostic::at_path(
                     format!("signals.processes[{i}].match"),
                     "must name part of the process's command line".to_owned(),
                 ));
@@ -131,7 +131,7 @@ impl SignalsConfig {
         }
         for (i, log) in self.logs.iter().enumerate() {
             if log.patterns.is_empty() {
-                problems.push((
+                problems.push(Diagnostic::at_path(
                     format!("signals.logs[{i}].patterns"),
                     "give at least one `signal_name: regex`".to_owned(),
                 ));
@@ -140,7 +140,7 @@ impl SignalsConfig {
                 if let Err(error) = regex::Regex::new(pattern) {
                     let first = error.to_string();
                     let first = first.lines().last().unwrap_or("invalid").trim().to_owned();
-                    problems.push((
+                    problems.push(Diagnostic::at_path(
                         format!("signals.logs[{i}].patterns.{name}"),
                         format!("not a regular expression: {first}"),
                     ));
@@ -315,7 +315,7 @@ mod tests {
         }))
         .unwrap();
         let problems = config.problems();
-        let paths: Vec<&str> = problems.iter().map(|(p, _)| p.as_str()).collect();
+        let paths: Vec<&str> = problems.iter().filter_map(|p| p.path.as_deref()).collect();
         assert_eq!(
             paths,
             [
@@ -324,6 +324,9 @@ mod tests {
                 "signals.logs[0].patterns.a"
             ]
         );
-        assert!(problems[2].1.contains("regular expression"), "{problems:?}");
+        assert!(
+            problems[2].message.contains("regular expression"),
+            "{problems:?}"
+        );
     }
 }

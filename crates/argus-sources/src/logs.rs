@@ -33,7 +33,7 @@ pub struct LogSource {
     /// How often the file is checked for new lines.
     #[serde(
         default = "half_s",
-        deserialize_with = "argus_chain::deserialize_duration"
+        deserialize_with = "argus_core::duration::deserialize"
     )]
     pub every: Duration,
 }

@@ -21,7 +21,7 @@ pub struct ProcessProbe {
     pub matches: String,
     #[serde(
         default = "ten_s",
-        deserialize_with = "argus_chain::deserialize_duration"
+        deserialize_with = "argus_core::duration::deserialize"
     )]
     pub every: Duration,
 }

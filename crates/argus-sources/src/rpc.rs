@@ -22,13 +22,13 @@ use crate::{Source, SourceContext, signal, ten_s};
 pub struct RpcProbe {
     #[serde(
         default = "every_15s",
-        deserialize_with = "argus_chain::deserialize_duration"
+        deserialize_with = "argus_core::duration::deserialize"
     )]
     pub every: Duration,
     /// A probe that takes longer counts as the timeout and as an error.
     #[serde(
         default = "ten_s",
-        deserialize_with = "argus_chain::deserialize_duration"
+        deserialize_with = "argus_core::duration::deserialize"
     )]
     pub timeout: Duration,
     /// Compare the endpoints' hashes of one block (a chain with several).

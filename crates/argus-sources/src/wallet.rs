@@ -23,7 +23,7 @@ pub struct WalletProbe {
     pub chain: Option<String>,
     #[serde(
         default = "thirty_s",
-        deserialize_with = "argus_chain::deserialize_duration"
+        deserialize_with = "argus_core::duration::deserialize"
     )]
     pub every: Duration,
 }

@@ -25,7 +25,10 @@ pub use keystore::{
     KdfParams, Keystore, MAX_PBKDF2_ROUNDS, MAX_SCRYPT_LOG_N, MAX_SCRYPT_MEMORY,
     MAX_SCRYPT_R_TIMES_P,
 };
-pub use master::{ArgonCost, MIN_MASTER_KEY_BITS, MIN_MASTER_KEY_CHARS, MasterKey};
+pub use master::{
+    ArgonCost, MIN_MASTER_KEY_BITS, MIN_MASTER_KEY_CHARS, MasterKey, MasterKeyStrength,
+    check_master_key,
+};
 pub use policy::{AccessPolicy, Action, OutsideWindow, Permit, TimeWindow};
 pub use vault::{KeyEntry, Vault};
 

@@ -25,61 +25,94 @@ impl std::fmt::Debug for MasterKey {
     }
 }
 
+/// What the strength rules measured in a master key they accepted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MasterKeyStrength {
+    /// Length in characters (a trailing newline not counted).
+    pub chars: usize,
+    /// The entropy estimate, in bits.
+    pub bits: f64,
+}
+
+/// The one master-key strength check: what `argus keys create` (through
+/// [`MasterKey::new`]) accepts is what `argus doctor` accepts.
+///
+/// The key is judged as the vault uses it (trailing newline ignored): at least
+/// 32 characters, no whitespace or control characters, at least 10 distinct
+/// characters, no more than half of it repeated or consecutive characters,
+/// and an entropy estimate of at least 100 bits. The reason for a refusal
+/// ([`VaultError::WeakMasterKey`]) never quotes the key.
+pub fn check_master_key(secret: &str) -> Result<MasterKeyStrength> {
+    let secret = secret.trim_end_matches(['\n', '\r']);
+    let weak = |reason: String| Err(VaultError::WeakMasterKey { reason });
+    let chars: Zeroizing<Vec<char>> = Zeroizing::new(secret.chars().collect());
+    if chars.len() < MIN_MASTER_KEY_CHARS {
+        return weak(format!(
+            "it has {} characters, at least {MIN_MASTER_KEY_CHARS} are required",
+            chars.len()
+        ));
+    }
+    if chars.iter().any(|c| c.is_whitespace() || c.is_control()) {
+        return weak("it contains whitespace or control characters".into());
+    }
+    let mut counts = std::collections::HashMap::new();
+    for c in chars.iter() {
+        *counts.entry(*c).or_insert(0usize) += 1;
+    }
+    if counts.len() < 10 {
+        return weak(format!(
+            "it uses only {} distinct characters, at least 10 are required",
+            counts.len()
+        ));
+    }
+    let steady = chars
+        .windows(2)
+        .filter(|w| {
+            let d = i64::from(u32::from(w[1])) - i64::from(u32::from(w[0]));
+            (-1..=1).contains(&d)
+        })
+        .count();
+    if steady * 2 > chars.len() {
+        return weak("more than half of it is repeated or consecutive characters".into());
+    }
+    let bits = entropy_bits(&counts, chars.len());
+    counts.clear();
+    if bits < MIN_MASTER_KEY_BITS {
+        return weak(format!(
+            "its estimated entropy is {bits:.0} bits, at least {MIN_MASTER_KEY_BITS:.0} are required"
+        ));
+    }
+    Ok(MasterKeyStrength {
+        chars: chars.len(),
+        bits,
+    })
+}
+
+/// Shannon entropy of the character distribution times the length: a rough
+/// upper bound that catches repeated and low-variety keys.
+fn entropy_bits(counts: &std::collections::HashMap<char, usize>, len: usize) -> f64 {
+    if len == 0 {
+        return 0.0;
+    }
+    let n = len as f64;
+    let per_char: f64 = counts
+        .values()
+        .map(|&k| {
+            let p = k as f64 / n;
+            -p * p.log2()
+        })
+        .sum();
+    per_char * n
+}
+
 impl MasterKey {
-    /// Validates `secret` (trailing newline ignored): at least 32
-    /// characters, enough distinct characters, no long runs or sequences,
-    /// and an entropy estimate of at least 100 bits. The reason for a refusal
-    /// never quotes the key.
+    /// Accepts `secret` when it passes [`check_master_key`] (trailing newline
+    /// ignored).
     pub fn new(mut secret: String) -> Result<Self> {
         let trimmed = secret.trim_end_matches(['\n', '\r']).len();
         secret.truncate(trimmed);
         let secret = Zeroizing::new(secret);
-        let weak = |reason: String| Err(VaultError::WeakMasterKey { reason });
-        let chars: Zeroizing<Vec<char>> = Zeroizing::new(secret.chars().collect());
-        if chars.len() < MIN_MASTER_KEY_CHARS {
-            return weak(format!(
-                "it has {} characters, at least {MIN_MASTER_KEY_CHARS} are required",
-                chars.len()
-            ));
-        }
-        if chars.iter().any(|c| c.is_whitespace() || c.is_control()) {
-            return weak("it contains whitespace or control characters".into());
-        }
-        let mut counts = std::collections::HashMap::new();
-        for c in chars.iter() {
-            *counts.entry(*c).or_insert(0usize) += 1;
-        }
-        if counts.len() < 10 {
-            return weak(format!(
-                "it uses only {} distinct characters, at least 10 are required",
-                counts.len()
-            ));
-        }
-        let steady = chars
-            .windows(2)
-            .filter(|w| {
-                let d = i64::from(u32::from(w[1])) - i64::from(u32::from(w[0]));
-                (-1..=1).contains(&d)
-            })
-            .count();
-        if steady * 2 > chars.len() {
-            return weak("more than half of it is repeated or consecutive characters".into());
-        }
-        let n = chars.len() as f64;
-        let per_char: f64 = counts
-            .values()
-            .map(|&k| {
-                let p = k as f64 / n;
-                -p * p.log2()
-            })
-            .sum();
-        let bits = per_char * n;
-        counts.clear();
-        if bits < MIN_MASTER_KEY_BITS {
-            return weak(format!(
-                "its estimated entropy is {bits:.0} bits, at least {MIN_MASTER_KEY_BITS:.0} are required"
-            ));
-        }
+        check_master_key(&secret)?;
         Ok(Self(secret))
     }
 
@@ -168,6 +201,42 @@ mod tests {
                 proptest::prop_assert!(key.len() < 8 || !text.contains(&key));
             }
         }
+    }
+
+    /// Moved from `argus doctor`, which now asks [`check_master_key`].
+    #[test]
+    fn entropy_separates_random_from_repeated_keys() {
+        let bits = |key: &str| {
+            let mut counts = std::collections::HashMap::new();
+            for c in key.chars() {
+                *counts.entry(c).or_insert(0usize) += 1;
+            }
+            entropy_bits(&counts, key.chars().count())
+        };
+        assert!(bits(&"a".repeat(64)) < 1.0);
+        assert!(bits("abababababababababababababababababab") < 128.0);
+        assert!(bits("q7Xk2pR9vLm3Tz8WcYb1Nf6Hd4Gs0JeUaK5Vw+Q=") >= 128.0);
+    }
+
+    #[test]
+    fn the_check_and_the_constructor_agree() {
+        for key in [
+            "q7Xk2pR9vLm3Tz8WcYb1Nf6Hd4Gs0JeUaK5Vw+Q=",
+            "q7Xk2pR9vLm3Tz8WcYb1Nf6Hd4Gs0JeUaK5Vw+Q=\n",
+            "3f9a1c0e7b2d4f6a8c0e2b4d6f8a0c1e",
+            "password",
+            "abcdefghijklmnopqrstuvwxyz0123456789",
+            "has space has space has space has space x",
+        ] {
+            assert_eq!(
+                check_master_key(key).is_ok(),
+                MasterKey::new(key.to_owned()).is_ok(),
+                "{key}"
+            );
+        }
+        let strength = check_master_key("q7Xk2pR9vLm3Tz8WcYb1Nf6Hd4Gs0JeUaK5Vw+Q=\n").unwrap();
+        assert_eq!(strength.chars, 40);
+        assert!(strength.bits >= MIN_MASTER_KEY_BITS);
     }
 
     #[test]

@@ -21,8 +21,10 @@ mod webhook;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use argus_core::Diagnostic;
+
 use crate::config::{AlertingConfig, NotifierConfig};
-use crate::error::{AlertError, ConfigProblem};
+use crate::error::AlertError;
 use crate::outbox::{AlertRecord, Delivery, DeliveryKind};
 use crate::secret::{Secret, SecretSource};
 
@@ -248,10 +250,10 @@ pub fn build_notifiers_with(
                 Ok(n) => {
                     built.insert(name.clone(), n);
                 }
-                Err(error) => problems.push(ConfigProblem {
-                    path: format!("alerting.notifiers.{name}"),
-                    message: error.to_string(),
-                }),
+                Err(error) => problems.push(Diagnostic::at_path(
+                    format!("alerting.notifiers.{name}"),
+                    error.to_string(),
+                )),
             }
         }
     }

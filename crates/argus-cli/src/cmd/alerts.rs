@@ -108,7 +108,7 @@ pub(crate) struct SilenceAddArgs {
     #[arg(long, value_name = "0x…", value_parser = parse_address_arg)]
     address: Option<Address>,
     /// How long, from the start: 90m, 2h, 1d.
-    #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration_ms,
+    #[arg(long = "for", value_name = "DURATION", value_parser = argus_core::parse_window_ms,
           conflicts_with = "until")]
     for_ms: Option<u64>,
     /// Until this RFC 3339 time (2026-11-05T18:00:00Z).
@@ -744,7 +744,7 @@ impl Since {
 }
 
 fn parse_since(text: &str) -> Result<Since, String> {
-    if let Ok(ms) = argus_rules::threshold::parse_duration(text) {
+    if let Ok(ms) = argus_core::parse_window_ms(text) {
         return Ok(Since::Ago { ms });
     }
     parse_time(text).map(Since::At).map_err(|_| {
@@ -764,10 +764,6 @@ fn parse_time(text: &str) -> Result<Timestamp, String> {
             shorten(text)
         )
     })
-}
-
-fn parse_duration_ms(text: &str) -> Result<u64, String> {
-    argus_rules::threshold::parse_duration(text)
 }
 
 fn parse_state(text: &str) -> Result<AlertState, String> {

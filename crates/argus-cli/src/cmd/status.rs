@@ -39,16 +39,11 @@ pub(crate) struct StatusArgs {
     #[arg(long, default_value_t = 20)]
     max_behind: u64,
     /// A delivery still pending after this long is unhealthy.
-    #[arg(long, default_value = "5m", value_parser = parse_age)]
+    #[arg(long, default_value = "5m", value_parser = argus_core::parse_duration)]
     max_delivery_age: Duration,
     /// Print JSON.
     #[arg(long)]
     json: bool,
-}
-
-fn parse_age(text: &str) -> Result<Duration, String> {
-    argus_chain::parse_duration(text)
-        .ok_or_else(|| format!("`{text}` is not a duration; write e.g. 90s, 5m, 1h"))
 }
 
 /// One problem that needs a person.
