@@ -71,11 +71,11 @@ pub(crate) async fn run(
     )?;
     let routing = Arc::new(Routing::from_config(&config.alerting)?);
     let dispatcher = Dispatcher::new(
-        Store::open_in_dir(&config.data_dir)?,
+        &Store::open_in_dir(&config.data_dir)?,
         notifiers,
         &config.alerting,
         Clock::system(),
-    );
+    )?;
     let wake = dispatcher.handle();
     let mut tasks = tokio::task::JoinSet::new();
     {
@@ -186,7 +186,9 @@ fn retry(error: impl Into<anyhow::Error>) -> ChainFailure {
 async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), ChainFailure> {
     let chain = setup.follower.chain;
     let retain = setup.follower.retained_blocks();
-    let mut store = Store::open_in_dir(&context.data_dir).map_err(retry)?;
+    let mut store = Store::open_in_dir(&context.data_dir)
+        .and_then(|store| store.connect())
+        .map_err(retry)?;
     let registry = Registry::open_in_dir(&context.data_dir).map_err(retry)?;
     let mut seen_change = latest_change(&registry).map_err(retry)?;
     let directory = directory::load(&registry).map_err(ChainFailure::Retry)?;
@@ -199,7 +201,7 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
             problem.message
         );
     }
-    let cursor = argus_chain::db::load_cursor(store.connection(), chain).map_err(retry)?;
+    let cursor = argus_chain::db::load_cursor(&store, chain).map_err(retry)?;
     let pool = RpcPool::new(chain, setup.endpoints.clone(), setup.pool.clone())
         .map_err(|e| ChainFailure::Fatal(e.into()))?;
     let warmed = warm_windows(&mut engine, &pool, setup, &cursor, &context.rules).await?;

@@ -465,7 +465,7 @@ fn spawn_samples<F, Fut>(
 /// back at the next start, so a window counts across a restart.
 async fn evaluate(context: SignalContext, mut rx: mpsc::Receiver<Sample>) -> anyhow::Result<()> {
     let mut engine = Engine::new(context.rules.clone(), &ContractDirectory::default());
-    let mut store = Store::open_in_dir(&context.data_dir)?;
+    let mut store = Store::open_in_dir(&context.data_dir)?.connect()?;
     let windows = SignalWindows::of(&context.rules);
     let refilled = windows.refill(&store, &mut engine, Clock::system().now_ms())?;
     if refilled > 0 {
@@ -499,11 +499,11 @@ async fn evaluate(context: SignalContext, mut rx: mpsc::Receiver<Sample>) -> any
         }
         let now = Clock::system().now_ms();
         let tx = store.transaction()?;
-        windows.store(&tx, &kept, now)?;
+        windows.store(tx.sqlite(), &kept, now)?;
         // Where each log was read up to moves with what its lines made: a
         // crash before this commit reads those lines again.
         for (source, position) in &positions {
-            tx.execute(
+            tx.sqlite().execute(
                 "INSERT INTO signal_log_positions (source, inode, offset) VALUES (?1, ?2, ?3)
                  ON CONFLICT (source) DO UPDATE SET inode = excluded.inode, offset = excluded.offset",
                 (
@@ -589,11 +589,16 @@ impl SignalWindows {
 
     /// Feeds the stored samples still inside the longest window to `engine`;
     /// what they fire was recorded when they first came. Returns how many.
-    fn refill(&self, store: &Store, engine: &mut Engine, now_ms: i64) -> anyhow::Result<usize> {
+    fn refill(
+        &self,
+        store: &argus_store::Connection,
+        engine: &mut Engine,
+        now_ms: i64,
+    ) -> anyhow::Result<usize> {
         if self.names.is_empty() {
             return Ok(0);
         }
-        let mut stmt = store.connection().prepare(
+        let mut stmt = store.sqlite().prepare(
             "SELECT name, value, labels, at_ms FROM signal_samples WHERE at_ms >= ?1 ORDER BY id",
         )?;
         let rows = stmt.query_map([now_ms.saturating_sub(self.horizon_ms)], |row| {
@@ -922,9 +927,9 @@ pub(crate) struct LogPosition {
 
 /// The positions of every log source, as the last commit left them.
 fn load_log_positions(data_dir: &Path) -> anyhow::Result<BTreeMap<String, LogPosition>> {
-    let store = Store::open_in_dir(data_dir)?;
+    let store = Store::open_in_dir(data_dir)?.connect()?;
     let mut stmt = store
-        .connection()
+        .sqlite()
         .prepare("SELECT source, inode, offset FROM signal_log_positions")?;
     let rows = stmt.query_map([], |row| {
         Ok((
