@@ -212,7 +212,10 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
         }
     }
     let oldest_pending_ms = stats::oldest_pending_at_ms(&conn)?;
-    let oldest_pending_age_ms = oldest_pending_ms.map(|at| now_ms.saturating_sub(at));
+    // Measured from after the read: a delivery queued while the nodes were
+    // being asked (above) is not younger than zero.
+    let read_at_ms = Clock::system().now_ms().max(now_ms);
+    let oldest_pending_age_ms = oldest_pending_ms.map(|at| read_at_ms.saturating_sub(at));
     let oldest_pending_age_s = oldest_pending_age_ms.map(|ms| ms as f64 / 1000.0);
     if let Some(age) = oldest_pending_age_ms
         && age > i64::try_from(args.max_delivery_age.as_millis()).unwrap_or(i64::MAX)
