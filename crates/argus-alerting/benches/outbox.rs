@@ -42,9 +42,12 @@ fn finding(n: u64) -> Finding {
 
 fn outbox_bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("argus.db")).unwrap();
+    let mut store = Store::open(&dir.path().join("argus.db"))
+        .unwrap()
+        .connect()
+        .unwrap();
     store
-        .connection()
+        .sqlite()
         .execute_batch(
             "CREATE TABLE baseline (id TEXT PRIMARY KEY, body TEXT NOT NULL, at INTEGER NOT NULL)",
         )
@@ -56,11 +59,12 @@ fn outbox_bench(c: &mut Criterion) {
         b.iter(|| {
             n += 1;
             let tx = store.transaction().unwrap();
-            tx.execute(
-                "INSERT INTO baseline (id, body, at) VALUES (?1, ?2, ?3)",
-                rusqlite::params![format!("{n:064x}"), "{\"amount\":\"5\"}", n as i64],
-            )
-            .unwrap();
+            tx.sqlite()
+                .execute(
+                    "INSERT INTO baseline (id, body, at) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![format!("{n:064x}"), "{\"amount\":\"5\"}", n as i64],
+                )
+                .unwrap();
             tx.commit().unwrap();
         });
     });
@@ -100,7 +104,7 @@ fn outbox_bench(c: &mut Criterion) {
                 tx.commit().unwrap();
                 assert_eq!(claimed.len(), 1);
                 for (delivery, _) in claimed {
-                    outbox::mark_delivered(store.connection(), delivery.id, 1).unwrap();
+                    outbox::mark_delivered(&store, delivery.id, 1).unwrap();
                 }
             },
             BatchSize::PerIteration,

@@ -24,7 +24,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use argus_store::Store;
+use argus_store::{Connection, Store};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
@@ -115,7 +115,7 @@ const IDLE_POLL_MS: u64 = 1_000;
 /// Sends the outbox.
 #[derive(Debug)]
 pub struct Dispatcher {
-    store: Arc<Mutex<Store>>,
+    conn: Arc<Mutex<Connection>>,
     notifiers: Arc<BTreeMap<String, Arc<Notifier>>>,
     clock: Clock,
     retry: RetryPolicy,
@@ -125,15 +125,15 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// A dispatcher over `store` (its own connection to the database, not
-    /// the daemon's writer) with the notifiers built from `config`. A claim's
+    /// A dispatcher over `store`, on a connection of its own (not the
+    /// daemon's writer's), with the notifiers built from `config`. A claim's
     /// lease outlasts the slowest send (request timeout or script timeout).
     pub fn new(
-        store: Store,
+        store: &Store,
         notifiers: BTreeMap<String, Notifier>,
         config: &AlertingConfig,
         clock: Clock,
-    ) -> Self {
+    ) -> Result<Self, AlertError> {
         let retry = &config.retry;
         let slowest = config
             .notifiers
@@ -143,8 +143,8 @@ impl Dispatcher {
                 _ => None,
             })
             .fold(retry.request_timeout.0, Duration::max);
-        Self {
-            store: Arc::new(Mutex::new(store)),
+        Ok(Self {
+            conn: Arc::new(Mutex::new(store.connect()?)),
             notifiers: Arc::new(
                 notifiers
                     .into_iter()
@@ -156,7 +156,7 @@ impl Dispatcher {
             max_in_flight: retry.max_in_flight.max(1),
             send_timeout: slowest + Duration::from_secs(1),
             wake: Arc::new(Notify::new()),
-        }
+        })
     }
 
     /// A handle to wake the running dispatcher.
@@ -170,13 +170,13 @@ impl Dispatcher {
         i64::try_from(self.send_timeout.as_millis()).unwrap_or(i64::MAX / 4) + 5_000
     }
 
-    async fn with_store<T: Send + 'static>(
+    async fn with_conn<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Store) -> Result<T, AlertError> + Send + 'static,
+        work: impl FnOnce(&mut Connection) -> Result<T, AlertError> + Send + 'static,
     ) -> Result<T, AlertError> {
-        let store = self.store.clone();
+        let conn = self.conn.clone();
         let joined = tokio::task::spawn_blocking(move || {
-            let mut guard = match store.lock() {
+            let mut guard = match conn.lock() {
                 Ok(guard) => guard,
                 Err(poisoned) => poisoned.into_inner(),
             };
@@ -192,10 +192,10 @@ impl Dispatcher {
     async fn claim(&self, limit: usize) -> Result<Vec<(Delivery, AlertRecord)>, AlertError> {
         let now = self.clock.now_ms();
         let lease = self.lease_ms();
-        self.with_store(move |store| {
-            let tx = store.transaction()?;
+        self.with_conn(move |conn| {
+            let tx = conn.transaction()?;
             let claimed = outbox::claim_due(&tx, now, limit, lease)?;
-            tx.commit().map_err(AlertError::db("claim deliveries"))?;
+            tx.commit()?;
             Ok(claimed)
         })
         .await
@@ -254,8 +254,8 @@ impl Dispatcher {
             }
         }
         let retry = self.retry;
-        self.with_store(move |store| {
-            let conn = store.connection();
+        self.with_conn(move |conn| {
+            let conn = &*conn;
             match result {
                 Ok(()) => outbox::mark_delivered(conn, delivery.id, now),
                 Err(error) if error.retryable => {
@@ -311,8 +311,7 @@ impl Dispatcher {
                     for (delivery, alert) in claimed {
                         self.start(&mut tasks, delivery, alert);
                     }
-                    self.with_store(|store| outbox::next_due_at(store.connection()))
-                        .await
+                    self.with_conn(|conn| outbox::next_due_at(conn)).await
                 }
                 Err(error) => Err(error),
             };

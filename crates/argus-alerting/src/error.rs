@@ -65,6 +65,7 @@ impl AlertError {
                 source.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
             ),
+            AlertError::Store { source } => source.is_busy(),
             _ => false,
         }
     }

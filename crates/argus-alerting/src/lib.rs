@@ -11,8 +11,11 @@
 //! and the mark re-sends the same key, which receivers dedup on.
 //!
 //! Modules: [`config`] (the `alerting:` section and its validation),
-//! [`routing`], [`silence`], [`outbox`] (all SQL), [`dispatcher`], [`notify`]
+//! [`routing`], [`silence`], [`outbox`] (the writes and the alerts' reads),
+//! [`stats`] (figures for health checks), [`dispatcher`], [`notify`]
 //! (webhook, Slack, Discord, Telegram, PagerDuty, email, script), [`secret`].
+//! Every function that touches the database takes an
+//! [`argus_store::Connection`] (a [`argus_store::Transaction`] derefs to one).
 
 pub mod config;
 pub mod dispatcher;
@@ -22,6 +25,7 @@ pub mod outbox;
 pub mod routing;
 pub mod secret;
 pub mod silence;
+pub mod stats;
 
 /// The clock of every stage (`argus_core::Clock`), re-exported for callers.
 pub use argus_core::Clock;
@@ -38,3 +42,4 @@ pub use secret::{Secret, SecretSource};
 pub use silence::{
     NewSilence, Silence, SilenceMatcher, add_silence, expire_silence, list_silences,
 };
+pub use stats::{AlertCounts, DeliveryCounts, NotifierDeliveries};

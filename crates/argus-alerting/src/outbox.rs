@@ -23,7 +23,8 @@ use std::str::FromStr;
 
 use alloy_primitives::{B256, keccak256};
 use argus_core::{ChainId, Finding, Severity};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use argus_store::Connection;
+use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
 use crate::error::AlertError;
@@ -55,7 +56,7 @@ impl AlertState {
         }
     }
 
-    fn parse(text: &str) -> Option<Self> {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         [
             Self::Firing,
             Self::Suppressed,
@@ -111,7 +112,7 @@ impl DeliveryStatus {
         }
     }
 
-    fn parse(text: &str) -> Option<Self> {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         [
             Self::Pending,
             Self::Delivered,
@@ -384,6 +385,7 @@ pub fn retract_block(
     let hash = format!("{block_hash:#x}");
     let ids: Vec<String> = {
         let mut stmt = conn
+            .sqlite()
             .prepare_cached(
                 "SELECT id FROM alerts WHERE chain_id = ?1 AND block_hash = ?2
                  AND state != 'retracted' ORDER BY at_ms, id",
@@ -460,6 +462,7 @@ pub fn retract_alert(
 
 fn delivered_fire_notifiers(conn: &Connection, id: &str) -> Result<Vec<String>, AlertError> {
     let mut stmt = conn
+        .sqlite()
         .prepare_cached(
             "SELECT notifier FROM alert_deliveries
              WHERE alert_id = ?1 AND kind = 'fire' AND status = 'delivered' ORDER BY id",
@@ -493,6 +496,7 @@ fn promote_next_in_group(
     };
     let notifiers: Vec<String> = {
         let mut stmt = conn
+            .sqlite()
             .prepare_cached(
                 "SELECT DISTINCT notifier FROM alert_deliveries
                  WHERE alert_id = ?1 AND kind = 'fire' ORDER BY notifier",
@@ -719,6 +723,7 @@ fn query_deliveries(
     params: &[&dyn rusqlite::ToSql],
 ) -> Result<Vec<Delivery>, AlertError> {
     let mut stmt = conn
+        .sqlite()
         .prepare_cached(sql)
         .map_err(AlertError::db("read deliveries"))?;
     let rows = stmt
@@ -776,7 +781,7 @@ pub(crate) fn execute_cached(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> rusqlite::Result<usize> {
-    conn.prepare_cached(sql)?.execute(params)
+    conn.sqlite().prepare_cached(sql)?.execute(params)
 }
 
 /// `query_row` through the statement cache.
@@ -786,7 +791,7 @@ pub(crate) fn query_row_cached<T>(
     params: impl rusqlite::Params,
     map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
-    conn.prepare_cached(sql)?.query_row(params, map)
+    conn.sqlite().prepare_cached(sql)?.query_row(params, map)
 }
 
 /// Which alerts [`list_alerts`] returns.
@@ -817,6 +822,7 @@ pub fn list_alerts(
          ORDER BY rowid DESC"
     );
     let mut stmt = conn
+        .sqlite()
         .prepare_cached(&sql)
         .map_err(AlertError::db("list alerts"))?;
     let rows = stmt

@@ -11,7 +11,8 @@ use std::str::FromStr;
 
 use alloy_primitives::Address;
 use argus_core::{ChainId, Finding, Severity};
-use rusqlite::{Connection, OptionalExtension, params};
+use argus_store::Connection;
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::error::AlertError;
@@ -148,7 +149,7 @@ pub fn add_silence(
         ],
     )
     .map_err(AlertError::db("add a silence"))?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.sqlite().last_insert_rowid())
 }
 
 /// Silences, newest first; only those in force at `active_at_ms` when given.
@@ -157,6 +158,7 @@ pub fn list_silences(
     active_at_ms: Option<i64>,
 ) -> Result<Vec<Silence>, AlertError> {
     let mut stmt = conn
+        .sqlite()
         .prepare_cached(
             "SELECT id, rule_id, max_severity, chain_id, address, starts_at_ms, ends_at_ms,
                     created_by, reason, created_at_ms

@@ -82,8 +82,7 @@ async fn one_signed_delivery_per_alert_and_recording_twice_is_a_no_op() {
         .map(|s| s.json()["alert"]["id"].as_str().unwrap().to_owned())
         .collect();
     assert!(ids.contains(&format!("{:#x}", a.id)) && ids.contains(&format!("{:#x}", b.id)));
-    let delivered =
-        outbox::list_deliveries(store.connection(), Some(DeliveryStatus::Delivered)).unwrap();
+    let delivered = outbox::list_deliveries(&store, Some(DeliveryStatus::Delivered)).unwrap();
     assert_eq!(delivered.len(), 2);
     assert!(
         delivered
@@ -116,7 +115,7 @@ async fn a_sink_that_is_down_then_failing_gets_the_alert_once_when_back() {
     // Connection refused.
     let pass = dispatcher.run_once().await.unwrap();
     assert_eq!(pass.retried, 1);
-    let d = &outbox::pending(store.connection()).unwrap()[0];
+    let d = &outbox::pending(&store).unwrap()[0];
     assert_eq!(d.attempts, 1);
     assert!(
         d.last_error
@@ -139,13 +138,13 @@ async fn a_sink_that_is_down_then_failing_gets_the_alert_once_when_back() {
     for expected_attempts in [2, 3] {
         clock.advance_ms(10 * 60 * 1000);
         assert_eq!(dispatcher.run_once().await.unwrap().retried, 1);
-        let d = &outbox::pending(store.connection()).unwrap()[0];
+        let d = &outbox::pending(&store).unwrap()[0];
         assert_eq!(d.attempts, expected_attempts);
         assert!(d.last_error.as_deref().unwrap().contains("503"));
     }
     clock.advance_ms(10 * 60 * 1000);
     assert_eq!(dispatcher.run_once().await.unwrap().delivered, 1);
-    let all = outbox::list_deliveries(store.connection(), None).unwrap();
+    let all = outbox::list_deliveries(&store, None).unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].status, DeliveryStatus::Delivered);
     assert_eq!(all[0].attempts, 4);
@@ -176,14 +175,14 @@ async fn retry_after_is_honoured_and_a_4xx_fails_for_good_but_stays_visible() {
             .body("slow down"),
     );
     assert_eq!(dispatcher.run_once().await.unwrap().retried, 1);
-    let d = outbox::pending(store.connection()).unwrap().remove(0);
+    let d = outbox::pending(&store).unwrap().remove(0);
     assert_eq!(d.next_attempt_at_ms, T0 + 120_000);
     clock.advance_ms(119_999);
     assert_eq!(dispatcher.run_once().await.unwrap().attempted(), 0);
     clock.advance_ms(1);
     receiver.then(Answer::status(400).body("bad payload"));
     assert_eq!(dispatcher.run_once().await.unwrap().failed, 1);
-    let failed = outbox::list_deliveries(store.connection(), Some(DeliveryStatus::Failed)).unwrap();
+    let failed = outbox::list_deliveries(&store, Some(DeliveryStatus::Failed)).unwrap();
     assert_eq!(failed.len(), 1);
     assert!(failed[0].last_error.as_deref().unwrap().contains("400"));
     assert!(
@@ -197,7 +196,7 @@ async fn retry_after_is_honoured_and_a_4xx_fails_for_good_but_stays_visible() {
     clock.advance_ms(3_600_000);
     assert_eq!(dispatcher.run_once().await.unwrap().attempted(), 0);
     // ...until requeued.
-    assert!(outbox::requeue(store.connection(), failed[0].id, clock.now_ms()).unwrap());
+    assert!(outbox::requeue(&store, failed[0].id, clock.now_ms()).unwrap());
     assert_eq!(dispatcher.run_once().await.unwrap().delivered, 1);
     assert_eq!(receiver.requests().len(), 3);
 }
@@ -282,8 +281,7 @@ async fn retracting_an_alert_not_yet_sent_cancels_it() {
     let seen = receiver.requests();
     assert_eq!(seen.len(), 1, "the cancelled fire was never sent");
     assert_eq!(seen[0].json()["alert"]["block_number"], 8);
-    let cancelled =
-        outbox::list_deliveries(store.connection(), Some(DeliveryStatus::Cancelled)).unwrap();
+    let cancelled = outbox::list_deliveries(&store, Some(DeliveryStatus::Cancelled)).unwrap();
     assert_eq!(cancelled.len(), 1);
 }
 
@@ -304,8 +302,8 @@ async fn a_fire_in_flight_during_a_reorg_is_followed_by_its_retraction() {
     tx.commit().unwrap();
     assert_eq!(r.cancelled, 1);
     // The sink accepted it after all: the retraction is queued now.
-    outbox::mark_delivered(store.connection(), claimed[0].0.id, T0 + 2).unwrap();
-    let pending = outbox::pending(store.connection()).unwrap();
+    outbox::mark_delivered(&store, claimed[0].0.id, T0 + 2).unwrap();
+    let pending = outbox::pending(&store).unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].kind, DeliveryKind::Retract);
 }
@@ -349,9 +347,7 @@ async fn duplicates_within_the_window_are_suppressed_and_promoted_on_reorg() {
         "11 minutes later is a new group"
     );
     assert_eq!(recorded.iter().map(|r| r.deliveries).sum::<usize>(), 2);
-    let head_alert = outbox::get_alert(store.connection(), &head)
-        .unwrap()
-        .unwrap();
+    let head_alert = outbox::get_alert(&store, &head).unwrap().unwrap();
     assert_eq!(head_alert.duplicates, 2);
     assert_eq!(dispatcher.run_once().await.unwrap().delivered, 2);
 
@@ -362,12 +358,12 @@ async fn duplicates_within_the_window_are_suppressed_and_promoted_on_reorg() {
         outbox::retract_block(&tx, ChainId::LOCAL, B256::repeat_byte(1), clock.now_ms()).unwrap();
     tx.commit().unwrap();
     assert_eq!((r.alerts, r.retractions_queued, r.promoted), (1, 1, 1));
-    let promoted = outbox::get_alert(store.connection(), &format!("{:#x}", findings[1].id))
+    let promoted = outbox::get_alert(&store, &format!("{:#x}", findings[1].id))
         .unwrap()
         .unwrap();
     assert_eq!(promoted.state, AlertState::Firing);
     assert_eq!(promoted.duplicates, 1);
-    let third = outbox::get_alert(store.connection(), &format!("{:#x}", findings[2].id))
+    let third = outbox::get_alert(&store, &format!("{:#x}", findings[2].id))
         .unwrap()
         .unwrap();
     assert_eq!(third.group_head.as_deref(), Some(promoted.id.as_str()));
@@ -424,8 +420,8 @@ async fn silenced_alerts_are_stored_but_not_sent() {
         created_by: "alice".to_owned(),
         reason: "maintenance".to_owned(),
     };
-    let id = argus_alerting::add_silence(store.connection(), &silence, T0).unwrap();
-    let listed = argus_alerting::list_silences(store.connection(), Some(T0)).unwrap();
+    let id = argus_alerting::add_silence(&store, &silence, T0).unwrap();
+    let listed = argus_alerting::list_silences(&store, Some(T0)).unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].matcher, silence.matcher);
 
@@ -448,7 +444,7 @@ async fn silenced_alerts_are_stored_but_not_sent() {
     assert_eq!(r[2].suppressed_by, None);
     assert_eq!(dispatcher.run_once().await.unwrap().delivered, 2);
     let stored = outbox::list_alerts(
-        store.connection(),
+        &store,
         &AlertFilter {
             state: Some(AlertState::Silenced),
             ..AlertFilter::default()
@@ -459,9 +455,9 @@ async fn silenced_alerts_are_stored_but_not_sent() {
     assert_eq!(stored[0].silence_id, Some(id));
 
     // Expired: the same kind of alert goes out again.
-    assert!(argus_alerting::expire_silence(store.connection(), id, T0 + 60_000).unwrap());
+    assert!(argus_alerting::expire_silence(&store, id, T0 + 60_000).unwrap());
     assert!(
-        argus_alerting::list_silences(store.connection(), Some(T0 + 60_000))
+        argus_alerting::list_silences(&store, Some(T0 + 60_000))
             .unwrap()
             .is_empty()
     );
@@ -474,7 +470,7 @@ async fn silenced_alerts_are_stored_but_not_sent() {
         matcher: SilenceMatcher::default(),
         ..silence
     };
-    let error = argus_alerting::add_silence(store.connection(), &everything, T0).unwrap_err();
+    let error = argus_alerting::add_silence(&store, &everything, T0).unwrap_err();
     assert!(error.to_string().contains("would mute every alert"));
 }
 
@@ -524,7 +520,7 @@ async fn after_a_crash_between_send_and_mark_the_same_key_is_sent_again() {
         seen[1].header("idempotency-key")
     );
     let store = db.open();
-    let all = outbox::list_deliveries(store.connection(), None).unwrap();
+    let all = outbox::list_deliveries(&store, None).unwrap();
     assert_eq!(all[0].status, DeliveryStatus::Delivered);
 }
 
@@ -571,8 +567,7 @@ async fn the_running_dispatcher_sends_as_soon_as_it_is_woken() {
     // the same key later), so wait for the marks before stopping.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let delivered = loop {
-        let delivered =
-            outbox::list_deliveries(store.connection(), Some(DeliveryStatus::Delivered)).unwrap();
+        let delivered = outbox::list_deliveries(&store, Some(DeliveryStatus::Delivered)).unwrap();
         if delivered.len() == 20 || std::time::Instant::now() > deadline {
             break delivered;
         }
@@ -598,9 +593,9 @@ async fn a_failed_fire_of_a_retracted_alert_cannot_be_requeued() {
     let r = outbox::retract_block(&tx, ChainId::LOCAL, B256::repeat_byte(7), T0).unwrap();
     tx.commit().unwrap();
     assert_eq!((r.alerts, r.cancelled, r.retractions_queued), (1, 0, 0));
-    let failed = outbox::list_deliveries(store.connection(), Some(DeliveryStatus::Failed)).unwrap();
-    assert!(!outbox::requeue(store.connection(), failed[0].id, T0).unwrap());
-    let all = outbox::list_deliveries(store.connection(), None).unwrap();
+    let failed = outbox::list_deliveries(&store, Some(DeliveryStatus::Failed)).unwrap();
+    assert!(!outbox::requeue(&store, failed[0].id, T0).unwrap());
+    let all = outbox::list_deliveries(&store, None).unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].status, DeliveryStatus::Cancelled);
     assert_eq!(dispatcher.run_once().await.unwrap().attempted(), 0);

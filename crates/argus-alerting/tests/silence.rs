@@ -7,7 +7,7 @@
 use argus_alerting::silence::end_silence;
 use argus_alerting::{NewSilence, Silence, SilenceMatcher, add_silence, list_silences};
 use argus_core::Severity;
-use argus_store::Store;
+use argus_store::{Connection, Store};
 
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 const HOUR: i64 = 3_600_000;
@@ -26,8 +26,8 @@ fn silence(starts_at_ms: i64, ends_at_ms: i64) -> NewSilence {
     }
 }
 
-fn stored(store: &Store, id: i64) -> Silence {
-    list_silences(store.connection(), None)
+fn stored(store: &Connection, id: i64) -> Silence {
+    list_silences(store, None)
         .unwrap()
         .into_iter()
         .find(|s| s.id == id)
@@ -37,8 +37,8 @@ fn stored(store: &Store, id: i64) -> Silence {
 #[test]
 fn ending_moves_the_end_back_to_now_and_never_forward() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_in_dir(dir.path()).unwrap();
-    let conn = store.connection();
+    let store = Store::open_in_dir(dir.path()).unwrap().connect().unwrap();
+    let conn = &store;
     let active = add_silence(conn, &silence(T0, T0 + 2 * HOUR), T0).unwrap();
     let pending = add_silence(conn, &silence(T0 + HOUR, T0 + 2 * HOUR), T0).unwrap();
     let ended = add_silence(conn, &silence(T0 - 2 * HOUR, T0 - HOUR), T0).unwrap();
@@ -72,9 +72,9 @@ fn ending_moves_the_end_back_to_now_and_never_forward() {
 #[test]
 fn an_ended_silence_no_longer_silences() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open_in_dir(dir.path()).unwrap();
+    let mut store = Store::open_in_dir(dir.path()).unwrap().connect().unwrap();
     let routing = argus_alerting::Routing::to_all(&["hook"], 0);
-    let id = add_silence(store.connection(), &silence(T0, T0 + HOUR), T0).unwrap();
+    let id = add_silence(&store, &silence(T0, T0 + HOUR), T0).unwrap();
     let finding = |n: u8| argus_core::Finding {
         id: alloy_primitives::B256::repeat_byte(n),
         rule_id: "bot.memory".to_owned(),
@@ -90,7 +90,7 @@ fn an_ended_silence_no_longer_silences() {
     tx.commit().unwrap();
     assert_eq!(before.deliveries, 0);
 
-    assert!(end_silence(store.connection(), id, T0 + 2).unwrap());
+    assert!(end_silence(&store, id, T0 + 2).unwrap());
     let tx = store.transaction().unwrap();
     let after = argus_alerting::record(&tx, &finding(2), &routing, T0 + 3).unwrap();
     tx.commit().unwrap();

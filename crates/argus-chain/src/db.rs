@@ -10,7 +10,8 @@
 
 use alloy_primitives::B256;
 use argus_core::{BlockRef, ChainId};
-use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
+use argus_store::{Connection, Transaction};
+use rusqlite::{OptionalExtension as _, params};
 
 use crate::error::DbError;
 use crate::follower::{ChainEvent, Cursor};
@@ -40,6 +41,7 @@ fn hash_of(text: &str) -> Result<B256, DbError> {
 /// stored blocks must be contiguous and linked; anything else is
 /// [`DbError::Corrupt`].
 pub fn load_cursor(conn: &Connection, chain: ChainId) -> Result<Cursor, DbError> {
+    let conn = conn.sqlite();
     let chain_id = to_sql(chain.0)?;
     let next: Option<i64> = conn
         .query_row(
@@ -107,6 +109,7 @@ pub fn apply(
     event: &ChainEvent,
     retain: u64,
 ) -> Result<(), DbError> {
+    let tx = tx.sqlite();
     let chain_id = to_sql(chain.0)?;
     let stored_next: Option<i64> = tx
         .query_row(
@@ -213,6 +216,7 @@ pub fn apply(
 
 /// Forgets the state of `chain`: the follower starts again from `start`.
 pub fn reset(tx: &Transaction<'_>, chain: ChainId) -> Result<(), DbError> {
+    let tx = tx.sqlite();
     let chain_id = to_sql(chain.0)?;
     tx.execute("DELETE FROM chain_blocks WHERE chain_id = ?1", [chain_id])?;
     tx.execute(
@@ -220,4 +224,23 @@ pub fn reset(tx: &Transaction<'_>, chain: ChainId) -> Result<(), DbError> {
         [chain_id],
     )?;
     Ok(())
+}
+
+/// Every chain with a checkpoint in the store, in id order: the chains a
+/// daemon on this store has followed.
+pub fn checkpointed_chains(conn: &Connection) -> Result<Vec<ChainId>, DbError> {
+    let mut statement = conn
+        .sqlite()
+        .prepare_cached("SELECT chain_id FROM chain_checkpoints ORDER BY chain_id")?;
+    let ids = statement.query_map([], |row| row.get::<_, i64>(0))?;
+    let mut out = Vec::new();
+    for id in ids {
+        // A negative id names no chain (Argus never writes one); it is
+        // passed over rather than refused, as the checkpoints of the
+        // other chains are still worth showing.
+        if let Ok(id) = u64::try_from(id?) {
+            out.push(ChainId(id));
+        }
+    }
+    Ok(out)
 }

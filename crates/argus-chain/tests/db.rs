@@ -5,7 +5,7 @@
 use alloy_primitives::B256;
 use argus_chain::{ChainEvent, Cursor, DbError, db};
 use argus_core::{Block, BlockRef, ChainId};
-use argus_store::Store;
+use argus_store::{Connection, Store};
 
 fn chain_of(count: u64, fork: u8) -> Vec<Block> {
     let mut parent = B256::ZERO;
@@ -33,7 +33,7 @@ fn chain_of(count: u64, fork: u8) -> Vec<Block> {
         .collect()
 }
 
-fn apply(store: &mut Store, event: &ChainEvent, retain: u64) -> Result<(), DbError> {
+fn apply(store: &mut Connection, event: &ChainEvent, retain: u64) -> Result<(), DbError> {
     let tx = store.transaction().unwrap();
     db::apply(&tx, ChainId::LOCAL, event, retain)?;
     tx.commit().unwrap();
@@ -43,9 +43,12 @@ fn apply(store: &mut Store, event: &ChainEvent, retain: u64) -> Result<(), DbErr
 #[test]
 fn commits_reverts_prunes_and_refuses_replays() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("argus.db")).unwrap();
+    let mut store = Store::open(&dir.path().join("argus.db"))
+        .unwrap()
+        .connect()
+        .unwrap();
     assert_eq!(
-        db::load_cursor(store.connection(), ChainId::LOCAL).unwrap(),
+        db::load_cursor(&store, ChainId::LOCAL).unwrap(),
         Cursor::new(ChainId::LOCAL)
     );
     let blocks = chain_of(30, 0xaa);
@@ -57,7 +60,7 @@ fn commits_reverts_prunes_and_refuses_replays() {
         Err(DbError::OutOfOrder { .. })
     ));
     apply(&mut store, &ChainEvent::Committed(blocks[20..].to_vec()), 8).unwrap();
-    let cursor = db::load_cursor(store.connection(), ChainId::LOCAL).unwrap();
+    let cursor = db::load_cursor(&store, ChainId::LOCAL).unwrap();
     assert_eq!(cursor.next, Some(31));
     assert_eq!(
         cursor.recent.iter().map(|b| b.number).collect::<Vec<_>>(),
@@ -70,7 +73,7 @@ fn commits_reverts_prunes_and_refuses_replays() {
     let event = ChainEvent::Reverted(reverted);
     apply(&mut store, &event, 8).unwrap();
     in_memory.apply(&event, 8);
-    let stored = db::load_cursor(store.connection(), ChainId::LOCAL).unwrap();
+    let stored = db::load_cursor(&store, ChainId::LOCAL).unwrap();
     assert_eq!(
         stored, in_memory,
         "the store and the in-memory cursor agree"
@@ -98,8 +101,31 @@ fn commits_reverts_prunes_and_refuses_replays() {
         )
         .unwrap();
     }
+    assert_eq!(db::load_cursor(&store, ChainId::LOCAL).unwrap(), stored);
+}
+
+#[test]
+fn the_checkpointed_chains_are_listed_in_id_order() {
+    let store = Store::open_in_memory().unwrap();
+    let mut conn = store.connect().unwrap();
+    assert!(db::checkpointed_chains(&conn).unwrap().is_empty());
+    let blocks = chain_of(3, 0xaa);
+    for chain in [ChainId(10), ChainId::LOCAL, ChainId(1)] {
+        let tx = conn.transaction().unwrap();
+        db::apply(&tx, chain, &ChainEvent::Committed(blocks.clone()), 8).unwrap();
+        tx.commit().unwrap();
+    }
+    // Another connection of the same store sees them.
+    let reader = store.connect().unwrap();
     assert_eq!(
-        db::load_cursor(store.connection(), ChainId::LOCAL).unwrap(),
-        stored
+        db::checkpointed_chains(&reader).unwrap(),
+        vec![ChainId(1), ChainId(10), ChainId::LOCAL]
+    );
+    let tx = conn.transaction().unwrap();
+    db::reset(&tx, ChainId(10)).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(
+        db::checkpointed_chains(&reader).unwrap(),
+        vec![ChainId(1), ChainId::LOCAL]
     );
 }

@@ -12,7 +12,7 @@ use argus_chain::{
     BlockFollower, ChainEvent, Cursor, EndpointConfig, FetchMode, FollowerConfig, Start, db,
 };
 use argus_core::ChainId;
-use argus_store::Store;
+use argus_store::{Connection, Store};
 use argus_testkit::{ALICE, Anvil, DEPLOYER};
 use common::*;
 use serde_json::json;
@@ -20,7 +20,7 @@ use serde_json::json;
 /// The caller's side: applies each event to the store in one transaction
 /// (where the alerts would be stored too) and keeps what was delivered.
 struct Sink {
-    store: Store,
+    store: Connection,
     /// Every block number committed and not reverted, with its hash.
     canonical: BTreeMap<u64, B256>,
     committed: Vec<u64>,
@@ -30,7 +30,10 @@ struct Sink {
 impl Sink {
     fn new(dir: &tempfile::TempDir) -> Self {
         Self {
-            store: Store::open(&dir.path().join("argus.db")).unwrap(),
+            store: Store::open(&dir.path().join("argus.db"))
+                .unwrap()
+                .connect()
+                .unwrap(),
             canonical: BTreeMap::new(),
             committed: Vec::new(),
             events: Vec::new(),
@@ -38,7 +41,7 @@ impl Sink {
     }
 
     fn cursor(&self) -> Cursor {
-        db::load_cursor(self.store.connection(), ChainId::LOCAL).unwrap()
+        db::load_cursor(&self.store, ChainId::LOCAL).unwrap()
     }
 
     fn apply(&mut self, event: ChainEvent, retain: u64) {

@@ -108,7 +108,7 @@ fn finding(rule: &str, severity: Severity, block: u8, address: &str) -> Finding 
 
 /// Records findings in one committed transaction at `at_ms`, as the daemon does.
 fn record(data: &Path, findings: &[Finding], at_ms: i64) -> Vec<Recorded> {
-    let mut store = Store::open_in_dir(data).unwrap();
+    let mut store = Store::open_in_dir(data).unwrap().connect().unwrap();
     let routing = routing();
     let tx = store.transaction().unwrap();
     let out = findings
@@ -152,7 +152,7 @@ fn list_filters_by_state_rule_severity_time_and_count() {
     );
     assert!(recorded[2].suppressed_by.is_some(), "{:?}", recorded[2]);
     {
-        let mut store = Store::open_in_dir(data).unwrap();
+        let mut store = Store::open_in_dir(data).unwrap().connect().unwrap();
         let tx = store.transaction().unwrap();
         outbox::retract_alert(&tx, &id_of(&retracted), "false positive", now).unwrap();
         tx.commit().unwrap();

@@ -14,12 +14,12 @@ use argus_rules::Engine;
 use tokio::sync::watch;
 
 use crate::record::Recorder;
-use crate::{Live, NodeError, Stores, all_findings, directory};
+use crate::{Live, NodeError, all_findings, directory};
 
 /// What a chain task needs from the node.
 #[derive(Debug, Clone)]
 pub(crate) struct ChainContext {
-    pub(crate) stores: Stores,
+    pub(crate) store: argus_store::Store,
     pub(crate) rules: argus_rules::RuleSet,
     pub(crate) recorder: Recorder,
     pub(crate) live: std::sync::Arc<Live>,
@@ -76,8 +76,8 @@ fn retry(error: impl Into<NodeError>) -> ChainFailure {
 async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), ChainFailure> {
     let chain = setup.follower.chain;
     let retain = setup.follower.retained_blocks();
-    let mut store = context.stores.connect().map_err(retry)?;
-    let registry = Registry::new(context.stores.connect().map_err(retry)?);
+    let mut conn = context.store.connect().map_err(retry)?;
+    let registry = Registry::open(&context.store).map_err(retry)?;
     let mut seen_change = latest_change(&registry).map_err(retry)?;
     let directory = directory::load(&registry).map_err(retry)?;
     let mut engine = Engine::new(context.rules.clone(), &directory);
@@ -89,7 +89,7 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
             problem.message
         );
     }
-    let cursor = argus_chain::db::load_cursor(store.connection(), chain).map_err(retry)?;
+    let cursor = argus_chain::db::load_cursor(&conn, chain).map_err(retry)?;
     let pool = setup.connect().map_err(|e| ChainFailure::Fatal(e.into()))?;
     context.live.set_pool(chain, pool.clone());
     context.live.set_tip(chain, cursor.tip().copied());
@@ -138,7 +138,7 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
         };
         let committed = context
             .recorder
-            .commit(&mut store, &findings, &reverted, |tx| {
+            .commit(&mut conn, &findings, &reverted, |tx| {
                 argus_chain::db::apply(tx, chain, &event, retain)
             })
             .map_err(retry)?;

@@ -124,19 +124,6 @@ pub enum NodeError {
     Task { detail: String },
 }
 
-/// The store as the node's tasks reach it: each task holds a connection of
-/// its own to the one database of the data directory.
-#[derive(Debug, Clone)]
-pub(crate) struct Stores {
-    data_dir: PathBuf,
-}
-
-impl Stores {
-    pub(crate) fn connect(&self) -> Result<Store, StoreError> {
-        Store::open_in_dir(&self.data_dir)
-    }
-}
-
 /// The figures of the running node that a server and metrics read.
 #[derive(Debug, Default)]
 pub(crate) struct Live {
@@ -167,6 +154,7 @@ type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 pub struct NodeBuilder {
     config: NodeConfig,
     data_dir: PathBuf,
+    store: Option<Store>,
     clock: Clock,
     vault_secrets: BTreeMap<String, Secret>,
     env: EnvLookup,
@@ -192,12 +180,20 @@ impl NodeBuilder {
         Self {
             config,
             data_dir: data_dir.into(),
+            store: None,
             clock: Clock::system(),
             vault_secrets: BTreeMap::new(),
             env: Box::new(|name| std::env::var(name).ok()),
             host: String::from("localhost"),
             events,
         }
+    }
+
+    /// The store to use, when the caller opened it already (once per
+    /// process); by default the node opens `argus.db` in its data directory.
+    pub fn store(mut self, store: Store) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// Where "now" comes from: alerts' times, retries, silences, and the
@@ -237,11 +233,11 @@ impl NodeBuilder {
     /// Opens the store, builds the notifiers and starts every task on the
     /// current tokio runtime.
     pub fn start(self) -> Result<NodeHandle, NodeError> {
-        let stores = Stores {
-            data_dir: self.data_dir.clone(),
+        // Opened (and migrated) once; every task takes its own connection.
+        let store = match self.store {
+            Some(store) => store,
+            None => Store::open_in_dir(&self.data_dir)?,
         };
-        // Open (and migrate) once before any task does.
-        drop(stores.connect()?);
         let vault = |name: &str| self.vault_secrets.get(name).cloned();
         let notifiers = argus_alerting::build_notifiers_with(
             &self.config.alerting,
@@ -251,12 +247,8 @@ impl NodeBuilder {
             },
         )?;
         let routing = Arc::new(Routing::from_config(&self.config.alerting)?);
-        let dispatcher = Dispatcher::new(
-            stores.connect()?,
-            notifiers,
-            &self.config.alerting,
-            self.clock.clone(),
-        );
+        let dispatcher =
+            Dispatcher::new(&store, notifiers, &self.config.alerting, self.clock.clone())?;
         let dispatch = dispatcher.handle();
         let (shutdown, stopping) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -282,8 +274,8 @@ impl NodeBuilder {
             let positions = if self.config.signals.logs.is_empty() {
                 BTreeMap::new()
             } else {
-                let store = stores.connect()?;
-                argus_sources::db::log_positions(store.connection()).unwrap_or_else(|error| {
+                let conn = store.connect()?;
+                argus_sources::db::log_positions(&conn).unwrap_or_else(|error| {
                     tracing::warn!("cannot read where the log sources stopped: {error}; they start at the end of their files");
                     BTreeMap::new()
                 })
@@ -307,7 +299,7 @@ impl NodeBuilder {
             drop(tx);
             let mut stop = stopping.clone();
             let task = signals::evaluate(
-                stores.clone(),
+                store.clone(),
                 self.config.rules.clone(),
                 recorder.clone(),
                 rx,
@@ -321,7 +313,7 @@ impl NodeBuilder {
         }
         for setup in self.config.chains {
             let context = ChainContext {
-                stores: stores.clone(),
+                store: store.clone(),
                 rules: self.config.rules.clone(),
                 recorder: recorder.clone(),
                 live: live.clone(),
@@ -329,6 +321,7 @@ impl NodeBuilder {
             tasks.spawn(chain::supervise_chain(setup, context, stopping.clone()));
         }
         Ok(NodeHandle {
+            store,
             events: self.events,
             shutdown,
             tasks,
@@ -341,6 +334,7 @@ impl NodeBuilder {
 /// A running node.
 #[derive(Debug)]
 pub struct NodeHandle {
+    store: Store,
     events: broadcast::Sender<NodeEvent>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<Result<(), NodeError>>,
@@ -352,6 +346,12 @@ impl NodeHandle {
     /// The node's events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
         self.events.subscribe()
+    }
+
+    /// The store the node writes: what the stages' read queries (the
+    /// outbox's figures, silences, the registry) take.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Each followed chain's newest recorded block (`None` before the first).

@@ -13,8 +13,7 @@ use std::sync::Arc;
 
 use argus_alerting::{DispatchHandle, Routing, outbox};
 use argus_core::{BlockRef, ChainId, Clock, Finding};
-use argus_store::Store;
-use rusqlite::Transaction;
+use argus_store::{Connection, Transaction};
 use tokio::sync::broadcast;
 
 use crate::{NodeError, NodeEvent};
@@ -43,7 +42,7 @@ impl Recorder {
     /// wakes the dispatcher and announces what changed.
     pub(crate) fn commit<E>(
         &self,
-        store: &mut Store,
+        conn: &mut Connection,
         findings: &[Finding],
         reverted: &[(ChainId, BlockRef)],
         progress: impl FnOnce(&Transaction<'_>) -> Result<(), E>,
@@ -52,7 +51,7 @@ impl Recorder {
         NodeError: From<E>,
     {
         let now = self.clock.now_ms();
-        let tx = store.transaction()?;
+        let tx = conn.transaction()?;
         let mut announce = Vec::new();
         for finding in findings {
             let recorded = outbox::record(&tx, finding, &self.routing, now)?;
@@ -74,7 +73,7 @@ impl Recorder {
             });
         }
         progress(&tx)?;
-        tx.commit().map_err(argus_store::StoreError::from)?;
+        tx.commit()?;
         let committed = Committed {
             new: announce
                 .iter()

@@ -13,19 +13,19 @@ use argus_sources::{LogPosition, Sample, db};
 use tokio::sync::mpsc;
 
 use crate::record::Recorder;
-use crate::{NodeError, Stores, all_findings};
+use crate::{NodeError, all_findings};
 
 /// Runs until every source is gone (the channel closes).
 pub(crate) async fn evaluate(
-    stores: Stores,
+    store: argus_store::Store,
     rules: RuleSet,
     recorder: Recorder,
     mut rx: mpsc::Receiver<Sample>,
 ) -> Result<(), NodeError> {
     let mut engine = Engine::new(rules.clone(), &ContractDirectory::default());
-    let mut store = stores.connect()?;
+    let mut conn = store.connect()?;
     let lookback = rules.lookback();
-    let refilled = refill(&store, &mut engine, &lookback, recorder.clock.now_ms())?;
+    let refilled = refill(&conn, &mut engine, &lookback, recorder.clock.now_ms())?;
     if refilled > 0 {
         tracing::info!(samples = refilled, "signal windows refilled from the store");
     }
@@ -59,7 +59,7 @@ pub(crate) async fn evaluate(
             .clock
             .now_ms()
             .saturating_sub(i64::try_from(lookback.signal_ms).unwrap_or(i64::MAX));
-        recorder.commit(&mut store, &findings, &[], |tx| {
+        recorder.commit(&mut conn, &findings, &[], |tx| {
             if !lookback.signals.is_empty() {
                 db::store_samples(tx, &kept, forget_before)?;
             }
@@ -81,7 +81,7 @@ pub(crate) async fn evaluate(
 /// `engine`; what they fire was recorded when they first came. Returns how
 /// many.
 fn refill(
-    store: &argus_store::Store,
+    conn: &argus_store::Connection,
     engine: &mut Engine,
     lookback: &Lookback,
     now_ms: i64,
@@ -90,7 +90,7 @@ fn refill(
         return Ok(0);
     }
     let since = now_ms.saturating_sub(i64::try_from(lookback.signal_ms).unwrap_or(i64::MAX));
-    let samples = db::samples_since(store.connection(), since)?;
+    let samples = db::samples_since(conn, since)?;
     for sample in &samples {
         let _already_recorded = engine.on_signal(sample);
     }

@@ -59,7 +59,7 @@ fn append(path: &Path, lines: usize) {
 /// Where the node's log source stands, as committed.
 fn committed_offset(data_dir: &Path, log: &Path) -> Option<u64> {
     let store = Store::open_in_dir(data_dir).unwrap();
-    let positions = argus_sources::db::log_positions(store.connection()).unwrap();
+    let positions = argus_sources::db::log_positions(&store.connect().unwrap()).unwrap();
     positions.get(&log.display().to_string()).map(|p| p.offset)
 }
 

@@ -14,8 +14,7 @@ use std::str::FromStr;
 use alloy_json_abi::JsonAbi;
 use alloy_primitives::{Address, B256};
 use argus_core::{ChainId, parse_address};
-use argus_store::Store;
-use rusqlite::Connection;
+use argus_store::{Connection, Store};
 use serde::Serialize;
 use serde_json::json;
 
@@ -310,6 +309,7 @@ pub struct ListFilter {
 #[derive(Debug)]
 pub struct Registry {
     store: Store,
+    conn: Connection,
 }
 
 /// Now, as RFC 3339 in UTC (`Z`), the fraction's trailing zeros dropped
@@ -340,19 +340,25 @@ pub fn validate_label(label: &str) -> Result<(), RegistryError> {
 }
 
 impl Registry {
-    /// The registry over an open store.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// The registry over the process's store, on a connection of its own.
+    pub fn open(store: &Store) -> Result<Self, RegistryError> {
+        Ok(Self {
+            store: store.clone(),
+            conn: store.connect()?,
+        })
     }
 
-    /// Opens (creating if needed) the registry in a data directory.
+    /// Opens (creating if needed) the store in a data directory and the
+    /// registry over it: for a command that needs nothing else of the
+    /// store. A process that does opens the [`Store`] once and uses
+    /// [`Registry::open`].
     pub fn open_in_dir(data_dir: &Path) -> Result<Self, RegistryError> {
-        Ok(Self::new(Store::open_in_dir(data_dir)?))
+        Self::open(&Store::open_in_dir(data_dir)?)
     }
 
     /// A registry in memory (tests, file-only linting).
     pub fn open_in_memory() -> Result<Self, RegistryError> {
-        Ok(Self::new(Store::open_in_memory()?))
+        Self::open(&Store::open_in_memory()?)
     }
 
     /// The store underneath.
@@ -360,8 +366,8 @@ impl Registry {
         &self.store
     }
 
-    fn conn(&self) -> &Connection {
-        self.store.connection()
+    fn conn(&self) -> &rusqlite::Connection {
+        self.conn.sqlite()
     }
 
     /// Files `contracts` in one transaction: all of them or, on any error, none.
@@ -370,14 +376,14 @@ impl Registry {
         contracts: &[Contract],
         options: ImportOptions,
     ) -> Result<ImportSummary, RegistryError> {
-        let tx = self.store.transaction()?;
+        let tx = self.conn.transaction()?;
         let now = now();
         let mut summary = ImportSummary {
             dry_run: options.dry_run,
             ..ImportSummary::default()
         };
         for contract in contracts {
-            let outcome = import_one(&tx, contract, &now, &mut summary.notices)?;
+            let outcome = import_one(tx.sqlite(), contract, &now, &mut summary.notices)?;
             summary.outcomes.push(outcome);
         }
         if !options.dry_run {
@@ -469,22 +475,22 @@ impl Registry {
         if entry.label == label {
             return Ok(entry);
         }
-        let tx = self.store.transaction()?;
+        let tx = self.conn.transaction()?;
         let holder = match entry.chain {
-            Some(chain) => db::label_holder(&tx, chain, label)?,
-            None => db::id_by_artifact_label(&tx, label)?,
+            Some(chain) => db::label_holder(tx.sqlite(), chain, label)?,
+            None => db::id_by_artifact_label(tx.sqlite(), label)?,
         };
         if let Some(holder) = holder {
-            let holder = db::entry_by_id(&tx, holder)?;
+            let holder = db::entry_by_id(tx.sqlite(), holder)?;
             return Err(RegistryError::LabelTaken {
                 label: label.to_owned(),
                 holder: holder.describe(),
             });
         }
         let now = now();
-        db::set_label(&tx, entry.id, label, &now)?;
+        db::set_label(tx.sqlite(), entry.id, label, &now)?;
         db::record_change(
-            &tx,
+            tx.sqlite(),
             &now,
             ChangeKind::Relabeled,
             entry.id,
@@ -492,7 +498,7 @@ impl Registry {
                 "from": entry.label, "to": label,
             }),
         )?;
-        let updated = db::entry_by_id(&tx, entry.id)?;
+        let updated = db::entry_by_id(tx.sqlite(), entry.id)?;
         tx.commit()?;
         Ok(updated)
     }
@@ -528,17 +534,29 @@ impl Registry {
             validate_tag(tag)?;
         }
         let entry = self.find(target, scope)?;
-        let tx = self.store.transaction()?;
+        let tx = self.conn.transaction()?;
         let now = now();
         let (changed, kind) = if add {
-            (db::add_tags(&tx, entry.id, tags)?, ChangeKind::Tagged)
+            (
+                db::add_tags(tx.sqlite(), entry.id, tags)?,
+                ChangeKind::Tagged,
+            )
         } else {
-            (db::remove_tags(&tx, entry.id, tags)?, ChangeKind::Untagged)
+            (
+                db::remove_tags(tx.sqlite(), entry.id, tags)?,
+                ChangeKind::Untagged,
+            )
         };
         if !changed.is_empty() {
-            db::record_change(&tx, &now, kind, entry.id, &json!({ "tags": changed }))?;
+            db::record_change(
+                tx.sqlite(),
+                &now,
+                kind,
+                entry.id,
+                &json!({ "tags": changed }),
+            )?;
         }
-        let updated = db::entry_by_id(&tx, entry.id)?;
+        let updated = db::entry_by_id(tx.sqlite(), entry.id)?;
         tx.commit()?;
         Ok(updated)
     }
@@ -577,11 +595,11 @@ impl Registry {
         if proxy.implementation == Some(address) {
             return Ok(proxy);
         }
-        let tx = self.store.transaction()?;
+        let tx = self.conn.transaction()?;
         let now = now();
-        db::set_implementation(&tx, proxy.id, Some(address), &now)?;
+        db::set_implementation(tx.sqlite(), proxy.id, Some(address), &now)?;
         db::record_change(
-            &tx,
+            tx.sqlite(),
             &now,
             ChangeKind::Linked,
             proxy.id,
@@ -591,7 +609,7 @@ impl Registry {
                 "previous": proxy.implementation.map(|a| a.to_checksum(None)),
             }),
         )?;
-        let updated = db::entry_by_id(&tx, proxy.id)?;
+        let updated = db::entry_by_id(tx.sqlite(), proxy.id)?;
         tx.commit()?;
         Ok(updated)
     }
@@ -600,11 +618,11 @@ impl Registry {
     /// database with its versions; importing it again revives it.
     pub fn remove(&mut self, target: &str, scope: Scope) -> Result<Entry, RegistryError> {
         let entry = self.find(target, scope)?;
-        let tx = self.store.transaction()?;
+        let tx = self.conn.transaction()?;
         let now = now();
-        db::set_removed(&tx, entry.id, Some(&now), &now)?;
+        db::set_removed(tx.sqlite(), entry.id, Some(&now), &now)?;
         db::record_change(
-            &tx,
+            tx.sqlite(),
             &now,
             ChangeKind::Removed,
             entry.id,
@@ -614,7 +632,7 @@ impl Registry {
                 "address": entry.address.map(|a| a.to_checksum(None)),
             }),
         )?;
-        let updated = db::entry_by_id(&tx, entry.id)?;
+        let updated = db::entry_by_id(tx.sqlite(), entry.id)?;
         tx.commit()?;
         Ok(updated)
     }
@@ -642,7 +660,7 @@ fn validate_tag(tag: &str) -> Result<(), RegistryError> {
 
 /// A free label on `chain` starting from `base`: `base`, `base_2`, `base_3`…
 fn free_label(
-    conn: &Connection,
+    conn: &rusqlite::Connection,
     chain: ChainId,
     base: &str,
     except: Option<i64>,
@@ -662,7 +680,7 @@ fn free_label(
 }
 
 fn import_one(
-    conn: &Connection,
+    conn: &rusqlite::Connection,
     contract: &Contract,
     now: &str,
     notices: &mut Vec<String>,

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use argus_core::Signal;
-use rusqlite::{Connection, Transaction};
+use argus_store::{Connection, Transaction};
 
 use crate::LogPosition;
 
@@ -27,7 +27,9 @@ pub enum DbError {
 
 /// The positions of every log source, as the last commit left them.
 pub fn log_positions(conn: &Connection) -> Result<BTreeMap<String, LogPosition>, DbError> {
-    let mut stmt = conn.prepare("SELECT source, inode, offset FROM signal_log_positions")?;
+    let mut stmt = conn
+        .sqlite()
+        .prepare("SELECT source, inode, offset FROM signal_log_positions")?;
     let rows = stmt.query_map([], |row| {
         Ok((
             row.get::<_, String>(0)?,
@@ -57,7 +59,7 @@ pub fn save_log_position(
     source: &str,
     position: LogPosition,
 ) -> Result<(), DbError> {
-    tx.execute(
+    tx.sqlite().execute(
         "INSERT INTO signal_log_positions (source, inode, offset) VALUES (?1, ?2, ?3)
          ON CONFLICT (source) DO UPDATE SET inode = excluded.inode, offset = excluded.offset",
         (
@@ -75,14 +77,14 @@ pub fn store_samples(
     samples: &[&Signal],
     forget_before_ms: i64,
 ) -> Result<(), DbError> {
-    let mut insert = tx.prepare_cached(
+    let mut insert = tx.sqlite().prepare_cached(
         "INSERT INTO signal_samples (name, value, labels, at_ms) VALUES (?1, ?2, ?3, ?4)",
     )?;
     for sample in samples {
         let labels = serde_json::to_string(&sample.labels)?;
         insert.execute((&sample.name, sample.value, &labels, sample.at_ms))?;
     }
-    tx.execute(
+    tx.sqlite().execute(
         "DELETE FROM signal_samples WHERE at_ms < ?1",
         [forget_before_ms],
     )?;
@@ -93,7 +95,7 @@ pub fn store_samples(
 /// cannot read is skipped, not fatal: it only makes a window start a little
 /// emptier.
 pub fn samples_since(conn: &Connection, since_ms: i64) -> Result<Vec<Signal>, DbError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.sqlite().prepare(
         "SELECT name, value, labels, at_ms FROM signal_samples WHERE at_ms >= ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([since_ms], |row| {

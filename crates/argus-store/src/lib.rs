@@ -11,15 +11,27 @@
 //! migration never exists. A database written by a newer Argus is refused
 //! rather than guessed at.
 //!
-//! The store hands out a plain [`rusqlite::Connection`]; each stage keeps its
-//! SQL in one module of its own crate (the registry's is `argus_registry::db`)
-//! so that a PostgreSQL backend can later slot in behind one interface.
+//! A process opens the database once, as a [`Store`]: the handle that is
+//! cloned into every stage and task. Whoever queries asks it for a
+//! [`Connection`] of its own ([`Store::connect`]), and writes in a
+//! [`Transaction`] of that connection. Stages take these types in their
+//! public functions, never a `rusqlite` one: each stage keeps its SQL in one
+//! module of its own crate (the registry's is `argus_registry::db`) and
+//! reaches SQLite through [`Connection::sqlite`], so that a PostgreSQL
+//! backend can later be a second variant inside these types without changing
+//! any stage's signature.
+
+mod connection;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{OpenFlags, TransactionBehavior};
+
+pub use connection::{Connection, Transaction};
 
 /// The database file's name inside the data directory.
 pub const DATABASE_FILE: &str = "argus.db";
@@ -106,11 +118,47 @@ pub enum StoreError {
     },
 }
 
-/// An open, migrated database.
-#[derive(Debug)]
+impl StoreError {
+    /// Whether another connection held the database past the busy timeout:
+    /// trying again later may succeed.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite { source } if matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            )
+        )
+    }
+}
+
+/// The process-wide handle on the database: opened and migrated once, then
+/// cloned (cheaply: it is an `Arc`) into every stage and task that needs it.
+/// Each user asks it for its own [`Connection`] with [`Store::connect`].
+#[derive(Debug, Clone)]
 pub struct Store {
-    conn: Connection,
-    path: Option<PathBuf>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    target: Target,
+}
+
+/// Where the connections of a store go. A PostgreSQL backend would be a
+/// second variant here (a pool and a schema), leaving every stage's
+/// signature as it is.
+#[derive(Debug)]
+enum Target {
+    /// A file on disk.
+    File(PathBuf),
+    /// A database in this process's memory, shared by every connection that
+    /// opens `uri` (SQLite's `memdb` VFS with a name starting with `/`). It
+    /// lives as long as one connection to it is open: `_keep` is that one.
+    Memory {
+        uri: String,
+        _keep: Mutex<rusqlite::Connection>,
+    },
 }
 
 impl Store {
@@ -127,90 +175,96 @@ impl Store {
         Self::open_with(path, MIGRATIONS)
     }
 
-    /// A private database in memory, for tests and dry runs.
+    /// A private database in memory, for tests and dry runs. Every
+    /// [`Connection`] of the returned store (and of its clones) sees the same
+    /// data; it is gone once the store and all its connections are dropped.
+    /// Without a WAL in memory, a connection that reads while another holds
+    /// a write transaction waits (up to the busy timeout) for its commit.
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        let conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
-            path: PathBuf::from(":memory:"),
-            source,
-        })?;
-        let mut store = Self { conn, path: None };
-        store.configure()?;
-        migrate(&mut store.conn, MIGRATIONS, Path::new(":memory:"))?;
-        Ok(store)
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let uri = format!(
+            "file:/argus-memory-{}-{}?vfs=memdb",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut conn = connect_sqlite(Path::new(&uri))?;
+        migrate(&mut conn, MIGRATIONS, Path::new(":memory:"))?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                target: Target::Memory {
+                    uri,
+                    _keep: Mutex::new(conn.sqlite),
+                },
+            }),
+        })
     }
 
     fn open_with(path: &Path, migrations: &[Migration]) -> Result<Self, StoreError> {
         let existed = path.exists();
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI;
-        let conn = Connection::open_with_flags(path, flags).map_err(|source| StoreError::Open {
-            path: path.to_owned(),
-            source,
-        })?;
+        let mut conn = connect_sqlite(path)?;
         if !existed {
             restrict_file(path)?;
         }
-        let mut store = Self {
-            conn,
-            path: Some(path.to_owned()),
-        };
-        store.configure().map_err(|error| match error {
-            StoreError::Sqlite { source } => StoreError::Open {
-                path: path.to_owned(),
-                source,
-            },
-            other => other,
-        })?;
-        migrate(&mut store.conn, migrations, path)?;
-        Ok(store)
+        migrate(&mut conn, migrations, path)?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                target: Target::File(path.to_owned()),
+            }),
+        })
     }
 
-    fn configure(&mut self) -> Result<(), StoreError> {
-        self.conn.busy_timeout(BUSY_TIMEOUT)?;
-        // The daemon's hot path (chain cursor, alerts, outbox) keeps a few
-        // dozen statements prepared on one connection.
-        self.conn.set_prepared_statement_cache_capacity(64);
-        // `journal_mode` answers with a row; in memory it stays "memory".
-        let _mode: String = self
-            .conn
-            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
-        self.conn.execute_batch(
-            "PRAGMA foreign_keys = ON;
-             PRAGMA synchronous = NORMAL;",
-            // NORMAL in WAL mode: a commit survives a killed process, not a
-            // power cut. After a power cut the chain checkpoint may be a few
-            // commits behind; the blocks are read again and, finding ids
-            // being deterministic, recorded and sent again under the same
-            // idempotency keys: re-sent, never lost.
-        )?;
-        Ok(())
+    /// A new connection to the database, configured (WAL, foreign keys, busy
+    /// timeout, statement cache) but not migrated again: the store was when
+    /// it was opened. Each thread or task that writes takes its own.
+    pub fn connect(&self) -> Result<Connection, StoreError> {
+        match &self.shared.target {
+            Target::File(path) => connect_sqlite(path),
+            Target::Memory { uri, .. } => connect_sqlite(Path::new(uri)),
+        }
     }
 
     /// The file behind this store (`None` in memory).
     pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+        match &self.shared.target {
+            Target::File(path) => Some(path),
+            Target::Memory { .. } => None,
+        }
     }
+}
 
-    /// The connection, for reads.
-    pub fn connection(&self) -> &Connection {
-        &self.conn
-    }
+/// Opens and configures one SQLite connection to `path` (a file, or a
+/// `file:` URI).
+fn connect_sqlite(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let open_failed = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(open_failed)?;
+    configure(&conn).map_err(open_failed)?;
+    Ok(Connection::new(conn))
+}
 
-    /// Starts a write transaction. It takes the write lock at once
-    /// (`BEGIN IMMEDIATE`) so two writers queue instead of deadlocking; it
-    /// rolls back when dropped without `commit`.
-    pub fn transaction(&mut self) -> Result<Transaction<'_>, StoreError> {
-        Ok(self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?)
-    }
-
-    /// The schema version of the open database.
-    pub fn schema_version(&self) -> Result<u32, StoreError> {
-        Ok(user_version(&self.conn)?)
-    }
+fn configure(conn: &rusqlite::Connection) -> Result<(), rusqlite::Error> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // The daemon's hot path (chain cursor, alerts, outbox) keeps a few
+    // dozen statements prepared on one connection.
+    conn.set_prepared_statement_cache_capacity(64);
+    // `journal_mode` answers with a row; in memory it stays "memory".
+    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         PRAGMA synchronous = NORMAL;",
+        // NORMAL in WAL mode: a commit survives a killed process, not a
+        // power cut. After a power cut the chain checkpoint may be a few
+        // commits behind; the blocks are read again and, finding ids
+        // being deterministic, recorded and sent again under the same
+        // idempotency keys: re-sent, never lost.
+    )?;
+    Ok(())
 }
 
 /// The highest schema version this binary knows.
@@ -218,11 +272,12 @@ pub fn latest_version() -> u32 {
     MIGRATIONS.last().map_or(0, |m| m.version)
 }
 
-fn user_version(conn: &Connection) -> Result<u32, rusqlite::Error> {
+fn user_version(conn: &rusqlite::Connection) -> Result<u32, rusqlite::Error> {
     conn.query_row("PRAGMA user_version", [], |row| row.get(0))
 }
 
 fn migrate(conn: &mut Connection, migrations: &[Migration], path: &Path) -> Result<(), StoreError> {
+    let conn = &mut conn.sqlite;
     let supported = migrations.last().map_or(0, |m| m.version);
     let mut current = user_version(conn)?;
     if current > supported {
@@ -303,9 +358,9 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
-    fn tables(store: &Store) -> Vec<String> {
-        let mut stmt = store
-            .connection()
+    fn tables(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .sqlite()
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             .unwrap();
         stmt.query_map([], |row| row.get(0))
@@ -319,15 +374,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("nested/data");
         let store = Store::open_in_dir(&data).unwrap();
-        assert_eq!(store.schema_version().unwrap(), latest_version());
-        assert!(tables(&store).contains(&"registry_entries".to_owned()));
-        let journal: String = store
-            .connection()
+        let conn = store.connect().unwrap();
+        assert_eq!(conn.schema_version().unwrap(), latest_version());
+        assert!(tables(&conn).contains(&"registry_entries".to_owned()));
+        let journal: String = conn
+            .sqlite()
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
         assert_eq!(journal, "wal");
-        let fk: i64 = store
-            .connection()
+        let fk: i64 = conn
+            .sqlite()
             .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
             .unwrap();
         assert_eq!(fk, 1);
@@ -337,9 +393,9 @@ mod tests {
             let mode = fs::metadata(&data).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o700);
         }
-        let before = tables(&store);
-        drop(store);
-        let again = Store::open_in_dir(&data).unwrap();
+        let before = tables(&conn);
+        drop((conn, store));
+        let again = Store::open_in_dir(&data).unwrap().connect().unwrap();
         assert_eq!(again.schema_version().unwrap(), latest_version());
         assert_eq!(tables(&again), before);
     }
@@ -356,7 +412,7 @@ mod tests {
             name: "extra",
             sql: "CREATE TABLE extra (id INTEGER PRIMARY KEY);",
         });
-        let store = Store::open_with(&path, &more).unwrap();
+        let store = Store::open_with(&path, &more).unwrap().connect().unwrap();
         assert_eq!(store.schema_version().unwrap(), next);
         assert!(tables(&store).contains(&"extra".to_owned()));
     }
@@ -378,7 +434,7 @@ mod tests {
             error,
             StoreError::Migration { version, previous, .. } if version == latest + 1 && previous == latest
         ));
-        let store = Store::open(&path).unwrap();
+        let store = Store::open(&path).unwrap().connect().unwrap();
         assert_eq!(store.schema_version().unwrap(), latest);
         assert!(!tables(&store).contains(&"half".to_owned()));
     }
@@ -390,7 +446,9 @@ mod tests {
         {
             let store = Store::open(&path).unwrap();
             store
-                .connection()
+                .connect()
+                .unwrap()
+                .sqlite()
                 .pragma_update(None, "user_version", 999)
                 .unwrap();
         }
@@ -414,6 +472,93 @@ mod tests {
     #[test]
     fn in_memory_is_migrated() {
         let store = Store::open_in_memory().unwrap();
-        assert_eq!(store.schema_version().unwrap(), latest_version());
+        let conn = store.connect().unwrap();
+        assert_eq!(conn.schema_version().unwrap(), latest_version());
+        assert!(tables(&conn).contains(&"registry_entries".to_owned()));
+    }
+
+    #[test]
+    fn the_handle_is_shared_across_threads() {
+        fn shared<T: Send + Sync + Clone + 'static>() {}
+        shared::<Store>();
+    }
+
+    #[test]
+    fn connections_of_one_store_see_each_others_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let on_disk = Store::open(&dir.path().join("argus.db")).unwrap();
+        for (store, wal) in [(on_disk, true), (Store::open_in_memory().unwrap(), false)] {
+            let mut writer = store.connect().unwrap();
+            let reader = store.clone().connect().unwrap();
+            let tx = writer.transaction().unwrap();
+            tx.sqlite()
+                .execute(
+                    "INSERT INTO chain_checkpoints (chain_id, next_block) VALUES (1, 7)",
+                    [],
+                )
+                .unwrap();
+            // Not visible before the commit, visible after.
+            let count = |conn: &Connection| -> i64 {
+                conn.sqlite()
+                    .query_row("SELECT count(*) FROM chain_checkpoints", [], |r| r.get(0))
+                    .unwrap()
+            };
+            assert_eq!(count(&tx), 1);
+            if wal {
+                assert_eq!(count(&reader), 0);
+            }
+            tx.commit().unwrap();
+            assert_eq!(count(&reader), 1);
+            // A transaction dropped without commit leaves nothing.
+            let tx = writer.transaction().unwrap();
+            tx.sqlite()
+                .execute("DELETE FROM chain_checkpoints", [])
+                .unwrap();
+            drop(tx);
+            assert_eq!(count(&reader), 1);
+            let fk: i64 = reader
+                .sqlite()
+                .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(fk, 1);
+        }
+    }
+
+    #[test]
+    fn two_stores_in_memory_are_apart() {
+        let one = Store::open_in_memory().unwrap();
+        let two = Store::open_in_memory().unwrap();
+        one.connect()
+            .unwrap()
+            .sqlite()
+            .execute(
+                "INSERT INTO chain_checkpoints (chain_id, next_block) VALUES (1, 7)",
+                [],
+            )
+            .unwrap();
+        let count: i64 = two
+            .connect()
+            .unwrap()
+            .sqlite()
+            .query_row("SELECT count(*) FROM chain_checkpoints", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 0);
+    }
+
+    #[test]
+    fn connect_does_not_migrate_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("argus.db");
+        let store = Store::open(&path).unwrap();
+        // Another process moves the file to a newer schema: opening refuses
+        // it, but the store already open keeps connecting without a check.
+        store
+            .connect()
+            .unwrap()
+            .sqlite()
+            .pragma_update(None, "user_version", 999)
+            .unwrap();
+        assert!(Store::open(&path).is_err());
+        assert_eq!(store.connect().unwrap().schema_version().unwrap(), 999);
     }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use alloy_primitives::B256;
 use argus_core::{BlockRef, ChainId, ChainOrigin, Finding, Severity, finding_id};
-use argus_store::Store;
+use argus_store::{Connection, Store};
 
 /// A database file in a temp dir; open it as often as needed.
 pub struct Db {
@@ -25,8 +25,13 @@ impl Db {
     pub fn path(&self) -> PathBuf {
         self.dir.path().join("argus.db")
     }
-    pub fn open(&self) -> Store {
+    /// The store handle, opened (and migrated) now.
+    pub fn store(&self) -> Store {
         Store::open(&self.path()).unwrap()
+    }
+    /// A connection of its own to the database.
+    pub fn open(&self) -> Connection {
+        self.store().connect().unwrap()
     }
 }
 
@@ -61,7 +66,7 @@ pub fn finding(rule: &str, block_byte: u8, log: u64) -> Finding {
 
 /// Records findings in one committed transaction, like the daemon does.
 pub fn record_all(
-    store: &mut Store,
+    store: &mut Connection,
     findings: &[Finding],
     routing: &argus_alerting::Routing,
     now: i64,
@@ -99,7 +104,7 @@ pub fn dispatcher(
         },
     )
     .unwrap();
-    argus_alerting::Dispatcher::new(db.open(), notifiers, config, clock.clone())
+    argus_alerting::Dispatcher::new(&db.store(), notifiers, config, clock.clone()).unwrap()
 }
 
 /// Records one finding, runs one pass, returns the stored deliveries.
@@ -129,6 +134,6 @@ pub async fn deliver_one(
         tx.commit().unwrap();
         dispatcher.run_once().await.unwrap();
     }
-    let deliveries = argus_alerting::outbox::list_deliveries(store.connection(), None).unwrap();
+    let deliveries = argus_alerting::outbox::list_deliveries(&store, None).unwrap();
     (db, deliveries)
 }

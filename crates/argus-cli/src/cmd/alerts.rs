@@ -31,7 +31,7 @@ use argus_alerting::{
 };
 use argus_audit::{NewEntry, RetentionClass};
 use argus_core::{ChainId, Severity, parse_address};
-use argus_store::Store;
+use argus_store::{Connection, Store};
 use argus_vault::Vault;
 use jiff::Timestamp;
 use serde_json::json;
@@ -175,7 +175,7 @@ pub(crate) fn run(global: &GlobalArgs, command: AlertsCommand) -> anyhow::Result
 // ---------------------------------------------------------------- alerts
 
 fn list(global: &GlobalArgs, args: ListArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(&global.data_dir)?;
+    let conn = open_store(&global.data_dir)?;
     let now_ms = Timestamp::now().as_millisecond();
     let filter = AlertFilter {
         state: args.state,
@@ -184,7 +184,7 @@ fn list(global: &GlobalArgs, args: ListArgs) -> anyhow::Result<ExitCode> {
         since_ms: args.since.map(|since| since.at_ms(now_ms)),
         limit: Some(usize::try_from(args.limit).unwrap_or(usize::MAX)),
     };
-    let alerts = outbox::list_alerts(store.connection(), &filter)?;
+    let alerts = outbox::list_alerts(&conn, &filter)?;
     let mut out = String::new();
     for alert in &alerts {
         if args.json {
@@ -232,9 +232,9 @@ fn alert_line(alert: &AlertRecord) -> String {
 }
 
 fn show(global: &GlobalArgs, args: &ShowArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(&global.data_dir)?;
-    let alert = resolve_alert(&store, &args.id)?;
-    let deliveries = outbox::deliveries_of(store.connection(), &alert.id)?;
+    let conn = open_store(&global.data_dir)?;
+    let alert = resolve_alert(&conn, &args.id)?;
+    let deliveries = outbox::deliveries_of(&conn, &alert.id)?;
     if args.json {
         let doc = json!({ "alert": alert, "deliveries": deliveries });
         output::json(&doc)?;
@@ -245,8 +245,7 @@ fn show(global: &GlobalArgs, args: &ShowArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Finds an alert by its full id or a unique prefix of 8+ hex digits.
-fn resolve_alert(store: &Store, text: &str) -> anyhow::Result<AlertRecord> {
-    let conn = store.connection();
+fn resolve_alert(conn: &Connection, text: &str) -> anyhow::Result<AlertRecord> {
     let trimmed = text.trim();
     let digits = trimmed
         .strip_prefix("0x")
@@ -427,7 +426,7 @@ fn silence_add(global: &GlobalArgs, args: SilenceAddArgs) -> anyhow::Result<Exit
         )
     }
 
-    let store = open_store(&global.data_dir)?;
+    let conn = open_store(&global.data_dir)?;
     // The vault first: a wrong master key stops here, before anything changed.
     let mut vault = audit_vault(&global.data_dir, &args.audit)?;
     let silence = NewSilence {
@@ -437,7 +436,7 @@ fn silence_add(global: &GlobalArgs, args: SilenceAddArgs) -> anyhow::Result<Exit
         created_by: author,
         reason,
     };
-    let id = add_silence(store.connection(), &silence, now_ms)?;
+    let id = add_silence(&conn, &silence, now_ms)?;
     let details = json!({
         "silence_id": id,
         "matcher": silence.matcher,
@@ -500,9 +499,9 @@ fn refuse_muting_everything(matcher: &SilenceMatcher) -> anyhow::Result<()> {
 }
 
 fn silence_list(global: &GlobalArgs, args: &SilenceListArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(&global.data_dir)?;
+    let conn = open_store(&global.data_dir)?;
     let now_ms = Timestamp::now().as_millisecond();
-    let silences = list_silences(store.connection(), (!args.all).then_some(now_ms))?;
+    let silences = list_silences(&conn, (!args.all).then_some(now_ms))?;
     let mut out = String::new();
     for silence in &silences {
         if args.json {
@@ -538,7 +537,7 @@ fn silence_list(global: &GlobalArgs, args: &SilenceListArgs) -> anyhow::Result<E
 }
 
 fn silence_end(global: &GlobalArgs, args: &SilenceEndArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(&global.data_dir)?;
+    let conn = open_store(&global.data_dir)?;
     let now_ms = Timestamp::now().as_millisecond();
     let no_such = || {
         anyhow::anyhow!(
@@ -547,7 +546,7 @@ fn silence_end(global: &GlobalArgs, args: &SilenceEndArgs) -> anyhow::Result<Exi
             args.id
         )
     };
-    let before = find_silence(&store, args.id)?.ok_or_else(no_such)?;
+    let before = find_silence(&conn, args.id)?.ok_or_else(no_such)?;
     if status(&before, now_ms) == "expired" {
         sh_eprintln!(
             "silence {} had already ended at {}; nothing changed",
@@ -562,10 +561,10 @@ fn silence_end(global: &GlobalArgs, args: &SilenceEndArgs) -> anyhow::Result<Exi
         return Ok(ExitCode::SUCCESS);
     }
     let mut vault = audit_vault(&global.data_dir, &args.audit)?;
-    if !end_silence(store.connection(), args.id, now_ms)? {
+    if !end_silence(&conn, args.id, now_ms)? {
         return Err(no_such());
     }
-    let after = find_silence(&store, args.id)?.ok_or_else(no_such)?;
+    let after = find_silence(&conn, args.id)?.ok_or_else(no_such)?;
     let details = json!({
         "silence_id": after.id,
         "matcher": after.matcher,
@@ -602,10 +601,8 @@ fn silence_end(global: &GlobalArgs, args: &SilenceEndArgs) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-fn find_silence(store: &Store, id: i64) -> anyhow::Result<Option<Silence>> {
-    Ok(list_silences(store.connection(), None)?
-        .into_iter()
-        .find(|s| s.id == id))
+fn find_silence(conn: &Connection, id: i64) -> anyhow::Result<Option<Silence>> {
+    Ok(list_silences(conn, None)?.into_iter().find(|s| s.id == id))
 }
 
 /// `active` (in force now), `pending` (starts later) or `expired`.
@@ -690,8 +687,8 @@ fn shell_quote(text: &str) -> String {
 
 // ---------------------------------------------------------------- shared
 
-/// The daemon's database; refuses to create one where none is.
-fn open_store(data_dir: &Path) -> anyhow::Result<Store> {
+/// A connection to the daemon's database; refuses to create one where none is.
+fn open_store(data_dir: &Path) -> anyhow::Result<Connection> {
     let path = data_dir.join(argus_store::DATABASE_FILE);
     if !path.exists() {
         bail!(
@@ -701,7 +698,7 @@ fn open_store(data_dir: &Path) -> anyhow::Result<Store> {
             path.display()
         )
     }
-    Ok(Store::open_in_dir(data_dir)?)
+    Ok(Store::open_in_dir(data_dir)?.connect()?)
 }
 
 /// `0x` and the first 8 hex digits: enough for `argus alerts show`.

@@ -156,8 +156,8 @@ fn raise_outside_window(
             "reason": reason,
         }),
     };
-    let mut store = Store::open_in_dir(data_dir)?;
-    let tx = store.transaction()?;
+    let mut conn = Store::open_in_dir(data_dir)?.connect()?;
+    let tx = conn.transaction()?;
     let recorded = outbox::record(&tx, &finding, routing, at_ms)?;
     tx.commit()?;
     Ok(recorded.deliveries)

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use argus_registry::{ImportOptions, Registry};
+use argus_store::Store;
 
 use crate::GlobalArgs;
 use crate::cmd::run_output::AlertOutput;
@@ -39,8 +40,11 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
     let Some((loaded, data_dir)) = config::load_for(&args.config, global) else {
         return Ok(ExitCode::from(2));
     };
+    // The one store of this process: the import below and every task of
+    // the node use it.
+    let store = Store::open_in_dir(&data_dir)?;
     if !loaded.registry_imports.is_empty() {
-        let mut registry = Registry::open_in_dir(&data_dir)?;
+        let mut registry = Registry::open(&store)?;
         let hints = argus_registry::artifact::ImportHints::default();
         let contracts = match argus_registry::artifact::load_paths(
             loaded.registry_imports.iter().map(PathBuf::as_path),
@@ -107,6 +111,7 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
         data_dir.display()
     );
     let builder = NodeBuilder::new(NodeConfig::from(&loaded), data_dir)
+        .store(store)
         .vault_secrets(unsealed.secrets)
         .host_name(trail::host_name());
     let output = AlertOutput::new(args.json, args.quiet);

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use argus_alerting::Clock;
+use argus_alerting::{Clock, DeliveryStatus, stats};
 use argus_audit::{AuditPaths, CheckpointVerifier};
 use argus_chain::{BlockId, Confirmations, RpcPool};
 use argus_core::ChainId;
@@ -96,18 +96,16 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
         );
     }
     let store = Store::open_in_dir(&data_dir)?;
-    let conn = store.connection();
+    let conn = store.connect()?;
     let now_ms = Clock::system().now_ms();
     let mut problems = Vec::new();
 
     // Chains: every checkpoint in the store, plus the config's chains.
-    let mut chain_ids: Vec<u64> = {
-        let mut stmt = conn.prepare("SELECT chain_id FROM chain_checkpoints ORDER BY chain_id")?;
-        let ids = stmt.query_map([], |row| row.get::<_, i64>(0))?;
-        ids.filter_map(Result::ok)
-            .filter_map(|id| u64::try_from(id).ok())
-            .collect()
-    };
+    let mut chain_ids: Vec<u64> = argus_chain::db::checkpointed_chains(&conn)
+        .context("reading the chains' checkpoints")?
+        .into_iter()
+        .map(|chain| chain.0)
+        .collect();
     if let Some((loaded, _)) = &loaded {
         for chain in &loaded.chains {
             if !chain_ids.contains(&chain.follower.chain.0) {
@@ -122,7 +120,7 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
     let mut chains = Vec::new();
     for id in chain_ids {
         let chain = ChainId(id);
-        let cursor = argus_chain::db::load_cursor(conn, chain)
+        let cursor = argus_chain::db::load_cursor(&conn, chain)
             .with_context(|| format!("reading the checkpoint of chain {}", chain.name()))?;
         let tip = cursor.tip().copied();
         let setup = loaded
@@ -179,50 +177,19 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
     }
 
     // The outbox, per notifier.
-    let mut notifiers: BTreeMap<String, NotifierStatus> = BTreeMap::new();
-    {
-        let mut stmt = conn.prepare(
-            "SELECT notifier, status, count(*), max(delivered_at_ms) FROM alert_deliveries
-             GROUP BY notifier, status",
-        )?;
-        let rows = stmt.query_map([], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, i64>(2)?,
-                row.get::<_, Option<i64>>(3)?,
-            ))
-        })?;
-        for row in rows {
-            let (notifier, state, count, delivered_at) = row?;
-            let entry = notifiers.entry(notifier).or_default();
-            let count = u64::try_from(count).unwrap_or(0);
-            match state.as_str() {
-                "delivered" => {
-                    entry.delivered = count;
-                    entry.last_delivered_at = delivered_at.map(format_ms);
-                }
-                "pending" => entry.pending = count,
-                "failed" => entry.failed = count,
-                _ => {}
-            }
-        }
-        let mut stmt = conn.prepare(
-            "SELECT notifier, last_error FROM alert_deliveries
-             WHERE last_error IS NOT NULL AND status IN ('pending', 'failed')
-             ORDER BY id DESC",
-        )?;
-        let rows = stmt.query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })?;
-        for row in rows {
-            let (notifier, error) = row?;
-            let entry = notifiers.entry(notifier).or_default();
-            if entry.last_error.is_none() {
-                entry.last_error = Some(error);
-            }
-        }
-    }
+    let notifiers: BTreeMap<String, NotifierStatus> = stats::deliveries_by_notifier(&conn)?
+        .into_iter()
+        .map(|n| {
+            let status = NotifierStatus {
+                delivered: n.counts.of(DeliveryStatus::Delivered),
+                pending: n.counts.of(DeliveryStatus::Pending),
+                failed: n.counts.of(DeliveryStatus::Failed),
+                last_delivered_at: n.last_delivered_at_ms.map(format_ms),
+                last_error: n.last_error,
+            };
+            (n.notifier, status)
+        })
+        .collect();
     for (name, notifier) in &notifiers {
         if notifier.failed > 0 {
             problems.push(Problem {
@@ -239,12 +206,11 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
             });
         }
     }
-    let oldest_pending_ms: Option<i64> = conn.query_row(
-        "SELECT min(created_at_ms) FROM alert_deliveries WHERE status = 'pending'",
-        [],
-        |row| row.get(0),
-    )?;
-    let oldest_pending_age_ms = oldest_pending_ms.map(|at| now_ms.saturating_sub(at));
+    let oldest_pending_ms = stats::oldest_pending_at_ms(&conn)?;
+    // Measured from after the read: a delivery queued while the nodes were
+    // being asked (above) is not younger than zero.
+    let read_at_ms = Clock::system().now_ms().max(now_ms);
+    let oldest_pending_age_ms = oldest_pending_ms.map(|at| read_at_ms.saturating_sub(at));
     let oldest_pending_age_s = oldest_pending_age_ms.map(|ms| ms as f64 / 1000.0);
     if let Some(age) = oldest_pending_age_ms
         && age > i64::try_from(args.max_delivery_age.as_millis()).unwrap_or(i64::MAX)
@@ -260,23 +226,11 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
     }
 
     // Alerts of the last day, by state.
-    let mut alerts_24h: BTreeMap<String, u64> = BTreeMap::new();
-    {
-        let mut stmt = conn.prepare(
-            "SELECT state, count(*) FROM alerts WHERE created_at_ms >= ?1 GROUP BY state",
-        )?;
-        let rows = stmt.query_map([now_ms - 86_400_000], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-        })?;
-        for row in rows {
-            let (state, count) = row?;
-            alerts_24h.insert(state, u64::try_from(count).unwrap_or(0));
-        }
-    }
-    let last_alert_ms: Option<i64> =
-        conn.query_row("SELECT max(created_at_ms) FROM alerts", [], |row| {
-            row.get(0)
-        })?;
+    let alerts_24h: BTreeMap<String, u64> = stats::alerts_since(&conn, now_ms - 86_400_000)?
+        .nonzero()
+        .map(|(state, count)| (state.as_str().to_owned(), count))
+        .collect();
+    let last_alert_ms = stats::newest_alert_at_ms(&conn)?;
 
     // The audit log.
     let paths = AuditPaths::new(&data_dir);

@@ -1,0 +1,209 @@
+//! Figures about the alerts and the outbox, for health checks (`argus
+//! status`): how much each notifier delivered, holds or gave up on, how long
+//! the oldest delivery has waited, and how many alerts were made lately.
+//!
+//! These are reads of this crate's own tables, kept beside the writes in
+//! [`outbox`](crate::outbox) so that no other crate needs to know the schema
+//! or the names a state is stored under.
+
+use std::collections::BTreeMap;
+
+use argus_store::Connection;
+
+use crate::error::AlertError;
+use crate::outbox::{AlertState, DeliveryStatus};
+
+/// How many deliveries are in each [`DeliveryStatus`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    pub pending: u64,
+    pub delivered: u64,
+    pub cancelled: u64,
+    pub failed: u64,
+}
+
+impl DeliveryCounts {
+    /// The count of one status.
+    pub fn of(&self, status: DeliveryStatus) -> u64 {
+        match status {
+            DeliveryStatus::Pending => self.pending,
+            DeliveryStatus::Delivered => self.delivered,
+            DeliveryStatus::Cancelled => self.cancelled,
+            DeliveryStatus::Failed => self.failed,
+        }
+    }
+
+    fn slot(&mut self, status: DeliveryStatus) -> &mut u64 {
+        match status {
+            DeliveryStatus::Pending => &mut self.pending,
+            DeliveryStatus::Delivered => &mut self.delivered,
+            DeliveryStatus::Cancelled => &mut self.cancelled,
+            DeliveryStatus::Failed => &mut self.failed,
+        }
+    }
+}
+
+/// One notifier's part of the outbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotifierDeliveries {
+    /// The notifier's name, as the config calls it.
+    pub notifier: String,
+    /// Its deliveries, by status.
+    pub counts: DeliveryCounts,
+    /// When its latest delivered delivery was accepted.
+    pub last_delivered_at_ms: Option<i64>,
+    /// The error of its newest delivery still pending or failed that has one.
+    pub last_error: Option<String>,
+}
+
+/// Every notifier that has a delivery in the outbox (whatever its status),
+/// by name.
+pub fn deliveries_by_notifier(conn: &Connection) -> Result<Vec<NotifierDeliveries>, AlertError> {
+    let db = conn.sqlite();
+    let mut out: BTreeMap<String, NotifierDeliveries> = BTreeMap::new();
+    let mut stmt = db
+        .prepare_cached(
+            "SELECT notifier, status, count(*), max(delivered_at_ms) FROM alert_deliveries
+             GROUP BY notifier, status",
+        )
+        .map_err(AlertError::db("count deliveries"))?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, Option<i64>>(3)?,
+            ))
+        })
+        .map_err(AlertError::db("count deliveries"))?;
+    for row in rows {
+        let (notifier, status, count, delivered_at) =
+            row.map_err(AlertError::db("count deliveries"))?;
+        let status = DeliveryStatus::parse(&status).ok_or_else(|| AlertError::CorruptRow {
+            table: "alert_deliveries",
+            id: format!("of notifier {notifier}"),
+            detail: format!("unknown status `{status}`"),
+        })?;
+        let entry = out
+            .entry(notifier)
+            .or_insert_with_key(|name| NotifierDeliveries {
+                notifier: name.clone(),
+                ..NotifierDeliveries::default()
+            });
+        *entry.counts.slot(status) = u64::try_from(count).unwrap_or(0);
+        if status == DeliveryStatus::Delivered {
+            entry.last_delivered_at_ms = delivered_at;
+        }
+    }
+    let mut stmt = db
+        .prepare_cached(
+            "SELECT notifier, last_error FROM alert_deliveries
+             WHERE last_error IS NOT NULL AND status IN ('pending', 'failed')
+             ORDER BY id DESC",
+        )
+        .map_err(AlertError::db("read delivery errors"))?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })
+        .map_err(AlertError::db("read delivery errors"))?;
+    for row in rows {
+        let (notifier, error) = row.map_err(AlertError::db("read delivery errors"))?;
+        let entry = out
+            .entry(notifier)
+            .or_insert_with_key(|name| NotifierDeliveries {
+                notifier: name.clone(),
+                ..NotifierDeliveries::default()
+            });
+        if entry.last_error.is_none() {
+            entry.last_error = Some(error);
+        }
+    }
+    Ok(out.into_values().collect())
+}
+
+/// When the oldest delivery still pending was queued, if one is.
+pub fn oldest_pending_at_ms(conn: &Connection) -> Result<Option<i64>, AlertError> {
+    conn.sqlite()
+        .prepare_cached("SELECT min(created_at_ms) FROM alert_deliveries WHERE status = 'pending'")
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+        .map_err(AlertError::db("find the oldest pending delivery"))
+}
+
+/// How many alerts are in each [`AlertState`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AlertCounts {
+    pub firing: u64,
+    pub suppressed: u64,
+    pub silenced: u64,
+    pub retracted: u64,
+}
+
+impl AlertCounts {
+    /// The count of one state.
+    pub fn of(&self, state: AlertState) -> u64 {
+        match state {
+            AlertState::Firing => self.firing,
+            AlertState::Suppressed => self.suppressed,
+            AlertState::Silenced => self.silenced,
+            AlertState::Retracted => self.retracted,
+        }
+    }
+
+    /// Each state with at least one alert, with its count.
+    pub fn nonzero(&self) -> impl Iterator<Item = (AlertState, u64)> + '_ {
+        [
+            AlertState::Firing,
+            AlertState::Suppressed,
+            AlertState::Silenced,
+            AlertState::Retracted,
+        ]
+        .into_iter()
+        .map(|state| (state, self.of(state)))
+        .filter(|&(_, count)| count > 0)
+    }
+
+    fn slot(&mut self, state: AlertState) -> &mut u64 {
+        match state {
+            AlertState::Firing => &mut self.firing,
+            AlertState::Suppressed => &mut self.suppressed,
+            AlertState::Silenced => &mut self.silenced,
+            AlertState::Retracted => &mut self.retracted,
+        }
+    }
+}
+
+/// The alerts recorded at or after `since_ms`, counted by their state now.
+pub fn alerts_since(conn: &Connection, since_ms: i64) -> Result<AlertCounts, AlertError> {
+    let mut stmt = conn
+        .sqlite()
+        .prepare_cached(
+            "SELECT state, count(*) FROM alerts WHERE created_at_ms >= ?1 GROUP BY state",
+        )
+        .map_err(AlertError::db("count alerts"))?;
+    let rows = stmt
+        .query_map([since_ms], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })
+        .map_err(AlertError::db("count alerts"))?;
+    let mut counts = AlertCounts::default();
+    for row in rows {
+        let (state, count) = row.map_err(AlertError::db("count alerts"))?;
+        let state = AlertState::parse(&state).ok_or_else(|| AlertError::CorruptRow {
+            table: "alerts",
+            id: format!("in state `{state}`"),
+            detail: "unknown state".to_owned(),
+        })?;
+        *counts.slot(state) = u64::try_from(count).unwrap_or(0);
+    }
+    Ok(counts)
+}
+
+/// When the newest alert was recorded, if there is one.
+pub fn newest_alert_at_ms(conn: &Connection) -> Result<Option<i64>, AlertError> {
+    conn.sqlite()
+        .prepare_cached("SELECT max(created_at_ms) FROM alerts")
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+        .map_err(AlertError::db("find the newest alert"))
+}
