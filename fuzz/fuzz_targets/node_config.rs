@@ -1,0 +1,37 @@
+//! The daemon's config (`argus_node::config`): any text is parsed into the
+//! document's shape without a panic, and the sections typed from it (the
+//! signal sources, alerting) are checked without a panic either. Rule files
+//! and registry imports are files of their own, fuzzed by their own targets.
+#![no_main]
+
+use std::path::Path;
+
+use argus_alerting::AlertingConfig;
+use argus_node::config::ConfigDocument;
+use argus_sources::SignalsConfig;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(doc) = ConfigDocument::parse(Path::new("argus.yaml"), text) else {
+        return;
+    };
+    if let Some(raw) = &doc.signals
+        && let Ok(signals) = serde_json::from_value::<SignalsConfig>(raw.value.clone())
+    {
+        let _ = signals.problems();
+        for wallet in &signals.wallets {
+            let _ = wallet.resolve(&[argus_core::ChainId(1)]);
+        }
+    }
+    if let Some(raw) = &doc.alerting
+        && let Ok(alerting) = serde_json::from_value::<AlertingConfig>(raw.value.clone())
+    {
+        let _ = alerting.validate("alerting");
+    }
+    for item in &doc.chains {
+        let _ = serde_json::to_string(&item.value);
+    }
+});
