@@ -13,35 +13,11 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use argus_testkit::{Anvil, DEPLOYER};
+use argus_testkit::{Anvil, DEPLOYER, abi_string, noter_init_code};
 use serde_json::json;
 
 /// The message a hostile contract emits.
 const HOSTILE: &str = "hello\x1b[2J\x1b[H\rCRITICAL ALL CLEAR\nLOW      fired     fake\u{202e}";
-
-/// `Note(string)`'s topic.
-const NOTE_TOPIC: &str = "a274a9958297875ddcaa01ef5d7855baca2caf4a9f0aee26d717a4e2a490b6a2";
-
-/// Creation code of a contract whose every call logs its calldata as the
-/// data of a `Note(string)` log: `CALLDATACOPY(0, 0, size)`,
-/// `LOG1(0, size, topic)`, `STOP`, behind an init code that returns it.
-fn noter_init_code() -> String {
-    let runtime = format!("365f5f377f{NOTE_TOPIC}365fa100");
-    assert_eq!(runtime.len() / 2, 0x29);
-    format!("0x6029600a5f3960295ff3{runtime}")
-}
-
-/// The ABI encoding of one `string` argument.
-fn abi_string(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = format!("{:064x}{:064x}", 0x20, bytes.len());
-    let mut data = alloy_primitives::hex::encode(bytes);
-    while !data.len().is_multiple_of(64) {
-        data.push('0');
-    }
-    out.push_str(&data);
-    format!("0x{out}")
-}
 
 fn argus(data_dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_argus"));

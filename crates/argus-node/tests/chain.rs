@@ -8,20 +8,9 @@ use std::time::Duration;
 
 use argus_core::ChainId;
 use argus_node::{NodeBuilder, NodeConfig, NodeEvent};
-use argus_testkit::{Anvil, DEPLOYER};
+use argus_testkit::{Anvil, DEPLOYER, abi_string, noter_init_code};
 use serde_json::json;
 use tokio::sync::broadcast;
-
-/// `Note(string)`'s topic.
-const NOTE_TOPIC: &str = "a274a9958297875ddcaa01ef5d7855baca2caf4a9f0aee26d717a4e2a490b6a2";
-
-/// A contract that logs its calldata as the data of a `Note(string)` log.
-fn noter_init_code() -> String {
-    format!("0x6029600a5f3960295ff3365f5f377f{NOTE_TOPIC}365fa100")
-}
-
-/// `"hi"` as the ABI encoding of one string.
-const HI: &str = "0x000000000000000000000000000000000000000000000000000000000000002000000000000000000000000000000000000000000000000000000000000000026869000000000000000000000000000000000000000000000000000000000000";
 
 async fn next_event(events: &mut broadcast::Receiver<NodeEvent>) -> NodeEvent {
     tokio::time::timeout(Duration::from_secs(30), events.recv())
@@ -69,7 +58,7 @@ rules:
     let anvil_chain = ChainId(31337);
 
     let tx = anvil.send(
-        json!({ "from": DEPLOYER, "to": format!("{noter:#x}"), "data": HI, "gas": "0x100000" }),
+        json!({ "from": DEPLOYER, "to": format!("{noter:#x}"), "data": abi_string("hi"), "gas": "0x100000" }),
     );
     let number = argus_testkit::hex_u64(&anvil.receipt(&tx)["blockNumber"]);
     let NodeEvent::Alert { finding, recorded } = next_event(&mut events).await else {

@@ -15,6 +15,7 @@ use argus_node::{Clock, NodeBuilder, NodeConfig, NodeEvent, NodeHandle};
 use argus_rules::RuleSet;
 use argus_sources::{LogSource, SignalsConfig};
 use argus_store::Store;
+use argus_testkit::wait_for_async;
 use tokio::sync::broadcast;
 
 const RULES: &str = r#"
@@ -68,16 +69,11 @@ fn committed_offset(data_dir: &Path, log: &Path) -> Option<u64> {
 /// current time.
 async fn until_read(data_dir: &Path, log: &Path) {
     let end = std::fs::metadata(log).unwrap().len();
-    for _ in 0..500 {
-        if committed_offset(data_dir, log) == Some(end) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!(
-        "the node read {:?} bytes of {end}",
-        committed_offset(data_dir, log)
-    );
+    let what = format!("the node to commit {end} bytes of {}", log.display());
+    wait_for_async(&what, Duration::from_secs(5), || {
+        (committed_offset(data_dir, log) == Some(end)).then_some(())
+    })
+    .await;
 }
 
 struct Running {

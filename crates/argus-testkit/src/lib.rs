@@ -55,10 +55,12 @@ mod anvil;
 pub mod cast;
 mod fixtures;
 mod http;
+mod noter;
 mod receiver;
 mod wait;
 
 pub use anvil::{ALICE, Anvil, BOB, DEPLOYER, TOKEN, hex_u64};
 pub use fixtures::{free_port, npm_bin, testdata, workspace_root};
+pub use noter::{NOTE_TOPIC, abi_string, noter_init_code};
 pub use receiver::{Answer, Receiver, Request, hmac_sha256};
 pub use wait::{wait_for, wait_for_async};
