@@ -96,9 +96,11 @@ fn a_hardened_deployment_passes() {
         "config-file",
         "env-file",
         "keystore",
+        "keystore-files",
         "master-key",
         "audit-log",
         "audit-key",
+        "audit-files",
         "rpc-tls",
     ] {
         assert_eq!(checks[id]["status"], "ok", "{id}: {}", checks[id]);
@@ -279,5 +281,67 @@ fn notifier_secrets_in_plain_text_and_plain_rpc_in_a_daemon_config_are_flagged()
     assert!(
         !everything.contains(canary),
         "the secret itself is never shown"
+    );
+}
+
+/// Files inside private folders are judged one by one: a key file at 0644
+/// or an audit log at 0666 fails even where the folder is 0700.
+#[test]
+fn loose_files_inside_private_folders_fail() {
+    let root = hardened();
+    let data = root.path().join("data");
+    let vault_file = fs::read_dir(data.join("keystore"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("gen-"))
+        .map(|e| e.path().join("vault.json"))
+        .expect("a vault generation");
+    chmod(&vault_file, 0o644);
+    chmod(&data.join("audit/audit.log"), 0o666);
+    chmod(&data.join("audit/head"), 0o640);
+    let out = doctor(root.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "critical");
+    let found = checks(&out);
+    let keys = &found["keystore-files"];
+    assert_eq!(keys["status"], "fail", "{keys}");
+    assert!(
+        keys["message"]
+            .as_str()
+            .unwrap()
+            .contains("vault.json is 644"),
+        "{keys}"
+    );
+    let audit = &found["audit-files"];
+    assert_eq!(audit["status"], "fail", "{audit}");
+    let message = audit["message"].as_str().unwrap();
+    assert!(
+        message.contains("audit.log is 666") && message.contains("head is 640"),
+        "{audit}"
+    );
+    assert!(
+        audit["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("chmod -R go-rwx "),
+        "{audit}"
+    );
+
+    // Fixed as told: both pass, and checkpoint.pub may stay world-readable.
+    for dir in [data.join("keystore"), data.join("audit")] {
+        let status = std::process::Command::new("chmod")
+            .args(["-R", "go-rwx"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    chmod(&data.join("audit/checkpoint.pub"), 0o644);
+    let out = doctor(root.path()).output().unwrap();
+    let found = checks(&out);
+    assert_eq!(found["keystore-files"]["status"], "ok");
+    assert_eq!(
+        found["audit-files"]["status"], "ok",
+        "{}",
+        found["audit-files"]
     );
 }

@@ -127,6 +127,7 @@ pub(crate) fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<ExitC
     });
     if let Some(keystore) = keystore {
         checks.push(mode_check("keystore", &keystore, 0o700, true));
+        checks.push(tree_check("keystore-files", &keystore, 0o077));
     }
     checks.push(master_key_check(
         std::env::var("ARGUS_MASTER_KEY").ok().as_deref(),
@@ -209,6 +210,90 @@ fn mode_check(id: &'static str, path: &Path, wanted: u32, critical: bool) -> Che
     if critical { check.critical() } else { check }
 }
 
+/// Every file and folder under `dir` (its own mode is checked on its own)
+/// must grant none of the `forbidden` bits: a key file at 0644 inside a 0700
+/// folder is one `chmod 755` of the folder away from being read.
+fn tree_check(id: &'static str, dir: &Path, forbidden: u32) -> Check {
+    tree_check_with(id, dir, |_| forbidden)
+}
+
+/// The audit log's folder: the log, its head and its lock are private
+/// (group and others get nothing); `checkpoint.pub` is public by design but
+/// writable by its owner only.
+fn audit_files_check(dir: &Path) -> Check {
+    tree_check_with("audit-files", dir, |path| {
+        if path.file_name().is_some_and(|n| n == "checkpoint.pub") {
+            0o022
+        } else {
+            0o077
+        }
+    })
+}
+
+fn tree_check_with(id: &'static str, dir: &Path, forbidden: impl Fn(&Path) -> u32) -> Check {
+    const MOST_SHOWN: usize = 5;
+    let mut loose = Vec::new();
+    let mut seen = 0usize;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let entries = match fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            Err(error) => {
+                return Check::new(
+                    id,
+                    Status::Fail,
+                    format!("cannot list {}: {error}", folder.display()),
+                )
+                .critical();
+            }
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            // Not followed: a link's own mode means nothing, and following
+            // one could leave the folder.
+            let Ok(meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            seen += 1;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & forbidden(&path) != 0 {
+                loose.push(format!("{} is {mode:03o}", path.display()));
+            }
+            if meta.is_dir() {
+                pending.push(path);
+            }
+        }
+    }
+    if loose.is_empty() {
+        return Check::new(
+            id,
+            Status::Ok,
+            format!(
+                "{} entries under {}, none open to group or others",
+                seen,
+                dir.display()
+            ),
+        );
+    }
+    loose.sort();
+    let count = loose.len();
+    let mut message = loose
+        .into_iter()
+        .take(MOST_SHOWN)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if count > MOST_SHOWN {
+        message.push_str(&format!(" and {} more", count - MOST_SHOWN));
+    }
+    Check::new(
+        id,
+        Status::Fail,
+        format!("{message}: group or others can reach them"),
+    )
+    .critical()
+    .fix(format!("chmod -R go-rwx {}", dir.display()))
+}
+
 /// The vault's own strength check ([`argus_vault::check_master_key`]), so
 /// doctor accepts exactly the keys `argus keys create` accepts. Length and
 /// estimated entropy, never the key itself.
@@ -260,6 +345,9 @@ fn audit_checks(data_dir: &Path) -> Vec<Check> {
         ];
     }
     let mut checks = vec![checkpoint_key_check(&paths)];
+    if let Some(dir) = paths.log.parent() {
+        checks.push(audit_files_check(dir));
+    }
     let verifier = if paths.public_key.exists() {
         CheckpointVerifier::load(&paths.public_key).ok()
     } else {
