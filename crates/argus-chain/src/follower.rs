@@ -66,22 +66,59 @@ pub enum Confirmations {
 
 impl<'de> Deserialize<'de> for Confirmations {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Written {
-            Blocks(u64),
-            Tag(String),
-        }
-        match Written::deserialize(deserializer)? {
-            Written::Blocks(n) => Ok(Self::Blocks(n)),
+        const WANTED: &str = "a number of blocks (0 or more), \"safe\" or \"finalized\"";
+        let field = "confirmations";
+        match deserializer.deserialize_any(BlockOrTag {
+            field,
+            wanted: WANTED,
+        })? {
+            Written::Number(n) => Ok(Self::Blocks(n)),
             Written::Tag(tag) => match tag.as_str() {
                 "safe" => Ok(Self::Safe),
                 "finalized" => Ok(Self::Finalized),
-                _ => Err(serde::de::Error::custom(
-                    "confirmations is a number of blocks, \"safe\" or \"finalized\"",
-                )),
+                _ => Err(serde::de::Error::custom(format!(
+                    "`confirmations`: `{tag}` is not {WANTED}"
+                ))),
             },
         }
+    }
+}
+
+/// A block count or number, or a tag, as written; anything else (a
+/// negative or fractional number, a list) is refused naming what is wanted
+/// rather than with serde's "did not match any variant".
+enum Written {
+    Number(u64),
+    Tag(String),
+}
+
+struct BlockOrTag {
+    field: &'static str,
+    wanted: &'static str,
+}
+
+impl serde::de::Visitor<'_> for BlockOrTag {
+    type Value = Written;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}`: {}", self.field, self.wanted)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Written, E> {
+        Ok(Written::Number(n))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Written, E> {
+        u64::try_from(n).map(Written::Number).map_err(|_| {
+            E::custom(format!(
+                "`{}`: {n} is negative; write {}",
+                self.field, self.wanted
+            ))
+        })
+    }
+
+    fn visit_str<E: serde::de::Error>(self, tag: &str) -> Result<Written, E> {
+        Ok(Written::Tag(tag.to_owned()))
     }
 }
 
@@ -96,18 +133,17 @@ pub enum Start {
 
 impl<'de> Deserialize<'de> for Start {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Written {
-            Block(u64),
-            Tag(String),
-        }
-        match Written::deserialize(deserializer)? {
-            Written::Block(n) => Ok(Self::Block(n)),
+        const WANTED: &str = "\"latest\" or a block number";
+        let field = "start";
+        match deserializer.deserialize_any(BlockOrTag {
+            field,
+            wanted: WANTED,
+        })? {
+            Written::Number(n) => Ok(Self::Block(n)),
             Written::Tag(tag) if tag == "latest" => Ok(Self::Latest),
-            Written::Tag(_) => Err(serde::de::Error::custom(
-                "start is \"latest\" or a block number",
-            )),
+            Written::Tag(tag) => Err(serde::de::Error::custom(format!(
+                "`start`: `{tag}` is not {WANTED}"
+            ))),
         }
     }
 }
@@ -420,4 +456,52 @@ enum Step {
     Idle,
     /// Something changed under us; look again at once.
     Again,
+}
+
+#[cfg(test)]
+mod written_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn confirmations(value: serde_json::Value) -> Result<Confirmations, String> {
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn confirmations_and_start_name_the_field_and_the_allowed_values() {
+        assert_eq!(
+            confirmations(serde_json::json!(3)),
+            Ok(Confirmations::Blocks(3))
+        );
+        assert_eq!(
+            confirmations(serde_json::json!("safe")),
+            Ok(Confirmations::Safe)
+        );
+        for bad in [
+            serde_json::json!(-1),
+            serde_json::json!("soon"),
+            serde_json::json!(1.5),
+            serde_json::json!([1]),
+        ] {
+            let error = confirmations(bad.clone()).unwrap_err();
+            assert!(error.contains("`confirmations`"), "{bad}: {error}");
+            assert!(error.contains("\"finalized\""), "{bad}: {error}");
+            assert!(!error.contains("untagged"), "{bad}: {error}");
+        }
+        let error = serde_json::from_value::<Start>(serde_json::json!(-5))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`start`") && error.contains("negative"),
+            "{error}"
+        );
+        assert_eq!(
+            serde_json::from_value::<Start>(serde_json::json!("latest")).unwrap(),
+            Start::Latest
+        );
+        assert_eq!(
+            serde_json::from_value::<Start>(serde_json::json!(7)).unwrap(),
+            Start::Block(7)
+        );
+    }
 }
