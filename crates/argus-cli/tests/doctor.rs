@@ -345,3 +345,36 @@ fn loose_files_inside_private_folders_fail() {
         found["audit-files"]
     );
 }
+
+/// A master key that is not UTF-8 is a key given badly, not a key not given.
+#[test]
+fn a_master_key_that_is_not_text_is_named_not_taken_for_unset() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let root = hardened();
+    let raw = std::ffi::OsStr::from_bytes(b"q7Vd0mJ3xR9sL2kP8wZ4\xff\xfetY6uB1nC5eA0fG3hI7jK9lM=");
+    let out = doctor(root.path())
+        .env("ARGUS_MASTER_KEY", raw)
+        .output()
+        .unwrap();
+    let found = checks(&out);
+    assert_eq!(
+        found["master-key"]["status"], "fail",
+        "{}",
+        found["master-key"]
+    );
+    assert!(
+        found["master-key"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not UTF-8")
+    );
+    let out = argus(&root.path().join("data"))
+        .args(["audit", "record", "--actor", "ops", "--action", "x.y"])
+        .env("ARGUS_MASTER_KEY", raw)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not UTF-8"), "{stderr}");
+    assert!(!stderr.contains("q7Vd0mJ3"), "the key is never shown");
+}

@@ -129,9 +129,19 @@ pub(crate) fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<ExitC
         checks.push(mode_check("keystore", &keystore, 0o700, true));
         checks.push(tree_check("keystore-files", &keystore, 0o077));
     }
-    checks.push(master_key_check(
-        std::env::var("ARGUS_MASTER_KEY").ok().as_deref(),
-    ));
+    checks.push(match std::env::var("ARGUS_MASTER_KEY") {
+        Err(std::env::VarError::NotUnicode(raw)) => {
+            zeroize::Zeroize::zeroize(&mut raw.into_encoded_bytes());
+            Check::new(
+                "master-key",
+                Status::Fail,
+                "ARGUS_MASTER_KEY is set but is not UTF-8 text: no command can use it",
+            )
+            .critical()
+            .fix("generate one with `openssl rand -base64 32` and put it in the 0600 env file")
+        }
+        key => master_key_check(key.ok().as_deref()),
+    });
     checks.extend(audit_checks(&global.data_dir));
     for url in &args.rpc {
         checks.push(rpc_check(url));

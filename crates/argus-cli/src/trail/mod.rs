@@ -37,7 +37,9 @@ pub(crate) fn master_key(file: Option<&Path>) -> anyhow::Result<MasterKey> {
 /// Whether a master key was given (a file, or a non-empty `ARGUS_MASTER_KEY`):
 /// commands for which the vault is optional open it only then.
 pub(crate) fn master_key_given(file: Option<&Path>) -> bool {
-    file.is_some() || std::env::var(MASTER_KEY_ENV).is_ok_and(|v| !v.is_empty())
+    // Set but not UTF-8 counts as given: opening then says what is wrong
+    // instead of going on as if no key were set.
+    file.is_some() || std::env::var_os(MASTER_KEY_ENV).is_some_and(|v| !v.is_empty())
 }
 
 /// A secret from a 0600 file, or else from the environment variable `env`;
@@ -53,6 +55,13 @@ pub(crate) fn read_secret(
     }
     match std::env::var(env) {
         Ok(value) if !value.is_empty() => Ok(zeroize::Zeroizing::new(value)),
+        Err(std::env::VarError::NotUnicode(raw)) => {
+            // The bytes are a secret even when they are not text.
+            zeroize::Zeroize::zeroize(&mut raw.into_encoded_bytes());
+            bail!(
+                "{env} is set but is not UTF-8 text; set {what} as text, or pass {flag} with a file of mode 0600"
+            )
+        }
         _ => bail!("{what} is needed: set {env} or pass {flag} with a file of mode 0600"),
     }
 }
