@@ -1,8 +1,4 @@
-//! `argus alerts`: the alerts Argus recorded, their deliveries, and silences.
-//!
-//! The daemon (`argus run`) keeps alerts and the delivery outbox in
-//! `<data_dir>/argus.db`; this command reads them, and adds and ends
-//! silences, so nobody has to write SQL during an incident.
+//! `argus alerts silence add/list/end`: silences, and their audit entries.
 //!
 //! Muting alerts is the first thing an intruder would do, so every silence
 //! added or ended is also a security-class entry in the tamper-evident audit
@@ -11,11 +7,8 @@
 //! able to stop a flood of pages), and stderr says plainly that it is not in
 //! the log and gives the `argus audit record` line that puts it there.
 //!
-//! stdout carries only the result (a line per alert or silence, or one JSON
-//! document per line with `--json`); notices and warnings go to stderr. Text
-//! that comes from the chain (titles, fields) is printed with control and
-//! bidi characters escaped, so an alert cannot rewrite the operator's
-//! terminal.
+//! Kept apart from `alerts list/show` because this half writes: to the
+//! silences table and to the audit log.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -23,65 +16,17 @@ use std::process::ExitCode;
 
 use alloy_primitives::Address;
 use anyhow::{Context as _, bail};
-use argus_alerting::outbox::{self, AlertFilter};
 use argus_alerting::silence::end_silence;
-use argus_alerting::{
-    AlertRecord, AlertState, Delivery, NewSilence, Silence, SilenceMatcher, add_silence,
-    list_silences,
-};
+use argus_alerting::{NewSilence, Silence, SilenceMatcher, add_silence, list_silences};
 use argus_audit::{NewEntry, RetentionClass};
 use argus_core::{ChainId, Severity, parse_address};
-use argus_store::{Connection, Store};
+use argus_store::Connection;
 use argus_vault::Vault;
 use jiff::Timestamp;
 use serde_json::json;
 
+use super::{open_store, parse_time, rfc3339, shorten};
 use crate::{GlobalArgs, output, trail};
-
-#[derive(Debug, clap::Subcommand)]
-pub(crate) enum AlertsCommand {
-    /// The alerts, newest first.
-    List(ListArgs),
-    /// One alert in full, with its deliveries.
-    Show(ShowArgs),
-    /// Silences: matching alerts are stored but not sent, for a time. Each
-    /// one added or ended is recorded in the audit log.
-    #[command(subcommand)]
-    Silence(SilenceCommand),
-}
-
-#[derive(Debug, clap::Args)]
-pub(crate) struct ListArgs {
-    /// Only alerts in this state: firing, suppressed, silenced, retracted.
-    #[arg(long, value_parser = parse_state)]
-    state: Option<AlertState>,
-    /// Only alerts of this rule (its exact id).
-    #[arg(long, value_name = "ID")]
-    rule: Option<String>,
-    /// Only alerts this severe or worse: critical, high, medium, low, info.
-    #[arg(long, value_name = "SEVERITY")]
-    min_severity: Option<Severity>,
-    /// Only alerts recorded since then: an RFC 3339 time
-    /// (2026-11-05T10:00:00Z) or a duration ago (90m, 2h, 1d).
-    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
-    since: Option<Since>,
-    /// At most this many.
-    #[arg(short = 'n', long = "limit", value_name = "N", default_value_t = 20,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    limit: u32,
-    /// One JSON document per line.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Debug, clap::Args)]
-pub(crate) struct ShowArgs {
-    /// The alert's id (`0x…`), or a unique prefix of at least 8 hex digits.
-    id: String,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
-}
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum SilenceCommand {
@@ -161,224 +106,13 @@ pub(crate) struct AuditArgs {
     #[arg(long, value_name = "FILE")]
     master_key_file: Option<PathBuf>,
 }
-
-pub(crate) fn run(global: &GlobalArgs, command: AlertsCommand) -> anyhow::Result<ExitCode> {
+pub(super) fn run(global: &GlobalArgs, command: SilenceCommand) -> anyhow::Result<ExitCode> {
     match command {
-        AlertsCommand::List(args) => list(global, args),
-        AlertsCommand::Show(args) => show(global, &args),
-        AlertsCommand::Silence(SilenceCommand::Add(args)) => silence_add(global, args),
-        AlertsCommand::Silence(SilenceCommand::List(args)) => silence_list(global, &args),
-        AlertsCommand::Silence(SilenceCommand::End(args)) => silence_end(global, &args),
+        SilenceCommand::Add(args) => silence_add(global, args),
+        SilenceCommand::List(args) => silence_list(global, &args),
+        SilenceCommand::End(args) => silence_end(global, &args),
     }
 }
-
-// ---------------------------------------------------------------- alerts
-
-fn list(global: &GlobalArgs, args: ListArgs) -> anyhow::Result<ExitCode> {
-    let conn = open_store(&global.data_dir)?;
-    let now_ms = Timestamp::now().as_millisecond();
-    let filter = AlertFilter {
-        state: args.state,
-        rule_id: args.rule,
-        min_severity: args.min_severity,
-        since_ms: args.since.map(|since| since.at_ms(now_ms)),
-        limit: Some(usize::try_from(args.limit).unwrap_or(usize::MAX)),
-    };
-    let alerts = outbox::list_alerts(&conn, &filter)?;
-    let mut out = String::new();
-    for alert in &alerts {
-        if args.json {
-            out.push_str(&serde_json::to_string(alert)?);
-        } else {
-            out.push_str(&alert_line(alert));
-        }
-        out.push('\n');
-    }
-    if alerts.is_empty() && !args.json {
-        sh_eprintln!("no alerts match");
-    }
-    if args.json {
-        output::json_text(&out)?;
-    } else {
-        output::stdout_text(&out)?;
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// One line: id prefix, time recorded, severity, state, rule, where, title.
-fn alert_line(alert: &AlertRecord) -> String {
-    let place = match (alert.chain_id, alert.block_number) {
-        (Some(chain), Some(block)) => format!("{}#{block}", ChainId(chain).name()),
-        (Some(chain), None) => ChainId(chain).name(),
-        _ => "-".to_owned(),
-    };
-    let mut line = format!(
-        "{}  {}  {:<8}  {:<10}  {}  {}  {}",
-        short_id(&alert.id),
-        rfc3339(alert.created_at_ms),
-        alert.severity.as_str(),
-        alert.state.as_str(),
-        output::escape(&alert.rule_id),
-        place,
-        output::escape(&alert.title),
-    );
-    if alert.duplicates > 0 {
-        let _ = write!(line, "  (+{} duplicates)", alert.duplicates);
-    }
-    if let Some(silence) = alert.silence_id {
-        let _ = write!(line, "  (silence {silence})");
-    }
-    line
-}
-
-fn show(global: &GlobalArgs, args: &ShowArgs) -> anyhow::Result<ExitCode> {
-    let conn = open_store(&global.data_dir)?;
-    let alert = resolve_alert(&conn, &args.id)?;
-    let deliveries = outbox::deliveries_of(&conn, &alert.id)?;
-    if args.json {
-        let doc = json!({ "alert": alert, "deliveries": deliveries });
-        output::json(&doc)?;
-    } else {
-        output::stdout_text(&alert_details(&alert, &deliveries))?;
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Finds an alert by its full id or a unique prefix of 8+ hex digits.
-fn resolve_alert(conn: &Connection, text: &str) -> anyhow::Result<AlertRecord> {
-    let trimmed = text.trim();
-    let digits = trimmed
-        .strip_prefix("0x")
-        .or_else(|| trimmed.strip_prefix("0X"))
-        .unwrap_or(trimmed)
-        .to_ascii_lowercase();
-    if digits.is_empty() || digits.len() > 64 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        bail!(
-            "`{}` is not an alert id: give the 0x… id that `argus alerts list` shows, or at \
-             least 8 of its hex digits",
-            shorten(trimmed)
-        )
-    }
-    let unknown = || {
-        anyhow::anyhow!(
-            "no alert has an id starting with 0x{digits}; `argus alerts list` shows the recent \
-             ones (and check --data-dir)"
-        )
-    };
-    if digits.len() == 64 {
-        return outbox::get_alert(conn, &format!("0x{digits}"))?.ok_or_else(unknown);
-    }
-    if digits.len() < 8 {
-        bail!(
-            "`{}` is too short to name an alert: give at least 8 hex digits of its id (`argus \
-             alerts list` shows that many)",
-            shorten(trimmed)
-        )
-    }
-    // The outbox has no lookup by prefix; ids are hashes, so every alert is a
-    // candidate. Fine for an operator's command on a monitor's alert table.
-    let prefix = format!("0x{digits}");
-    let everything = AlertFilter {
-        limit: Some(usize::MAX),
-        ..AlertFilter::default()
-    };
-    let mut hits: Vec<AlertRecord> = outbox::list_alerts(conn, &everything)?
-        .into_iter()
-        .filter(|alert| alert.id.starts_with(&prefix))
-        .collect();
-    match hits.len() {
-        0 => Err(unknown()),
-        1 => Ok(hits.swap_remove(0)),
-        n => {
-            let shown: Vec<&str> = hits.iter().take(5).map(|a| a.id.as_str()).collect();
-            bail!(
-                "{prefix} is ambiguous: {n} alerts have ids starting with it ({}{}); give more \
-                 digits",
-                shown.join(", "),
-                if n > shown.len() { ", …" } else { "" }
-            )
-        }
-    }
-}
-
-fn alert_details(alert: &AlertRecord, deliveries: &[Delivery]) -> String {
-    let mut out = String::new();
-    let mut row = |label: &str, value: &str| {
-        let _ = writeln!(out, "{label:<11} {}", output::escape(value));
-    };
-    row("id", &alert.id);
-    row("rule", &alert.rule_id);
-    row("severity", alert.severity.as_str());
-    row("state", alert.state.as_str());
-    row("title", &alert.title);
-    row("event at", &rfc3339(alert.at_ms));
-    row("recorded", &rfc3339(alert.created_at_ms));
-    if let Some(chain) = alert.chain_id {
-        row("chain", &format!("{} ({chain})", ChainId(chain).name()));
-    }
-    if let Some(number) = alert.block_number {
-        let hash = alert.block_hash.as_deref().unwrap_or("-");
-        row("block", &format!("{number} {hash}"));
-    }
-    if let Some(tx) = &alert.tx_hash {
-        match alert.log_index {
-            Some(index) => row("tx", &format!("{tx} (log {index})")),
-            None => row("tx", tx),
-        }
-    }
-    row("dedup key", &alert.dedup_key);
-    if let Some(head) = &alert.group_head {
-        row("group head", head);
-    }
-    if alert.duplicates > 0 {
-        row("duplicates", &alert.duplicates.to_string());
-    }
-    if let Some(silence) = alert.silence_id {
-        row("silence", &silence.to_string());
-    }
-    if let Some(at) = alert.retracted_at_ms {
-        row("retracted", &rfc3339(at));
-    }
-    if let Some(reason) = &alert.reason {
-        row("reason", reason);
-    }
-    out.push_str("fields\n");
-    let fields =
-        serde_json::to_string_pretty(&alert.fields).unwrap_or_else(|_| alert.fields.to_string());
-    for line in fields.lines() {
-        let _ = writeln!(out, "  {}", output::escape(line));
-    }
-    out.push_str("deliveries\n");
-    if deliveries.is_empty() {
-        let why = match alert.state {
-            AlertState::Silenced => "a silenced alert is never sent",
-            AlertState::Suppressed => "a duplicate is counted on its group head, not sent",
-            AlertState::Firing | AlertState::Retracted => "no notifier was routed this alert",
-        };
-        let _ = writeln!(out, "  none: {why}");
-    }
-    for d in deliveries {
-        let _ = write!(
-            out,
-            "  {}  {}  {}  attempts {}  delivered {}",
-            output::escape(&d.notifier),
-            d.kind.as_str(),
-            d.status.as_str(),
-            d.attempts,
-            d.delivered_at_ms.map_or_else(|| "-".to_owned(), rfc3339),
-        );
-        if d.status == argus_alerting::DeliveryStatus::Pending {
-            let _ = write!(out, "  next attempt {}", rfc3339(d.next_attempt_at_ms));
-        }
-        if let Some(error) = &d.last_error {
-            let _ = write!(out, "  last error: {}", output::escape(error));
-        }
-        out.push('\n');
-    }
-    out
-}
-
-// --------------------------------------------------------------- silences
 
 fn silence_add(global: &GlobalArgs, args: SilenceAddArgs) -> anyhow::Result<ExitCode> {
     let matcher = SilenceMatcher {
@@ -684,101 +418,7 @@ fn audit(
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
-
-// ---------------------------------------------------------------- shared
-
-/// A connection to the daemon's database; refuses to create one where none is.
-fn open_store(data_dir: &Path) -> anyhow::Result<Connection> {
-    let path = data_dir.join(argus_store::DATABASE_FILE);
-    if !path.exists() {
-        bail!(
-            "there is no Argus database at {}: alerts and silences live in the daemon's data \
-             directory; start the daemon once (`argus run -c argus.yaml`), or point --data-dir \
-             (or ARGUS_DATA_DIR) at the directory it uses",
-            path.display()
-        )
-    }
-    Ok(Store::open_in_dir(data_dir)?.connect()?)
-}
-
-/// `0x` and the first 8 hex digits: enough for `argus alerts show`.
-fn short_id(id: &str) -> &str {
-    id.get(..10).unwrap_or(id)
-}
-
-/// RFC 3339 in UTC, to the second.
-fn rfc3339(ms: i64) -> String {
-    match Timestamp::from_millisecond(ms) {
-        Ok(at) => at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        Err(_) => format!("{ms} ms after the epoch"),
-    }
-}
-
-fn shorten(text: &str) -> String {
-    let mut short: String = text.chars().take(70).collect();
-    if text.chars().count() > 70 {
-        short.push('…');
-    }
-    output::escape(&short).into_owned()
-}
-
 // --------------------------------------------------------- argument parsers
-
-/// `--since`: a time, or a duration before now.
-#[derive(Debug, Clone, Copy)]
-enum Since {
-    At(Timestamp),
-    Ago { ms: u64 },
-}
-
-impl Since {
-    fn at_ms(self, now_ms: i64) -> i64 {
-        match self {
-            Since::At(at) => at.as_millisecond(),
-            Since::Ago { ms } => now_ms.saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX)),
-        }
-    }
-}
-
-fn parse_since(text: &str) -> Result<Since, String> {
-    if let Ok(ms) = argus_core::parse_window_ms(text) {
-        return Ok(Since::Ago { ms });
-    }
-    parse_time(text).map(Since::At).map_err(|_| {
-        format!(
-            "`{}` is neither an RFC 3339 time (2026-11-05T10:00:00Z) nor a duration ago (90m, \
-             2h, 1d)",
-            shorten(text)
-        )
-    })
-}
-
-fn parse_time(text: &str) -> Result<Timestamp, String> {
-    text.trim().parse::<Timestamp>().map_err(|_| {
-        format!(
-            "`{}` is not an RFC 3339 time; write e.g. 2026-11-05T10:00:00Z or \
-             2026-11-05T11:00:00+01:00",
-            shorten(text)
-        )
-    })
-}
-
-fn parse_state(text: &str) -> Result<AlertState, String> {
-    [
-        AlertState::Firing,
-        AlertState::Suppressed,
-        AlertState::Silenced,
-        AlertState::Retracted,
-    ]
-    .into_iter()
-    .find(|state| state.as_str().eq_ignore_ascii_case(text.trim()))
-    .ok_or_else(|| {
-        format!(
-            "`{}` is not an alert state; use firing, suppressed, silenced or retracted",
-            shorten(text)
-        )
-    })
-}
 
 fn parse_rule_pattern(text: &str) -> Result<String, String> {
     let rule = text.trim();
@@ -806,30 +446,11 @@ fn parse_chain(text: &str) -> Result<ChainId, String> {
 fn parse_address_arg(text: &str) -> Result<Address, String> {
     parse_address(text).map_err(|error| error.to_string())
 }
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-
-    #[test]
-    fn since_takes_a_duration_or_a_time() {
-        assert!(matches!(
-            parse_since("2h"),
-            Ok(Since::Ago { ms: 7_200_000 })
-        ));
-        assert!(matches!(
-            parse_since("1d"),
-            Ok(Since::Ago { ms: 86_400_000 })
-        ));
-        let at = parse_since("2026-11-05T10:00:00Z").unwrap();
-        assert_eq!(at.at_ms(0), 1_793_872_800_000);
-        assert_eq!(parse_since("90m").unwrap().at_ms(6_000_000), 600_000);
-        for bad in ["", "soon", "2h later", "2026-11-05", "-5m", "0m"] {
-            assert!(parse_since(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn rule_patterns_end_in_a_star_if_anywhere() {
@@ -875,10 +496,5 @@ mod tests {
     #[test]
     fn shell_words_survive_quotes() {
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
-    }
-
-    #[test]
-    fn times_print_as_utc_to_the_second() {
-        assert_eq!(rfc3339(1_793_872_800_123), "2026-11-05T10:00:00Z");
     }
 }

@@ -1,360 +1,22 @@
-//! Decoding what contracts say: logs, calldata and revert data.
-//!
-//! The monitor sees raw logs and transactions; rules speak of `Transfer` and
-//! `args.value`. [`AbiIndex`] turns the first into the second with the ABIs
-//! of the registry: per address, the events by topic0 and the functions and
-//! errors by selector, each resolved once into alloy's dynamic types when the
-//! index is built, so decoding a log costs one hash lookup and the decoding
-//! itself. A table of every event of every ABI, by topic0, serves logs of
-//! contracts that are not in the registry (a rule on "any contract emitting
-//! `OwnershipTransferred`").
-//!
-//! Decoded values are converted to [`AbiValue`], a small owned model: integers
-//! stay exact (`U256` / `I256`, never a float), addresses stay addresses, and
-//! tuples keep their component names. Logs, calldata and revert data come from
-//! the network and are untrusted: every failure is a [`DecodeError`] value,
-//! never a panic. ABI coding is alloy's (`alloy-dyn-abi`); nothing here
-//! re-implements it.
+//! Decoding with an [`AbiIndex`]: a log ([`AbiIndex::decode_log`], with the
+//! emitting address's events, its anonymous events, or the by-topic table),
+//! calldata ([`AbiIndex::decode_call`]) and revert data
+//! ([`AbiIndex::decode_revert`]: `Error(string)`, `Panic(uint256)`, custom
+//! errors), and the conversion of alloy's values into [`AbiValue`]. The input
+//! is untrusted: every failure is a [`DecodeError`], never a panic (the
+//! property test below feeds arbitrary bytes).
 
-use hashbrown::HashMap;
+use alloy_dyn_abi::{DynSolError, DynSolValue};
+use alloy_json_abi::Param;
+use alloy_primitives::{Address, B256, Selector};
 
-use alloy_dyn_abi::{DynSolError, DynSolEvent, DynSolType, DynSolValue, Specifier};
-use alloy_json_abi::{Event, EventParam, JsonAbi, Param};
-use alloy_primitives::{Address, B256, I256, Selector, U256, hex};
-
-/// A decoded value, owned and exact.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AbiValue {
-    Bool(bool),
-    /// `uintN`, exact.
-    Uint(U256),
-    /// `intN`, exact.
-    Int(I256),
-    Address(Address),
-    /// `bytesN` (N ≤ 32): exactly N bytes.
-    FixedBytes(Vec<u8>),
-    /// `bytes`.
-    Bytes(Vec<u8>),
-    String(String),
-    /// `T[]` and `T[N]`.
-    Array(Vec<AbiValue>),
-    /// A tuple (a struct): components with their names (empty when unnamed).
-    Tuple(Vec<(String, AbiValue)>),
-    /// An indexed argument of a dynamic type (`string`, `bytes`, arrays,
-    /// tuples): a log only carries the keccak hash of its encoding.
-    Hashed(B256),
-    /// A `function` value: address and selector, 24 bytes.
-    Function(Vec<u8>),
-}
-
-impl AbiValue {
-    /// The value as JSON: integers as decimal strings (exact), addresses
-    /// EIP-55 checksummed, bytes as `0x` hex.
-    pub fn to_json(&self) -> serde_json::Value {
-        use serde_json::Value as J;
-        match self {
-            AbiValue::Bool(b) => J::Bool(*b),
-            AbiValue::Uint(u) => J::String(u.to_string()),
-            AbiValue::Int(i) => J::String(i.to_string()),
-            AbiValue::Address(a) => J::String(a.to_checksum(None)),
-            AbiValue::FixedBytes(b) | AbiValue::Bytes(b) | AbiValue::Function(b) => {
-                J::String(hex::encode_prefixed(b))
-            }
-            AbiValue::String(s) => J::String(s.clone()),
-            AbiValue::Hashed(h) => J::String(h.to_string()),
-            AbiValue::Array(items) => J::Array(items.iter().map(AbiValue::to_json).collect()),
-            AbiValue::Tuple(items) => {
-                let mut map = serde_json::Map::new();
-                for (i, (name, value)) in items.iter().enumerate() {
-                    let key = if name.is_empty() {
-                        format!("_{i}")
-                    } else {
-                        name.clone()
-                    };
-                    map.insert(key, value.to_json());
-                }
-                J::Object(map)
-            }
-        }
-    }
-}
-
-/// One decoded argument of an event, call or error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodedArg {
-    /// The parameter's name in the ABI; empty when unnamed.
-    pub name: String,
-    /// The canonical Solidity type, e.g. `uint256`, `(address,uint256)[]`.
-    pub ty: String,
-    /// For events: whether the argument came from a topic.
-    pub indexed: bool,
-    pub value: AbiValue,
-}
-
-/// A decoded log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodedLog {
-    pub name: String,
-    /// Canonical signature, e.g. `Transfer(address,address,uint256)`.
-    pub signature: String,
-    pub anonymous: bool,
-    /// Arguments in declaration order (indexed and data interleaved as
-    /// declared).
-    pub args: Vec<DecodedArg>,
-    /// `true` when the emitting address has no ABI in the index and the log
-    /// was decoded with an event of another contract that has the same topic.
-    pub by_topic_only: bool,
-}
-
-/// A decoded function call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodedCall {
-    pub name: String,
-    pub signature: String,
-    pub selector: Selector,
-    pub args: Vec<DecodedArg>,
-}
-
-/// What a revert said.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DecodedRevert {
-    /// No revert data at all (`revert()`, `require(cond)` without message,
-    /// out of gas).
-    Empty,
-    /// `Error(string)`: `require(cond, "reason")`.
-    Reason(String),
-    /// `Panic(uint256)`: an assertion, overflow, division by zero, ...
-    Panic { code: U256, meaning: &'static str },
-    /// A custom error declared in the contract's ABI.
-    Custom {
-        name: String,
-        signature: String,
-        args: Vec<DecodedArg>,
-    },
-}
-
-/// Why something could not be decoded. None of these is worth retrying with
-/// the same input: the data or the ABI must change.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    #[error("the log has no topics and {address} declares no anonymous event that fits it")]
-    NoTopics { address: Address },
-    #[error(
-        "no ABI in the registry declares an event with topic {topic} (emitted by {address}); add the contract's ABI to the registry"
-    )]
-    UnknownEvent { address: Address, topic: B256 },
-    #[error(
-        "no ABI for {address} declares a function with selector {selector}; add the contract's ABI to the registry"
-    )]
-    UnknownFunction {
-        address: Address,
-        selector: Selector,
-    },
-    #[error(
-        "no ABI for {address} declares an error with selector {selector}; add the contract's ABI to the registry"
-    )]
-    UnknownError {
-        address: Address,
-        selector: Selector,
-    },
-    #[error("{what} is {len} bytes long, shorter than the 4-byte selector")]
-    TooShort { what: &'static str, len: usize },
-    #[error(
-        "the data does not decode as `{signature}`: {reason}; the ABI in the registry may not match the deployed contract"
-    )]
-    Malformed { signature: String, reason: String },
-}
-
-/// An event resolved for decoding.
-#[derive(Debug, Clone)]
-struct EventEntry {
-    name: String,
-    signature: String,
-    anonymous: bool,
-    inputs: Vec<EventParam>,
-    resolved: DynSolEvent,
-}
-
-/// A function or an error resolved for decoding.
-#[derive(Debug, Clone)]
-struct CallableEntry {
-    name: String,
-    signature: String,
-    inputs: Vec<Param>,
-    body: DynSolType,
-}
-
-#[derive(Debug, Clone, Default)]
-struct ContractAbi {
-    /// Several events may share a topic0 with different indexing (ERC-20 and
-    /// ERC-721 `Transfer`): each is tried in turn.
-    events: HashMap<B256, Vec<EventEntry>>,
-    anonymous: Vec<EventEntry>,
-    functions: HashMap<Selector, CallableEntry>,
-    errors: HashMap<Selector, CallableEntry>,
-}
-
-/// An item of an ABI that alloy could not resolve into a type (a malformed
-/// type string in a hand-written ABI). It is left out of the index.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SkippedItem {
-    pub signature: String,
-    pub reason: String,
-}
-
-/// Every ABI of a set of contracts (one chain), ready to decode with.
-#[derive(Debug, Clone, Default)]
-pub struct AbiIndex {
-    contracts: HashMap<Address, ContractAbi>,
-    /// Every non-anonymous event of every ABI, by topic0, for logs of
-    /// addresses without an ABI.
-    by_topic: HashMap<B256, Vec<EventEntry>>,
-}
+use super::index::{CallableEntry, ContractAbi, EventEntry};
+use super::{
+    AbiIndex, AbiValue, DecodeError, DecodedArg, DecodedCall, DecodedLog, DecodedRevert,
+    panic_meaning,
+};
 
 impl AbiIndex {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds (or extends) the ABI of `address`. Items whose types cannot be
-    /// resolved are skipped and returned.
-    pub fn insert(&mut self, address: Address, abi: &JsonAbi) -> Vec<SkippedItem> {
-        let mut skipped = Vec::new();
-        let contract = self.contracts.entry(address).or_default();
-        for event in abi.events() {
-            match resolve_event(event) {
-                Ok(entry) => {
-                    if entry.anonymous {
-                        if !contract
-                            .anonymous
-                            .iter()
-                            .any(|e| e.signature == entry.signature)
-                        {
-                            contract.anonymous.push(entry);
-                        }
-                    } else {
-                        let topic = event.selector();
-                        push_unique(self.by_topic.entry(topic).or_default(), entry.clone());
-                        push_unique(contract.events.entry(topic).or_default(), entry);
-                    }
-                }
-                Err(reason) => skipped.push(SkippedItem {
-                    signature: event.signature(),
-                    reason,
-                }),
-            }
-        }
-        for function in abi.functions() {
-            match resolve_callable(&function.name, function.signature(), &function.inputs) {
-                Ok(entry) => {
-                    contract
-                        .functions
-                        .entry(function.selector())
-                        .or_insert(entry);
-                }
-                Err(reason) => skipped.push(SkippedItem {
-                    signature: function.signature(),
-                    reason,
-                }),
-            }
-        }
-        for error in abi.errors() {
-            match resolve_callable(&error.name, error.signature(), &error.inputs) {
-                Ok(entry) => {
-                    contract.errors.entry(error.selector()).or_insert(entry);
-                }
-                Err(reason) => skipped.push(SkippedItem {
-                    signature: error.signature(),
-                    reason,
-                }),
-            }
-        }
-        skipped
-    }
-
-    /// Adds an event to the table used for addresses without an ABI (e.g. an
-    /// event a rule declares with its full signature).
-    pub fn insert_fallback_event(&mut self, event: &Event) -> Result<(), SkippedItem> {
-        if event.anonymous {
-            return Err(SkippedItem {
-                signature: event.signature(),
-                reason: "an anonymous event can only be decoded with the emitting contract's ABI"
-                    .to_owned(),
-            });
-        }
-        let entry = resolve_event(event).map_err(|reason| SkippedItem {
-            signature: event.signature(),
-            reason,
-        })?;
-        push_unique(self.by_topic.entry(event.selector()).or_default(), entry);
-        Ok(())
-    }
-
-    /// Whether the index holds an ABI for `address`.
-    pub fn knows(&self, address: &Address) -> bool {
-        self.contracts.contains_key(address)
-    }
-
-    /// Every event known for `address` with the given name: (topic0 or
-    /// `None` for anonymous, signature).
-    pub fn events_named(&self, address: &Address, name: &str) -> Vec<(Option<B256>, String)> {
-        let Some(contract) = self.contracts.get(address) else {
-            return Vec::new();
-        };
-        let mut out: Vec<(Option<B256>, String)> = contract
-            .events
-            .iter()
-            .flat_map(|(topic, entries)| {
-                entries
-                    .iter()
-                    .filter(|e| e.name == name)
-                    .map(|e| (Some(*topic), e.signature.clone()))
-            })
-            .chain(
-                contract
-                    .anonymous
-                    .iter()
-                    .filter(|e| e.name == name)
-                    .map(|e| (None, e.signature.clone())),
-            )
-            .collect();
-        out.sort();
-        out.dedup();
-        out
-    }
-
-    /// Every topic0 of any ABI whose event has the given name.
-    pub fn topics_named(&self, name: &str) -> Vec<(B256, String)> {
-        let mut out: Vec<(B256, String)> = self
-            .by_topic
-            .iter()
-            .flat_map(|(topic, entries)| {
-                entries
-                    .iter()
-                    .filter(|e| e.name == name)
-                    .map(|e| (*topic, e.signature.clone()))
-            })
-            .collect();
-        out.sort();
-        out.dedup();
-        out
-    }
-
-    /// Every function selector known for `address` with the given name.
-    pub fn functions_named(&self, address: &Address, name: &str) -> Vec<(Selector, String)> {
-        let Some(contract) = self.contracts.get(address) else {
-            return Vec::new();
-        };
-        let mut out: Vec<(Selector, String)> = contract
-            .functions
-            .iter()
-            .filter(|(_, f)| f.name == name)
-            .map(|(s, f)| (*s, f.signature.clone()))
-            .collect();
-        out.sort();
-        out
-    }
-
     /// Decodes a log with the ABI of its address, or, when the address has
     /// none, with any event of the index that has the log's topic0.
     pub fn decode_log(
@@ -476,17 +138,6 @@ impl AbiIndex {
         })
     }
 }
-
-fn push_unique(entries: &mut Vec<EventEntry>, entry: EventEntry) {
-    let layout = |e: &EventEntry| e.inputs.iter().map(|p| p.indexed).collect::<Vec<_>>();
-    if !entries
-        .iter()
-        .any(|e| e.signature == entry.signature && layout(e) == layout(&entry))
-    {
-        entries.push(entry);
-    }
-}
-
 fn decode_anonymous(
     contract: Option<&ContractAbi>,
     topics: &[B256],
@@ -519,36 +170,6 @@ fn split_selector<'a>(
         }),
     }
 }
-
-fn resolve_event(event: &Event) -> Result<EventEntry, String> {
-    let resolved: DynSolEvent = event.resolve().map_err(|e| e.to_string())?;
-    Ok(EventEntry {
-        name: event.name.clone(),
-        signature: event.signature(),
-        anonymous: event.anonymous,
-        inputs: event.inputs.clone(),
-        resolved,
-    })
-}
-
-fn resolve_callable(
-    name: &str,
-    signature: String,
-    inputs: &[Param],
-) -> Result<CallableEntry, String> {
-    let types = inputs
-        .iter()
-        .map(|p| p.resolve())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    Ok(CallableEntry {
-        name: name.to_owned(),
-        signature,
-        inputs: inputs.to_vec(),
-        body: DynSolType::Tuple(types),
-    })
-}
-
 fn decode_with_event(
     entry: &EventEntry,
     topics: &[B256],
@@ -666,29 +287,12 @@ fn convert(value: DynSolValue, components: &[Param]) -> AbiValue {
     }
 }
 
-/// What a `Panic(uint256)` code means, from the Solidity documentation.
-pub fn panic_meaning(code: U256) -> &'static str {
-    match u64::try_from(code) {
-        Ok(0x00) => "generic compiler panic",
-        Ok(0x01) => "assertion failed",
-        Ok(0x11) => "arithmetic overflow or underflow",
-        Ok(0x12) => "division or modulo by zero",
-        Ok(0x21) => "conversion to an invalid enum value",
-        Ok(0x22) => "incorrectly encoded storage byte array",
-        Ok(0x31) => "pop() on an empty array",
-        Ok(0x32) => "array index out of bounds",
-        Ok(0x41) => "too much memory allocated",
-        Ok(0x51) => "call to a zero-initialized internal function",
-        _ => "unknown panic code",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use alloy_dyn_abi::{DynSolValue, JsonAbiExt};
-    use alloy_json_abi::Function;
-    use alloy_primitives::{address, keccak256};
+    use alloy_json_abi::{Function, JsonAbi};
+    use alloy_primitives::{U256, address, keccak256};
 
     fn erc20() -> JsonAbi {
         let mut abi = JsonAbi::parse([
@@ -879,18 +483,6 @@ mod tests {
             DecodedRevert::Empty
         );
         assert!(index.decode_revert(TOKEN, &reason[..10]).is_err());
-    }
-
-    #[test]
-    fn json_keeps_integers_exact() {
-        let value = AbiValue::Tuple(vec![
-            ("".into(), AbiValue::Uint(U256::MAX)),
-            ("x".into(), AbiValue::Int(I256::MINUS_ONE)),
-        ]);
-        assert_eq!(
-            value.to_json(),
-            serde_json::json!({"_0": U256::MAX.to_string(), "x": "-1"})
-        );
     }
 
     proptest::proptest! {

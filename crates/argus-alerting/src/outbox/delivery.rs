@@ -1,0 +1,265 @@
+//! The dispatcher's side of the outbox: claim due deliveries with a lease
+//! ([`claim_due`]), record what the sink answered ([`mark_delivered`],
+//! [`mark_retry`], [`mark_failed`]), put a failed one back ([`requeue`]), and
+//! read the queue ([`due`], [`pending`], [`list_deliveries`], ...).
+//!
+//! Kept apart from the event writes (`write`) because it runs on the
+//! dispatcher's own connection, one delivery at a time, after a sink answered.
+
+use argus_store::Connection;
+use rusqlite::{OptionalExtension, params};
+
+use super::write::queue;
+use super::{
+    AlertRecord, Delivery, DeliveryKind, DeliveryStatus, execute_cached, get_alert,
+    query_row_cached,
+};
+use crate::error::AlertError;
+
+/// Marks a delivery accepted by its sink. Call only after the sink said yes.
+/// A fire whose alert was retracted while it was in flight gets its retract
+/// delivery queued now.
+pub fn mark_delivered(conn: &Connection, delivery_id: i64, now_ms: i64) -> Result<(), AlertError> {
+    let changed = execute_cached(
+        conn,
+        "UPDATE alert_deliveries SET status = 'delivered', delivered_at_ms = ?2,
+                 attempts = attempts + 1, last_error = NULL
+             WHERE id = ?1 AND status IN ('pending', 'cancelled')",
+        params![delivery_id, now_ms],
+    )
+    .map_err(AlertError::db("mark a delivery delivered"))?;
+    if changed == 0 {
+        return Ok(());
+    }
+    let late: Option<(String, String)> = query_row_cached(
+        conn,
+        "SELECT d.alert_id, d.notifier FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
+             WHERE d.id = ?1 AND d.kind = 'fire' AND a.state = 'retracted'",
+        [delivery_id],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+    .optional()
+    .map_err(AlertError::db("check a retraction"))?;
+    if let Some((alert_id, notifier)) = late {
+        queue(conn, &alert_id, &notifier, DeliveryKind::Retract, now_ms)?;
+    }
+    Ok(())
+}
+
+/// Records a failed attempt that is worth retrying at `next_attempt_at_ms`.
+/// `error` must hold no secret (notifier errors never do).
+pub fn mark_retry(
+    conn: &Connection,
+    delivery_id: i64,
+    next_attempt_at_ms: i64,
+    error: &str,
+) -> Result<(), AlertError> {
+    execute_cached(
+        conn,
+        "UPDATE alert_deliveries SET attempts = attempts + 1, next_attempt_at_ms = ?2,
+             last_error = ?3
+         WHERE id = ?1 AND status = 'pending'",
+        params![delivery_id, next_attempt_at_ms, truncate(error)],
+    )
+    .map_err(AlertError::db("schedule a retry"))?;
+    Ok(())
+}
+
+/// Records that the sink refused a delivery for good.
+pub fn mark_failed(conn: &Connection, delivery_id: i64, error: &str) -> Result<(), AlertError> {
+    execute_cached(
+        conn,
+        "UPDATE alert_deliveries SET status = 'failed', attempts = attempts + 1, last_error = ?2
+         WHERE id = ?1 AND status = 'pending'",
+        params![delivery_id, truncate(error)],
+    )
+    .map_err(AlertError::db("mark a delivery failed"))?;
+    Ok(())
+}
+
+/// Puts a failed delivery back in the queue (after the sink was fixed).
+/// `false` when it was not failed, or when it is the fire of an alert
+/// retracted since (it is cancelled instead: a retracted alert never fires).
+pub fn requeue(conn: &Connection, delivery_id: i64, now_ms: i64) -> Result<bool, AlertError> {
+    let cancelled = execute_cached(
+        conn,
+        "UPDATE alert_deliveries SET status = 'cancelled'
+             WHERE id = ?1 AND status = 'failed' AND kind = 'fire'
+               AND alert_id IN (SELECT id FROM alerts WHERE state = 'retracted')",
+        params![delivery_id],
+    )
+    .map_err(AlertError::db("requeue a delivery"))?;
+    if cancelled > 0 {
+        return Ok(false);
+    }
+    let changed = execute_cached(
+        conn,
+        "UPDATE alert_deliveries SET status = 'pending', next_attempt_at_ms = ?2
+             WHERE id = ?1 AND status = 'failed'",
+        params![delivery_id, now_ms],
+    )
+    .map_err(AlertError::db("requeue a delivery"))?;
+    Ok(changed > 0)
+}
+
+const MAX_ERROR_CHARS: usize = 500;
+
+pub(crate) fn truncate(text: &str) -> String {
+    if text.chars().count() <= MAX_ERROR_CHARS {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(MAX_ERROR_CHARS).collect();
+    out.push('…');
+    out
+}
+
+/// Pending deliveries due at `now_ms`, oldest due first, at most `limit`.
+pub fn due(conn: &Connection, now_ms: i64, limit: usize) -> Result<Vec<Delivery>, AlertError> {
+    query_deliveries(
+        conn,
+        &format!(
+            "{DELIVERY_COLUMNS} WHERE status = 'pending' AND next_attempt_at_ms <= ?1
+             ORDER BY next_attempt_at_ms, id LIMIT ?2"
+        ),
+        params![now_ms, i64::try_from(limit).unwrap_or(i64::MAX)],
+    )
+}
+
+/// Claims up to `limit` due deliveries for sending, with their alerts: each
+/// one's next attempt moves to `now_ms + lease_ms`, so another pass (or
+/// another dispatcher) does not send it concurrently, and a dispatcher killed
+/// mid-send has it sent again once the lease runs out. Call inside a
+/// transaction.
+pub fn claim_due(
+    conn: &Connection,
+    now_ms: i64,
+    limit: usize,
+    lease_ms: i64,
+) -> Result<Vec<(Delivery, AlertRecord)>, AlertError> {
+    let deliveries = due(conn, now_ms, limit)?;
+    let mut out = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries {
+        execute_cached(
+            conn,
+            "UPDATE alert_deliveries SET next_attempt_at_ms = ?2 WHERE id = ?1",
+            params![delivery.id, now_ms.saturating_add(lease_ms)],
+        )
+        .map_err(AlertError::db("claim a delivery"))?;
+        let alert = get_alert(conn, &delivery.alert_id)?.ok_or_else(|| AlertError::CorruptRow {
+            table: "alert_deliveries",
+            id: delivery.id.to_string(),
+            detail: "its alert is missing".to_owned(),
+        })?;
+        out.push((delivery, alert));
+    }
+    Ok(out)
+}
+
+/// When the next pending delivery is due, if any.
+pub fn next_due_at(conn: &Connection) -> Result<Option<i64>, AlertError> {
+    query_row_cached(
+        conn,
+        "SELECT min(next_attempt_at_ms) FROM alert_deliveries WHERE status = 'pending'",
+        [],
+        |row| row.get(0),
+    )
+    .map_err(AlertError::db("find the next due delivery"))
+}
+
+/// Every pending delivery, due or not, oldest first.
+pub fn pending(conn: &Connection) -> Result<Vec<Delivery>, AlertError> {
+    list_deliveries(conn, Some(DeliveryStatus::Pending))
+}
+
+/// Deliveries, optionally of one status, oldest first.
+pub fn list_deliveries(
+    conn: &Connection,
+    status: Option<DeliveryStatus>,
+) -> Result<Vec<Delivery>, AlertError> {
+    query_deliveries(
+        conn,
+        &format!("{DELIVERY_COLUMNS} WHERE ?1 IS NULL OR status = ?1 ORDER BY id"),
+        params![status.map(DeliveryStatus::as_str)],
+    )
+}
+
+/// The deliveries of one alert, in the order they were queued.
+pub fn deliveries_of(conn: &Connection, alert_id: &str) -> Result<Vec<Delivery>, AlertError> {
+    query_deliveries(
+        conn,
+        &format!("{DELIVERY_COLUMNS} WHERE alert_id = ?1 ORDER BY id"),
+        params![alert_id],
+    )
+}
+
+/// One delivery by id.
+pub fn get_delivery(conn: &Connection, id: i64) -> Result<Option<Delivery>, AlertError> {
+    Ok(query_deliveries(
+        conn,
+        &format!("{DELIVERY_COLUMNS} WHERE id = ?1"),
+        params![id],
+    )?
+    .into_iter()
+    .next())
+}
+
+const DELIVERY_COLUMNS: &str =
+    "SELECT id, alert_id, notifier, kind, idempotency_key, status, attempts,
+    next_attempt_at_ms, last_error, created_at_ms, delivered_at_ms FROM alert_deliveries";
+
+fn query_deliveries(
+    conn: &Connection,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<Delivery>, AlertError> {
+    let mut stmt = conn
+        .sqlite()
+        .prepare_cached(sql)
+        .map_err(AlertError::db("read deliveries"))?;
+    let rows = stmt
+        .query_map(params, |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, String>(5)?,
+                row.get::<_, i64>(6)?,
+                row.get::<_, i64>(7)?,
+                row.get::<_, Option<String>>(8)?,
+                row.get::<_, i64>(9)?,
+                row.get::<_, Option<i64>>(10)?,
+            ))
+        })
+        .map_err(AlertError::db("read deliveries"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, alert_id, notifier, kind, key, status, attempts, next, error, created, delivered) =
+            row.map_err(AlertError::db("read deliveries"))?;
+        let corrupt = |detail: &str| AlertError::CorruptRow {
+            table: "alert_deliveries",
+            id: id.to_string(),
+            detail: detail.to_owned(),
+        };
+        let kind = match kind.as_str() {
+            "fire" => DeliveryKind::Fire,
+            "retract" => DeliveryKind::Retract,
+            _ => return Err(corrupt("unknown kind")),
+        };
+        out.push(Delivery {
+            id,
+            alert_id,
+            notifier,
+            kind,
+            idempotency_key: key,
+            status: DeliveryStatus::parse(&status).ok_or_else(|| corrupt("unknown status"))?,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            next_attempt_at_ms: next,
+            last_error: error,
+            created_at_ms: created,
+            delivered_at_ms: delivered,
+        });
+    }
+    Ok(out)
+}

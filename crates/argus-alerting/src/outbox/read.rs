@@ -1,0 +1,178 @@
+//! Reading stored alerts back: [`list_alerts`] with an [`AlertFilter`] and
+//! [`get_alert`], for the CLI, the API and the other outbox parts. Kept apart
+//! because it only reads, and holds the one mapping from an `alerts` row to an
+//! [`AlertRecord`].
+
+use std::str::FromStr;
+
+use argus_core::Severity;
+use argus_store::Connection;
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{AlertRecord, AlertState, query_row_cached};
+use crate::error::AlertError;
+
+/// Which alerts [`list_alerts`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    pub state: Option<AlertState>,
+    pub rule_id: Option<String>,
+    pub min_severity: Option<Severity>,
+    /// Created at or after this time.
+    pub since_ms: Option<i64>,
+    /// At most this many (default 100).
+    pub limit: Option<usize>,
+}
+
+const ALERT_COLUMNS: &str =
+    "SELECT id, rule_id, severity, title, dedup_key, chain_id, block_number,
+    block_hash, tx_hash, log_index, at_ms, fields, state, group_head, duplicates, silence_id,
+    created_at_ms, retracted_at_ms, reason FROM alerts";
+
+/// Alerts, newest first.
+pub fn list_alerts(
+    conn: &Connection,
+    filter: &AlertFilter,
+) -> Result<Vec<AlertRecord>, AlertError> {
+    let sql = format!(
+        "{ALERT_COLUMNS} WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR rule_id = ?2)
+         AND (?3 IS NULL OR created_at_ms >= ?3)
+         ORDER BY rowid DESC"
+    );
+    let mut stmt = conn
+        .sqlite()
+        .prepare_cached(&sql)
+        .map_err(AlertError::db("list alerts"))?;
+    let rows = stmt
+        .query_map(
+            params![
+                filter.state.map(AlertState::as_str),
+                filter.rule_id,
+                filter.since_ms
+            ],
+            alert_row,
+        )
+        .map_err(AlertError::db("list alerts"))?;
+    let limit = filter.limit.unwrap_or(100);
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    for row in rows {
+        let alert = parse_alert(row.map_err(AlertError::db("list alerts"))?)?;
+        if filter.min_severity.is_some_and(|min| alert.severity > min) {
+            continue;
+        }
+        out.push(alert);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// One alert by id (`0x…` hex of the finding id).
+pub fn get_alert(conn: &Connection, id: &str) -> Result<Option<AlertRecord>, AlertError> {
+    let raw = query_row_cached(
+        conn,
+        &format!("{ALERT_COLUMNS} WHERE id = ?1"),
+        [id],
+        alert_row,
+    )
+    .optional()
+    .map_err(AlertError::db("read an alert"))?;
+    raw.map(parse_alert).transpose()
+}
+
+type RawAlert = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    [Option<i64>; 2],
+    [Option<String>; 2],
+    Option<i64>,
+    i64,
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+    i64,
+    Option<i64>,
+    Option<String>,
+);
+
+fn alert_row(row: &Row<'_>) -> rusqlite::Result<RawAlert> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        [row.get(5)?, row.get(6)?],
+        [row.get(7)?, row.get(8)?],
+        row.get(9)?,
+        row.get(10)?,
+        row.get(11)?,
+        row.get(12)?,
+        row.get(13)?,
+        row.get(14)?,
+        row.get(15)?,
+        row.get(16)?,
+        row.get(17)?,
+        row.get(18)?,
+    ))
+}
+
+fn parse_alert(raw: RawAlert) -> Result<AlertRecord, AlertError> {
+    let (
+        id,
+        rule_id,
+        severity,
+        title,
+        dedup_key,
+        [chain_id, block_number],
+        [block_hash, tx_hash],
+        log_index,
+        at_ms,
+        fields,
+        state,
+        group_head,
+        duplicates,
+        silence_id,
+        created_at_ms,
+        retracted_at_ms,
+        reason,
+    ) = raw;
+    let corrupt = |detail: &str| AlertError::CorruptRow {
+        table: "alerts",
+        id: id.clone(),
+        detail: detail.to_owned(),
+    };
+    let severity = Severity::from_str(&severity).map_err(|_| corrupt("unknown severity"))?;
+    let state = AlertState::parse(&state).ok_or_else(|| corrupt("unknown state"))?;
+    let fields = serde_json::from_str(&fields).map_err(|_| corrupt("fields are not JSON"))?;
+    Ok(AlertRecord {
+        id: id.clone(),
+        rule_id,
+        severity,
+        title,
+        dedup_key,
+        chain_id: chain_id.map(|c| c as u64),
+        block_number: block_number.map(|n| n as u64),
+        block_hash,
+        tx_hash,
+        log_index: log_index.map(|i| i as u64),
+        at_ms,
+        fields,
+        state,
+        group_head,
+        duplicates: u64::try_from(duplicates).unwrap_or(0),
+        silence_id,
+        created_at_ms,
+        retracted_at_ms,
+        reason,
+    })
+}
