@@ -17,16 +17,54 @@
 //! "notifier", "sent_at_ms", "alert": {id, rule_id, severity, title,
 //! dedup_key, chain_id, block_number, block_hash, tx_hash, log_index, at_ms,
 //! fields, state, duplicates, reason, …}}`.
+//!
+//! ```yaml
+//! ops-hook: { type: webhook, url: "https://ops.example/argus", secret: { env: ARGUS_HOOK_SECRET } }
+//! ```
 
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::error::AlertError;
-use crate::notify::http::{client, parse_url, send};
-use crate::notify::{Outgoing, SendError};
-use crate::secret::Secret;
+use crate::notify::http::{check_url, client, parse_url, send};
+use crate::notify::{BuildContext, Outgoing, SendError};
+use crate::secret::{Secret, SecretSource};
+
+/// `type: webhook` — a signed JSON POST.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Where to POST (http or https).
+    pub url: String,
+    /// The HMAC-SHA256 key of `X-Argus-Signature`; required, so receivers can
+    /// refuse forged alerts.
+    pub secret: SecretSource,
+}
+
+impl WebhookConfig {
+    /// Every problem of this notifier, at key paths under `at`.
+    pub(crate) fn validate(&self, at: &str, problem: &mut impl FnMut(String, String)) {
+        check_url(at, "url", &self.url, problem);
+    }
+
+    /// Each secret field with its source.
+    pub(crate) fn secret_fields(&self) -> Vec<(&'static str, &SecretSource)> {
+        vec![("secret", &self.secret)]
+    }
+
+    /// The notifier, its secret resolved.
+    pub(crate) fn build(&self, ctx: &BuildContext<'_>) -> Result<WebhookNotifier, AlertError> {
+        WebhookNotifier::new(
+            ctx.name,
+            &self.url,
+            ctx.secret("secret", &self.secret)?,
+            ctx.request_timeout,
+        )
+    }
+}
 
 /// `sha256=<hex>` of HMAC-SHA256(secret, "<timestamp>.<body>").
 pub fn signature(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
@@ -49,12 +87,7 @@ pub struct WebhookNotifier {
 }
 
 impl WebhookNotifier {
-    pub(crate) fn new(
-        name: &str,
-        url: &str,
-        secret: Secret,
-        timeout: Duration,
-    ) -> Result<Self, AlertError> {
+    fn new(name: &str, url: &str, secret: Secret, timeout: Duration) -> Result<Self, AlertError> {
         Ok(Self {
             url: parse_url(name, "url", url)?,
             secret,
