@@ -235,3 +235,58 @@ impl EmailNotifier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(host: &str, security: SmtpSecurity) -> EmailConfig {
+        EmailConfig {
+            host: host.to_owned(),
+            port: 25,
+            security,
+            username: None,
+            password: None,
+            from: "argus@example.org".to_owned(),
+            to: vec!["ops@example.org".to_owned()],
+            subject_prefix: default_subject_prefix(),
+        }
+    }
+
+    fn problems(config: &EmailConfig) -> Vec<String> {
+        let mut paths = Vec::new();
+        config.validate("n", &mut |path, _| paths.push(path));
+        paths
+    }
+
+    #[test]
+    fn smtp_without_tls_is_allowed_only_to_localhost() {
+        assert!(problems(&config("localhost", SmtpSecurity::None)).is_empty());
+        assert!(problems(&config("[::1]", SmtpSecurity::None)).is_empty());
+        assert_eq!(
+            problems(&config("smtp.example", SmtpSecurity::None)),
+            ["n.security"]
+        );
+        assert!(problems(&config("smtp.example", SmtpSecurity::Starttls)).is_empty());
+    }
+
+    #[test]
+    fn a_password_needs_a_username_and_is_its_only_secret() {
+        let mut with_password = config("smtp.example", SmtpSecurity::Tls);
+        with_password.password = Some(SecretSource::Env {
+            env: "SMTP_PASSWORD".to_owned(),
+        });
+        assert_eq!(problems(&with_password), ["n.username"]);
+        let fields: Vec<&str> = with_password
+            .secret_fields()
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(fields, ["password"]);
+        assert!(
+            config("smtp.example", SmtpSecurity::Tls)
+                .secret_fields()
+                .is_empty()
+        );
+    }
+}

@@ -172,4 +172,20 @@ mod tests {
         );
         assert_eq!(parse_retry_after("soon"), None);
     }
+
+    #[test]
+    fn plain_http_is_allowed_only_to_localhost() {
+        assert_eq!(url_problem("https://hooks.example/x"), None);
+        assert_eq!(url_problem("http://127.0.0.1:8080/x"), None);
+        assert_eq!(url_problem("http://localhost/x"), None);
+        assert_eq!(
+            url_problem("http://hooks.example/x").as_deref(),
+            Some("plain http is allowed only to localhost; use https")
+        );
+        assert_eq!(
+            url_problem("ftp://hooks.example/x").as_deref(),
+            Some("must be an http(s) URL with a host")
+        );
+        assert!(url_problem("hooks.example").is_some_and(|m| m.starts_with("not a URL (")));
+    }
 }

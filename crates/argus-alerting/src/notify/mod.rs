@@ -377,3 +377,25 @@ pub fn build_notifiers_with(
         Err(AlertError::Config { problems })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_are_localhost_and_loopback_addresses() {
+        for host in [
+            "localhost",
+            "LOCALHOST",
+            "127.0.0.1",
+            "127.1.2.3",
+            "::1",
+            "[::1]",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in ["localhost.example", "10.0.0.1", "::", "smtp.example", ""] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
+}

@@ -66,7 +66,7 @@ impl WebhookConfig {
     }
 }
 
-/// `sha256=<hex>` of HMAC-SHA256(secret, "<timestamp>.<body>").
+/// `sha256=<hex>` of HMAC-SHA256(secret, `"<timestamp>.<body>"`).
 pub fn signature(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
     // HMAC accepts keys of any length; this cannot fail.
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
@@ -114,5 +114,19 @@ impl WebhookNotifier {
                 .body(body),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_hmac_sha256_over_timestamp_dot_body() {
+        // Python: hmac.new(b"shared-key", b'1700000000.{"a":1}', hashlib.sha256).hexdigest()
+        assert_eq!(
+            signature(b"shared-key", "1700000000", br#"{"a":1}"#),
+            "sha256=b4826e25e6e1b3f137cc5c811efa47a94ce89d1419df198a8eb946f4197036fb"
+        );
     }
 }
