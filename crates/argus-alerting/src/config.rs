@@ -3,7 +3,12 @@
 //! Like every Argus config, it is checked whole: [`AlertingConfig::validate`]
 //! returns *every* problem with its key path, so a user fixes a config in one
 //! pass instead of one error per run. Secrets are references
-//! ([`SecretSource`]); they are resolved when the notifiers are built.
+//! ([`SecretSource`](crate::secret::SecretSource)); they are resolved when
+//! the notifiers are built.
+//!
+//! Each notifier kind's settings and their checks live with its code, in
+//! [`crate::notify`]; they are re-exported here ([`NotifierConfig`],
+//! [`WebhookConfig`], …) beside the rest of the section.
 //!
 //! ```yaml
 //! alerting:
@@ -25,7 +30,10 @@ use std::time::Duration;
 use argus_core::{Diagnostic, Severity};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::secret::SecretSource;
+pub use crate::notify::{
+    DiscordConfig, EmailConfig, NotifierConfig, PagerDutyConfig, ScriptConfig, SlackConfig,
+    SmtpSecurity, TelegramConfig, WebhookConfig,
+};
 
 /// A duration in the one duration grammar ([`argus_core::duration`]): `10m`,
 /// `1s`, `1h 30m`, ISO 8601 (`PT10M`) or a number of seconds.
@@ -161,188 +169,6 @@ pub struct RouteConfig {
     pub continue_matching: bool,
 }
 
-/// A notifier, by type.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum NotifierConfig {
-    Webhook(WebhookConfig),
-    Slack(SlackConfig),
-    Discord(DiscordConfig),
-    Telegram(TelegramConfig),
-    Pagerduty(PagerDutyConfig),
-    Email(EmailConfig),
-    Script(ScriptConfig),
-}
-
-impl NotifierConfig {
-    /// The type's name as written in configs.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            NotifierConfig::Webhook(_) => "webhook",
-            NotifierConfig::Slack(_) => "slack",
-            NotifierConfig::Discord(_) => "discord",
-            NotifierConfig::Telegram(_) => "telegram",
-            NotifierConfig::Pagerduty(_) => "pagerduty",
-            NotifierConfig::Email(_) => "email",
-            NotifierConfig::Script(_) => "script",
-        }
-    }
-
-    /// The config paths of secrets written as literals (for `argus doctor`).
-    pub fn literal_secrets(&self) -> Vec<&'static str> {
-        self.secret_fields()
-            .into_iter()
-            .filter(|(_, s)| s.is_literal())
-            .map(|(name, _)| name)
-            .collect()
-    }
-
-    /// The names of the vault secrets this notifier uses.
-    pub fn vault_secrets(&self) -> Vec<&str> {
-        self.secret_fields()
-            .into_iter()
-            .filter_map(|(_, s)| s.vault_name())
-            .collect()
-    }
-
-    /// Each secret field with its source.
-    fn secret_fields(&self) -> Vec<(&'static str, &SecretSource)> {
-        let fields: Vec<(&'static str, Option<&SecretSource>)> = match self {
-            NotifierConfig::Webhook(c) => vec![("secret", Some(&c.secret))],
-            NotifierConfig::Slack(c) => vec![("webhook_url", Some(&c.webhook_url))],
-            NotifierConfig::Discord(c) => vec![("webhook_url", Some(&c.webhook_url))],
-            NotifierConfig::Telegram(c) => vec![("bot_token", Some(&c.bot_token))],
-            NotifierConfig::Pagerduty(c) => vec![("routing_key", Some(&c.routing_key))],
-            NotifierConfig::Email(c) => vec![("password", c.password.as_ref())],
-            NotifierConfig::Script(_) => vec![],
-        };
-        fields
-            .into_iter()
-            .filter_map(|(name, s)| s.map(|s| (name, s)))
-            .collect()
-    }
-}
-
-/// `type: webhook` — a signed JSON POST.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
-    /// Where to POST (http or https).
-    pub url: String,
-    /// The HMAC-SHA256 key of `X-Argus-Signature`; required, so receivers can
-    /// refuse forged alerts.
-    pub secret: SecretSource,
-}
-
-/// `type: slack` — an incoming webhook.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlackConfig {
-    /// The incoming-webhook URL; it is a secret (it grants posting).
-    pub webhook_url: SecretSource,
-}
-
-/// `type: discord` — a channel webhook.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct DiscordConfig {
-    /// The webhook URL; it is a secret (it grants posting).
-    pub webhook_url: SecretSource,
-}
-
-/// `type: telegram` — Bot API `sendMessage`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TelegramConfig {
-    /// The bot token from BotFather.
-    pub bot_token: SecretSource,
-    /// The chat: a number or `@channelname`.
-    pub chat_id: String,
-    /// The Bot API base URL. Default `https://api.telegram.org`.
-    #[serde(default = "default_telegram_base")]
-    pub api_base: String,
-}
-
-fn default_telegram_base() -> String {
-    "https://api.telegram.org".to_owned()
-}
-
-/// `type: pagerduty` — Events API v2.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct PagerDutyConfig {
-    /// The integration's routing key.
-    pub routing_key: SecretSource,
-    /// Default `https://events.pagerduty.com/v2/enqueue`.
-    #[serde(default = "default_pagerduty_endpoint")]
-    pub endpoint: String,
-    /// The `payload.source` field. Default `argus`.
-    #[serde(default = "default_pagerduty_source")]
-    pub source: String,
-}
-
-fn default_pagerduty_endpoint() -> String {
-    "https://events.pagerduty.com/v2/enqueue".to_owned()
-}
-fn default_pagerduty_source() -> String {
-    "argus".to_owned()
-}
-
-/// How an SMTP connection is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SmtpSecurity {
-    /// TLS from the first byte (port 465).
-    Tls,
-    /// STARTTLS, required (port 587).
-    Starttls,
-    /// Plain text; only allowed to a loopback host.
-    None,
-}
-
-/// `type: email` — SMTP.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmailConfig {
-    pub host: String,
-    /// Default 587.
-    #[serde(default = "default_smtp_port")]
-    pub port: u16,
-    /// Default `starttls`.
-    #[serde(default = "default_smtp_security")]
-    pub security: SmtpSecurity,
-    #[serde(default)]
-    pub username: Option<String>,
-    #[serde(default)]
-    pub password: Option<SecretSource>,
-    pub from: String,
-    pub to: Vec<String>,
-    /// Default `[argus]`.
-    #[serde(default = "default_subject_prefix")]
-    pub subject_prefix: String,
-}
-
-fn default_smtp_port() -> u16 {
-    587
-}
-fn default_smtp_security() -> SmtpSecurity {
-    SmtpSecurity::Starttls
-}
-fn default_subject_prefix() -> String {
-    "[argus]".to_owned()
-}
-
-/// `type: script` — run a program with the alert JSON on stdin.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScriptConfig {
-    /// The program and its arguments (no shell).
-    pub command: Vec<String>,
-    /// Killed after this long. Default 10s.
-    #[serde(default = "default_request_timeout")]
-    pub timeout: ConfigDuration,
-}
-
 impl AlertingConfig {
     /// The names of every vault secret the notifiers use, sorted, once each.
     pub fn vault_secret_names(&self) -> Vec<String> {
@@ -369,7 +195,7 @@ impl AlertingConfig {
                     "a notifier name is 1-64 characters of a-z, 0-9, `-` and `_`".to_owned(),
                 );
             }
-            validate_notifier(notifier, &at, &mut problem);
+            notifier.validate(&at, &mut problem);
         }
         for (index, route) in self.routes.iter().enumerate() {
             let at = format!("{prefix}.routes[{index}]");
@@ -452,97 +278,4 @@ fn valid_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-}
-
-fn validate_notifier(
-    notifier: &NotifierConfig,
-    at: &str,
-    problem: &mut impl FnMut(String, String),
-) {
-    let mut check_url = |field: &str, url: &str| {
-        if let Some(message) = url_problem(url) {
-            problem(format!("{at}.{field}"), message);
-        }
-    };
-    match notifier {
-        NotifierConfig::Webhook(c) => check_url("url", &c.url),
-        NotifierConfig::Telegram(c) => {
-            check_url("api_base", &c.api_base);
-            if c.chat_id.trim().is_empty() {
-                problem(
-                    format!("{at}.chat_id"),
-                    "needed: a chat id number or @channelname".to_owned(),
-                );
-            }
-        }
-        NotifierConfig::Pagerduty(c) => check_url("endpoint", &c.endpoint),
-        NotifierConfig::Slack(_) | NotifierConfig::Discord(_) => {}
-        NotifierConfig::Email(c) => {
-            if c.host.trim().is_empty() {
-                problem(
-                    format!("{at}.host"),
-                    "needed: the SMTP server's host name".to_owned(),
-                );
-            }
-            if c.security == SmtpSecurity::None && !is_loopback_host(&c.host) {
-                problem(
-                    format!("{at}.security"),
-                    "`none` sends the password and the alert in clear; it is allowed only to localhost, use starttls or tls".to_owned(),
-                );
-            }
-            if c.from.parse::<lettre::message::Mailbox>().is_err() {
-                problem(format!("{at}.from"), "not an email address".to_owned());
-            }
-            if c.to.is_empty() {
-                problem(
-                    format!("{at}.to"),
-                    "needed: at least one recipient".to_owned(),
-                );
-            }
-            for (i, to) in c.to.iter().enumerate() {
-                if to.parse::<lettre::message::Mailbox>().is_err() {
-                    problem(format!("{at}.to[{i}]"), "not an email address".to_owned());
-                }
-            }
-            if c.password.is_some() && c.username.is_none() {
-                problem(
-                    format!("{at}.username"),
-                    "a password is set but no username".to_owned(),
-                );
-            }
-        }
-        NotifierConfig::Script(c) => {
-            if c.command.first().is_none_or(|p| p.trim().is_empty()) {
-                problem(
-                    format!("{at}.command"),
-                    "needed: the program to run and its arguments, e.g. [/usr/local/bin/page, --team, ops]".to_owned(),
-                );
-            }
-            if c.timeout.0.is_zero() {
-                problem(format!("{at}.timeout"), "must be more than 0s".to_owned());
-            }
-        }
-    }
-}
-
-pub(crate) fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-fn url_problem(url: &str) -> Option<String> {
-    match reqwest::Url::parse(url) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => {
-            if parsed.scheme() == "http" && !parsed.host_str().is_some_and(is_loopback_host) {
-                Some("plain http is allowed only to localhost; use https".to_owned())
-            } else {
-                None
-            }
-        }
-        Ok(_) => Some("must be an http(s) URL with a host".to_owned()),
-        Err(error) => Some(format!("not a URL ({error})")),
-    }
 }

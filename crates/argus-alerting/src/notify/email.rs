@@ -8,18 +8,120 @@
 //!
 //! Shaky: lettre keeps the SMTP password in its own `String` (not zeroized)
 //! for the life of the transport.
+//!
+//! ```yaml
+//! mail: { type: email, host: smtp.example, username: argus, password: { env: SMTP_PASSWORD },
+//!         from: "argus@example.org", to: ["ops@example.org"] }
+//! ```
 
 use std::time::Duration;
 
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::{Deserialize, Serialize};
 
-use crate::config::{EmailConfig, SmtpSecurity};
 use crate::error::AlertError;
 use crate::notify::text::{details, summary};
-use crate::notify::{Outgoing, SendError};
-use crate::secret::Secret;
+use crate::notify::{BuildContext, Outgoing, SendError, is_loopback_host};
+use crate::secret::{Secret, SecretSource};
+
+/// How an SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// STARTTLS, required (port 587).
+    Starttls,
+    /// Plain text; only allowed to a loopback host.
+    None,
+}
+
+/// `type: email` — SMTP.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    pub host: String,
+    /// Default 587.
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// Default `starttls`.
+    #[serde(default = "default_smtp_security")]
+    pub security: SmtpSecurity,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<SecretSource>,
+    pub from: String,
+    pub to: Vec<String>,
+    /// Default `[argus]`.
+    #[serde(default = "default_subject_prefix")]
+    pub subject_prefix: String,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+fn default_smtp_security() -> SmtpSecurity {
+    SmtpSecurity::Starttls
+}
+fn default_subject_prefix() -> String {
+    "[argus]".to_owned()
+}
+
+impl EmailConfig {
+    /// Every problem of this notifier, at key paths under `at`.
+    pub(crate) fn validate(&self, at: &str, problem: &mut impl FnMut(String, String)) {
+        if self.host.trim().is_empty() {
+            problem(
+                format!("{at}.host"),
+                "needed: the SMTP server's host name".to_owned(),
+            );
+        }
+        if self.security == SmtpSecurity::None && !is_loopback_host(&self.host) {
+            problem(
+                format!("{at}.security"),
+                "`none` sends the password and the alert in clear; it is allowed only to localhost, use starttls or tls".to_owned(),
+            );
+        }
+        if self.from.parse::<Mailbox>().is_err() {
+            problem(format!("{at}.from"), "not an email address".to_owned());
+        }
+        if self.to.is_empty() {
+            problem(
+                format!("{at}.to"),
+                "needed: at least one recipient".to_owned(),
+            );
+        }
+        for (i, to) in self.to.iter().enumerate() {
+            if to.parse::<Mailbox>().is_err() {
+                problem(format!("{at}.to[{i}]"), "not an email address".to_owned());
+            }
+        }
+        if self.password.is_some() && self.username.is_none() {
+            problem(
+                format!("{at}.username"),
+                "a password is set but no username".to_owned(),
+            );
+        }
+    }
+
+    /// Each secret field with its source.
+    pub(crate) fn secret_fields(&self) -> Vec<(&'static str, &SecretSource)> {
+        self.password.iter().map(|p| ("password", p)).collect()
+    }
+
+    /// The notifier, its password (if any) resolved.
+    pub(crate) fn build(&self, ctx: &BuildContext<'_>) -> Result<EmailNotifier, AlertError> {
+        let password = self
+            .password
+            .as_ref()
+            .map(|p| ctx.secret("password", p))
+            .transpose()?;
+        EmailNotifier::new(ctx.name, self, password, ctx.request_timeout)
+    }
+}
 
 /// Sends one plain-text mail per delivery.
 pub struct EmailNotifier {
@@ -40,7 +142,7 @@ impl std::fmt::Debug for EmailNotifier {
 }
 
 impl EmailNotifier {
-    pub(crate) fn new(
+    fn new(
         name: &str,
         config: &EmailConfig,
         password: Option<Secret>,
@@ -131,5 +233,60 @@ impl EmailNotifier {
             ))),
             Err(error) => Err(SendError::retry(format!("SMTP send failed: {error}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(host: &str, security: SmtpSecurity) -> EmailConfig {
+        EmailConfig {
+            host: host.to_owned(),
+            port: 25,
+            security,
+            username: None,
+            password: None,
+            from: "argus@example.org".to_owned(),
+            to: vec!["ops@example.org".to_owned()],
+            subject_prefix: default_subject_prefix(),
+        }
+    }
+
+    fn problems(config: &EmailConfig) -> Vec<String> {
+        let mut paths = Vec::new();
+        config.validate("n", &mut |path, _| paths.push(path));
+        paths
+    }
+
+    #[test]
+    fn smtp_without_tls_is_allowed_only_to_localhost() {
+        assert!(problems(&config("localhost", SmtpSecurity::None)).is_empty());
+        assert!(problems(&config("[::1]", SmtpSecurity::None)).is_empty());
+        assert_eq!(
+            problems(&config("smtp.example", SmtpSecurity::None)),
+            ["n.security"]
+        );
+        assert!(problems(&config("smtp.example", SmtpSecurity::Starttls)).is_empty());
+    }
+
+    #[test]
+    fn a_password_needs_a_username_and_is_its_only_secret() {
+        let mut with_password = config("smtp.example", SmtpSecurity::Tls);
+        with_password.password = Some(SecretSource::Env {
+            env: "SMTP_PASSWORD".to_owned(),
+        });
+        assert_eq!(problems(&with_password), ["n.username"]);
+        let fields: Vec<&str> = with_password
+            .secret_fields()
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(fields, ["password"]);
+        assert!(
+            config("smtp.example", SmtpSecurity::Tls)
+                .secret_fields()
+                .is_empty()
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! HTTP for the notifiers: one client setup, one mapping of answers to
-//! retry decisions, and the chat services (Slack, Discord, Telegram).
+//! HTTP for the notifiers: one client setup, one check of configured URLs,
+//! one mapping of answers to retry decisions.
 //!
 //! TLS is Argus's one client setup, [`argus_core::tls`] (rustls with the
 //! `ring` provider and the platform's certificate verifier; no process-wide
@@ -13,13 +13,9 @@
 
 use std::time::Duration;
 
-use serde_json::json;
-
 use crate::error::AlertError;
-use crate::notify::text::{clip, details, rfc3339, slack_escape, summary};
-use crate::notify::{Outgoing, SendError};
-use crate::outbox::DeliveryKind;
-use crate::secret::Secret;
+use crate::notify::text::clip;
+use crate::notify::{SendError, is_loopback_host};
 
 /// The longest `Retry-After` honoured.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
@@ -59,6 +55,35 @@ pub(crate) fn parse_url(
         });
     }
     Ok(parsed)
+}
+
+/// Reports the problem of a configured URL (see [`url_problem`]) at
+/// `<at>.<field>`.
+pub(crate) fn check_url(
+    at: &str,
+    field: &str,
+    url: &str,
+    problem: &mut impl FnMut(String, String),
+) {
+    if let Some(message) = url_problem(url) {
+        problem(format!("{at}.{field}"), message);
+    }
+}
+
+/// What is wrong with a configured URL: not a URL, not http(s), or plain
+/// http to a host other than localhost.
+fn url_problem(url: &str) -> Option<String> {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => {
+            if parsed.scheme() == "http" && !parsed.host_str().is_some_and(is_loopback_host) {
+                Some("plain http is allowed only to localhost; use https".to_owned())
+            } else {
+                None
+            }
+        }
+        Ok(_) => Some("must be an http(s) URL with a host".to_owned()),
+        Err(error) => Some(format!("not a URL ({error})")),
+    }
 }
 
 /// Sends a request and maps the answer (see the module docs).
@@ -133,120 +158,6 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     Duration::try_from(wait).ok().or(Some(Duration::ZERO))
 }
 
-/// Which chat service a [`ChatNotifier`] posts to.
-#[derive(Debug, Clone)]
-pub enum ChatService {
-    /// The secret is the incoming-webhook URL.
-    Slack,
-    /// The secret is the webhook URL.
-    Discord,
-    /// The secret is the bot token.
-    Telegram { api_base: String, chat_id: String },
-}
-
-/// Slack, Discord and Telegram: one short message per delivery.
-#[derive(Debug)]
-pub struct ChatNotifier {
-    service: ChatService,
-    secret: Secret,
-    client: reqwest::Client,
-}
-
-impl ChatNotifier {
-    pub(crate) fn new(
-        name: &str,
-        service: ChatService,
-        secret: Secret,
-        timeout: Duration,
-    ) -> Result<Self, AlertError> {
-        let notifier = Self {
-            service,
-            secret,
-            client: client(name, timeout)?,
-        };
-        notifier.url().map_err(|_| AlertError::NotifierBuild {
-            notifier: name.to_owned(),
-            reason: "the webhook URL or API base is not an http(s) URL".to_owned(),
-        })?;
-        Ok(notifier)
-    }
-
-    pub(crate) fn secret(&self) -> &Secret {
-        &self.secret
-    }
-
-    fn url(&self) -> Result<reqwest::Url, ()> {
-        let text = match &self.service {
-            ChatService::Slack | ChatService::Discord => self.secret.expose().to_owned(),
-            ChatService::Telegram { api_base, .. } => format!(
-                "{}/bot{}/sendMessage",
-                api_base.trim_end_matches('/'),
-                self.secret.expose()
-            ),
-        };
-        let url = reqwest::Url::parse(&text).map_err(|_| ())?;
-        if matches!(url.scheme(), "http" | "https") && url.has_host() {
-            Ok(url)
-        } else {
-            Err(())
-        }
-    }
-
-    /// The JSON body for `out`, as the service's API documents it.
-    pub fn body(&self, out: &Outgoing<'_>) -> serde_json::Value {
-        let summary = summary(out);
-        let details = details(out);
-        match &self.service {
-            ChatService::Slack => {
-                let text = clip(&slack_escape(&format!("{summary}\n{details}")), 3000);
-                json!({
-                    "text": text,
-                    "blocks": [
-                        {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-                    ],
-                })
-            }
-            ChatService::Discord => {
-                let color = match (out.kind(), out.alert.severity) {
-                    (DeliveryKind::Retract, _) => 0x95a5a6,
-                    (_, argus_core::Severity::Critical) => 0xe74c3c,
-                    (_, argus_core::Severity::High) => 0xe67e22,
-                    (_, argus_core::Severity::Medium) => 0xf1c40f,
-                    _ => 0x3498db,
-                };
-                json!({
-                    "content": clip(&summary, 2000),
-                    "allowed_mentions": {"parse": []},
-                    "embeds": [{
-                        "title": clip(&summary, 256),
-                        "description": clip(&details, 4096),
-                        "color": color,
-                        "timestamp": rfc3339(out.alert.at_ms),
-                    }],
-                })
-            }
-            ChatService::Telegram { chat_id, .. } => json!({
-                "chat_id": chat_id,
-                "text": clip(&format!("{summary}\n{details}"), 4096),
-                "link_preview_options": {"is_disabled": true},
-            }),
-        }
-    }
-
-    pub(crate) async fn send(&self, out: &Outgoing<'_>) -> Result<(), SendError> {
-        let url = self
-            .url()
-            .map_err(|()| SendError::permanent("the configured URL is not an http(s) URL"))?;
-        send(
-            self.client
-                .post(url)
-                .header("Idempotency-Key", &out.delivery.idempotency_key)
-                .json(&self.body(out)),
-        )
-        .await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -260,5 +171,21 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn plain_http_is_allowed_only_to_localhost() {
+        assert_eq!(url_problem("https://hooks.example/x"), None);
+        assert_eq!(url_problem("http://127.0.0.1:8080/x"), None);
+        assert_eq!(url_problem("http://localhost/x"), None);
+        assert_eq!(
+            url_problem("http://hooks.example/x").as_deref(),
+            Some("plain http is allowed only to localhost; use https")
+        );
+        assert_eq!(
+            url_problem("ftp://hooks.example/x").as_deref(),
+            Some("must be an http(s) URL with a host")
+        );
+        assert!(url_problem("hooks.example").is_some_and(|m| m.starts_with("not a URL (")));
     }
 }

@@ -1,16 +1,59 @@
 //! The notifiers: where a delivery goes.
 //!
-//! Each notifier has a config struct (in [`crate::config`]), is built once
-//! with its secrets resolved ([`build_notifiers`]), and sends one
-//! [`Outgoing`] at a time: a `fire` or a `retract` of one alert, with the
-//! delivery's idempotency key. A send answers `Ok` only when the sink
-//! accepted; a [`SendError`] says whether trying again may help and, for
-//! rate limits, when.
+//! Each notifier kind is one module of this folder, holding all of it: its
+//! config struct (what `type: <kind>` under `alerting.notifiers` reads), its
+//! validation, its build (secrets resolved) and its send.
+//!
+//! | `type:` | module | config | notifier |
+//! |---|---|---|---|
+//! | `webhook` | `webhook.rs` | [`WebhookConfig`] | [`WebhookNotifier`] (and [`signature`]) |
+//! | `slack`, `discord`, `telegram` | `chat.rs` | [`SlackConfig`], [`DiscordConfig`], [`TelegramConfig`] | [`ChatNotifier`], one sender for the three |
+//! | `pagerduty` | `pagerduty.rs` | [`PagerDutyConfig`] | [`PagerDutyNotifier`] |
+//! | `email` | `email.rs` | [`EmailConfig`], [`SmtpSecurity`] | [`EmailNotifier`] |
+//! | `script` | `script.rs` | [`ScriptConfig`] | [`ScriptNotifier`] |
+//!
+//! What the kinds share: `http.rs` (one client setup, one check of
+//! configured URLs, one mapping of HTTP answers to retry decisions) and
+//! `text.rs` (how an alert reads in a message, a page or a mail). This file
+//! is the one interface: [`NotifierConfig`], the serde enum tagged by
+//! `type` that dispatches to each kind's config, and [`Notifier`], the
+//! built notifier that dispatches to each kind's sender. (The config types
+//! are re-exported from [`crate::config`] too, where the `alerting:`
+//! section is.)
+//!
+//! Each notifier is built once with its secrets resolved
+//! ([`build_notifiers`]), and sends one [`Outgoing`] at a time: a `fire` or
+//! a `retract` of one alert, with the delivery's idempotency key. A send
+//! answers `Ok` only when the sink accepted; a [`SendError`] says whether
+//! trying again may help and, for rate limits, when.
 //!
 //! Error texts never hold a secret: HTTP errors are described without their
 //! URL (Slack, Discord and Telegram URLs carry tokens), and every message is
 //! scrubbed of the notifier's secret values before it leaves [`Notifier::send`].
+//!
+//! # Adding a notifier kind
+//!
+//! 1. `notify/<kind>.rs` (a folder `notify/<kind>/` with `mod.rs`,
+//!    `config.rs` and `tests.rs` once it outgrows one file): the module docs
+//!    (what the sink gets, what is retried, a YAML example); a
+//!    `<Kind>Config` (serde, `deny_unknown_fields`, secrets as
+//!    [`SecretSource`]) with `validate(&self, at, problem)` (every problem,
+//!    at key paths under `at`), `secret_fields(&self)` and
+//!    `build(&self, &BuildContext) -> Result<<Kind>Notifier, AlertError>`;
+//!    the `<Kind>Notifier` with `send(&self, &Outgoing) -> Result<(),
+//!    SendError>` and, when it holds secrets, `secret()`; its unit tests.
+//! 2. Here: `mod <kind>;` and the `pub use` of its config and notifier; a
+//!    [`NotifierConfig`] variant (its lowercase name is the `type:`) with its
+//!    arms in `type_name`, `secret_fields` and `validate`; a [`Notifier`]
+//!    variant with its arms in `Notifier::build`, `send` and `secrets`. The
+//!    compiler points at every arm left out.
+//! 3. `crate::config`: the config type in its `pub use` of the notifier
+//!    configs, so `argus_alerting::config::<Kind>Config` works like the
+//!    others.
+//! 4. `tests/notifiers.rs`: a send against a real receiver;
+//!    `tests/config.rs`: the validation's key paths and messages.
 
+mod chat;
 mod email;
 mod http;
 mod pagerduty;
@@ -22,17 +65,101 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use argus_core::Diagnostic;
+use serde::{Deserialize, Serialize};
 
-use crate::config::{AlertingConfig, NotifierConfig};
+use crate::config::AlertingConfig;
 use crate::error::AlertError;
 use crate::outbox::{AlertRecord, Delivery, DeliveryKind};
 use crate::secret::{Secret, SecretSource};
 
-pub use email::EmailNotifier;
-pub use http::{ChatNotifier, ChatService};
-pub use pagerduty::PagerDutyNotifier;
-pub use script::ScriptNotifier;
-pub use webhook::{WebhookNotifier, signature};
+pub use chat::{ChatNotifier, ChatService, DiscordConfig, SlackConfig, TelegramConfig};
+pub use email::{EmailConfig, EmailNotifier, SmtpSecurity};
+pub use pagerduty::{PagerDutyConfig, PagerDutyNotifier};
+pub use script::{ScriptConfig, ScriptNotifier};
+pub use webhook::{WebhookConfig, WebhookNotifier, signature};
+
+/// A notifier's config, by type: the one entry point of every kind's
+/// config, validation and build.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum NotifierConfig {
+    Webhook(WebhookConfig),
+    Slack(SlackConfig),
+    Discord(DiscordConfig),
+    Telegram(TelegramConfig),
+    Pagerduty(PagerDutyConfig),
+    Email(EmailConfig),
+    Script(ScriptConfig),
+}
+
+impl NotifierConfig {
+    /// The type's name as written in configs.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            NotifierConfig::Webhook(_) => "webhook",
+            NotifierConfig::Slack(_) => "slack",
+            NotifierConfig::Discord(_) => "discord",
+            NotifierConfig::Telegram(_) => "telegram",
+            NotifierConfig::Pagerduty(_) => "pagerduty",
+            NotifierConfig::Email(_) => "email",
+            NotifierConfig::Script(_) => "script",
+        }
+    }
+
+    /// The config paths of secrets written as literals (for `argus doctor`).
+    pub fn literal_secrets(&self) -> Vec<&'static str> {
+        self.secret_fields()
+            .into_iter()
+            .filter(|(_, s)| s.is_literal())
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// The names of the vault secrets this notifier uses.
+    pub fn vault_secrets(&self) -> Vec<&str> {
+        self.secret_fields()
+            .into_iter()
+            .filter_map(|(_, s)| s.vault_name())
+            .collect()
+    }
+
+    /// Each secret field with its source.
+    fn secret_fields(&self) -> Vec<(&'static str, &SecretSource)> {
+        match self {
+            NotifierConfig::Webhook(c) => c.secret_fields(),
+            NotifierConfig::Slack(c) => c.secret_fields(),
+            NotifierConfig::Discord(c) => c.secret_fields(),
+            NotifierConfig::Telegram(c) => c.secret_fields(),
+            NotifierConfig::Pagerduty(c) => c.secret_fields(),
+            NotifierConfig::Email(c) => c.secret_fields(),
+            NotifierConfig::Script(c) => c.secret_fields(),
+        }
+    }
+
+    /// Every problem of this notifier's settings, at key paths under `at`
+    /// (`alerting.notifiers.<name>`). Secrets are not resolved here.
+    pub(crate) fn validate(&self, at: &str, problem: &mut impl FnMut(String, String)) {
+        match self {
+            NotifierConfig::Webhook(c) => c.validate(at, problem),
+            NotifierConfig::Slack(c) => c.validate(at, problem),
+            NotifierConfig::Discord(c) => c.validate(at, problem),
+            NotifierConfig::Telegram(c) => c.validate(at, problem),
+            NotifierConfig::Pagerduty(c) => c.validate(at, problem),
+            NotifierConfig::Email(c) => c.validate(at, problem),
+            NotifierConfig::Script(c) => c.validate(at, problem),
+        }
+    }
+}
+
+/// Whether `host` is this machine (`localhost`, `127.0.0.1`, `[::1]`…): the
+/// only place plain text (http, SMTP without TLS) may go.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
 
 /// One delivery to send.
 #[derive(Debug, Clone, Copy)]
@@ -113,59 +240,19 @@ impl Notifier {
         request_timeout: Duration,
         secrets: &Secrets<'_>,
     ) -> Result<Self, AlertError> {
-        let secret = |field: &'static str, source: &SecretSource| -> Result<Secret, AlertError> {
-            source
-                .resolve_with(secrets.env, &|n| secrets.vault.and_then(|v| v(n)))
-                .ok_or_else(|| AlertError::SecretMissing {
-                    notifier: name.to_owned(),
-                    field,
-                    source_desc: source.describe(),
-                })
+        let ctx = BuildContext {
+            name,
+            request_timeout,
+            secrets,
         };
         Ok(match config {
-            NotifierConfig::Webhook(c) => Notifier::Webhook(WebhookNotifier::new(
-                name,
-                &c.url,
-                secret("secret", &c.secret)?,
-                request_timeout,
-            )?),
-            NotifierConfig::Slack(c) => Notifier::Chat(ChatNotifier::new(
-                name,
-                ChatService::Slack,
-                secret("webhook_url", &c.webhook_url)?,
-                request_timeout,
-            )?),
-            NotifierConfig::Discord(c) => Notifier::Chat(ChatNotifier::new(
-                name,
-                ChatService::Discord,
-                secret("webhook_url", &c.webhook_url)?,
-                request_timeout,
-            )?),
-            NotifierConfig::Telegram(c) => Notifier::Chat(ChatNotifier::new(
-                name,
-                ChatService::Telegram {
-                    api_base: c.api_base.clone(),
-                    chat_id: c.chat_id.clone(),
-                },
-                secret("bot_token", &c.bot_token)?,
-                request_timeout,
-            )?),
-            NotifierConfig::Pagerduty(c) => Notifier::PagerDuty(PagerDutyNotifier::new(
-                name,
-                &c.endpoint,
-                &c.source,
-                secret("routing_key", &c.routing_key)?,
-                request_timeout,
-            )?),
-            NotifierConfig::Email(c) => {
-                let password = c
-                    .password
-                    .as_ref()
-                    .map(|p| secret("password", p))
-                    .transpose()?;
-                Notifier::Email(EmailNotifier::new(name, c, password, request_timeout)?)
-            }
-            NotifierConfig::Script(c) => Notifier::Script(ScriptNotifier::new(name, c)),
+            NotifierConfig::Webhook(c) => Notifier::Webhook(c.build(&ctx)?),
+            NotifierConfig::Slack(c) => Notifier::Chat(c.build(&ctx)?),
+            NotifierConfig::Discord(c) => Notifier::Chat(c.build(&ctx)?),
+            NotifierConfig::Telegram(c) => Notifier::Chat(c.build(&ctx)?),
+            NotifierConfig::Pagerduty(c) => Notifier::PagerDuty(c.build(&ctx)?),
+            NotifierConfig::Email(c) => Notifier::Email(c.build(&ctx)?),
+            NotifierConfig::Script(c) => Notifier::Script(c.build(&ctx)),
         })
     }
 
@@ -196,6 +283,33 @@ impl Notifier {
             Notifier::Email(n) => n.secret().into_iter().collect(),
             Notifier::Script(_) => Vec::new(),
         }
+    }
+}
+
+/// What a kind's `build` gets: the notifier's name (for errors), the time
+/// one send may take, and where its secrets are looked up.
+#[derive(Debug)]
+pub(crate) struct BuildContext<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) request_timeout: Duration,
+    secrets: &'a Secrets<'a>,
+}
+
+impl BuildContext<'_> {
+    /// Resolves the secret of config field `field`, or names the one missing.
+    pub(crate) fn secret(
+        &self,
+        field: &'static str,
+        source: &SecretSource,
+    ) -> Result<Secret, AlertError> {
+        let secrets = self.secrets;
+        source
+            .resolve_with(secrets.env, &|n| secrets.vault.and_then(|v| v(n)))
+            .ok_or_else(|| AlertError::SecretMissing {
+                notifier: self.name.to_owned(),
+                field,
+                source_desc: source.describe(),
+            })
     }
 }
 
@@ -261,5 +375,27 @@ pub fn build_notifiers_with(
         Ok(built)
     } else {
         Err(AlertError::Config { problems })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_are_localhost_and_loopback_addresses() {
+        for host in [
+            "localhost",
+            "LOCALHOST",
+            "127.0.0.1",
+            "127.1.2.3",
+            "::1",
+            "[::1]",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in ["localhost.example", "10.0.0.1", "::", "smtp.example", ""] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
     }
 }

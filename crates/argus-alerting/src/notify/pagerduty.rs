@@ -4,17 +4,66 @@
 //! repeats into one incident and the retraction resolves that incident.
 //! PagerDuty limits dedup keys to 255 characters; a longer key is replaced by
 //! `argus-<keccak hex>` of it, the same on fire and retract.
+//!
+//! ```yaml
+//! pager: { type: pagerduty, routing_key: { env: PD_ROUTING_KEY } }
+//! ```
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::error::AlertError;
-use crate::notify::http::{client, parse_url, send};
+use crate::notify::http::{check_url, client, parse_url, send};
 use crate::notify::text::{clip, rfc3339, summary};
-use crate::notify::{Outgoing, SendError};
+use crate::notify::{BuildContext, Outgoing, SendError};
 use crate::outbox::DeliveryKind;
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretSource};
+
+/// `type: pagerduty` — Events API v2.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerDutyConfig {
+    /// The integration's routing key.
+    pub routing_key: SecretSource,
+    /// Default `https://events.pagerduty.com/v2/enqueue`.
+    #[serde(default = "default_pagerduty_endpoint")]
+    pub endpoint: String,
+    /// The `payload.source` field. Default `argus`.
+    #[serde(default = "default_pagerduty_source")]
+    pub source: String,
+}
+
+fn default_pagerduty_endpoint() -> String {
+    "https://events.pagerduty.com/v2/enqueue".to_owned()
+}
+fn default_pagerduty_source() -> String {
+    "argus".to_owned()
+}
+
+impl PagerDutyConfig {
+    /// Every problem of this notifier, at key paths under `at`.
+    pub(crate) fn validate(&self, at: &str, problem: &mut impl FnMut(String, String)) {
+        check_url(at, "endpoint", &self.endpoint, problem);
+    }
+
+    /// Each secret field with its source.
+    pub(crate) fn secret_fields(&self) -> Vec<(&'static str, &SecretSource)> {
+        vec![("routing_key", &self.routing_key)]
+    }
+
+    /// The notifier, its secret resolved.
+    pub(crate) fn build(&self, ctx: &BuildContext<'_>) -> Result<PagerDutyNotifier, AlertError> {
+        PagerDutyNotifier::new(
+            ctx.name,
+            &self.endpoint,
+            &self.source,
+            ctx.secret("routing_key", &self.routing_key)?,
+            ctx.request_timeout,
+        )
+    }
+}
 
 /// Sends Events v2 `trigger` / `resolve`.
 #[derive(Debug)]
@@ -26,7 +75,7 @@ pub struct PagerDutyNotifier {
 }
 
 impl PagerDutyNotifier {
-    pub(crate) fn new(
+    fn new(
         name: &str,
         endpoint: &str,
         source: &str,

@@ -7,16 +7,62 @@
 //! of its stderr kept in `last_error`. A program that cannot be started
 //! (missing, not executable) fails for good until requeued. No shell is
 //! involved: the command is an argument vector.
+//!
+//! ```yaml
+//! page: { type: script, command: [/usr/local/bin/page, --team, ops], timeout: 30s }
+//! ```
 
 use std::process::Stdio;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use crate::config::ScriptConfig;
+use crate::config::ConfigDuration;
 use crate::notify::text::clip;
-use crate::notify::{Outgoing, SendError};
+use crate::notify::{BuildContext, Outgoing, SendError};
+use crate::secret::SecretSource;
+
+/// `type: script` — run a program with the alert JSON on stdin.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptConfig {
+    /// The program and its arguments (no shell).
+    pub command: Vec<String>,
+    /// Killed after this long. Default 10s.
+    #[serde(default = "default_timeout")]
+    pub timeout: ConfigDuration,
+}
+
+fn default_timeout() -> ConfigDuration {
+    ConfigDuration::secs(10)
+}
+
+impl ScriptConfig {
+    /// Every problem of this notifier, at key paths under `at`.
+    pub(crate) fn validate(&self, at: &str, problem: &mut impl FnMut(String, String)) {
+        if self.command.first().is_none_or(|p| p.trim().is_empty()) {
+            problem(
+                format!("{at}.command"),
+                "needed: the program to run and its arguments, e.g. [/usr/local/bin/page, --team, ops]".to_owned(),
+            );
+        }
+        if self.timeout.0.is_zero() {
+            problem(format!("{at}.timeout"), "must be more than 0s".to_owned());
+        }
+    }
+
+    /// A script has no secret field (its environment is its own business).
+    pub(crate) fn secret_fields(&self) -> Vec<(&'static str, &SecretSource)> {
+        Vec::new()
+    }
+
+    /// The notifier; a script has nothing to resolve.
+    pub(crate) fn build(&self, ctx: &BuildContext<'_>) -> ScriptNotifier {
+        ScriptNotifier::new(ctx.name, self)
+    }
+}
 
 /// Runs a command per delivery.
 #[derive(Debug)]
@@ -26,7 +72,7 @@ pub struct ScriptNotifier {
 }
 
 impl ScriptNotifier {
-    pub(crate) fn new(_name: &str, config: &ScriptConfig) -> Self {
+    fn new(_name: &str, config: &ScriptConfig) -> Self {
         Self {
             command: config.command.clone(),
             timeout: config.timeout.0,

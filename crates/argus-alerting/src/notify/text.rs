@@ -1,8 +1,8 @@
 //! How an alert reads in a chat message, a page or a mail.
 //!
-//! Titles and fields can hold text an attacker chose (a token's name, a
-//! revert string), so chat texts are escaped for their markup and mentions
-//! are disabled where the service allows it.
+//! Shared by the chat services, PagerDuty and email. Titles and fields can
+//! hold text an attacker chose (a token's name, a revert string): each
+//! service escapes them for its own markup (see `chat`).
 
 use crate::notify::Outgoing;
 use crate::outbox::DeliveryKind;
@@ -50,13 +50,6 @@ pub(crate) fn clip(text: &str, max: usize) -> String {
     let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
     out
-}
-
-/// Escapes Slack's mrkdwn control characters.
-pub(crate) fn slack_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// An RFC 3339 timestamp for milliseconds since the epoch.

@@ -17,18 +17,56 @@
 //! "notifier", "sent_at_ms", "alert": {id, rule_id, severity, title,
 //! dedup_key, chain_id, block_number, block_hash, tx_hash, log_index, at_ms,
 //! fields, state, duplicates, reason, …}}`.
+//!
+//! ```yaml
+//! ops-hook: { type: webhook, url: "https://ops.example/argus", secret: { env: ARGUS_HOOK_SECRET } }
+//! ```
 
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::error::AlertError;
-use crate::notify::http::{client, parse_url, send};
-use crate::notify::{Outgoing, SendError};
-use crate::secret::Secret;
+use crate::notify::http::{check_url, client, parse_url, send};
+use crate::notify::{BuildContext, Outgoing, SendError};
+use crate::secret::{Secret, SecretSource};
 
-/// `sha256=<hex>` of HMAC-SHA256(secret, "<timestamp>.<body>").
+/// `type: webhook` — a signed JSON POST.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Where to POST (http or https).
+    pub url: String,
+    /// The HMAC-SHA256 key of `X-Argus-Signature`; required, so receivers can
+    /// refuse forged alerts.
+    pub secret: SecretSource,
+}
+
+impl WebhookConfig {
+    /// Every problem of this notifier, at key paths under `at`.
+    pub(crate) fn validate(&self, at: &str, problem: &mut impl FnMut(String, String)) {
+        check_url(at, "url", &self.url, problem);
+    }
+
+    /// Each secret field with its source.
+    pub(crate) fn secret_fields(&self) -> Vec<(&'static str, &SecretSource)> {
+        vec![("secret", &self.secret)]
+    }
+
+    /// The notifier, its secret resolved.
+    pub(crate) fn build(&self, ctx: &BuildContext<'_>) -> Result<WebhookNotifier, AlertError> {
+        WebhookNotifier::new(
+            ctx.name,
+            &self.url,
+            ctx.secret("secret", &self.secret)?,
+            ctx.request_timeout,
+        )
+    }
+}
+
+/// `sha256=<hex>` of HMAC-SHA256(secret, `"<timestamp>.<body>"`).
 pub fn signature(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
     // HMAC accepts keys of any length; this cannot fail.
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
@@ -49,12 +87,7 @@ pub struct WebhookNotifier {
 }
 
 impl WebhookNotifier {
-    pub(crate) fn new(
-        name: &str,
-        url: &str,
-        secret: Secret,
-        timeout: Duration,
-    ) -> Result<Self, AlertError> {
+    fn new(name: &str, url: &str, secret: Secret, timeout: Duration) -> Result<Self, AlertError> {
         Ok(Self {
             url: parse_url(name, "url", url)?,
             secret,
@@ -81,5 +114,19 @@ impl WebhookNotifier {
                 .body(body),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_hmac_sha256_over_timestamp_dot_body() {
+        // Python: hmac.new(b"shared-key", b'1700000000.{"a":1}', hashlib.sha256).hexdigest()
+        assert_eq!(
+            signature(b"shared-key", "1700000000", br#"{"a":1}"#),
+            "sha256=b4826e25e6e1b3f137cc5c811efa47a94ce89d1419df198a8eb946f4197036fb"
+        );
     }
 }
