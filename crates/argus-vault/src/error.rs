@@ -120,6 +120,19 @@ pub enum VaultError {
         /// What is wrong.
         reason: String,
     },
+    /// One key's keystore file could not be used (unreadable, not a
+    /// keystore, or it does not decrypt under the vault's password).
+    #[error(
+        "key `{label}` ({file} in {dir}): {cause}; restore the file from a backup, or remove \
+         the key with `argus keys remove {label}`",
+        dir = dir.display()
+    )]
+    KeyFile {
+        label: String,
+        file: String,
+        dir: PathBuf,
+        cause: Box<VaultError>,
+    },
     /// A file's permissions are too open.
     #[error("{path} is readable by others (mode {mode:o}); run `chmod 600 {path}`", path = path.display())]
     InsecurePermissions {

@@ -483,9 +483,17 @@ impl Vault {
     }
 
     fn decrypt(&self, entry: &KeyEntry) -> Result<PrivateKeySigner> {
-        let path = self.gen_dir().join(&entry.file);
-        let bytes = fs::read(&path).map_err(VaultError::io("cannot read", &path))?;
-        let signer = Keystore::parse(&bytes)?.decrypt(self.password.as_bytes())?;
+        let dir = self.gen_dir();
+        let path = dir.join(&entry.file);
+        let signer = fs::read(&path)
+            .map_err(VaultError::io("cannot read", &path))
+            .and_then(|bytes| Keystore::parse(&bytes)?.decrypt(self.password.as_bytes()))
+            .map_err(|cause| VaultError::KeyFile {
+                label: entry.label.clone(),
+                file: entry.file.clone(),
+                dir,
+                cause: Box::new(cause),
+            })?;
         if signer.address() != entry.address {
             return Err(VaultError::Corrupted {
                 dir: self.dir.clone(),

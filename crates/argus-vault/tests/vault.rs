@@ -264,3 +264,50 @@ fn a_retired_key_no_longer_signs_and_the_label_moves_to_the_new_key() {
     assert_eq!(vault.key("guardian").unwrap().address, new.address);
     assert_eq!(vault.verify().unwrap(), 2);
 }
+
+/// A damaged key file is named by its key's label and file, with what to do.
+#[test]
+fn a_damaged_key_file_is_named_with_its_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keystore");
+    let mut vault = Vault::init(&path, &master(OLD), CHEAP).unwrap();
+    let policy = AccessPolicy {
+        actions: vec![Action::SignAny],
+        window: None,
+    };
+    vault.create("arb-bot", policy).unwrap();
+    let key_file = walk(&path)
+        .into_iter()
+        .find(|p| {
+            p.extension().is_some_and(|e| e == "json")
+                && p.file_name().is_some_and(|n| n != "vault.json")
+        })
+        .expect("the key's keystore file");
+    let text = std::fs::read_to_string(&key_file).unwrap();
+    std::fs::write(&key_file, &text[..text.len() / 2]).unwrap();
+    let error = vault.signer("arb-bot", Action::SignAny).unwrap_err();
+    assert!(
+        matches!(&error, VaultError::KeyFile { label, .. } if label == "arb-bot"),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    let file_name = key_file.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        message.contains("`arb-bot`") && message.contains(&file_name),
+        "{message}"
+    );
+    assert!(message.contains("argus keys remove arb-bot"), "{message}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
