@@ -13,7 +13,7 @@
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -38,21 +38,23 @@ fn argus(data: &Path, args: &[&std::ffi::OsStr]) -> Output {
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().expect("start argus");
-    let started = Instant::now();
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        if started.elapsed() > TIMEOUT {
-            child.kill().expect("kill");
-            let output = child.wait_with_output().expect("output");
+    let child = cmd.spawn().expect("start argus");
+    let pid = child.id();
+    // Collected on a thread so a full pipe never stalls the child.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(child.wait_with_output()));
+    match finished.recv_timeout(TIMEOUT) {
+        Ok(output) => output.expect("output"),
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+            let output = finished.recv().expect("killed").expect("output");
             panic!(
                 "argus {args:?} still ran after {TIMEOUT:?}; stderr: {}",
                 String::from_utf8_lossy(&output.stderr)
             );
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -138,7 +140,10 @@ fn a_device_or_a_fifo_as_a_rule_file_is_refused() {
     .unwrap();
     let out = argus(&d.data, &[os("validate"), os("-c"), config.as_os_str()]);
     // Both at once, each with its own reason.
-    refused(&out, &["rules.yaml", "FIFO", "/dev/zero", "character device"]);
+    refused(
+        &out,
+        &["rules.yaml", "FIFO", "/dev/zero", "character device"],
+    );
 
     // `argus rules test` on either.
     let out = argus(&d.data, &[os("rules"), os("test"), os("/dev/zero")]);
@@ -154,7 +159,13 @@ fn a_device_or_a_fifo_as_an_import_is_refused() {
     mkfifo(&fifo);
     let out = argus(
         &d.data,
-        &[os("registry"), os("import"), fifo.as_os_str(), os("--chain"), os("anvil")],
+        &[
+            os("registry"),
+            os("import"),
+            fifo.as_os_str(),
+            os("--chain"),
+            os("anvil"),
+        ],
     );
     refused(&out, &["abi.json", "FIFO"]);
     let out = argus(&d.data, &[os("registry"), os("import"), os("/dev/zero")]);
@@ -191,7 +202,12 @@ fn signature_lists_and_allow_lists_refuse_devices_and_fifos() {
     refused(&out, &["sigs.txt", "FIFO"]);
     let out = argus(
         &d.data,
-        &[os("lint"), abi.as_os_str(), os("--reference"), os("/dev/zero")],
+        &[
+            os("lint"),
+            abi.as_os_str(),
+            os("--reference"),
+            os("/dev/zero"),
+        ],
     );
     refused(&out, &["/dev/zero", "character device"]);
     let out = argus(
@@ -215,7 +231,10 @@ fn a_file_name_that_is_not_utf8_is_refused_at_import_not_a_panic() {
             .to_string(),
     )
     .unwrap();
-    let out = argus(&d.data, &[os("registry"), os("import"), project.as_os_str()]);
+    let out = argus(
+        &d.data,
+        &[os("registry"), os("import"), project.as_os_str()],
+    );
     refused(&out, &["not UTF-8", "rename"]);
     // Nothing was imported, and the registry still lists.
     let out = argus(&d.data, &[os("registry"), os("list"), os("--json")]);
@@ -238,12 +257,18 @@ fn an_absurd_contract_name_is_refused_at_import_and_list_survives_one_stored() {
     let d = dir();
     let artifact = d.root.join("A.json");
     std::fs::write(&artifact, hardhat_artifact(&"A".repeat(100_000))).unwrap();
-    let out = argus(&d.data, &[os("registry"), os("import"), artifact.as_os_str()]);
+    let out = argus(
+        &d.data,
+        &[os("registry"), os("import"), artifact.as_os_str()],
+    );
     refused(&out, &["A.json", "100000 characters", "128"]);
 
     // A database written before the check (or by hand) still lists.
     std::fs::write(&artifact, hardhat_artifact("Short")).unwrap();
-    let out = argus(&d.data, &[os("registry"), os("import"), artifact.as_os_str()]);
+    let out = argus(
+        &d.data,
+        &[os("registry"), os("import"), artifact.as_os_str()],
+    );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let conn = rusqlite::Connection::open(d.data.join("argus.db")).unwrap();
     conn.execute(

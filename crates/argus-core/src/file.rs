@@ -68,26 +68,18 @@ impl fmt::Display for FileKind {
     }
 }
 
-/// Why a file could not be read.
-#[derive(Debug, thiserror::Error)]
+/// Why a file could not be read. Displayed as "cannot read the {what}
+/// {path}: {reason}"; [`ReadFileError::reason`] is the part after the path,
+/// for callers that already name the file.
+#[derive(Debug)]
 pub enum ReadFileError {
     /// The path is not a regular file.
-    #[error(
-        "cannot read the {what} {}: it is {kind}, not a regular file; point at a regular file",
-        path.display()
-    )]
     NotRegular {
         what: String,
         path: PathBuf,
         kind: FileKind,
     },
     /// The file is larger than the cap for its kind.
-    #[error(
-        "cannot read the {what} {}: it is {} bytes, more than the {cap}-byte limit for a {what}; \
-         check that this is the right file",
-        path.display(),
-        size_text(*.size, *.at_least)
-    )]
     TooLarge {
         what: String,
         path: PathBuf,
@@ -97,18 +89,12 @@ pub enum ReadFileError {
         cap: u64,
     },
     /// The file is not UTF-8 text.
-    #[error(
-        "cannot read the {what} {}: it is not UTF-8 text (invalid byte at offset {offset}); \
-         save it as UTF-8",
-        path.display()
-    )]
     NotUtf8 {
         what: String,
         path: PathBuf,
         offset: usize,
     },
     /// The operating system refused (missing, no permission, I/O error).
-    #[error("cannot read the {what} {}: {source}", path.display())]
     Io {
         what: String,
         path: PathBuf,
@@ -116,15 +102,67 @@ pub enum ReadFileError {
     },
 }
 
-fn size_text(size: u64, at_least: bool) -> String {
-    if at_least {
-        format!("at least {size}")
-    } else {
-        size.to_string()
+impl fmt::Display for ReadFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (what, path) = self.subject();
+        write!(
+            f,
+            "cannot read the {what} {}: {}",
+            path.display(),
+            self.reason()
+        )
+    }
+}
+
+impl std::error::Error for ReadFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
     }
 }
 
 impl ReadFileError {
+    fn subject(&self) -> (&str, &Path) {
+        match self {
+            Self::NotRegular { what, path, .. }
+            | Self::TooLarge { what, path, .. }
+            | Self::NotUtf8 { what, path, .. }
+            | Self::Io { what, path, .. } => (what, path),
+        }
+    }
+
+    /// What is wrong and what to do, without the path.
+    pub fn reason(&self) -> String {
+        match self {
+            Self::NotRegular { kind, .. } => {
+                format!("it is {kind}, not a regular file; point at a regular file")
+            }
+            Self::TooLarge {
+                what,
+                size,
+                at_least,
+                cap,
+                ..
+            } => {
+                let size = if *at_least {
+                    format!("at least {size}")
+                } else {
+                    size.to_string()
+                };
+                format!(
+                    "it is {size} bytes, more than the {cap}-byte limit for a {what}; check \
+                     that this is the right file"
+                )
+            }
+            Self::NotUtf8 { offset, .. } => {
+                format!("it is not UTF-8 text (invalid byte at offset {offset}); save it as UTF-8")
+            }
+            Self::Io { source, .. } => source.to_string(),
+        }
+    }
+
     /// The I/O error underneath, when the operating system refused.
     pub fn io_kind(&self) -> Option<io::ErrorKind> {
         match self {
