@@ -329,3 +329,53 @@ fn bench_refuses_counts_it_cannot_allocate() {
         refused(&out, &[flag]);
     }
 }
+
+#[test]
+fn secret_and_key_files_refuse_fifos_and_oversized_files() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let d = dir();
+    let fifo = d.root.join("master.key");
+    mkfifo(&fifo);
+    std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = argus(
+        &d.data,
+        &[
+            os("keys"),
+            os("create"),
+            os("--label"),
+            os("ops"),
+            os("--master-key-file"),
+            fifo.as_os_str(),
+        ],
+    );
+    refused(&out, &["master.key", "FIFO"]);
+
+    let big = d.root.join("big.key");
+    std::fs::write(&big, "k".repeat(2 * 1024 * 1024)).unwrap();
+    std::fs::set_permissions(&big, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = argus(
+        &d.data,
+        &[
+            os("keys"),
+            os("create"),
+            os("--label"),
+            os("ops"),
+            os("--master-key-file"),
+            big.as_os_str(),
+        ],
+    );
+    refused(&out, &["big.key", "2097152 bytes", "secret file"]);
+
+    // A keystore to import that never ends.
+    let out = argus(
+        &d.data,
+        &[
+            os("keys"),
+            os("import"),
+            os("/dev/zero"),
+            os("--label"),
+            os("ops"),
+        ],
+    );
+    refused(&out, &["/dev/zero", "character device"]);
+}

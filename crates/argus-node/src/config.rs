@@ -146,7 +146,7 @@ impl ConfigDocument {
             read_to_string_capped(path, MAX_CONFIG_BYTES, "config file").map_err(|error| {
                 Diagnostics(vec![Diagnostic::in_file(
                     path.display().to_string(),
-                    error.to_string(),
+                    format!("cannot read the config file: {}", error.reason()),
                 )])
             })?;
         Self::parse(path, &text)
