@@ -81,7 +81,7 @@ impl CheckpointKey {
                 ),
             });
         }
-        let text = fs::read_to_string(path).map_err(AuditError::io("read", path))?;
+        let text = read_key_file(path)?;
         let bytes = hex::decode(text.trim())
             .ok()
             .and_then(|b| <[u8; 32]>::try_from(b).ok());
@@ -148,7 +148,7 @@ impl CheckpointVerifier {
 
     /// Loads the public key file.
     pub fn load(path: &Path) -> Result<Self, AuditError> {
-        let text = fs::read_to_string(path).map_err(AuditError::io("read", path))?;
+        let text = read_key_file(path)?;
         Self::from_hex(&text).map_err(|_| AuditError::Key {
             path: path.to_owned(),
             reason:
@@ -166,4 +166,17 @@ impl CheckpointVerifier {
         let signature = Signature::from_bytes(signature);
         self.key.verify_strict(message, &signature).is_ok()
     }
+}
+
+/// A key file, through the one capped reader: a regular file of at most a
+/// few hundred bytes (a FIFO or a device is refused, not waited on).
+fn read_key_file(path: &Path) -> Result<String, AuditError> {
+    use argus_core::file::{MAX_KEY_BYTES, ReadFileError, read_to_string_capped};
+    read_to_string_capped(path, MAX_KEY_BYTES, "key file").map_err(|error| match error {
+        ReadFileError::Io { source, .. } => AuditError::io("read", path)(source),
+        other => AuditError::Key {
+            path: path.to_owned(),
+            reason: other.reason(),
+        },
+    })
 }

@@ -34,6 +34,8 @@ pub struct BlockRange {
     from: u64,
     to: u64,
     next: u64,
+    /// Set when the last block delivered was u64::MAX (`next` cannot pass it).
+    finished: bool,
     fetch: FetchMode,
     batch: u64,
     previous_hash: Option<B256>,
@@ -60,6 +62,7 @@ pub fn range(pool: RpcPool, from: u64, to: u64, fetch: FetchMode) -> BlockRange 
         from,
         to,
         next: from,
+        finished: false,
         fetch,
         batch: 100,
         previous_hash: None,
@@ -84,7 +87,7 @@ impl BlockRange {
 
     /// The next batch, ascending; `None` when the range is done.
     pub async fn next_batch(&mut self) -> Option<Result<Vec<Block>, FollowError>> {
-        if self.next > self.to {
+        if self.finished || self.next > self.to {
             return None;
         }
         let from = self.next;
@@ -105,7 +108,11 @@ impl BlockRange {
                         }));
                     }
                     self.previous_hash = blocks.last().map(|b| b.header.hash);
-                    self.next = to + 1;
+                    // `to` may be u64::MAX: the range is then done.
+                    match to.checked_add(1) {
+                        Some(next) => self.next = next,
+                        None => self.finished = true,
+                    }
                     self.blocks += blocks.len() as u64;
                     self.logs += blocks.iter().map(|b| b.logs.len() as u64).sum::<u64>();
                     if let Some(callback) = self.progress.as_mut() {

@@ -3,7 +3,9 @@
 //! Every stage of the pipeline speaks in these types: which chain a thing lives
 //! on, which address it has, how severe a finding is, what a block, a signal
 //! and a finding look like. The crate does no I/O and depends on nothing of
-//! ours, so every other crate can use it.
+//! ours, so every other crate can use it; two features add the only I/O
+//! everyone must do the same way: `tls` (the one TLS client setup) and `fs`
+//! (the one capped reader of user-named files, `file`).
 
 mod address;
 mod block;
@@ -11,6 +13,8 @@ mod chain;
 mod clock;
 pub mod diagnostic;
 pub mod duration;
+#[cfg(feature = "fs")]
+pub mod file;
 mod finding;
 mod severity;
 mod signal;

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use argus_alerting::AlertingConfig;
 use argus_chain::{EndpointConfig, FollowerConfig, PoolConfig};
+use argus_core::file::{MAX_CONFIG_BYTES, MAX_RULES_BYTES, read_to_string_capped};
 use argus_core::{ChainId, Diagnostic};
 use argus_rules::RuleSet;
 use serde::Deserialize;
@@ -141,12 +142,13 @@ impl ConfigDocument {
     /// Reads and parses the file; a file that is not YAML of the right shape
     /// is one diagnostic with its position.
     pub fn read(path: &Path) -> Result<Self, Diagnostics> {
-        let text = std::fs::read_to_string(path).map_err(|error| {
-            Diagnostics(vec![Diagnostic::in_file(
-                path.display().to_string(),
-                format!("cannot read the config file: {error}"),
-            )])
-        })?;
+        let text =
+            read_to_string_capped(path, MAX_CONFIG_BYTES, "config file").map_err(|error| {
+                Diagnostics(vec![Diagnostic::in_file(
+                    path.display().to_string(),
+                    format!("cannot read the config file: {}", error.reason()),
+                )])
+            })?;
         Self::parse(path, &text)
     }
 
@@ -315,13 +317,10 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
     let mut rules_ok = true;
     for file in &doc.rules {
         let resolved = doc.resolve(&file.value);
-        let text = match std::fs::read_to_string(&resolved) {
+        let text = match read_to_string_capped(&resolved, MAX_RULES_BYTES, "rule file") {
             Ok(text) => text,
             Err(error) => {
-                out.at(
-                    file,
-                    format!("cannot read the rule file {}: {error}", resolved.display()),
-                );
+                out.at(file, error.to_string());
                 rules_ok = false;
                 continue;
             }

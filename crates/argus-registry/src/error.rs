@@ -32,6 +32,14 @@ pub enum RegistryError {
         target: String,
         candidates: Vec<String>,
     },
+    /// Contracts read from files that the registry cannot file as they are.
+    #[error(
+        "{} contract{} cannot be filed; nothing was imported\n  {}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        problems.join("\n  ")
+    )]
+    Unstorable { problems: Vec<String> },
     /// A label that cannot be used.
     #[error("`{label}` cannot be a label: {reason}")]
     InvalidLabel { label: String, reason: String },

@@ -142,6 +142,43 @@ pub struct Contract {
     pub implementation: Option<Address>,
 }
 
+/// The longest label the registry files: a label is a name people type and
+/// read in a table.
+pub(crate) const MAX_LABEL_CHARS: usize = 128;
+
+/// Refuses, before anything is written, contracts the registry cannot file as
+/// they were read: a source file name that is not UTF-8 (the registry stores
+/// it as text, and a lossy copy would name no file) and a label longer than
+/// [`MAX_LABEL_CHARS`]. Every such contract is named.
+pub(crate) fn check_storable(contracts: &[Contract]) -> Result<(), crate::RegistryError> {
+    let problems: Vec<String> = contracts
+        .iter()
+        .filter_map(|contract| {
+            let path = contract.source.path.display();
+            if contract.source.path.to_str().is_none() {
+                return Some(format!(
+                    "{path}: the file name is not UTF-8 (shown with replacement characters); \
+                     rename the file"
+                ));
+            }
+            let chars = contract.label.chars().count();
+            (chars > MAX_LABEL_CHARS).then(|| {
+                let start: String = contract.label.chars().take(40).collect();
+                format!(
+                    "{path}: the contract name `{start}…` is {chars} characters, longer than \
+                     the {MAX_LABEL_CHARS} a label may have; import this file alone with \
+                     --label <name>"
+                )
+            })
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(crate::RegistryError::Unstorable { problems })
+    }
+}
+
 impl Contract {
     /// Deployment or artifact.
     pub fn kind(&self) -> ContractKind {

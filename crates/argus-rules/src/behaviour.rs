@@ -37,6 +37,7 @@ use std::path::{Path, PathBuf};
 use alloy_dyn_abi::{DynSolType, DynSolValue, JsonAbiExt, Specifier};
 use alloy_json_abi::{Event, Function, JsonAbi};
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use argus_core::file::{MAX_IMPORT_BYTES, MAX_RULES_BYTES, ReadFileError, read_to_string_capped};
 use argus_core::{Block, BlockRef, ChainId, Finding, Log, Receipt, Signal, Transaction};
 use serde::Deserialize;
 
@@ -47,11 +48,10 @@ use crate::{ContractDirectory, ContractEntry, Engine, RuleSet};
 /// [`TestReport`]). Not worth retrying: the file must change.
 #[derive(Debug, thiserror::Error)]
 pub enum TestFileError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    /// The file is unreadable, not a regular file, or over its size cap; the
+    /// source names the path.
+    #[error("{source}")]
+    Read { path: String, source: ReadFileError },
     #[error("{path} is not a rule test file: {message}")]
     Format { path: String, message: String },
     #[error("the rules of {path} do not load:\n{}", diagnostics.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))]
@@ -231,10 +231,13 @@ pub fn run_test_file(
     directory: &ContractDirectory,
 ) -> Result<TestReport, TestFileError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| TestFileError::Read {
-        path: shown.clone(),
-        source,
-    })?;
+    let text =
+        read_to_string_capped(path, MAX_RULES_BYTES, "rule test file").map_err(|source| {
+            TestFileError::Read {
+                path: shown.clone(),
+                source,
+            }
+        })?;
     let format = |message: String| TestFileError::Format {
         path: shown.clone(),
         message,
@@ -270,7 +273,8 @@ fn contract_entry(spec: &ContractSpec, base: &Path) -> Result<ContractEntry, Str
             .map_err(|e| format!("contract {}: {e}", spec.label))?
     };
     if let Some(file) = &spec.abi_file {
-        let text = std::fs::read_to_string(base.join(file)).map_err(|e| format!("{file}: {e}"))?;
+        let text = read_to_string_capped(&base.join(file), MAX_IMPORT_BYTES, "ABI file")
+            .map_err(|e| e.to_string())?;
         let loaded = JsonAbi::from_json_str(&text).map_err(|e| format!("{file}: {e}"))?;
         for (name, items) in loaded.functions {
             abi.functions.entry(name).or_default().extend(items);

@@ -98,8 +98,13 @@ pub(crate) fn shred_dir(dir: &Path) -> Result<()> {
 /// stricter), refusing it otherwise; the trailing newline is dropped.
 pub fn read_private_file(path: &Path) -> Result<zeroize::Zeroizing<String>> {
     check_private_file(path)?;
-    let bytes =
-        zeroize::Zeroizing::new(fs::read(path).map_err(VaultError::io("cannot read", path))?);
+    // Regular files only (a FIFO or a device is refused, not waited on), and
+    // no secret is larger than a few hundred bytes.
+    let bytes = zeroize::Zeroizing::new(argus_core::file::read_capped(
+        path,
+        argus_core::file::MAX_KEY_BYTES,
+        "secret file",
+    )?);
     let text = std::str::from_utf8(&bytes).map_err(|_| VaultError::Io {
         action: "not UTF-8:",
         path: path.to_path_buf(),

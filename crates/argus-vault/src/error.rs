@@ -167,6 +167,12 @@ pub enum VaultError {
         /// The OS error.
         reason: String,
     },
+    /// A file the user named is missing, not a regular file, or too large.
+    #[error("{source}")]
+    Read {
+        #[from]
+        source: argus_core::file::ReadFileError,
+    },
     /// A file operation failed.
     #[error("{action} {path}: {source}", path = path.display())]
     Io {

@@ -19,18 +19,27 @@ pub(crate) enum BenchCommand {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct LintBenchArgs {
-    /// Signatures in all.
-    #[arg(long, default_value_t = 1_000_000)]
+    /// Signatures in all (at most 50,000,000).
+    #[arg(long, default_value_t = 1_000_000, value_parser = count::<50_000_000>)]
     signatures: usize,
-    /// ABIs they are spread over.
-    #[arg(long, default_value_t = 10_000)]
+    /// ABIs they are spread over (at most 1,000,000).
+    #[arg(long, default_value_t = 10_000, value_parser = count::<1_000_000>)]
     abis: usize,
-    /// Repetitions; the best and the median are reported.
-    #[arg(long, default_value_t = 5)]
+    /// Repetitions; the best and the median are reported (at most 1,000).
+    #[arg(long, default_value_t = 5, value_parser = count::<1_000>)]
     runs: usize,
     /// Print the figures as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// A count from 1 to `MAX`: the input is built in memory, so an absurd
+/// count is refused up front rather than met as an allocation failure.
+fn count<const MAX: usize>(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from 1 to {MAX}")),
+    }
 }
 
 #[derive(Debug, Serialize)]

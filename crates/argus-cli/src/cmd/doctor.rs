@@ -426,9 +426,13 @@ fn checkpoint_key_check(paths: &AuditPaths) -> Check {
 /// failed check (`argus validate` says why); a file that is not an
 /// `argus run` config is skipped.
 fn daemon_config_checks(path: &std::path::Path) -> Vec<Check> {
-    let looks_like_daemon_config = std::fs::read_to_string(path)
-        .map(|text| text.contains("chains:") || text.contains("\"chains\""))
-        .unwrap_or(false);
+    let looks_like_daemon_config = argus_core::file::read_to_string_capped(
+        path,
+        argus_core::file::MAX_CONFIG_BYTES,
+        "config file",
+    )
+    .map(|text| text.contains("chains:") || text.contains("\"chains\""))
+    .unwrap_or(false);
     if !looks_like_daemon_config {
         return Vec::new();
     }

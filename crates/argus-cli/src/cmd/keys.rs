@@ -181,8 +181,11 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
             print_entry(&entry, args.common.json, "created")
         }
         KeysCommand::Import(args) => {
-            let bytes = std::fs::read(&args.file)
-                .with_context(|| format!("cannot read {}", args.file.display()))?;
+            let bytes = argus_core::file::read_capped(
+                &args.file,
+                argus_core::file::MAX_KEY_BYTES,
+                "keystore file",
+            )?;
             let keystore =
                 Keystore::parse(&bytes).with_context(|| format!("{}", args.file.display()))?;
             let password = trail::read_secret(

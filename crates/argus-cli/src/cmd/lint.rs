@@ -22,6 +22,7 @@ use argus_abi::lint::{AllowList, Level, LintOptions};
 use argus_abi::report::{render_human, render_json, render_sarif};
 use argus_abi::{InterfaceSet, ItemKind, Origin, Role, SourceId, lint, parse_signature_list};
 use argus_core::ChainId;
+use argus_core::file::{MAX_SIGNATURE_LIST_BYTES, read_capped, read_to_string_capped};
 use argus_registry::{Contract, ImportHints, load_paths};
 
 use crate::{GlobalArgs, output};
@@ -89,8 +90,7 @@ pub(crate) fn run(global: &GlobalArgs, args: LintArgs) -> anyhow::Result<ExitCod
     };
     let allow = match &args.allow {
         Some(path) => {
-            let text = fs::read_to_string(path)
-                .with_context(|| format!("cannot read the allow-list {}", path.display()))?;
+            let text = read_to_string_capped(path, MAX_SIGNATURE_LIST_BYTES, "allow-list")?;
             AllowList::parse(&text).with_context(|| format!("{}", path.display()))?
         }
         None => AllowList::default(),
@@ -240,7 +240,7 @@ pub(crate) fn add_contracts(contracts: Vec<Contract>, set: &mut InterfaceSet) {
 
 fn add_list(path: &Path, role: Role, set: &mut InterfaceSet) -> anyhow::Result<()> {
     let started = Instant::now();
-    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = read_capped(path, MAX_SIGNATURE_LIST_BYTES, "signature list")?;
     let text = String::from_utf8_lossy(&bytes);
     let (list, errors) = parse_signature_list(&text, ItemKind::Function);
     if !errors.is_empty() {

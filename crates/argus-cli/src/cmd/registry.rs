@@ -766,7 +766,12 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         let padded: Vec<String> = cells
             .iter()
             .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
+            // Padded by hand: `{:<width$}` panics on a width over 65,535,
+            // and a stored label or path can be longer than that.
+            .map(|(cell, width)| {
+                let pad = width.saturating_sub(cell.chars().count());
+                format!("{cell}{}", " ".repeat(pad))
+            })
             .collect();
         text.push_str(padded.join("  ").trim_end());
         text.push('\n');

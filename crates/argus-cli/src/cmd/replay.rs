@@ -87,10 +87,16 @@ pub(crate) fn run(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<ExitC
         if to < from {
             bail!("--to {to} is before --from {from}");
         }
-        let total = to - from + 1;
+        // Every block from 0 through u64::MAX is one more than a u64 counts.
+        let Some(total) = (to - from).checked_add(1) else {
+            bail!(
+                "--from {from} --to {to} is more blocks than can be counted; give a --to no \
+                 higher than the chain's latest block (or leave it out to replay up to it)"
+            );
+        };
         let tty = output::stderr_is_terminal();
         let mut range = argus_chain::range(pool, from, to, fetch).on_progress(move |p| {
-            let done = p.done_through.saturating_sub(p.from) + 1;
+            let done = p.done_through.saturating_sub(p.from).saturating_add(1);
             let percent = done.saturating_mul(100) / total.max(1);
             let bar: String = (0..30)
                 .map(|i| if i * 100 / 30 < percent { '#' } else { '.' })

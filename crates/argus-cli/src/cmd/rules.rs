@@ -45,6 +45,7 @@ fn test(global: &GlobalArgs, args: TestArgs) -> anyhow::Result<ExitCode> {
     };
     let mut failed = 0usize;
     let mut passed = 0usize;
+    let mut unreadable = 0usize;
     let mut reports = Vec::new();
     for file in &args.files {
         match argus_rules::run_test_file(file, &directory) {
@@ -74,7 +75,14 @@ fn test(global: &GlobalArgs, args: TestArgs) -> anyhow::Result<ExitCode> {
             }
             Err(error) => {
                 failed += 1;
-                sh_eprintln!("error: {}: {error}", file.display());
+                if matches!(error, argus_rules::TestFileError::Read { .. }) {
+                    // Not a failing case but a file that cannot be read: the
+                    // error names the path, and the exit code is 2.
+                    unreadable += 1;
+                    sh_eprintln!("error: {error}");
+                } else {
+                    sh_eprintln!("error: {}: {error}", file.display());
+                }
                 reports.push(serde_json::json!({ "file": file, "error": error.to_string() }));
             }
         }
@@ -84,7 +92,9 @@ fn test(global: &GlobalArgs, args: TestArgs) -> anyhow::Result<ExitCode> {
     } else {
         sh_println!("rule cases: {passed} passed, {failed} failed")?;
     }
-    Ok(if failed == 0 {
+    Ok(if unreadable > 0 {
+        ExitCode::from(2)
+    } else if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -132,7 +132,10 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
             chain: chain.name(),
             last_block: tip.map(|t| t.number),
             last_block_hash: tip.map(|t| format!("{:#x}", t.hash)),
-            last_block_age_s: tip.map(|t| now_ms / 1000 - t.timestamp as i64),
+            // The timestamp came from a node: a u64 past i64::MAX saturates.
+            last_block_age_s: tip.map(|t| {
+                (now_ms / 1000).saturating_sub(i64::try_from(t.timestamp).unwrap_or(i64::MAX))
+            }),
             head: None,
             behind: None,
             confirmations: setup.map(|s| match s.follower.confirmations {
@@ -154,7 +157,7 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
                     Confirmations::Safe => 64,
                     Confirmations::Finalized => 128,
                 });
-                let allowed = args.max_behind + waits;
+                let allowed = args.max_behind.saturating_add(waits);
                 if behind > allowed {
                     problems.push(Problem {
                         what: format!(

@@ -181,7 +181,12 @@ fn entry(class: RetentionClass, action: &str) -> NewEntry {
     NewEntry::new(class, trail::actor(), action).at(trail::host_name(), "daemon")
 }
 
+/// The hash of the config or a rule file, read as the loader read it.
 fn file_hash(path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = argus_core::file::read_capped(
+        path,
+        argus_core::file::MAX_RULES_BYTES,
+        "config or rule file",
+    )?;
     Ok(alloy_primitives::hex::encode(Sha256::digest(&bytes)))
 }

@@ -11,7 +11,6 @@
 //! file shredded the first time a command writes the log.
 
 use std::fs;
-use std::io::ErrorKind;
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -171,7 +170,12 @@ pub(crate) fn checkpoint_key(
         Err(other) => return Err(other.into()),
     };
     let public = key.verifier().to_hex();
-    match fs::read_to_string(&paths.public_key) {
+    let read = argus_core::file::read_to_string_capped(
+        &paths.public_key,
+        argus_core::file::MAX_KEY_BYTES,
+        "public key file",
+    );
+    match read {
         Ok(text) if text.trim() == public => {}
         Ok(_) => bail!(
             "{} is not the public half of the vault's checkpoint key: it was replaced, or the \
@@ -179,13 +183,11 @@ pub(crate) fn checkpoint_key(
              log against the vault's key",
             paths.public_key.display()
         ),
-        Err(e) if e.kind() == ErrorKind::NotFound => {
+        Err(e) if e.is_not_found() => {
             fs::write(&paths.public_key, format!("{public}\n"))
                 .with_context(|| format!("cannot write {}", paths.public_key.display()))?;
         }
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot read {}", paths.public_key.display()));
-        }
+        Err(e) => return Err(e.into()),
     }
     Ok(key)
 }

@@ -2,7 +2,6 @@
 //! deployments (`deployments/<network>/<Name>.json`).
 
 use std::collections::BTreeSet;
-use std::fs;
 
 use serde_json::Value;
 
@@ -58,7 +57,19 @@ pub(crate) fn load_deployment(
         Some(implementation) => Some(parse_address_field(implementation, "implementation")?),
     };
     let chain_file = source.path.parent().map(|dir| dir.join(".chainId"));
-    let from_file = match chain_file.as_deref().map(fs::read_to_string) {
+    let read = chain_file.as_deref().map(|path| {
+        argus_core::file::read_to_string_capped(
+            path,
+            argus_core::file::MAX_KEY_BYTES,
+            ".chainId file",
+        )
+    });
+    let from_file = match read {
+        Some(Err(error)) if !error.is_not_found() => {
+            return Err(ImportProblem::Io {
+                message: format!("the network's .chainId: {}", error.reason()),
+            });
+        }
         Some(Ok(text)) => Some(
             text.trim()
                 .parse::<u64>()

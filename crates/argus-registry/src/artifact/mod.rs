@@ -18,7 +18,6 @@ mod hardhat;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use alloy_json_abi::{JsonAbi, Param};
@@ -33,7 +32,7 @@ use crate::model::{Contract, Deployment, Source, SourceFormat};
 
 /// Files larger than this are refused: no build artifact comes near it, and
 /// reading one whole into memory must stay cheap.
-pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024;
+pub const MAX_FILE_SIZE: u64 = argus_core::file::MAX_IMPORT_BYTES;
 
 /// Directories a walk never enters.
 const SKIPPED_DIRS: &[&str] = &[
@@ -514,31 +513,22 @@ fn is_skipped_dir(name: &str) -> bool {
     name.starts_with('.') || SKIPPED_DIRS.contains(&name)
 }
 
-/// Reads a file, refusing one larger than [`MAX_FILE_SIZE`] before reading it.
+/// Reads a file through the one capped reader: a regular file of at most
+/// [`MAX_FILE_SIZE`] bytes (a FIFO or a device is refused, not waited on).
 fn read_limited(path: &Path) -> Result<Vec<u8>, ImportProblem> {
-    let io = |error: std::io::Error| ImportProblem::Io {
-        message: error.to_string(),
-    };
-    let file = fs::File::open(path).map_err(io)?;
-    let size = file.metadata().map_err(io)?.len();
-    if size > MAX_FILE_SIZE {
-        return Err(ImportProblem::TooLarge {
-            size,
-            limit: MAX_FILE_SIZE,
-        });
+    argus_core::file::read_capped(path, MAX_FILE_SIZE, "import file").map_err(import_problem)
+}
+
+/// A read error as the problem of the file it names.
+pub(crate) fn import_problem(error: argus_core::file::ReadFileError) -> ImportProblem {
+    match error {
+        argus_core::file::ReadFileError::TooLarge { size, cap, .. } => {
+            ImportProblem::TooLarge { size, limit: cap }
+        }
+        other => ImportProblem::Io {
+            message: other.reason(),
+        },
     }
-    let mut bytes = Vec::new();
-    // A file that grows while being read still stops at the limit.
-    file.take(MAX_FILE_SIZE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > MAX_FILE_SIZE {
-        return Err(ImportProblem::TooLarge {
-            size: bytes.len() as u64,
-            limit: MAX_FILE_SIZE,
-        });
-    }
-    Ok(bytes)
 }
 
 /// A bare ABI: a JSON array, or an object with an `abi` array.

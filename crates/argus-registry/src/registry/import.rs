@@ -111,6 +111,7 @@ impl Registry {
         contracts: &[Contract],
         options: ImportOptions,
     ) -> Result<ImportSummary, RegistryError> {
+        crate::model::check_storable(contracts)?;
         let tx = self.conn.transaction()?;
         let now = now();
         let mut summary = ImportSummary {

@@ -192,14 +192,19 @@ impl RuleSet {
         let mut diagnostics = Vec::new();
         for path in paths {
             let path = path.as_ref();
-            match std::fs::read_to_string(path) {
+            let read = argus_core::file::read_to_string_capped(
+                path,
+                argus_core::file::MAX_RULES_BYTES,
+                "rule file",
+            );
+            match read {
                 Ok(text) => match RuleSet::from_yaml(&text, path) {
                     Ok(set) => sets.push(set),
                     Err(mut d) => diagnostics.append(&mut d),
                 },
                 Err(error) => diagnostics.push(Diagnostic::in_file(
                     path.display().to_string(),
-                    format!("cannot read the file: {error}"),
+                    error.to_string(),
                 )),
             }
         }
