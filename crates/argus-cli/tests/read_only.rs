@@ -66,7 +66,9 @@ fn populated(data: &Path) {
     assert!(out.status.success(), "{}", text(&out));
     let out = argus(&bin(), data)
         .env("ARGUS_MASTER_KEY", MASTER)
-        .args(["audit", "record", "--actor", "alice", "--action", "key.sign"])
+        .args([
+            "audit", "record", "--actor", "alice", "--action", "key.sign",
+        ])
         .args(["--class", "security", "--reason", "test"])
         .output()
         .unwrap();
@@ -119,12 +121,23 @@ fn a_mistyped_data_directory_is_named_and_not_created() {
     let typo = dir.path().join("dtaa");
     for args in READERS {
         let out = argus(&bin(), &typo).args(*args).output().unwrap();
-        assert!(!typo.exists(), "argus {} created {}", args.join(" "), typo.display());
+        assert!(
+            !typo.exists(),
+            "argus {} created {}",
+            args.join(" "),
+            typo.display()
+        );
         if args[0] == "lint" {
             // Lint of no registry lints nothing; it creates none either.
             continue;
         }
-        assert_eq!(out.status.code(), Some(2), "argus {}: {}", args.join(" "), text(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "argus {}: {}",
+            args.join(" "),
+            text(&out)
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             stderr.contains(&typo.display().to_string()),
@@ -175,7 +188,10 @@ fn the_readers_write_nothing() {
 /// Whether `setpriv` can run a program as `nobody` here; the reason when not.
 fn as_nobody_available() -> Result<(), String> {
     // Only root can switch users.
-    let uid = Command::new("id").arg("-u").output().map_err(|e| format!("id: {e}"))?;
+    let uid = Command::new("id")
+        .arg("-u")
+        .output()
+        .map_err(|e| format!("id: {e}"))?;
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
         return Err("not root: cannot switch to nobody".into());
     }
@@ -246,7 +262,11 @@ fn the_readers_work_in_a_directory_the_user_cannot_write() {
     let mut touch = Command::new("touch");
     touch.arg(data.join("probe"));
     let probe = nobody(touch).output().unwrap();
-    assert!(!probe.status.success(), "nobody can write {}", data.display());
+    assert!(
+        !probe.status.success(),
+        "nobody can write {}",
+        data.display()
+    );
 
     // Closed cleanly: no -wal, no -shm, and none can be made.
     let before = snapshot(&data);

@@ -131,8 +131,10 @@ mod tests {
         );
         let message = error.to_string();
         assert!(
-            message.contains(&format!("another argus run (pid {pid}) holds {}", data.display()))
-                && message.contains("stop it first"),
+            message.contains(&format!(
+                "another argus run (pid {pid}) holds {}",
+                data.display()
+            )) && message.contains("stop it first"),
             "{message}"
         );
         drop(first);

@@ -74,7 +74,13 @@ fn a_mistyped_data_directory_is_not_created_and_the_error_names_it() {
 fn a_directory_without_a_database_stays_empty() {
     let dir = tempfile::tempdir().unwrap();
     let error = Store::open_read_only_in_dir(dir.path()).unwrap_err();
-    assert!(matches!(error, StoreError::Missing { dir_exists: true, .. }));
+    assert!(matches!(
+        error,
+        StoreError::Missing {
+            dir_exists: true,
+            ..
+        }
+    ));
     assert!(!error.to_string().contains("does not exist"), "{error}");
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
 }
@@ -145,7 +151,10 @@ fn a_reader_sees_what_a_running_writer_committed_and_leaves_its_log_alone() {
     drop(reader);
     let after = snapshot(dir.path());
     assert_eq!(after.get(DATABASE_FILE), before.get(DATABASE_FILE));
-    assert_eq!(fs::metadata(&wal).unwrap().len(), before[&format!("{DATABASE_FILE}-wal")].0);
+    assert_eq!(
+        fs::metadata(&wal).unwrap().len(),
+        before[&format!("{DATABASE_FILE}-wal")].0
+    );
     drop((conn, writer));
 }
 
@@ -188,6 +197,9 @@ fn a_newer_schema_is_refused() {
         .pragma_update(None, "user_version", 999)
         .unwrap();
     let error = Store::open_read_only_in_dir(dir.path()).unwrap_err();
-    assert!(matches!(error, StoreError::TooNew { found: 999, .. }), "{error:?}");
+    assert!(
+        matches!(error, StoreError::TooNew { found: 999, .. }),
+        "{error:?}"
+    );
     assert!(error.to_string().contains("upgrade argus"));
 }
