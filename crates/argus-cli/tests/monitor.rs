@@ -1336,3 +1336,77 @@ rules:
         "{stderr}"
     );
 }
+
+/// The pid in the data directory's run lock file.
+fn lock_holder(setup: &Setup) -> Option<u32> {
+    std::fs::read_to_string(setup.data_dir.join(argus_store::RUN_LOCK_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// One daemon per data directory: a second `argus run` exits 2 naming the
+/// holder's pid while the first runs on; once the first is killed with -9
+/// (its lock file left behind), a new one starts and alerts.
+#[test]
+fn a_second_daemon_on_one_data_directory_is_refused_until_the_first_is_gone() {
+    let anvil = Anvil::start();
+    anvil.deploy_sample_project();
+    let receiver = Receiver::start();
+    let setup = setup(&anvil, &[anvil.http_url()], &receiver);
+    let first = Daemon::start(&setup);
+    let pid = first.child.id();
+    wait_for(
+        "the first daemon to claim the data directory",
+        Duration::from_secs(60),
+        || (lock_holder(&setup) == Some(pid)).then_some(()),
+    );
+
+    let mut second = Daemon {
+        child: argus(&setup.data_dir)
+            .args(["run", "-c"])
+            .arg(&setup.config)
+            .env(SECRET_ENV, SECRET)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start a second argus run"),
+    };
+    let status = wait_for("the second daemon to exit", Duration::from_secs(30), || {
+        second.child.try_wait().ok().flatten()
+    });
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "another argus run (pid {pid}) holds {}",
+            setup.data_dir.display()
+        )) && stderr.contains("stop it first"),
+        "{stderr}"
+    );
+    assert_eq!(
+        lock_holder(&setup),
+        Some(pid),
+        "the refused one wrote nothing"
+    );
+
+    // The first runs on, alone.
+    transfer(&anvil, ATT);
+    wait_for_fires(&receiver, &setup, 1);
+    first.kill9();
+    assert_eq!(lock_holder(&setup), Some(pid), "a stale file is left");
+
+    let third = Daemon::start(&setup);
+    let third_pid = third.child.id();
+    wait_for(
+        "a new daemon to claim the data directory",
+        Duration::from_secs(60),
+        || (lock_holder(&setup) == Some(third_pid)).then_some(()),
+    );
+    transfer(&anvil, ATT + 1);
+    wait_for_fires(&receiver, &setup, 2);
+    assert!(third.stop(), "log:\n{}", daemon_log(&setup));
+    assert_eq!(lock_holder(&setup), None, "a clean stop clears the pid");
+}

@@ -194,8 +194,14 @@ fn a_bad_file_among_good_ones_writes_nothing_and_reports_every_error() {
                     "6 problems found; nothing was imported",
                 )),
         );
-    let list = json_of(&data, &["registry", "list", "--all"]);
-    assert!(list["contracts"].as_array().unwrap().is_empty());
+    // Nothing was written: not even a database for `registry list` (which
+    // only reads, and creates none) to read.
+    assert!(!data.join(argus_store::DATABASE_FILE).exists());
+    argus(&data)
+        .args(["registry", "list", "--all"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no Argus database"));
 }
 
 #[test]

@@ -22,6 +22,10 @@
 //! findings and the task's progress commit in one transaction, so delivery
 //! is exactly-once per idempotency key across crashes (see that module).
 //! The node prints nothing: output is the caller's.
+//!
+//! A node on a database file holds the data directory's [`RunLock`] for its
+//! life: a second node on the same directory is refused with the holder's
+//! pid ([`StoreError::Locked`]) rather than delivering every alert twice.
 
 mod chain;
 pub mod config;
@@ -40,7 +44,7 @@ use argus_chain::{ChainSetup, EndpointStats, RpcPool};
 use argus_core::{BlockRef, ChainId, Finding, Severity, finding_id};
 use argus_rules::RuleSet;
 use argus_sources::{SignalsConfig, SourceContext};
-use argus_store::{Store, StoreError};
+use argus_store::{RunLock, Store, StoreError};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -155,6 +159,7 @@ pub struct NodeBuilder {
     config: NodeConfig,
     data_dir: PathBuf,
     store: Option<Store>,
+    run_lock: Option<RunLock>,
     clock: Clock,
     vault_secrets: BTreeMap<String, Secret>,
     env: EnvLookup,
@@ -181,6 +186,7 @@ impl NodeBuilder {
             config,
             data_dir: data_dir.into(),
             store: None,
+            run_lock: None,
             clock: Clock::system(),
             vault_secrets: BTreeMap::new(),
             env: Box::new(|name| std::env::var(name).ok()),
@@ -193,6 +199,15 @@ impl NodeBuilder {
     /// process); by default the node opens `argus.db` in its data directory.
     pub fn store(mut self, store: Store) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// The data directory's run lock, when the caller took it already
+    /// (`argus run` takes it before it writes anything); by default the
+    /// node takes it at [`start`](NodeBuilder::start), in the directory of
+    /// the store's file (none for a store in memory).
+    pub fn run_lock(mut self, lock: RunLock) -> Self {
+        self.run_lock = Some(lock);
         self
     }
 
@@ -230,9 +245,19 @@ impl NodeBuilder {
         self.events.subscribe()
     }
 
-    /// Opens the store, builds the notifiers and starts every task on the
-    /// current tokio runtime.
+    /// Takes the data directory's run lock, opens the store, builds the
+    /// notifiers and starts every task on the current tokio runtime. Refused
+    /// with [`StoreError::Locked`] while another node holds the directory.
     pub fn start(self) -> Result<NodeHandle, NodeError> {
+        // One node per data directory; taken before anything is written.
+        let run_lock = match (self.run_lock, &self.store) {
+            (Some(lock), _) => Some(lock),
+            (None, None) => Some(RunLock::acquire(&self.data_dir)?),
+            (None, Some(store)) => match store.path().and_then(std::path::Path::parent) {
+                Some(dir) => Some(RunLock::acquire(dir)?),
+                None => None,
+            },
+        };
         // Opened (and migrated) once; every task takes its own connection.
         let store = match self.store {
             Some(store) => store,
@@ -327,6 +352,7 @@ impl NodeBuilder {
             tasks,
             live,
             dispatch,
+            _run_lock: run_lock,
         })
     }
 }
@@ -340,6 +366,9 @@ pub struct NodeHandle {
     tasks: JoinSet<Result<(), NodeError>>,
     live: Arc<Live>,
     dispatch: DispatchHandle,
+    /// Let go when the handle is dropped: the last field, so after the
+    /// tasks (and their connections) are gone.
+    _run_lock: Option<RunLock>,
 }
 
 impl NodeHandle {

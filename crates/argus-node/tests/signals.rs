@@ -167,3 +167,41 @@ async fn a_restart_refills_the_window_from_the_store() {
     );
     running.node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_node_per_data_directory_until_it_stops() {
+    let (_dir, data_dir, log) = setup();
+    let clock = Clock::manual_ms(START_MS);
+    let running = start(&data_dir, &log, &clock).await;
+    let second = NodeBuilder::new(config(&log), &data_dir)
+        .clock(clock.clone())
+        .start()
+        .expect_err("a second node on the same data directory");
+    let pid = std::process::id();
+    assert!(
+        matches!(
+            &second,
+            argus_node::NodeError::Store(argus_store::StoreError::Locked { pid: Some(p), dir })
+                if *p == pid && *dir == data_dir
+        ),
+        "{second:?}"
+    );
+    assert!(
+        second
+            .to_string()
+            .contains(&format!("another argus run (pid {pid}) holds")),
+        "{second}"
+    );
+    // A node handed the store (as `argus run` does) is refused the same.
+    let store = Store::open_in_dir(&data_dir).unwrap();
+    assert!(
+        NodeBuilder::new(config(&log), "elsewhere")
+            .store(store)
+            .start()
+            .is_err()
+    );
+    running.node.stop().await;
+    // Stopped, the directory is free again.
+    let running = start(&data_dir, &log, &clock).await;
+    running.node.stop().await;
+}

@@ -20,8 +20,25 @@
 //! reaches SQLite through [`Connection::sqlite`], so that a PostgreSQL
 //! backend can later be a second variant inside these types without changing
 //! any stage's signature.
+//!
+//! Commands that only read ([`Store::open_read_only_in_dir`]) open the file
+//! read-only: nothing is created, migrated or written, so they work on a
+//! data directory the user may read but not write (a backup, another
+//! user's daemon). SQLite reads a WAL database read-only when its `-shm`
+//! file exists or can be created; in a directory it cannot write, with no
+//! `-shm` and no `-wal` file (the last writer closed cleanly, so the whole
+//! database is in the main file), the store opens it `immutable`, which
+//! needs neither. With a `-wal` file left but no `-shm` and no way to make
+//! one, SQLite cannot read it (the WAL index is missing); the error says to
+//! run a writing command once, or to read a copy.
+//!
+//! The daemon claims its data directory with a [`RunLock`] (`run.lock`, an
+//! exclusive `flock` held for its life, the holder's pid inside): SQLite
+//! would let two daemons write the same file, and they would each deliver
+//! every alert.
 
 mod connection;
+mod lock;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -32,6 +49,7 @@ use std::time::Duration;
 use rusqlite::{OpenFlags, TransactionBehavior};
 
 pub use connection::{Connection, Transaction};
+pub use lock::{RUN_LOCK_FILE, RunLock};
 
 /// The database file's name inside the data directory.
 pub const DATABASE_FILE: &str = "argus.db";
@@ -110,6 +128,41 @@ pub enum StoreError {
         previous: u32,
         source: rusqlite::Error,
     },
+    /// A command that only reads found no database.
+    #[error(
+        "there is no Argus database in {}{}; create one with `argus registry import <files>` \
+         (or start the daemon, `argus run -c argus.yaml`), or point --data-dir (or \
+         ARGUS_DATA_DIR) at the directory it uses",
+        dir.display(),
+        if *dir_exists { "" } else { " (the directory does not exist)" }
+    )]
+    Missing { dir: PathBuf, dir_exists: bool },
+    /// A command that only reads found a database of an older schema; it
+    /// does not migrate.
+    #[error(
+        "the database {} has schema version {found}, older than this argus ({supported}), and \
+         this command only reads; run a command that writes once to upgrade it (`argus run`, \
+         `argus registry import`), or use the argus that wrote it",
+        path.display()
+    )]
+    TooOld {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    /// Another process holds the data directory's run lock.
+    #[error(
+        "another argus run{} holds {}; stop it first (one daemon per data directory)",
+        pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default(),
+        dir.display()
+    )]
+    Locked { dir: PathBuf, pid: Option<u32> },
+    /// The run lock could not be taken for another reason.
+    #[error("cannot lock {}: {source}; check the data directory's permissions", path.display())]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// Any other SQLite failure.
     #[error("database error: {source}")]
     Sqlite {
@@ -145,13 +198,26 @@ struct Shared {
     target: Target,
 }
 
+/// How the connections of a file store open it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Read and write (and create).
+    ReadWrite,
+    /// `SQLITE_OPEN_READ_ONLY`: a write fails, nothing is created.
+    ReadOnly,
+    /// Read-only and `immutable=1`: for a directory where the `-shm` file
+    /// can neither be found nor created and there is no `-wal` (see the
+    /// module docs).
+    Immutable,
+}
+
 /// Where the connections of a store go. A PostgreSQL backend would be a
 /// second variant here (a pool and a schema), leaving every stage's
 /// signature as it is.
 #[derive(Debug)]
 enum Target {
     /// A file on disk.
-    File(PathBuf),
+    File { path: PathBuf, access: Access },
     /// A database in this process's memory, shared by every connection that
     /// opens `uri` (SQLite's `memdb` VFS with a name starting with `/`). It
     /// lives as long as one connection to it is open: `_keep` is that one.
@@ -199,6 +265,54 @@ impl Store {
         })
     }
 
+    /// Opens `argus.db` in `data_dir` for reading only, for the commands
+    /// that write nothing: the directory and the file are not created, the
+    /// schema is not migrated, and every [`Connection`] of the store is
+    /// read-only (a write fails). Refuses a missing database
+    /// ([`StoreError::Missing`], naming the directory), one older than this
+    /// binary ([`StoreError::TooOld`]: it would have to be migrated) and one
+    /// newer ([`StoreError::TooNew`]).
+    pub fn open_read_only_in_dir(data_dir: &Path) -> Result<Self, StoreError> {
+        let path = data_dir.join(DATABASE_FILE);
+        if !path.is_file() {
+            return Err(StoreError::Missing {
+                dir: data_dir.to_owned(),
+                dir_exists: data_dir.is_dir(),
+            });
+        }
+        let (conn, access) = match connect_file(&path, Access::ReadOnly).and_then(|conn| {
+            let version = conn.schema_version()?;
+            Ok((conn, version))
+        }) {
+            Ok((conn, _)) => (conn, Access::ReadOnly),
+            Err(error) if needs_immutable(&path, &error) => {
+                (connect_file(&path, Access::Immutable)?, Access::Immutable)
+            }
+            Err(error) => return Err(read_only_failure(&path, error)),
+        };
+        let found = conn.schema_version()?;
+        let supported = latest_version();
+        if found > supported {
+            return Err(StoreError::TooNew {
+                path,
+                found,
+                supported,
+            });
+        }
+        if found < supported {
+            return Err(StoreError::TooOld {
+                path,
+                found,
+                supported,
+            });
+        }
+        Ok(Self {
+            shared: Arc::new(Shared {
+                target: Target::File { path, access },
+            }),
+        })
+    }
+
     fn open_with(path: &Path, migrations: &[Migration]) -> Result<Self, StoreError> {
         let existed = path.exists();
         let mut conn = connect_sqlite(path)?;
@@ -208,17 +322,21 @@ impl Store {
         migrate(&mut conn, migrations, path)?;
         Ok(Self {
             shared: Arc::new(Shared {
-                target: Target::File(path.to_owned()),
+                target: Target::File {
+                    path: path.to_owned(),
+                    access: Access::ReadWrite,
+                },
             }),
         })
     }
 
     /// A new connection to the database, configured (WAL, foreign keys, busy
     /// timeout, statement cache) but not migrated again: the store was when
-    /// it was opened. Each thread or task that writes takes its own.
+    /// it was opened. Each thread or task that writes takes its own. A store
+    /// opened read-only gives read-only connections.
     pub fn connect(&self) -> Result<Connection, StoreError> {
         match &self.shared.target {
-            Target::File(path) => connect_sqlite(path),
+            Target::File { path, access } => connect_file(path, *access),
             Target::Memory { uri, .. } => connect_sqlite(Path::new(uri)),
         }
     }
@@ -226,10 +344,110 @@ impl Store {
     /// The file behind this store (`None` in memory).
     pub fn path(&self) -> Option<&Path> {
         match &self.shared.target {
-            Target::File(path) => Some(path),
+            Target::File { path, .. } => Some(path),
             Target::Memory { .. } => None,
         }
     }
+
+    /// Whether the store was opened read-only
+    /// ([`Store::open_read_only_in_dir`]).
+    pub fn is_read_only(&self) -> bool {
+        matches!(
+            &self.shared.target,
+            Target::File { access, .. } if *access != Access::ReadWrite
+        )
+    }
+}
+
+/// Whether a read-only open failed only for want of the WAL index (`-shm`)
+/// in a directory that cannot take one, with no `-wal` to read: then the
+/// main file is the whole database and `immutable` reads it.
+fn needs_immutable(path: &Path, error: &StoreError) -> bool {
+    let code = match error {
+        StoreError::Open { source, .. } | StoreError::Sqlite { source } => {
+            source.sqlite_error_code()
+        }
+        _ => None,
+    };
+    matches!(
+        code,
+        Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+    ) && !sidecar(path, "-wal").exists()
+}
+
+/// A read-only open that failed, said as what to do.
+fn read_only_failure(path: &Path, error: StoreError) -> StoreError {
+    let cannot_open = matches!(
+        &error,
+        StoreError::Open { source, .. } | StoreError::Sqlite { source }
+            if matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+            )
+    );
+    if cannot_open && sidecar(path, "-wal").exists() && !sidecar(path, "-shm").exists() {
+        return StoreError::DataDir {
+            path: path.to_owned(),
+            source: std::io::Error::other(format!(
+                "its write-ahead log ({}) has no index (-shm) and the directory cannot take one; \
+                 run a command that writes (e.g. `argus run`) as the directory's owner once, or \
+                 read a copy of the three files",
+                sidecar(path, "-wal").display()
+            )),
+        };
+    }
+    error
+}
+
+/// `argus.db-wal`, `argus.db-shm`.
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// One connection to the database file at `path`.
+fn connect_file(path: &Path, access: Access) -> Result<Connection, StoreError> {
+    match access {
+        Access::ReadWrite => connect_sqlite(path),
+        Access::ReadOnly => connect_read_only(path, path),
+        Access::Immutable => {
+            let uri = format!("file:{}?mode=ro&immutable=1", uri_path(path));
+            connect_read_only(path, Path::new(&uri))
+        }
+    }
+}
+
+/// `path` as the path part of a `file:` URI (`%`, `?` and `#` escaped).
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A read-only connection: nothing is created, and no pragma that writes
+/// (the journal mode) is set; the file's own WAL mode is used.
+fn connect_read_only(path: &Path, target: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let open_failed = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = rusqlite::Connection::open_with_flags(target, flags).map_err(open_failed)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_failed)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    conn.execute_batch("PRAGMA foreign_keys = ON;")
+        .map_err(open_failed)?;
+    Ok(Connection::new(conn))
 }
 
 /// Opens and configures one SQLite connection to `path` (a file, or a

@@ -319,12 +319,19 @@ pub(crate) fn lint_sources(global: &GlobalArgs) -> anyhow::Result<Option<Vec<Con
     if !global.data_dir.join(DATABASE_FILE).exists() {
         return Ok(None);
     }
-    let registry = open(global)?;
+    let registry = open_read_only(global)?;
     Ok(Some(registry.contracts()?))
 }
 
 fn open(global: &GlobalArgs) -> anyhow::Result<Registry> {
     Ok(Registry::open_in_dir(&global.data_dir)?)
+}
+
+/// For the subcommands that only read: creates nothing (a mistyped
+/// --data-dir is named, not made) and works on a directory the user may
+/// read but not write.
+fn open_read_only(global: &GlobalArgs) -> anyhow::Result<Registry> {
+    Ok(Registry::open_read_only_in_dir(&global.data_dir)?)
 }
 
 /// A text result on stdout, ending in a newline.
@@ -459,7 +466,7 @@ fn summary_text(summary: &ImportSummary) -> String {
 }
 
 fn list(global: &GlobalArgs, args: ListArgs) -> anyhow::Result<ExitCode> {
-    let registry = open(global)?;
+    let registry = open_read_only(global)?;
     let filter = ListFilter {
         chain: args
             .chain
@@ -551,7 +558,7 @@ fn print_entry_result(entry: &Entry, json: bool, message: &str) -> anyhow::Resul
 }
 
 fn show(global: &GlobalArgs, args: ShowArgs) -> anyhow::Result<ExitCode> {
-    let registry = open(global)?;
+    let registry = open_read_only(global)?;
     let entry = registry.find(&args.target, args.scope.scope()?)?;
     let versions = registry.versions(&entry)?;
     let proxies: Vec<String> = registry
@@ -703,7 +710,7 @@ fn show(global: &GlobalArgs, args: ShowArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn export(global: &GlobalArgs, args: ExportArgs) -> anyhow::Result<ExitCode> {
-    let registry = open(global)?;
+    let registry = open_read_only(global)?;
     let document = registry.export(args.all_versions)?;
     let mut text = serde_json::to_string_pretty(&document)?;
     text.push('\n');
@@ -722,7 +729,7 @@ fn export(global: &GlobalArgs, args: ExportArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn changes(global: &GlobalArgs, args: ChangesArgs) -> anyhow::Result<ExitCode> {
-    let registry = open(global)?;
+    let registry = open_read_only(global)?;
     let changes = registry.changes_since(args.since)?;
     if args.json {
         output::json_pretty(&json!({ "changes": changes }))?;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use argus_registry::{ImportOptions, Registry};
-use argus_store::Store;
+use argus_store::{RunLock, Store};
 
 use crate::GlobalArgs;
 use crate::cmd::run_output::AlertOutput;
@@ -40,6 +40,9 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
     let Some((loaded, data_dir)) = config::load_for(&args.config, global) else {
         return Ok(ExitCode::from(2));
     };
+    // One daemon per data directory: claimed before anything is written
+    // (the import, the audit), held until the process ends.
+    let run_lock = RunLock::acquire(&data_dir)?;
     // The one store of this process: the import below and every task of
     // the node use it.
     let store = Store::open_in_dir(&data_dir)?;
@@ -112,6 +115,7 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
     );
     let builder = NodeBuilder::new(NodeConfig::from(&loaded), data_dir)
         .store(store)
+        .run_lock(run_lock)
         .vault_secrets(unsealed.secrets)
         .host_name(trail::host_name());
     let output = AlertOutput::new(args.json, args.quiet);

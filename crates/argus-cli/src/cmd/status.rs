@@ -95,7 +95,8 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
             data_dir.display()
         );
     }
-    let store = Store::open_in_dir(&data_dir)?;
+    // Read-only: status works on a data directory it may not write.
+    let store = Store::open_read_only_in_dir(&data_dir)?;
     let conn = store.connect()?;
     let now_ms = Clock::system().now_ms();
     let mut problems = Vec::new();

@@ -258,6 +258,13 @@ impl Registry {
         Self::open(&Store::open_in_dir(data_dir)?)
     }
 
+    /// The registry of a data directory for reading only (`list`, `show`,
+    /// `export`, lint): nothing is created or migrated, and a write fails.
+    /// A missing database is an error naming the directory.
+    pub fn open_read_only_in_dir(data_dir: &Path) -> Result<Self, RegistryError> {
+        Self::open(&Store::open_read_only_in_dir(data_dir)?)
+    }
+
     /// A registry in memory (tests, file-only linting).
     pub fn open_in_memory() -> Result<Self, RegistryError> {
         Self::open(&Store::open_in_memory()?)

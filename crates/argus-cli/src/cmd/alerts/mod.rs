@@ -88,7 +88,7 @@ pub(crate) fn run(global: &GlobalArgs, command: AlertsCommand) -> anyhow::Result
 // ---------------------------------------------------------------- alerts
 
 fn list(global: &GlobalArgs, args: ListArgs) -> anyhow::Result<ExitCode> {
-    let conn = open_store(&global.data_dir)?;
+    let conn = read_store(&global.data_dir)?;
     let now_ms = Timestamp::now().as_millisecond();
     let filter = AlertFilter {
         state: args.state,
@@ -145,7 +145,7 @@ fn alert_line(alert: &AlertRecord) -> String {
 }
 
 fn show(global: &GlobalArgs, args: &ShowArgs) -> anyhow::Result<ExitCode> {
-    let conn = open_store(&global.data_dir)?;
+    let conn = read_store(&global.data_dir)?;
     let alert = resolve_alert(&conn, &args.id)?;
     let deliveries = outbox::deliveries_of(&conn, &alert.id)?;
     if args.json {
@@ -294,6 +294,18 @@ fn alert_details(alert: &AlertRecord, deliveries: &[Delivery]) -> String {
 
 /// A connection to the daemon's database; refuses to create one where none is.
 fn open_store(data_dir: &Path) -> anyhow::Result<Connection> {
+    require_database(data_dir)?;
+    Ok(Store::open_in_dir(data_dir)?.connect()?)
+}
+
+/// A read-only connection, for the subcommands that write nothing: they
+/// work on a data directory the user may read but not write.
+fn read_store(data_dir: &Path) -> anyhow::Result<Connection> {
+    require_database(data_dir)?;
+    Ok(Store::open_read_only_in_dir(data_dir)?.connect()?)
+}
+
+fn require_database(data_dir: &Path) -> anyhow::Result<()> {
     let path = data_dir.join(argus_store::DATABASE_FILE);
     if !path.exists() {
         bail!(
@@ -303,7 +315,7 @@ fn open_store(data_dir: &Path) -> anyhow::Result<Connection> {
             path.display()
         )
     }
-    Ok(Store::open_in_dir(data_dir)?.connect()?)
+    Ok(())
 }
 
 /// `0x` and the first 8 hex digits: enough for `argus alerts show`.

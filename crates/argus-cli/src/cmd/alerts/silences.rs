@@ -25,7 +25,7 @@ use argus_vault::Vault;
 use jiff::Timestamp;
 use serde_json::json;
 
-use super::{open_store, parse_time, rfc3339, shorten};
+use super::{open_store, parse_time, read_store, rfc3339, shorten};
 use crate::{GlobalArgs, output, trail};
 
 #[derive(Debug, clap::Subcommand)]
@@ -233,7 +233,7 @@ fn refuse_muting_everything(matcher: &SilenceMatcher) -> anyhow::Result<()> {
 }
 
 fn silence_list(global: &GlobalArgs, args: &SilenceListArgs) -> anyhow::Result<ExitCode> {
-    let conn = open_store(&global.data_dir)?;
+    let conn = read_store(&global.data_dir)?;
     let now_ms = Timestamp::now().as_millisecond();
     let silences = list_silences(&conn, (!args.all).then_some(now_ms))?;
     let mut out = String::new();
