@@ -136,15 +136,17 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                 (Vec::new(), blocks.iter().map(|b| (chain, *b)).collect())
             }
         };
+        let tip = follower.cursor().tip().copied();
         let committed = context
             .recorder
-            .commit(&mut conn, &findings, &reverted, |tx| {
-                argus_chain::db::apply(tx, chain, &event, retain)
-            })
+            .commit(
+                &mut conn,
+                &findings,
+                &reverted,
+                |tx| argus_chain::db::apply(tx, chain, &event, retain),
+                || context.live.set_tip(chain, tip),
+            )
             .map_err(retry)?;
-        context
-            .live
-            .set_tip(chain, follower.cursor().tip().copied());
         tracing::debug!(chain = chain.0, new = committed.new, "recorded");
     }
 }

@@ -39,13 +39,16 @@ pub(crate) struct Committed {
 impl Recorder {
     /// In one transaction: records `findings`, retracts the alerts of
     /// `reverted` blocks, and runs `progress` (the task's own writes). Then
-    /// wakes the dispatcher and announces what changed.
+    /// runs `after_commit` (the task's live figures, so a subscriber woken
+    /// by the announcement already reads them), wakes the dispatcher and
+    /// announces what changed.
     pub(crate) fn commit<E>(
         &self,
         conn: &mut Connection,
         findings: &[Finding],
         reverted: &[(ChainId, BlockRef)],
         progress: impl FnOnce(&Transaction<'_>) -> Result<(), E>,
+        after_commit: impl FnOnce(),
     ) -> Result<Committed, NodeError>
     where
         NodeError: From<E>,
@@ -74,6 +77,7 @@ impl Recorder {
         }
         progress(&tx)?;
         tx.commit()?;
+        after_commit();
         let committed = Committed {
             new: announce
                 .iter()

@@ -59,17 +59,23 @@ pub(crate) async fn evaluate(
             .clock
             .now_ms()
             .saturating_sub(i64::try_from(lookback.signal_ms).unwrap_or(i64::MAX));
-        recorder.commit(&mut conn, &findings, &[], |tx| {
-            if !lookback.signals.is_empty() {
-                db::store_samples(tx, &kept, forget_before)?;
-            }
-            // Where each log was read up to moves with what its lines made:
-            // a crash before this commit reads those lines again.
-            for (source, position) in &positions {
-                db::save_log_position(tx, source, *position)?;
-            }
-            Ok::<(), db::DbError>(())
-        })?;
+        recorder.commit(
+            &mut conn,
+            &findings,
+            &[],
+            |tx| {
+                if !lookback.signals.is_empty() {
+                    db::store_samples(tx, &kept, forget_before)?;
+                }
+                // Where each log was read up to moves with what its lines made:
+                // a crash before this commit reads those lines again.
+                for (source, position) in &positions {
+                    db::save_log_position(tx, source, *position)?;
+                }
+                Ok::<(), db::DbError>(())
+            },
+            || {},
+        )?;
         drop(kept);
         drop(signals);
         batch.clear();
