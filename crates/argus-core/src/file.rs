@@ -221,8 +221,10 @@ pub fn read_to_string_capped(path: &Path, cap: u64, what: &str) -> Result<String
 }
 
 /// Opens `path` for reading without blocking on a FIFO, and refuses anything
-/// but a regular file, judged on the opened handle.
-fn open_regular(path: &Path, what: &str) -> Result<File, ReadFileError> {
+/// but a regular file, judged on the opened handle. For readers that seek
+/// and read in parts (the log tailer); whole files go through
+/// [`read_capped`].
+pub fn open_regular(path: &Path, what: &str) -> Result<File, ReadFileError> {
     let io = |source: io::Error| ReadFileError::Io {
         what: what.to_owned(),
         path: path.to_owned(),

@@ -161,7 +161,10 @@ impl LogReader {
     }
 
     fn read_lines(&mut self) -> std::io::Result<Vec<Vec<u8>>> {
-        let mut file = std::fs::File::open(&self.path)?;
+        // Never a blocking open: a FIFO or a device named as a log is
+        // refused (and warned about once) instead of stalling the source.
+        let mut file = argus_core::file::open_regular(&self.path, "log source")
+            .map_err(std::io::Error::other)?;
         let meta = file.metadata()?;
         let start = match self.read {
             // The same file, not truncated: carry on.
@@ -280,6 +283,21 @@ mod tests {
         std::fs::write(&log.path, "").unwrap();
         append(&log.path, "ERROR after truncation\n");
         assert_eq!(names(&restarted.read_new()), ["bot_errors"]);
+        // A FIFO in its place is refused at once, never waited on.
+        std::fs::remove_file(&log.path).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&log.path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert!(
+            restarted
+                .read_lines()
+                .is_err_and(|e| e.to_string().contains("FIFO"))
+        );
+        assert!(restarted.read_new().is_empty());
+        std::fs::remove_file(&log.path).unwrap();
+        std::fs::write(&log.path, "").unwrap();
         // A missing file is no signal and no panic.
         std::fs::remove_file(&log.path).unwrap();
         assert!(restarted.read_new().is_empty());
