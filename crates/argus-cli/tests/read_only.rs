@@ -287,3 +287,52 @@ fn the_readers_work_in_a_directory_the_user_cannot_write() {
     run_readers(&binary, &data, nobody);
     drop((conn, writer));
 }
+
+/// `rules test --registry` and `validate` read the registry and write
+/// nothing; on a mistyped data directory they create nothing.
+#[test]
+fn rule_tests_and_validate_read_the_registry_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    populated(&data);
+    let cases = argus_testkit::workspace_root().join("crates/argus-rules/testdata/seed.test.yaml");
+    let rules = argus_testkit::workspace_root().join("crates/argus-rules/testdata/seed.yaml");
+    let config = dir.path().join("argus.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir: {}\nchains: [{{ chain: anvil, rpc: [\"http://127.0.0.1:9\"] }}]\nrules: [{}]\n",
+            data.display(),
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let before = snapshot(&data);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let out = argus(&bin(), &data)
+        .args(["rules", "test", "--registry"])
+        .arg(&cases)
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(2), "{}", text(&out));
+    let out = argus(&bin(), &data)
+        .arg("validate")
+        .arg("-c")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let after = snapshot(&data);
+    for (path, was) in &before {
+        assert_eq!(after.get(path), Some(was), "{} changed", path.display());
+    }
+
+    let typo = dir.path().join("typo");
+    let out = argus(&bin(), &typo)
+        .args(["rules", "test", "--registry"])
+        .arg(&cases)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(!typo.exists(), "a mistyped data directory is not created");
+}

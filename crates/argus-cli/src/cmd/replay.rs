@@ -54,7 +54,12 @@ pub(crate) fn run(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<ExitC
             _ => bail!("the config has several chains; pick one with --chain"),
         },
     };
-    let registry = Registry::open_in_dir(&data_dir)?;
+    // A dry run writes nothing: the registry is read, never created.
+    let registry = if data_dir.join(argus_store::DATABASE_FILE).exists() {
+        Registry::open_read_only_in_dir(&data_dir)?
+    } else {
+        Registry::open_in_memory()?
+    };
     let mut engine = Engine::new(loaded.rules, &directory::load(&registry)?);
     for problem in engine.binding_problems() {
         sh_eprintln!(

@@ -39,7 +39,7 @@ pub(crate) fn run(global: &GlobalArgs, command: RulesCommand) -> anyhow::Result<
 
 fn test(global: &GlobalArgs, args: TestArgs) -> anyhow::Result<ExitCode> {
     let directory = if args.registry {
-        directory::load(&Registry::open_in_dir(&global.data_dir)?)?
+        directory::load(&Registry::open_read_only_in_dir(&global.data_dir)?)?
     } else {
         argus_rules::ContractDirectory::default()
     };
