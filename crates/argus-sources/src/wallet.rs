@@ -61,7 +61,10 @@ impl WalletProbe {
     /// chain of `chains` (the config loader reports that).
     pub fn build(&self, chains: &[ChainSetup], context: &SourceContext) -> Option<Source> {
         let ids: Vec<ChainId> = chains.iter().map(ChainSetup::chain).collect();
-        let (address, chain) = self.resolve(&ids).ok()?;
+        let (address, chain) = self
+            .resolve(&ids)
+            .map_err(|problem| tracing::warn!("wallet {} is not read: {problem}", self.name))
+            .ok()?;
         let setup = chains.iter().find(|c| c.chain() == chain)?;
         let labels = BTreeMap::from([
             ("chain".to_owned(), chain.name()),
