@@ -88,6 +88,6 @@ pub use rfc3339::{TimeParseError, format_time, parse_time};
 pub use verify::{VerifyReport, verify, verify_bytes};
 pub use witness::{
     Extension, MAX_WITNESS_BYTES, WitnessError, WitnessedHead, append_witness, check_extends,
-    read_head, read_witness,
+    parse_witness, read_head, read_witness,
 };
 pub use writer::GroupCommitWriter;

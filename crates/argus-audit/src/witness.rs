@@ -364,9 +364,8 @@ pub fn append_witness(path: &Path, head: &WitnessedHead) -> Result<(), WitnessEr
 }
 
 /// The head with the highest last entry in the witness file at `path`;
-/// `None` when the file does not exist or holds no head yet. A last line
-/// without its newline (a write cut short) is skipped; any other line that
-/// is not a head is an error.
+/// `None` when the file does not exist or holds no head yet. See
+/// [`parse_witness`].
 pub fn read_witness(path: &Path) -> Result<Option<WitnessedHead>, WitnessError> {
     use argus_core::file::read_to_string_capped;
     let text = match read_to_string_capped(path, MAX_WITNESS_BYTES, "witness file") {
@@ -380,6 +379,27 @@ pub fn read_witness(path: &Path) -> Result<Option<WitnessedHead>, WitnessError> 
             });
         }
     };
+    parse_lines(&text, &format!("the witness file {}", path.display()))
+}
+
+/// The head with the highest last entry in the text of a witness file (JSON
+/// lines; a last line without its newline, a write cut short, is skipped),
+/// or in one JSON document (what `argus audit head --json` printed, even
+/// pretty-printed). `origin` names the text's source in errors.
+pub fn parse_witness(text: &str, origin: &str) -> Result<Option<WitnessedHead>, WitnessError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    if !trimmed.contains('\n') || serde_json::from_str::<serde_json::Value>(trimmed).is_ok() {
+        return WitnessedHead::from_json(trimmed, origin).map(Some);
+    }
+    parse_lines(text, origin)
+}
+
+/// The head with the highest last entry among JSON lines; a last line
+/// without its newline is skipped.
+fn parse_lines(text: &str, origin: &str) -> Result<Option<WitnessedHead>, WitnessError> {
     let complete = match text.rfind('\n') {
         Some(end) => &text[..end],
         None => "",
@@ -389,7 +409,7 @@ pub fn read_witness(path: &Path) -> Result<Option<WitnessedHead>, WitnessError> 
         if line.trim().is_empty() {
             continue;
         }
-        let origin = format!("line {} of the witness file {}", i + 1, path.display());
+        let origin = format!("line {} of {origin}", i + 1);
         let head = WitnessedHead::from_json(line, &origin)?;
         if best
             .as_ref()
