@@ -14,9 +14,13 @@
 //!   root of the entries since the previous checkpoint, the chain head, and the
 //!   hash of the previous checkpoint, signed with ed25519. The latest
 //!   checkpoint is also kept outside the log, in `head`, so cutting the log
-//!   back to an earlier checkpoint is caught; publishing `argus audit head`
-//!   somewhere else (a ticket, a chat, another host) protects against an
-//!   attacker who can rewrite both files.
+//!   back to an earlier checkpoint is caught.
+//! - **Rollback of both**: `head` is the last checkpoint byte for byte, so
+//!   cutting the log after an earlier checkpoint and copying that record
+//!   into `head` passes every local check. Only a head kept elsewhere (a
+//!   witness: `argus audit head --json` published, or the daemon's witness
+//!   files) catches it: [`check_extends`] says whether the log still
+//!   extends such a head.
 //!
 //! # Why SHA-256
 //! SHA-256 rather than keccak: this machine (and most servers) computes it in
@@ -65,6 +69,7 @@ mod recover;
 mod retention;
 mod rfc3339;
 mod verify;
+mod witness;
 mod writer;
 
 pub use argus_core::Clock;
@@ -81,4 +86,8 @@ pub use recover::{RecoverReport, plan_recovery, recover};
 pub use retention::{PruneReport, Retention, RetentionPolicy, prune};
 pub use rfc3339::{TimeParseError, format_time, parse_time};
 pub use verify::{VerifyReport, verify, verify_bytes};
+pub use witness::{
+    Extension, MAX_WITNESS_BYTES, WitnessError, WitnessedHead, append_witness, check_extends,
+    parse_witness, read_head, read_witness,
+};
 pub use writer::GroupCommitWriter;

@@ -550,3 +550,159 @@ fn recover_cuts_a_torn_commit_and_refuses_tampering() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("REFUSED"));
     assert_eq!(fs::read(&log).unwrap(), edited);
 }
+
+/// The byte ranges of the checkpoint records of an audit log, in order.
+fn checkpoint_records(log: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut pos = 10;
+    let mut found = Vec::new();
+    while pos < log.len() {
+        let len = u32::from_le_bytes(log[pos + 1..pos + 5].try_into().unwrap()) as usize;
+        if log[pos] == b'C' {
+            found.push(pos..pos + 5 + len);
+        }
+        pos += 5 + len;
+    }
+    found
+}
+
+#[test]
+fn a_rollback_to_a_checkpoint_boundary_is_caught_by_a_published_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    for i in 0..5 {
+        record(
+            data,
+            &format!("2026-11-0{}T10:00:00+00:00", i + 1),
+            "alice",
+            &format!("act.{i}"),
+            "audit",
+        );
+    }
+    // The head published before the attack, kept elsewhere.
+    let published = dir.path().join("published-head.json");
+    let out = argus(data)
+        .args(["audit", "head", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    fs::write(&published, &out.stdout).unwrap();
+    argus(data)
+        .args(["audit", "verify", "--head"])
+        .arg(&published)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "extends the witnessed head of 5 entries",
+        ));
+
+    // The attack: cut audit.log right after its third checkpoint record and
+    // copy that record into audit/head.
+    let log_path = data.join("audit/audit.log");
+    let log = fs::read(&log_path).unwrap();
+    let third = checkpoint_records(&log)[2].clone();
+    fs::write(&log_path, &log[..third.end]).unwrap();
+    fs::write(data.join("audit/head"), &log[third]).unwrap();
+
+    // Local files alone cannot tell.
+    argus(data)
+        .args(["audit", "verify"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("ok: 3 entries"));
+
+    // Against the published head, it fails with what happened and what to do.
+    let out = argus(data)
+        .args(["audit", "verify", "--head"])
+        .arg(&published)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "the log is behind the witnessed head (3 entries, the head has 5): it was rolled \
+             back or truncated"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("open an incident"), "{stderr}");
+    let out = argus(data)
+        .args(["audit", "verify", "--json", "--head"])
+        .arg(&published)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+
+    // Appending on does not hide it: the log now diverges.
+    for i in 0..2 {
+        record(
+            data,
+            &format!("2026-11-1{i}T10:00:00+00:00"),
+            "mallory",
+            "act.forged",
+            "audit",
+        );
+    }
+    let out = argus(data)
+        .args(["audit", "verify", "--head"])
+        .arg(&published)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the log diverges from the witnessed head at or before entry 4"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn verify_head_refuses_what_is_not_a_head_of_this_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    small_log(data);
+    // The human form carries no signature: exit 2, saying what to give.
+    let human = dir.path().join("human.txt");
+    let out = argus(data).args(["audit", "head"]).output().unwrap();
+    fs::write(&human, &out.stdout).unwrap();
+    let out = argus(data)
+        .args(["audit", "verify", "--head"])
+        .arg(&human)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("argus audit head --json"), "{stderr}");
+
+    // A head of another log (another key): exit 1.
+    let other = tempfile::tempdir().unwrap();
+    small_log(other.path());
+    let foreign = dir.path().join("foreign.json");
+    let out = argus(other.path())
+        .args(["audit", "head", "--json"])
+        .output()
+        .unwrap();
+    fs::write(&foreign, &out.stdout).unwrap();
+    let out = argus(data)
+        .args(["audit", "verify", "--head"])
+        .arg(&foreign)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the head is not signed by this log's key"),
+        "{stderr}"
+    );
+
+    // A missing file: exit 2, naming it.
+    let out = argus(data)
+        .args(["audit", "verify", "--head"])
+        .arg(dir.path().join("nope.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.json"));
+}

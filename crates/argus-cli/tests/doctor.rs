@@ -52,7 +52,23 @@ fn hardened() -> tempfile::TempDir {
     chmod(&data, 0o700);
     fs::create_dir_all(data.join("keystore")).unwrap();
     chmod(&data.join("keystore"), 0o700);
-    fs::write(root.path().join("argus.yaml"), "rules: []\n").unwrap();
+    // A witness on "another mount" holding the head the daemon published.
+    let witness = root.path().join("witness-mount/argus-heads.jsonl");
+    fs::create_dir_all(witness.parent().unwrap()).unwrap();
+    let head = argus(&data)
+        .args(["audit", "head", "--json"])
+        .output()
+        .unwrap();
+    assert!(head.status.success());
+    fs::write(&witness, &head.stdout).unwrap();
+    fs::write(
+        root.path().join("argus.yaml"),
+        format!(
+            "chains: [{{ chain: anvil, rpc: [http://127.0.0.1:8545] }}]\nrules: []\naudit:\n  witnesses:\n    - file: {}\n",
+            witness.display()
+        ),
+    )
+    .unwrap();
     chmod(&root.path().join("argus.yaml"), 0o600);
     fs::write(root.path().join(".env.production"), "ARGUS_MASTER_KEY=x\n").unwrap();
     chmod(&root.path().join(".env.production"), 0o600);
@@ -101,10 +117,13 @@ fn a_hardened_deployment_passes() {
         "audit-log",
         "audit-key",
         "audit-files",
+        "audit-witness",
+        "notifier-secrets",
         "rpc-tls",
     ] {
         assert_eq!(checks[id]["status"], "ok", "{id}: {}", checks[id]);
     }
+    assert!(!checks.contains_key("config-valid"), "the config loads");
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
         !text.contains("q7Xk2pR9"),
@@ -377,4 +396,106 @@ fn a_master_key_that_is_not_text_is_named_not_taken_for_unset() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not UTF-8"), "{stderr}");
     assert!(!stderr.contains("q7Vd0mJ3"), "the key is never shown");
+}
+
+/// The byte ranges of the checkpoint records of an audit log, in order.
+fn checkpoint_records(log: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut pos = 10;
+    let mut found = Vec::new();
+    while pos < log.len() {
+        let len = u32::from_le_bytes(log[pos + 1..pos + 5].try_into().unwrap()) as usize;
+        if log[pos] == b'C' {
+            found.push(pos..pos + 5 + len);
+        }
+        pos += 5 + len;
+    }
+    found
+}
+
+#[test]
+fn no_witness_is_a_warning_and_a_rolled_back_log_fails_against_its_witness() {
+    // Without a config: a warning that says what cannot be caught.
+    let root = hardened();
+    let out = argus(&root.path().join("data"))
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    let found = checks(&out);
+    assert_eq!(found["audit-witness"]["status"], "warn");
+    let message = found["audit-witness"]["message"].as_str().unwrap();
+    assert!(message.contains("cannot be caught"), "{message}");
+    assert!(
+        found["audit-witness"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("witnesses"),
+        "{}",
+        found["audit-witness"]
+    );
+
+    // A daemon config without a witness: a warning naming the file.
+    let bare = root.path().join("bare.yaml");
+    fs::write(
+        &bare,
+        "chains: [{ chain: anvil, rpc: [http://127.0.0.1:8545] }]\n",
+    )
+    .unwrap();
+    chmod(&bare, 0o600);
+    let out = argus(&root.path().join("data"))
+        .args(["doctor", "--json", "--config"])
+        .arg(&bare)
+        .output()
+        .unwrap();
+    let found = checks(&out);
+    assert_eq!(found["audit-witness"]["status"], "warn");
+    assert!(
+        found["audit-witness"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bare.yaml names no audit witness")
+    );
+
+    // Two more entries published to the witness, then the log rolled back
+    // to its first checkpoint with that checkpoint copied into `head`.
+    let data = root.path().join("data");
+    for _ in 0..2 {
+        argus(&data)
+            .args(["audit", "record", "--actor", "ops", "--action", "x.y"])
+            .env(
+                "ARGUS_MASTER_KEY",
+                "q7Vd0mJ3xR9sL2kP8wZ4tY6uB1nC5eA0fG3hI7jK9lM=",
+            )
+            .assert()
+            .success();
+    }
+    let head = argus(&data)
+        .args(["audit", "head", "--json"])
+        .output()
+        .unwrap();
+    let witness = root.path().join("witness-mount/argus-heads.jsonl");
+    let mut lines = fs::read(&witness).unwrap();
+    lines.extend_from_slice(&head.stdout);
+    fs::write(&witness, lines).unwrap();
+    assert_eq!(
+        checks(&doctor(root.path()).output().unwrap())["audit-witness"]["status"],
+        "ok"
+    );
+
+    let log = fs::read(data.join("audit/audit.log")).unwrap();
+    let first = checkpoint_records(&log)[0].clone();
+    fs::write(data.join("audit/audit.log"), &log[..first.end]).unwrap();
+    fs::write(data.join("audit/head"), &log[first]).unwrap();
+    let out = doctor(root.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let found = checks(&out);
+    assert_eq!(found["audit-log"]["status"], "ok", "local checks pass");
+    let witness_check = &found["audit-witness"];
+    assert_eq!(witness_check["status"], "fail");
+    assert_eq!(witness_check["critical"], true);
+    let message = witness_check["message"].as_str().unwrap();
+    assert!(
+        message.contains("the log is behind the witnessed head (1 entries, the head has 3)"),
+        "{message}"
+    );
+    assert!(message.contains("argus-heads.jsonl"), "{message}");
 }

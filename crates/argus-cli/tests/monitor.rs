@@ -1410,3 +1410,98 @@ fn a_second_daemon_on_one_data_directory_is_refused_until_the_first_is_gone() {
     assert!(third.stop(), "log:\n{}", daemon_log(&setup));
     assert_eq!(lock_holder(&setup), None, "a clean stop clears the pid");
 }
+
+/// The byte ranges of the checkpoint records of an audit log, in order.
+fn checkpoint_records(log: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut pos = 10;
+    let mut found = Vec::new();
+    while pos < log.len() {
+        let len = u32::from_le_bytes(log[pos + 1..pos + 5].try_into().unwrap()) as usize;
+        if log[pos] == b'C' {
+            found.push(pos..pos + 5 + len);
+        }
+        pos += 5 + len;
+    }
+    found
+}
+
+#[test]
+fn the_daemon_publishes_heads_to_its_witness_and_refuses_a_rolled_back_log() {
+    const MASTER: &str = "q7Vd0mJ3xR9sL2kP8wZ4tY6uB1nC5eA0fG3hI7jK9lM=";
+    let anvil = Anvil::start();
+    anvil.deploy_sample_project();
+    let receiver = Receiver::start();
+    let setup = setup(&anvil, &[anvil.http_url()], &receiver);
+    let other_mount = tempfile::tempdir().unwrap();
+    let witness = other_mount.path().join("argus-heads.jsonl");
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&setup.config).unwrap()).unwrap();
+    config["audit"] = json!({ "witnesses": [ { "file": witness } ] });
+    std::fs::write(&setup.config, config.to_string()).unwrap();
+
+    for run in 0..2 {
+        let daemon = Daemon::start_with(
+            &setup,
+            &[("ARGUS_MASTER_KEY", MASTER), (SECRET_ENV, SECRET)],
+        );
+        // The start's head reaches the witness before the stop is asked.
+        for _ in 0..100 {
+            let text = std::fs::read_to_string(&witness).unwrap_or_default();
+            if text.lines().count() == 2 * run + 1 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let text = std::fs::read_to_string(&witness).unwrap_or_default();
+        assert_eq!(text.lines().count(), 2 * run + 1, "{}", daemon_log(&setup));
+        assert!(daemon.stop(), "a clean stop: {}", daemon_log(&setup));
+    }
+    // One head per append (start, stop, start, stop), each a head of the
+    // log that `audit verify --head` accepts.
+    let lines = std::fs::read_to_string(&witness).unwrap();
+    assert_eq!(lines.lines().count(), 4, "{lines}");
+    let verified = argus(&setup.data_dir)
+        .args(["audit", "verify", "--head"])
+        .arg(&witness)
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{verified:?}");
+
+    // Roll the log back to its first checkpoint and copy it into `head`.
+    let audit = setup.data_dir.join("audit");
+    let log = std::fs::read(audit.join("audit.log")).unwrap();
+    let first = checkpoint_records(&log)[0].clone();
+    std::fs::write(audit.join("audit.log"), &log[..first.end]).unwrap();
+    std::fs::write(audit.join("head"), &log[first]).unwrap();
+    assert!(
+        argus(&setup.data_dir)
+            .args(["audit", "verify"])
+            .output()
+            .unwrap()
+            .status
+            .success(),
+        "local checks cannot see it"
+    );
+    let refused = argus(&setup.data_dir)
+        .args(["run", "-c"])
+        .arg(&setup.config)
+        .env("ARGUS_MASTER_KEY", MASTER)
+        .env(SECRET_ENV, SECRET)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("argus will not start")
+            && stderr.contains(&witness.display().to_string())
+            && stderr.contains("the log is behind the witnessed head (1 entries, the head has 4)"),
+        "{stderr}"
+    );
+    // Nothing was recorded on top of the rolled-back log.
+    let log_after = std::fs::read(audit.join("audit.log")).unwrap();
+    assert_eq!(log_after.len(), first_end(&log));
+}
+
+fn first_end(log: &[u8]) -> usize {
+    checkpoint_records(log)[0].end
+}

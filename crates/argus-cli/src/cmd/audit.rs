@@ -11,8 +11,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use argus_audit::{
-    AuditError, AuditPaths, CheckpointKey, CheckpointVerifier, Clock, Entry, NewEntry, Query,
-    RetentionClass, RetentionPolicy, parse_log, plan_recovery, prune, read_log, recover, verify,
+    AuditError, AuditPaths, CheckpointKey, CheckpointVerifier, Clock, Entry, MAX_WITNESS_BYTES,
+    NewEntry, Query, RetentionClass, RetentionPolicy, WitnessError, WitnessedHead, check_extends,
+    parse_log, parse_witness, plan_recovery, prune, read_log, recover, verify,
 };
 
 use crate::{GlobalArgs, output, trail};
@@ -111,6 +112,11 @@ pub(crate) struct VerifyArgs {
     /// Trusted public key (hex); default: `<data_dir>/audit/checkpoint.pub`.
     #[arg(long, value_name = "HEX")]
     public_key: Option<String>,
+    /// A head published earlier (what `argus audit head --json` printed, or
+    /// a daemon's witness file): fail when the log does not extend it, which
+    /// catches a rollback of both the log and its head file.
+    #[arg(long, value_name = "FILE")]
+    head: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -267,21 +273,58 @@ fn verifier(paths: &AuditPaths, given: Option<&str>) -> anyhow::Result<Checkpoin
 fn verify_command(paths: &AuditPaths, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     require_log(paths)?;
     let verifier = verifier(paths, args.public_key.as_deref())?;
+    let witnessed = args.head.as_deref().map(read_witnessed_head).transpose()?;
     match verify(paths, &verifier) {
         Ok(report) => {
+            let extension = match &witnessed {
+                None => None,
+                Some(head) => {
+                    let log = fs::read(&paths.log)
+                        .with_context(|| format!("cannot read {}", paths.log.display()))?;
+                    match check_extends(&log, head, &verifier) {
+                        Ok(extension) => Some(extension),
+                        Err(
+                            error @ (WitnessError::Behind { .. }
+                            | WitnessError::Diverges { .. }
+                            | WitnessError::NotSigned { .. }
+                            | WitnessError::Log(
+                                AuditError::Corrupt { .. } | AuditError::Tampered { .. },
+                            )),
+                        ) => {
+                            if args.json {
+                                output::json(&serde_json::json!({
+                                    "ok": false,
+                                    "head": args.head,
+                                    "error": error.to_string(),
+                                }))?;
+                            }
+                            sh_eprintln!("FAILED: {error}");
+                            return Ok(ExitCode::from(1));
+                        }
+                        Err(other) => return Err(other.into()),
+                    }
+                }
+            };
             if args.json {
                 let mut doc = serde_json::to_value(&report)?;
                 doc["ok"] = true.into();
+                if let Some(extension) = extension {
+                    doc["witnessed_head_entries"] = extension.head_entries.into();
+                }
                 output::json(&doc)?;
             } else {
                 sh_println!(
-                    "ok: {} entries ({} pruned) under {} signed checkpoints; head at entry {}",
+                    "ok: {} entries ({} pruned) under {} signed checkpoints; head at entry {}{}",
                     report.entries,
                     report.pruned,
                     report.checkpoints,
                     report
                         .head_last_seq
-                        .map_or_else(|| "-".to_owned(), |s| s.to_string())
+                        .map_or_else(|| "-".to_owned(), |s| s.to_string()),
+                    extension.map_or_else(String::new, |e| format!(
+                        "; extends the witnessed head of {} entries",
+                        e.head_entries
+                    ))
                 )?;
             }
             Ok(ExitCode::SUCCESS)
@@ -302,6 +345,28 @@ fn verify_command(paths: &AuditPaths, args: &VerifyArgs) -> anyhow::Result<ExitC
             Ok(ExitCode::from(1))
         }
         Err(other) => Err(other.into()),
+    }
+}
+
+/// The head in `path`: one JSON document from `argus audit head --json`, or
+/// a witness file of such lines (its highest head).
+pub(crate) fn read_witnessed_head(path: &std::path::Path) -> anyhow::Result<WitnessedHead> {
+    let text = argus_core::file::read_to_string_capped(path, MAX_WITNESS_BYTES, "head file")
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read the head file {}: {}; give the file `argus audit head --json` was \
+                 saved to",
+                path.display(),
+                e.reason()
+            )
+        })?;
+    match parse_witness(&text, &path.display().to_string())? {
+        Some(head) => Ok(head),
+        None => bail!(
+            "{} holds no head; save one with `argus audit head --json > FILE` and keep FILE \
+             where whoever can write the data directory cannot",
+            path.display()
+        ),
     }
 }
 

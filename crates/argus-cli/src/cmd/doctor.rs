@@ -10,7 +10,10 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use argus_audit::{AuditPaths, CheckpointVerifier, verify};
+use argus_audit::{
+    AuditPaths, CheckpointVerifier, WitnessError, check_extends, read_witness, verify,
+};
+use argus_node::config::Witness;
 use serde::Serialize;
 
 use crate::{GlobalArgs, output};
@@ -116,7 +119,19 @@ pub(crate) fn run(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Result<ExitC
     checks.push(mode_check("data-dir", &global.data_dir, 0o700, true));
     for path in &args.config {
         checks.push(mode_check("config-file", path, 0o600, true));
-        checks.extend(daemon_config_checks(path));
+        checks.extend(daemon_config_checks(path, &global.data_dir));
+    }
+    if !checks.iter().any(|c| c.id == "audit-witness") {
+        checks.push(
+            Check::new(
+                "audit-witness",
+                Status::Warn,
+                "no daemon config given (--config) names an audit witness: a rollback of the \
+                 audit log together with its head file passes every local check and cannot be \
+                 caught without a head kept elsewhere",
+            )
+            .fix(WITNESS_FIX),
+        );
     }
     for path in &args.env_file {
         checks.push(mode_check("env-file", path, 0o600, true));
@@ -420,12 +435,99 @@ fn checkpoint_key_check(paths: &AuditPaths) -> Check {
     )
 }
 
+const WITNESS_FIX: &str = "add `audit: { witnesses: [ { file: /mnt/other/argus-heads.jsonl } ] }` \
+     (a file on another mount or host) to argus.yaml and pass it with --config; by hand, keep \
+     `argus audit head --json` somewhere else and check with `argus audit verify --head FILE`";
+
+/// `audit-witness`: the config names a witness, and the log extends the
+/// highest head of each witness file.
+fn witness_checks(shown: &str, witnesses: &[Witness], data_dir: &Path) -> Vec<Check> {
+    if witnesses.is_empty() {
+        return vec![
+            Check::new(
+                "audit-witness",
+                Status::Warn,
+                format!(
+                    "{shown} names no audit witness: a rollback of the audit log together with \
+                     its head file cannot be caught"
+                ),
+            )
+            .fix(WITNESS_FIX),
+        ];
+    }
+    let paths = AuditPaths::new(data_dir);
+    let mut checks = Vec::new();
+    for file in witnesses.iter().filter_map(Witness::file) {
+        let name = file.display();
+        let failed = |why: String| {
+            Check::new(
+                "audit-witness",
+                Status::Fail,
+                format!("witness file {name}: {why}"),
+            )
+            .critical()
+        };
+        let head = match read_witness(file) {
+            Ok(Some(head)) => head,
+            Ok(None) => {
+                checks.push(Check::new(
+                    "audit-witness",
+                    Status::Ok,
+                    format!("witness file {name} has no head yet; the daemon publishes one with its next audit entry"),
+                ));
+                continue;
+            }
+            Err(error) => {
+                checks.push(failed(error.to_string()).fix(
+                    "check the witness mount and the file's permissions; `argus audit verify \
+                     --head FILE` reads it the same way",
+                ));
+                continue;
+            }
+        };
+        let extended = if paths.exists() {
+            CheckpointVerifier::load(&paths.public_key)
+                .map_err(WitnessError::from)
+                .and_then(|verifier| {
+                    let log = fs::read(&paths.log).map_err(|e| {
+                        WitnessError::from(argus_audit::AuditError::Io {
+                            action: "read",
+                            path: paths.log.clone(),
+                            source: e,
+                        })
+                    })?;
+                    check_extends(&log, &head, &verifier)
+                })
+        } else {
+            Err(WitnessError::Behind {
+                log_entries: 0,
+                head_entries: head.entries(),
+            })
+        };
+        checks.push(match extended {
+            Ok(extension) => Check::new(
+                "audit-witness",
+                Status::Ok,
+                format!(
+                    "the audit log extends the head of witness file {name} ({} of {} entries)",
+                    extension.head_entries, extension.log_entries
+                ),
+            ),
+            Err(error) => failed(error.to_string()).fix(
+                "`argus audit verify --head FILE` shows it; keep the log, its head file and the \
+                 witness as evidence and open an incident (argus run refuses to start on this log)",
+            ),
+        });
+    }
+    checks
+}
+
 /// What an `argus run` config says about secrets and endpoints: notifier
-/// secrets written in the file rather than taken from the environment, and
-/// every chain endpoint's transport. A config that does not load is one
+/// secrets written in the file rather than taken from the environment,
+/// every chain endpoint's transport, and its audit witnesses. A config that does not load is one
 /// failed check (`argus validate` says why); a file that is not an
 /// `argus run` config is skipped.
-fn daemon_config_checks(path: &std::path::Path) -> Vec<Check> {
+fn daemon_config_checks(path: &std::path::Path, data_dir: &Path) -> Vec<Check> {
     let looks_like_daemon_config = argus_core::file::read_to_string_capped(
         path,
         argus_core::file::MAX_CONFIG_BYTES,
@@ -486,6 +588,12 @@ fn daemon_config_checks(path: &std::path::Path) -> Vec<Check> {
             }
         }
     }
+    let data_dir = loaded.data_dir.as_deref().unwrap_or(data_dir);
+    checks.extend(witness_checks(
+        &shown.to_string(),
+        &loaded.audit.witnesses,
+        data_dir,
+    ));
     checks
 }
 

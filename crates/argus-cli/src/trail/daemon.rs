@@ -8,13 +8,24 @@
 //! `config.change` when those hashes differ from the previous start's, and
 //! `system.stop` or `system.error` when it ends. Each write opens the log,
 //! appends and closes it: the daemon never holds the log's lock for long.
+//!
+//! Witnesses (`audit: { witnesses: [ { file: … } ] }` in the config): after
+//! each append the daemon appends the new signed head, one JSON line, to
+//! every witness file; at start, before anything is recorded, it refuses to
+//! run when the log does not extend the last head of the first witness file
+//! ([`check_witness`]). `head` beside the log is the last checkpoint byte for
+//! byte, so cutting the log back to a checkpoint and copying it there passes
+//! every local check; a witness on another mount does not roll back with it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use argus_alerting::Secret;
-use argus_audit::{AuditPaths, Clock, NewEntry, RetentionClass, read_log};
+use argus_audit::{
+    AuditPaths, CheckpointKey, CheckpointVerifier, Clock, NewEntry, RetentionClass, WitnessError,
+    WitnessedHead, append_witness, check_extends, read_head, read_log, read_witness,
+};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
@@ -36,6 +47,7 @@ pub(crate) fn unseal(
     data_dir: &Path,
     master_key_file: Option<&Path>,
     vault_names: &[String],
+    witnesses: &[PathBuf],
 ) -> anyhow::Result<Unsealed> {
     if !trail::master_key_given(master_key_file) {
         if !vault_names.is_empty() {
@@ -67,6 +79,7 @@ pub(crate) fn unseal(
         audit: Some(DaemonAudit {
             data_dir: data_dir.to_path_buf(),
             key: key.secret_bytes(),
+            witnesses: witnesses.to_vec(),
         }),
     })
 }
@@ -75,12 +88,15 @@ pub(crate) fn unseal(
 pub(crate) struct DaemonAudit {
     data_dir: PathBuf,
     key: Zeroizing<[u8; 32]>,
+    /// Witness files each new head is appended to.
+    witnesses: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for DaemonAudit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DaemonAudit")
             .field("data_dir", &self.data_dir)
+            .field("witnesses", &self.witnesses)
             .finish_non_exhaustive()
     }
 }
@@ -99,6 +115,34 @@ impl DaemonAudit {
     fn append(&self, entries: &[NewEntry]) -> anyhow::Result<()> {
         let mut log = trail::open_log_signed(&self.data_dir, &self.key, Clock::system())?;
         log.append_batch(entries)?;
+        drop(log);
+        self.publish_head()
+    }
+
+    /// The verifier of the key the daemon signs with.
+    pub(crate) fn verifier(&self) -> CheckpointVerifier {
+        CheckpointKey::from_bytes(&self.key).verifier()
+    }
+
+    /// Appends the log's current head to every witness file.
+    fn publish_head(&self) -> anyhow::Result<()> {
+        if self.witnesses.is_empty() {
+            return Ok(());
+        }
+        let paths = AuditPaths::new(&self.data_dir);
+        let Some(checkpoint) = read_head(&paths)? else {
+            return Ok(());
+        };
+        let head = WitnessedHead::new(checkpoint, &self.verifier());
+        for witness in &self.witnesses {
+            append_witness(witness, &head).with_context(|| {
+                format!(
+                    "the audit entry is recorded but its head could not be published to the \
+                     witness file {}",
+                    witness.display()
+                )
+            })?;
+        }
         Ok(())
     }
 
@@ -175,6 +219,48 @@ impl DaemonAudit {
                 ))
             }))
     }
+}
+
+/// Refuses a start when the audit log does not extend the last head
+/// published to `witness` (a rollback of the log and its head file, which
+/// local checks cannot see). No head there yet (a new witness) passes.
+/// `verifier` is the key the daemon signs with, else `checkpoint.pub`.
+pub(crate) fn check_witness(
+    data_dir: &Path,
+    witness: &Path,
+    verifier: Option<CheckpointVerifier>,
+) -> anyhow::Result<()> {
+    let refuse = |why: String| {
+        anyhow::anyhow!(
+            "argus will not start: the audit log in {} does not extend the last head published to \
+             the witness file {}: {why}. If the log was restored from a backup on purpose, record \
+             that with the incident and start a new witness file (keep the old one as evidence)",
+            data_dir.join("audit").display(),
+            witness.display()
+        )
+    };
+    let head = read_witness(witness).map_err(|e| refuse(e.to_string()))?;
+    let Some(head) = head else {
+        return Ok(());
+    };
+    let paths = AuditPaths::new(data_dir);
+    if !paths.exists() {
+        return Err(refuse(
+            WitnessError::Behind {
+                log_entries: 0,
+                head_entries: head.entries(),
+            }
+            .to_string(),
+        ));
+    }
+    let verifier = match verifier {
+        Some(verifier) => verifier,
+        None => CheckpointVerifier::load(&paths.public_key).map_err(|e| refuse(e.to_string()))?,
+    };
+    let log = std::fs::read(&paths.log)
+        .with_context(|| format!("cannot read the audit log {}", paths.log.display()))?;
+    check_extends(&log, &head, &verifier).map_err(|e| refuse(e.to_string()))?;
+    Ok(())
 }
 
 fn entry(class: RetentionClass, action: &str) -> NewEntry {
