@@ -161,6 +161,11 @@ pub(crate) fn check_storable(contracts: &[Contract]) -> Result<(), crate::Regist
                      rename the file"
                 ));
             }
+            if let Some(problem) = abi_problem(&contract.abi) {
+                return Some(format!(
+                    "{path}: {problem}; fix the ABI and import it again"
+                ));
+            }
             let chars = contract.label.chars().count();
             (chars > MAX_LABEL_CHARS).then(|| {
                 let start: String = contract.label.chars().take(40).collect();
@@ -177,6 +182,29 @@ pub(crate) fn check_storable(contracts: &[Contract]) -> Result<(), crate::Regist
     } else {
         Err(crate::RegistryError::Unstorable { problems })
     }
+}
+
+/// What makes an ABI one no compiler writes and no decoder can use: a
+/// function or event without a name, or an event with more indexed
+/// parameters than a log has topics (3, or 4 for an anonymous event).
+fn abi_problem(abi: &alloy_json_abi::JsonAbi) -> Option<String> {
+    if abi.functions().any(|f| f.name.is_empty()) {
+        return Some("a function of the ABI has an empty name".to_owned());
+    }
+    for event in abi.events() {
+        if event.name.is_empty() {
+            return Some("an event of the ABI has an empty name".to_owned());
+        }
+        let indexed = event.inputs.iter().filter(|p| p.indexed).count();
+        let most = if event.anonymous { 4 } else { 3 };
+        if indexed > most {
+            return Some(format!(
+                "event {} has {indexed} indexed parameters; a log has room for {most}",
+                event.name
+            ));
+        }
+    }
+    None
 }
 
 impl Contract {

@@ -310,3 +310,36 @@ fn export_and_abi_sources() {
     assert_eq!(sources.sources[link.proxy].label, "ERC1967Proxy");
     assert_eq!(sources.sources[link.implementation.unwrap()].label, "Token");
 }
+
+/// An ABI no compiler writes (an unnamed function, an event with more
+/// indexed parameters than a log has topics) is refused, naming the file.
+#[test]
+fn an_impossible_abi_is_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = open(&dir);
+    let at = Address::repeat_byte(0x42);
+    for (name, abi, says) in [
+        (
+            "Unnamed.json",
+            r#"[{"type":"function","name":"","inputs":[],"outputs":[],"stateMutability":"view"}]"#,
+            "empty name",
+        ),
+        (
+            "Wide.json",
+            r#"[{"type":"event","name":"Wide","anonymous":false,"inputs":[
+                {"name":"a","type":"uint256","indexed":true},{"name":"b","type":"uint256","indexed":true},
+                {"name":"c","type":"uint256","indexed":true},{"name":"d","type":"uint256","indexed":true}]}]"#,
+            "4 indexed parameters",
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, abi).unwrap();
+        let contracts = load_path(&path, &abi_as(1, at, "Odd")).unwrap();
+        let error = registry
+            .import(&contracts, ImportOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(name) && error.contains(says), "{error}");
+    }
+    assert!(registry.list(&ListFilter::default()).unwrap().is_empty());
+}
