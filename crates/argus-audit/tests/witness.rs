@@ -10,24 +10,6 @@ use argus_audit::{
     WitnessedHead, check_extends, read_head, verify,
 };
 
-/// The byte offset just after the `n`th checkpoint record (from 1).
-fn end_of_checkpoint(log: &[u8], n: usize) -> usize {
-    let mut pos = 10;
-    let mut seen = 0;
-    while pos < log.len() {
-        let len = u32::from_le_bytes(log[pos + 1..pos + 5].try_into().unwrap()) as usize;
-        let end = pos + 5 + len;
-        if log[pos] == b'C' {
-            seen += 1;
-            if seen == n {
-                return end;
-            }
-        }
-        pos = end;
-    }
-    panic!("the log has fewer than {n} checkpoints");
-}
-
 fn record(dir: &std::path::Path, action: &str) {
     let mut log = AuditLog::open(dir, Clock::manual_ms(1_790_000_000_000)).unwrap();
     log.append(&NewEntry::new(RetentionClass::Audit, "alice", action))
@@ -46,16 +28,7 @@ fn a_rollback_to_a_checkpoint_boundary_passes_locally_and_fails_against_the_witn
     assert_eq!(witnessed.entries(), 5);
 
     // The attack: cut after the third checkpoint, copy it into `head`.
-    let log = fs::read(&paths.log).unwrap();
-    let cut = end_of_checkpoint(&log, 3);
-    let third_checkpoint_start = {
-        let before = end_of_checkpoint(&log, 2);
-        // the third entry record, then the third checkpoint
-        let len = u32::from_le_bytes(log[before + 1..before + 5].try_into().unwrap()) as usize;
-        before + 5 + len
-    };
-    fs::write(&paths.log, &log[..cut]).unwrap();
-    fs::write(&paths.head, &log[third_checkpoint_start..cut]).unwrap();
+    argus_testkit::audit::roll_back_to_checkpoint(paths.log.parent().unwrap(), 3);
 
     // Every local check passes: that is the hole.
     let report = verify(&paths, &verifier).unwrap();

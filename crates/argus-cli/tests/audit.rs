@@ -551,20 +551,6 @@ fn recover_cuts_a_torn_commit_and_refuses_tampering() {
     assert_eq!(fs::read(&log).unwrap(), edited);
 }
 
-/// The byte ranges of the checkpoint records of an audit log, in order.
-fn checkpoint_records(log: &[u8]) -> Vec<std::ops::Range<usize>> {
-    let mut pos = 10;
-    let mut found = Vec::new();
-    while pos < log.len() {
-        let len = u32::from_le_bytes(log[pos + 1..pos + 5].try_into().unwrap()) as usize;
-        if log[pos] == b'C' {
-            found.push(pos..pos + 5 + len);
-        }
-        pos += 5 + len;
-    }
-    found
-}
-
 #[test]
 fn a_rollback_to_a_checkpoint_boundary_is_caught_by_a_published_head() {
     let dir = tempfile::tempdir().unwrap();
@@ -597,11 +583,7 @@ fn a_rollback_to_a_checkpoint_boundary_is_caught_by_a_published_head() {
 
     // The attack: cut audit.log right after its third checkpoint record and
     // copy that record into audit/head.
-    let log_path = data.join("audit/audit.log");
-    let log = fs::read(&log_path).unwrap();
-    let third = checkpoint_records(&log)[2].clone();
-    fs::write(&log_path, &log[..third.end]).unwrap();
-    fs::write(data.join("audit/head"), &log[third]).unwrap();
+    argus_testkit::audit::roll_back_to_checkpoint(&data.join("audit"), 3);
 
     // Local files alone cannot tell.
     argus(data)

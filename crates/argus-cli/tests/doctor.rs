@@ -398,20 +398,6 @@ fn a_master_key_that_is_not_text_is_named_not_taken_for_unset() {
     assert!(!stderr.contains("q7Vd0mJ3"), "the key is never shown");
 }
 
-/// The byte ranges of the checkpoint records of an audit log, in order.
-fn checkpoint_records(log: &[u8]) -> Vec<std::ops::Range<usize>> {
-    let mut pos = 10;
-    let mut found = Vec::new();
-    while pos < log.len() {
-        let len = u32::from_le_bytes(log[pos + 1..pos + 5].try_into().unwrap()) as usize;
-        if log[pos] == b'C' {
-            found.push(pos..pos + 5 + len);
-        }
-        pos += 5 + len;
-    }
-    found
-}
-
 #[test]
 fn no_witness_is_a_warning_and_a_rolled_back_log_fails_against_its_witness() {
     // Without a config: a warning that says what cannot be caught.
@@ -481,10 +467,7 @@ fn no_witness_is_a_warning_and_a_rolled_back_log_fails_against_its_witness() {
         "ok"
     );
 
-    let log = fs::read(data.join("audit/audit.log")).unwrap();
-    let first = checkpoint_records(&log)[0].clone();
-    fs::write(data.join("audit/audit.log"), &log[..first.end]).unwrap();
-    fs::write(data.join("audit/head"), &log[first]).unwrap();
+    argus_testkit::audit::roll_back_to_checkpoint(&data.join("audit"), 1);
     let out = doctor(root.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let found = checks(&out);

@@ -1411,20 +1411,6 @@ fn a_second_daemon_on_one_data_directory_is_refused_until_the_first_is_gone() {
     assert_eq!(lock_holder(&setup), None, "a clean stop clears the pid");
 }
 
-/// The byte ranges of the checkpoint records of an audit log, in order.
-fn checkpoint_records(log: &[u8]) -> Vec<std::ops::Range<usize>> {
-    let mut pos = 10;
-    let mut found = Vec::new();
-    while pos < log.len() {
-        let len = u32::from_le_bytes(log[pos + 1..pos + 5].try_into().unwrap()) as usize;
-        if log[pos] == b'C' {
-            found.push(pos..pos + 5 + len);
-        }
-        pos += 5 + len;
-    }
-    found
-}
-
 #[test]
 fn the_daemon_publishes_heads_to_its_witness_and_refuses_a_rolled_back_log() {
     const MASTER: &str = "q7Vd0mJ3xR9sL2kP8wZ4tY6uB1nC5eA0fG3hI7jK9lM=";
@@ -1469,10 +1455,7 @@ fn the_daemon_publishes_heads_to_its_witness_and_refuses_a_rolled_back_log() {
 
     // Roll the log back to its first checkpoint and copy it into `head`.
     let audit = setup.data_dir.join("audit");
-    let log = std::fs::read(audit.join("audit.log")).unwrap();
-    let first = checkpoint_records(&log)[0].clone();
-    std::fs::write(audit.join("audit.log"), &log[..first.end]).unwrap();
-    std::fs::write(audit.join("head"), &log[first]).unwrap();
+    let rolled_back = argus_testkit::audit::roll_back_to_checkpoint(&audit, 1);
     assert!(
         argus(&setup.data_dir)
             .args(["audit", "verify"])
@@ -1499,9 +1482,5 @@ fn the_daemon_publishes_heads_to_its_witness_and_refuses_a_rolled_back_log() {
     );
     // Nothing was recorded on top of the rolled-back log.
     let log_after = std::fs::read(audit.join("audit.log")).unwrap();
-    assert_eq!(log_after.len(), first_end(&log));
-}
-
-fn first_end(log: &[u8]) -> usize {
-    checkpoint_records(log)[0].end
+    assert_eq!(log_after.len(), rolled_back);
 }

@@ -52,6 +52,7 @@
 //! ```
 
 mod anvil;
+pub mod audit;
 pub mod cast;
 mod fixtures;
 mod http;
