@@ -90,6 +90,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "signals",
         sql: include_str!("../migrations/0004_signals.sql"),
     },
+    Migration {
+        version: 5,
+        name: "incidents",
+        sql: include_str!("../migrations/0005_incidents.sql"),
+    },
 ];
 
 /// What went wrong with the database.

@@ -1,0 +1,1 @@
+//! Alerts into incidents (filled in below).

@@ -1,0 +1,1 @@
+//! State changes of an incident (filled in below).
