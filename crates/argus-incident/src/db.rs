@@ -262,6 +262,35 @@ pub fn unaudited_events(
         .map_err(IncidentError::db("read the timeline rows to audit"))
 }
 
+/// Timeline rows of every incident after `after_id`, oldest first.
+pub fn events_after(
+    conn: &Connection,
+    after_id: i64,
+    limit: usize,
+) -> Result<Vec<IncidentEvent>, IncidentError> {
+    let mut stmt = conn
+        .sqlite()
+        .prepare_cached(
+            "SELECT id, incident_id, at_ms, actor, action, reason, details FROM incident_events \
+             WHERE id > ?1 ORDER BY id LIMIT ?2",
+        )
+        .map_err(IncidentError::db("read the timeline"))?;
+    stmt.query_map(params![after_id, limit as i64], event_row)
+        .and_then(|rows| rows.collect())
+        .map_err(IncidentError::db("read the timeline"))
+}
+
+/// The id of the newest timeline row (0 when none).
+pub fn last_event_id(conn: &Connection) -> Result<i64, IncidentError> {
+    conn.sqlite()
+        .query_row(
+            "SELECT COALESCE(MAX(id), 0) FROM incident_events",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(IncidentError::db("read the timeline"))
+}
+
 /// Marks timeline rows as copied to the audit log.
 pub fn mark_audited(conn: &Connection, ids: &[i64]) -> Result<(), IncidentError> {
     let mut stmt = conn

@@ -19,6 +19,7 @@
 pub mod db;
 pub mod error;
 pub mod intake;
+pub mod loader;
 pub mod policy;
 pub mod state;
 

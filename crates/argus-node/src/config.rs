@@ -19,6 +19,7 @@ use argus_alerting::AlertingConfig;
 use argus_chain::{EndpointConfig, FollowerConfig, PoolConfig};
 use argus_core::file::{MAX_CONFIG_BYTES, MAX_RULES_BYTES, read_to_string_capped};
 use argus_core::{ChainId, Diagnostic};
+use argus_incident::IncidentsConfig;
 use argus_rules::RuleSet;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -66,6 +67,8 @@ struct RawConfig {
     signals: Option<Spanned<serde_json::Value>>,
     #[serde(default)]
     audit: Option<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    incidents: Option<argus_incident::loader::RawIncidents>,
 }
 
 /// Collects diagnostics for one file.
@@ -139,6 +142,7 @@ pub struct ConfigDocument {
     pub alerting: Option<Spanned<serde_json::Value>>,
     pub signals: Option<Spanned<serde_json::Value>>,
     pub audit: Option<Spanned<serde_json::Value>>,
+    pub incidents: Option<argus_incident::loader::RawIncidents>,
 }
 
 impl ConfigDocument {
@@ -192,6 +196,7 @@ impl ConfigDocument {
             alerting: raw.alerting,
             signals: raw.signals,
             audit: raw.audit,
+            incidents: raw.incidents,
         })
     }
 
@@ -217,6 +222,8 @@ pub struct Loaded {
     pub registry_imports: Vec<PathBuf>,
     pub signals: SignalsConfig,
     pub audit: AuditConfig,
+    /// The incident policy: kinds, severities, playbooks, bots.
+    pub incidents: IncidentsConfig,
 }
 
 /// The `audit:` section: where the daemon publishes the audit log's signed
@@ -423,8 +430,37 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
         None => AuditConfig::default(),
     };
 
-    match (out.diagnostics.is_empty(), rules, alerting, signals) {
-        (true, Some(rules), Some(alerting), Some(signals)) => Ok(Loaded {
+    let incidents = match &doc.incidents {
+        Some(raw) => {
+            let refs = argus_incident::loader::References {
+                notifiers: alerting
+                    .iter()
+                    .flat_map(|a| a.notifiers.keys().cloned())
+                    .collect(),
+                chains: chains.iter().map(|c| c.follower.chain).collect(),
+                rules: rules
+                    .as_ref()
+                    .map(|r| r.rules().iter().map(|rule| rule.id.clone()).collect()),
+            };
+            match argus_incident::loader::load(raw, &path.display().to_string(), &refs) {
+                Ok(incidents) => Some(incidents),
+                Err(problems) => {
+                    out.diagnostics.extend(problems);
+                    None
+                }
+            }
+        }
+        None => Some(IncidentsConfig::default()),
+    };
+
+    match (
+        out.diagnostics.is_empty(),
+        rules,
+        alerting,
+        signals,
+        incidents,
+    ) {
+        (true, Some(rules), Some(alerting), Some(signals), Some(incidents)) => Ok(Loaded {
             data_dir,
             chains,
             rules,
@@ -433,6 +469,7 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
             registry_imports,
             signals,
             audit,
+            incidents,
         }),
         _ => {
             let mut diagnostics = out.diagnostics;

@@ -61,6 +61,8 @@ pub struct NodeConfig {
     pub alerting: AlertingConfig,
     /// What the node measures besides the chains.
     pub signals: SignalsConfig,
+    /// The incident policy (no kinds: no incidents).
+    pub incidents: argus_incident::IncidentsConfig,
 }
 
 impl From<&config::Loaded> for NodeConfig {
@@ -70,6 +72,7 @@ impl From<&config::Loaded> for NodeConfig {
             rules: loaded.rules.clone(),
             alerting: loaded.alerting.clone(),
             signals: loaded.signals.clone(),
+            incidents: loaded.incidents.clone(),
         }
     }
 }
@@ -89,6 +92,10 @@ pub enum NodeEvent {
         block: BlockRef,
         retracted: Retracted,
     },
+    /// An incident was opened (`opened`) or changed: an alert joined it, a
+    /// step ran, a timer escalated it. Its timeline has the details; the
+    /// binary copies new timeline rows into the audit log on this event.
+    Incident { id: i64, opened: bool },
 }
 
 /// Why the node could not start or stopped.
@@ -110,6 +117,8 @@ pub enum NodeError {
     Pool(#[from] argus_chain::PoolError),
     #[error(transparent)]
     SignalStore(#[from] argus_sources::db::DbError),
+    #[error(transparent)]
+    Incident(#[from] argus_incident::IncidentError),
     /// A chain's task stopped for good.
     #[error("following chain {chain}: {source}")]
     Chain {
@@ -288,11 +297,14 @@ impl NodeBuilder {
                     .map_err(|source| NodeError::Dispatcher { source })
             });
         }
+        let wake_incidents = Arc::new(tokio::sync::Notify::new());
         let recorder = Recorder {
             routing,
             wake: dispatch.clone(),
             events: self.events.clone(),
             clock: self.clock.clone(),
+            incidents: Arc::new(self.config.incidents.clone()),
+            wake_incidents: wake_incidents.clone(),
         };
         let live = Arc::new(Live::default());
         if !self.config.signals.is_empty() {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use argus_alerting::{DispatchHandle, Routing, outbox};
 use argus_core::{BlockRef, ChainId, Clock, Finding};
+use argus_incident::IncidentsConfig;
 use argus_store::{Connection, Transaction};
 use tokio::sync::broadcast;
 
@@ -25,6 +26,10 @@ pub(crate) struct Recorder {
     pub(crate) wake: DispatchHandle,
     pub(crate) events: broadcast::Sender<NodeEvent>,
     pub(crate) clock: Clock,
+    /// The incident policy alerts are grouped by (none: no incidents).
+    pub(crate) incidents: Arc<IncidentsConfig>,
+    /// Wakes the incident runner after a commit that opened or grew one.
+    pub(crate) wake_incidents: Arc<tokio::sync::Notify>,
 }
 
 /// What one commit did.
@@ -56,9 +61,25 @@ impl Recorder {
         let now = self.clock.now_ms();
         let tx = conn.transaction()?;
         let mut announce = Vec::new();
+        let mut incidents = Vec::new();
         for finding in findings {
             let recorded = outbox::record(&tx, finding, &self.routing, now)?;
             if recorded.new {
+                // A silenced alert is one somebody decided not to act on.
+                let silenced = matches!(
+                    recorded.suppressed_by,
+                    Some(argus_alerting::Suppression::Silenced { .. })
+                );
+                if !silenced
+                    && !self.incidents.is_empty()
+                    && let Some(taken) =
+                        argus_incident::intake::take_alert(&tx, &self.incidents, finding, now)?
+                {
+                    incidents.push(NodeEvent::Incident {
+                        id: taken.incident_id,
+                        opened: taken.opened,
+                    });
+                }
                 announce.push(NodeEvent::Alert {
                     finding: Box::new(finding.clone()),
                     recorded,
@@ -86,7 +107,10 @@ impl Recorder {
             retracted: retracted_alerts,
         };
         self.wake.wake();
-        for event in announce {
+        if !incidents.is_empty() {
+            self.wake_incidents.notify_one();
+        }
+        for event in announce.into_iter().chain(incidents) {
             // Nobody listening is fine: the outbox holds everything.
             let _ = self.events.send(event);
         }

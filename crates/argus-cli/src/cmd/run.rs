@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use argus_registry::{ImportOptions, Registry};
@@ -135,19 +136,31 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
         .vault_secrets(unsealed.secrets)
         .host_name(trail::host_name());
     let output = AlertOutput::new(args.json, args.quiet);
+    let audit = unsealed.audit.map(Arc::new);
+    let timeline_audit = audit.clone();
     let outcome = runtime.block_on(async move {
         let mut events = builder.subscribe();
         let node = builder.start()?;
+        let mut timeline = IncidentTimeline::new(node.store().clone(), timeline_audit)?;
+        // Rows a previous run committed but did not copy (it was killed).
+        timeline.catch_up(&output);
         let printer = tokio::spawn(async move {
             loop {
                 match events.recv().await {
-                    Ok(event) => output.show(&event),
+                    Ok(event) => {
+                        output.show(&event);
+                        if matches!(event, argus_node::NodeEvent::Incident { .. }) {
+                            timeline.catch_up(&output);
+                        }
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                         sh_eprintln!("argus: {missed} alert line(s) not shown (the terminal was too slow); `argus alerts list` has them");
+                        timeline.catch_up(&output);
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 }
             }
+            timeline.catch_up(&output);
         });
         let outcome = node
             .run_until(async {
@@ -159,13 +172,72 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
         let _ = printer.await;
         outcome.map_err(anyhow::Error::from)
     });
-    if let Some(audit) = &unsealed.audit
+    if let Some(audit) = &audit
         && let Err(error) = audit.stopped(&outcome)
     {
         sh_eprintln!("argus: the stop could not be recorded in the audit log: {error:#}");
     }
     outcome?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Incident timelines as the daemon sees them: each new row printed, and
+/// copied into the audit log when the daemon has one.
+struct IncidentTimeline {
+    store: argus_store::Store,
+    audit: Option<Arc<daemon::DaemonAudit>>,
+    /// The newest row printed.
+    printed: i64,
+}
+
+impl IncidentTimeline {
+    fn new(
+        store: argus_store::Store,
+        audit: Option<Arc<daemon::DaemonAudit>>,
+    ) -> anyhow::Result<Self> {
+        let printed = argus_incident::db::last_event_id(&store.connect()?)?;
+        Ok(Self {
+            store,
+            audit,
+            printed,
+        })
+    }
+
+    /// Copies what is not in the audit log yet and prints what is new. A
+    /// failure is told and retried at the next event: the rows stay marked
+    /// as not copied.
+    fn catch_up(&mut self, output: &AlertOutput) {
+        if let Some(audit) = &self.audit {
+            let append = |entries: &[argus_audit::NewEntry]| audit.append(entries);
+            if let Err(error) = trail::incidents::copy_to_audit(&self.store, &append) {
+                sh_eprintln!(
+                    "argus: incident acts could not be copied to the audit log yet (retried at the next one): {error:#}"
+                );
+            }
+        }
+        let rows = self
+            .store
+            .connect()
+            .map_err(anyhow::Error::from)
+            .and_then(|conn| {
+                Ok(argus_incident::db::events_after(
+                    &conn,
+                    self.printed,
+                    1_000,
+                )?)
+            });
+        match rows {
+            Ok(rows) => {
+                for row in &rows {
+                    output.incident_event(row);
+                }
+                if let Some(last) = rows.last() {
+                    self.printed = last.id;
+                }
+            }
+            Err(error) => sh_eprintln!("argus: cannot read the incident timeline: {error:#}"),
+        }
+    }
 }
 
 /// The signals that stop the daemon cleanly: SIGINT, SIGTERM, and SIGHUP

@@ -118,7 +118,47 @@ impl AlertOutput {
                 block,
                 retracted,
             } => self.retracted(*chain, block, retracted),
+            // Shown from the timeline (`incident_event`), which has the details.
+            argus_node::NodeEvent::Incident { .. } => {}
         }
+    }
+
+    /// One row of an incident's timeline.
+    pub(crate) fn incident_event(&self, event: &argus_incident::db::IncidentEvent) {
+        if self.quiet {
+            return;
+        }
+        let line = if self.json {
+            serde_json::json!({
+                "event": "incident",
+                "incident": event.incident_id,
+                "action": event.action,
+                "actor": event.actor,
+                "reason": event.reason,
+                "at_ms": event.at_ms,
+                "details": event.details,
+            })
+            .to_string()
+        } else {
+            let step = event
+                .details
+                .get("step")
+                .and_then(|s| s.as_str())
+                .map(|s| format!(" {}", output::escaped(s)))
+                .unwrap_or_default();
+            let reason = event
+                .reason
+                .as_deref()
+                .map(|r| format!(": {}", output::escaped(r)))
+                .unwrap_or_default();
+            format!(
+                "INCIDENT {} {}{step} by {}{reason}",
+                event.incident_id,
+                output::escaped(&event.action),
+                output::escaped(&event.actor)
+            )
+        };
+        self.print(&line);
     }
 
     /// One line on stdout through [`crate::output`]; a line that cannot be

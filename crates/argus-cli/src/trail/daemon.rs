@@ -112,7 +112,9 @@ pub(crate) struct StartFacts<'a> {
 }
 
 impl DaemonAudit {
-    fn append(&self, entries: &[NewEntry]) -> anyhow::Result<()> {
+    /// Appends entries, signing with the key unsealed at start, then
+    /// publishes the new head to the witnesses.
+    pub(crate) fn append(&self, entries: &[NewEntry]) -> anyhow::Result<()> {
         let mut log = trail::open_log_signed(&self.data_dir, &self.key, Clock::system())?;
         log.append_batch(entries)?;
         drop(log);

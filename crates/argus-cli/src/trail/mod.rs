@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub(crate) mod daemon;
+pub(crate) mod incidents;
 
 use anyhow::{Context as _, bail};
 use argus_audit::{AuditError, AuditLog, AuditPaths, CheckpointKey, Clock, NewEntry, read_log};
