@@ -89,6 +89,11 @@ enum Command {
     /// Is the monitor keeping up? Each chain's checkpoint, the outbox, the
     /// notifiers' last errors, the audit log.
     Status(cmd::status::StatusArgs),
+    /// Incidents: list, show, acknowledge, contain, resolve, approve steps,
+    /// judge alerts. The daemon opens them from alerts and runs their
+    /// playbooks.
+    #[command(subcommand)]
+    Incidents(cmd::incidents::IncidentsCommand),
 }
 
 fn main() -> ExitCode {
@@ -108,6 +113,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => cmd::validate::run(&cli.global, args),
         Command::Alerts(command) => cmd::alerts::run(&cli.global, command),
         Command::Status(args) => cmd::status::run(&cli.global, args),
+        Command::Incidents(command) => cmd::incidents::run(&cli.global, command),
     };
     match result {
         Ok(code) => code,

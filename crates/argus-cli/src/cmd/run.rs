@@ -145,8 +145,19 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
         // Rows a previous run committed but did not copy (it was killed).
         timeline.catch_up(&output);
         let printer = tokio::spawn(async move {
+            // Operators act from other processes (`argus incidents ack`):
+            // their rows are printed and copied within a couple of seconds.
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                match events.recv().await {
+                let received = tokio::select! {
+                    received = events.recv() => received,
+                    _ = tick.tick() => {
+                        timeline.catch_up(&output);
+                        continue;
+                    }
+                };
+                match received {
                     Ok(event) => {
                         output.show(&event);
                         if matches!(event, argus_node::NodeEvent::Incident { .. }) {

@@ -293,14 +293,14 @@ fn alert_details(alert: &AlertRecord, deliveries: &[Delivery]) -> String {
 // ---------------------------------------------------------------- shared
 
 /// A connection to the daemon's database; refuses to create one where none is.
-fn open_store(data_dir: &Path) -> anyhow::Result<Connection> {
+pub(crate) fn open_store(data_dir: &Path) -> anyhow::Result<Connection> {
     require_database(data_dir)?;
     Ok(Store::open_in_dir(data_dir)?.connect()?)
 }
 
 /// A read-only connection, for the subcommands that write nothing: they
 /// work on a data directory the user may read but not write.
-fn read_store(data_dir: &Path) -> anyhow::Result<Connection> {
+pub(crate) fn read_store(data_dir: &Path) -> anyhow::Result<Connection> {
     require_database(data_dir)?;
     Ok(Store::open_read_only_in_dir(data_dir)?.connect()?)
 }
@@ -324,14 +324,14 @@ fn short_id(id: &str) -> &str {
 }
 
 /// RFC 3339 in UTC, to the second.
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     match Timestamp::from_millisecond(ms) {
         Ok(at) => at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         Err(_) => format!("{ms} ms after the epoch"),
     }
 }
 
-fn shorten(text: &str) -> String {
+pub(crate) fn shorten(text: &str) -> String {
     let mut short: String = text.chars().take(70).collect();
     if text.chars().count() > 70 {
         short.push('…');
@@ -343,13 +343,13 @@ fn shorten(text: &str) -> String {
 
 /// `--since`: a time, or a duration before now.
 #[derive(Debug, Clone, Copy)]
-enum Since {
+pub(crate) enum Since {
     At(Timestamp),
     Ago { ms: u64 },
 }
 
 impl Since {
-    fn at_ms(self, now_ms: i64) -> i64 {
+    pub(crate) fn at_ms(self, now_ms: i64) -> i64 {
         match self {
             Since::At(at) => at.as_millisecond(),
             Since::Ago { ms } => now_ms.saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX)),
@@ -357,7 +357,7 @@ impl Since {
     }
 }
 
-fn parse_since(text: &str) -> Result<Since, String> {
+pub(crate) fn parse_since(text: &str) -> Result<Since, String> {
     if let Ok(ms) = argus_core::parse_window_ms(text) {
         return Ok(Since::Ago { ms });
     }
