@@ -553,6 +553,19 @@ pub fn claim_due_steps(
     Ok(claimed)
 }
 
+/// Makes steps left `running` by a runner that is gone runnable now. Only
+/// for a runner that knows it is the only one (the node holds the data
+/// directory's run lock); otherwise leases decide.
+pub fn recover_running(conn: &Connection, now_ms: i64) -> Result<usize, IncidentError> {
+    exec(
+        conn,
+        "UPDATE incident_steps SET state = 'pending', next_at_ms = ?1, lease_until_ms = NULL \
+         WHERE state = 'running'",
+        params![now_ms],
+        "recover running steps",
+    )
+}
+
 /// The kinds of step whose success contains an incident.
 pub const CONTAINMENT_ACTIONS: [&str; 4] = ["pause", "stop_bot", "move_funds", "revoke_allowances"];
 

@@ -134,7 +134,9 @@ pub(super) fn run(global: &GlobalArgs, command: IncidentsCommand) -> anyhow::Res
     let act = |reason| act(&actor, reason, now_ms);
     let (message, args) = match &command {
         IncidentsCommand::Ack(a) => {
-            let i = write(global, |c| state::acknowledge(c, a.id, act(a.reason.as_ref())))?;
+            let i = write(global, |c| {
+                state::acknowledge(c, a.id, act(a.reason.as_ref()))
+            })?;
             (format!("incident {} acknowledged by {actor}", i.id), &a.act)
         }
         IncidentsCommand::Contain(a) => {
@@ -191,7 +193,9 @@ pub(super) fn run(global: &GlobalArgs, command: IncidentsCommand) -> anyhow::Res
         }
         IncidentsCommand::Unpause(a) => {
             let step = unpause_step(a)?;
-            write(global, |c| state::add_step(c, a.id, &step, act(a.reason.as_ref())))?;
+            write(global, |c| {
+                state::add_step(c, a.id, &step, act(a.reason.as_ref()))
+            })?;
             (
                 format!(
                     "step {} added to incident {}: it runs after two different operators ran \
@@ -202,7 +206,9 @@ pub(super) fn run(global: &GlobalArgs, command: IncidentsCommand) -> anyhow::Res
             )
         }
         IncidentsCommand::Status(a) => {
-            write(global, |c| state::set_public_status(c, a.id, &a.text, act(None)))?;
+            write(global, |c| {
+                state::set_public_status(c, a.id, &a.text, act(None))
+            })?;
             (format!("public status of incident {} set", a.id), &a.act)
         }
         IncidentsCommand::Disposition(a) => {
@@ -214,7 +220,14 @@ pub(super) fn run(global: &GlobalArgs, command: IncidentsCommand) -> anyhow::Res
                         output::escape(&a.alert)
                     )
                 }
-                db::set_disposition(c, &a.alert, a.disposition, &actor, now_ms, a.reason.as_deref())?;
+                db::set_disposition(
+                    c,
+                    &a.alert,
+                    a.disposition,
+                    &actor,
+                    now_ms,
+                    a.reason.as_deref(),
+                )?;
                 if let Some(id) = db::incident_of_alert(c, &a.alert)? {
                     db::add_event(
                         c,
@@ -228,10 +241,7 @@ pub(super) fn run(global: &GlobalArgs, command: IncidentsCommand) -> anyhow::Res
                 }
                 Ok(())
             })?;
-            (
-                format!("alert judged {}", a.disposition),
-                &a.act,
-            )
+            (format!("alert judged {}", a.disposition), &a.act)
         }
         IncidentsCommand::List(_) | IncidentsCommand::Show(_) => {
             unreachable!("read-only subcommands are run by the module")
@@ -278,8 +288,9 @@ fn copy_to_audit(global: &GlobalArgs, args: &ActArgs) -> anyhow::Result<()> {
     // `open_log` needs the vault mutably; the closure is called once per batch.
     let append = std::cell::RefCell::new(append);
     let copy = |entries: &[argus_audit::NewEntry]| (append.borrow_mut())(entries);
-    trail::incidents::copy_to_audit(&store, &copy)
-        .context("the act is done but could not be copied into the audit log; the daemon retries")?;
+    trail::incidents::copy_to_audit(&store, &copy).context(
+        "the act is done but could not be copied into the audit log; the daemon retries",
+    )?;
     Ok(())
 }
 

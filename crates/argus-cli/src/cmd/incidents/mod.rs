@@ -159,7 +159,9 @@ pub(crate) fn incident_document(conn: &Connection, id: i64) -> anyhow::Result<se
     let alerts: Vec<serde_json::Value> = db::alerts_of(conn, id)?
         .into_iter()
         .map(|a| {
-            let record = argus_alerting::outbox::get_alert(conn, &a.alert_id).ok().flatten();
+            let record = argus_alerting::outbox::get_alert(conn, &a.alert_id)
+                .ok()
+                .flatten();
             json!({
                 "alert": a.alert_id,
                 "rule": a.rule_id,
@@ -206,7 +208,10 @@ fn incident_details(doc: &serde_json::Value) -> String {
     row("contained", time(&incident["contained_ms"]));
     row("resolved", time(&incident["resolved_ms"]));
     row("assignee", text(&incident["assignee"]));
-    row("escalation", format!("level {}", text(&incident["escalation_level"])));
+    row(
+        "escalation",
+        format!("level {}", text(&incident["escalation_level"])),
+    );
     row("escalates at", time(&incident["escalate_at_ms"]));
     row("evidence", text(&incident["evidence_root"]));
     row("public status", text(&incident["public_status"]));
