@@ -118,6 +118,24 @@ impl IncidentsConfig {
             .unwrap_or_else(|| SeverityPolicy::default_for(severity))
     }
 
+    /// The vault keys the playbooks sign with, each once.
+    pub fn key_labels(&self) -> Vec<String> {
+        let mut labels: Vec<String> = self
+            .playbooks
+            .values()
+            .flat_map(|p| p.steps.iter())
+            .filter_map(|s| match &s.action {
+                StepAction::Pause(c) | StepAction::Unpause(c) => Some(c.key.clone()),
+                StepAction::MoveFunds(m) => Some(m.key.clone()),
+                StepAction::RevokeAllowances(r) => Some(r.key.clone()),
+                _ => None,
+            })
+            .collect();
+        labels.sort();
+        labels.dedup();
+        labels
+    }
+
     /// The first kind whose match takes this alert, if any.
     pub fn kind_for(
         &self,

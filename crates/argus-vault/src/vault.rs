@@ -482,6 +482,34 @@ impl Vault {
         Ok((self.decrypt(entry)?, permit))
     }
 
+    /// The signer for `label` and its policy, for a process that holds the
+    /// key for later uses (the daemon's responders): the action and the
+    /// key's retirement are checked now, the time window at each use with
+    /// [`AccessPolicy::check`], since the key is unsealed once at start.
+    pub fn signer_held(
+        &self,
+        label: &str,
+        action: Action,
+    ) -> Result<(PrivateKeySigner, AccessPolicy)> {
+        let entry = self.key(label)?;
+        if entry.retired_at.is_some() {
+            return Err(VaultError::PolicyDenied {
+                label: label.to_string(),
+                reason: "the key was retired by a rotation and no longer signs; use the \
+                         current key of its label"
+                    .to_owned(),
+            });
+        }
+        let policy = entry.policy.clone();
+        if !(policy.actions.contains(&Action::SignAny) || policy.actions.contains(&action)) {
+            return Err(VaultError::PolicyDenied {
+                label: label.to_string(),
+                reason: format!("its policy does not allow {action}"),
+            });
+        }
+        Ok((self.decrypt(entry)?, policy))
+    }
+
     fn decrypt(&self, entry: &KeyEntry) -> Result<PrivateKeySigner> {
         let dir = self.gen_dir();
         let path = dir.join(&entry.file);

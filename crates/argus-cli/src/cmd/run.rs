@@ -94,6 +94,7 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
         &data_dir,
         args.master_key_file.as_deref(),
         &loaded.alerting.vault_secret_names(),
+        &loaded.incidents.key_labels(),
         &witness_files,
     )?;
     // Before anything is recorded: a log rolled back together with its head

@@ -21,7 +21,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use alloy_signer_local::PrivateKeySigner;
 use argus_alerting::Secret;
+use argus_vault::{AccessPolicy, Action};
 use argus_audit::{
     AuditPaths, CheckpointKey, CheckpointVerifier, Clock, NewEntry, RetentionClass, WitnessError,
     WitnessedHead, append_witness, check_extends, read_head, read_log, read_witness,
@@ -33,20 +35,37 @@ use zeroize::Zeroizing;
 use crate::trail;
 
 /// What the daemon unsealed at start.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Unsealed {
     /// Notifier secrets by vault name.
     pub(crate) secrets: BTreeMap<String, Secret>,
+    /// The responders' signing keys by label, each with its access policy
+    /// (checked again at every use: the key is held for the run).
+    pub(crate) keys: BTreeMap<String, (PrivateKeySigner, AccessPolicy)>,
     /// The audit log writer, when the master key was given.
     pub(crate) audit: Option<DaemonAudit>,
 }
 
+impl std::fmt::Debug for Unsealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unsealed")
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .field("keys", &self.keys.keys().collect::<Vec<_>>())
+            .field("audit", &self.audit)
+            .finish()
+    }
+}
+
 /// Opens the vault when a master key is at hand (or the config needs it)
-/// and takes what the daemon needs from it.
+/// and takes what the daemon needs from it: the notifier secrets, the
+/// signing keys the playbooks name (`key_labels`) and every key whose
+/// policy is containment only (an operator's `incidents unpause` may name
+/// one), and the audit checkpoint key.
 pub(crate) fn unseal(
     data_dir: &Path,
     master_key_file: Option<&Path>,
     vault_names: &[String],
+    key_labels: &[String],
     witnesses: &[PathBuf],
 ) -> anyhow::Result<Unsealed> {
     if !trail::master_key_given(master_key_file) {
@@ -55,6 +74,13 @@ pub(crate) fn unseal(
                 "the notifiers take secrets from the vault ({}): set ARGUS_MASTER_KEY (or pass \
                  --master-key-file) so the daemon can unseal them",
                 vault_names.join(", ")
+            )
+        }
+        if !key_labels.is_empty() {
+            bail!(
+                "the incident playbooks sign with vault keys ({}): set ARGUS_MASTER_KEY (or pass \
+                 --master-key-file) so the daemon can unseal them",
+                key_labels.join(", ")
             )
         }
         return Ok(Unsealed::default());
@@ -72,9 +98,38 @@ pub(crate) fn unseal(
         })?;
         secrets.insert(name.clone(), Secret::new(text));
     }
+    let mut keys = BTreeMap::new();
+    for label in key_labels {
+        let held = vault
+            .signer_held(label, Action::SignContainment)
+            .with_context(|| {
+                format!(
+                    "the incident playbooks sign with vault key {label}: create or import it \
+                     (`argus keys create --label {label}`) with a policy that allows \
+                     sign-containment"
+                )
+            })?;
+        keys.insert(label.clone(), held);
+    }
+    let containment_only: Vec<String> = vault
+        .keys()
+        .iter()
+        .filter(|k| {
+            k.retired_at.is_none()
+                && k.policy.actions == [Action::SignContainment]
+                && !keys.contains_key(&k.label)
+        })
+        .map(|k| k.label.clone())
+        .collect();
+    for label in containment_only {
+        if let Ok(held) = vault.signer_held(&label, Action::SignContainment) {
+            keys.insert(label, held);
+        }
+    }
     let key = trail::checkpoint_key(&mut vault, &AuditPaths::new(data_dir))?;
     drop(vault);
     Ok(Unsealed {
+        keys,
         secrets,
         audit: Some(DaemonAudit {
             data_dir: data_dir.to_path_buf(),
@@ -277,4 +332,21 @@ fn file_hash(path: &Path) -> anyhow::Result<String> {
         "config or rule file",
     )?;
     Ok(alloy_primitives::hex::encode(Sha256::digest(&bytes)))
+}
+
+/// Rotates a vault key for a playbook's `rotate_keys` step: opens the vault
+/// with the master key the daemon was started with (the file, or the
+/// variable), rotates, closes. The new address, or why not.
+pub(crate) fn key_rotator(
+    data_dir: &Path,
+    master_key_file: Option<&Path>,
+) -> impl Fn(&str) -> Result<String, String> + Send + Sync + 'static {
+    let data_dir = data_dir.to_path_buf();
+    let master_key_file = master_key_file.map(Path::to_path_buf);
+    move |label: &str| {
+        let mut vault = trail::open_vault(&data_dir, master_key_file.as_deref(), false)
+            .map_err(|e| format!("{e:#}"))?;
+        let (_old, new) = vault.rotate_key(label).map_err(|e| e.to_string())?;
+        Ok(format!("{:#x}", new.address))
+    }
 }
