@@ -39,7 +39,9 @@ pub struct RawIncidents {
 /// What the rest of the config offers the section's references.
 #[derive(Debug, Clone, Default)]
 pub struct References {
-    pub notifiers: BTreeSet<String>,
+    /// Notifier names (`None`: the alerting section did not load, so
+    /// notifier names are not checked).
+    pub notifiers: Option<BTreeSet<String>>,
     pub chains: Vec<ChainId>,
     /// Rule ids of the loaded rule files (`None`: the rules did not load,
     /// so rule names are not checked).
@@ -485,7 +487,7 @@ impl Out {
     }
 
     fn notifier<T>(&mut self, at: &Spanned<T>, refs: &References, what: &str, name: &str) {
-        if !refs.notifiers.contains(name) {
+        if refs.notifiers.as_ref().is_some_and(|n| !n.contains(name)) {
             self.at(
                 at,
                 format!("{what}: there is no notifier `{name}` under alerting.notifiers"),
@@ -535,7 +537,7 @@ mod tests {
         let doc: Doc = serde_saphyr::from_str(text)
             .map_err(|e| vec![Diagnostic::in_file("t", e.to_string())])?;
         let refs = References {
-            notifiers: ["ops".to_owned(), "lead".to_owned()].into(),
+            notifiers: Some(["ops".to_owned(), "lead".to_owned()].into()),
             chains: vec![ChainId(31337)],
             rules: Some(["drain".to_owned(), "owner-change".to_owned()].into()),
         };

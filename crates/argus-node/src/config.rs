@@ -434,9 +434,8 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
         Some(raw) => {
             let refs = argus_incident::loader::References {
                 notifiers: alerting
-                    .iter()
-                    .flat_map(|a| a.notifiers.keys().cloned())
-                    .collect(),
+                    .as_ref()
+                    .map(|a| a.notifiers.keys().cloned().collect()),
                 chains: chains.iter().map(|c| c.follower.chain).collect(),
                 rules: rules
                     .as_ref()

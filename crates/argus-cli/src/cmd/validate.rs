@@ -54,6 +54,16 @@ pub(crate) fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Exi
                 &data_dir,
                 &loaded.alerting.vault_secret_names(),
             ));
+            // A kind whose alerts no rule makes never opens an incident.
+            for kind in &loaded.incidents.kinds {
+                if kind.playbook.is_none() {
+                    warnings.push(format!(
+                        "incident kind {}: no playbook, so its incidents are escalated and \
+                         evidenced but nothing is contained automatically",
+                        kind.name
+                    ));
+                }
+            }
             for warning in &warnings {
                 sh_eprintln!("warning: {warning}");
             }
@@ -64,16 +74,20 @@ pub(crate) fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Exi
                         "rules": loaded.rules.len(),
                         "rule_files": loaded.rule_files,
                         "notifiers": loaded.alerting.notifiers.keys().collect::<Vec<_>>(),
+                        "incident_kinds": loaded.incidents.kinds.iter().map(|k| &k.name).collect::<Vec<_>>(),
+                        "playbooks": loaded.incidents.playbooks.keys().collect::<Vec<_>>(),
                         "warnings": warnings,
                 }))?;
             } else {
                 sh_println!(
-                    "{}: valid ({} chain(s), {} rule(s) from {} file(s), {} notifier(s))",
+                    "{}: valid ({} chain(s), {} rule(s) from {} file(s), {} notifier(s), {} incident kind(s), {} playbook(s))",
                     args.config.display(),
                     loaded.chains.len(),
                     loaded.rules.len(),
                     loaded.rule_files.len(),
-                    loaded.alerting.notifiers.len()
+                    loaded.alerting.notifiers.len(),
+                    loaded.incidents.kinds.len(),
+                    loaded.incidents.playbooks.len()
                 )?;
             }
             Ok(ExitCode::SUCCESS)

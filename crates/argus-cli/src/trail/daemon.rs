@@ -20,14 +20,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
 use alloy_signer_local::PrivateKeySigner;
+use anyhow::{Context as _, bail};
 use argus_alerting::Secret;
-use argus_vault::{AccessPolicy, Action};
 use argus_audit::{
     AuditPaths, CheckpointKey, CheckpointVerifier, Clock, NewEntry, RetentionClass, WitnessError,
     WitnessedHead, append_witness, check_extends, read_head, read_log, read_witness,
 };
+use argus_vault::{AccessPolicy, Action};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
