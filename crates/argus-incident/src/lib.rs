@@ -20,10 +20,12 @@ pub mod db;
 pub mod error;
 pub mod intake;
 pub mod policy;
+pub mod respond;
 pub mod state;
 
 pub use error::IncidentError;
 pub use policy::{IncidentSeverity, IncidentsConfig};
+pub use respond::{GuardianKey, Responders, StepFailure, StepJob};
 
 use std::fmt;
 use std::str::FromStr;
