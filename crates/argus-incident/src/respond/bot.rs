@@ -199,11 +199,15 @@ async fn signal_pid_file(file: &Path, bot: &BotConfig) -> Result<serde_json::Val
             }
         )));
     }
-    let pid = Pid::from_raw(raw).filter(|_| raw > 0).ok_or_else(|| {
-        Failure::fatal(format!(
-            "pid file {shown} names {raw}, which is not a process id"
-        ))
-    })?;
+    // `Pid::from_raw` takes non-negative numbers only.
+    let pid = (raw > 0)
+        .then(|| Pid::from_raw(raw))
+        .flatten()
+        .ok_or_else(|| {
+            Failure::fatal(format!(
+                "pid file {shown} names {raw}, which is not a process id"
+            ))
+        })?;
     if !alive(pid)? {
         return Err(Failure::fatal(format!(
             "no process {raw} (named by {shown}) is running: the bot is already stopped or the pid file is stale"

@@ -568,8 +568,9 @@ impl<'a> TxPath<'a> {
         let mut tx = decode_record(old)?;
         let suggested = self.fees().await?;
         let bump = |old: u128, suggested: u128| {
-            (old.saturating_mul(5) / 4)
-                .max(suggested.saturating_mul(11) / 10)
+            old.saturating_mul(5)
+                .div_ceil(4)
+                .max(suggested.saturating_mul(11).div_ceil(10))
                 .min(self.max_fee)
         };
         let max_fee = bump(tx.max_fee_per_gas, suggested.max_fee);
