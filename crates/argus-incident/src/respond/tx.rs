@@ -486,6 +486,11 @@ impl<'a> TxPath<'a> {
             } else if newest.status == "signed" {
                 self.set_status(&newest.tx_hash, "sent", None)?;
             }
+            if let Some(last) = live.last_mut()
+                && last.status == "signed"
+            {
+                last.status = "sent".to_owned();
+            }
             let waited = self.responders.clock().now_ms() - newest.sent_ms;
             if waited >= self.replace_after_ms
                 && let Some(replacement) = self.replace(target, &newest).await?
