@@ -8,7 +8,7 @@
 
 use std::sync::atomic::Ordering;
 
-use alloy_primitives::{Address, B256};
+use alloy_primitives::{Address, B256, Bytes, U64, U128, U256};
 use argus_core::{Block, BlockRef, Log};
 use serde_json::json;
 
@@ -47,6 +47,88 @@ impl LogFilter {
         }
         serde_json::Value::Array(vec![serde_json::Value::Object(object)]).to_string()
     }
+}
+
+/// A call to simulate (`eth_call`) or estimate (`eth_estimateGas`): who
+/// sends what to whom.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallRequest {
+    pub from: Option<Address>,
+    pub to: Address,
+    pub data: Bytes,
+    pub value: U256,
+}
+
+impl CallRequest {
+    fn to_json(&self) -> serde_json::Value {
+        let mut call = json!({
+            "to": format!("{:#x}", self.to),
+            "data": alloy_primitives::hex::encode_prefixed(&self.data),
+        });
+        if let Some(from) = self.from {
+            call["from"] = json!(format!("{from:#x}"));
+        }
+        if !self.value.is_zero() {
+            call["value"] = json!(format!("{:#x}", self.value));
+        }
+        call
+    }
+}
+
+/// What became of a mined transaction (`eth_getTransactionReceipt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransactionOutcome {
+    pub tx_hash: B256,
+    /// Status 1: it did what it was asked; 0: it reverted.
+    pub success: bool,
+    pub block_number: u64,
+    pub block_hash: B256,
+    pub gas_used: u64,
+    pub effective_gas_price: u128,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawOutcome {
+    transaction_hash: B256,
+    status: Option<U64>,
+    block_number: Option<U64>,
+    block_hash: Option<B256>,
+    gas_used: U64,
+    effective_gas_price: Option<U128>,
+}
+
+fn outcome(raw: &serde_json::value::RawValue) -> Result<Option<TransactionOutcome>, ParseError> {
+    let found: Option<RawOutcome> =
+        serde_json::from_str(raw.get()).map_err(|e| ParseError::Malformed {
+            what: "receipt",
+            detail: e.to_string(),
+        })?;
+    let Some(found) = found else { return Ok(None) };
+    // A receipt without a block is a pending one (some nodes answer so).
+    let (Some(number), Some(hash)) = (found.block_number, found.block_hash) else {
+        return Ok(None);
+    };
+    let status = found.status.ok_or_else(|| ParseError::Malformed {
+        what: "receipt",
+        detail: "no status (a pre-Byzantium receipt)".into(),
+    })?;
+    Ok(Some(TransactionOutcome {
+        tx_hash: found.transaction_hash,
+        success: status == U64::from(1),
+        block_number: number.to::<u64>(),
+        block_hash: hash,
+        gas_used: found.gas_used.to::<u64>(),
+        effective_gas_price: found.effective_gas_price.map_or(0, |p| p.to::<u128>()),
+    }))
+}
+
+fn quantity_u128(raw: &serde_json::value::RawValue) -> Result<u128, ParseError> {
+    let value: U128 = serde_json::from_str(raw.get()).map_err(|e| ParseError::Malformed {
+        what: "quantity",
+        detail: e.to_string(),
+    })?;
+    Ok(value.to::<u128>())
 }
 
 fn hex(n: u64) -> String {
@@ -107,6 +189,63 @@ impl RpcPool {
         let call = json!({ "to": format!("{to:#x}"), "data": alloy_primitives::hex::encode_prefixed(data) });
         let params = format!("[{call},{}]", at.tag_param());
         self.call("eth_call", &params, parse::bytes).await
+    }
+
+    /// `eth_call` of `call` (with its sender and value) at `at`: the return
+    /// data. A revert is the node's error; [`RpcError::revert_data`] holds
+    /// its data.
+    pub async fn call_as(&self, call: &CallRequest, at: BlockId) -> Result<Bytes, RpcError> {
+        let params = format!("[{},{}]", call.to_json(), at.tag_param());
+        self.call("eth_call", &params, parse::bytes).await
+    }
+
+    /// `eth_estimateGas` of `call` against the latest state.
+    pub async fn estimate_gas(&self, call: &CallRequest) -> Result<u64, RpcError> {
+        let params = format!("[{}]", call.to_json());
+        self.call("eth_estimateGas", &params, parse::quantity).await
+    }
+
+    /// `eth_getTransactionCount` of `address` at `at`: the transactions it
+    /// sent that are mined there.
+    pub async fn transaction_count(&self, address: Address, at: BlockId) -> Result<u64, RpcError> {
+        let params = format!("[\"{address:#x}\",{}]", at.tag_param());
+        self.call("eth_getTransactionCount", &params, parse::quantity)
+            .await
+    }
+
+    /// `eth_getTransactionCount(address, "pending")`: the next nonce, counting
+    /// the node's pending transactions of `address`.
+    pub async fn pending_transaction_count(&self, address: Address) -> Result<u64, RpcError> {
+        let params = format!("[\"{address:#x}\",\"pending\"]");
+        self.call("eth_getTransactionCount", &params, parse::quantity)
+            .await
+    }
+
+    /// `eth_maxPriorityFeePerGas`: the node's suggested tip, in wei.
+    pub async fn max_priority_fee_per_gas(&self) -> Result<u128, RpcError> {
+        self.call("eth_maxPriorityFeePerGas", "[]", quantity_u128)
+            .await
+    }
+
+    /// `eth_getTransactionReceipt`: `None` while the transaction is not mined
+    /// (or unknown).
+    pub async fn transaction_outcome(
+        &self,
+        hash: B256,
+    ) -> Result<Option<TransactionOutcome>, RpcError> {
+        let params = format!("[\"{hash}\"]");
+        self.call("eth_getTransactionReceipt", &params, outcome)
+            .await
+    }
+
+    /// Whether the node knows the transaction (pending or mined), by
+    /// `eth_getTransactionByHash`.
+    pub async fn knows_transaction(&self, hash: B256) -> Result<bool, RpcError> {
+        let params = format!("[\"{hash}\"]");
+        self.call("eth_getTransactionByHash", &params, |raw| {
+            Ok(raw.get().trim() != "null")
+        })
+        .await
     }
 
     /// `eth_sendRawTransaction` of a signed transaction: its hash. Not

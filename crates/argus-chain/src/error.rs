@@ -70,6 +70,8 @@ pub enum RpcError {
         method: String,
         code: i64,
         message: String,
+        /// The error's `data` when it is hex bytes: a revert's data.
+        data: Option<alloy_primitives::Bytes>,
     },
     /// The pool has no endpoint to ask.
     #[error("the RPC pool has no endpoint configured; add at least one http(s) or ws(s) URL")]
@@ -200,6 +202,26 @@ impl RpcError {
         }
     }
 
+    /// The revert data a node sent with its error (`eth_call`,
+    /// `eth_estimateGas`), when the request reverted.
+    pub fn revert_data(&self) -> Option<&alloy_primitives::Bytes> {
+        match self.root() {
+            Self::Rpc { data, .. } => data.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the node refused the request because executing it reverted
+    /// (so asking again cannot help).
+    pub fn is_revert(&self) -> bool {
+        match self.root() {
+            Self::Rpc { code, message, .. } => {
+                *code == 3 || message.to_ascii_lowercase().contains("revert")
+            }
+            _ => false,
+        }
+    }
+
     /// The innermost error, unwrapping [`RpcError::Exhausted`].
     pub fn root(&self) -> &RpcError {
         match self {
@@ -283,6 +305,7 @@ mod tests {
             method: "eth_getLogs".into(),
             code,
             message: message.into(),
+            data: None,
         }
     }
 

@@ -31,7 +31,7 @@ mod setup;
 mod stats;
 mod transport;
 
-pub use calls::LogFilter;
+pub use calls::{CallRequest, LogFilter, TransactionOutcome};
 pub use config::{EndpointConfig, PoolConfig, redacted_url};
 pub use error::{DbError, ErrorKind, FollowError, RpcError};
 pub use fetch::FetchMode;

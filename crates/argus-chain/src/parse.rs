@@ -45,8 +45,13 @@ pub enum ParseError {
 pub enum Answer {
     /// The `result` member, unparsed.
     Result(Box<RawValue>),
-    /// The `error` member.
-    Error { code: i64, message: String },
+    /// The `error` member. `data` is its `data` when that is hex bytes
+    /// (a revert's data, at most 64 KiB), kept whole for decoding.
+    Error {
+        code: i64,
+        message: String,
+        data: Option<alloy_primitives::Bytes>,
+    },
 }
 
 /// A log with the block it claims to belong to (as `eth_getLogs` returns it).
@@ -103,9 +108,21 @@ fn answer_of(response: Response) -> Answer {
             Answer::Error {
                 code: error.code,
                 message,
+                data: error_data(error.data.as_deref()),
             }
         }
     }
+}
+
+/// An error's `data` member when it is hex bytes of at most 64 KiB (the
+/// revert data of `eth_call` and `eth_estimateGas`).
+fn error_data(data: Option<&RawValue>) -> Option<alloy_primitives::Bytes> {
+    let text: &str = serde_json::from_str(data?.get()).ok()?;
+    let hex = text.strip_prefix("0x")?;
+    if hex.len() > 2 * 64 * 1024 {
+        return None;
+    }
+    alloy_primitives::hex::decode(hex).ok().map(Into::into)
 }
 
 /// The revert data in a `callTracer` trace (`output` of a call that has an
@@ -151,11 +168,17 @@ pub fn batch_response(
         Ok(list) => list,
         Err(error) => {
             // A node that refuses the whole batch answers with one error object.
-            if let Ok(Answer::Error { code, message }) = response(bytes, first_id) {
+            if let Ok(Answer::Error {
+                code,
+                message,
+                data,
+            }) = response(bytes, first_id)
+            {
                 return Ok((0..count)
                     .map(|_| Answer::Error {
                         code,
                         message: message.clone(),
+                        data: data.clone(),
                     })
                     .collect());
             }

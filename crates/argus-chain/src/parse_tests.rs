@@ -39,7 +39,7 @@ fn envelope_checks_the_id_and_surfaces_errors() {
         7,
     )
     .unwrap();
-    let Answer::Error { code, message } = error else {
+    let Answer::Error { code, message, .. } = error else {
         panic!()
     };
     assert_eq!(code, -32602);

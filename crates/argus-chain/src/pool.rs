@@ -422,11 +422,16 @@ impl PoolInner {
                 // Providers often pair a 4xx/5xx with a JSON-RPC error; it is
                 // the more precise of the two.
                 match parse::response(&bytes, id) {
-                    Ok(Answer::Error { code, message }) => Err(RpcError::Rpc {
+                    Ok(Answer::Error {
+                        code,
+                        message,
+                        data,
+                    }) => Err(RpcError::Rpc {
                         endpoint: name.clone(),
                         method: method.to_owned(),
                         code,
                         message,
+                        data,
                     }),
                     _ => Err(RpcError::HttpStatus {
                         endpoint: name.clone(),
@@ -470,11 +475,16 @@ impl PoolInner {
                 source,
             };
             match parse::response(bytes, id).map_err(malformed)? {
-                Answer::Error { code, message } => Err(RpcError::Rpc {
+                Answer::Error {
+                    code,
+                    message,
+                    data,
+                } => Err(RpcError::Rpc {
                     endpoint: name.clone(),
                     method: method.to_owned(),
                     code,
                     message,
+                    data,
                 }),
                 Answer::Result(raw) => decode(&raw).map_err(malformed),
             }
@@ -524,11 +534,16 @@ impl PoolInner {
                 .into_iter()
                 .enumerate()
                 .map(|(at, answer)| match answer {
-                    Answer::Error { code, message } => Err(RpcError::Rpc {
+                    Answer::Error {
+                        code,
+                        message,
+                        data,
+                    } => Err(RpcError::Rpc {
                         endpoint: name.clone(),
                         method: method.to_owned(),
                         code,
                         message,
+                        data,
                     }),
                     Answer::Result(raw) => decode(at, &raw).map_err(malformed),
                 })

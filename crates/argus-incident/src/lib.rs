@@ -21,10 +21,12 @@ pub mod error;
 pub mod intake;
 pub mod loader;
 pub mod policy;
+pub mod respond;
 pub mod state;
 
 pub use error::IncidentError;
 pub use policy::{IncidentSeverity, IncidentsConfig};
+pub use respond::{GuardianKey, Responders, StepFailure, StepJob};
 
 use std::fmt;
 use std::str::FromStr;

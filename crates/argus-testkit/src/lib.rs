@@ -57,6 +57,7 @@ pub mod cast;
 mod fixtures;
 mod http;
 mod noter;
+pub mod openzeppelin;
 mod receiver;
 mod wait;
 
