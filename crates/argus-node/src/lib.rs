@@ -30,6 +30,7 @@
 mod chain;
 pub mod config;
 pub mod directory;
+mod incidents;
 mod record;
 mod signals;
 
@@ -49,6 +50,9 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
 pub use argus_core::Clock;
+pub use argus_incident::respond::GuardianKey;
+use argus_incident::evidence::EvidenceSources;
+use argus_incident::respond::Responders;
 
 use crate::chain::ChainContext;
 use crate::record::Recorder;
@@ -174,6 +178,9 @@ pub struct NodeBuilder {
     env: EnvLookup,
     host: String,
     events: broadcast::Sender<NodeEvent>,
+    signing_keys: BTreeMap<String, GuardianKey>,
+    key_rotator: Option<KeyRotator>,
+    config_files: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for NodeBuilder {
@@ -201,7 +208,33 @@ impl NodeBuilder {
             env: Box::new(|name| std::env::var(name).ok()),
             host: String::from("localhost"),
             events,
+            signing_keys: BTreeMap::new(),
+            key_rotator: None,
+            config_files: Vec::new(),
         }
+    }
+
+    /// The keys the incident responders sign with, unsealed from the vault
+    /// (each with its access policy, checked at every use).
+    pub fn signing_keys(mut self, keys: BTreeMap<String, GuardianKey>) -> Self {
+        self.signing_keys = keys;
+        self
+    }
+
+    /// How a playbook's `rotate_keys` step rotates a vault key.
+    pub fn key_rotator(
+        mut self,
+        rotate: impl Fn(&str) -> Result<String, String> + Send + Sync + 'static,
+    ) -> Self {
+        self.key_rotator = Some(Box::new(rotate));
+        self
+    }
+
+    /// The config and rule files, whose hashes go into every incident's
+    /// evidence.
+    pub fn config_files(mut self, files: Vec<PathBuf>) -> Self {
+        self.config_files = files;
+        self
     }
 
     /// The store to use, when the caller opened it already (once per
@@ -257,7 +290,7 @@ impl NodeBuilder {
     /// Takes the data directory's run lock, opens the store, builds the
     /// notifiers and starts every task on the current tokio runtime. Refused
     /// with [`StoreError::Locked`] while another node holds the directory.
-    pub fn start(self) -> Result<NodeHandle, NodeError> {
+    pub fn start(mut self) -> Result<NodeHandle, NodeError> {
         // One node per data directory; taken before anything is written.
         let run_lock = match (self.run_lock, &self.store) {
             (Some(lock), _) => Some(lock),
@@ -348,6 +381,11 @@ impl NodeBuilder {
                 }
             });
         }
+        if !self.config.incidents.is_empty() {
+            let runner = self.incident_runner(&store, &dispatch, wake_incidents.clone())?;
+            let stop = stopping.clone();
+            tasks.spawn(runner.run(stop));
+        }
         for setup in self.config.chains {
             let context = ChainContext {
                 store: store.clone(),
@@ -365,6 +403,66 @@ impl NodeBuilder {
             live,
             dispatch,
             _run_lock: run_lock,
+        })
+    }
+}
+
+impl NodeBuilder {
+    /// The incident runner: responders over pools of their own (a
+    /// containment transaction must not queue behind a backfill), evidence
+    /// from the same nodes, contracts named by the registry.
+    fn incident_runner(
+        &mut self,
+        store: &Store,
+        dispatch: &DispatchHandle,
+        wake: Arc<tokio::sync::Notify>,
+    ) -> Result<incidents::IncidentRunner, NodeError> {
+        let mut responders = Responders::new(store.clone(), self.clock.clone())
+            .bots(self.config.incidents.bots.clone());
+        let mut pools = BTreeMap::new();
+        for setup in &self.config.chains {
+            let pool = setup.connect()?;
+            let id = setup.chain();
+            responders = responders
+                .chain(&id.name(), id, pool.clone())
+                .chain(&id.0.to_string(), id, pool.clone());
+            pools.insert(id, pool);
+        }
+        for (label, key) in std::mem::take(&mut self.signing_keys) {
+            responders = responders.key(&label, key);
+        }
+        if let Some(rotate) = self.key_rotator.take() {
+            responders = responders.key_rotator(rotate);
+        }
+        let registry_store = store.clone();
+        responders = responders.contracts(move |chain, label| {
+            let registry = argus_registry::Registry::open(&registry_store).ok()?;
+            registry
+                .find(label, argus_registry::Scope::Chain(chain))
+                .ok()?
+                .address
+        });
+        let data_dir = store
+            .path()
+            .and_then(std::path::Path::parent)
+            .map_or_else(|| self.data_dir.clone(), std::path::Path::to_path_buf);
+        let evidence = EvidenceSources {
+            data_dir,
+            chains: pools,
+            config: self.config.incidents.evidence.clone(),
+            bots: self.config.incidents.bots.clone(),
+            config_files: self.config_files.clone(),
+            clock: self.clock.clone(),
+        };
+        Ok(incidents::IncidentRunner {
+            store: store.clone(),
+            policy: Arc::new(self.config.incidents.clone()),
+            responders: Arc::new(responders),
+            evidence: Arc::new(evidence),
+            clock: self.clock.clone(),
+            events: self.events.clone(),
+            wake,
+            dispatch: dispatch.clone(),
         })
     }
 }

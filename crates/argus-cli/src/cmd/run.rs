@@ -131,11 +131,26 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
         loaded.alerting.notifiers.len(),
         data_dir.display()
     );
-    let builder = NodeBuilder::new(NodeConfig::from(&loaded), data_dir)
+    let signing_keys = unsealed
+        .keys
+        .into_iter()
+        .map(|(label, (signer, policy))| (label, argus_node::GuardianKey { signer, policy }))
+        .collect();
+    let mut config_files = vec![args.config.clone()];
+    config_files.extend(loaded.rule_files.iter().cloned());
+    let mut builder = NodeBuilder::new(NodeConfig::from(&loaded), data_dir.clone())
         .store(store)
         .run_lock(run_lock)
         .vault_secrets(unsealed.secrets)
+        .signing_keys(signing_keys)
+        .config_files(config_files)
         .host_name(trail::host_name());
+    if trail::master_key_given(args.master_key_file.as_deref()) {
+        builder = builder.key_rotator(daemon::key_rotator(
+            &data_dir,
+            args.master_key_file.as_deref(),
+        ));
+    }
     let output = AlertOutput::new(args.json, args.quiet);
     let audit = unsealed.audit.map(Arc::new);
     let timeline_audit = audit.clone();

@@ -8,7 +8,9 @@
 //!    misconfigured, and making it would hide that).
 //! 2. **Pid file**: one positive integer, neither our own pid nor 1; the
 //!    process must exist. It is sent the configured signal (TERM by
-//!    default) with `kill(2)` through rustix, whose safe wrapper keeps
+//!    default) with `kill(2)` through rustix (a process already gone at a
+//!    second run of the step counts as stopped: the first run signalled
+//!    it and was cut short before recording so), whose safe wrapper keeps
 //!    `unsafe` out of the workspace and reports the errno (no such process,
 //!    not permitted) without parsing a `kill` program's output. Then up to
 //!    10 s are given for it to exit (a zombie counts as exited).
@@ -79,7 +81,7 @@ pub(super) async fn stop(
         }
     }
     if let Some(file) = &bot.pid_file {
-        match signal_pid_file(file, bot).await {
+        match signal_pid_file(file, bot, job.attempt).await {
             Ok(report) => done.push(report),
             Err(failure) => {
                 done.push(json!({ "mechanism": "pid_file", "file": file, "ok": false, "error": failure.what }));
@@ -168,7 +170,11 @@ fn write_kill_switch(file: &Path, responders: &Responders, job: &StepJob) -> Res
 }
 
 /// Reads the pid file, signals its process and waits for it to exit.
-async fn signal_pid_file(file: &Path, bot: &BotConfig) -> Result<serde_json::Value, Failure> {
+async fn signal_pid_file(
+    file: &Path,
+    bot: &BotConfig,
+    attempt: u32,
+) -> Result<serde_json::Value, Failure> {
     let shown = file.display();
     let signal_name = bot.signal.as_deref().unwrap_or("TERM");
     let signal = parse_signal(signal_name).ok_or_else(|| {
@@ -208,6 +214,18 @@ async fn signal_pid_file(file: &Path, bot: &BotConfig) -> Result<serde_json::Val
                 "pid file {shown} names {raw}, which is not a process id"
             ))
         })?;
+    if !alive(pid)? && attempt > 1 {
+        // An earlier run of this step signalled it and was cut short (a
+        // restart) before it recorded the outcome: the bot is stopped.
+        return Ok(json!({
+            "mechanism": "pid_file",
+            "file": file,
+            "pid": raw,
+            "exited": true,
+            "already": "not running at this run; an earlier run of the step signalled it",
+            "ok": true,
+        }));
+    }
     if !alive(pid)? {
         return Err(Failure::fatal(format!(
             "no process {raw} (named by {shown}) is running: the bot is already stopped or the pid file is stale"
