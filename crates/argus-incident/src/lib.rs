@@ -18,8 +18,11 @@
 
 pub mod db;
 pub mod error;
+pub mod evidence;
 pub mod intake;
+pub mod metrics;
 pub mod policy;
+pub mod report;
 pub mod state;
 
 pub use error::IncidentError;

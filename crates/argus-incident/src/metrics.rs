@@ -1,0 +1,1 @@
+//! Response metrics (filled in below).
