@@ -392,7 +392,7 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     alloy_primitives::hex::encode(Sha256::digest(bytes))
 }
 
-/// A file-name part made only of `[A-Za-z0-9._-]`, at most 64 characters,
+/// A file-name part made only of `[A-Za-z0-9._-]`, at most 96 characters,
 /// never `.` or `..`.
 pub(crate) fn safe_name(text: &str) -> String {
     let mut out: String = text
@@ -404,7 +404,7 @@ pub(crate) fn safe_name(text: &str) -> String {
                 '_'
             }
         })
-        .take(64)
+        .take(96)
         .collect();
     if out.is_empty() || out.chars().all(|c| c == '.') {
         out = "_".repeat(out.len().max(1));
@@ -580,7 +580,7 @@ mod tests {
         assert_eq!(safe_name("../../etc/passwd"), ".._.._etc_passwd");
         assert_eq!(safe_name(".."), "__");
         assert_eq!(safe_name(""), "_");
-        assert_eq!(safe_name(&"x".repeat(100)).len(), 64);
+        assert_eq!(safe_name(&"x".repeat(200)).len(), 96);
         assert_eq!(safe_name("a/b\nc"), "a_b_c");
     }
 
