@@ -94,6 +94,15 @@ pub struct Figures {
     pub time_to_resolve: Figure,
 }
 
+/// Time to detect: from the first malicious block's time to the first alert.
+pub const DETECT: (&str, &str) = ("first_event_ms", "first_alert_ms");
+/// Time to acknowledge: from the incident's opening.
+pub const ACKNOWLEDGE: (&str, &str) = ("opened_ms", "acknowledged_ms");
+/// Time to contain: from the incident's opening.
+pub const CONTAIN: (&str, &str) = ("opened_ms", "contained_ms");
+/// Time to resolve: from the incident's opening.
+pub const RESOLVE: (&str, &str) = ("opened_ms", "resolved_ms");
+
 impl Figures {
     /// The figures of `incident`. Detection is measured from the chain's
     /// time of the first event (`first_event_ms`, a block timestamp) to
@@ -101,28 +110,22 @@ impl Figures {
     /// incident's opening (`opened_ms`, Argus's clock), so they measure the
     /// response, not the detection again.
     pub fn of(incident: &Incident) -> Self {
-        let span = |from: i64, to: Option<i64>| to.map(|to| to.saturating_sub(from).max(0));
+        let figure =
+            |(from, to): (&'static str, &'static str), start: i64, end: Option<i64>| Figure {
+                from,
+                to,
+                ms: end.map(|end| end.saturating_sub(start).max(0)),
+            };
+        let opened = incident.opened_ms;
         Self {
-            time_to_detect: Figure {
-                from: "first_event_ms",
-                to: "first_alert_ms",
-                ms: span(incident.first_event_ms, Some(incident.first_alert_ms)),
-            },
-            time_to_acknowledge: Figure {
-                from: "opened_ms",
-                to: "acknowledged_ms",
-                ms: span(incident.opened_ms, incident.acknowledged_ms),
-            },
-            time_to_contain: Figure {
-                from: "opened_ms",
-                to: "contained_ms",
-                ms: span(incident.opened_ms, incident.contained_ms),
-            },
-            time_to_resolve: Figure {
-                from: "opened_ms",
-                to: "resolved_ms",
-                ms: span(incident.opened_ms, incident.resolved_ms),
-            },
+            time_to_detect: figure(
+                DETECT,
+                incident.first_event_ms,
+                Some(incident.first_alert_ms),
+            ),
+            time_to_acknowledge: figure(ACKNOWLEDGE, opened, incident.acknowledged_ms),
+            time_to_contain: figure(CONTAIN, opened, incident.contained_ms),
+            time_to_resolve: figure(RESOLVE, opened, incident.resolved_ms),
         }
     }
 
@@ -260,14 +263,18 @@ pub fn report(conn: &Connection, incident_id: i64) -> Result<IncidentReport, Inc
 /// A duration for people: `850ms`, `42s`, `3m 05s`, `2h 04m`, `3d 02h`.
 pub fn human_ms(ms: i64) -> String {
     let s = ms / 1000;
-    match ms {
-        ..1_000 => format!("{ms}ms"),
-        ..60_000 => format!("{s}s"),
-        ..3_600_000 => format!("{}m {:02}s", s / 60, s % 60),
-        ..86_400_000 => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d {:02}h", s / 86_400, (s % 86_400) / 3600),
+    if ms < 1_000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{s}s")
+    } else if ms < 3_600_000 {
+        format!("{}m {:02}s", s / 60, s % 60)
+    } else if ms < 86_400_000 {
+        format!("{}h {:02}m", s / 3600, (s % 3600) / 60)
+    } else {
+        format!("{}d {:02}h", s / 86_400, (s % 86_400) / 3600)
     }
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -81,7 +81,10 @@ fn scene() -> Scene {
     let tx_hash = anvil.send(json!({ "to": ALICE, "value": "0xde0b6b3a7640000" }));
     let receipt = anvil.receipt(&tx_hash);
     let number = hex_u64(&receipt["blockNumber"]);
-    let header = anvil.rpc("eth_getBlockByNumber", json!([format!("{number:#x}"), false]));
+    let header = anvil.rpc(
+        "eth_getBlockByNumber",
+        json!([format!("{number:#x}"), false]),
+    );
     let block = BlockRef {
         number,
         hash: header["hash"].as_str().unwrap().parse().unwrap(),
@@ -176,11 +179,17 @@ async fn a_capture_holds_the_real_transaction_and_verify_catches_every_change() 
     let receipt = read_json(dir, &format!("{prefix}-receipt.json"));
     assert_eq!(receipt["transactionHash"], json!(scene.tx_hash));
     assert_eq!(receipt["status"], json!("0x1"));
-    let header = read_json(dir, &format!("chain-31337-block-{}.json", scene.block.number));
+    let header = read_json(
+        dir,
+        &format!("chain-31337-block-{}.json", scene.block.number),
+    );
     assert_eq!(header["hash"], json!(format!("{:#x}", scene.block.hash)));
     // Anvil gives call traces.
     let trace = read_json(dir, &format!("{prefix}-trace.json"));
-    assert_eq!(trace["to"].as_str().unwrap().to_lowercase(), ALICE.to_lowercase());
+    assert_eq!(
+        trace["to"].as_str().unwrap().to_lowercase(),
+        ALICE.to_lowercase()
+    );
 
     // Balances at the block: the recipient (affected) and the bot's wallet,
     // as the node says at that block.

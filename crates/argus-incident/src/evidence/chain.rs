@@ -199,7 +199,11 @@ async fn fetch(
             if answer.is_null() {
                 writer.note(format!("{what}: the node answered {method} with null"));
             }
-            writer.add_json(name, format!("{what} ({method}, as the node returned it)"), &answer)?;
+            writer.add_json(
+                name,
+                format!("{what} ({method}, as the node returned it)"),
+                &answer,
+            )?;
             Ok(Some(answer))
         }
         Err(e) => {
@@ -248,7 +252,10 @@ fn affected_addresses(
     log_indices: &BTreeSet<u64>,
 ) -> BTreeSet<Address> {
     let mut out = BTreeSet::new();
-    if let Some(logs) = receipt.and_then(|r| r.get("logs")).and_then(Value::as_array) {
+    if let Some(logs) = receipt
+        .and_then(|r| r.get("logs"))
+        .and_then(Value::as_array)
+    {
         for log in logs {
             let index = log
                 .get("logIndex")
@@ -319,7 +326,11 @@ fn resolve_bots(sources: &EvidenceSources, writer: &mut BundleWriter) -> BotWall
 }
 
 /// The wallets of the bots on `chain`.
-fn wallets_on(bots: &BotWallets, chain: u64, alert_chains: &BTreeSet<u64>) -> Vec<(String, Address)> {
+fn wallets_on(
+    bots: &BotWallets,
+    chain: u64,
+    alert_chains: &BTreeSet<u64>,
+) -> Vec<(String, Address)> {
     bots.iter()
         .filter(|(_, on, _)| on.map_or_else(|| alert_chains.contains(&chain), |c| c == chain))
         .flat_map(|(name, _, wallets)| wallets.iter().map(|w| (name.clone(), *w)))
@@ -430,12 +441,20 @@ mod tests {
         let found = affected_addresses(None, Some(&receipt), &named);
         assert_eq!(
             found.into_iter().collect::<Vec<_>>(),
-            vec!["0x00000000000000000000000000000000000000cc".parse::<Address>().unwrap()]
+            vec![
+                "0x00000000000000000000000000000000000000cc"
+                    .parse::<Address>()
+                    .unwrap()
+            ]
         );
         let found = affected_addresses(None, Some(&receipt), &BTreeSet::new());
         assert_eq!(
             found.into_iter().collect::<Vec<_>>(),
-            vec!["0x00000000000000000000000000000000000000aa".parse::<Address>().unwrap()]
+            vec![
+                "0x00000000000000000000000000000000000000aa"
+                    .parse::<Address>()
+                    .unwrap()
+            ]
         );
         // Malformed answers give nothing rather than a panic.
         assert!(affected_addresses(Some(&json!(7)), Some(&json!("x")), &named).is_empty());

@@ -150,7 +150,9 @@ pub enum EvidenceError {
     Store(#[from] argus_store::StoreError),
     #[error(transparent)]
     Alerting(#[from] argus_alerting::AlertError),
-    #[error("could not {action} {path}: {source}; check the data directory's permissions and free space")]
+    #[error(
+        "could not {action} {path}: {source}; check the data directory's permissions and free space"
+    )]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -245,7 +247,8 @@ pub async fn capture(
         writer.note("system state (processes, sockets, journals, log tails) not captured: evidence.system_state is off");
     }
 
-    let (manifest_bytes, files, notes) = writer.finish_manifest(incident_id, now_ms)?;
+    let (manifest_bytes, Manifest { files, notes, .. }) =
+        writer.finish_manifest(incident_id, now_ms)?;
     let root = sha256_hex(&manifest_bytes);
     writer.publish(&final_dir, incident_id)?;
 
@@ -493,12 +496,12 @@ impl BundleWriter {
             .unwrap_or(base)
     }
 
-    /// Writes `manifest.json`; returns its bytes, the files and the notes.
+    /// Writes `manifest.json`; returns its bytes and itself.
     fn finish_manifest(
         &mut self,
         incident_id: i64,
         now_ms: i64,
-    ) -> Result<(Vec<u8>, Vec<ManifestFile>, Vec<String>), EvidenceError> {
+    ) -> Result<(Vec<u8>, Manifest), EvidenceError> {
         let manifest = Manifest {
             format: FORMAT.to_owned(),
             incident_id,
@@ -511,7 +514,7 @@ impl BundleWriter {
             detail: e.to_string(),
         })?;
         write_new_file(&self.staging.join(MANIFEST), &bytes)?;
-        Ok((bytes, manifest.files, manifest.notes))
+        Ok((bytes, manifest))
     }
 
     /// Moves the complete staging directory to `dir`; fails when `dir`
@@ -590,7 +593,9 @@ mod tests {
         let mut writer = BundleWriter::create(tmp.path(), 1, 0).unwrap();
         writer.add("a.json", "first", b"1", false).unwrap();
         writer.add("a.json", "second", b"2", false).unwrap();
-        writer.add("manifest.json", "not the manifest", b"3", false).unwrap();
+        writer
+            .add("manifest.json", "not the manifest", b"3", false)
+            .unwrap();
         let names: Vec<&str> = writer.files.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["a.json", "2-a.json", "2-manifest.json"]);
         // A link planted where a file will go is refused, not followed.

@@ -344,7 +344,10 @@ pub(super) fn read_proc(root: &Path) -> ProcSnapshot {
 }
 
 fn socket_inode(link: &str) -> Option<u64> {
-    link.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+    link.strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
 }
 
 /// One process; `None` when it vanished or is unreadable.

@@ -132,9 +132,7 @@ impl IncidentReport {
         out.push_str("\n## Response figures\n\n");
         out.push_str("| Figure | Value | Measured from | To |\n|---|---|---|---|\n");
         for (name, figure) in self.figures.named() {
-            let value = figure
-                .ms
-                .map_or_else(|| "not reached".to_owned(), human_ms);
+            let value = figure.ms.map_or_else(|| "not reached".to_owned(), human_ms);
             let from = match figure.from {
                 "first_event_ms" => "the first malicious block's time (`first_event_ms`)",
                 _ => "the incident's opening (`opened_ms`)",
@@ -281,7 +279,13 @@ impl IncidentReport {
         if !self.evidence.files.is_empty() {
             out.push_str("| File | Bytes | SHA-256 |\n|---|---|---|\n");
             for f in &self.evidence.files {
-                let _ = writeln!(out, "| {} | {} | `{}` |", cell(&f.name), f.bytes, cell(&f.sha256));
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | `{}` |",
+                    cell(&f.name),
+                    f.bytes,
+                    cell(&f.sha256)
+                );
             }
         }
     }

@@ -30,7 +30,7 @@ pub(crate) fn insert_incident(conn: &Connection, id: i64, title: &str, t: Times)
         .execute(
             "INSERT INTO incidents (id, kind, group_key, severity, state, title, playbook, \
              opened_ms, first_event_ms, first_alert_ms, acknowledged_ms, contained_ms, \
-             resolved_ms, assignee) VALUES (?1, 'funds-drained', 'anvil', 'P0', ?2, ?3, \
+             resolved_ms, assignee) VALUES (?1, 'funds-drained', 'anvil-' || ?1, 'P0', ?2, ?3, \
              'contain', ?4, ?5, ?6, ?7, ?8, ?9, 'alice')",
             rusqlite::params![
                 id,
@@ -48,7 +48,14 @@ pub(crate) fn insert_incident(conn: &Connection, id: i64, title: &str, t: Times)
 }
 
 /// Records an alert through the outbox and adds it to incident `id`.
-pub(crate) fn add_alert(conn: &Connection, id: i64, rule: &str, title: &str, n: u8, at_ms: i64) -> String {
+pub(crate) fn add_alert(
+    conn: &Connection,
+    id: i64,
+    rule: &str,
+    title: &str,
+    n: u8,
+    at_ms: i64,
+) -> String {
     let origin = ChainOrigin {
         chain: ChainId::LOCAL,
         block: BlockRef {
@@ -104,8 +111,24 @@ fn scene() -> (Store, Connection) {
             resolved: Some(t0 + 13_000 + 180 * MIN),
         },
     );
-    add_alert(&conn, 3, "large-outflow", "5,000,000 TKN | left **vault**", 1, t0);
-    db::add_event(&conn, 3, t0 + 13_000, "argus", "incident.open", None, &json!({})).unwrap();
+    add_alert(
+        &conn,
+        3,
+        "large-outflow",
+        "5,000,000 TKN | left **vault**",
+        1,
+        t0,
+    );
+    db::add_event(
+        &conn,
+        3,
+        t0 + 13_000,
+        "argus",
+        "incident.open",
+        None,
+        &json!({}),
+    )
+    .unwrap();
     db::add_event(
         &conn,
         3,
@@ -198,9 +221,17 @@ fn the_report_computes_each_figure_from_its_stated_instants() {
     assert_eq!(r.evidence.root, Some("ab".repeat(32)));
     assert_eq!(r.impact.len(), 1);
     assert_eq!(r.impact[0].wei, "1500000000000000000");
-    assert!(r.post_incident.iter().any(|s| s.title == "Root cause analysis"));
+    assert!(
+        r.post_incident
+            .iter()
+            .any(|s| s.title == "Root cause analysis")
+    );
     assert!(r.post_incident.iter().any(|s| s.title == "Lessons learned"));
-    assert!(r.post_incident.iter().any(|s| s.title == "Preventive measures"));
+    assert!(
+        r.post_incident
+            .iter()
+            .any(|s| s.title == "Preventive measures")
+    );
 }
 
 #[test]
