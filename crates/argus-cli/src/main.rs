@@ -89,6 +89,12 @@ enum Command {
     /// Is the monitor keeping up? Each chain's checkpoint, the outbox, the
     /// notifiers' last errors, the audit log.
     Status(cmd::status::StatusArgs),
+    /// Incidents: the evidence bundle and the incident report.
+    #[command(subcommand)]
+    Incidents(cmd::incident_report::IncidentReportCommand),
+    /// Response metrics: mean and median time to detect, acknowledge,
+    /// contain and resolve; the false-positive rate per rule.
+    Metrics(cmd::metrics::MetricsArgs),
 }
 
 fn main() -> ExitCode {
@@ -108,6 +114,8 @@ fn main() -> ExitCode {
         Command::Validate(args) => cmd::validate::run(&cli.global, args),
         Command::Alerts(command) => cmd::alerts::run(&cli.global, command),
         Command::Status(args) => cmd::status::run(&cli.global, args),
+        Command::Incidents(command) => cmd::incident_report::run(&cli.global, command),
+        Command::Metrics(args) => cmd::metrics::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,
