@@ -364,3 +364,34 @@ fn verify_without_a_bundle_says_so() {
     assert!(matches!(error, EvidenceError::NoBundle { .. }), "{error}");
     assert!(error.to_string().contains("no evidence bundle"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evidence_directory_that_is_a_link_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let store = Store::open_in_dir(&data).unwrap();
+    insert_incident(&store, "0x01", "r", 0, 0);
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, data.join("evidence")).unwrap();
+    let sources = EvidenceSources {
+        data_dir: data.clone(),
+        chains: BTreeMap::new(),
+        config: EvidenceConfig {
+            system_state: false,
+            ..EvidenceConfig::default()
+        },
+        bots: BTreeMap::new(),
+        config_files: Vec::new(),
+        clock: Clock::manual_ms(0),
+    };
+    let error = evidence::capture(&sources, &store, INCIDENT)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, EvidenceError::Unsafe { .. }), "{error}");
+    assert!(error.to_string().contains("symbolic link"), "{error}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    let conn = store.connect().unwrap();
+    assert_eq!(db::incident(&conn, INCIDENT).unwrap().evidence_root, None);
+}
