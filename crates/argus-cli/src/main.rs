@@ -94,6 +94,9 @@ enum Command {
     /// playbooks.
     #[command(subcommand)]
     Incidents(cmd::incidents::IncidentsCommand),
+    /// Response metrics: mean and median time to detect, acknowledge,
+    /// contain and resolve; the false-positive rate per rule.
+    Metrics(cmd::metrics::MetricsArgs),
 }
 
 fn main() -> ExitCode {
@@ -114,6 +117,7 @@ fn main() -> ExitCode {
         Command::Alerts(command) => cmd::alerts::run(&cli.global, command),
         Command::Status(args) => cmd::status::run(&cli.global, args),
         Command::Incidents(command) => cmd::incidents::run(&cli.global, command),
+        Command::Metrics(args) => cmd::metrics::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

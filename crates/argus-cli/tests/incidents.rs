@@ -129,7 +129,8 @@ const ATTACKER: &str = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 /// DEPLOYER (who holds every role), with 1,000,000 tokens minted to ALICE.
 fn deploy_oz_token(anvil: &Anvil) -> String {
     let artifact: Value = serde_json::from_str(
-        &std::fs::read_to_string(testdata("abi/openzeppelin/ERC20PresetMinterPauser.json")).unwrap(),
+        &std::fs::read_to_string(testdata("abi/openzeppelin/ERC20PresetMinterPauser.json"))
+            .unwrap(),
     )
     .unwrap();
     let bytecode = artifact["bytecode"].as_str().unwrap();
@@ -137,14 +138,20 @@ fn deploy_oz_token(anvil: &Anvil) -> String {
     // `cast calldata` prefixes a selector; the constructor takes the rest.
     let init = format!("{bytecode}{}", &args[10..]);
     let token = format!("{:#x}", anvil.deploy(&init));
-    let mint = cast::calldata("mint(address,uint256)", &[ALICE, "1000000000000000000000000"]);
+    let mint = cast::calldata(
+        "mint(address,uint256)",
+        &[ALICE, "1000000000000000000000000"],
+    );
     anvil.receipt(&anvil.send(json!({ "to": token, "data": mint })));
     token
 }
 
 fn call(anvil: &Anvil, to: &str, signature: &str, args: &[&str]) -> String {
     anvil
-        .rpc("eth_call", json!([{ "to": to, "data": cast::calldata(signature, args) }, "latest"]))
+        .rpc(
+            "eth_call",
+            json!([{ "to": to, "data": cast::calldata(signature, args) }, "latest"]),
+        )
         .as_str()
         .unwrap()
         .to_owned()
@@ -181,14 +188,30 @@ fn scene(anvil: &Anvil, gate: bool) -> Scene {
     let data = root.join("data");
     let token = deploy_oz_token(anvil);
     let out = argus(&data)
-        .args(["registry", "import", "--chain", "anvil", "--address", &token, "--label", "Guarded"])
+        .args([
+            "registry",
+            "import",
+            "--chain",
+            "anvil",
+            "--address",
+            &token,
+            "--label",
+            "Guarded",
+        ])
         .arg(testdata("abi/openzeppelin/ERC20PresetMinterPauser.json"))
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let out = argus(&data)
         .env("ARGUS_MASTER_KEY", MASTER_KEY)
-        .args(["keys", "create", "--label", "guardian", "--allow", "sign-containment"])
+        .args([
+            "keys",
+            "create",
+            "--label",
+            "guardian",
+            "--allow",
+            "sign-containment",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -298,21 +321,32 @@ fn start_daemon(scene: &Scene) -> Child {
 }
 
 fn stop_daemon(mut child: Child) {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let status = wait_for("the daemon to stop", Duration::from_secs(20), || {
         child.try_wait().ok().flatten()
     });
-    assert!(status.success(), "the daemon did not stop cleanly: {status:?}");
+    assert!(
+        status.success(),
+        "the daemon did not stop cleanly: {status:?}"
+    );
 }
 
 /// The exploit-like transaction: ALICE's tokens moved to an attacker.
 fn drain(anvil: &Anvil, token: &str) {
-    let transfer = cast::calldata("transfer(address,uint256)", &[ATTACKER, "900000000000000000000000"]);
+    let transfer = cast::calldata(
+        "transfer(address,uint256)",
+        &[ATTACKER, "900000000000000000000000"],
+    );
     anvil.receipt(&anvil.send(json!({ "from": ALICE, "to": token, "data": transfer })));
 }
 
 fn incidents_json(scene: &Scene) -> Vec<Value> {
-    let out = argus(&scene.data).args(["incidents", "list", "--json"]).output().unwrap();
+    let out = argus(&scene.data)
+        .args(["incidents", "list", "--json"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -334,13 +368,20 @@ fn daemon_log(scene: &Scene) -> String {
 }
 
 fn audit_actions(scene: &Scene) -> Vec<(String, String)> {
-    let out = argus(&scene.data).args(["audit", "tail", "-n", "200", "--json"]).output().unwrap();
+    let out = argus(&scene.data)
+        .args(["audit", "tail", "-n", "200", "--json"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .map(|e| {
-            let payload = if e["payload"].is_object() { &e["payload"] } else { &e };
+            let payload = if e["payload"].is_object() {
+                &e["payload"]
+            } else {
+                &e
+            };
             (
                 payload["action"].as_str().unwrap_or_default().to_owned(),
                 payload["actor"].as_str().unwrap_or_default().to_owned(),
@@ -356,9 +397,11 @@ fn an_exploit_is_contained_without_a_person_and_unpaused_by_two() {
     let daemon = start_daemon(&scene);
     drain(&anvil, &scene.token);
 
-    wait_for("the token to be paused by the guardian", Duration::from_secs(60), || {
-        paused(&anvil, &scene.token).then_some(())
-    });
+    wait_for(
+        "the token to be paused by the guardian",
+        Duration::from_secs(60),
+        || paused(&anvil, &scene.token).then_some(()),
+    );
     let bot = scene.bot.id();
     wait_for("the bot to be stopped", Duration::from_secs(20), || {
         (!std::path::Path::new(&format!("/proc/{bot}")).exists()
@@ -366,16 +409,26 @@ fn an_exploit_is_contained_without_a_person_and_unpaused_by_two() {
                 .is_ok_and(|s| s.contains(") Z ")))
         .then_some(())
     });
-    assert!(scene.root.join("STOP").exists(), "the kill switch was written");
-    let incident = wait_for("the incident to be contained", Duration::from_secs(20), || {
-        incidents_json(&scene)
-            .into_iter()
-            .find(|i| i["state"] == "contained")
-    });
+    assert!(
+        scene.root.join("STOP").exists(),
+        "the kill switch was written"
+    );
+    let incident = wait_for(
+        "the incident to be contained",
+        Duration::from_secs(20),
+        || {
+            incidents_json(&scene)
+                .into_iter()
+                .find(|i| i["state"] == "contained")
+        },
+    );
     let id = incident["id"].as_i64().unwrap();
     assert_eq!(incident["severity"], "P0");
     assert_eq!(incident["kind"], "funds-drained");
-    assert!(incident["acknowledged_ms"].is_null(), "nobody acknowledged it: {incident}");
+    assert!(
+        incident["acknowledged_ms"].is_null(),
+        "nobody acknowledged it: {incident}"
+    );
     let detail = show(&scene, id);
     let steps: Vec<(&str, &str)> = detail["steps"]
         .as_array()
@@ -383,14 +436,21 @@ fn an_exploit_is_contained_without_a_person_and_unpaused_by_two() {
         .iter()
         .map(|s| (s["step_id"].as_str().unwrap(), s["state"].as_str().unwrap()))
         .collect();
-    assert!(steps.contains(&("pause", "succeeded")), "{steps:?}\n{}", daemon_log(&scene));
+    assert!(
+        steps.contains(&("pause", "succeeded")),
+        "{steps:?}\n{}",
+        daemon_log(&scene)
+    );
     assert!(steps.contains(&("stop-bot", "succeeded")), "{steps:?}");
     let txs = detail["transactions"].as_array().unwrap();
     assert_eq!(txs.len(), 1, "one pause transaction: {txs:?}");
     assert_eq!(txs[0]["status"], "confirmed");
     let contained = incident["contained_ms"].as_i64().unwrap();
     let opened = incident["opened_ms"].as_i64().unwrap();
-    assert!(contained - opened < 5 * 60_000, "contained within the P0 response time");
+    assert!(
+        contained - opened < 5 * 60_000,
+        "contained within the P0 response time"
+    );
 
     // Unpausing is never one person's call.
     let as_user = |user: &str, args: &[&str]| {
@@ -402,7 +462,22 @@ fn an_exploit_is_contained_without_a_person_and_unpaused_by_two() {
             .unwrap()
     };
     let id_text = id.to_string();
-    let out = as_user("alice", &["incidents", "unpause", &id_text, "--chain", "anvil", "--contract", "Guarded", "--key", "guardian", "--reason", "root cause fixed"]);
+    let out = as_user(
+        "alice",
+        &[
+            "incidents",
+            "unpause",
+            &id_text,
+            "--chain",
+            "anvil",
+            "--contract",
+            "Guarded",
+            "--key",
+            "guardian",
+            "--reason",
+            "root cause fixed",
+        ],
+    );
     assert!(out.status.success(), "{out:?}");
     let step = show(&scene, id)["steps"]
         .as_array()
@@ -414,15 +489,24 @@ fn an_exploit_is_contained_without_a_person_and_unpaused_by_two() {
     let out = as_user("alice", &["incidents", "approve", &id_text, &step]);
     assert!(out.status.success(), "{out:?}");
     let out = as_user("alice", &["incidents", "approve", &id_text, &step]);
-    assert_eq!(out.status.code(), Some(1), "the same operator twice is refused: {out:?}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the same operator twice is refused: {out:?}"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("another operator must approve"));
     std::thread::sleep(Duration::from_secs(2));
-    assert!(paused(&anvil, &scene.token), "one approval unpauses nothing");
+    assert!(
+        paused(&anvil, &scene.token),
+        "one approval unpauses nothing"
+    );
     let out = as_user("bob", &["incidents", "approve", &id_text, &step]);
     assert!(out.status.success(), "{out:?}");
-    wait_for("the token to be unpaused after two approvals", Duration::from_secs(60), || {
-        (!paused(&anvil, &scene.token)).then_some(())
-    });
+    wait_for(
+        "the token to be unpaused after two approvals",
+        Duration::from_secs(60),
+        || (!paused(&anvil, &scene.token)).then_some(()),
+    );
 
     stop_daemon(daemon);
     let actions = audit_actions(&scene);
@@ -439,7 +523,10 @@ fn an_exploit_is_contained_without_a_person_and_unpaused_by_two() {
             "no {action} by {actor} in the audit log: {actions:?}"
         );
     }
-    let out = argus(&scene.data).args(["audit", "verify"]).output().unwrap();
+    let out = argus(&scene.data)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
 }
 
@@ -451,29 +538,51 @@ fn a_kill_9_between_detection_and_containment_still_contains_exactly_once() {
     drain(&anvil, &scene.token);
     // Detected: the incident is open, its containment waits at the gate.
     wait_for("the incident to open", Duration::from_secs(60), || {
-        incidents_json(&scene).into_iter().find(|i| i["state"] == "open")
+        incidents_json(&scene)
+            .into_iter()
+            .find(|i| i["state"] == "open")
     });
     daemon.kill().unwrap();
     daemon.wait().unwrap();
     assert!(!paused(&anvil, &scene.token));
     std::fs::write(scene.root.join("gate"), "").unwrap();
     let daemon = start_daemon(&scene);
-    wait_for("the token to be paused after the restart", Duration::from_secs(60), || {
-        paused(&anvil, &scene.token).then_some(())
-    });
-    let incident = wait_for("the incident to be contained", Duration::from_secs(30), || {
-        incidents_json(&scene).into_iter().find(|i| i["state"] == "contained")
-    });
+    wait_for(
+        "the token to be paused after the restart",
+        Duration::from_secs(60),
+        || paused(&anvil, &scene.token).then_some(()),
+    );
+    let incident = wait_for(
+        "the incident to be contained",
+        Duration::from_secs(30),
+        || {
+            incidents_json(&scene)
+                .into_iter()
+                .find(|i| i["state"] == "contained")
+        },
+    );
     stop_daemon(daemon);
-    assert_eq!(incidents_json(&scene).len(), 1, "one incident, not a second one after the restart");
+    assert_eq!(
+        incidents_json(&scene).len(),
+        1,
+        "one incident, not a second one after the restart"
+    );
     let detail = show(&scene, incident["id"].as_i64().unwrap());
-    assert_eq!(detail["transactions"].as_array().unwrap().len(), 1, "{detail}");
+    assert_eq!(
+        detail["transactions"].as_array().unwrap().len(),
+        1,
+        "{detail}"
+    );
     // On chain: exactly one Paused event.
     let logs = anvil.rpc(
         "eth_getLogs",
         json!([{ "address": scene.token, "fromBlock": "0x0", "toBlock": "latest",
                   "topics": ["0x62e78cea01bee320cd4e420270b5ea74000d11b0c9f74754ebdbfc544b05a258"] }]),
     );
-    assert_eq!(logs.as_array().unwrap().len(), 1, "one Paused(address) event: {logs}");
+    assert_eq!(
+        logs.as_array().unwrap().len(),
+        1,
+        "one Paused(address) event: {logs}"
+    );
     let _ = DEPLOYER;
 }

@@ -27,6 +27,7 @@ const READERS: &[&[&str]] = &[
     &["alerts", "list", "--json"],
     &["alerts", "silence", "list"],
     &["status", "--json"],
+    &["metrics", "--json"],
     &["audit", "verify"],
     &["audit", "tail"],
     &["audit", "query", "--actor", "alice"],

@@ -18,9 +18,12 @@
 
 pub mod db;
 pub mod error;
+pub mod evidence;
 pub mod intake;
 pub mod loader;
+pub mod metrics;
 pub mod policy;
+pub mod report;
 pub mod respond;
 pub mod state;
 

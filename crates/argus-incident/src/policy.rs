@@ -217,7 +217,11 @@ impl KindConfig {
                 .or_else(|| fields.get(key));
             match found {
                 Some(serde_json::Value::String(s)) => s == want,
-                Some(other) => other.to_string() == *want,
+                // A number or a boolean compares by its JSON text.
+                Some(other) => {
+                    let text = other.to_string();
+                    text == *want
+                }
                 None => false,
             }
         })

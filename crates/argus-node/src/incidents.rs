@@ -196,7 +196,10 @@ impl IncidentRunner {
             retryable: true,
         };
         let now = self.clock.now_ms();
-        let message = notify.message.clone().unwrap_or_else(|| summary(incident, notify.audience));
+        let message = notify
+            .message
+            .clone()
+            .unwrap_or_else(|| summary(incident, notify.audience));
         let mut conn = self.store.connect().map_err(|e| failure(e.into()))?;
         let tx = conn.transaction().map_err(|e| failure(e.into()))?;
         if notify.audience == Audience::Public {

@@ -50,8 +50,8 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
 pub use argus_core::Clock;
-pub use argus_incident::respond::GuardianKey;
 use argus_incident::evidence::EvidenceSources;
+pub use argus_incident::respond::GuardianKey;
 use argus_incident::respond::Responders;
 
 use crate::chain::ChainContext;
@@ -166,6 +166,9 @@ const EVENT_BUFFER: usize = 4096;
 
 /// Where `{ env: NAME }` secrets come from.
 type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Rotates a vault key by label (the binary's, holding the master key).
+type KeyRotator = Box<dyn Fn(&str) -> Result<String, String> + Send + Sync>;
 
 /// Builds a node: the config, then what the caller injects.
 pub struct NodeBuilder {
@@ -292,7 +295,7 @@ impl NodeBuilder {
     /// with [`StoreError::Locked`] while another node holds the directory.
     pub fn start(mut self) -> Result<NodeHandle, NodeError> {
         // One node per data directory; taken before anything is written.
-        let run_lock = match (self.run_lock, &self.store) {
+        let run_lock = match (self.run_lock.take(), &self.store) {
             (Some(lock), _) => Some(lock),
             (None, None) => Some(RunLock::acquire(&self.data_dir)?),
             (None, Some(store)) => match store.path().and_then(std::path::Path::parent) {
@@ -301,7 +304,7 @@ impl NodeBuilder {
             },
         };
         // Opened (and migrated) once; every task takes its own connection.
-        let store = match self.store {
+        let store = match self.store.take() {
             Some(store) => store,
             None => Store::open_in_dir(&self.data_dir)?,
         };
@@ -423,9 +426,11 @@ impl NodeBuilder {
         for setup in &self.config.chains {
             let pool = setup.connect()?;
             let id = setup.chain();
-            responders = responders
-                .chain(&id.name(), id, pool.clone())
-                .chain(&id.0.to_string(), id, pool.clone());
+            responders = responders.chain(&id.name(), id, pool.clone()).chain(
+                &id.0.to_string(),
+                id,
+                pool.clone(),
+            );
             pools.insert(id, pool);
         }
         for (label, key) in std::mem::take(&mut self.signing_keys) {

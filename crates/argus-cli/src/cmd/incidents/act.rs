@@ -243,7 +243,7 @@ pub(super) fn run(global: &GlobalArgs, command: IncidentsCommand) -> anyhow::Res
             })?;
             (format!("alert judged {}", a.disposition), &a.act)
         }
-        IncidentsCommand::List(_) | IncidentsCommand::Show(_) => {
+        IncidentsCommand::List(_) | IncidentsCommand::Show(_) | IncidentsCommand::Documents(_) => {
             unreachable!("read-only subcommands are run by the module")
         }
     };

@@ -53,6 +53,9 @@ pub(crate) enum IncidentsCommand {
     /// Judge an alert: true-positive, false-positive or benign (for the
     /// false-positive rate of `argus metrics`).
     Disposition(act::DispositionArgs),
+    /// The evidence bundle and the incident report.
+    #[command(flatten)]
+    Documents(crate::cmd::incident_report::IncidentReportCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -92,6 +95,7 @@ pub(crate) fn run(global: &GlobalArgs, command: IncidentsCommand) -> anyhow::Res
     match command {
         IncidentsCommand::List(args) => list(global, &args),
         IncidentsCommand::Show(args) => show(global, &args),
+        IncidentsCommand::Documents(command) => crate::cmd::incident_report::run(global, command),
         other => act::run(global, other),
     }
 }
