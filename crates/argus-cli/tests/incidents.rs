@@ -122,7 +122,7 @@ use std::time::Duration;
 use argus_testkit::{ALICE, Anvil, DEPLOYER, cast, testdata, wait_for};
 use serde_json::{Value, json};
 
-const MASTER_KEY: &str = "correct horse battery staple incident drill 2026";
+const MASTER_KEY: &str = "kR9vX2mQ7tL4wZ8pN3bY6cJ1hF5dS0aE";
 const ATTACKER: &str = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 
 /// OpenZeppelin's compiled `ERC20PresetMinterPauser` (4.9.6), deployed by
@@ -452,6 +452,47 @@ fn an_exploit_is_contained_without_a_person_and_unpaused_by_two() {
         "contained within the P0 response time"
     );
 
+    // The evidence captured at detection verifies; the report holds the
+    // figures a security lead hands on.
+    let id_text = id.to_string();
+    let evidence = wait_for("the evidence bundle", Duration::from_secs(30), || {
+        show(&scene, id)["incident"]["evidence_root"]
+            .as_str()
+            .map(str::to_owned)
+    });
+    let out = argus(&scene.data)
+        .args(["incidents", "evidence", "verify", &id_text])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = argus(&scene.data)
+        .args(["incidents", "report", &id_text, "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["evidence"]["root"], evidence.as_str(), "{report}");
+    let detect = report["figures"]["time_to_detect"]["ms"].as_i64().unwrap();
+    let contain = report["figures"]["time_to_contain"]["ms"].as_i64().unwrap();
+    assert!((0..60_000).contains(&detect), "time to detect {detect} ms");
+    assert!(
+        (0..5 * 60_000).contains(&contain),
+        "time to contain {contain} ms"
+    );
+    assert!(
+        report["figures"]["time_to_resolve"]["ms"].is_null(),
+        "not resolved yet"
+    );
+    let out = argus(&scene.data)
+        .args(["incidents", "report", &id_text])
+        .output()
+        .unwrap();
+    let markdown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        markdown.contains("funds-drained") && markdown.contains(&evidence),
+        "{markdown}"
+    );
+
     // Unpausing is never one person's call.
     let as_user = |user: &str, args: &[&str]| {
         argus(&scene.data)
@@ -491,7 +532,7 @@ fn an_exploit_is_contained_without_a_person_and_unpaused_by_two() {
     let out = as_user("alice", &["incidents", "approve", &id_text, &step]);
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(2),
         "the same operator twice is refused: {out:?}"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("another operator must approve"));
