@@ -2,6 +2,8 @@
 //! steps queue and release in order, approvals, escalation timers, retries
 //! and failures, containment. The clock is the test's.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 
 use alloy_primitives::{Address, B256};
