@@ -1,6 +1,7 @@
 //! The daemon's config (`argus_node::config`): any text is parsed into the
 //! document's shape without a panic, and the sections typed from it (the
-//! signal sources, alerting) are checked without a panic either. Rule files
+//! signal sources, alerting, the incident policy with its playbooks) are
+//! checked without a panic either. Rule files
 //! and registry imports are files of their own, fuzzed by their own targets.
 #![no_main]
 
@@ -30,6 +31,17 @@ fuzz_target!(|data: &[u8]| {
         && let Ok(alerting) = serde_json::from_value::<AlertingConfig>(raw.value.clone())
     {
         let _ = alerting.validate("alerting");
+    }
+    if let Some(raw) = &doc.incidents {
+        let refs = argus_incident::loader::References {
+            notifiers: Some(["ops".to_owned()].into()),
+            chains: vec![argus_core::ChainId(1)],
+            rules: Some(["drain".to_owned()].into()),
+        };
+        if let Ok(policy) = argus_incident::loader::load(raw, "argus.yaml", &refs) {
+            let _ = policy.key_labels();
+            let _ = policy.kind_for("drain", argus_core::Severity::High, &serde_json::Value::Null);
+        }
     }
     for item in &doc.chains {
         let _ = serde_json::to_string(&item.value);

@@ -196,11 +196,17 @@ impl IncidentRunner {
             retryable: true,
         };
         let now = self.clock.now_ms();
-        let message = notify
-            .message
-            .clone()
-            .unwrap_or_else(|| summary(incident, notify.audience));
         let mut conn = self.store.connect().map_err(|e| failure(e.into()))?;
+        let message = match &notify.message {
+            Some(message) => message.clone(),
+            None if notify.audience == Audience::Management => {
+                // The briefing carries the impact assessment and the figures
+                // so far, from the same record the report is made of.
+                let report = argus_incident::report::report(&conn, incident.id).map_err(failure)?;
+                briefing(incident, &report)
+            }
+            None => summary(incident, notify.audience),
+        };
         let tx = conn.transaction().map_err(|e| failure(e.into()))?;
         if notify.audience == Audience::Public {
             state::set_public_status(
@@ -244,6 +250,55 @@ impl IncidentRunner {
         Ok(json!({ "notifiers": notify.notifiers, "audience": notify.audience, "queued": new }))
     }
 
+    /// The critical signal a key's policy asks for when it signs outside
+    /// its window: a critical notice to the severity's people, and a row of
+    /// the timeline (so the audit log has it).
+    fn key_used_outside_window(
+        &self,
+        tx: &argus_store::Transaction<'_>,
+        step: &db::Step,
+        now: i64,
+    ) -> Result<(), NodeError> {
+        let incident = db::incident(tx, step.incident_id)?;
+        let severity = self.policy.severity(incident.severity);
+        let mut names: Vec<&str> = severity
+            .notify
+            .iter()
+            .chain(&severity.escalation)
+            .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        db::add_event(
+            tx,
+            incident.id,
+            now,
+            intake::SYSTEM_ACTOR,
+            "key.outside_window",
+            Some("a containment key signed outside its time window, as its policy allows with a critical signal"),
+            &json!({ "step": step.step_id }),
+        )?;
+        if !names.is_empty() {
+            intake::notify_keyed(
+                tx,
+                &names,
+                &IncidentNotice {
+                    incident_id: incident.id,
+                    what: "key-outside-window",
+                    severity: argus_core::Severity::Critical,
+                    title: format!(
+                        "Incident {}: step {} signed with a key outside its time window",
+                        incident.id, step.step_id
+                    ),
+                    fields: json!({ "incident": incident.id, "step": step.step_id }),
+                },
+                &format!("key-window-{}", step.step_id),
+                now,
+            )?;
+        }
+        Ok(())
+    }
+
     fn record(
         &self,
         step: &db::Step,
@@ -254,6 +309,9 @@ impl IncidentRunner {
         let tx = conn.transaction()?;
         match outcome {
             Ok(result) => {
+                if outside_key_window(&result) {
+                    self.key_used_outside_window(&tx, step, now)?;
+                }
                 // A capture writes its own `evidence.captured` row (with
                 // the root the audit log keeps).
                 state::step_succeeded(&tx, step.incident_id, &step.step_id, &result, now)?;
@@ -280,6 +338,21 @@ impl IncidentRunner {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Whether a responder signed with a key outside its time window (its
+/// policy allows that only together with a critical signal).
+fn outside_key_window(result: &serde_json::Value) -> bool {
+    fn walk(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Object(map) => map.iter().any(|(k, v)| {
+                (k == "signed_outside_key_window" && v == &serde_json::Value::Bool(true)) || walk(v)
+            }),
+            serde_json::Value::Array(items) => items.iter().any(walk),
+            _ => false,
+        }
+    }
+    walk(result)
 }
 
 /// The contracts the incident's alerts came from, by chain.
@@ -323,4 +396,33 @@ fn summary(incident: &db::Incident, audience: Audience) -> String {
             incident.severity
         ),
     }
+}
+
+/// The management briefing: what happened, what was done, the impact.
+fn briefing(incident: &db::Incident, report: &argus_incident::report::IncidentReport) -> String {
+    let mut text = summary(incident, Audience::Management);
+    let done: Vec<String> = report
+        .steps
+        .iter()
+        .filter(|s| s.state == argus_incident::StepState::Succeeded)
+        .map(|s| format!("{} ({})", s.step_id, s.action))
+        .collect();
+    if !done.is_empty() {
+        text.push_str(&format!(" Done so far: {}.", done.join(", ")));
+    }
+    if !report.impact.is_empty() {
+        let impact: Vec<String> = report
+            .impact
+            .iter()
+            .map(|b| format!("{} {} held {} wei at block {}", b.role, b.address, b.wei, b.block))
+            .collect();
+        text.push_str(&format!(" Impact assessment: {}.", impact.join("; ")));
+    }
+    if let Some(ms) = report.figures.time_to_detect.ms {
+        text.push_str(&format!(
+            " Detected {} after the first malicious block.",
+            argus_incident::report::human_ms(ms)
+        ));
+    }
+    text
 }
