@@ -66,6 +66,8 @@ struct RawConfig {
     signals: Option<Spanned<serde_json::Value>>,
     #[serde(default)]
     audit: Option<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    incidents: Option<Spanned<serde_json::Value>>,
 }
 
 /// Collects diagnostics for one file.
@@ -139,6 +141,7 @@ pub struct ConfigDocument {
     pub alerting: Option<Spanned<serde_json::Value>>,
     pub signals: Option<Spanned<serde_json::Value>>,
     pub audit: Option<Spanned<serde_json::Value>>,
+    pub incidents: Option<Spanned<serde_json::Value>>,
 }
 
 impl ConfigDocument {
@@ -192,6 +195,7 @@ impl ConfigDocument {
             alerting: raw.alerting,
             signals: raw.signals,
             audit: raw.audit,
+            incidents: raw.incidents,
         })
     }
 
@@ -217,6 +221,8 @@ pub struct Loaded {
     pub registry_imports: Vec<PathBuf>,
     pub signals: SignalsConfig,
     pub audit: AuditConfig,
+    /// The `incidents:` section (only its `kinds` are typed so far).
+    pub incidents: argus_incident::IncidentsConfig,
 }
 
 /// The `audit:` section: where the daemon publishes the audit log's signed
@@ -267,6 +273,15 @@ struct AuditSection {
 #[serde(deny_unknown_fields)]
 struct WitnessSection {
     file: String,
+}
+
+/// The `incidents:` section as far as this loader types it: the kinds
+/// (which alerts make which incident); the other keys are read by the
+/// incident stage's own loader.
+#[derive(Debug, Default, Deserialize)]
+struct IncidentsSection {
+    #[serde(default)]
+    kinds: Vec<argus_incident::policy::KindConfig>,
 }
 
 /// The `registry:` section.
@@ -423,6 +438,17 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
         None => AuditConfig::default(),
     };
 
+    let incidents = match &doc.incidents {
+        Some(raw) => out
+            .item::<IncidentsSection>("incidents", raw)
+            .map(|section| argus_incident::IncidentsConfig {
+                kinds: section.kinds,
+                ..Default::default()
+            })
+            .unwrap_or_default(),
+        None => argus_incident::IncidentsConfig::default(),
+    };
+
     match (out.diagnostics.is_empty(), rules, alerting, signals) {
         (true, Some(rules), Some(alerting), Some(signals)) => Ok(Loaded {
             data_dir,
@@ -433,6 +459,7 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
             registry_imports,
             signals,
             audit,
+            incidents,
         }),
         _ => {
             let mut diagnostics = out.diagnostics;

@@ -61,6 +61,8 @@ pub struct NodeConfig {
     pub alerting: AlertingConfig,
     /// What the node measures besides the chains.
     pub signals: SignalsConfig,
+    /// The incident policy: which alerts open incidents, and the playbooks.
+    pub incidents: argus_incident::IncidentsConfig,
 }
 
 impl From<&config::Loaded> for NodeConfig {
@@ -70,6 +72,7 @@ impl From<&config::Loaded> for NodeConfig {
             rules: loaded.rules.clone(),
             alerting: loaded.alerting.clone(),
             signals: loaded.signals.clone(),
+            incidents: loaded.incidents.clone(),
         }
     }
 }
