@@ -89,6 +89,9 @@ enum Command {
     /// Is the monitor keeping up? Each chain's checkpoint, the outbox, the
     /// notifiers' last errors, the audit log.
     Status(cmd::status::StatusArgs),
+    /// Play an attack scenario for real on a local anvil and score the
+    /// response; `drill history` shows the kept scorecards.
+    Drill(cmd::drill::DrillArgs),
 }
 
 fn main() -> ExitCode {
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => cmd::validate::run(&cli.global, args),
         Command::Alerts(command) => cmd::alerts::run(&cli.global, command),
         Command::Status(args) => cmd::status::run(&cli.global, args),
+        Command::Drill(args) => cmd::drill::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,
