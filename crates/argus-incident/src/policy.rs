@@ -199,7 +199,10 @@ impl KindConfig {
                 .or_else(|| fields.get(key));
             match found {
                 Some(serde_json::Value::String(s)) => s == want,
-                Some(other) => other.to_string() == *want,
+                Some(other) => {
+                    let shown = other.to_string();
+                    shown == *want
+                }
                 None => false,
             }
         })

@@ -360,8 +360,7 @@ impl Scenario {
                 steps,
             })
         } else {
-            out.found
-                .sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+            out.found.sort_by_key(|d| (d.line, d.column));
             Err(ScenarioError(out.found))
         }
     }
