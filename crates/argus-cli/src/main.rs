@@ -97,6 +97,9 @@ enum Command {
     /// Response metrics: mean and median time to detect, acknowledge,
     /// contain and resolve; the false-positive rate per rule.
     Metrics(cmd::metrics::MetricsArgs),
+    /// Play an attack scenario for real on a local anvil and score the
+    /// response; `drill history` shows the kept scorecards.
+    Drill(cmd::drill::DrillArgs),
 }
 
 fn main() -> ExitCode {
@@ -118,6 +121,7 @@ fn main() -> ExitCode {
         Command::Status(args) => cmd::status::run(&cli.global, args),
         Command::Incidents(command) => cmd::incidents::run(&cli.global, command),
         Command::Metrics(args) => cmd::metrics::run(&cli.global, args),
+        Command::Drill(args) => cmd::drill::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

@@ -442,7 +442,24 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
                     .map(|r| r.rules().iter().map(|rule| rule.id.clone()).collect()),
             };
             match argus_incident::loader::load(raw, &path.display().to_string(), &refs) {
-                Ok(incidents) => Some(incidents),
+                Ok(mut incidents) => {
+                    // Files named in the policy are relative to the config.
+                    let resolve = |p: &mut PathBuf| {
+                        if p.is_relative() {
+                            *p = doc.dir.join(&*p);
+                        }
+                    };
+                    for bot in incidents.bots.values_mut() {
+                        if let Some(file) = bot.kill_switch_file.as_mut() {
+                            resolve(file);
+                        }
+                        if let Some(file) = bot.pid_file.as_mut() {
+                            resolve(file);
+                        }
+                    }
+                    incidents.evidence.log_files.iter_mut().for_each(resolve);
+                    Some(incidents)
+                }
                 Err(problems) => {
                     out.diagnostics.extend(problems);
                     None

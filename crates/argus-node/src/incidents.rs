@@ -275,7 +275,9 @@ impl IncidentRunner {
             now,
             intake::SYSTEM_ACTOR,
             "key.outside_window",
-            Some("a containment key signed outside its time window, as its policy allows with a critical signal"),
+            Some(
+                "a containment key signed outside its time window, as its policy allows with a critical signal",
+            ),
             &json!({ "step": step.step_id }),
         )?;
         if !names.is_empty() {
@@ -414,7 +416,12 @@ fn briefing(incident: &db::Incident, report: &argus_incident::report::IncidentRe
         let impact: Vec<String> = report
             .impact
             .iter()
-            .map(|b| format!("{} {} held {} wei at block {}", b.role, b.address, b.wei, b.block))
+            .map(|b| {
+                format!(
+                    "{} {} held {} wei at block {}",
+                    b.role, b.address, b.wei, b.block
+                )
+            })
             .collect();
         text.push_str(&format!(" Impact assessment: {}.", impact.join("; ")));
     }

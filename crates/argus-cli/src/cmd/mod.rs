@@ -4,6 +4,7 @@ pub(crate) mod alerts;
 pub(crate) mod audit;
 pub(crate) mod bench;
 pub(crate) mod doctor;
+pub(crate) mod drill;
 pub(crate) mod incident_report;
 pub(crate) mod incidents;
 pub(crate) mod keys;
