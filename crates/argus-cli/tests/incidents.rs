@@ -549,6 +549,30 @@ fn an_exploit_is_contained_without_a_person_and_unpaused_by_two() {
         || (!paused(&anvil, &scene.token)).then_some(()),
     );
 
+    let out = as_user(
+        "carol",
+        &[
+            "incidents",
+            "ack",
+            &id_text,
+            "--reason",
+            "late, but here",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["incident"]["state"], "contained",
+        "acknowledging keeps the state it reached"
+    );
+    assert!(doc["incident"]["acknowledged_ms"].is_i64(), "{doc}");
+    let last = doc["timeline"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["action"].as_str(), last["actor"].as_str()),
+        (Some("incident.acknowledge"), Some("carol"))
+    );
+
     stop_daemon(daemon);
     let actions = audit_actions(&scene);
     for (action, actor) in [
@@ -558,6 +582,7 @@ fn an_exploit_is_contained_without_a_person_and_unpaused_by_two() {
         ("incident.step.add", "alice"),
         ("incident.step.approve", "alice"),
         ("incident.step.approve", "bob"),
+        ("incident.acknowledge", "carol"),
     ] {
         assert!(
             actions.iter().any(|(a, who)| a == action && who == actor),
@@ -626,4 +651,84 @@ fn a_kill_9_between_detection_and_containment_still_contains_exactly_once() {
         "one Paused(address) event: {logs}"
     );
     let _ = DEPLOYER;
+}
+
+#[test]
+fn a_failing_responder_is_retried_with_backoff_then_escalated_to_the_pager() {
+    let anvil = Anvil::start();
+    let scene = scene(&anvil, false);
+    let receiver = argus_testkit::Receiver::start();
+    let attempts = scene.root.join("attempts");
+    let config = std::fs::read_to_string(&scene.config).unwrap();
+    let (head, _) = config.split_once("incidents:").unwrap();
+    std::fs::write(
+        &scene.config,
+        format!(
+            "{head}alerting:
+  dedup_window: 0s
+  retry: {{ initial: 50ms, max: 500ms }}
+  notifiers:
+    pager: {{ type: webhook, url: \"{url}\", secret: {{ env: ARGUS_TEST_HOOK_SECRET }} }}
+incidents:
+  severities:
+    P0: {{ escalation: [pager] }}
+  kinds:
+    - {{ name: funds-drained, rules: [drain], severity: P0, playbook: contain }}
+  playbooks:
+    contain:
+      - id: flaky
+        run: {{ command: [sh, -c, \"echo attempt >> {attempts}; exit 3\"] }}
+        retry: {{ attempts: 3, backoff: 100ms, max_backoff: 200ms }}
+",
+            url = receiver.url("/pager"),
+            attempts = attempts.display(),
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(scene.root.join("daemon.log")).unwrap();
+    let daemon = argus(&scene.data)
+        .env("ARGUS_MASTER_KEY", MASTER_KEY)
+        .env("ARGUS_TEST_HOOK_SECRET", "whsec-0123456789abcdef")
+        .args(["run", "-c"])
+        .arg(&scene.config)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    drain(&anvil, &scene.token);
+    let escalation = wait_for(
+        "the escalation at the pager",
+        Duration::from_secs(60),
+        || {
+            receiver.requests().into_iter().find_map(|r| {
+                let body: Value = serde_json::from_slice(&r.body).ok()?;
+                body.to_string()
+                    .contains("argus.incident.escalation")
+                    .then_some(body)
+            })
+        },
+    );
+    stop_daemon(daemon);
+    let text = escalation.to_string();
+    assert!(
+        text.contains("step flaky failed after 3 attempt(s)"),
+        "{escalation:#}\n{}",
+        daemon_log(&scene)
+    );
+    let tried = std::fs::read_to_string(&attempts).unwrap();
+    assert_eq!(tried.lines().count(), 3, "three attempts: {tried:?}");
+    let incident = &incidents_json(&scene)[0];
+    assert_eq!(incident["escalation_level"], 1, "{incident}");
+    assert_eq!(
+        incident["state"], "open",
+        "nothing contained it: {incident}"
+    );
+    let timeline = show(&scene, incident["id"].as_i64().unwrap())["timeline"].clone();
+    let retries = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "step.retry")
+        .count();
+    assert_eq!(retries, 2, "{timeline:#}");
 }

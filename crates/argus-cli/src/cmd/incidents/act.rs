@@ -31,6 +31,10 @@ pub(crate) struct ActArgs {
     /// act is in the incident's timeline and the daemon copies it.
     #[arg(long, value_name = "FILE", global = true)]
     master_key_file: Option<PathBuf>,
+    /// Print the incident as it is after the act (what `incidents show
+    /// --json` prints) on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -249,7 +253,38 @@ pub(super) fn run(global: &GlobalArgs, command: IncidentsCommand) -> anyhow::Res
     };
     sh_eprintln!("{message}");
     copy_to_audit(global, args)?;
+    if args.json {
+        let conn = crate::cmd::alerts::read_store(&global.data_dir)?;
+        let doc = match &command {
+            IncidentsCommand::Disposition(a) => serde_json::json!({
+                "alert": a.alert,
+                "disposition": a.disposition,
+                "incident": db::incident_of_alert(&conn, &a.alert)?,
+            }),
+            other => super::incident_document(&conn, incident_id(other))?,
+        };
+        output::json(&doc)?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The incident an act is about.
+fn incident_id(command: &IncidentsCommand) -> i64 {
+    match command {
+        IncidentsCommand::Ack(a)
+        | IncidentsCommand::Contain(a)
+        | IncidentsCommand::Resolve(a)
+        | IncidentsCommand::Reopen(a) => a.id,
+        IncidentsCommand::Note(a) => a.id,
+        IncidentsCommand::Assign(a) => a.id,
+        IncidentsCommand::Approve(a) => a.id,
+        IncidentsCommand::Unpause(a) => a.id,
+        IncidentsCommand::Status(a) => a.id,
+        IncidentsCommand::Disposition(_)
+        | IncidentsCommand::List(_)
+        | IncidentsCommand::Show(_)
+        | IncidentsCommand::Documents(_) => 0,
+    }
 }
 
 /// Runs `change` in one write transaction and commits it.
