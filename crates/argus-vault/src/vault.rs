@@ -463,15 +463,7 @@ impl Vault {
         action: Action,
         at: jiff::Timestamp,
     ) -> Result<(PrivateKeySigner, Permit)> {
-        let entry = self.key(label)?;
-        if entry.retired_at.is_some() {
-            return Err(VaultError::PolicyDenied {
-                label: label.to_string(),
-                reason: "the key was retired by a rotation and no longer signs; use the \
-                         current key of its label"
-                    .to_owned(),
-            });
-        }
+        let entry = self.signing_entry(label)?;
         let permit = entry
             .policy
             .check(action, at)
@@ -491,6 +483,19 @@ impl Vault {
         label: &str,
         action: Action,
     ) -> Result<(PrivateKeySigner, AccessPolicy)> {
+        let entry = self.signing_entry(label)?;
+        let policy = entry.policy.clone();
+        if !(policy.actions.contains(&Action::SignAny) || policy.actions.contains(&action)) {
+            return Err(VaultError::PolicyDenied {
+                label: label.to_string(),
+                reason: format!("its policy does not allow {action}"),
+            });
+        }
+        Ok((self.decrypt(entry)?, policy))
+    }
+
+    /// The entry of `label`, refused when a rotation retired it.
+    fn signing_entry(&self, label: &str) -> Result<&KeyEntry> {
         let entry = self.key(label)?;
         if entry.retired_at.is_some() {
             return Err(VaultError::PolicyDenied {
@@ -500,14 +505,7 @@ impl Vault {
                     .to_owned(),
             });
         }
-        let policy = entry.policy.clone();
-        if !(policy.actions.contains(&Action::SignAny) || policy.actions.contains(&action)) {
-            return Err(VaultError::PolicyDenied {
-                label: label.to_string(),
-                reason: format!("its policy does not allow {action}"),
-            });
-        }
-        Ok((self.decrypt(entry)?, policy))
+        Ok(entry)
     }
 
     fn decrypt(&self, entry: &KeyEntry) -> Result<PrivateKeySigner> {
