@@ -624,3 +624,69 @@ async fn a_run_killed_after_signing_is_resumed_with_the_same_bytes_not_a_new_sig
     assert_eq!(txs[0].status, "confirmed");
     assert_eq!(nonce(&setup.anvil, address), 1);
 }
+
+#[tokio::test]
+async fn rotation_runs_the_vault_rotator_and_never_quotes_a_failed_command_s_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_in_dir(dir.path()).unwrap();
+    let rotated = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = rotated.clone();
+    let responders = bot_responders(&store, BTreeMap::new()).key_rotator(move |label| {
+        seen.lock().unwrap().push(label.to_owned());
+        Ok("0x00000000000000000000000000000000000000aa".to_owned())
+    });
+    let ok = job(
+        "rotate",
+        StepAction::RotateKeys(argus_incident::policy::RotateStep {
+            keys: vec!["bot-hot".into()],
+            commands: vec![argus_incident::policy::CommandStep {
+                command: vec!["true".into()],
+                timeout_ms: 5_000,
+            }],
+        }),
+    );
+    let result = responders.execute(&ok).await.unwrap();
+    assert_eq!(*rotated.lock().unwrap(), ["bot-hot"]);
+    assert_eq!(
+        result["keys"][0]["new_address"],
+        "0x00000000000000000000000000000000000000aa"
+    );
+
+    let leaky = job(
+        "rotate-api",
+        StepAction::RotateKeys(argus_incident::policy::RotateStep {
+            keys: vec![],
+            commands: vec![argus_incident::policy::CommandStep {
+                command: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "echo new-token=s3cr3t-value >&2; exit 4".into(),
+                ],
+                timeout_ms: 5_000,
+            }],
+        }),
+    );
+    let failure = responders.execute(&leaky).await.unwrap_err();
+    assert!(!failure.message.contains("s3cr3t"), "{}", failure.message);
+    assert!(
+        failure.message.contains("not quoted"),
+        "{}",
+        failure.message
+    );
+
+    // A plain `run` step's error output is quoted: it helps the responder.
+    let plain = job(
+        "run",
+        StepAction::Run(argus_incident::policy::CommandStep {
+            command: vec![
+                "sh".into(),
+                "-c".into(),
+                "echo disk full >&2; exit 1".into(),
+            ],
+            timeout_ms: 5_000,
+        }),
+    );
+    let failure = responders.execute(&plain).await.unwrap_err();
+    assert!(failure.message.contains("disk full"), "{}", failure.message);
+    assert!(failure.retryable);
+}

@@ -27,7 +27,7 @@ use rustix::io::Errno;
 use rustix::process::{Pid, Signal};
 use serde_json::json;
 
-use super::command::run_command;
+use super::command::{Stderr, run_command};
 use super::{RespondError, Responders, StepJob};
 use crate::policy::BotConfig;
 
@@ -90,7 +90,14 @@ pub(super) async fn stop(
         }
     }
     if let Some(command) = &bot.command {
-        match run_command(command, BOT_COMMAND_TIMEOUT_MS, &job.incident).await {
+        match run_command(
+            command,
+            BOT_COMMAND_TIMEOUT_MS,
+            &job.incident,
+            Stderr::Quote,
+        )
+        .await
+        {
             Ok(mut report) => {
                 report["mechanism"] = json!("command");
                 report["ok"] = json!(true);

@@ -27,12 +27,22 @@ const STDERR_TAIL: usize = 500;
 /// How much standard error is read at most.
 const STDERR_CAP: u64 = 64 * 1024;
 
+/// Whether a failed command's error output may be quoted in the failure
+/// (which lands in the timeline, the audit log and the escalation notice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stderr {
+    Quote,
+    /// A credential rotation may print the secret it made: never quoted.
+    Withhold,
+}
+
 /// Runs `argv` for `incident` within `timeout_ms`; its pid, exit status and
 /// duration.
 pub(super) async fn run_command(
     argv: &[String],
     timeout_ms: i64,
     incident: &Incident,
+    quote: Stderr,
 ) -> Result<serde_json::Value, RespondError> {
     let Some((program, args)) = argv.split_first() else {
         return Err(RespondError::config("a command step has an empty command"));
@@ -81,6 +91,14 @@ pub(super) async fn run_command(
             ));
         }
     };
+    if !status.success() && quote == Stderr::Withhold {
+        return Err(failed(
+            format!(
+                "exited with {status}; its error output is not quoted (a credential rotation may print secrets)"
+            ),
+            true,
+        ));
+    }
     if !status.success() {
         let text = String::from_utf8_lossy(&stderr);
         let tail: String = {
@@ -113,7 +131,7 @@ pub(super) async fn run_step(
     job: &StepJob,
     step: &CommandStep,
 ) -> Result<serde_json::Value, RespondError> {
-    let result = run_command(&step.command, step.timeout_ms, &job.incident).await?;
+    let result = run_command(&step.command, step.timeout_ms, &job.incident, Stderr::Quote).await?;
     Ok(json!({ "action": "run", "result": result }))
 }
 
@@ -153,7 +171,15 @@ pub(super) async fn rotate(
     }
     let mut commands = Vec::new();
     for command in &step.commands {
-        commands.push(run_command(&command.command, command.timeout_ms, &job.incident).await?);
+        commands.push(
+            run_command(
+                &command.command,
+                command.timeout_ms,
+                &job.incident,
+                Stderr::Withhold,
+            )
+            .await?,
+        );
     }
     Ok(json!({ "action": "rotate_keys", "keys": keys, "commands": commands }))
 }
