@@ -619,6 +619,49 @@ pub fn disposition_of(
     .transpose()
 }
 
+/// A standing order to a bot to stop: a succeeded `stop_bot` step of an
+/// incident that is not resolved. What `/killswitch/NAME` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KillSwitchOrder {
+    pub bot: String,
+    pub incident_id: i64,
+    /// When the step succeeded.
+    pub since_ms: i64,
+}
+
+/// The standing stop orders, oldest first (one per bot: its oldest).
+pub fn kill_switch_orders(conn: &Connection) -> Result<Vec<KillSwitchOrder>, IncidentError> {
+    let mut stmt = conn
+        .sqlite()
+        .prepare_cached(
+            "SELECT s.spec, s.incident_id, COALESCE(s.finished_ms, 0) FROM incident_steps s \
+             JOIN incidents i ON i.id = s.incident_id \
+             WHERE s.action = 'stop_bot' AND s.state = 'succeeded' AND i.state != 'resolved' \
+             ORDER BY s.finished_ms, s.incident_id",
+        )
+        .map_err(IncidentError::db("read the kill switch orders"))?;
+    let rows: Vec<(String, i64, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(IncidentError::db("read the kill switch orders"))?;
+    let mut orders: Vec<KillSwitchOrder> = Vec::new();
+    for (spec, incident_id, since_ms) in rows {
+        let bot = serde_json::from_str::<serde_json::Value>(&spec)
+            .ok()
+            .and_then(|v| v["action"]["stop_bot"]["bot"].as_str().map(str::to_owned));
+        if let Some(bot) = bot
+            && !orders.iter().any(|o| o.bot == bot)
+        {
+            orders.push(KillSwitchOrder {
+                bot,
+                incident_id,
+                since_ms,
+            });
+        }
+    }
+    Ok(orders)
+}
+
 /// A drill's kept scorecard.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DrillRun {

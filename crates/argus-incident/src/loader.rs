@@ -111,8 +111,12 @@ pub fn load(
             &format!("incidents.bots.{name}"),
             spanned.value.clone(),
         ) {
-            if bot.kill_switch_file.is_none() && bot.pid_file.is_none() && bot.command.is_none() {
-                out.at(spanned, format!("incidents.bots.{name}: say how to stop it: `kill_switch_file`, `pid_file` or `command` (never by process name)"));
+            if bot.kill_switch_file.is_none()
+                && bot.pid_file.is_none()
+                && bot.command.is_none()
+                && !bot.http_kill_switch
+            {
+                out.at(spanned, format!("incidents.bots.{name}: say how to stop it: `kill_switch_file`, `pid_file`, `command` or `http_kill_switch` (never by process name)"));
             }
             if let Some(signal) = &bot.signal
                 && !SIGNALS.contains(&signal.trim_start_matches("SIG"))

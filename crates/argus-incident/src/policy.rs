@@ -551,6 +551,10 @@ pub struct BotConfig {
     /// A command that stops the bot (e.g. `[systemctl, stop, arb.service]`).
     #[serde(default)]
     pub command: Option<Vec<String>>,
+    /// The bot polls Argus's `/killswitch/NAME` (served by `argus run` with
+    /// a `server:` section, or `argus serve`) and stops when it says so.
+    #[serde(default)]
+    pub http_kill_switch: bool,
     /// The systemd unit: its journal of the last hour is evidence.
     #[serde(default)]
     pub unit: Option<String>,

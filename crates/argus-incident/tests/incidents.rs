@@ -565,3 +565,32 @@ fn every_act_is_in_the_timeline_once_for_the_audit_copy() {
     db::mark_audited(&conn, &pending.iter().map(|e| e.id).collect::<Vec<_>>()).unwrap();
     assert!(db::unaudited_events(&conn, 100).unwrap().is_empty());
 }
+
+#[test]
+fn a_stopped_bot_stays_ordered_to_stop_until_its_incident_is_resolved() {
+    let (_dir, store) = store();
+    let mut conn = store.connect().unwrap();
+    let policy = policy();
+    let id = record(&mut conn, &policy, &finding("drain-vault", 1, 1, T0), T0).unwrap();
+    assert!(
+        db::kill_switch_orders(&conn).unwrap().is_empty(),
+        "nothing stopped yet"
+    );
+    state::claim_due_steps(&conn, T0, 60_000, 16).unwrap();
+    state::step_succeeded(&conn, id, "stop", &serde_json::json!({}), T0 + 50).unwrap();
+    let orders = db::kill_switch_orders(&conn).unwrap();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(
+        (
+            orders[0].bot.as_str(),
+            orders[0].incident_id,
+            orders[0].since_ms
+        ),
+        ("arb", id, T0 + 50)
+    );
+    state::resolve(&conn, id, act("alice", T0 + 1_000)).unwrap();
+    assert!(
+        db::kill_switch_orders(&conn).unwrap().is_empty(),
+        "resolved: the bot may run again"
+    );
+}

@@ -16,6 +16,10 @@
 //!    10 s are given for it to exit (a zombie counts as exited).
 //! 3. **Command**: an argv (`[systemctl, stop, arb.service]`), see
 //!    `command`.
+//! 4. **HTTP kill switch**: the bot polls Argus's `/killswitch/NAME`, which
+//!    says "stop" while an unresolved incident holds a succeeded stop of it
+//!    (`db::kill_switch_orders`); nothing is sent, the step's success is
+//!    the order.
 //!
 //! Each is applied even when one before it failed, and the step succeeds
 //! only when all did; the result lists each.
@@ -64,13 +68,23 @@ pub(super) async fn stop(
             "the step names bot `{name}`, which the `bots:` section does not have"
         ))
     })?;
-    if bot.kill_switch_file.is_none() && bot.pid_file.is_none() && bot.command.is_none() {
+    if bot.kill_switch_file.is_none()
+        && bot.pid_file.is_none()
+        && bot.command.is_none()
+        && !bot.http_kill_switch
+    {
         return Err(RespondError::config(format!(
-            "bot `{name}` has no kill_switch_file, pid_file or command to stop it with"
+            "bot `{name}` has no kill_switch_file, pid_file, command or http_kill_switch to stop it with"
         )));
     }
     let mut done = Vec::new();
     let mut failures = Vec::new();
+    if bot.http_kill_switch {
+        // The order is this step's success itself: the server's
+        // `/killswitch/NAME` answers "stop" while an unresolved incident has
+        // a succeeded stop of the bot (`db::kill_switch_orders`).
+        done.push(json!({ "mechanism": "http_kill_switch", "bot": name, "ok": true }));
+    }
     if let Some(file) = &bot.kill_switch_file {
         match write_kill_switch(file, responders, job) {
             Ok(()) => done.push(json!({ "mechanism": "kill_switch", "file": file, "ok": true })),
