@@ -10,10 +10,19 @@
 //! Every line is parsed by alloy and every type checked to be a real Solidity
 //! type, so `transfer(address,uint257)` is refused instead of silently
 //! producing the selector of a signature that cannot exist.
+//!
+//! The ABI specification's fixed-point types count as real: `fixed<M>x<N>`
+//! and `ufixed<M>x<N>` (M a multiple of 8 from 8 to 256, N from 0 to 80), and
+//! `fixed`/`ufixed`, aliases of `fixed128x18`/`ufixed128x18`. alloy's parser
+//! reads them as identifiers but its check of basic types does not know
+//! them, and it does not expand the aliases, so both are done here: the
+//! selector is the hash of the canonical form, as the specification says
+//! (`f(fixed)` has the selector of `f(fixed128x18)`). Real signature
+//! databases hold such lines, and refusing them made a whole dump unusable.
 
 use alloy_json_abi::{Error, Event, Function, Param};
 use alloy_primitives::keccak256;
-use alloy_sol_type_parser::TypeSpecifier;
+use alloy_sol_type_parser::{TypeSpecifier, TypeStem};
 
 use crate::interface::{ItemKind, ListedSignature};
 
@@ -169,13 +178,53 @@ fn check_params(params: &[Param]) -> Result<(), String> {
 
 /// Checks that a selector type names only real Solidity types.
 pub(crate) fn check_type(ty: &str) -> Result<(), String> {
-    TypeSpecifier::parse(ty)
-        .and_then(|spec| spec.try_basic_solidity())
-        .map_err(|_| format!("`{}` is not a Solidity type", short(ty)))
+    let real = TypeSpecifier::parse(ty).is_ok_and(|spec| is_real_type(&spec));
+    if real {
+        Ok(())
+    } else {
+        Err(format!("`{}` is not a Solidity type", short(ty)))
+    }
 }
 
-/// Replaces the aliases `uint`/`int` by `uint256`/`int256`, as the compiler
-/// does before hashing.
+/// Whether every type inside `spec` is a basic Solidity type (alloy's check)
+/// or a fixed-point one (see [`is_fixed_point`]).
+fn is_real_type(spec: &TypeSpecifier<'_>) -> bool {
+    match &spec.stem {
+        TypeStem::Root(root) => root.try_basic_solidity().is_ok() || is_fixed_point(root.span()),
+        TypeStem::Tuple(tuple) => tuple.types.iter().all(is_real_type),
+    }
+}
+
+/// `fixed<M>x<N>` or `ufixed<M>x<N>` with M a multiple of 8 in 8..=256 and N
+/// in 0..=80 (numbers without leading zeros), or the aliases `fixed` and
+/// `ufixed`: the ABI specification's fixed-point types.
+pub(crate) fn is_fixed_point(name: &str) -> bool {
+    let unsigned = name.strip_prefix('u').unwrap_or(name);
+    let Some(sizes) = unsigned.strip_prefix("fixed") else {
+        return false;
+    };
+    if sizes.is_empty() {
+        return true;
+    }
+    let number = |digits: &str| -> Option<u32> {
+        let canonical = !digits.is_empty()
+            && digits.len() <= 3
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && (digits == "0" || !digits.starts_with('0'));
+        canonical.then(|| digits.parse().ok()).flatten()
+    };
+    let Some((m, n)) = sizes.split_once('x') else {
+        return false;
+    };
+    matches!(
+        (number(m), number(n)),
+        (Some(m), Some(n)) if (8..=256).contains(&m) && m % 8 == 0 && n <= 80
+    )
+}
+
+/// Replaces the aliases `uint`/`int` by `uint256`/`int256` and
+/// `fixed`/`ufixed` by `fixed128x18`/`ufixed128x18`, as the compiler does
+/// before hashing.
 pub(crate) fn canonical_signature(signature: &str) -> String {
     let mut out = String::with_capacity(signature.len() + 8);
     canonical_signature_into(signature, &mut out);
@@ -208,6 +257,8 @@ fn push_token(token: &str, out: &mut String) {
     match token {
         "uint" => out.push_str("uint256"),
         "int" => out.push_str("int256"),
+        "fixed" => out.push_str("fixed128x18"),
+        "ufixed" => out.push_str("ufixed128x18"),
         other => out.push_str(other),
     }
 }
@@ -270,6 +321,59 @@ error Unauthorized(address)
             "f(uint256,int256[],(uint256,uint8))"
         );
         assert_eq!(canonical_signature("uint(uint)"), "uint(uint256)");
+    }
+
+    #[test]
+    fn fixed_point_types_of_the_abi_specification_are_accepted() {
+        for ty in [
+            "fixed128x18",
+            "ufixed80x80",
+            "fixed8x0",
+            "ufixed256x80",
+            "fixed",
+            "ufixed",
+            "fixed128x18[]",
+            "(ufixed64x10,address)[2]",
+        ] {
+            assert_eq!(check_type(ty), Ok(()), "{ty}");
+        }
+        for ty in [
+            "fixed7x18",
+            "fixed264x18",
+            "fixed0x0",
+            "ufixed128x81",
+            "fixed128",
+            "fixed128x",
+            "fixedx18",
+            "fixed0128x18",
+            "ufixed128x018",
+            "fixed128y18",
+            "uufixed128x18",
+            "(fixed12x1)",
+        ] {
+            assert!(check_type(ty).is_err(), "{ty} accepted");
+        }
+    }
+
+    #[test]
+    fn the_fixed_aliases_hash_as_their_canonical_form() {
+        let (list, errors) = parse_signature_list(
+            "setRate(fixed,ufixed[],(fixed,uint))\nfixed(ufixed80x80)\n",
+            ItemKind::Function,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            list[0].signature,
+            "setRate(fixed128x18,ufixed128x18[],(fixed128x18,uint256))"
+        );
+        // A name that happens to be `fixed` is not a type.
+        assert_eq!(list[1].signature, "fixed(ufixed80x80)");
+        // A stated selector is checked against the canonical form's hash.
+        let selector = alloy_primitives::hex::encode(&keccak256("price(fixed128x18)")[..4]);
+        let (list, errors) =
+            parse_signature_list(&format!("0x{selector} price(fixed)\n"), ItemKind::Function);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(list[0].signature, "price(fixed128x18)");
     }
 
     proptest::proptest! {

@@ -314,3 +314,152 @@ fn a_hardhat_deploy_proxy_is_checked_with_its_own_abi_not_the_merged_one() {
     );
     assert_eq!(output.status.code(), Some(0));
 }
+
+/// A signature dump as databases publish it, about 1,000 lines: plain
+/// signatures, the specification's fixed-point types (an alias with its
+/// stated selector among them), lines that are not signatures, and one
+/// real selector collision. Returns the text and the bad lines' numbers.
+fn signature_dump() -> (String, Vec<usize>) {
+    let mut lines: Vec<String> = Vec::new();
+    let mut bad = Vec::new();
+    for i in 0..960 {
+        let line = match i % 8 {
+            0 => format!("transferTo{i}(address,uint256)"),
+            1 => format!("price{i}(fixed128x18)"),
+            2 => format!("rate{i}(ufixed80x80,address)"),
+            3 => format!("function setFee{i}(fixed fee, ufixed cap)"),
+            4 => format!("event Priced{i}(ufixed256x80 indexed value)"),
+            5 => format!(
+                "0x{}\tquote{i}(int128)",
+                selector(&format!("quote{i}(int128)"))
+            ),
+            6 => format!("lerp{i}((fixed8x0,ufixed248x2)[])"),
+            _ => format!("claim{i}(bytes32[],uint256)"),
+        };
+        lines.push(line);
+        if i % 97 == 50 {
+            // Debris a scraped dump really holds, and types that are not real.
+            let garbage = [
+                "<html><body>502 Bad Gateway</body></html>",
+                "transfer(address,uint257)",
+                "f(fixed7x18)",
+                "g(ufixed128x81)",
+                "swap(uint256,",
+                "0x1234 short_selector()",
+                "h(fixed128)",
+                "\u{1b}[2Jclear(uint256)",
+                "0xdeadbeef price(fixed)",
+                "k(fixed0128x18)",
+            ];
+            lines.push(garbage[bad.len() % garbage.len()].to_owned());
+            bad.push(lines.len());
+        }
+    }
+    // The stated selector is that of the canonical form of `fixed`.
+    lines.push(format!(
+        "0x{},setRate(fixed)",
+        selector("setRate(fixed128x18)")
+    ));
+    // A real collision: both hash to 0x42966c68.
+    lines.push("burn(uint256)".to_owned());
+    lines.push("collate_propagate_storage(bytes16)".to_owned());
+    (lines.join("\n") + "\n", bad)
+}
+
+fn selector(signature: &str) -> String {
+    alloy_primitives::hex::encode(&alloy_primitives::keccak256(signature)[..4])
+}
+
+#[test]
+fn a_signature_dump_with_fixed_types_and_debris_lints_and_finds_the_collision() {
+    let dir = tempfile::tempdir().unwrap();
+    let (text, bad) = signature_dump();
+    assert!(
+        text.lines().count() > 950 && bad.len() == 10,
+        "{}",
+        bad.len()
+    );
+    let dump = dir.path().join("4byte.txt");
+    std::fs::write(&dump, &text).unwrap();
+    let data = dir.path().join("data");
+
+    let output = argus(&data)
+        .args(["lint", "--json", "--no-standard"])
+        .arg(&dump)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    // Skipped with a count; the first few named by line, the rest counted.
+    assert!(stderr.contains("skipped 10 lines"), "{stderr}");
+    for line in &bad[..5] {
+        assert!(
+            stderr.contains(&format!("4byte.txt:{line}: ")),
+            "{line}: {stderr}"
+        );
+    }
+    assert!(
+        !stderr.contains(&format!("4byte.txt:{}: ", bad[5])),
+        "{stderr}"
+    );
+    assert!(stderr.contains("and 5 more"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
+    let doc: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let findings = doc["findings"].as_array().unwrap();
+    let burn = findings
+        .iter()
+        .find(|f| f["key"] == "0x42966c68")
+        .expect("the burn / collate_propagate_storage collision");
+    assert_eq!(burn["rule"], "selector-collision", "{burn}");
+    let collisions = findings
+        .iter()
+        .filter(|f| f["rule"] == "selector-collision")
+        .count();
+    assert_eq!(collisions, 1, "{findings:#?}");
+
+    // --strict refuses the same dump, naming the lines, and lints nothing.
+    let output = argus(&data)
+        .args(["lint", "--json", "--no-standard", "--strict"])
+        .arg(&dump)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("10 lines that are not signatures (--strict)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("4byte.txt:{}: ", bad[9])),
+        "{stderr}"
+    );
+    assert!(stdout(&output).is_empty());
+
+    // As a reference: an ABI's burn(uint256) meets the dump's decoy.
+    let abi = dir.path().join("Token.json");
+    std::fs::write(
+        &abi,
+        r#"[{"type":"function","name":"burn","stateMutability":"nonpayable",
+            "inputs":[{"name":"amount","type":"uint256"}],"outputs":[]}]"#,
+    )
+    .unwrap();
+    let output = argus(&data)
+        .args(["lint", "--json", "--no-standard"])
+        .arg(&abi)
+        .arg("--reference")
+        .arg(&dump)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("skipped 10 lines of the reference list"),
+        "{stderr}"
+    );
+    let doc: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let decoy = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "reference-selector-collision" && f["key"] == "0x42966c68");
+    assert!(decoy.is_some(), "{doc:#}");
+}

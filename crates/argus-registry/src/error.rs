@@ -40,6 +40,16 @@ pub enum RegistryError {
         problems.join("\n  ")
     )]
     Unstorable { problems: Vec<String> },
+    /// Two different contracts claim one address on one chain (or one
+    /// artifact label): the registry would file one as a "new version" of
+    /// the other, and a rule on the first would decode with the second's ABI.
+    #[error(
+        "{} conflict{} between sources; nothing was imported\n  {}",
+        conflicts.len(),
+        if conflicts.len() == 1 { "" } else { "s" },
+        conflicts.join("\n  ")
+    )]
+    SourceConflict { conflicts: Vec<String> },
     /// A label that cannot be used.
     #[error("`{label}` cannot be a label: {reason}")]
     InvalidLabel { label: String, reason: String },
@@ -63,4 +73,29 @@ fn scope_hint(scope: &str) -> String {
     } else {
         format!(" {scope}")
     }
+}
+
+/// Whether `c` is a Unicode bidi control (it reorders what a terminal shows).
+pub(crate) fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+            | '\u{2028}' | '\u{2029}'
+    )
+}
+
+/// Text from a file (a label, a file name) as a message shows it: control
+/// and bidi characters written as Rust escapes (`\n`, `\u{1b}`), so the
+/// message stays one line and names the text exactly. The CLI escapes its
+/// output again; this keeps a message readable wherever else it goes.
+pub(crate) fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || is_bidi_control(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -140,6 +140,10 @@ pub struct Contract {
     pub tags: BTreeSet<String>,
     /// For a proxy: the implementation's address on the same chain.
     pub implementation: Option<Address>,
+    /// The label was given by the user (`--label`, a config's `label:`), not
+    /// read from the file: the user names the entry this file belongs to, so
+    /// a changed ABI from another file may become its new version.
+    pub label_given: bool,
 }
 
 /// The longest label the registry files: a label is a name people type and
@@ -148,13 +152,16 @@ pub(crate) const MAX_LABEL_CHARS: usize = 128;
 
 /// Refuses, before anything is written, contracts the registry cannot file as
 /// they were read: a source file name that is not UTF-8 (the registry stores
-/// it as text, and a lossy copy would name no file) and a label longer than
-/// [`MAX_LABEL_CHARS`]. Every such contract is named.
+/// it as text, and a lossy copy would name no file), an ABI no compiler
+/// writes, and a label that `argus registry label` would refuse (longer than
+/// [`MAX_LABEL_CHARS`], blanks or control characters, an address). A label
+/// read from a file name or a `contractName` is a name a stranger chose: it
+/// passes the same rules as one a person types. Every such contract is named.
 pub(crate) fn check_storable(contracts: &[Contract]) -> Result<(), crate::RegistryError> {
     let problems: Vec<String> = contracts
         .iter()
         .filter_map(|contract| {
-            let path = contract.source.path.display();
+            let path = crate::error::shown(&contract.source.path.display().to_string());
             if contract.source.path.to_str().is_none() {
                 return Some(format!(
                     "{path}: the file name is not UTF-8 (shown with replacement characters); \
@@ -166,15 +173,7 @@ pub(crate) fn check_storable(contracts: &[Contract]) -> Result<(), crate::Regist
                     "{path}: {problem}; fix the ABI and import it again"
                 ));
             }
-            let chars = contract.label.chars().count();
-            (chars > MAX_LABEL_CHARS).then(|| {
-                let start: String = contract.label.chars().take(40).collect();
-                format!(
-                    "{path}: the contract name `{start}…` is {chars} characters, longer than \
-                     the {MAX_LABEL_CHARS} a label may have; import this file alone with \
-                     --label <name>"
-                )
-            })
+            label_problem(contract).map(|problem| format!("{path}: {problem}"))
         })
         .collect();
     if problems.is_empty() {
@@ -182,6 +181,45 @@ pub(crate) fn check_storable(contracts: &[Contract]) -> Result<(), crate::Regist
     } else {
         Err(crate::RegistryError::Unstorable { problems })
     }
+}
+
+/// Why the label a contract would be filed under cannot be one, with what to
+/// do; `None` when it can.
+fn label_problem(contract: &Contract) -> Option<String> {
+    let label = effective_label(&contract.label);
+    let from = if contract.label_given {
+        "the label"
+    } else if contract.label == crate::artifact::file_stem(&contract.source.path) {
+        "the file name gives the label"
+    } else {
+        "the contract name"
+    };
+    let remedy = if contract.label_given {
+        "choose another with --label"
+    } else {
+        "rename it, or import this file alone with --label <name>"
+    };
+    let chars = label.chars().count();
+    if chars > MAX_LABEL_CHARS {
+        let start: String = label.chars().take(40).collect();
+        return Some(format!(
+            "{from} `{}…`, {chars} characters, longer than the {MAX_LABEL_CHARS} a label may \
+             have; {remedy}",
+            crate::error::shown(&start)
+        ));
+    }
+    let reason = crate::registry::label_rule_broken(label)?;
+    Some(format!(
+        "{from} `{}`, which cannot be a label: {reason}; {remedy}",
+        crate::error::shown(label)
+    ))
+}
+
+/// The label a contract is filed under: its label trimmed, `contract` when
+/// that is empty.
+pub(crate) fn effective_label(label: &str) -> &str {
+    let label = label.trim();
+    if label.is_empty() { "contract" } else { label }
 }
 
 /// What makes an ABI one no compiler writes and no decoder can use: a

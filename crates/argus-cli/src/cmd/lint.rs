@@ -8,6 +8,13 @@
 //! infrastructure; and `--reference` lists that the infrastructure is checked
 //! against without linting them.
 //!
+//! A signature list is what a database publishes, and a real dump holds
+//! lines that are not signatures (HTML debris, truncated entries, types no
+//! compiler knows). Those lines are skipped, counted, and the first few named
+//! with their line numbers on stderr, so an 800,000-line dump lints instead
+//! of being refused for 13 lines; `--strict` refuses such a list instead
+//! (exit 2), for a list the user maintains and wants kept clean.
+//!
 //! Exit status: 0 when no error-level finding remains, 1 when one does, 2 when
 //! the input could not be read.
 
@@ -77,6 +84,10 @@ pub(crate) struct LintArgs {
     /// Accept chain ids alloy does not know (private networks).
     #[arg(long)]
     pub(crate) allow_unknown_chain: bool,
+    /// Refuse a signature list (or a --reference list) holding lines that are
+    /// not signatures, instead of skipping them (exit 2).
+    #[arg(long)]
+    pub(crate) strict: bool,
 }
 
 pub(crate) fn run(global: &GlobalArgs, args: LintArgs) -> anyhow::Result<ExitCode> {
@@ -102,7 +113,7 @@ pub(crate) fn run(global: &GlobalArgs, args: LintArgs) -> anyhow::Result<ExitCod
     }
     add_paths(&args, &mut set)?;
     for path in &args.reference {
-        add_list(path, Role::Reference, &mut set)?;
+        add_list(path, Role::Reference, args.strict, &mut set)?;
     }
     if set.is_empty() {
         bail!(
@@ -203,7 +214,7 @@ fn add_paths(args: &LintArgs, set: &mut InterfaceSet) -> anyhow::Result<()> {
         add_contracts(contracts, set);
     }
     for path in lists {
-        add_list(path, Role::SignatureList, set)?;
+        add_list(path, Role::SignatureList, args.strict, set)?;
     }
     Ok(())
 }
@@ -238,37 +249,61 @@ pub(crate) fn add_contracts(contracts: Vec<Contract>, set: &mut InterfaceSet) {
     }
 }
 
-fn add_list(path: &Path, role: Role, set: &mut InterfaceSet) -> anyhow::Result<()> {
+/// Bad lines named on stderr when a list is skipped through; the rest are
+/// counted.
+const SHOWN_BAD_LINES: usize = 5;
+/// Bad lines named when `--strict` refuses a list.
+const SHOWN_BAD_LINES_STRICT: usize = 20;
+
+fn add_list(path: &Path, role: Role, strict: bool, set: &mut InterfaceSet) -> anyhow::Result<()> {
     let started = Instant::now();
     let bytes = read_capped(path, MAX_SIGNATURE_LIST_BYTES, "signature list")?;
     let text = String::from_utf8_lossy(&bytes);
     let (list, errors) = parse_signature_list(&text, ItemKind::Function);
     if !errors.is_empty() {
-        let shown: Vec<String> = errors
-            .iter()
-            .take(20)
-            .map(|e| format!("{}:{}: {}", path.display(), e.line, e.reason))
-            .collect();
-        let more = errors.len().saturating_sub(shown.len());
-        let more = if more > 0 {
-            format!("\n… and {more} more bad lines")
-        } else {
-            String::new()
+        let named = |most: usize| -> String {
+            let mut lines: Vec<String> = errors
+                .iter()
+                .take(most)
+                .map(|e| format!("  {}:{}: {}", path.display(), e.line, e.reason))
+                .collect();
+            let more = errors.len().saturating_sub(most);
+            if more > 0 {
+                lines.push(format!("  … and {more} more"));
+            }
+            lines.join("\n")
         };
-        if role == Role::Reference {
-            sh_eprintln!(
-                "warning: skipped {} bad lines of the reference list:\n{}{more}",
-                errors.len(),
-                shown.join("\n")
-            );
-        } else {
+        let what = match role {
+            Role::Reference => "the reference list ",
+            _ => "",
+        };
+        let count = errors.len();
+        let plural = if count == 1 { "" } else { "s" };
+        if list.is_empty() {
             bail!(
-                "{} has {} lines that are not signatures:\n{}{more}\nnothing was linted",
+                "{what}{} holds no signature: none of its {count} line{plural} is one:\n{}\n\
+                 nothing was linted",
                 path.display(),
-                errors.len(),
-                shown.join("\n")
+                named(SHOWN_BAD_LINES)
             );
         }
+        if strict {
+            bail!(
+                "{what}{} has {count} line{plural} that {} not signatures (--strict):\n{}\n\
+                 nothing was linted; fix or delete those lines, or drop --strict to skip them",
+                path.display(),
+                if count == 1 { "is" } else { "are" },
+                named(SHOWN_BAD_LINES_STRICT)
+            );
+        }
+        sh_eprintln!(
+            "warning: skipped {count} line{plural} of {what}{} that {} not signatures \
+             ({} signatures read; --strict refuses such a list):\n{}",
+            path.display(),
+            if count == 1 { "is" } else { "are" },
+            list.len(),
+            named(SHOWN_BAD_LINES)
+        );
     }
     tracing::info!(
         "read {} signatures from {} in {:.2?}",

@@ -43,8 +43,31 @@ pub enum ImportProblem {
     #[error("{message}")]
     Shape { message: String },
     /// A required field is missing.
-    #[error("missing `{field}`")]
+    #[error(
+        "missing `{field}`; the file cannot be imported without it: restore it or leave the file out"
+    )]
     MissingField { field: String },
+    /// A broadcast transaction that creates a contract forge could not name.
+    #[error(
+        "`{field}` is missing: the transaction creates a contract{} but names none, so its ABI \
+         cannot be found; add the contract's name there, or leave this broadcast out and import \
+         that contract's ABI with --chain, --address and --label",
+        address.as_ref().map(|a| format!(" at {a}")).unwrap_or_default()
+    )]
+    UnnamedCreation {
+        field: String,
+        address: Option<String>,
+    },
+    /// A broadcast transaction of no kind forge writes.
+    #[error(
+        "`{field}` is {}: expected CREATE or CREATE2 (a deployment) or CALL (skipped); fix the \
+         broadcast or leave it out",
+        found.as_ref().map(|f| format!("`{}`", crate::error::shown(f))).unwrap_or_else(|| "missing or not a string".to_owned())
+    )]
+    UnknownTransactionType {
+        field: String,
+        found: Option<String>,
+    },
     /// The ABI does not parse as an ABI.
     #[error("the ABI is not a valid Solidity ABI: {message}")]
     NotAnAbi { message: String },

@@ -115,19 +115,36 @@ fn chain_from_folder(path: &Path) -> Option<u64> {
     path.parent()?.file_name()?.to_str()?.parse().ok()
 }
 
-/// A `forge script` broadcast: every CREATE/CREATE2 with a contract name.
+/// How forge names the kind of each broadcast transaction (its `CallKind`).
+const CREATE_KINDS: [&str; 2] = ["CREATE", "CREATE2"];
+/// Transactions that call existing contracts: they deploy nothing, so they
+/// are skipped by design.
+const CALL_KINDS: [&str; 5] = ["CALL", "STATICCALL", "DELEGATECALL", "CALLCODE", "AUTHCALL"];
+
+/// A `forge script` broadcast: every CREATE/CREATE2 transaction, each with
+/// its contract name, and the named contracts it created on the way
+/// (`additionalContracts`). Calls are skipped; a transaction of no kind
+/// forge writes, or a creation without a name, is an error naming its field:
+/// a deployment left out in silence is one nobody watches.
 pub(crate) fn load_broadcast(
     value: &Value,
     source: Source,
     hints: &ImportHints,
     out_index: &mut HashMap<PathBuf, OutIndex>,
 ) -> Result<Loaded, ImportProblem> {
-    let transactions = value
-        .get("transactions")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ImportProblem::MissingField {
-            field: "transactions".to_owned(),
-        })?;
+    let transactions = match value.get("transactions") {
+        None => {
+            return Err(ImportProblem::MissingField {
+                field: "transactions".to_owned(),
+            });
+        }
+        Some(transactions) => transactions
+            .as_array()
+            .ok_or_else(|| ImportProblem::Shape {
+                message: "`transactions` must be an array of the broadcast's transactions"
+                    .to_owned(),
+            })?,
+    };
     let chain_number = match value.get("chain") {
         Some(chain) => Some(chain.as_u64().ok_or_else(|| ImportProblem::Shape {
             message: "`chain` must be a chain id number".to_owned(),
@@ -154,14 +171,29 @@ pub(crate) fn load_broadcast(
     let mut created: Vec<(String, String, &Value, Option<&Value>)> = Vec::new();
     for (i, tx) in transactions.iter().enumerate() {
         let kind = tx.get("transactionType").and_then(Value::as_str);
-        if matches!(kind, Some("CREATE" | "CREATE2")) {
-            match tx.get("contractName").and_then(Value::as_str) {
-                Some(name) => {
-                    let field = format!("transactions[{i}].contractAddress");
-                    let address = tx.get("contractAddress").unwrap_or(&Value::Null);
-                    created.push((name.to_owned(), field, address, tx.get("arguments")));
-                }
-                None => tracing::debug!(index = i, "broadcast creation without a contract name"),
+        match kind {
+            Some(kind) if CREATE_KINDS.contains(&kind) => {
+                let name = tx
+                    .get("contractName")
+                    .and_then(Value::as_str)
+                    .filter(|name| !name.trim().is_empty())
+                    .ok_or_else(|| ImportProblem::UnnamedCreation {
+                        field: format!("transactions[{i}].contractName"),
+                        address: tx
+                            .get("contractAddress")
+                            .and_then(Value::as_str)
+                            .map(|a| a.chars().take(42).collect()),
+                    })?;
+                let field = format!("transactions[{i}].contractAddress");
+                let address = tx.get("contractAddress").unwrap_or(&Value::Null);
+                created.push((name.to_owned(), field, address, tx.get("arguments")));
+            }
+            Some(kind) if CALL_KINDS.contains(&kind) => {}
+            other => {
+                return Err(ImportProblem::UnknownTransactionType {
+                    field: format!("transactions[{i}].transactionType"),
+                    found: other.map(|kind| kind.chars().take(40).collect()),
+                });
             }
         }
         let additional = tx.get("additionalContracts").and_then(Value::as_array);
@@ -200,6 +232,7 @@ pub(crate) fn load_broadcast(
             source: source.clone(),
             tags: BTreeSet::new(),
             implementation,
+            label_given: false,
         });
     }
     Ok(Loaded::Contracts(contracts))
@@ -285,6 +318,7 @@ pub(crate) fn load_artifact(value: &Value, source: Source) -> Result<Loaded, Imp
         source,
         tags: BTreeSet::new(),
         implementation: None,
+        label_given: false,
     }]))
 }
 

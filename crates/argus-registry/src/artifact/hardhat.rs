@@ -30,6 +30,7 @@ pub(crate) fn load_artifact(value: &Value, source: Source) -> Result<Loaded, Imp
         source,
         tags: BTreeSet::new(),
         implementation: None,
+        label_given: false,
     }]))
 }
 
@@ -102,5 +103,6 @@ pub(crate) fn load_deployment(
         source,
         tags: BTreeSet::new(),
         implementation,
+        label_given: false,
     }]))
 }

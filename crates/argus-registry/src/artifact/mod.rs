@@ -104,17 +104,25 @@ pub fn load_bytes(
 }
 
 /// Guesses the format of a parsed JSON document; `None` when it is none of them.
+///
+/// A broadcast and a hardhat-deploy deployment are recognised by the fields
+/// only those tools write, not only by the fields the importer needs: a
+/// broadcast without `transactions`, or a deployment without `abi` or
+/// `address`, is then an error naming the missing field instead of a file
+/// skipped in silence or read as a plain ABI without its address.
 pub fn detect_format(value: &Value) -> Option<SourceFormat> {
     let object = match value {
         Value::Array(_) => return Some(SourceFormat::Abi),
         Value::Object(object) => object,
         _ => return None,
     };
-    if object.get("transactions").is_some_and(Value::is_array) {
+    if object.contains_key("transactions")
+        || (object.contains_key("receipts")
+            && ["chain", "timestamp", "libraries", "pending", "returns"]
+                .iter()
+                .any(|key| object.contains_key(*key)))
+    {
         return Some(SourceFormat::FoundryBroadcast);
-    }
-    if !object.get("abi").is_some_and(Value::is_array) {
-        return None;
     }
     if object
         .get("_format")
@@ -123,8 +131,22 @@ pub fn detect_format(value: &Value) -> Option<SourceFormat> {
     {
         return Some(SourceFormat::HardhatArtifact);
     }
-    if object.get("address").is_some_and(Value::is_string) {
+    let hardhat_deploy_only = [
+        "receipt",
+        "numDeployments",
+        "solcInputHash",
+        "transactionHash",
+    ];
+    if hardhat_deploy_only
+        .iter()
+        .any(|key| object.contains_key(*key))
+        || (object.get("address").is_some_and(Value::is_string)
+            && object.get("abi").is_some_and(Value::is_array))
+    {
         return Some(SourceFormat::HardhatDeploy);
+    }
+    if !object.get("abi").is_some_and(Value::is_array) {
+        return None;
     }
     if object.get("bytecode").is_some_and(Value::is_object)
         || object.get("methodIdentifiers").is_some()
@@ -410,6 +432,7 @@ impl<'h> Loader<'h> {
         let contract = &mut self.contracts[index];
         if let Some(label) = &hints.label {
             contract.label = label.clone();
+            contract.label_given = true;
         }
         if !wants_deployment {
             return;
@@ -554,6 +577,7 @@ fn load_plain_abi(value: &Value, source: Source) -> Result<Loaded, ImportProblem
         source,
         tags: BTreeSet::new(),
         implementation: None,
+        label_given: false,
     }]))
 }
 

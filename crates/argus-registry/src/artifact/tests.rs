@@ -274,6 +274,28 @@ fn detection() {
     );
     assert_eq!(detect(r#"{"abi":[]}"#), Some(SourceFormat::Abi));
     assert_eq!(detect(r#"{"name":"x"}"#), None);
+    // Recognised by what only the tool writes, so a missing field is an
+    // error naming it rather than a file skipped or read as a plain ABI.
+    assert_eq!(
+        detect(r#"{"receipts":[],"chain":1}"#),
+        Some(SourceFormat::FoundryBroadcast)
+    );
+    assert_eq!(
+        detect(r#"{"transactions":null}"#),
+        Some(SourceFormat::FoundryBroadcast)
+    );
+    assert_eq!(
+        detect(r#"{"abi":[],"receipt":{}}"#),
+        Some(SourceFormat::HardhatDeploy)
+    );
+    assert_eq!(
+        detect(r#"{"address":"0x","numDeployments":1}"#),
+        Some(SourceFormat::HardhatDeploy)
+    );
+    assert_eq!(
+        detect(r#"{"_format":"hh-sol-artifact-1"}"#),
+        Some(SourceFormat::HardhatArtifact)
+    );
     assert_eq!(detect("3"), None);
 }
 

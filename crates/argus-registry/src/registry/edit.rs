@@ -14,23 +14,34 @@ use crate::error::RegistryError;
 
 /// Labels are names people type: no blanks, nothing that reads as an address.
 pub fn validate_label(label: &str) -> Result<(), RegistryError> {
-    let invalid = |reason: &str| RegistryError::InvalidLabel {
-        label: label.chars().take(80).collect(),
-        reason: reason.to_owned(),
-    };
+    match label_rule_broken(label) {
+        None => Ok(()),
+        Some(reason) => Err(RegistryError::InvalidLabel {
+            label: crate::error::shown(&label.chars().take(80).collect::<String>()),
+            reason: reason.to_owned(),
+        }),
+    }
+}
+
+/// The rule of [`validate_label`] that `label` breaks, if any: one rule for
+/// a label a person types and one read from a file.
+pub(crate) fn label_rule_broken(label: &str) -> Option<&'static str> {
     if label.is_empty() {
-        return Err(invalid("it is empty"));
+        return Some("it is empty");
     }
-    if label.chars().count() > 128 {
-        return Err(invalid("it is longer than 128 characters"));
+    if label.chars().count() > crate::model::MAX_LABEL_CHARS {
+        return Some("it is longer than 128 characters");
     }
-    if label.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(invalid("it contains blanks or control characters"));
+    if label
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || crate::error::is_bidi_control(c))
+    {
+        return Some("it contains blanks, control or bidi characters");
     }
     if parse_address(label).is_ok() || label.starts_with("0x") {
-        return Err(invalid("it looks like an address"));
+        return Some("it looks like an address");
     }
-    Ok(())
+    None
 }
 
 impl Registry {

@@ -4,10 +4,24 @@
 //! ABI again is a no-op; a changed ABI becomes a new numbered version; a
 //! removed entry is revived. Every change lands in the change feed.
 //!
+//! A changed ABI is a new version only when it comes from *the same source*
+//! as the entry's latest one: the same file (an artifact rebuilt, a
+//! deployment file rewritten by its tool), or a file the user filed under
+//! the entry's label with `--label`. A different ABI from another file at
+//! the same address (or under the same artifact label) is another contract,
+//! not a version: filing it as one made two projects alternate on every
+//! import, and a rule on `Token` decoded with the other contract's ABI. Such
+//! a batch is refused whole, naming both files and labels and what to do;
+//! so is a batch holding two different ABIs for one address. The same ABI
+//! from another file changes nothing, so importing the same inputs twice
+//! leaves the change feed as it was.
+//!
 //! Kept apart from the other writes (`edit`) because it is the one that
 //! reconciles a file with what the registry already holds.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::path::{Component, Path, PathBuf};
 
 use alloy_primitives::{Address, B256};
 use argus_core::ChainId;
@@ -16,8 +30,8 @@ use serde_json::json;
 
 use super::{ChangeKind, Registry, now};
 use crate::db;
-use crate::error::RegistryError;
-use crate::model::{Contract, ContractKind, Source, abi_hash, canonical_abi_json};
+use crate::error::{RegistryError, shown};
+use crate::model::{Contract, ContractKind, Source, abi_hash, canonical_abi_json, effective_label};
 
 /// How to import.
 #[derive(Debug, Clone, Copy, Default)]
@@ -106,6 +120,11 @@ impl ImportSummary {
 }
 impl Registry {
     /// Files `contracts` in one transaction: all of them or, on any error, none.
+    ///
+    /// Refused whole ([`RegistryError::SourceConflict`], every conflict
+    /// named) when a contract would become a "new version" of an entry that
+    /// came from another source, or when two contracts of the batch give one
+    /// address (or one artifact label) different ABIs.
     pub fn import(
         &mut self,
         contracts: &[Contract],
@@ -118,15 +137,147 @@ impl Registry {
             dry_run: options.dry_run,
             ..ImportSummary::default()
         };
+        let mut batch: HashMap<Key, Filed> = HashMap::new();
+        let mut conflicts = Vec::new();
         for contract in contracts {
-            let outcome = import_one(tx.sqlite(), contract, &now, &mut summary.notices)?;
-            summary.outcomes.push(outcome);
+            let key = Key::of(contract);
+            let filed = Filed::of(contract);
+            if let Some(earlier) = batch.get(&key)
+                && earlier.hash != filed.hash
+            {
+                conflicts.push(batch_conflict(&key, earlier, &filed));
+                continue;
+            }
+            match import_one(tx.sqlite(), contract, &now, &mut summary.notices)? {
+                Step::Filed(outcome) => summary.outcomes.push(outcome),
+                Step::Conflict(conflict) => conflicts.push(conflict),
+            }
+            batch.entry(key).or_insert(filed);
+        }
+        if !conflicts.is_empty() {
+            return Err(RegistryError::SourceConflict { conflicts });
         }
         if !options.dry_run {
             tx.commit()?;
         }
         Ok(summary)
     }
+}
+
+/// What identifies an entry: an address on a chain, or an artifact's label.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Deployment(ChainId, Address),
+    Artifact(String),
+}
+
+impl Key {
+    fn of(contract: &Contract) -> Self {
+        match contract.deployment {
+            Some(d) => Self::Deployment(d.chain, d.address),
+            None => Self::Artifact(effective_label(&contract.label).to_owned()),
+        }
+    }
+}
+
+/// What one contract of the batch filed under its key.
+#[derive(Debug)]
+struct Filed {
+    label: String,
+    path: PathBuf,
+    hash: B256,
+}
+
+impl Filed {
+    fn of(contract: &Contract) -> Self {
+        Self {
+            label: effective_label(&contract.label).to_owned(),
+            path: contract.source.path.clone(),
+            hash: abi_hash(&contract.abi),
+        }
+    }
+}
+
+/// What [`import_one`] did.
+enum Step {
+    Filed(ImportOutcome),
+    /// Refused: the contract is not a version of the entry at its key.
+    Conflict(String),
+}
+
+/// Whether two paths name one file: the same path once `./` parts are
+/// dropped, or the same file once both are resolved. A path kept in the
+/// registry is as the importer was given it, so a relative one is resolved
+/// against the current directory.
+fn same_file(a: &Path, b: &Path) -> bool {
+    let plain = |path: &Path| -> PathBuf {
+        path.components()
+            .filter(|c| !matches!(c, Component::CurDir))
+            .collect()
+    };
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => plain(a) == plain(b),
+    }
+}
+
+fn where_text(key: &Key) -> String {
+    match key {
+        Key::Deployment(chain, address) => {
+            format!("{} on {}", address.to_checksum(None), chain.name())
+        }
+        Key::Artifact(label) => format!("artifact `{}`", shown(label)),
+    }
+}
+
+fn path_text(path: &Path) -> String {
+    shown(&path.display().to_string())
+}
+
+/// Two contracts of one batch with different ABIs under one key.
+fn batch_conflict(key: &Key, earlier: &Filed, later: &Filed) -> String {
+    format!(
+        "{}: `{}` from {} and `{}` from {} have different ABIs in one import, and {}; \
+         import only one of the two files",
+        where_text(key),
+        shown(&earlier.label),
+        path_text(&earlier.path),
+        shown(&later.label),
+        path_text(&later.path),
+        match key {
+            Key::Deployment(..) => "one address holds one contract",
+            Key::Artifact(_) => "one artifact label names one interface",
+        }
+    )
+}
+
+/// A contract whose ABI differs from the entry's latest, from another source.
+fn registry_conflict(key: &Key, entry: &super::Entry, incoming: &Filed) -> String {
+    let existing = shown(&entry.label);
+    let remedy = match key {
+        Key::Deployment(chain, address) => format!(
+            "if {} is a new build of `{existing}`, import that file alone with --label \
+             {existing}; to replace `{existing}` by it, remove it first (`argus registry remove \
+             {} --chain {}`); otherwise leave the file out",
+            path_text(&incoming.path),
+            address.to_checksum(None),
+            chain.name()
+        ),
+        Key::Artifact(_) => format!(
+            "if it is a new build of `{existing}`, import that file alone with --label \
+             {existing}; if it is another interface, import it alone with --label <another \
+             name>, or relabel the one filed first (`argus registry label {existing} <new \
+             label> --artifact`)"
+        ),
+    };
+    format!(
+        "{}: `{}` from {} has another ABI than `{existing}`, filed from {}; a file other than \
+         the entry's own is another contract, not a new version of it. {remedy}",
+        where_text(key),
+        shown(&incoming.label),
+        path_text(&incoming.path),
+        path_text(&entry.source.path),
+    )
 }
 
 /// A free label on `chain` starting from `base`: `base`, `base_2`, `base_3`…
@@ -155,27 +306,25 @@ fn import_one(
     contract: &Contract,
     now: &str,
     notices: &mut Vec<String>,
-) -> Result<ImportOutcome, RegistryError> {
+) -> Result<Step, RegistryError> {
     let hash = abi_hash(&contract.abi);
     let json = canonical_abi_json(&contract.abi);
-    let base_label = if contract.label.trim().is_empty() {
-        "contract".to_owned()
-    } else {
-        contract.label.trim().to_owned()
-    };
+    let base_label = effective_label(&contract.label).to_owned();
     let existing = match contract.deployment {
         Some(d) => db::id_by_deployment(conn, d.chain, d.address)?,
         None => db::id_by_artifact_label(conn, &base_label)?,
     };
-    let outcome = |entry_id, label: String, status, abi_version| ImportOutcome {
-        entry_id,
-        label,
-        kind: contract.kind(),
-        chain: contract.chain(),
-        address: contract.address(),
-        status,
-        abi_version,
-        source: contract.source.clone(),
+    let outcome = |entry_id, label: String, status, abi_version| {
+        Step::Filed(ImportOutcome {
+            entry_id,
+            label,
+            kind: contract.kind(),
+            chain: contract.chain(),
+            address: contract.address(),
+            status,
+            abi_version,
+            source: contract.source.clone(),
+        })
     };
     let Some(id) = existing else {
         let label = match contract.deployment {
@@ -226,19 +375,40 @@ fn import_one(
     };
 
     let entry = db::entry_by_id(conn, id)?;
+    let (latest, latest_hash) = db::latest_version(conn, id)?.unwrap_or((0, B256::ZERO));
+    let same_source = same_file(&contract.source.path, &entry.source.path)
+        || (contract.label_given && base_label == entry.label);
+    let another_contract = latest_hash != hash && !same_source;
+    if another_contract && entry.removed_at.is_none() {
+        let key = Key::of(contract);
+        return Ok(Step::Conflict(registry_conflict(
+            &key,
+            &entry,
+            &Filed::of(contract),
+        )));
+    }
     let mut status = ImportStatus::Unchanged;
     let mut label = entry.label.clone();
     if entry.removed_at.is_some() {
         status = ImportStatus::Revived;
         if let Some(chain) = entry.chain {
-            let free = free_label(conn, chain, &entry.label, Some(id))?;
-            if free != entry.label {
+            // A removed entry brought back by another contract's file takes
+            // that contract's name: removing it was how the user said the
+            // address now holds the other one.
+            let wanted = if another_contract {
+                &base_label
+            } else {
+                &entry.label
+            };
+            let free = free_label(conn, chain, wanted, Some(id))?;
+            if free != *wanted {
                 notices.push(format!(
-                    "`{}` was taken on {} while {} was removed; it comes back as `{free}`",
-                    entry.label,
+                    "`{wanted}` was taken on {} while {} was removed; it comes back as `{free}`",
                     chain.name(),
                     entry.describe()
                 ));
+            }
+            if free != entry.label {
                 db::set_label(conn, id, &free, now)?;
                 label = free;
             }
@@ -252,7 +422,6 @@ fn import_one(
             &json!({ "label": label }),
         )?;
     }
-    let (latest, latest_hash) = db::latest_version(conn, id)?.unwrap_or((0, B256::ZERO));
     let mut version = latest;
     if latest_hash != hash {
         version = latest + 1;

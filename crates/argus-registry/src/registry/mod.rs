@@ -30,6 +30,7 @@ use crate::db;
 use crate::error::RegistryError;
 use crate::model::{Contract, ContractKind, Source};
 
+pub(crate) use edit::label_rule_broken;
 pub use edit::validate_label;
 pub use import::{ImportOptions, ImportOutcome, ImportStatus, ImportSummary};
 
@@ -97,6 +98,7 @@ impl Entry {
             source: self.source,
             tags: self.tags,
             implementation: self.implementation,
+            label_given: false,
         }
     }
 }
