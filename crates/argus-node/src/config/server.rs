@@ -319,7 +319,10 @@ mod tests {
                 "{CHAINS}server:\n  listen: 127.0.0.1:8080\n  ready_max_lag: 2m\n  public:\n    title: Acme\n    systems:\n      - name: Token\n        contracts:\n          - {{ chain: anvil, address: '0x5FbDB2315678afecb367f032d93F642f64180aa3', label: ACME }}\n"
             ),
         );
-        let server = load(&path).expect("loads").server.expect("a server section");
+        let server = load(&path)
+            .expect("loads")
+            .server
+            .expect("a server section");
         assert_eq!(server.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(server.ready_max_lag, Duration::from_secs(120));
         assert_eq!(server.public.title, "Acme");
@@ -345,7 +348,10 @@ mod tests {
         let text = error.to_string();
         assert_eq!(error.0.len(), 3, "{text}");
         assert!(text.contains("tokens and TLS come next"), "{text}");
-        assert!(text.contains("systems[0].chains[0]: chain mainnet is not one of"), "{text}");
+        assert!(
+            text.contains("systems[0].chains[0]: chain mainnet is not one of"),
+            "{text}"
+        );
         assert!(text.contains("systems[0].contracts[0].address"), "{text}");
         assert!(error.0.iter().all(|d| d.line == 3), "{text}");
 
