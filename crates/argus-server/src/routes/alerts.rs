@@ -5,6 +5,7 @@
 use argus_alerting::outbox::{self, AlertFilter};
 use argus_alerting::{AlertState, silence};
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use serde_json::{Value, json};
 
@@ -41,8 +42,9 @@ pub(crate) async fn list(
 /// deliveries.
 pub(crate) async fn show(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, AppError> {
+    let id = super::segment(id, "id")?;
     let id = alert_id(&id)?;
     let document = state
         .read(move |conn| {

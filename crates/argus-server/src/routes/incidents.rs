@@ -8,6 +8,7 @@ use std::str::FromStr;
 use argus_incident::db::{self, IncidentFilter};
 use argus_incident::{IncidentSeverity, IncidentState};
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -60,8 +61,9 @@ pub(crate) async fn list(
 /// approvals, transactions, evidence and timeline.
 pub(crate) async fn show(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, AppError> {
+    let id = super::segment(id, "id")?;
     let id = incident_id(&id)?;
     let document = state
         .read(move |conn| Ok(argus_incident::document::incident_document(conn, id)?))
@@ -72,9 +74,10 @@ pub(crate) async fn show(
 /// `GET /api/incidents/{id}/report?format=json|markdown`.
 pub(crate) async fn report(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AppError> {
+    let id = super::segment(id, "id")?;
     let params = Params::parse(query.as_deref(), &["format"])?;
     let markdown = match params.text("format") {
         None | Some("json") => false,

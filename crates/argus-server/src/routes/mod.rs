@@ -10,7 +10,21 @@ pub(crate) mod incidents;
 pub(crate) mod registry;
 pub(crate) mod system;
 
+use axum::extract::Path;
+use axum::extract::rejection::PathRejection;
 use jiff::Timestamp;
+
+use crate::error::AppError;
+
+/// A route's one path segment, or a 400 naming it when it does not decode
+/// (not UTF-8, say) rather than axum's plain-text rejection.
+pub(crate) fn segment(
+    path: Result<Path<String>, PathRejection>,
+    name: &str,
+) -> Result<String, AppError> {
+    path.map(|Path(value)| value)
+        .map_err(|_| AppError::bad(name, "does not decode as UTF-8 text"))
+}
 
 /// RFC 3339 in UTC to the millisecond, for the times the API adds beside
 /// the stages' millisecond fields.

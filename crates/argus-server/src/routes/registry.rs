@@ -6,6 +6,7 @@ use alloy_primitives::Address;
 use argus_core::ChainId;
 use argus_registry::{Entry, ListFilter, Registry, Scope};
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use serde_json::{Value, json};
 
@@ -40,9 +41,10 @@ pub(crate) async fn list(
 /// address, with its versions, proxies, functions, events, errors and ABI.
 pub(crate) async fn show(
     State(state): State<AppState>,
-    Path(target): Path<String>,
+    target: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, AppError> {
+    let target = super::segment(target, "target")?;
     let params = Params::parse(query.as_deref(), &["chain", "artifact"])?;
     let scope = match (params.chain("chain")?, params.flag("artifact")?) {
         (Some(_), true) => {

@@ -18,7 +18,6 @@ use argus_incident::db::{self, IncidentFilter};
 use argus_incident::{IncidentSeverity, IncidentState};
 use argus_store::Connection;
 use jiff::Timestamp;
-use serde_json::json;
 
 use crate::cmd::alerts::{Since, parse_since, read_store, rfc3339};
 use crate::{GlobalArgs, output};
