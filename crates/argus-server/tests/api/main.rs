@@ -11,5 +11,6 @@
 
 mod events;
 mod fixture;
+mod node;
 mod routes;
 mod status;
