@@ -97,6 +97,9 @@ enum Command {
     /// Response metrics: mean and median time to detect, acknowledge,
     /// contain and resolve; the false-positive rate per rule.
     Metrics(cmd::metrics::MetricsArgs),
+    /// The HTTP API (JSON, the live event stream, health, the public status
+    /// page) over a data directory, read-only.
+    Serve(cmd::serve::ServeArgs),
     /// Play an attack scenario for real on a local anvil and score the
     /// response; `drill history` shows the kept scorecards.
     Drill(cmd::drill::DrillArgs),
@@ -105,7 +108,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The daemon's log lines carry the time; one-shot commands' do not.
-    init_logging(cli.global.verbose, matches!(cli.command, Command::Run(_)));
+    init_logging(
+        cli.global.verbose,
+        matches!(cli.command, Command::Run(_) | Command::Serve(_)),
+    );
     let result = match cli.command {
         Command::Registry(command) => cmd::registry::run(&cli.global, command),
         Command::Lint(args) => cmd::lint::run(&cli.global, args),
@@ -122,6 +128,7 @@ fn main() -> ExitCode {
         Command::Incidents(command) => cmd::incidents::run(&cli.global, command),
         Command::Metrics(args) => cmd::metrics::run(&cli.global, args),
         Command::Drill(args) => cmd::drill::run(&cli.global, args),
+        Command::Serve(args) => cmd::serve::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

@@ -17,6 +17,7 @@
 //! says and contains exactly once.
 
 pub mod db;
+pub mod document;
 pub mod drill;
 pub mod error;
 pub mod evidence;

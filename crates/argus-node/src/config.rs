@@ -28,6 +28,12 @@ use serde_saphyr::Spanned;
 use argus_chain::ChainSetup;
 use argus_sources::SignalsConfig;
 
+mod server;
+
+pub use server::{
+    DEFAULT_READY_MAX_LAG, PublicConfig, PublicContract, PublicSystem, ServerConfig, check_listen,
+};
+
 /// Every problem found in a config, in file order.
 #[derive(Debug, Clone)]
 pub struct Diagnostics(pub Vec<Diagnostic>);
@@ -69,6 +75,8 @@ struct RawConfig {
     audit: Option<Spanned<serde_json::Value>>,
     #[serde(default)]
     incidents: Option<argus_incident::loader::RawIncidents>,
+    #[serde(default)]
+    server: Option<Spanned<serde_json::Value>>,
 }
 
 /// Collects diagnostics for one file.
@@ -143,6 +151,7 @@ pub struct ConfigDocument {
     pub signals: Option<Spanned<serde_json::Value>>,
     pub audit: Option<Spanned<serde_json::Value>>,
     pub incidents: Option<argus_incident::loader::RawIncidents>,
+    pub server: Option<Spanned<serde_json::Value>>,
 }
 
 impl ConfigDocument {
@@ -197,6 +206,7 @@ impl ConfigDocument {
             signals: raw.signals,
             audit: raw.audit,
             incidents: raw.incidents,
+            server: raw.server,
         })
     }
 
@@ -224,6 +234,8 @@ pub struct Loaded {
     pub audit: AuditConfig,
     /// The incident policy: kinds, severities, playbooks, bots.
     pub incidents: IncidentsConfig,
+    /// The HTTP API `argus run` serves (none without a `server:` section).
+    pub server: Option<ServerConfig>,
 }
 
 /// The `audit:` section: where the daemon publishes the audit log's signed
@@ -469,6 +481,12 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
         None => Some(IncidentsConfig::default()),
     };
 
+    let followed: Vec<ChainId> = chains.iter().map(|c| c.follower.chain).collect();
+    let server = doc
+        .server
+        .as_ref()
+        .and_then(|raw| server::server_config(&mut out, raw, &followed));
+
     match (
         out.diagnostics.is_empty(),
         rules,
@@ -486,6 +504,7 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
             signals,
             audit,
             incidents,
+            server,
         }),
         _ => {
             let mut diagnostics = out.diagnostics;

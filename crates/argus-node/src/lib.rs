@@ -492,6 +492,17 @@ impl NodeHandle {
         self.events.subscribe()
     }
 
+    /// A cloneable, read-only view of the node for the tasks that live
+    /// beside it (the HTTP server): its events, tips and endpoint figures,
+    /// and its store. The handle itself stays with whoever stops the node.
+    pub fn view(&self) -> NodeView {
+        NodeView {
+            store: self.store.clone(),
+            events: self.events.clone(),
+            live: Arc::clone(&self.live),
+        }
+    }
+
     /// The store the node writes: what the stages' read queries (the
     /// outbox's figures, silences, the registry) take.
     pub fn store(&self) -> &Store {
@@ -557,6 +568,49 @@ impl NodeHandle {
         // idempotency key; a chain or signal batch cut short before its
         // commit is read again at the next start.
         self.tasks.shutdown().await;
+    }
+}
+
+/// What a running node shows to readers beside it, without the power to
+/// stop it: cloned into every request of the HTTP server. It stays valid
+/// after the node stopped (the figures then no longer move and no event
+/// comes).
+#[derive(Debug, Clone)]
+pub struct NodeView {
+    store: Store,
+    events: broadcast::Sender<NodeEvent>,
+    live: Arc<Live>,
+}
+
+impl NodeView {
+    /// The node's events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    /// The store the node writes.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Each followed chain's newest recorded block (`None` before the first).
+    pub fn tips(&self) -> BTreeMap<ChainId, Option<BlockRef>> {
+        self.live
+            .tips
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Each chain's endpoints with their figures (latency, errors, benching).
+    pub fn endpoint_stats(&self) -> BTreeMap<ChainId, Vec<EndpointStats>> {
+        self.live
+            .pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(chain, pool)| (*chain, pool.stats()))
+            .collect()
     }
 }
 

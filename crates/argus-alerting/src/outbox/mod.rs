@@ -43,7 +43,7 @@ pub use delivery::{
     claim_due, deliveries_of, due, get_delivery, list_deliveries, mark_delivered, mark_failed,
     mark_retry, next_due_at, pending, requeue,
 };
-pub use read::{AlertFilter, get_alert, list_alerts};
+pub use read::{AlertFilter, alerts_after, get_alert, last_alert_seq, list_alerts};
 pub use write::{record, retract_alert, retract_block};
 
 /// Where an alert stands.

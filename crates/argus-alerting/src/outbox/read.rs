@@ -84,6 +84,50 @@ pub fn get_alert(conn: &Connection, id: &str) -> Result<Option<AlertRecord>, Ale
     raw.map(parse_alert).transpose()
 }
 
+/// The position of the newest alert in the order alerts were stored (0
+/// when there is none): a cursor for [`alerts_after`].
+pub fn last_alert_seq(conn: &Connection) -> Result<i64, AlertError> {
+    query_row_cached(
+        conn,
+        "SELECT COALESCE(MAX(rowid), 0) FROM alerts",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(AlertError::db("read the newest alert"))
+}
+
+/// Alerts stored after position `after` (see [`last_alert_seq`]), oldest
+/// first, each with its position: what a reader that polls for new alerts
+/// (the HTTP server's event stream without a node) asks.
+pub fn alerts_after(
+    conn: &Connection,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<(i64, AlertRecord)>, AlertError> {
+    let sql = format!("{ALERT_COLUMNS_WITH_SEQ} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2");
+    let mut stmt = conn
+        .sqlite()
+        .prepare_cached(&sql)
+        .map_err(AlertError::db("read new alerts"))?;
+    let rows = stmt
+        .query_map(
+            params![after, i64::try_from(limit).unwrap_or(i64::MAX)],
+            |row| Ok((row.get::<_, i64>(19)?, alert_row(row)?)),
+        )
+        .map_err(AlertError::db("read new alerts"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, raw) = row.map_err(AlertError::db("read new alerts"))?;
+        out.push((seq, parse_alert(raw)?));
+    }
+    Ok(out)
+}
+
+const ALERT_COLUMNS_WITH_SEQ: &str =
+    "SELECT id, rule_id, severity, title, dedup_key, chain_id, block_number,
+    block_hash, tx_hash, log_index, at_ms, fields, state, group_head, duplicates, silence_id,
+    created_at_ms, retracted_at_ms, reason, rowid FROM alerts";
+
 type RawAlert = (
     String,
     String,

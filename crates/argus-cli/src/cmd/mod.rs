@@ -16,5 +16,6 @@ pub(crate) mod replay;
 pub(crate) mod rules;
 pub(crate) mod run;
 pub(crate) mod run_output;
+pub(crate) mod serve;
 pub(crate) mod status;
 pub(crate) mod validate;

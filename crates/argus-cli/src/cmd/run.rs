@@ -154,9 +154,36 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
     let output = AlertOutput::new(args.json, args.quiet);
     let audit = unsealed.audit.map(Arc::new);
     let timeline_audit = audit.clone();
+    // The HTTP API beside the node when the config asks for it: bound
+    // before the node starts, so a taken port stops the start.
+    let api = match &loaded.server {
+        Some(server) => Some((
+            runtime.block_on(argus_server::bind(
+                server.listen,
+                server.allow_unauthenticated_remote,
+            ))?,
+            server.clone(),
+            loaded.rules.clone(),
+        )),
+        None => None,
+    };
     let outcome = runtime.block_on(async move {
         let mut events = builder.subscribe();
         let node = builder.start()?;
+        let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+        let api = api.map(|(listener, server, rules)| {
+            let state = argus_server::AppState::new(node.store().clone(), data_dir.clone())
+                .with_node(node.view())
+                .with_rules(&rules)
+                .with_public(server.public)
+                .with_ready_max_lag(server.ready_max_lag);
+            if let Ok(bound) = listener.local_addr() {
+                sh_eprintln!("argus: serving the API on http://{bound}/");
+            }
+            tokio::spawn(argus_server::serve(listener, state, async move {
+                let _ = api_stopped.await;
+            }))
+        });
         let mut timeline = IncidentTimeline::new(node.store().clone(), timeline_audit)?;
         // Rows a previous run committed but did not copy (it was killed).
         timeline.catch_up(&output);
@@ -195,6 +222,16 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
                 sh_eprintln!("argus: stopping ({name})");
             })
             .await;
+        // The API stops gracefully: its event streams end, requests in
+        // flight finish.
+        let _ = stop_api.send(());
+        if let Some(api) = api {
+            match api.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => sh_eprintln!("argus: {error}"),
+                Err(error) => sh_eprintln!("argus: the HTTP server failed: {error}"),
+            }
+        }
         // Every event committed before the stop is printed before the exit.
         let _ = printer.await;
         outcome.map_err(anyhow::Error::from)
@@ -270,7 +307,7 @@ impl IncidentTimeline {
 /// The signals that stop the daemon cleanly: SIGINT, SIGTERM, and SIGHUP
 /// (a closed terminal or a supervisor's reload request), so each ends with
 /// a `system.stop` entry rather than the signal's default death.
-struct StopSignal {
+pub(crate) struct StopSignal {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
     hangup: tokio::signal::unix::Signal,
@@ -278,7 +315,7 @@ struct StopSignal {
 
 impl StopSignal {
     /// Registers the handlers now (inside a runtime).
-    fn listen() -> std::io::Result<Self> {
+    pub(crate) fn listen() -> std::io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Self {
             interrupt: signal(SignalKind::interrupt())?,
@@ -288,7 +325,7 @@ impl StopSignal {
     }
 
     /// The first of them to arrive, by name.
-    async fn wait(mut self) -> &'static str {
+    pub(crate) async fn wait(mut self) -> &'static str {
         tokio::select! {
             _ = self.interrupt.recv() => "SIGINT",
             _ = self.terminate.recv() => "SIGTERM",

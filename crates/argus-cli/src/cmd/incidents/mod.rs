@@ -18,7 +18,6 @@ use argus_incident::db::{self, IncidentFilter};
 use argus_incident::{IncidentSeverity, IncidentState};
 use argus_store::Connection;
 use jiff::Timestamp;
-use serde_json::json;
 
 use crate::cmd::alerts::{Since, parse_since, read_store, rfc3339};
 use crate::{GlobalArgs, output};
@@ -157,35 +156,10 @@ fn show(global: &GlobalArgs, args: &ShowArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// An incident and everything about it, as one JSON document.
+/// An incident and everything about it, as one JSON document (the one
+/// the HTTP API serves too).
 pub(crate) fn incident_document(conn: &Connection, id: i64) -> anyhow::Result<serde_json::Value> {
-    let incident = db::incident(conn, id)?;
-    let alerts: Vec<serde_json::Value> = db::alerts_of(conn, id)?
-        .into_iter()
-        .map(|a| {
-            let record = argus_alerting::outbox::get_alert(conn, &a.alert_id)
-                .ok()
-                .flatten();
-            json!({
-                "alert": a.alert_id,
-                "rule": a.rule_id,
-                "event_ms": a.event_ms,
-                "added_ms": a.added_ms,
-                "title": record.as_ref().map(|r| r.title.clone()),
-                "severity": record.as_ref().map(|r| r.severity),
-                "disposition": db::disposition_of(conn, &a.alert_id).ok().flatten(),
-            })
-        })
-        .collect();
-    Ok(json!({
-        "incident": incident,
-        "alerts": alerts,
-        "steps": db::steps_of(conn, id)?,
-        "approvals": db::approvals_of(conn, id)?,
-        "transactions": db::transactions_of(conn, id)?,
-        "evidence": db::evidence_of(conn, id)?,
-        "timeline": db::events_of(conn, id)?,
-    }))
+    Ok(argus_incident::document::incident_document(conn, id)?)
 }
 
 fn incident_details(doc: &serde_json::Value) -> String {

@@ -1,0 +1,141 @@
+//! `argus serve` as a real process: it listens on a port it picks (port
+//! 0), answers `/healthz` and `/api/registry` over a real socket, and stops
+//! cleanly on SIGTERM; an address other than loopback is refused (the API
+//! has no authentication yet) unless forced.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use argus_testkit::{testdata, wait_for};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_argus"))
+}
+
+fn argus(data_dir: &Path) -> Command {
+    let mut command = Command::new(bin());
+    command
+        .env("ARGUS_DATA_DIR", data_dir)
+        .env_remove("ARGUS_MASTER_KEY")
+        .env_remove("ARGUS_LOG");
+    command
+}
+
+/// One HTTP/1.1 GET over a fresh connection; the whole answer.
+fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn argus_serve_answers_over_a_socket_and_stops_on_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    let import = argus(data.path())
+        .args(["registry", "import"])
+        .arg(testdata("foundry-project"))
+        .output()
+        .unwrap();
+    assert!(import.status.success(), "{import:?}");
+
+    let db_modified = std::fs::metadata(data.path().join("argus.db"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let mut child = argus(data.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The address it bound is on stderr; read it on a thread so a silent
+    // failure cannot hang the test.
+    let stderr = child.stderr.take().unwrap();
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let addr: SocketAddr = wait_for(
+        "argus serve to say where it listens",
+        Duration::from_secs(30),
+        || {
+            let line = lines.recv_timeout(Duration::from_millis(100)).ok()?;
+            seen.push(line.clone());
+            let rest = line.split("http://").nth(1)?;
+            rest.split('/').next()?.parse().ok()
+        },
+    );
+    assert!(addr.ip().is_loopback());
+    assert_ne!(addr.port(), 0);
+
+    let health = http_get(addr, "/healthz");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(health.contains("\"status\":\"ok\""), "{health}");
+    let registry = http_get(addr, "/api/registry?chain=anvil");
+    assert!(registry.starts_with("HTTP/1.1 200"), "{registry}");
+    assert!(registry.contains("\"label\":\"Token\""), "{registry}");
+    let bad = http_get(addr, "/api/alerts?limit=0");
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = wait_for("argus serve to stop", Duration::from_secs(30), || {
+        child.try_wait().unwrap()
+    });
+    assert!(status.success(), "{status:?}; stderr: {seen:?}");
+    let rest: Vec<String> = lines.try_iter().collect();
+    assert!(
+        rest.iter().any(|l| l.contains("stopping (SIGTERM)")),
+        "{seen:?} {rest:?}"
+    );
+    // Read-only: the database was not written.
+    assert_eq!(
+        std::fs::metadata(data.path().join("argus.db"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        db_modified
+    );
+}
+
+#[test]
+fn argus_serve_refuses_a_remote_address_without_authentication() {
+    let data = tempfile::tempdir().unwrap();
+    let import = argus(data.path())
+        .args(["registry", "import"])
+        .arg(testdata("foundry-project"))
+        .output()
+        .unwrap();
+    assert!(import.status.success(), "{import:?}");
+    let refused = argus(data.path())
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("tokens and TLS come next"), "{stderr}");
+    assert!(stderr.contains("allow_unauthenticated_remote"), "{stderr}");
+}

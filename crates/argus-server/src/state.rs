@@ -1,0 +1,205 @@
+//! What every handler shares: the store, the data directory (for the audit
+//! log's files), the node's live view when there is a node, what the config
+//! says (rules, the public allow-list, the readiness threshold) and the
+//! clock.
+//!
+//! One `Arc` inside, so the state clones into each request for the price
+//! of a counter. The rules are kept as summaries (id, kind, severity,
+//! description) taken once from the loaded config: the API shows what a
+//! rule is, never its conditions.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use argus_core::{Clock, Severity};
+use argus_node::NodeView;
+use argus_node::config::{DEFAULT_READY_MAX_LAG, PublicConfig};
+use argus_rules::{Matcher, RuleSet};
+use argus_store::{Connection, Store};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::error::AppError;
+
+/// What `/api/rules` shows of a rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleSummary {
+    pub id: String,
+    /// event, call, transaction or signal.
+    pub kind: &'static str,
+    pub severity: Severity,
+    pub description: Option<String>,
+    /// Whether it counts or compares over a window.
+    pub windowed: bool,
+}
+
+impl RuleSummary {
+    /// The summaries of every rule of a set, in its order.
+    pub fn of(rules: &RuleSet) -> Vec<Self> {
+        rules
+            .rules()
+            .iter()
+            .map(|rule| Self {
+                id: rule.id.clone(),
+                kind: match rule.matcher {
+                    Matcher::Event { .. } => "event",
+                    Matcher::Call { .. } => "call",
+                    Matcher::Transaction { .. } => "transaction",
+                    Matcher::Signal { .. } => "signal",
+                },
+                severity: rule.severity,
+                description: rule.description.clone(),
+                windowed: rule.aggregate.is_some(),
+            })
+            .collect()
+    }
+}
+
+/// The state of the API, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    data_dir: PathBuf,
+    node: Option<NodeView>,
+    rules: Option<Vec<RuleSummary>>,
+    public: PublicConfig,
+    ready_max_lag: Duration,
+    clock: Clock,
+    /// Set when the server stops, so open event streams end and the
+    /// graceful shutdown does not wait for them forever.
+    stopping: watch::Sender<bool>,
+}
+
+impl AppState {
+    /// An API over `store`, whose audit log lives in `data_dir`; no node,
+    /// no config, the system clock.
+    pub fn new(store: Store, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                data_dir: data_dir.into(),
+                node: None,
+                rules: None,
+                public: PublicConfig::default(),
+                ready_max_lag: DEFAULT_READY_MAX_LAG,
+                clock: Clock::system(),
+                stopping: watch::channel(false).0,
+            }),
+        }
+    }
+
+    fn with(self, change: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            store: shared.store.clone(),
+            data_dir: shared.data_dir.clone(),
+            node: shared.node.clone(),
+            rules: shared.rules.clone(),
+            public: shared.public.clone(),
+            ready_max_lag: shared.ready_max_lag,
+            clock: shared.clock.clone(),
+            stopping: watch::channel(*shared.stopping.borrow()).0,
+        });
+        change(&mut inner);
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Inside the daemon: live tips, endpoint figures and events.
+    pub fn with_node(self, node: NodeView) -> Self {
+        self.with(|inner| inner.node = Some(node))
+    }
+
+    /// The loaded config's rules, for `/api/rules`.
+    pub fn with_rules(self, rules: &RuleSet) -> Self {
+        let summaries = RuleSummary::of(rules);
+        self.with(|inner| inner.rules = Some(summaries))
+    }
+
+    /// What the public status page may show.
+    pub fn with_public(self, public: PublicConfig) -> Self {
+        self.with(|inner| inner.public = public)
+    }
+
+    /// A chain whose newest block is older than this is not ready (and
+    /// degraded on the status page).
+    pub fn with_ready_max_lag(self, lag: Duration) -> Self {
+        self.with(|inner| inner.ready_max_lag = lag)
+    }
+
+    /// The clock times are measured with (tests drive a manual one).
+    pub fn with_clock(self, clock: Clock) -> Self {
+        self.with(|inner| inner.clock = clock)
+    }
+
+    /// Ends every open event stream: called when the server stops.
+    pub fn stop_streams(&self) {
+        self.inner.stopping.send_replace(true);
+    }
+
+    pub(crate) fn stopping(&self) -> watch::Receiver<bool> {
+        self.inner.stopping.subscribe()
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub(crate) fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    pub(crate) fn node(&self) -> Option<&NodeView> {
+        self.inner.node.as_ref()
+    }
+
+    pub(crate) fn rules(&self) -> Option<&[RuleSummary]> {
+        self.inner.rules.as_deref()
+    }
+
+    pub(crate) fn public(&self) -> &PublicConfig {
+        &self.inner.public
+    }
+
+    pub(crate) fn ready_max_lag(&self) -> Duration {
+        self.inner.ready_max_lag
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// Runs `read` on a connection of its own on the blocking pool.
+    pub(crate) async fn read<T, F>(&self, read: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
+    {
+        let store = self.inner.store.clone();
+        self.blocking(move || {
+            let conn = store.connect()?;
+            read(&conn)
+        })
+        .await
+    }
+
+    /// Runs `work` (file reads, the registry's own connection) on the
+    /// blocking pool.
+    pub(crate) async fn blocking<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, AppError> + Send + 'static,
+    {
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|error| AppError::Task {
+                detail: error.to_string(),
+            })?
+    }
+}

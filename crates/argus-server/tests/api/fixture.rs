@@ -1,0 +1,316 @@
+//! The prepared data directory every test reads, and how to call the
+//! router.
+
+use std::collections::BTreeMap;
+
+use alloy_primitives::{Address, B256};
+use argus_alerting::{NewSilence, Routing, SilenceMatcher, outbox};
+use argus_audit::{AuditLog, NewEntry, RetentionClass};
+use argus_chain::ChainEvent;
+use argus_core::{Block, BlockRef, ChainId, ChainOrigin, Clock, Finding, Severity, finding_id};
+use argus_incident::intake::take_alert;
+use argus_incident::policy::{
+    GroupBy, IncidentSeverity, IncidentsConfig, KindConfig, SeverityPolicy,
+};
+use argus_incident::state::{self, Act};
+use argus_node::config::{PublicConfig, PublicContract, PublicSystem};
+use argus_registry::{ImportHints, ImportOptions, Registry, Scope};
+use argus_rules::RuleSet;
+use argus_server::AppState;
+use argus_store::Store;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt as _;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+/// The notifier every alert is routed to: a name the public must not see.
+pub(crate) const NOTIFIER: &str = "ops-pager";
+/// The rule of the incident's alerts.
+pub(crate) const DRAIN_RULE: &str = "drain-token";
+/// A rule whose alert opens no incident.
+pub(crate) const TRANSFER_RULE: &str = "large-transfer";
+/// The public line of the incident (with markup, to see it escaped).
+pub(crate) const PUBLIC_LINE: &str = "Token transfers are paused while we investigate <b>now</b>";
+/// An address the alerts name that is not marked public.
+pub(crate) const HIDDEN: Address = Address::repeat_byte(0x77);
+/// The RPC URL of the config (the public must not see it).
+pub(crate) const RPC_URL: &str = "http://127.0.0.1:8545";
+
+pub(crate) const RULES: &str = r#"
+rules:
+  - id: drain-token
+    description: Tokens leave the vault
+    severity: critical
+    match:
+      event:
+        contract: Token
+        signature: Transfer(address,address,uint256)
+    condition: args.value > uint256("1000")
+  - id: large-transfer
+    severity: low
+    match:
+      event:
+        contract: Token
+        signature: Transfer(address,address,uint256)
+"#;
+
+pub(crate) struct Fixture {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) store: Store,
+    /// Token's address on anvil (marked public).
+    pub(crate) token: Address,
+    /// Vault's address on anvil (registered, not marked public).
+    pub(crate) vault: Address,
+    /// Alert ids, oldest first.
+    pub(crate) alerts: Vec<String>,
+    pub(crate) incident: i64,
+    pub(crate) policy: IncidentsConfig,
+    pub(crate) state: AppState,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+pub(crate) fn policy() -> IncidentsConfig {
+    let mut severities = BTreeMap::new();
+    severities.insert(
+        IncidentSeverity::P0,
+        SeverityPolicy {
+            respond_within_ms: 3_600_000,
+            escalation: vec![],
+            notify: vec![],
+        },
+    );
+    IncidentsConfig {
+        severities,
+        kinds: vec![KindConfig {
+            name: "drain".into(),
+            rules: vec!["drain-*".into()],
+            min_severity: Some(Severity::High),
+            labels: BTreeMap::new(),
+            severity: IncidentSeverity::P0,
+            group_by: GroupBy::Chain,
+            playbook: None,
+            title: None,
+        }],
+        ..IncidentsConfig::default()
+    }
+}
+
+pub(crate) fn finding(rule: &str, severity: Severity, n: u8, at_ms: i64) -> Finding {
+    let origin = ChainOrigin {
+        chain: ChainId::LOCAL,
+        block: BlockRef {
+            number: u64::from(n),
+            hash: B256::repeat_byte(n),
+            parent_hash: B256::ZERO,
+            timestamp: 0,
+        },
+        tx_hash: Some(B256::repeat_byte(n.wrapping_add(100))),
+        log_index: Some(0),
+    };
+    Finding {
+        id: finding_id(rule, Some(&origin), &[n]),
+        rule_id: rule.into(),
+        severity,
+        title: format!("{rule} #{n} from {HIDDEN:#x}"),
+        dedup_key: format!("{rule}-{n}"),
+        origin: Some(origin),
+        at_ms,
+        fields: json!({ "contract": { "address": format!("{HIDDEN:#x}") } }),
+    }
+}
+
+/// Records a finding as the node's record step does (outbox, then intake,
+/// one transaction); returns the alert id and the incident it joined.
+pub(crate) fn record(
+    store: &Store,
+    policy: &IncidentsConfig,
+    f: &Finding,
+) -> (String, Option<i64>) {
+    let mut conn = store.connect().unwrap();
+    let tx = conn.transaction().unwrap();
+    outbox::record(&tx, f, &Routing::to_all(&[NOTIFIER], 0), f.at_ms).unwrap();
+    let taken = take_alert(&tx, policy, f, f.at_ms).unwrap();
+    tx.commit().unwrap();
+    (outbox::alert_id(&f.id), taken.map(|t| t.incident_id))
+}
+
+pub(crate) fn prepare() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_in_dir(dir.path()).unwrap();
+
+    let contracts = argus_registry::load_paths(
+        [argus_testkit::testdata("foundry-project").as_path()],
+        &ImportHints::default(),
+    )
+    .unwrap();
+    let mut registry = Registry::open(&store).unwrap();
+    registry
+        .import(&contracts, ImportOptions::default())
+        .unwrap();
+    let address = |label: &str| {
+        registry
+            .find(label, Scope::Chain(ChainId::LOCAL))
+            .unwrap()
+            .address
+            .unwrap()
+    };
+    let (token, vault) = (address("Token"), address("Vault"));
+
+    let policy = policy();
+    let now = now_ms();
+    let mut alerts = Vec::new();
+    let (first, incident) = record(
+        &store,
+        &policy,
+        &finding(DRAIN_RULE, Severity::Critical, 1, now - 60_000),
+    );
+    alerts.push(first);
+    let (second, joined) = record(
+        &store,
+        &policy,
+        &finding(DRAIN_RULE, Severity::Critical, 2, now - 30_000),
+    );
+    alerts.push(second);
+    assert_eq!(joined, incident);
+    let (third, none) = record(
+        &store,
+        &policy,
+        &finding(TRANSFER_RULE, Severity::Low, 3, now - 10_000),
+    );
+    assert_eq!(none, None);
+    alerts.push(third);
+    let incident = incident.expect("the drain alert opens an incident");
+
+    let conn = store.connect().unwrap();
+    state::set_public_status(
+        &conn,
+        incident,
+        PUBLIC_LINE,
+        Act {
+            actor: "alice",
+            reason: None,
+            now_ms: now,
+        },
+    )
+    .unwrap();
+    argus_alerting::add_silence(
+        &conn,
+        &NewSilence {
+            matcher: SilenceMatcher {
+                rule_id: Some(TRANSFER_RULE.into()),
+                ..SilenceMatcher::default()
+            },
+            starts_at_ms: now - 1_000,
+            ends_at_ms: now + 3_600_000,
+            created_by: "alice".into(),
+            reason: "noisy while we test".into(),
+        },
+        now,
+    )
+    .unwrap();
+    drop(conn);
+
+    // The chain followed up to block 5, stamped now.
+    let mut conn = store.connect().unwrap();
+    let tx = conn.transaction().unwrap();
+    let block = Block {
+        chain: ChainId::LOCAL,
+        header: BlockRef {
+            number: 5,
+            hash: B256::repeat_byte(5),
+            parent_hash: B256::repeat_byte(4),
+            timestamp: u64::try_from(now / 1000).unwrap(),
+        },
+        base_fee_per_gas: None,
+        gas_used: 0,
+        gas_limit: 30_000_000,
+        logs: vec![],
+        transactions: vec![],
+    };
+    argus_chain::db::apply(&tx, ChainId::LOCAL, &ChainEvent::Committed(vec![block]), 64).unwrap();
+    tx.commit().unwrap();
+
+    let mut log = AuditLog::open(dir.path(), Clock::system()).unwrap();
+    log.append(&NewEntry::new(
+        RetentionClass::Audit,
+        "alice",
+        "incident.public_status",
+    ))
+    .unwrap();
+    log.append(&NewEntry::new(RetentionClass::Security, "bob", "key.sign"))
+        .unwrap();
+    drop(log);
+
+    let rules = RuleSet::from_yaml(RULES, "rules.yaml").unwrap();
+    let public = PublicConfig {
+        title: "Acme status".into(),
+        systems: vec![PublicSystem {
+            name: "Acme token".into(),
+            chains: vec![ChainId::LOCAL],
+            contracts: vec![PublicContract {
+                chain: ChainId::LOCAL,
+                address: token,
+                label: Some("ACME".into()),
+            }],
+        }],
+    };
+    let state = AppState::new(store.clone(), dir.path())
+        .with_rules(&rules)
+        .with_public(public);
+    Fixture {
+        dir,
+        store,
+        token,
+        vault,
+        alerts,
+        incident,
+        policy,
+        state,
+    }
+}
+
+/// A response: status, content type and body (JSON when it parses).
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) content_type: String,
+    pub(crate) text: String,
+    pub(crate) json: Value,
+}
+
+pub(crate) async fn get(app: &Router, uri: &str) -> Answer {
+    let response = app
+        .clone()
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Answer {
+        status,
+        content_type,
+        text,
+        json,
+    }
+}
+
+/// A 200 with a JSON body.
+pub(crate) async fn ok(app: &Router, uri: &str) -> Value {
+    let answer = get(app, uri).await;
+    assert_eq!(answer.status, StatusCode::OK, "{uri}: {}", answer.text);
+    assert!(answer.content_type.starts_with("application/json"), "{uri}");
+    answer.json
+}
