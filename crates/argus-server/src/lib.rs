@@ -71,6 +71,7 @@ fn public_routes() -> Router<AppState> {
         .route("/status", get(status::page))
         .route("/status.json", get(status::json))
         .route("/openapi.json", get(openapi::document))
+        .route("/killswitch/{bot}", get(routes::incidents::kill_switch))
 }
 
 /// The read API (a viewer's, once roles exist).

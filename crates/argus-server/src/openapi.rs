@@ -151,6 +151,25 @@ pub(crate) const ROUTES: &[Route] = &[
         tag: "public",
     },
     Route {
+        path: "/killswitch/{bot}",
+        summary: "What a bot with http_kill_switch polls: stop is true while an unresolved incident holds a succeeded stop of it.",
+        params: &[p(
+            "bot",
+            "The bot's name in the policy's bots: section.",
+            "arb",
+        )],
+        response: || {
+            object(&[
+                ("bot", s()),
+                ("stop", b()),
+                ("incident", any()),
+                ("since_ms", any()),
+            ])
+        },
+        media: "application/json",
+        tag: "public",
+    },
+    Route {
         path: "/readyz",
         summary: "The store reads; inside the daemon every chain has a tip younger than server.ready_max_lag. 503 otherwise.",
         params: &[],

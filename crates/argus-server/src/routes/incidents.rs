@@ -138,3 +138,32 @@ fn incident_id(text: &str) -> Result<i64, AppError> {
         )),
     }
 }
+
+/// `GET /killswitch/{bot}`: what a bot configured with `http_kill_switch`
+/// polls. `stop` is true while an unresolved incident holds a succeeded
+/// stop of the bot (its playbook's `stop_bot` step). Public (a bot has no
+/// token): it tells only whether that bot must stop, and since when.
+pub(crate) async fn kill_switch(
+    State(state): State<AppState>,
+    bot: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, AppError> {
+    let bot = super::segment(bot, "bot")?;
+    if bot.is_empty() || bot.len() > 64 {
+        return Err(AppError::bad(
+            "bot",
+            "give the bot's name as the policy's `bots:` writes it",
+        ));
+    }
+    let orders = state
+        .read(move |conn| Ok(db::kill_switch_orders(conn)?))
+        .await?;
+    Ok(Json(match orders.iter().find(|o| o.bot == bot) {
+        Some(order) => json!({
+            "bot": bot,
+            "stop": true,
+            "incident": order.incident_id,
+            "since_ms": order.since_ms,
+        }),
+        None => json!({ "bot": bot, "stop": false }),
+    }))
+}

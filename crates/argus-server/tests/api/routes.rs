@@ -390,3 +390,58 @@ async fn unknown_ids_and_paths_are_404_json() {
 fn app_without_config(store: argus_store::Store, dir: &std::path::Path) -> axum::Router {
     app(AppState::new(store, dir))
 }
+
+#[tokio::test]
+async fn a_bot_polling_the_kill_switch_is_told_to_stop_until_the_incident_is_resolved() {
+    use argus_incident::policy::{RetryConfig, StepAction, StepConfig, StopBotStep};
+    use argus_incident::state::{self, Act};
+    let fx = prepare();
+    let app = app(fx.state.clone());
+    let before = ok(&app, "/killswitch/arb").await;
+    assert_eq!(before, serde_json::json!({ "bot": "arb", "stop": false }));
+    {
+        let conn = fx.store.connect().unwrap();
+        let act = Act {
+            actor: "argus",
+            reason: None,
+            now_ms: 1,
+        };
+        let stop = StepConfig {
+            id: "stop".into(),
+            action: StepAction::StopBot(StopBotStep { bot: "arb".into() }),
+            after: Some(vec![]),
+            approvals: 0,
+            retry: RetryConfig::default(),
+            min_severity: None,
+        };
+        state::add_step(&conn, fx.incident, &stop, act).unwrap();
+        state::claim_due_steps(&conn, i64::MAX / 2, 60_000, 16).unwrap();
+        state::step_succeeded(&conn, fx.incident, "stop", &serde_json::json!({}), 42).unwrap();
+    }
+    let during = ok(&app, "/killswitch/arb").await;
+    assert_eq!(during["stop"], true, "{during}");
+    assert_eq!(during["incident"], fx.incident);
+    assert_eq!(
+        ok(&app, "/killswitch/other").await["stop"],
+        false,
+        "only the bot that was stopped"
+    );
+    {
+        let conn = fx.store.connect().unwrap();
+        state::resolve(
+            &conn,
+            fx.incident,
+            Act {
+                actor: "alice",
+                reason: None,
+                now_ms: 100,
+            },
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        ok(&app, "/killswitch/arb").await["stop"],
+        false,
+        "resolved: it may run again"
+    );
+}
