@@ -66,6 +66,7 @@
 //! the `window` module.
 mod behaviour;
 mod binding;
+mod cel_type;
 mod directory;
 mod engine;
 mod exact_int;
@@ -74,6 +75,7 @@ mod lookback;
 mod schema;
 mod seed;
 pub mod threshold;
+mod typecheck;
 mod window;
 mod yaml;
 
