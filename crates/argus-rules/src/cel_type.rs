@@ -371,8 +371,7 @@ fn solidity_type(ty: &DynSolType, components: &[Param], names: bool) -> CelType 
                     .map(|c| c.components.as_slice())
                     .unwrap_or_default();
                 let field = solidity_type(ty, inner, names);
-                if let Some(component) = components.get(i).filter(|c| named && !c.name.is_empty())
-                {
+                if let Some(component) = components.get(i).filter(|c| named && !c.name.is_empty()) {
                     fields.push((component.name.clone(), field.clone()));
                 }
                 fields.push((format!("_{i}"), field));
@@ -420,7 +419,11 @@ mod tests {
         assert_eq!(record.field("small"), Ok(CelType::Exact));
         assert_eq!(record.field("signed"), Ok(CelType::Exact));
         assert_eq!(record.field("id"), Ok(CelType::Bytes));
-        assert_eq!(record.field("tag"), Ok(CelType::Bytes), "an indexed string is its hash");
+        assert_eq!(
+            record.field("tag"),
+            Ok(CelType::Bytes),
+            "an indexed string is its hash"
+        );
         assert_eq!(record.field("note"), Ok(CelType::String));
         assert_eq!(
             record.field("amounts"),

@@ -334,7 +334,7 @@ impl Expression {
             };
             return Err(format!(
                 "{wanted}, and this one gives {} {ty}: compare it, e.g. `args.value > 0`",
-                if ty.to_string().starts_with(['a', 'e', 'i', 'o', 'u']) {
+                if ty.to_string().starts_with(['a', 'e', 'i', 'o']) {
                     "an"
                 } else {
                     "a"

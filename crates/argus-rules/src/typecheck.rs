@@ -50,19 +50,20 @@ enum Kind {
 
 impl Kind {
     fn accepts(self, ty: &CelType) -> bool {
-        match (self, ty.non_null()) {
-            (Kind::Any, _) | (_, CelType::Dyn) => true,
-            (Kind::Bool, CelType::Bool)
-            | (Kind::Int, CelType::Int)
-            | (Kind::UInt, CelType::UInt)
-            | (Kind::Double, CelType::Double)
-            | (Kind::Exact, CelType::Exact)
-            | (Kind::String, CelType::String)
-            | (Kind::Bytes, CelType::Bytes)
-            | (Kind::List, CelType::List(_))
-            | (Kind::Map, CelType::Map(_) | CelType::Record(_)) => true,
-            _ => false,
-        }
+        matches!(
+            (self, ty.non_null()),
+            (Kind::Any, _)
+                | (_, CelType::Dyn)
+                | (Kind::Bool, CelType::Bool)
+                | (Kind::Int, CelType::Int)
+                | (Kind::UInt, CelType::UInt)
+                | (Kind::Double, CelType::Double)
+                | (Kind::Exact, CelType::Exact)
+                | (Kind::String, CelType::String)
+                | (Kind::Bytes, CelType::Bytes)
+                | (Kind::List, CelType::List(_))
+                | (Kind::Map, CelType::Map(_) | CelType::Record(_))
+        )
     }
 
     fn result(self) -> CelType {
@@ -239,7 +240,7 @@ fn path(expr: &IdedExpr) -> Option<String> {
 
 fn named(expr: &IdedExpr, ty: &CelType) -> String {
     let text = ty.to_string();
-    let article = if text.starts_with(['a', 'e', 'i', 'o', 'u']) {
+    let article = if text.starts_with(['a', 'e', 'i', 'o']) {
         "an"
     } else {
         "a"
@@ -252,7 +253,11 @@ fn named(expr: &IdedExpr, ty: &CelType) -> String {
 
 impl Checker<'_> {
     fn check(&mut self, e: &IdedExpr, parent: Option<u32>) -> Result<CelType, TypeError> {
-        let here = self.info.offset_for(e.id).map(|(start, _)| start).or(parent);
+        let here = self
+            .info
+            .offset_for(e.id)
+            .map(|(start, _)| start)
+            .or(parent);
         match &e.expr {
             Expr::Unspecified | Expr::Struct(_) => Ok(CelType::Dyn),
             Expr::Literal(literal) => Ok(match literal {
@@ -371,7 +376,8 @@ impl Checker<'_> {
     }
 
     fn is_free(&self, name: &str) -> bool {
-        !self.bound.iter().any(|(n, _)| n == name) && !self.variables.iter().any(|(n, _)| *n == name)
+        !self.bound.iter().any(|(n, _)| n == name)
+            && !self.variables.iter().any(|(n, _)| *n == name)
     }
 
     fn ident(&self, name: &str) -> CelType {
@@ -432,7 +438,10 @@ impl Checker<'_> {
             }
             (operators::LOGICAL_NOT, [operand]) => {
                 if !Kind::Bool.accepts(operand) {
-                    return fail(here, format!("`!` takes a bool, not {}", named(&exprs[0], operand)));
+                    return fail(
+                        here,
+                        format!("`!` takes a bool, not {}", named(&exprs[0], operand)),
+                    );
                 }
                 CelType::Bool
             }
@@ -455,7 +464,10 @@ impl Checker<'_> {
                 if !Kind::Bool.accepts(condition) {
                     return fail(
                         here,
-                        format!("`? :` needs a bool condition, not {}", named(&exprs[0], condition)),
+                        format!(
+                            "`? :` needs a bool condition, not {}",
+                            named(&exprs[0], condition)
+                        ),
                     );
                 }
                 if yes == no { yes.clone() } else { CelType::Dyn }
@@ -498,7 +510,10 @@ impl Checker<'_> {
                 if container.element().is_none() {
                     return fail(
                         here,
-                        format!("`in` looks into a list or a map, not {}", named(&exprs[1], container)),
+                        format!(
+                            "`in` looks into a list or a map, not {}",
+                            named(&exprs[1], container)
+                        ),
                     );
                 }
                 CelType::Bool
@@ -592,7 +607,11 @@ fn missing_field<T>(
     here: Option<u32>,
 ) -> Result<T, TypeError> {
     let root = path(operand_expr).unwrap_or_else(|| "the value".to_owned());
-    let named: Vec<&str> = known.iter().copied().filter(|k| !k.starts_with('_')).collect();
+    let named: Vec<&str> = known
+        .iter()
+        .copied()
+        .filter(|k| !k.starts_with('_'))
+        .collect();
     let positional = known.len() - named.len();
     let listed = match (named.is_empty(), positional) {
         (true, 0) => "no fields".to_owned(),
@@ -633,10 +652,7 @@ fn equality(
             }
             (a, b) if a.is_number() && b.is_number() => true,
             (CelType::List(_), CelType::List(_)) => true,
-            (
-                CelType::Map(_) | CelType::Record(_),
-                CelType::Map(_) | CelType::Record(_),
-            ) => true,
+            (CelType::Map(_) | CelType::Record(_), CelType::Map(_) | CelType::Record(_)) => true,
             (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
         },
     };
@@ -700,9 +716,11 @@ fn arithmetic(
         (CelType::Double, CelType::Double) => Some(CelType::Double),
         (CelType::String, CelType::String) if joins => Some(CelType::String),
         (CelType::Bytes, CelType::Bytes) if joins => Some(CelType::Bytes),
-        (CelType::List(a), CelType::List(b)) if joins => Some(CelType::List(Box::new(
-            if a == b { (**a).clone() } else { CelType::Dyn },
-        ))),
+        (CelType::List(a), CelType::List(b)) if joins => Some(CelType::List(Box::new(if a == b {
+            (**a).clone()
+        } else {
+            CelType::Dyn
+        }))),
         _ => None,
     };
     ty.map_or_else(
@@ -754,18 +772,16 @@ fn index(
 
 /// A literal argument our conversions cannot convert: `uint256("abc")`,
 /// `ether("1.2.3")`, `address("0x12")`, `uint256(-1)`.
-fn literal_argument(
-    function: &str,
-    args: &[IdedExpr],
-    here: Option<u32>,
-) -> Result<(), TypeError> {
+fn literal_argument(function: &str, args: &[IdedExpr], here: Option<u32>) -> Result<(), TypeError> {
     let [argument] = args else { return Ok(()) };
     let Expr::Literal(literal) = &argument.expr else {
         return Ok(());
     };
     let problem = match (function, literal) {
         ("uint256", LiteralValue::String(text)) => match ExactInt::parse(text.inner()) {
-            Ok(value) if value.to_u256().is_none() => Some("a uint256 cannot be negative".to_owned()),
+            Ok(value) if value.to_u256().is_none() => {
+                Some("a uint256 cannot be negative".to_owned())
+            }
             Ok(_) => None,
             Err(e) => Some(e),
         },
@@ -781,7 +797,10 @@ fn literal_argument(
         _ => None,
     };
     match problem {
-        Some(problem) => fail(here, format!("`{function}(...)` cannot convert its argument: {problem}")),
+        Some(problem) => fail(
+            here,
+            format!("`{function}(...)` cannot convert its argument: {problem}"),
+        ),
         None => Ok(()),
     }
 }
