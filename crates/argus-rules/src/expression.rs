@@ -2,10 +2,14 @@
 //! `{{ ... }}` parts of templates.
 //!
 //! Every expression is compiled and checked when the rules are loaded: it
-//! must parse, and every variable it names must be one the rule's match kind
-//! provides (`args` for an event, `value` for a signal...), with known fields
-//! for the fixed-shape variables (`tx.gas_price`, not `tx.gasprice`). At run
-//! time, an expression that cannot be evaluated (a missing key, a string
+//! must parse, every variable it names must be one the rule's match kind
+//! provides (`args` for an event, `value` for a signal...), and it must
+//! type-check (`typecheck`) against those variables' types (`cel_type`):
+//! known fields (`tx.gas_price`, not `tx.gasprice`; `args.value` when the
+//! signature names it), known functions, operators on types they take, a
+//! bool for a condition, a number for `value:`. What cannot be known at load
+//! (argument names only the registry's ABI has) is checked at run time: an
+//! expression that cannot be evaluated there (a missing key, a string
 //! compared with a number) is an error the engine reports, never a "no
 //! match".
 //!
