@@ -2,10 +2,14 @@
 //! `{{ ... }}` parts of templates.
 //!
 //! Every expression is compiled and checked when the rules are loaded: it
-//! must parse, and every variable it names must be one the rule's match kind
-//! provides (`args` for an event, `value` for a signal...), with known fields
-//! for the fixed-shape variables (`tx.gas_price`, not `tx.gasprice`). At run
-//! time, an expression that cannot be evaluated (a missing key, a string
+//! must parse, every variable it names must be one the rule's match kind
+//! provides (`args` for an event, `value` for a signal...), and it must
+//! type-check (`typecheck`) against those variables' types (`cel_type`):
+//! known fields (`tx.gas_price`, not `tx.gasprice`; `args.value` when the
+//! signature names it), known functions, operators on types they take, a
+//! bool for a condition, a number for `value:`. What cannot be known at load
+//! (argument names only the registry's ABI has) is checked at run time: an
+//! expression that cannot be evaluated there (a missing key, a string
 //! compared with a number) is an error the engine reports, never a "no
 //! match".
 //!
@@ -25,7 +29,9 @@ use cel::common::types::{
 use cel::common::value::{CowVal, Val};
 use cel::{Context, Env, ExecutionError};
 
+use crate::cel_type::{self, CelType};
 use crate::exact_int::{self, ExactInt};
+use crate::typecheck;
 
 /// A fact about what a rule looks at, before it becomes a CEL value.
 #[derive(Debug, Clone, PartialEq)]
@@ -193,76 +199,74 @@ pub(crate) fn env() -> Arc<Env> {
     .clone()
 }
 
-/// Which variables (and, for fixed shapes, which fields) a match kind gives.
+/// Which variables a match kind gives, and their types (`cel_type`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Vocabulary {
-    pub(crate) variables: &'static [(&'static str, Option<&'static [&'static str]>)],
+    names: &'static [&'static str],
 }
 
-pub(crate) const TX_FIELDS: &[&str] = &[
-    "hash",
-    "index",
-    "from",
-    "to",
-    "value",
-    "gas_price",
-    "gas",
-    "nonce",
-    "input",
-    "status",
-    "success",
-    "gas_used",
-    "revert",
-];
-pub(crate) const BLOCK_FIELDS: &[&str] = &["number", "hash", "timestamp", "base_fee", "chain"];
-const EVENT_FIELDS: &[&str] = &["name", "signature", "address", "label", "log_index"];
-const CALL_FIELDS: &[&str] = &["name", "signature", "selector", "address", "label"];
-const CONTRACT_FIELDS: &[&str] = &["label", "tags", "address"];
-const WINDOW_FIELDS: &[&str] = &["count", "within", "median", "value", "since"];
+/// The variables an expression may read, with their types.
+pub(crate) type Variables = Vec<(&'static str, CelType)>;
 
 impl Vocabulary {
     pub(crate) const EVENT: Vocabulary = Vocabulary {
-        variables: &[
-            ("rule", None),
-            ("event", Some(EVENT_FIELDS)),
-            ("args", None),
-            ("tx", Some(TX_FIELDS)),
-            ("block", Some(BLOCK_FIELDS)),
-            ("contract", Some(CONTRACT_FIELDS)),
-        ],
+        names: &["rule", "event", "args", "tx", "block", "contract"],
     };
     pub(crate) const CALL: Vocabulary = Vocabulary {
-        variables: &[
-            ("rule", None),
-            ("call", Some(CALL_FIELDS)),
-            ("args", None),
-            ("tx", Some(TX_FIELDS)),
-            ("block", Some(BLOCK_FIELDS)),
-            ("contract", Some(CONTRACT_FIELDS)),
-        ],
+        names: &["rule", "call", "args", "tx", "block", "contract"],
     };
     pub(crate) const TRANSACTION: Vocabulary = Vocabulary {
-        variables: &[
-            ("rule", None),
-            ("tx", Some(TX_FIELDS)),
-            ("block", Some(BLOCK_FIELDS)),
-        ],
+        names: &["rule", "tx", "block"],
     };
     pub(crate) const SIGNAL: Vocabulary = Vocabulary {
-        variables: &[
-            ("rule", None),
-            ("value", None),
-            ("labels", None),
-            ("name", None),
-        ],
+        names: &["rule", "value", "labels", "name"],
     };
 
-    /// The same vocabulary plus `window`, for templates of windowed rules.
-    pub(crate) fn with_window(self) -> Vec<(&'static str, Option<&'static [&'static str]>)> {
-        let mut vars = self.variables.to_vec();
-        vars.push(("window", Some(WINDOW_FIELDS)));
-        vars
+    /// The variables with their types; `args` is the type the rule's
+    /// signature gives its arguments.
+    pub(crate) fn variables(self, args: &CelType) -> Variables {
+        self.names
+            .iter()
+            .map(|name| {
+                let ty = match *name {
+                    "rule" | "name" => CelType::String,
+                    "event" => cel_type::event_type(),
+                    "call" => cel_type::call_type(),
+                    "args" => args.clone(),
+                    "tx" => cel_type::tx_type(),
+                    "block" => cel_type::block_type(),
+                    "contract" => cel_type::contract_type(),
+                    "value" => CelType::Double,
+                    "labels" => CelType::Map(Box::new(CelType::String)),
+                    _ => CelType::Dyn,
+                };
+                (*name, ty)
+            })
+            .collect()
     }
+
+    /// The variables of a rule whose arguments (if any) are not known.
+    pub(crate) fn untyped_args(self) -> Variables {
+        self.variables(&cel_type::unknown_args())
+    }
+}
+
+/// `variables` plus `window`, for templates of windowed rules.
+pub(crate) fn with_window(variables: &[(&'static str, CelType)]) -> Variables {
+    let mut vars = variables.to_vec();
+    vars.push(("window", cel_type::window_type()));
+    vars
+}
+
+/// What an expression must give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// A condition: a bool.
+    Bool,
+    /// `value:`: a number.
+    Number,
+    /// Templates and `group_by:`: anything shows as text.
+    Any,
 }
 
 /// A compiled, checked expression.
@@ -276,23 +280,28 @@ pub(crate) struct Expression {
 }
 
 impl Expression {
-    /// Compiles `source` and checks it against the variables allowed.
+    /// Compiles `source` and checks it against the variables allowed and
+    /// their types: the first problem is the error, with its column.
     pub(crate) fn compile(
         source: &str,
-        allowed: &[(&'static str, Option<&'static [&'static str]>)],
+        allowed: &[(&'static str, CelType)],
+        expect: Expect,
     ) -> Result<Self, String> {
         let env = env();
-        let mut ast = env.parser().parse(source).map_err(|errors| {
-            let first = errors.errors.first();
-            match first {
-                Some(e) => format!(
-                    "the expression does not parse (column {}): {}",
-                    e.pos.1 + 1,
-                    e.msg
-                ),
-                None => "the expression does not parse".to_owned(),
-            }
-        })?;
+        let (mut ast, info) = env
+            .parser()
+            .parse_with_source_info(source)
+            .map_err(|errors| {
+                let first = errors.errors.first();
+                match first {
+                    Some(e) => format!(
+                        "the expression does not parse (column {}): {}",
+                        e.pos.1 + 1,
+                        e.msg
+                    ),
+                    None => "the expression does not parse".to_owned(),
+                }
+            })?;
         let mut problems = Vec::new();
         let mut variables = Vec::new();
         {
@@ -312,9 +321,29 @@ impl Expression {
                 }
             }
         }
-        check_fields(&ast, allowed, &mut problems);
         if !problems.is_empty() {
             return Err(problems.join("; "));
+        }
+        let ty = typecheck::check(&ast, &info, allowed)
+            .map_err(|e| format!("{}{}", at(source, e.offset), e.message))?;
+        let fits = match expect {
+            Expect::Any => true,
+            Expect::Bool => matches!(ty, CelType::Bool | CelType::Dyn),
+            Expect::Number => ty.is_number() || ty == CelType::Dyn,
+        };
+        if !fits {
+            let wanted = match expect {
+                Expect::Bool => "a condition must give a bool (true or false)",
+                _ => "`value:` must give a number",
+            };
+            return Err(format!(
+                "{wanted}, and this one gives {} {ty}: compare it, e.g. `args.value > 0`",
+                if ty.to_string().starts_with(['a', 'e', 'i', 'o']) {
+                    "an"
+                } else {
+                    "a"
+                }
+            ));
         }
         exact_int::rewrite_operators(&mut ast);
         Ok(Expression {
@@ -461,52 +490,18 @@ fn comprehension_variables(expr: &IdedExpr) -> Vec<String> {
     names
 }
 
-/// Checks `tx.x`, `block.x`... against the fields those variables have.
-fn check_fields(
-    expr: &IdedExpr,
-    allowed: &[(&'static str, Option<&'static [&'static str]>)],
-    problems: &mut Vec<String>,
-) {
-    let mut stack = vec![expr];
-    while let Some(e) = stack.pop() {
-        match &e.expr {
-            Expr::Select(select) => {
-                if let Expr::Ident(root) = &select.operand.expr
-                    && let Some((_, Some(fields))) = allowed.iter().find(|(n, _)| n == root)
-                    && !fields.contains(&select.field.as_str())
-                {
-                    problems.push(format!(
-                        "`{root}` has no field `{}`; it has {}",
-                        select.field,
-                        fields.join(", ")
-                    ));
-                }
-                stack.push(&select.operand);
-            }
-            Expr::Call(call) => {
-                stack.extend(call.target.as_deref());
-                stack.extend(call.args.iter());
-            }
-            Expr::Comprehension(c) => {
-                stack.extend([
-                    &c.iter_range,
-                    &c.accu_init,
-                    &c.loop_cond,
-                    &c.loop_step,
-                    &c.result,
-                ]);
-            }
-            Expr::List(list) => stack.extend(list.elements.iter()),
-            Expr::Map(map) => {
-                for entry in &map.entries {
-                    if let cel::common::ast::EntryExpr::MapEntry(m) = &entry.expr {
-                        stack.push(&m.key);
-                        stack.push(&m.value);
-                    }
-                }
-            }
-            Expr::Struct(_) | Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
-        }
+/// Where in an expression a problem is, as the start of a message.
+fn at(source: &str, offset: Option<u32>) -> String {
+    let Some(offset) = offset else {
+        return String::new();
+    };
+    let before: Vec<char> = source.chars().take(offset as usize).collect();
+    let line = before.iter().filter(|c| **c == '\n').count() + 1;
+    let column = before.iter().rev().take_while(|c| **c != '\n').count() + 1;
+    if line == 1 {
+        format!("column {column}: ")
+    } else {
+        format!("line {line}, column {column} of the expression: ")
     }
 }
 
@@ -525,7 +520,7 @@ enum TemplatePart {
 impl Template {
     pub(crate) fn compile(
         source: &str,
-        allowed: &[(&'static str, Option<&'static [&'static str]>)],
+        allowed: &[(&'static str, CelType)],
     ) -> Result<Self, String> {
         let mut parts = Vec::new();
         let mut rest = source;
@@ -541,7 +536,7 @@ impl Template {
             if inner.is_empty() {
                 return Err("an empty `{{ }}`".to_owned());
             }
-            let expr = Expression::compile(inner, allowed)
+            let expr = Expression::compile(inner, allowed, Expect::Any)
                 .map_err(|e| format!("in `{{{{{inner}}}}}`: {e}"))?;
             parts.push(TemplatePart::Expr(expr));
             rest = &after[end + 2..];
@@ -583,11 +578,19 @@ mod tests {
         scope
     }
 
-    const VARS: &[(&str, Option<&[&str]>)] =
-        &[("args", None), ("value", None), ("tx", Some(TX_FIELDS))];
+    fn vars() -> Variables {
+        vec![
+            ("args", cel_type::unknown_args()),
+            ("value", CelType::Double),
+            ("tx", cel_type::tx_type()),
+        ]
+    }
 
+    /// Compiled as `value:` (any number) rather than as a condition, so the
+    /// run-time checks are reached.
     fn eval(source: &str, value: U256) -> Result<bool, String> {
-        Expression::compile(source, VARS)?.evaluate_bool(&scope_with(value).context())
+        Expression::compile(source, &vars(), Expect::Any)?
+            .evaluate_bool(&scope_with(value).context())
     }
 
     #[test]
@@ -669,22 +672,22 @@ mod tests {
 
     #[test]
     fn load_time_checks() {
-        let unknown = Expression::compile("foo > 1", VARS).unwrap_err();
+        let unknown = Expression::compile("foo > 1", &vars(), Expect::Bool).unwrap_err();
         assert!(unknown.contains("`foo` is not a variable"), "{unknown}");
-        let field = Expression::compile("tx.gasprice > 1", VARS).unwrap_err();
+        let field = Expression::compile("tx.gasprice > 1", &vars(), Expect::Bool).unwrap_err();
         assert!(field.contains("no field `gasprice`"), "{field}");
-        assert!(Expression::compile("args.value >", VARS).is_err());
-        assert!(Expression::compile("[1,2].exists(x, x > 1)", VARS).is_ok());
+        assert!(Expression::compile("args.value >", &vars(), Expect::Bool).is_err());
+        assert!(Expression::compile("[1,2].exists(x, x > 1)", &vars(), Expect::Bool).is_ok());
     }
 
     #[test]
     fn templates_render() {
-        let template = Template::compile("big: {{args.value}} at {{ value }}%", VARS).unwrap();
+        let template = Template::compile("big: {{args.value}} at {{ value }}%", &vars()).unwrap();
         assert_eq!(
             template.render(&scope_with(U256::MAX).context()).unwrap(),
             format!("big: {} at 91%", U256::MAX)
         );
-        assert!(Template::compile("{{ nope }}", VARS).is_err());
-        assert!(Template::compile("{{ args.value", VARS).is_err());
+        assert!(Template::compile("{{ nope }}", &vars()).is_err());
+        assert!(Template::compile("{{ args.value", &vars()).is_err());
     }
 }

@@ -11,8 +11,11 @@
 //!   errors are values, so a rule that cannot evaluate (a misspelt argument,
 //!   a string compared with a number) is reported as a [`RuleError`] rather
 //!   than silently counting as "no match". Every expression is also checked
-//!   when the file loads: variables the match kind does not provide and
-//!   unknown fields of `tx`, `block`, `event`... fail `argus validate`.
+//!   when the file loads, and type-checked (`typecheck`) against the types
+//!   the engine gives each variable (`cel_type`; `args` from the rule's own
+//!   signature): unknown variables, functions and fields, non-bool
+//!   conditions, operators on the wrong types and literals that cannot
+//!   convert (`uint256("abc")`) fail `argus validate` with their column.
 //! - **Exact integers**: token amounts are `uint256`; they never become
 //!   floats. [`ExactInt`] compares exactly with itself, CEL `int` and `uint`,
 //!   on either side of the operator (see `exact_int`'s module docs).
@@ -66,6 +69,7 @@
 //! the `window` module.
 mod behaviour;
 mod binding;
+mod cel_type;
 mod directory;
 mod engine;
 mod exact_int;
@@ -74,6 +78,7 @@ mod lookback;
 mod schema;
 mod seed;
 pub mod threshold;
+mod typecheck;
 mod window;
 mod yaml;
 

@@ -11,7 +11,7 @@
 
 use argus_core::Severity;
 
-use crate::expression::{Expression, Template, Vocabulary};
+use crate::expression::{Expect, Expression, Template, Vocabulary, with_window};
 use crate::schema::{Aggregate, ContractRef, Loader, Matcher, Rule, entries, field};
 use crate::threshold::{Threshold, parse_threshold, window_ms};
 use crate::yaml::Node;
@@ -100,8 +100,8 @@ impl Loader {
             title: None,
             dedup: None,
         };
-        let compile = |source: &str, vocabulary: Vocabulary| {
-            Expression::compile(source, vocabulary.variables).ok()
+        let compile = |source: &str, vocabulary: Vocabulary, expect: Expect| {
+            Expression::compile(source, &vocabulary.untyped_args(), expect).ok()
         };
         match (name, threshold) {
             (
@@ -132,7 +132,7 @@ impl Loader {
                     within_ms,
                 },
             ) => {
-                rule.value = compile("value", Vocabulary::SIGNAL);
+                rule.value = compile("value", Vocabulary::SIGNAL, Expect::Number);
                 rule.aggregate = Some(Aggregate::Count {
                     op,
                     limit,
@@ -153,7 +153,7 @@ impl Loader {
                     to: Vec::new(),
                     success: None,
                 };
-                rule.value = compile("tx.gas_price", Vocabulary::TRANSACTION);
+                rule.value = compile("tx.gas_price", Vocabulary::TRANSACTION, Expect::Number);
                 rule.aggregate = Some(Aggregate::Baseline {
                     op,
                     percent_milli,
@@ -169,11 +169,15 @@ impl Loader {
                 },
             ) => {
                 rule.severity = Severity::Medium;
-                rule.condition = compile(&format!("value {op} {limit:?}"), Vocabulary::SIGNAL);
+                rule.condition = compile(
+                    &format!("value {op} {limit:?}"),
+                    Vocabulary::SIGNAL,
+                    Expect::Bool,
+                );
                 rule.aggregate = sustained_ms.map(|for_ms| Aggregate::Sustained { for_ms });
                 rule.title = Template::compile(
                     &format!("{name} {{{{value}}}} {op} {limit}"),
-                    &Vocabulary::SIGNAL.with_window(),
+                    &with_window(&Vocabulary::SIGNAL.untyped_args()),
                 )
                 .ok();
             }

@@ -11,7 +11,8 @@ use alloy_json_abi::{Event, Function};
 use argus_core::{ChainId, Diagnostic, Severity};
 
 use super::{Aggregate, ContractRef, ItemRef, Matcher, Rule, SourceLocation};
-use crate::expression::{Expression, Template, Vocabulary};
+use crate::cel_type::{self, CelType, Layout, ParamInfo};
+use crate::expression::{Expect, Expression, Template, Vocabulary, with_window};
 use crate::threshold::{Comparison, Threshold, parse_threshold, window_ms};
 use crate::yaml::{Node, NodeValue};
 
@@ -201,14 +202,15 @@ impl Loader {
                 }),
             None => Some(Severity::Medium),
         };
-        let matcher = match field(node, "match") {
-            Some(m) => self.matcher(m),
+        let (matcher, args) = match field(node, "match").map(|m| self.matcher(m)) {
+            Some(Some((matcher, args))) => (Some(matcher), args),
+            Some(None) => (None, cel_type::unknown_args()),
             None => {
                 self.error(
                     node,
                     "a rule needs a `match` (event, call, transaction or signal)",
                 );
-                None
+                (None, cel_type::unknown_args())
             }
         };
         let vocabulary = match &matcher {
@@ -219,10 +221,11 @@ impl Loader {
             None => Vocabulary::EVENT,
         };
         let is_signal = matches!(matcher, Some(Matcher::Signal { .. }));
-        let compile = |loader: &mut Loader, key: &str| -> Option<Expression> {
+        let variables = vocabulary.variables(&args);
+        let compile = |loader: &mut Loader, key: &str, expect: Expect| -> Option<Expression> {
             let node = field(node, key)?;
             let text = loader.text(node, &format!("`{key}`"))?;
-            match Expression::compile(&text, vocabulary.variables) {
+            match Expression::compile(&text, &variables, expect) {
                 Ok(e) => Some(e),
                 Err(e) => {
                     loader.error(node, format!("`{key}`: {e}"));
@@ -230,14 +233,15 @@ impl Loader {
                 }
             }
         };
-        let condition = compile(self, "condition");
-        let value = compile(self, "value");
-        let group_by = compile(self, "group_by");
-        let aggregate = self.aggregate(node, is_signal, value.is_some());
+        let condition = compile(self, "condition", Expect::Bool);
+        let value = compile(self, "value", Expect::Number);
+        let group_by = compile(self, "group_by", Expect::Any);
+        let has_value = value.is_some() || field(node, "value").is_some();
+        let aggregate = self.aggregate(node, is_signal, has_value);
         let template_vars = if aggregate.is_some() {
-            vocabulary.with_window()
+            with_window(&variables)
         } else {
-            vocabulary.variables.to_vec()
+            variables.clone()
         };
         let template = |loader: &mut Loader, key: &str| -> Option<Template> {
             let node = field(node, key)?;
@@ -359,7 +363,8 @@ impl Loader {
         }
     }
 
-    fn matcher(&mut self, node: &Node) -> Option<Matcher> {
+    /// The `match:` of a rule, and the type of `args` its signature gives.
+    fn matcher(&mut self, node: &Node) -> Option<(Matcher, CelType)> {
         if !self.mapping(node, "`match`", &["event", "call", "transaction", "signal"]) {
             return None;
         }
@@ -384,12 +389,15 @@ impl Loader {
                     return None;
                 };
                 let text = self.text(sig, "`signature`")?;
-                let event = self.event_ref(sig, &text)?;
-                Some(Matcher::Event {
-                    chain,
-                    contract,
-                    event,
-                })
+                let (event, args) = self.event_ref(sig, &text)?;
+                Some((
+                    Matcher::Event {
+                        chain,
+                        contract,
+                        event,
+                    },
+                    args,
+                ))
             }
             Some("call") => {
                 if !self.mapping(body, "`match.call`", &["contract", "function", "chain"]) {
@@ -402,14 +410,31 @@ impl Loader {
                     return None;
                 };
                 let text = self.text(f, "`function`")?;
-                let function = if text.contains('(') {
+                let (function, args) = if text.contains('(') {
                     let parsed = Function::parse(&text)
                         .or_else(|_| Function::parse(&format!("function {text}")));
                     match parsed {
-                        Ok(f) => ItemRef::Function {
-                            signature: f.signature(),
-                            selector: f.selector(),
-                        },
+                        Ok(function) => {
+                            let params: Vec<ParamInfo<'_>> =
+                                function.inputs.iter().map(ParamInfo::from).collect();
+                            let layout = Layout {
+                                names: params.iter().all(|p| !p.name.is_empty()),
+                                indexing: true,
+                            };
+                            let what = format!("the function `{}`", function.signature());
+                            let args = match cel_type::args_type(&params, layout, what) {
+                                Ok(args) => args,
+                                Err(e) => {
+                                    self.error(f, format!("`{text}`: {e}"));
+                                    return None;
+                                }
+                            };
+                            let item = ItemRef::Function {
+                                signature: function.signature(),
+                                selector: function.selector(),
+                            };
+                            (item, args)
+                        }
                         Err(e) => {
                             self.error(
                                 f,
@@ -423,13 +448,16 @@ impl Loader {
                     }
                 } else {
                     self.identifier(f, &text)?;
-                    ItemRef::Name(text)
+                    (ItemRef::Name(text), cel_type::unknown_args())
                 };
-                Some(Matcher::Call {
-                    chain,
-                    contract,
-                    function,
-                })
+                Some((
+                    Matcher::Call {
+                        chain,
+                        contract,
+                        function,
+                    },
+                    args,
+                ))
             }
             Some("transaction") => {
                 if !self.mapping(
@@ -460,17 +488,20 @@ impl Loader {
                         }
                     }
                 };
-                Some(Matcher::Transaction {
-                    chain,
-                    from,
-                    to,
-                    success,
-                })
+                Some((
+                    Matcher::Transaction {
+                        chain,
+                        from,
+                        to,
+                        success,
+                    },
+                    cel_type::unknown_args(),
+                ))
             }
             Some("signal") => {
                 let name = self.text(body, "`match.signal` (the signal's name)")?;
                 self.identifier(body, &name)?;
-                Some(Matcher::Signal { name })
+                Some((Matcher::Signal { name }, cel_type::unknown_args()))
             }
             _ => None,
         }
@@ -488,10 +519,11 @@ impl Loader {
         Some(())
     }
 
-    fn event_ref(&mut self, node: &Node, text: &str) -> Option<ItemRef> {
+    /// The event a rule names, and the type of `args` its signature gives.
+    fn event_ref(&mut self, node: &Node, text: &str) -> Option<(ItemRef, CelType)> {
         if !text.contains('(') {
             self.identifier(node, text)?;
-            return Some(ItemRef::Name(text.to_owned()));
+            return Some((ItemRef::Name(text.to_owned()), cel_type::unknown_args()));
         }
         let parsed = Event::parse(text).or_else(|_| Event::parse(&format!("event {text}")));
         match parsed {
@@ -501,11 +533,27 @@ impl Loader {
                 // type list (`Transfer(address,address,uint256)`) does not.
                 let declares_layout = event.inputs.iter().any(|p| p.indexed || !p.name.is_empty())
                     || event.inputs.is_empty();
-                Some(ItemRef::Event {
-                    signature: event.signature(),
-                    topic: event.selector(),
-                    declared: declares_layout.then_some(event),
-                })
+                let params: Vec<ParamInfo<'_>> = event.inputs.iter().map(ParamInfo::from).collect();
+                let layout = Layout {
+                    names: params.iter().all(|p| !p.name.is_empty()),
+                    indexing: declares_layout,
+                };
+                let what = format!("the event `{}`", event.signature());
+                let args = match cel_type::args_type(&params, layout, what) {
+                    Ok(args) => args,
+                    Err(e) => {
+                        self.error(node, format!("`{text}`: {e}"));
+                        return None;
+                    }
+                };
+                Some((
+                    ItemRef::Event {
+                        signature: event.signature(),
+                        topic: event.selector(),
+                        declared: declares_layout.then_some(event),
+                    },
+                    args,
+                ))
             }
             Err(e) => {
                 self.error(

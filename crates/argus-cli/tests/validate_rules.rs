@@ -1,0 +1,129 @@
+//! `argus validate` refuses rules that would fail at run time (issue 12,
+//! "validate passes rules that fail at run time"): the real binary on one
+//! rule file holding every such mistake, each reported at its file and line,
+//! all at once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use argus_testkit::workspace_root;
+
+const CONFIG: &str = "chains: [{ chain: anvil, rpc: [http://127.0.0.1:1] }]\nrules: [rules.yaml]\n";
+
+/// Each rule holds one mistake; the line each is reported on, and what the
+/// report must say.
+const RULES: &str = r#"rules:
+  - id: unknown-function
+    match: { event: { contract: Token, signature: "Transfer(address indexed from, address indexed to, uint256 value)" } }
+    condition: nosuchfunc(args.value)
+  - id: string-condition
+    match: { event: { contract: any, signature: "Transfer(address indexed from, address indexed to, uint256 value)" } }
+    condition: "'yes'"
+  - id: number-condition
+    match: { event: { contract: any, signature: "Transfer(address indexed from, address indexed to, uint256 value)" } }
+    condition: args.value
+  - id: bad-uint256
+    match: { transaction: { from: any } }
+    condition: tx.value > uint256("not a number")
+  - id: bad-ether
+    match: { transaction: { from: any } }
+    condition: tx.value > ether("abc")
+  - id: string-plus
+    match: { event: { contract: any, signature: "Transfer(address indexed from, address indexed to, uint256 value)" } }
+    condition: args.value + "abc" > 0
+  - id: address-vs-number
+    match: { event: { contract: NotInTheRegistry, signature: "Transfer(address indexed from, address indexed to, uint256 value)" } }
+    condition: args.from > 3
+  - id: no-such-field
+    match: { event: { contract: any, signature: "Transfer(address indexed from, address indexed to, uint256 value)" } }
+    condition: args.nosuchfield > 1
+  - id: no-such-field-in-title
+    match: { event: { contract: any, signature: "Transfer(address indexed from, address indexed to, uint256 value)" } }
+    title: "Moved {{args.nosuch}}"
+  - id: bad-type
+    match: { event: { contract: any, signature: "Transfer(address,address,uint257)" } }
+"#;
+
+const EXPECTED: &[(u64, &str)] = &[
+    (4, "`nosuchfunc()` is not a known function"),
+    (7, "a condition must give a bool"),
+    (10, "a condition must give a bool"),
+    (13, "`not a number` is not an integer"),
+    (16, "`ether(...)` cannot convert its argument"),
+    (19, "`+` cannot be applied to `args.value`"),
+    (22, "`>` cannot compare `args.from` (a string) with an int"),
+    (25, "`args` has no field `nosuchfield`"),
+    (28, "`args` has no field `nosuch`"),
+    (30, "`uint257` is not an ABI type"),
+];
+
+fn validate(dir: &Path, json: bool) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_argus"));
+    command
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("validate")
+        .args(json.then_some("--json"))
+        .arg("-c")
+        .arg(dir.join("argus.yaml"))
+        .env_remove("ARGUS_DATA_DIR")
+        .env("NO_COLOR", "1");
+    command.output().expect("run argus validate")
+}
+
+#[test]
+fn validate_refuses_every_rule_that_would_fail_at_run_time_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("argus.yaml"), CONFIG).unwrap();
+    std::fs::write(dir.path().join("rules.yaml"), RULES).unwrap();
+
+    let out = validate(dir.path(), false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let file = dir.path().join("rules.yaml").display().to_string();
+    for (line, needle) in EXPECTED {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{file}:{line}:"))
+                    && l.contains(needle)),
+            "no problem reported at {file}:{line} saying {needle}:\n{stderr}"
+        );
+    }
+
+    // The same as JSON: one problem per mistake, each with its line.
+    let out = validate(dir.path(), true);
+    assert_eq!(out.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["valid"], false);
+    let problems = report["problems"].as_array().expect("problems");
+    let lines: Vec<u64> = problems
+        .iter()
+        .filter(|p| {
+            p["file"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("rules.yaml"))
+        })
+        .map(|p| p["line"].as_u64().expect("line"))
+        .collect();
+    let wanted: Vec<u64> = EXPECTED.iter().map(|(line, _)| *line).collect();
+    assert_eq!(lines, wanted, "{problems:#?}");
+}
+
+/// The rules shipped in `examples/` still validate.
+#[test]
+fn the_example_rules_still_validate() {
+    let root = workspace_root();
+    for example in ["examples/demo/rules.yaml", "examples/drills/rules.yaml"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("argus.yaml"), CONFIG).unwrap();
+        std::fs::copy(root.join(example), dir.path().join("rules.yaml")).unwrap();
+        let out = validate(dir.path(), false);
+        assert!(
+            out.status.success(),
+            "{example}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
