@@ -127,3 +127,41 @@ fn the_example_rules_still_validate() {
         );
     }
 }
+
+#[test]
+fn a_registry_import_that_does_not_parse_is_refused_at_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yaml"), "rules: []\n").unwrap();
+    let broken = dir.path().join("Broken.json");
+    std::fs::write(&broken, "{ \"abi\": [ { \"type\": \"function\", \"name\": ").unwrap();
+    let config = dir.path().join("argus.yaml");
+    std::fs::write(
+        &config,
+        format!("{CONFIG}registry:\n  import: [Broken.json]\n"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_argus"))
+        .env("ARGUS_DATA_DIR", dir.path().join("data"))
+        .args(["validate", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let located = format!("{}:4:", config.display());
+    assert!(
+        stderr.lines().any(|l| l.contains(&located)
+            && l.contains("registry.import")
+            && l.contains("Broken.json")),
+        "{stderr}"
+    );
+    // Fixed, it is valid.
+    std::fs::write(&broken, "[]").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_argus"))
+        .env("ARGUS_DATA_DIR", dir.path().join("data"))
+        .args(["validate", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}

@@ -367,6 +367,21 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
             );
         }
     }
+    // What `argus run` will import must import: a file that does not parse
+    // is refused here, not when the daemon starts.
+    if check_secrets
+        && let Some(raw) = &doc.registry
+        && registry_imports.iter().all(|p| p.exists())
+        && !registry_imports.is_empty()
+        && let Err(errors) = argus_registry::artifact::load_paths(
+            registry_imports.iter().map(PathBuf::as_path),
+            &argus_registry::artifact::ImportHints::default(),
+        )
+    {
+        for error in &errors.errors {
+            out.at(raw, format!("registry.import: {error}"));
+        }
+    }
 
     let alerting = match &doc.alerting {
         Some(raw) => out.item::<AlertingConfig>("alerting", raw),

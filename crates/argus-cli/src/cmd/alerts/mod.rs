@@ -309,7 +309,7 @@ fn require_database(data_dir: &Path) -> anyhow::Result<()> {
     let path = data_dir.join(argus_store::DATABASE_FILE);
     if !path.exists() {
         bail!(
-            "there is no Argus database at {}: alerts and silences live in the daemon's data \
+            "there is no Argus database at {}: alerts, silences and incidents live in the daemon's data \
              directory; start the daemon once (`argus run -c argus.yaml`), or point --data-dir \
              (or ARGUS_DATA_DIR) at the directory it uses",
             path.display()
