@@ -76,6 +76,8 @@ struct RawConfig {
     #[serde(default)]
     incidents: Option<argus_incident::loader::RawIncidents>,
     #[serde(default)]
+    heartbeat: Option<Spanned<serde_json::Value>>,
+    #[serde(default)]
     server: Option<Spanned<serde_json::Value>>,
 }
 
@@ -151,6 +153,7 @@ pub struct ConfigDocument {
     pub signals: Option<Spanned<serde_json::Value>>,
     pub audit: Option<Spanned<serde_json::Value>>,
     pub incidents: Option<argus_incident::loader::RawIncidents>,
+    pub heartbeat: Option<Spanned<serde_json::Value>>,
     pub server: Option<Spanned<serde_json::Value>>,
 }
 
@@ -206,6 +209,7 @@ impl ConfigDocument {
             signals: raw.signals,
             audit: raw.audit,
             incidents: raw.incidents,
+            heartbeat: raw.heartbeat,
             server: raw.server,
         })
     }
@@ -234,6 +238,8 @@ pub struct Loaded {
     pub audit: AuditConfig,
     /// The incident policy: kinds, severities, playbooks, bots.
     pub incidents: IncidentsConfig,
+    /// Where the node pings its health.
+    pub heartbeat: Option<crate::heartbeat::HeartbeatConfig>,
     /// The HTTP API `argus run` serves (none without a `server:` section).
     pub server: Option<ServerConfig>,
 }
@@ -457,6 +463,15 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
         None => AuditConfig::default(),
     };
 
+    let heartbeat = doc.heartbeat.as_ref().and_then(|raw| {
+        let config = out.item::<crate::heartbeat::HeartbeatConfig>("heartbeat", raw)?;
+        let problems = config.problems();
+        for problem in &problems {
+            out.at(raw, problem.clone());
+        }
+        problems.is_empty().then_some(config)
+    });
+
     let incidents = match &doc.incidents {
         Some(raw) => {
             let refs = argus_incident::loader::References {
@@ -519,6 +534,7 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
             signals,
             audit,
             incidents,
+            heartbeat,
             server,
         }),
         _ => {

@@ -30,6 +30,7 @@
 mod chain;
 pub mod config;
 pub mod directory;
+pub mod heartbeat;
 mod incidents;
 mod record;
 mod signals;
@@ -67,6 +68,8 @@ pub struct NodeConfig {
     pub signals: SignalsConfig,
     /// The incident policy (no kinds: no incidents).
     pub incidents: argus_incident::IncidentsConfig,
+    /// Where the node pings its health (none: no heartbeat).
+    pub heartbeat: Option<heartbeat::HeartbeatConfig>,
 }
 
 impl From<&config::Loaded> for NodeConfig {
@@ -77,6 +80,7 @@ impl From<&config::Loaded> for NodeConfig {
             alerting: loaded.alerting.clone(),
             signals: loaded.signals.clone(),
             incidents: loaded.incidents.clone(),
+            heartbeat: loaded.heartbeat.clone(),
         }
     }
 }
@@ -343,6 +347,19 @@ impl NodeBuilder {
             wake_incidents: wake_incidents.clone(),
         };
         let live = Arc::new(Live::default());
+        if let Some(config) = self.config.heartbeat.clone() {
+            let task = heartbeat::run(
+                config,
+                store.clone(),
+                live.clone(),
+                self.clock.clone(),
+                stopping.clone(),
+            );
+            tasks.spawn(async move {
+                task.await;
+                Ok(())
+            });
+        }
         if !self.config.signals.is_empty() {
             let positions = if self.config.signals.logs.is_empty() {
                 BTreeMap::new()

@@ -288,6 +288,9 @@ async fn play(drill: Drill<'_>) -> anyhow::Result<Scorecard> {
     let config = NodeConfig {
         chains: vec![setup],
         signals: Default::default(),
+        // The drill's node is not the monitor: it must not tell the
+        // operator's dead-man's switch that all is well.
+        heartbeat: None,
         ..NodeConfig::from(drill.loaded)
     };
     let signing_keys = drill_keys(drill.loaded, drill.scenario, &anvil)?;
