@@ -7,7 +7,3 @@
 CREATE INDEX alerts_by_rule ON alerts (rule_id, severity, state);
 CREATE INDEX alert_deliveries_by_status
     ON alert_deliveries (status, notifier, created_at_ms, delivered_at_ms);
--- The newest error of each notifier's pending or failed deliveries (read by
--- `/api/outbox`, `argus status` and every scrape): only the rows that have one.
-CREATE INDEX alert_deliveries_errors ON alert_deliveries (id)
-    WHERE last_error IS NOT NULL AND status IN ('pending', 'failed');
