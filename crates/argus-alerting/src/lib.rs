@@ -42,4 +42,4 @@ pub use secret::{Secret, SecretSource};
 pub use silence::{
     NewSilence, Silence, SilenceMatcher, add_silence, expire_silence, list_silences,
 };
-pub use stats::{AlertCounts, DeliveryCounts, NotifierDeliveries};
+pub use stats::{AlertCounts, DeliveryCounts, Histogram, NotifierDeliveries, RuleAlerts};

@@ -1,6 +1,9 @@
 //! Figures about the alerts and the outbox, for health checks (`argus
 //! status`): how much each notifier delivered, holds or gave up on, how long
-//! the oldest delivery has waited, and how many alerts were made lately.
+//! the oldest delivery has waited, and how many alerts were made lately;
+//! and for `/metrics`, the alerts by rule, severity and state and the
+//! delivery latency as a fixed-bucket [`Histogram`] (each one grouped query,
+//! so a scrape over 100,000 alerts stays cheap).
 //!
 //! These are reads of this crate's own tables, kept beside the writes in
 //! [`outbox`](crate::outbox) so that no other crate needs to know the schema
@@ -206,4 +209,106 @@ pub fn newest_alert_at_ms(conn: &Connection) -> Result<Option<i64>, AlertError> 
         .prepare_cached("SELECT max(created_at_ms) FROM alerts")
         .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
         .map_err(AlertError::db("find the newest alert"))
+}
+
+/// How many alerts one rule made at one severity that are in one state now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleAlerts {
+    pub rule_id: String,
+    /// As stored (`critical`, `high`, `medium`, `low`, `info`).
+    pub severity: String,
+    pub state: AlertState,
+    pub count: u64,
+}
+
+/// Every alert ever recorded, counted by rule, severity and state (one
+/// grouped scan; rows in rule, severity, state order).
+pub fn alerts_by_rule(conn: &Connection) -> Result<Vec<RuleAlerts>, AlertError> {
+    let mut stmt = conn
+        .sqlite()
+        .prepare_cached(
+            "SELECT rule_id, severity, state, count(*) FROM alerts
+             GROUP BY rule_id, severity, state ORDER BY rule_id, severity, state",
+        )
+        .map_err(AlertError::db("count alerts by rule"))?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, i64>(3)?,
+            ))
+        })
+        .map_err(AlertError::db("count alerts by rule"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (rule_id, severity, state, count) =
+            row.map_err(AlertError::db("count alerts by rule"))?;
+        let state = AlertState::parse(&state).ok_or_else(|| AlertError::CorruptRow {
+            table: "alerts",
+            id: format!("of rule {rule_id}"),
+            detail: format!("unknown state `{state}`"),
+        })?;
+        out.push(RuleAlerts {
+            rule_id,
+            severity,
+            state,
+            count: u64::try_from(count).unwrap_or(0),
+        });
+    }
+    Ok(out)
+}
+
+/// A histogram of durations with fixed upper bounds, Prometheus's way:
+/// `cumulative[i]` counts the durations `<= bounds_ms[i]`; `count` all of
+/// them (the `+Inf` bucket), `sum_ms` their total.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Histogram {
+    pub bounds_ms: Vec<i64>,
+    pub cumulative: Vec<u64>,
+    pub count: u64,
+    pub sum_ms: i64,
+}
+
+/// The histogram of the durations (ms, a column named `d`, `NULL`s
+/// skipped) that `durations` selects, in one query. `durations` is SQL: callers pass a
+/// constant of their own crate over their own table, never input.
+pub fn histogram(
+    conn: &Connection,
+    durations: &str,
+    bounds_ms: &[i64],
+) -> Result<Histogram, rusqlite::Error> {
+    let mut sql = String::from("SELECT count(d), coalesce(sum(d), 0)");
+    for index in 1..=bounds_ms.len() {
+        sql.push_str(&format!(", coalesce(sum(d <= ?{index}), 0)"));
+    }
+    sql.push_str(&format!(" FROM ({durations}) WHERE d IS NOT NULL"));
+    let mut stmt = conn.sqlite().prepare_cached(&sql)?;
+    stmt.query_row(rusqlite::params_from_iter(bounds_ms), |row| {
+        let count: i64 = row.get(0)?;
+        let sum_ms: i64 = row.get(1)?;
+        let mut cumulative = Vec::with_capacity(bounds_ms.len());
+        for index in 0..bounds_ms.len() {
+            cumulative.push(u64::try_from(row.get::<_, i64>(index + 2)?).unwrap_or(0));
+        }
+        Ok(Histogram {
+            bounds_ms: bounds_ms.to_vec(),
+            cumulative,
+            count: u64::try_from(count).unwrap_or(0),
+            sum_ms,
+        })
+    })
+}
+
+/// How long delivered deliveries took, from queued to accepted
+/// (`delivered_at_ms - created_at_ms`).
+pub fn delivery_latency(conn: &Connection, bounds_ms: &[i64]) -> Result<Histogram, AlertError> {
+    histogram(
+        conn,
+        "SELECT max(delivered_at_ms - created_at_ms, 0) AS d FROM alert_deliveries
+         WHERE status = 'delivered' AND delivered_at_ms IS NOT NULL",
+        bounds_ms,
+    )
+    .map_err(AlertError::db("measure delivery latency"))
 }

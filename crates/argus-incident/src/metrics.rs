@@ -331,3 +331,67 @@ mod tests {
         assert_eq!(s.median_ms, Some(i64::MAX));
     }
 }
+
+/// How many incidents are at one severity in one state now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentCount {
+    pub severity: crate::IncidentSeverity,
+    pub state: IncidentState,
+    pub count: u64,
+}
+
+/// Every incident, counted by severity and state (one grouped query).
+pub fn incident_counts(conn: &Connection) -> Result<Vec<IncidentCount>, IncidentError> {
+    let mut stmt = conn
+        .sqlite()
+        .prepare_cached("SELECT severity, state, count(*) FROM incidents GROUP BY severity, state")
+        .map_err(IncidentError::db("count incidents"))?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        })
+        .map_err(IncidentError::db("count incidents"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (severity, state, count) = row.map_err(IncidentError::db("count incidents"))?;
+        let corrupt = |detail: String| IncidentError::Corrupt {
+            what: "incident severity or state",
+            detail,
+        };
+        let severity = crate::IncidentSeverity::ALL
+            .into_iter()
+            .find(|s| s.as_str() == severity)
+            .ok_or_else(|| corrupt(format!("severity `{severity}`")))?;
+        let state = state.parse::<IncidentState>().map_err(corrupt)?;
+        out.push(IncidentCount {
+            severity,
+            state,
+            count: u64::try_from(count).unwrap_or(0),
+        });
+    }
+    Ok(out)
+}
+
+/// The four response times of every incident as fixed-bucket histograms,
+/// in the order detect, acknowledge, contain, resolve (the same
+/// [`Figures`] the report shows; an incident counts in a histogram once it
+/// reached that figure's end). One query each.
+pub fn figure_histograms(
+    conn: &Connection,
+    bounds_ms: &[i64],
+) -> Result<[argus_alerting::Histogram; 4], IncidentError> {
+    let one = |sql: &str| {
+        argus_alerting::stats::histogram(conn, sql, bounds_ms)
+            .map_err(IncidentError::db("measure response times"))
+    };
+    Ok([
+        one("SELECT max(first_alert_ms - first_event_ms, 0) AS d FROM incidents")?,
+        one("SELECT max(acknowledged_ms - opened_ms, 0) AS d FROM incidents")?,
+        one("SELECT max(contained_ms - opened_ms, 0) AS d FROM incidents")?,
+        one("SELECT max(resolved_ms - opened_ms, 0) AS d FROM incidents")?,
+    ])
+}

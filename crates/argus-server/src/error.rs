@@ -42,6 +42,11 @@ pub enum AppError {
     Chain(#[from] argus_chain::DbError),
     #[error(transparent)]
     Audit(#[from] argus_audit::AuditError),
+    #[error(transparent)]
+    Signals {
+        #[from]
+        source: argus_sources::db::DbError,
+    },
     /// A blocking read panicked or was cancelled.
     #[error("a read of the store stopped: {detail}")]
     Task { detail: String },

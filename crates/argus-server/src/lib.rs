@@ -6,6 +6,7 @@
 //!  argus serve (a data directory, read-only)             ─┴─► AppState ─► app(state): Router
 //!      /healthz /readyz /status /status.json /openapi.json     (public: no auth, ever)
 //!      /api/...  GET, JSON; /api/events (server-sent events)   (read: a viewer role, later)
+//!      /metrics  Prometheus text, computed from the store at scrape time
 //!      (writes — ack, note, approve, silence — come with tokens and roles)
 //! ```
 //!
@@ -36,6 +37,7 @@
 pub mod error;
 mod events;
 mod health;
+mod metrics;
 mod openapi;
 mod params;
 mod routes;
@@ -49,6 +51,7 @@ use axum::response::IntoResponse;
 
 pub use argus_node::config::{PublicConfig, ServerConfig};
 pub use error::{AppError, ServerError};
+pub use metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, MAX_SIGNAL_SERIES};
 pub use serve::{bind, serve};
 pub use state::{AppState, RuleSummary};
 
@@ -95,6 +98,7 @@ fn read_routes() -> Router<AppState> {
         .route("/api/audit", get(routes::system::audit))
         .route("/api/audit/head", get(routes::system::audit_head))
         .route("/api/events", get(events::stream))
+        .route("/metrics", get(metrics::scrape))
 }
 
 async fn no_route(uri: Uri) -> impl IntoResponse {

@@ -545,6 +545,14 @@ pub(crate) const ROUTES: &[Route] = &[
         media: "text/event-stream",
         tag: "read",
     },
+    Route {
+        path: "/metrics",
+        summary: "Prometheus text exposition (0.0.4), computed from the store and the node's live figures at scrape time: chains, RPC endpoints, alerts, deliveries, incidents, signal values.",
+        params: &[],
+        response: s,
+        media: "text/plain",
+        tag: "read",
+    },
 ];
 
 /// The OpenAPI document.

@@ -121,3 +121,49 @@ pub fn samples_since(conn: &Connection, since_ms: i64) -> Result<Vec<Signal>, Db
     }
     Ok(out)
 }
+
+/// The newest stored sample of each signal series (name and labels), at
+/// most `cap` of them in name and labels order, and how many series were
+/// left out by the cap.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LatestSamples {
+    pub samples: Vec<Signal>,
+    pub dropped: usize,
+}
+
+/// The newest sample of each series in the store (one grouped query; a row
+/// whose labels do not read is skipped, as in [`samples_since`]).
+pub fn latest_samples(conn: &Connection, cap: usize) -> Result<LatestSamples, DbError> {
+    // SQLite takes the bare columns of a `max()` query from the row holding
+    // the maximum: each group's value is its newest sample's.
+    let mut stmt = conn.sqlite().prepare_cached(
+        "SELECT name, labels, value, max(at_ms) FROM signal_samples
+         GROUP BY name, labels ORDER BY name, labels",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, f64>(2)?,
+            row.get::<_, i64>(3)?,
+        ))
+    })?;
+    let mut out = LatestSamples::default();
+    for row in rows {
+        let (name, labels, value, at_ms) = row?;
+        if out.samples.len() >= cap {
+            out.dropped += 1;
+            continue;
+        }
+        let Ok(labels) = serde_json::from_str(&labels) else {
+            continue;
+        };
+        out.samples.push(Signal {
+            name,
+            value,
+            labels,
+            at_ms,
+        });
+    }
+    Ok(out)
+}

@@ -95,6 +95,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "incidents",
         sql: include_str!("../migrations/0005_incidents.sql"),
     },
+    Migration {
+        version: 6,
+        name: "metrics",
+        sql: include_str!("../migrations/0006_metrics.sql"),
+    },
 ];
 
 /// What went wrong with the database.

@@ -11,6 +11,7 @@
 
 mod events;
 mod fixture;
+mod metrics;
 mod node;
 mod routes;
 mod status;

@@ -1,8 +1,8 @@
 //! The API inside the daemon: an in-process node on a real anvil, its
 //! `NodeView` in the state. Not ready before the first block; an alert
 //! reaches the event stream woken by the node's event; the chain route
-//! shows the live tip and the endpoint's figures; a reorg's retraction is
-//! streamed.
+//! and `/metrics` show the live tip and the endpoint's figures; a reorg's
+//! retraction is streamed.
 
 use std::time::Duration;
 
@@ -124,6 +124,34 @@ async fn inside_the_daemon_readiness_chains_and_the_stream_follow_the_node() {
         "endpoints are named, never shown by URL"
     );
     assert_eq!(ok(&app, "/api/rules").await["rules"][0]["id"], "note");
+
+    // `/metrics` reads the node's live tip and endpoint figures.
+    let scraped = get(&app, "/metrics").await;
+    assert_eq!(scraped.status, StatusCode::OK, "{}", scraped.text);
+    let samples = crate::metrics::parse(&scraped.text);
+    let tips = crate::metrics::values(&samples, "argus_chain_tip_block", &[("chain", "anvil")]);
+    assert_eq!(tips.len(), 1, "{}", scraped.text);
+    assert!(
+        tips[0] >= chain["tip"]["number"].as_u64().unwrap() as f64,
+        "the tip series is behind the node's: {}",
+        scraped.text
+    );
+    let requests =
+        crate::metrics::values(&samples, "argus_rpc_requests_total", &[("chain", "anvil")]);
+    assert_eq!(requests.len(), 1, "{}", scraped.text);
+    assert!(requests[0] > 0.0, "{}", scraped.text);
+    assert_eq!(
+        crate::metrics::values(&samples, "argus_alerts_total", &[("rule", "note")])
+            .iter()
+            .sum::<f64>(),
+        1.0,
+        "{}",
+        scraped.text
+    );
+    assert!(
+        !scraped.text.contains(&anvil.http_url()),
+        "endpoints are named, never shown by URL"
+    );
 
     // The alert's block leaves the chain: the retraction is streamed.
     anvil.reorg(anvil.block_number() + 1 - number, json!([]));
