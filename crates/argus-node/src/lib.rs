@@ -158,6 +158,19 @@ impl Live {
         tips.insert(chain, tip);
     }
 
+    pub(crate) fn tips(&self) -> BTreeMap<ChainId, Option<BlockRef>> {
+        self.tips.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn endpoint_stats(&self) -> BTreeMap<ChainId, Vec<EndpointStats>> {
+        self.pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(chain, pool)| (*chain, pool.stats()))
+            .collect()
+    }
+
     pub(crate) fn set_pool(&self, chain: ChainId, pool: RpcPool) {
         let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         pools.insert(chain, pool);
@@ -528,22 +541,12 @@ impl NodeHandle {
 
     /// Each followed chain's newest recorded block (`None` before the first).
     pub fn tips(&self) -> BTreeMap<ChainId, Option<BlockRef>> {
-        self.live
-            .tips
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.live.tips()
     }
 
     /// Each chain's endpoints with their figures (latency, errors, benching).
     pub fn endpoint_stats(&self) -> BTreeMap<ChainId, Vec<EndpointStats>> {
-        self.live
-            .pools
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(chain, pool)| (*chain, pool.stats()))
-            .collect()
+        self.live.endpoint_stats()
     }
 
     /// Asks the dispatcher to look at the outbox now (after another process
@@ -612,22 +615,12 @@ impl NodeView {
 
     /// Each followed chain's newest recorded block (`None` before the first).
     pub fn tips(&self) -> BTreeMap<ChainId, Option<BlockRef>> {
-        self.live
-            .tips
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.live.tips()
     }
 
     /// Each chain's endpoints with their figures (latency, errors, benching).
     pub fn endpoint_stats(&self) -> BTreeMap<ChainId, Vec<EndpointStats>> {
-        self.live
-            .pools
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .map(|(chain, pool)| (*chain, pool.stats()))
-            .collect()
+        self.live.endpoint_stats()
     }
 }
 
