@@ -21,6 +21,18 @@ pub struct BlockRef {
     pub timestamp: u64,
 }
 
+impl BlockRef {
+    /// Milliseconds from the block's timestamp to `now_ms`: how far behind
+    /// a follower whose newest block this is lags. 0 for a block stamped
+    /// ahead of the clock (skew); a timestamp past `i64` saturates.
+    pub fn age_ms(&self, now_ms: i64) -> i64 {
+        let at_ms = i64::try_from(self.timestamp)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1000);
+        now_ms.saturating_sub(at_ms).max(0)
+    }
+}
+
 /// One log a contract emitted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Log {
@@ -99,5 +111,23 @@ impl Block {
             .get(at)
             .filter(|tx| tx.index == index)
             .or_else(|| self.transactions.iter().find(|tx| tx.index == index))
+    }
+}
+
+#[cfg(test)]
+mod age_tests {
+    use super::*;
+
+    #[test]
+    fn a_block_s_age_is_never_negative_and_never_overflows() {
+        let block = |timestamp| BlockRef {
+            number: 1,
+            hash: B256::ZERO,
+            parent_hash: B256::ZERO,
+            timestamp,
+        };
+        assert_eq!(block(10).age_ms(12_500), 2_500);
+        assert_eq!(block(20).age_ms(12_500), 0, "ahead of the clock");
+        assert_eq!(block(u64::MAX).age_ms(12_500), 0);
     }
 }

@@ -75,6 +75,21 @@ fn incident_row(row: &Row<'_>) -> rusqlite::Result<Incident> {
     })
 }
 
+/// Every row `sql` answers, each read by `row`: the stage's reads in one
+/// shape, through the statement cache.
+pub(crate) fn rows<T>(
+    conn: &Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+    row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    action: &'static str,
+) -> Result<Vec<T>, IncidentError> {
+    conn.sqlite()
+        .prepare_cached(sql)
+        .and_then(|mut stmt| stmt.query_map(args, row)?.collect())
+        .map_err(IncidentError::db(action))
+}
+
 /// One incident.
 pub fn get_incident(conn: &Connection, id: i64) -> Result<Option<Incident>, IncidentError> {
     conn.sqlite()
@@ -150,23 +165,21 @@ pub struct IncidentAlert {
 
 /// The alerts of an incident, oldest first.
 pub fn alerts_of(conn: &Connection, id: i64) -> Result<Vec<IncidentAlert>, IncidentError> {
-    let mut stmt = conn
-        .sqlite()
-        .prepare_cached(
-            "SELECT alert_id, rule_id, event_ms, added_ms FROM incident_alerts \
+    rows(
+        conn,
+        "SELECT alert_id, rule_id, event_ms, added_ms FROM incident_alerts \
              WHERE incident_id = ?1 ORDER BY added_ms, event_ms, alert_id",
-        )
-        .map_err(IncidentError::db("read an incident's alerts"))?;
-    stmt.query_map([id], |r| {
-        Ok(IncidentAlert {
-            alert_id: r.get(0)?,
-            rule_id: r.get(1)?,
-            event_ms: r.get(2)?,
-            added_ms: r.get(3)?,
-        })
-    })
-    .and_then(|rows| rows.collect())
-    .map_err(IncidentError::db("read an incident's alerts"))
+        [id],
+        |r| {
+            Ok(IncidentAlert {
+                alert_id: r.get(0)?,
+                rule_id: r.get(1)?,
+                event_ms: r.get(2)?,
+                added_ms: r.get(3)?,
+            })
+        },
+        "read an incident's alerts",
+    )
 }
 
 /// The incident holding an alert, if any.
@@ -233,16 +246,14 @@ pub fn add_event(
 
 /// An incident's timeline, oldest first.
 pub fn events_of(conn: &Connection, id: i64) -> Result<Vec<IncidentEvent>, IncidentError> {
-    let mut stmt = conn
-        .sqlite()
-        .prepare_cached(
-            "SELECT id, incident_id, at_ms, actor, action, reason, details FROM incident_events \
+    rows(
+        conn,
+        "SELECT id, incident_id, at_ms, actor, action, reason, details FROM incident_events \
              WHERE incident_id = ?1 ORDER BY id",
-        )
-        .map_err(IncidentError::db("read an incident's timeline"))?;
-    stmt.query_map([id], event_row)
-        .and_then(|rows| rows.collect())
-        .map_err(IncidentError::db("read an incident's timeline"))
+        [id],
+        event_row,
+        "read an incident's timeline",
+    )
 }
 
 /// Timeline rows not yet copied to the audit log, oldest first.
@@ -250,16 +261,14 @@ pub fn unaudited_events(
     conn: &Connection,
     limit: usize,
 ) -> Result<Vec<IncidentEvent>, IncidentError> {
-    let mut stmt = conn
-        .sqlite()
-        .prepare_cached(
-            "SELECT id, incident_id, at_ms, actor, action, reason, details FROM incident_events \
+    rows(
+        conn,
+        "SELECT id, incident_id, at_ms, actor, action, reason, details FROM incident_events \
              WHERE audited = 0 ORDER BY id LIMIT ?1",
-        )
-        .map_err(IncidentError::db("read the timeline rows to audit"))?;
-    stmt.query_map([limit as i64], event_row)
-        .and_then(|rows| rows.collect())
-        .map_err(IncidentError::db("read the timeline rows to audit"))
+        [limit as i64],
+        event_row,
+        "read the timeline rows to audit",
+    )
 }
 
 /// Timeline rows of every incident after `after_id`, oldest first.
@@ -268,16 +277,14 @@ pub fn events_after(
     after_id: i64,
     limit: usize,
 ) -> Result<Vec<IncidentEvent>, IncidentError> {
-    let mut stmt = conn
-        .sqlite()
-        .prepare_cached(
-            "SELECT id, incident_id, at_ms, actor, action, reason, details FROM incident_events \
+    rows(
+        conn,
+        "SELECT id, incident_id, at_ms, actor, action, reason, details FROM incident_events \
              WHERE id > ?1 ORDER BY id LIMIT ?2",
-        )
-        .map_err(IncidentError::db("read the timeline"))?;
-    stmt.query_map(params![after_id, limit as i64], event_row)
-        .and_then(|rows| rows.collect())
-        .map_err(IncidentError::db("read the timeline"))
+        params![after_id, limit as i64],
+        event_row,
+        "read the timeline",
+    )
 }
 
 /// The id of the newest timeline row (0 when none).
@@ -356,15 +363,15 @@ pub(crate) fn step_row(r: &Row<'_>) -> rusqlite::Result<Step> {
 
 /// An incident's steps in playbook order.
 pub fn steps_of(conn: &Connection, id: i64) -> Result<Vec<Step>, IncidentError> {
-    let mut stmt = conn
-        .sqlite()
-        .prepare_cached(&format!(
+    rows(
+        conn,
+        &format!(
             "SELECT {STEP_COLUMNS} FROM incident_steps WHERE incident_id = ?1 ORDER BY position"
-        ))
-        .map_err(IncidentError::db("read an incident's steps"))?;
-    stmt.query_map([id], step_row)
-        .and_then(|rows| rows.collect())
-        .map_err(IncidentError::db("read an incident's steps"))
+        ),
+        [id],
+        step_row,
+        "read an incident's steps",
+    )
 }
 
 /// An approval of a step.
@@ -378,23 +385,21 @@ pub struct Approval {
 
 /// The approvals given on an incident's steps.
 pub fn approvals_of(conn: &Connection, id: i64) -> Result<Vec<Approval>, IncidentError> {
-    let mut stmt = conn
-        .sqlite()
-        .prepare_cached(
-            "SELECT step_id, approver, at_ms, reason FROM incident_approvals \
+    rows(
+        conn,
+        "SELECT step_id, approver, at_ms, reason FROM incident_approvals \
              WHERE incident_id = ?1 ORDER BY at_ms, approver",
-        )
-        .map_err(IncidentError::db("read approvals"))?;
-    stmt.query_map([id], |r| {
-        Ok(Approval {
-            step_id: r.get(0)?,
-            approver: r.get(1)?,
-            at_ms: r.get(2)?,
-            reason: r.get(3)?,
-        })
-    })
-    .and_then(|rows| rows.collect())
-    .map_err(IncidentError::db("read approvals"))
+        [id],
+        |r| {
+            Ok(Approval {
+                step_id: r.get(0)?,
+                approver: r.get(1)?,
+                at_ms: r.get(2)?,
+                reason: r.get(3)?,
+            })
+        },
+        "read approvals",
+    )
 }
 
 /// A transaction a responder signed.
@@ -487,32 +492,32 @@ fn transactions_where(
     filter: &str,
     args: impl rusqlite::Params,
 ) -> Result<Vec<SignedTransaction>, IncidentError> {
-    let mut stmt = conn
-        .sqlite()
-        .prepare_cached(&format!(
+    rows(
+        conn,
+        &format!(
             "SELECT incident_id, step_id, target, chain, sender, nonce, tx_hash, raw, sent_ms, \
              replaces, status, block FROM incident_transactions WHERE {filter} \
              ORDER BY sent_ms, nonce, tx_hash"
-        ))
-        .map_err(IncidentError::db("read signed transactions"))?;
-    stmt.query_map(args, |r| {
-        Ok(SignedTransaction {
-            incident_id: r.get(0)?,
-            step_id: r.get(1)?,
-            target: r.get(2)?,
-            chain: r.get::<_, i64>(3)? as u64,
-            sender: r.get(4)?,
-            nonce: r.get::<_, i64>(5)? as u64,
-            tx_hash: r.get(6)?,
-            raw: r.get(7)?,
-            sent_ms: r.get(8)?,
-            replaces: r.get(9)?,
-            status: r.get(10)?,
-            block: r.get::<_, Option<i64>>(11)?.map(|b| b as u64),
-        })
-    })
-    .and_then(|rows| rows.collect())
-    .map_err(IncidentError::db("read signed transactions"))
+        ),
+        args,
+        |r| {
+            Ok(SignedTransaction {
+                incident_id: r.get(0)?,
+                step_id: r.get(1)?,
+                target: r.get(2)?,
+                chain: r.get::<_, i64>(3)? as u64,
+                sender: r.get(4)?,
+                nonce: r.get::<_, i64>(5)? as u64,
+                tx_hash: r.get(6)?,
+                raw: r.get(7)?,
+                sent_ms: r.get(8)?,
+                replaces: r.get(9)?,
+                status: r.get(10)?,
+                block: r.get::<_, Option<i64>>(11)?.map(|b| b as u64),
+            })
+        },
+        "read signed transactions",
+    )
 }
 
 /// One evidence file.
@@ -554,21 +559,19 @@ pub fn record_evidence(
 
 /// An incident's evidence files by name.
 pub fn evidence_of(conn: &Connection, id: i64) -> Result<Vec<EvidenceFile>, IncidentError> {
-    let mut stmt = conn
-        .sqlite()
-        .prepare_cached(
-            "SELECT name, sha256, bytes FROM incident_evidence WHERE incident_id = ?1 ORDER BY name",
-        )
-        .map_err(IncidentError::db("read evidence"))?;
-    stmt.query_map([id], |r| {
-        Ok(EvidenceFile {
-            name: r.get(0)?,
-            sha256: r.get(1)?,
-            bytes: r.get::<_, i64>(2)? as u64,
-        })
-    })
-    .and_then(|rows| rows.collect())
-    .map_err(IncidentError::db("read evidence"))
+    rows(
+        conn,
+        "SELECT name, sha256, bytes FROM incident_evidence WHERE incident_id = ?1 ORDER BY name",
+        [id],
+        |r| {
+            Ok(EvidenceFile {
+                name: r.get(0)?,
+                sha256: r.get(1)?,
+                bytes: r.get::<_, i64>(2)? as u64,
+            })
+        },
+        "read evidence",
+    )
 }
 
 /// Sets (or replaces) an operator's judgement of an alert.
@@ -705,24 +708,22 @@ pub fn drill_runs(
     conn: &Connection,
     scenario: Option<&str>,
 ) -> Result<Vec<DrillRun>, IncidentError> {
-    let mut stmt = conn
-        .sqlite()
-        .prepare_cached(
-            "SELECT id, scenario, started_ms, finished_ms, passed, scorecard FROM drill_runs \
+    rows(
+        conn,
+        "SELECT id, scenario, started_ms, finished_ms, passed, scorecard FROM drill_runs \
              WHERE ?1 IS NULL OR scenario = ?1 ORDER BY id DESC",
-        )
-        .map_err(IncidentError::db("read drill scorecards"))?;
-    stmt.query_map([scenario], |r| {
-        let scorecard: String = r.get(5)?;
-        Ok(DrillRun {
-            id: r.get(0)?,
-            scenario: r.get(1)?,
-            started_ms: r.get(2)?,
-            finished_ms: r.get(3)?,
-            passed: r.get(4)?,
-            scorecard: serde_json::from_str(&scorecard).unwrap_or(serde_json::Value::Null),
-        })
-    })
-    .and_then(|rows| rows.collect())
-    .map_err(IncidentError::db("read drill scorecards"))
+        [scenario],
+        |r| {
+            let scorecard: String = r.get(5)?;
+            Ok(DrillRun {
+                id: r.get(0)?,
+                scenario: r.get(1)?,
+                started_ms: r.get(2)?,
+                finished_ms: r.get(3)?,
+                passed: r.get(4)?,
+                scorecard: serde_json::from_str(&scorecard).unwrap_or(serde_json::Value::Null),
+            })
+        },
+        "read drill scorecards",
+    )
 }

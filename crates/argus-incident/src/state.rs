@@ -424,16 +424,14 @@ fn release(conn: &Connection, id: i64, step_id: &str, now_ms: i64) -> Result<(),
 
 /// Incidents whose escalation timer is due.
 pub fn escalations_due(conn: &Connection, now_ms: i64) -> Result<Vec<i64>, IncidentError> {
-    let mut stmt = conn
-        .sqlite()
-        .prepare_cached(
-            "SELECT id FROM incidents WHERE escalate_at_ms IS NOT NULL AND escalate_at_ms <= ?1 \
+    db::rows(
+        conn,
+        "SELECT id FROM incidents WHERE escalate_at_ms IS NOT NULL AND escalate_at_ms <= ?1 \
              AND state IN ('open', 'acknowledged') ORDER BY escalate_at_ms",
-        )
-        .map_err(IncidentError::db("read due escalations"))?;
-    stmt.query_map([now_ms], |r| r.get(0))
-        .and_then(|rows| rows.collect())
-        .map_err(IncidentError::db("read due escalations"))
+        [now_ms],
+        |r| r.get(0),
+        "read due escalations",
+    )
 }
 
 /// The earliest time anything of the incidents is due: a timer or a step.

@@ -144,20 +144,12 @@ pub(crate) async fn run(
 pub(crate) fn health(store: &Store, live: &Live, clock: &Clock, max_lag: Duration) -> Value {
     let now = clock.now_ms();
     let max_lag_ms = i64::try_from(max_lag.as_millis()).unwrap_or(i64::MAX);
-    let tips: BTreeMap<ChainId, Option<BlockRef>> =
-        live.tips.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let tips: BTreeMap<ChainId, Option<BlockRef>> = live.tips();
     let mut degraded = Vec::new();
     let chains: Vec<Value> = tips
         .iter()
         .map(|(chain, tip)| {
-            let lag_ms = tip.map(|t| {
-                now.saturating_sub(
-                    i64::try_from(t.timestamp)
-                        .unwrap_or(i64::MAX)
-                        .saturating_mul(1000),
-                )
-                .max(0)
-            });
+            let lag_ms = tip.map(|t| t.age_ms(now));
             if lag_ms.is_none_or(|lag| lag > max_lag_ms) {
                 degraded.push(format!("chain {} lags", chain.name()));
             }

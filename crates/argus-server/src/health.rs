@@ -63,12 +63,7 @@ pub(crate) async fn chain_lags(state: &AppState) -> Result<Vec<ChainLag>, AppErr
     Ok(tips
         .into_iter()
         .map(|(chain, tip)| {
-            let lag_ms = tip.map(|t| {
-                let at_ms = i64::try_from(t.timestamp)
-                    .unwrap_or(i64::MAX / 1000)
-                    .saturating_mul(1000);
-                now_ms.saturating_sub(at_ms).max(0)
-            });
+            let lag_ms = tip.map(|t| t.age_ms(now_ms));
             ChainLag {
                 chain_id: chain.0,
                 chain: chain.name(),

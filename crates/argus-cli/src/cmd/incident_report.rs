@@ -13,14 +13,14 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use argus_incident::evidence::{self, VerifyReport};
 use argus_incident::report;
-use argus_store::{Connection, Store};
 
+use crate::cmd::records::read_store;
 use crate::{GlobalArgs, output};
 
 /// The subcommands of `argus incidents` defined here (the lead's
@@ -154,17 +154,4 @@ fn write_report(global: &GlobalArgs, args: &ReportArgs) -> anyhow::Result<ExitCo
         None => output::stdout_text(&report.markdown())?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A read-only connection; refuses a directory without a database.
-pub(crate) fn read_store(data_dir: &Path) -> anyhow::Result<Connection> {
-    let path = data_dir.join(argus_store::DATABASE_FILE);
-    if !path.exists() {
-        bail!(
-            "there is no Argus database at {}: incidents live in the daemon's data directory; \
-             point --data-dir (or ARGUS_DATA_DIR) at the directory it uses",
-            path.display()
-        )
-    }
-    Ok(Store::open_read_only_in_dir(data_dir)?.connect()?)
 }

@@ -14,7 +14,7 @@ use argus_incident::metrics::{self, FigureStats, ResponseMetrics, RuleJudgements
 use argus_incident::report::human_ms;
 use jiff::Timestamp;
 
-use crate::cmd::incident_report::read_store;
+use crate::cmd::records::{self, read_store};
 use crate::{GlobalArgs, output};
 
 #[derive(Debug, clap::Args)]
@@ -46,15 +46,12 @@ pub(crate) fn run(global: &GlobalArgs, args: MetricsArgs) -> anyhow::Result<Exit
 }
 
 fn parse_since(text: &str, now_ms: i64) -> anyhow::Result<i64> {
-    if let Ok(ms) = argus_core::parse_window_ms(text) {
-        return Ok(now_ms.saturating_sub(i64::try_from(ms).unwrap_or(i64::MAX)));
-    }
-    match text.trim().parse::<Timestamp>() {
-        Ok(at) => Ok(at.as_millisecond()),
+    match records::parse_since(text) {
+        Ok(since) => Ok(since.at_ms(now_ms)),
         Err(_) => bail!(
             "--since `{}` is neither a duration ago (30d, 12h) nor an RFC 3339 time \
              (2026-11-05T10:00:00Z)",
-            output::escape(&text.chars().take(40).collect::<String>())
+            records::shorten(text)
         ),
     }
 }

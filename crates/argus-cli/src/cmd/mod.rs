@@ -11,6 +11,7 @@ pub(crate) mod keys;
 pub(crate) mod keys_sign;
 pub(crate) mod lint;
 pub(crate) mod metrics;
+pub(crate) mod records;
 pub(crate) mod registry;
 pub(crate) mod replay;
 pub(crate) mod rules;

@@ -25,7 +25,7 @@ use argus_vault::Vault;
 use jiff::Timestamp;
 use serde_json::json;
 
-use super::{open_store, parse_time, read_store, rfc3339, shorten};
+use crate::cmd::records::{open_store, parse_time, read_store, rfc3339, shorten};
 use crate::{GlobalArgs, output, trail};
 
 #[derive(Debug, clap::Subcommand)]

@@ -20,7 +20,7 @@ use argus_store::Connection;
 use jiff::Timestamp;
 
 use super::IncidentsCommand;
-use crate::cmd::alerts::open_store;
+use crate::cmd::records::{open_store, read_store};
 use crate::{GlobalArgs, output, trail};
 
 /// Where the audit log's key comes from.
@@ -254,7 +254,7 @@ pub(super) fn run(global: &GlobalArgs, command: IncidentsCommand) -> anyhow::Res
     sh_eprintln!("{message}");
     copy_to_audit(global, args)?;
     if args.json {
-        let conn = crate::cmd::alerts::read_store(&global.data_dir)?;
+        let conn = read_store(&global.data_dir)?;
         let doc = match &command {
             IncidentsCommand::Disposition(a) => serde_json::json!({
                 "alert": a.alert,

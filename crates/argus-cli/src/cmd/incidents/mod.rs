@@ -19,7 +19,7 @@ use argus_incident::{IncidentSeverity, IncidentState};
 use argus_store::Connection;
 use jiff::Timestamp;
 
-use crate::cmd::alerts::{Since, parse_since, read_store, rfc3339};
+use crate::cmd::records::{Since, parse_since, read_store, rfc3339};
 use crate::{GlobalArgs, output};
 
 #[derive(Debug, clap::Subcommand)]
