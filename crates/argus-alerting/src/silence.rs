@@ -18,6 +18,10 @@ use serde::Serialize;
 use crate::error::AlertError;
 use crate::outbox::{execute_cached, query_row_cached};
 
+/// The prefix of the rule ids no silence matches: the audit log's own
+/// notices (`argus.audit.head`, the signed heads sent to witnesses).
+pub const NEVER_SILENCED: &str = "argus.audit.";
+
 /// What a silence matches. Unset fields match anything.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SilenceMatcher {
@@ -40,8 +44,13 @@ impl SilenceMatcher {
             && self.address.is_none()
     }
 
-    /// Whether `finding` is matched.
+    /// Whether `finding` is matched. The audit log's heads sent to witness
+    /// notifiers ([`NEVER_SILENCED`]) never are: a silence must not be a way
+    /// to keep a rollback of the log from being witnessed.
     pub fn matches(&self, finding: &Finding) -> bool {
+        if finding.rule_id.starts_with(NEVER_SILENCED) {
+            return false;
+        }
         if let Some(pattern) = &self.rule_id {
             let hit = match pattern.strip_suffix('*') {
                 Some(prefix) => finding.rule_id.starts_with(prefix),

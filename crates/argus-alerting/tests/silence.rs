@@ -123,3 +123,40 @@ fn a_silence_that_would_mute_everything_is_refused_by_the_library() {
     };
     assert!(!narrow.matches_everything());
 }
+
+/// No silence matches the audit log's heads sent to witnesses: muting them
+/// would hide a rollback of the log. Every other rule id is matched as usual.
+#[test]
+fn no_silence_matches_the_audit_heads() {
+    let finding = |rule_id: &str| argus_core::Finding {
+        id: argus_core::finding_id(rule_id, None, b"x"),
+        rule_id: rule_id.to_owned(),
+        severity: Severity::Info,
+        title: "t".to_owned(),
+        dedup_key: "k".to_owned(),
+        origin: None,
+        at_ms: T0,
+        fields: serde_json::json!({}),
+    };
+    let by_rule = |pattern: &str| SilenceMatcher {
+        rule_id: Some(pattern.to_owned()),
+        ..SilenceMatcher::default()
+    };
+    let everything = SilenceMatcher::default();
+    for matcher in [
+        &everything,
+        &by_rule("argus.*"),
+        &by_rule("argus.audit.head"),
+    ] {
+        assert!(
+            !matcher.matches(&finding("argus.audit.head")),
+            "{matcher:?}"
+        );
+        assert!(
+            matcher.matches(&finding("argus.incident.opened"))
+                || matcher.rule_id.as_deref() == Some("argus.audit.head"),
+            "{matcher:?}"
+        );
+    }
+    assert!(argus_alerting::silence::NEVER_SILENCED.starts_with("argus."));
+}

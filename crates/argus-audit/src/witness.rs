@@ -213,14 +213,18 @@ impl WitnessedHead {
         })
     }
 
-    /// One JSON line (with its newline), the form `argus audit head --json`
-    /// prints.
-    pub fn to_json_line(&self) -> String {
-        let mut line = serde_json::json!({
+    /// What `argus audit head --json` prints: `{"checkpoint", "public_key"}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
             "checkpoint": self.checkpoint,
             "public_key": self.public_key,
         })
-        .to_string();
+    }
+
+    /// One JSON line (with its newline), the form `argus audit head --json`
+    /// prints.
+    pub fn to_json_line(&self) -> String {
+        let mut line = self.to_json().to_string();
         line.push('\n');
         line
     }

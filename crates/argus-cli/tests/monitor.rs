@@ -1511,3 +1511,77 @@ fn the_daemon_publishes_heads_to_its_witness_and_refuses_a_rolled_back_log() {
     let log_after = std::fs::read(audit.join("audit.log")).unwrap();
     assert_eq!(log_after.len(), rolled_back);
 }
+
+/// A notifier as witness: each new signed head leaves the host through the
+/// alert outbox (here a signed webhook), even under a silence of every
+/// rule, and what arrives is a head `argus audit verify --head` accepts.
+#[test]
+fn heads_reach_a_witness_notifier_through_the_outbox_whatever_is_silenced() {
+    const MASTER: &str = "q7Vd0mJ3xR9sL2kP8wZ4tY6uB1nC5eA0fG3hI7jK9lM=";
+    let anvil = Anvil::start();
+    anvil.deploy_sample_project();
+    let receiver = Receiver::start();
+    let setup = setup(&anvil, &[anvil.http_url()], &receiver);
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&setup.config).unwrap()).unwrap();
+    config["audit"] = json!({ "witnesses": [ { "notifier": "hook" } ] });
+    std::fs::write(&setup.config, config.to_string()).unwrap();
+    // A silence of every notice of argus itself, made before the daemon starts.
+    let silenced = argus(&setup.data_dir)
+        .args([
+            "alerts",
+            "silence",
+            "add",
+            "--rule",
+            "argus.*",
+            "--for",
+            "1h",
+            "--reason",
+            "maintenance",
+        ])
+        .env("ARGUS_MASTER_KEY", MASTER)
+        .output()
+        .unwrap();
+    assert!(silenced.status.success(), "{silenced:?}");
+
+    // Two runs: the stop's head is queued after the dispatcher stopped, so
+    // it leaves with the next start, once.
+    let mut heads = Vec::new();
+    for run in 0..2 {
+        let daemon = Daemon::start_with(
+            &setup,
+            &[("ARGUS_MASTER_KEY", MASTER), (SECRET_ENV, SECRET)],
+        );
+        let expected = 2 * run + 1;
+        heads = wait_for(
+            "the heads at the witness notifier",
+            Duration::from_secs(60),
+            || {
+                let heads = alerts_of(&receiver, "argus.audit.head");
+                (heads.len() >= expected).then_some(heads)
+            },
+        );
+        assert!(daemon.stop(), "a clean stop: {}", daemon_log(&setup));
+    }
+    let seqs: BTreeSet<u64> = heads
+        .iter()
+        .filter_map(|h| h["fields"]["checkpoint"]["last_seq"].as_u64())
+        .collect();
+    assert_eq!(seqs.len(), 3, "start, stop, start: each once: {heads:?}");
+    assert_eq!(heads[0]["severity"], "info", "{:?}", heads[0]);
+    // The newest head is the message's fields, as `audit head --json` prints.
+    let newest = heads
+        .iter()
+        .max_by_key(|h| h["fields"]["checkpoint"]["last_seq"].as_u64())
+        .unwrap();
+    let file = setup.data_dir.parent().unwrap().join("witnessed-head.json");
+    std::fs::write(&file, newest["fields"].to_string()).unwrap();
+    let verified = argus(&setup.data_dir)
+        .args(["audit", "verify", "--head"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{verified:?}");
+    let text = String::from_utf8_lossy(&verified.stdout);
+    assert!(text.contains("extends the witnessed head"), "{text}");
+}

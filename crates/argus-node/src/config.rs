@@ -28,7 +28,10 @@ use serde_saphyr::Spanned;
 use argus_chain::ChainSetup;
 use argus_sources::SignalsConfig;
 
+mod audit;
 mod server;
+
+pub use audit::{AuditConfig, Witness};
 
 pub use server::{
     DEFAULT_READY_MAX_LAG, PublicConfig, PublicContract, PublicSystem, ServerConfig, check_listen,
@@ -244,56 +247,6 @@ pub struct Loaded {
     pub server: Option<ServerConfig>,
 }
 
-/// The `audit:` section: where the daemon publishes the audit log's signed
-/// heads, so a rollback of the log *and* its head file is caught.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuditConfig {
-    /// The witnesses, in the order given; the first is the one the daemon
-    /// checks the log against at start.
-    pub witnesses: Vec<Witness>,
-}
-
-/// One place a signed head is published to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Witness {
-    /// An append-only file of JSON lines, best on another mount or host
-    /// than the data directory (resolved against the config's folder).
-    File(PathBuf),
-}
-
-impl Witness {
-    /// The witness file, for the witnesses that are files.
-    pub fn file(&self) -> Option<&Path> {
-        match self {
-            Self::File(path) => Some(path),
-        }
-    }
-}
-
-impl fmt::Display for Witness {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::File(path) => write!(f, "witness file {}", path.display()),
-        }
-    }
-}
-
-/// The `audit:` section as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuditSection {
-    #[serde(default)]
-    witnesses: Vec<WitnessSection>,
-}
-
-/// One `audit.witnesses` item as written. Files only for now; a notifier or
-/// an HTTP endpoint as witness is planned.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WitnessSection {
-    file: String,
-}
-
 /// The `registry:` section.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -459,7 +412,13 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
     };
 
     let audit = match &doc.audit {
-        Some(raw) => audit_config(&mut out, &doc, raw, data_dir.as_deref()),
+        Some(raw) => audit::audit_config(
+            &mut out,
+            &doc,
+            raw,
+            data_dir.as_deref(),
+            alerting.as_ref().map(|a| &a.notifiers),
+        ),
         None => AuditConfig::default(),
     };
 
@@ -544,67 +503,6 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
             Err(Diagnostics(diagnostics))
         }
     }
-}
-
-/// The `audit:` section: each witness file resolved and checked (its folder
-/// exists; it is not inside the data directory, where a rollback would take
-/// it along with the log).
-fn audit_config(
-    out: &mut Collector,
-    doc: &ConfigDocument,
-    raw: &Spanned<serde_json::Value>,
-    data_dir: Option<&Path>,
-) -> AuditConfig {
-    let Some(section) = out.item::<AuditSection>("audit", raw) else {
-        return AuditConfig::default();
-    };
-    let mut witnesses = Vec::new();
-    for (i, witness) in section.witnesses.iter().enumerate() {
-        if witness.file.trim().is_empty() {
-            out.at(raw, format!("audit.witnesses[{i}].file is empty; name a file on another mount than the data directory, e.g. /mnt/witness/argus-heads.jsonl"));
-            continue;
-        }
-        let path = doc.resolve(&witness.file);
-        match path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            Some(parent) if !parent.is_dir() => out.at(
-                raw,
-                format!(
-                    "audit.witnesses[{i}].file: the folder {} does not exist; create it (or mount the witness volume) or fix the path",
-                    parent.display()
-                ),
-            ),
-            _ => {}
-        }
-        if path.is_dir() {
-            out.at(
-                raw,
-                format!("audit.witnesses[{i}].file: {} is a folder; name a file in it, e.g. argus-heads.jsonl", path.display()),
-            );
-        }
-        if let Some(data_dir) = data_dir
-            && path.starts_with(data_dir)
-        {
-            out.at(
-                raw,
-                format!(
-                    "audit.witnesses[{i}].file: {} is inside the data directory, so whoever can roll the audit log back can roll it back too; put it on another mount or host",
-                    path.display()
-                ),
-            );
-        }
-        if witnesses.contains(&Witness::File(path.clone())) {
-            out.at(
-                raw,
-                format!(
-                    "audit.witnesses[{i}].file: {} is listed twice",
-                    path.display()
-                ),
-            );
-            continue;
-        }
-        witnesses.push(Witness::File(path));
-    }
-    AuditConfig { witnesses }
 }
 
 /// One `chains:` item: `rpc` and `pool` are the pool's, every other key is
@@ -711,62 +609,5 @@ mod tests {
         assert_eq!(doc.chains.len(), 2);
         assert_eq!(doc.chains[1].referenced.line(), 3);
         assert_eq!(doc.resolve("a.yaml"), PathBuf::from("dir/a.yaml"));
-    }
-}
-
-#[cfg(test)]
-mod audit_tests {
-    #![allow(clippy::expect_used, clippy::unwrap_used)]
-    use super::*;
-
-    fn write(dir: &Path, text: &str) -> PathBuf {
-        let path = dir.join("argus.yaml");
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    const CHAINS: &str = "chains: [{ chain: anvil, rpc: [ws://127.0.0.1:8545] }]\n";
-
-    #[test]
-    fn witness_files_resolve_against_the_config() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("mnt")).unwrap();
-        let path = write(
-            dir.path(),
-            &format!("{CHAINS}data_dir: data\naudit:\n  witnesses:\n    - file: mnt/heads.jsonl\n"),
-        );
-        let loaded = load(&path).expect("loads");
-        assert_eq!(
-            loaded.audit.witnesses,
-            vec![Witness::File(dir.path().join("mnt/heads.jsonl"))]
-        );
-        let none = write(dir.path(), CHAINS);
-        assert!(load(&none).expect("loads").audit.witnesses.is_empty());
-    }
-
-    #[test]
-    fn bad_witnesses_are_all_reported_with_what_to_do() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write(
-            dir.path(),
-            &format!(
-                "{CHAINS}data_dir: data\naudit:\n  witnesses:\n    - file: nowhere/heads.jsonl\n    - file: data/audit/heads.jsonl\n    - file: ''\n"
-            ),
-        );
-        std::fs::create_dir_all(dir.path().join("data/audit")).unwrap();
-        let error = load(&path).expect_err("refused");
-        let text = error.to_string();
-        assert_eq!(error.0.len(), 3, "{text}");
-        assert!(text.contains("does not exist; create it"), "{text}");
-        assert!(text.contains("inside the data directory"), "{text}");
-        assert!(text.contains("is empty"), "{text}");
-        assert!(error.0.iter().all(|d| d.line == 4), "{text}");
-
-        let path = write(
-            dir.path(),
-            &format!("{CHAINS}audit:\n  witnesses:\n    - http: https://example.com\n"),
-        );
-        let text = load(&path).expect_err("refused").to_string();
-        assert!(text.contains("unknown field `http`"), "{text}");
     }
 }

@@ -436,7 +436,7 @@ fn checkpoint_key_check(paths: &AuditPaths) -> Check {
 }
 
 const WITNESS_FIX: &str = "add `audit: { witnesses: [ { file: /mnt/other/argus-heads.jsonl } ] }` \
-     (a file on another mount or host) to argus.yaml and pass it with --config; by hand, keep \
+     (a file on another mount or host; `{ notifier: NAME }` sends heads off the host too) to argus.yaml and pass it with --config; by hand, keep \
      `argus audit head --json` somewhere else and check with `argus audit verify --head FILE`";
 
 /// `audit-witness`: the config names a witness, and the log extends the
@@ -457,6 +457,31 @@ fn witness_checks(shown: &str, witnesses: &[Witness], data_dir: &Path) -> Vec<Ch
     }
     let paths = AuditPaths::new(data_dir);
     let mut checks = Vec::new();
+    for witness in witnesses {
+        if let Witness::Notifier(name) = witness {
+            checks.push(Check::new(
+                "audit-witness",
+                Status::Ok,
+                format!(
+                    "each new audit head is sent to notifier {name}; whoever keeps those checks the \
+                     log with `argus audit verify --head FILE`"
+                ),
+            ));
+        }
+    }
+    if witnesses.iter().all(|w| w.file().is_none()) {
+        checks.push(
+            Check::new(
+                "audit-witness",
+                Status::Warn,
+                format!(
+                    "{shown} names no witness file: heads leave the host, but `argus run` cannot \
+                     read a notifier back, so no start checks the log against a witnessed head"
+                ),
+            )
+            .fix(WITNESS_FIX),
+        );
+    }
     for file in witnesses.iter().filter_map(Witness::file) {
         let name = file.display();
         let failed = |why: String| {

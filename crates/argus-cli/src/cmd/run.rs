@@ -5,7 +5,7 @@
 //! alert is printed on stdout as it is recorded (`--json` for one JSON
 //! document per line); logs go to stderr.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -84,19 +84,17 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
         let _entered = runtime.enter();
         StopSignal::listen().context("cannot listen for SIGINT, SIGTERM and SIGHUP")?
     };
-    let witness_files: Vec<PathBuf> = loaded
-        .audit
-        .witnesses
-        .iter()
-        .filter_map(|w| w.file().map(Path::to_path_buf))
-        .collect();
-    let unsealed = daemon::unseal(
+    let witness_files: Vec<PathBuf> = loaded.audit.files();
+    let mut unsealed = daemon::unseal(
         &data_dir,
         args.master_key_file.as_deref(),
         &loaded.alerting.vault_secret_names(),
         &loaded.incidents.key_labels(),
         &witness_files,
     )?;
+    if let Some(audit) = unsealed.audit.as_mut() {
+        audit.send_heads_to(store.clone(), loaded.audit.notifiers());
+    }
     // Before anything is recorded: a log rolled back together with its head
     // file is caught only by a head kept elsewhere.
     if let Some(first) = witness_files.first() {

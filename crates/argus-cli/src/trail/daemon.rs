@@ -22,17 +22,54 @@ use std::path::{Path, PathBuf};
 
 use alloy_signer_local::PrivateKeySigner;
 use anyhow::{Context as _, bail};
-use argus_alerting::Secret;
+use argus_alerting::{Routing, Secret};
 use argus_audit::{
     AuditPaths, CheckpointKey, CheckpointVerifier, Clock, NewEntry, RetentionClass, WitnessError,
     WitnessedHead, append_witness, check_extends, read_head, read_log, read_witness,
 };
+use argus_core::{Finding, Severity, finding_id};
+use argus_store::Store;
 use argus_vault::{AccessPolicy, Action};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
 use crate::trail;
+
+/// The rule id of the heads sent to witness notifiers (never silenced:
+/// `argus_alerting::silence::NEVER_SILENCED`).
+pub(crate) const HEAD_NOTICE: &str = "argus.audit.head";
+
+/// Queues `head` for `notifiers` in the alert outbox: one alert per head
+/// (its identity is the head's last entry and root, so a head queued twice
+/// is sent once), delivered and retried like any alert. The message's
+/// `alert.fields` is exactly what `argus audit head --json` prints, so the
+/// receiver can keep it for `argus audit verify --head`.
+fn queue_head(store: &Store, notifiers: &[String], head: &WitnessedHead) -> anyhow::Result<()> {
+    let checkpoint = &head.checkpoint;
+    let root = alloy_primitives::hex::encode(checkpoint.root);
+    let identity = format!("audit-head:{}:{root}", checkpoint.last_seq);
+    let now_ms = Clock::system().now_ms();
+    let finding = Finding {
+        id: finding_id(HEAD_NOTICE, None, identity.as_bytes()),
+        rule_id: HEAD_NOTICE.to_owned(),
+        severity: Severity::Info,
+        title: format!(
+            "Audit log head: entries {}..={} signed, root {}",
+            checkpoint.first_seq,
+            checkpoint.last_seq,
+            &root[..root.len().min(16)]
+        ),
+        dedup_key: identity,
+        origin: None,
+        at_ms: now_ms,
+        fields: head.to_json(),
+    };
+    let names: Vec<&str> = notifiers.iter().map(String::as_str).collect();
+    let conn = store.connect()?;
+    argus_alerting::outbox::record(&conn, &finding, &Routing::to_all(&names, 0), now_ms)?;
+    Ok(())
+}
 
 /// What the daemon unsealed at start.
 #[derive(Default)]
@@ -135,6 +172,7 @@ pub(crate) fn unseal(
             data_dir: data_dir.to_path_buf(),
             key: key.secret_bytes(),
             witnesses: witnesses.to_vec(),
+            notifiers: None,
         }),
     })
 }
@@ -145,6 +183,9 @@ pub(crate) struct DaemonAudit {
     key: Zeroizing<[u8; 32]>,
     /// Witness files each new head is appended to.
     witnesses: Vec<PathBuf>,
+    /// The notifiers each new head is sent through (by the alert outbox),
+    /// with the store the outbox lives in.
+    notifiers: Option<(Store, Vec<String>)>,
 }
 
 impl std::fmt::Debug for DaemonAudit {
@@ -152,6 +193,10 @@ impl std::fmt::Debug for DaemonAudit {
         f.debug_struct("DaemonAudit")
             .field("data_dir", &self.data_dir)
             .field("witnesses", &self.witnesses)
+            .field(
+                "notifiers",
+                &self.notifiers.as_ref().map(|(_, names)| names),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -181,9 +226,16 @@ impl DaemonAudit {
         CheckpointKey::from_bytes(&self.key).verifier()
     }
 
-    /// Appends the log's current head to every witness file.
+    /// Sends each new head through these notifiers too (`audit.witnesses`
+    /// items `{ notifier: NAME }`), by the alert outbox in `store`.
+    pub(crate) fn send_heads_to(&mut self, store: Store, notifiers: Vec<String>) {
+        self.notifiers = (!notifiers.is_empty()).then_some((store, notifiers));
+    }
+
+    /// Appends the log's current head to every witness file and queues it
+    /// for every witness notifier.
     fn publish_head(&self) -> anyhow::Result<()> {
-        if self.witnesses.is_empty() {
+        if self.witnesses.is_empty() && self.notifiers.is_none() {
             return Ok(());
         }
         let paths = AuditPaths::new(&self.data_dir);
@@ -197,6 +249,15 @@ impl DaemonAudit {
                     "the audit entry is recorded but its head could not be published to the \
                      witness file {}",
                     witness.display()
+                )
+            })?;
+        }
+        if let Some((store, notifiers)) = &self.notifiers {
+            queue_head(store, notifiers, &head).with_context(|| {
+                format!(
+                    "the audit entry is recorded but its head could not be queued for the \
+                     witness notifier(s) {}",
+                    notifiers.join(", ")
                 )
             })?;
         }
