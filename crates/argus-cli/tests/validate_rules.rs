@@ -165,3 +165,83 @@ fn a_registry_import_that_does_not_parse_is_refused_at_validate() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
 }
+
+/// Rules whose signature names no parameters (`Transfer`, or the bare
+/// types) are checked again against the registry's ABIs when they bind:
+/// what the ABI's parameters do not have is refused at the rule's line;
+/// what they have passes, and a label the registry lacks stays a warning.
+#[test]
+fn rules_without_parameter_names_are_checked_against_the_registry_abi() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let imported = std::process::Command::new(env!("CARGO_BIN_EXE_argus"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["registry", "import"])
+        .arg(workspace_root().join("testdata/foundry-project"))
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
+    std::fs::write(dir.path().join("argus.yaml"), CONFIG).unwrap();
+    let rules = r#"rules:
+  - id: bare-name-no-field
+    match: { event: { contract: Token, signature: Transfer } }
+    condition: args.nosuch > 0
+  - id: bare-types-address-vs-number
+    match: { event: { contract: any, signature: "Transfer(address,address,uint256)" } }
+    condition: args.from > 3
+  - id: call-title-no-field
+    match: { call: { contract: Token, function: transfer } }
+    title: "sent {{args.amount}}"
+  - id: fine
+    match: { event: { contract: Token, signature: Transfer } }
+    condition: args.value > 0 && args.to != args.from
+    title: "{{args.value}} to {{args.to}}"
+  - id: not-registered-yet
+    match: { event: { contract: NotDeployedYet, signature: Transfer } }
+    condition: args.nosuch > 0
+"#;
+    std::fs::write(dir.path().join("rules.yaml"), rules).unwrap();
+    let out = validate(dir.path(), false);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = dir.path().join("rules.yaml");
+    let at = |line: u64| format!("{}:{line}:", file.display());
+    for (line, id, says) in [
+        (2, "bare-name-no-field", "`args` has no field `nosuch`"),
+        (
+            5,
+            "bare-types-address-vs-number",
+            "cannot compare `args.from`",
+        ),
+        (8, "call-title-no-field", "`args` has no field `amount`"),
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(&at(line)) && l.contains(id) && l.contains(says)),
+            "{id} at line {line}: {stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("Transfer(address from,address to,uint256 value)"),
+        "the message names the ABI item: {stderr}"
+    );
+    assert!(!stderr.contains("rule fine"), "{stderr}");
+    assert!(!stderr.contains("rule not-registered-yet"), "{stderr}");
+
+    // Without the mistakes it is valid; the unknown label is a warning.
+    let kept: String = rules
+        .split("  - id: ")
+        .filter(|r| r.starts_with("fine") || r.starts_with("not-registered-yet"))
+        .map(|r| format!("  - id: {r}"))
+        .collect();
+    std::fs::write(dir.path().join("rules.yaml"), format!("rules:\n{kept}")).unwrap();
+    let out = validate(dir.path(), false);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: rule not-registered-yet: no contract labelled `NotDeployedYet`"),
+        "{stderr}"
+    );
+}

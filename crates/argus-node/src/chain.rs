@@ -89,6 +89,14 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
             problem.message
         );
     }
+    for problem in engine.type_problems() {
+        tracing::error!(
+            chain = chain.0,
+            "rule {}: {}; it fails on every event it matches (`argus validate` refuses it)",
+            problem.rule_id,
+            problem.message
+        );
+    }
     let cursor = argus_chain::db::load_cursor(&conn, chain).map_err(retry)?;
     let pool = setup.connect().map_err(|e| ChainFailure::Fatal(e.into()))?;
     context.live.set_pool(chain, pool.clone());

@@ -35,6 +35,9 @@ pub(crate) struct Bindings {
     pub(crate) tx_filters: HashMap<usize, (AddressSet, AddressSet)>,
     pub(crate) signals: HashMap<String, Vec<usize>>,
     pub(crate) problems: Vec<RuleError>,
+    /// Rules whose signature names no parameters that read what the ABI
+    /// items they bound to do not have (`crate::recheck`).
+    pub(crate) type_problems: Vec<RuleError>,
 }
 
 fn push(map_entry: &mut Vec<usize>, rule: usize) {
@@ -226,6 +229,7 @@ pub(crate) fn bind(rules: &[Rule], directory: &ContractDirectory) -> Bindings {
             Matcher::Signal { name } => push(b.signals.entry(name.clone()).or_default(), index),
         }
     }
+    b.type_problems = crate::recheck::check(rules, directory, &b);
     b
 }
 

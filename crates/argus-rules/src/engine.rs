@@ -81,6 +81,14 @@ impl Engine {
         &self.bindings.problems
     }
 
+    /// Rules whose signature names no parameters (`Transfer`) that read
+    /// what the ABI items they bound to do not have (`args.nosuch`, a
+    /// string compared with a number): they would fail on every event they
+    /// match. `argus validate` refuses them.
+    pub fn type_problems(&self) -> &[RuleError] {
+        &self.bindings.type_problems
+    }
+
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }

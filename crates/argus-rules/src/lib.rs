@@ -75,6 +75,7 @@ mod engine;
 mod exact_int;
 mod expression;
 mod lookback;
+mod recheck;
 mod schema;
 mod seed;
 pub mod threshold;

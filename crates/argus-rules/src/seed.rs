@@ -99,6 +99,7 @@ impl Loader {
             group_by: None,
             title: None,
             dedup: None,
+            open_args: None,
         };
         let compile = |source: &str, vocabulary: Vocabulary, expect: Expect| {
             Expression::compile(source, &vocabulary.untyped_args(), expect).ok()

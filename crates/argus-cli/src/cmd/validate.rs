@@ -36,6 +36,33 @@ pub(crate) fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Exi
                 for problem in engine.binding_problems() {
                     warnings.push(format!("rule {}: {}", problem.rule_id, problem.message));
                 }
+                // A rule reading what the ABI it bound to does not have
+                // fails on every event it matches: refused like a load error.
+                let refused: Vec<argus_core::Diagnostic> = engine
+                    .type_problems()
+                    .iter()
+                    .map(|problem| {
+                        let at = loaded
+                            .rules
+                            .rules()
+                            .iter()
+                            .find(|r| r.id == problem.rule_id);
+                        argus_core::Diagnostic {
+                            file: at.map(|r| r.location.path.clone()).unwrap_or_default(),
+                            line: at.map_or(0, |r| r.location.line),
+                            column: at.map_or(0, |r| r.location.column),
+                            path: None,
+                            message: format!(
+                                "rule {}: {} (the registry's ABI names the parameters the \
+                                 signature leaves out)",
+                                problem.rule_id, problem.message
+                            ),
+                        }
+                    })
+                    .collect();
+                if !refused.is_empty() {
+                    return refuse(&args, &argus_node::config::Diagnostics(refused));
+                }
             }
             // A signal rule no source feeds never fires in `argus run`.
             let produced = loaded.signals.produced();
@@ -92,24 +119,30 @@ pub(crate) fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Exi
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(diagnostics) => {
-            if args.json {
-                let problems: Vec<_> = diagnostics
-                    .0
-                    .iter()
-                    .map(|d| {
-                        serde_json::json!({
-                            "file": d.file, "line": d.line, "column": d.column, "message": d.message
-                        })
-                    })
-                    .collect();
-                output::json(&serde_json::json!({ "valid": false, "problems": problems }))?;
-            } else {
-                sh_eprint!("{diagnostics}");
-            }
-            Ok(ExitCode::from(2))
-        }
+        Err(diagnostics) => refuse(&args, &diagnostics),
     }
+}
+
+/// Prints every problem (JSON with `--json`) and exits 2.
+fn refuse(
+    args: &ValidateArgs,
+    diagnostics: &argus_node::config::Diagnostics,
+) -> anyhow::Result<ExitCode> {
+    if args.json {
+        let problems: Vec<_> = diagnostics
+            .0
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "file": d.file, "line": d.line, "column": d.column, "message": d.message
+                })
+            })
+            .collect();
+        output::json(&serde_json::json!({ "valid": false, "problems": problems }))?;
+    } else {
+        sh_eprint!("{diagnostics}");
+    }
+    Ok(ExitCode::from(2))
 }
 
 /// The notifier secrets the vault must hold: checked when the master key is

@@ -10,7 +10,7 @@ use std::fmt;
 use alloy_json_abi::{Event, Function};
 use argus_core::{ChainId, Diagnostic, Severity};
 
-use super::{Aggregate, ContractRef, ItemRef, Matcher, Rule, SourceLocation};
+use super::{Aggregate, ContractRef, ItemRef, Matcher, OpenArgs, Rule, SourceLocation};
 use crate::cel_type::{self, CelType, Layout, ParamInfo};
 use crate::expression::{Expect, Expression, Template, Vocabulary, with_window};
 use crate::threshold::{Comparison, Threshold, parse_threshold, window_ms};
@@ -256,6 +256,28 @@ impl Loader {
         };
         let title = template(self, "title");
         let dedup = template(self, "dedup");
+        let args_open = matches!(&args, CelType::Record(record) if !record.closed);
+        let open_args = (args_open
+            && matches!(matcher, Some(Matcher::Event { .. } | Matcher::Call { .. })))
+        .then(|| {
+            let text = |key: &str| field(node, key).and_then(|n| n.as_str().map(str::to_owned));
+            OpenArgs {
+                vocabulary,
+                expressions: [
+                    ("condition", Expect::Bool),
+                    ("value", Expect::Number),
+                    ("group_by", Expect::Any),
+                ]
+                .into_iter()
+                .filter_map(|(key, expect)| text(key).map(|t| (key, t, expect)))
+                .collect(),
+                templates: ["title", "dedup"]
+                    .into_iter()
+                    .filter_map(|key| text(key).map(|t| (key, t)))
+                    .collect(),
+                windowed: aggregate.is_some(),
+            }
+        });
         if self.diagnostics.len() > before {
             return None;
         }
@@ -271,6 +293,7 @@ impl Loader {
             group_by,
             title,
             dedup,
+            open_args,
         })
     }
 

@@ -142,6 +142,10 @@ pub struct Rule {
     pub(crate) group_by: Option<Expression>,
     pub(crate) title: Option<Template>,
     pub(crate) dedup: Option<Template>,
+    /// For event and call rules whose signature does not name every
+    /// parameter (`Transfer`, `Transfer(address,address,uint256)`): what
+    /// is checked again against each ABI item the rule binds to.
+    pub(crate) open_args: Option<OpenArgs>,
 }
 
 /// A set of rules from one or more files, ids unique.
@@ -266,4 +270,18 @@ impl RuleSet {
     pub fn get(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id == id)
     }
+}
+
+/// The texts of a rule whose `args` the loader could not type (the
+/// signature names no parameters), kept to be checked again when the rule
+/// binds to the registry's ABIs, which do name them (`crate::recheck`).
+#[derive(Debug, Clone)]
+pub(crate) struct OpenArgs {
+    pub(crate) vocabulary: crate::expression::Vocabulary,
+    /// `condition`, `value`, `group_by`: key, text, what it must give.
+    pub(crate) expressions: Vec<(&'static str, String, crate::expression::Expect)>,
+    /// `title`, `dedup`: key, text.
+    pub(crate) templates: Vec<(&'static str, String)>,
+    /// Templates of windowed rules also read `window`.
+    pub(crate) windowed: bool,
 }
