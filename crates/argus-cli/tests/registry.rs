@@ -269,3 +269,49 @@ fn plain_abi_versions_dry_run_and_ambiguous_labels() {
         .code(2)
         .stderr(predicate::str::contains("checksum"));
 }
+
+/// A contract a factory made in a broadcast (`additionalContracts` without
+/// a `contractName`, as forge writes them) is not imported, but not in
+/// silence: the import warns with the field, the address and the command
+/// that adds it. The named contracts of the broadcast are imported.
+#[test]
+fn a_factory_made_contract_without_a_name_is_left_out_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let broadcast = dir
+        .path()
+        .join("broadcast/Deploy.s.sol/31337/run-latest.json");
+    std::fs::create_dir_all(broadcast.parent().unwrap()).unwrap();
+    let made = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512";
+    std::fs::write(
+        &broadcast,
+        serde_json::json!({"chain": 31337, "transactions": [{
+            "transactionType": "CREATE",
+            "contractName": "Token",
+            "contractAddress": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+            "additionalContracts": [{"address": made, "initCode": "0x00"}],
+        }]})
+        .to_string(),
+    )
+    .unwrap();
+    let out = argus(&data)
+        .args(["registry", "import", "--artifacts"])
+        .arg(testdata("foundry-project").join("out"))
+        .arg(&broadcast)
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("transactions[0].additionalContracts[0].address")
+            && stderr.contains("has no contractName")
+            && stderr.contains(&format!("argus registry import --address {made}")),
+        "{stderr}"
+    );
+    let listed = json_of(&data, &["registry", "list"]);
+    let text = listed.to_string();
+    assert!(text.contains("Token"), "{text}");
+    assert!(
+        !text.to_lowercase().contains(&made.to_lowercase()),
+        "{text}"
+    );
+}

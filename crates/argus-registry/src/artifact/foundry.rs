@@ -123,7 +123,8 @@ const CALL_KINDS: [&str; 5] = ["CALL", "STATICCALL", "DELEGATECALL", "CALLCODE",
 
 /// A `forge script` broadcast: every CREATE/CREATE2 transaction, each with
 /// its contract name, and the named contracts it created on the way
-/// (`additionalContracts`). Calls are skipped; a transaction of no kind
+/// (`additionalContracts`; one without a name, made by a factory, is left
+/// out with a warning saying how to add it). Calls are skipped; a transaction of no kind
 /// forge writes, or a creation without a name, is an error naming its field:
 /// a deployment left out in silence is one nobody watches.
 pub(crate) fn load_broadcast(
@@ -198,10 +199,23 @@ pub(crate) fn load_broadcast(
         }
         let additional = tx.get("additionalContracts").and_then(Value::as_array);
         for (j, extra) in additional.into_iter().flatten().enumerate() {
-            if let Some(name) = extra.get("contractName").and_then(Value::as_str) {
-                let field = format!("transactions[{i}].additionalContracts[{j}].address");
-                let address = extra.get("address").unwrap_or(&Value::Null);
-                created.push((name.to_owned(), field, address, None));
+            let field = format!("transactions[{i}].additionalContracts[{j}].address");
+            let address = extra.get("address").unwrap_or(&Value::Null);
+            match extra.get("contractName").and_then(Value::as_str) {
+                Some(name) => created.push((name.to_owned(), field, address, None)),
+                // Forge leaves the name out for contracts a factory made:
+                // refusing them would refuse real broadcasts, so they are
+                // left out loudly, with the way to add them.
+                None => tracing::warn!(
+                    "{}: {field}: a contract created on the way (by a factory) has no \
+                     contractName, so it is not imported and nothing watches it; add it with \
+                     `argus registry import --address {} --label NAME <its artifact or ABI>`",
+                    source.path.display(),
+                    address
+                        .as_str()
+                        .and_then(|text| argus_core::parse_address(text).ok())
+                        .map_or_else(|| "0x…".to_owned(), |a| a.to_checksum(None)),
+                ),
             }
         }
     }
