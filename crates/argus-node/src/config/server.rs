@@ -5,6 +5,7 @@
 //! server:
 //!   listen: 127.0.0.1:8080
 //!   ready_max_lag: 5m            # /readyz: a chain whose newest block is older is not ready
+//!   rate_limit: { per_second: 20, burst: 60 }   # per client address (the defaults)
 //!   public:
 //!     title: Acme status
 //!     systems:
@@ -363,8 +364,43 @@ mod tests {
             server.public.systems[0].contracts[0].label.as_deref(),
             Some("ACME")
         );
+        assert_eq!(server.rate_limit, RateLimitConfig::default());
         let none = write(dir.path(), CHAINS);
         assert!(load(&none).expect("loads").server.is_none());
+    }
+
+    #[test]
+    fn a_rate_limit_is_read_and_zero_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            &format!(
+                "{CHAINS}server:\n  listen: 127.0.0.1:8080\n  rate_limit: {{ per_second: 5, burst: 10 }}\n"
+            ),
+        );
+        let server = load(&path).expect("loads").server.expect("server");
+        assert_eq!(
+            server.rate_limit,
+            RateLimitConfig {
+                per_second: 5,
+                burst: 10
+            }
+        );
+        let zero = write(
+            dir.path(),
+            &format!(
+                "{CHAINS}server:\n  listen: 127.0.0.1:8080\n  rate_limit: {{ per_second: 0, burst: 10 }}\n"
+            ),
+        );
+        let text = load(&zero).expect_err("refused").to_string();
+        assert!(text.contains("server.rate_limit"), "{text}");
+        let unknown = write(
+            dir.path(),
+            &format!(
+                "{CHAINS}server:\n  listen: 127.0.0.1:8080\n  rate_limit: {{ per_minute: 5 }}\n"
+            ),
+        );
+        assert!(load(&unknown).is_err());
     }
 
     #[test]
