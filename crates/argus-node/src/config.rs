@@ -34,7 +34,8 @@ mod server;
 pub use audit::{AuditConfig, Witness};
 
 pub use server::{
-    DEFAULT_READY_MAX_LAG, PublicConfig, PublicContract, PublicSystem, ServerConfig, check_listen,
+    DEFAULT_READY_MAX_LAG, PublicConfig, PublicContract, PublicSystem, RateLimitConfig,
+    ServerConfig, check_listen,
 };
 
 /// Every problem found in a config, in file order.

@@ -5,9 +5,9 @@
 //!  argus run (NodeView: events, tips, endpoint figures)  ─┐
 //!  argus serve (a data directory, read-only)             ─┴─► AppState ─► app(state): Router
 //!      /healthz /readyz /status /status.json /openapi.json     (public: no auth, ever)
-//!      /api/...  GET, JSON; /api/events (server-sent events)   (read: a viewer role, later)
+//!      /api/...  GET, JSON; /api/events (server-sent events)   (read: any token)
 //!      /metrics  Prometheus text, computed from the store at scrape time
-//!      (writes — ack, note, approve, silence — come with tokens and roles)
+//!      POST ack, notes, silences (responder); approve (admin + TOTP)   (write)
 //! ```
 //!
 //! [`app`] builds the router and nothing else, so tests drive it without a
@@ -26,14 +26,17 @@
 //!   `{error, detail}`; never a 5xx for what a client sent.
 //! - **Strict parameters** ([`params`]): unknown or repeated parameters are
 //!   refused, every value is typed, limits are capped.
-//! - **Groups ready for authentication.** Routes are built in groups
-//!   (`public`, `read`), so the next part adds its token layer to the read
-//!   group and a write group beside it without touching a handler.
+//! - **Groups and one token layer.** Routes are built in groups (`public`,
+//!   `read`, `write`); the read and write groups sit behind
+//!   [`auth::authenticate`] (tokens, rate limits, TOTP), and each write
+//!   handler checks the role it needs. The public group never sees a token.
 //! - **Public means allow-listed.** The status page is built from the
 //!   config's `server.public` section alone (systems, chains, addresses
 //!   named there) plus the open incidents' severity, time and operator-set
 //!   public line; it never reads rules, endpoints or titles.
 
+pub mod auth;
+mod body;
 pub mod error;
 mod events;
 mod health;
@@ -50,6 +53,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 
 pub use argus_node::config::{PublicConfig, ServerConfig};
+pub use auth::{AuditRecord, AuditSink, AuthConfig, Caller, RateLimit, Role};
 pub use error::{AppError, ServerError};
 pub use metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, MAX_SIGNAL_SERIES};
 pub use serve::{bind, serve};
@@ -59,13 +63,15 @@ pub use state::{AppState, RuleSummary};
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(public_routes())
-        .merge(read_routes())
+        .merge(read_routes().merge(write_routes()).route_layer(
+            axum::middleware::from_fn_with_state(state.clone(), auth::authenticate),
+        ))
         .fallback(no_route)
         .with_state(state)
 }
 
-/// Routes anyone may call, now and once tokens exist: process health, the
-/// public status page, the API's description.
+/// Routes anyone may call, without a token: process health, the public
+/// status page, the API's description, the bots' kill switch.
 fn public_routes() -> Router<AppState> {
     use axum::routing::get;
     Router::new()
@@ -77,17 +83,21 @@ fn public_routes() -> Router<AppState> {
         .route("/killswitch/{bot}", get(routes::incidents::kill_switch))
 }
 
-/// The read API (a viewer's, once roles exist).
+/// The read API: any valid token (a viewer's or more).
 fn read_routes() -> Router<AppState> {
     use axum::routing::get;
     Router::new()
+        .route("/api/session", get(auth::session))
         .route("/api/registry", get(routes::registry::list))
         .route("/api/registry/export", get(routes::registry::export))
         .route("/api/registry/changes", get(routes::registry::changes))
         .route("/api/registry/{target}", get(routes::registry::show))
         .route("/api/alerts", get(routes::alerts::list))
         .route("/api/alerts/{id}", get(routes::alerts::show))
-        .route("/api/silences", get(routes::alerts::silences))
+        .route(
+            "/api/silences",
+            get(routes::alerts::silences).post(routes::writes::add_silence),
+        )
         .route("/api/incidents", get(routes::incidents::list))
         .route("/api/incidents/{id}", get(routes::incidents::show))
         .route("/api/incidents/{id}/report", get(routes::incidents::report))
@@ -99,6 +109,21 @@ fn read_routes() -> Router<AppState> {
         .route("/api/audit/head", get(routes::system::audit_head))
         .route("/api/events", get(events::stream))
         .route("/metrics", get(metrics::scrape))
+}
+
+/// The write API: each handler checks the role it needs (responder, or
+/// admin with a TOTP code) against the caller the token layer found.
+fn write_routes() -> Router<AppState> {
+    use axum::routing::post;
+    use routes::writes;
+    Router::new()
+        .route("/api/incidents/{id}/ack", post(writes::acknowledge))
+        .route("/api/incidents/{id}/notes", post(writes::note))
+        .route(
+            "/api/incidents/{id}/steps/{step}/approve",
+            post(writes::approve),
+        )
+        .route("/api/silences/{id}/end", post(writes::end_silence))
 }
 
 async fn no_route(uri: Uri) -> impl IntoResponse {

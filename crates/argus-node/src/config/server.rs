@@ -5,6 +5,7 @@
 //! server:
 //!   listen: 127.0.0.1:8080
 //!   ready_max_lag: 5m            # /readyz: a chain whose newest block is older is not ready
+//!   rate_limit: { per_second: 20, burst: 60 }   # per client address (the defaults)
 //!   public:
 //!     title: Acme status
 //!     systems:
@@ -46,11 +47,32 @@ pub struct ServerConfig {
     pub allow_unauthenticated_remote: bool,
     /// `/readyz` fails when a chain's newest block is older than this.
     pub ready_max_lag: Duration,
+    /// Requests per client address (`rate_limit: {per_second, burst}`).
+    pub rate_limit: RateLimitConfig,
     /// What the public status page shows.
     pub public: PublicConfig,
 }
 
 /// The default of `server.ready_max_lag`.
+/// The API's request budget per client address: `per_second` sustained,
+/// `burst` at once. Failed authentications have their own, stricter gate
+/// (five a minute), which this does not change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            per_second: 20,
+            burst: 60,
+        }
+    }
+}
+
 pub const DEFAULT_READY_MAX_LAG: Duration = Duration::from_secs(300);
 
 /// What the public status page (`/status`) may show: an allow-list.
@@ -104,6 +126,8 @@ struct ServerSection {
     ready_max_lag: Option<Duration>,
     #[serde(default)]
     public: PublicSection,
+    #[serde(default)]
+    rate_limit: RateLimitConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -168,6 +192,14 @@ pub(super) fn server_config(
         && let Err(why) = check_listen(listen, section.allow_unauthenticated_remote)
     {
         problem(out, format!("server.listen: {why}"));
+    }
+    if section.rate_limit.per_second == 0 || section.rate_limit.burst == 0 {
+        problem(
+            out,
+            "server.rate_limit: per_second and burst must be at least 1 (the defaults are 20 and \
+             60)"
+            .to_owned(),
+        );
     }
     if section.ready_max_lag == Some(Duration::ZERO) {
         problem(
@@ -267,6 +299,7 @@ pub(super) fn server_config(
         listen: listen?,
         allow_unauthenticated_remote: section.allow_unauthenticated_remote,
         ready_max_lag: section.ready_max_lag.unwrap_or(DEFAULT_READY_MAX_LAG),
+        rate_limit: section.rate_limit,
         public: PublicConfig { title, systems },
     })
 }
@@ -331,8 +364,43 @@ mod tests {
             server.public.systems[0].contracts[0].label.as_deref(),
             Some("ACME")
         );
+        assert_eq!(server.rate_limit, RateLimitConfig::default());
         let none = write(dir.path(), CHAINS);
         assert!(load(&none).expect("loads").server.is_none());
+    }
+
+    #[test]
+    fn a_rate_limit_is_read_and_zero_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            &format!(
+                "{CHAINS}server:\n  listen: 127.0.0.1:8080\n  rate_limit: {{ per_second: 5, burst: 10 }}\n"
+            ),
+        );
+        let server = load(&path).expect("loads").server.expect("server");
+        assert_eq!(
+            server.rate_limit,
+            RateLimitConfig {
+                per_second: 5,
+                burst: 10
+            }
+        );
+        let zero = write(
+            dir.path(),
+            &format!(
+                "{CHAINS}server:\n  listen: 127.0.0.1:8080\n  rate_limit: {{ per_second: 0, burst: 10 }}\n"
+            ),
+        );
+        let text = load(&zero).expect_err("refused").to_string();
+        assert!(text.contains("server.rate_limit"), "{text}");
+        let unknown = write(
+            dir.path(),
+            &format!(
+                "{CHAINS}server:\n  listen: 127.0.0.1:8080\n  rate_limit: {{ per_minute: 5 }}\n"
+            ),
+        );
+        assert!(load(&unknown).is_err());
     }
 
     #[test]
