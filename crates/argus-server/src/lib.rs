@@ -7,6 +7,7 @@
 //!      /healthz /readyz /status /status.json /openapi.json     (public: no auth, ever)
 //!      /api/...  GET, JSON; /api/events (server-sent events)   (read: a viewer role, later)
 //!      /metrics  Prometheus text, computed from the store at scrape time
+//!      /dashboard/  the responders' page, embedded (public files; its data from /api)
 //!      (writes — ack, note, approve, silence — come with tokens and roles)
 //! ```
 //!
@@ -34,6 +35,7 @@
 //!   named there) plus the open incidents' severity, time and operator-set
 //!   public line; it never reads rules, endpoints or titles.
 
+mod dashboard;
 pub mod error;
 mod events;
 mod health;
@@ -65,7 +67,8 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Routes anyone may call, now and once tokens exist: process health, the
-/// public status page, the API's description.
+/// public status page, the API's description, the dashboard's files (they
+/// hold no data: the page reads it from the API with the user's token).
 fn public_routes() -> Router<AppState> {
     use axum::routing::get;
     Router::new()
@@ -75,6 +78,10 @@ fn public_routes() -> Router<AppState> {
         .route("/status.json", get(status::json))
         .route("/openapi.json", get(openapi::document))
         .route("/killswitch/{bot}", get(routes::incidents::kill_switch))
+        .route("/", get(dashboard::redirect))
+        .route("/dashboard", get(dashboard::redirect))
+        .route("/dashboard/", get(dashboard::index))
+        .route("/dashboard/{file}", get(dashboard::file))
 }
 
 /// The read API (a viewer's, once roles exist).

@@ -446,7 +446,7 @@ pub(crate) const ROUTES: &[Route] = &[
     },
     Route {
         path: "/api/rules",
-        summary: "The loaded config's rules: id, kind, severity, description (404 without a config).",
+        summary: "The loaded config's rules: id, kind, severity, description, the contracts each watches (404 without a config).",
         params: &[],
         response: || {
             list_of(
@@ -457,6 +457,7 @@ pub(crate) const ROUTES: &[Route] = &[
                     ("severity", s()),
                     ("description", s()),
                     ("windowed", b()),
+                    ("watches", any()),
                 ]),
             )
         },
