@@ -36,10 +36,12 @@ export function bucket(alerts, now = Date.now(), hours = 24) {
   return buckets;
 }
 
-/** The stacked bar chart of `buckets`, with its legend. */
-export function alertsChart(buckets) {
-  const width = 720;
-  const height = 200;
+/** The stacked bar chart of `buckets`, `width` pixels wide (drawn at the
+ *  size it is shown, so its text stays legible on a phone), with its
+ *  legend. */
+export function alertsChart(buckets, width = 720) {
+  width = Math.max(280, Math.round(width));
+  const height = width < 500 ? 150 : 190;
   const left = 32;
   const bottom = 22;
   const top = 8;
@@ -50,10 +52,11 @@ export function alertsChart(buckets) {
     class: 'chart', viewBox: `0 0 ${width} ${height}`, role: 'img',
     'aria-label': `Alerts per hour over the last ${buckets.length} hours; at most ${max} in an hour`,
   });
-  for (const frac of [0, 0.5, 1]) {
-    const y = height - bottom - frac * max * scale;
+  const ticks = max >= 4 ? [0, Math.round(max / 2), max] : [0, max];
+  for (const tick of ticks) {
+    const y = height - bottom - tick * scale;
     svg.append(s('line', { x1: left, x2: width, y1: y, y2: y }));
-    svg.append(s('text', { x: left - 4, y: y + 4, 'text-anchor': 'end' }, String(Math.round(frac * max))));
+    svg.append(s('text', { x: left - 4, y: y + 4, 'text-anchor': 'end' }, String(tick)));
   }
   buckets.forEach((b, i) => {
     let y = height - bottom;
@@ -69,7 +72,7 @@ export function alertsChart(buckets) {
       rect.append(s('title', {}, `${String(hour).padStart(2, '0')}:00 — ${n} ${sev} (${total} in all)`));
       svg.append(rect);
     }
-    if (i % 3 === 0) {
+    if (i % (slot < 24 ? 6 : 3) === 0) {
       svg.append(s('text', { x: x + slot / 2, y: height - 6, 'text-anchor': 'middle' }, `${String(hour).padStart(2, '0')}h`));
     }
   });

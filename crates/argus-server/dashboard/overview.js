@@ -23,13 +23,11 @@ export async function render(view, ctx, _route, generation) {
   const chartBox = h('div', { id: 'alerts-chart' });
   const recentBox = h('ul', { class: 'plain', id: 'recent-alerts' });
   const drawAlerts = (fresh) => {
-    chartBox.replaceChildren(alertsChart(bucket(alerts)));
+    chartBox.replaceChildren(alertsChart(bucket(alerts), chartBox.clientWidth || 720));
     recentBox.replaceChildren(...(alerts.length
       ? alerts.slice(0, RECENT).map((a) => alertItem(a, fresh && a.id === fresh))
       : [h('li', { class: 'dim' }, 'No alerts in the last 24 hours.')]));
   };
-  drawAlerts(null);
-
   view.replaceChildren(
     h('h1', {}, 'Overview'),
     h('div', { class: 'grid' },
@@ -45,6 +43,17 @@ export async function render(view, ctx, _route, generation) {
       outboxPanel(outbox),
     ),
   );
+
+  drawAlerts(null);
+  let resized = null;
+  const onResize = () => {
+    clearTimeout(resized);
+    resized = setTimeout(() => {
+      if (generation === ctx.generation) drawAlerts(null);
+      else window.removeEventListener('resize', onResize);
+    }, 150);
+  };
+  window.addEventListener('resize', onResize);
 
   let reload = null;
   ctx.onEvent = (event) => {
