@@ -45,6 +45,7 @@ export async function render(view, ctx, _route, generation) {
   );
 
   drawAlerts(null);
+  performance.mark('argus:overview-ready');
   let resized = null;
   const onResize = () => {
     clearTimeout(resized);
