@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use argus_testkit::{ALICE, Anvil, BOB, Browser, DEPLOYER, TOKEN, cast, test_output, testdata, wait_for};
+use argus_testkit::{
+    ALICE, Anvil, BOB, Browser, DEPLOYER, TOKEN, cast, test_output, testdata, wait_for,
+};
 use serde_json::{Value, json};
 
 fn argus(data_dir: &Path) -> Command {
@@ -51,12 +53,18 @@ impl Daemon {
 
     /// The API's base URL, from the line `argus run` prints when it binds.
     fn base_url(&self) -> String {
-        wait_for("argus run to serve its API", Duration::from_secs(60), || {
-            let log = self.log();
-            let line = log.lines().find(|l| l.contains("serving the API on http://"))?;
-            let rest = line.split("http://").nth(1)?;
-            Some(format!("http://{}", rest.trim().trim_end_matches('/')))
-        })
+        wait_for(
+            "argus run to serve its API",
+            Duration::from_secs(60),
+            || {
+                let log = self.log();
+                let line = log
+                    .lines()
+                    .find(|l| l.contains("serving the API on http://"))?;
+                let rest = line.split("http://").nth(1)?;
+                Some(format!("http://{}", rest.trim().trim_end_matches('/')))
+            },
+        )
     }
 }
 
@@ -69,7 +77,10 @@ impl Drop for Daemon {
             self.child.try_wait().ok().flatten()
         });
         if !stopped.success() && !std::thread::panicking() {
-            panic!("the daemon did not stop cleanly: {stopped:?}\n{}", self.log());
+            panic!(
+                "the daemon did not stop cleanly: {stopped:?}\n{}",
+                self.log()
+            );
         }
     }
 }
@@ -181,7 +192,10 @@ fn a_responder_sees_an_alert_live_and_acknowledges_its_incident_in_a_browser() {
     browser.send_keys(&field, &token);
     browser.click(&browser.find("#login-button").unwrap());
     let recent = browser.wait_for_text("#recent-alerts", "5000000 moved", Duration::from_secs(20));
-    assert!(recent.contains("Critical"), "severity shown in words: {recent}");
+    assert!(
+        recent.contains("Critical"),
+        "severity shown in words: {recent}"
+    );
     browser.wait_for_text("#live", "live", Duration::from_secs(20));
     browser.wait_for_text("#open-incidents", "#1", Duration::from_secs(20));
     shot(&browser, "overview-desktop");
@@ -197,7 +211,10 @@ fn a_responder_sees_an_alert_live_and_acknowledges_its_incident_in_a_browser() {
         "return document.querySelectorAll('#alerts-chart rect.bar-critical').length;",
         &[],
     );
-    assert!(chart.as_u64().unwrap_or(0) >= 1, "no critical bar in the chart");
+    assert!(
+        chart.as_u64().unwrap_or(0) >= 1,
+        "no critical bar in the chart"
+    );
 
     // Open the incident and acknowledge it.
     browser.click(&browser.find("#open-incidents a").unwrap());

@@ -98,7 +98,9 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` does not,
     // and starts no browser.
     if !std::env::args().any(|a| a == "--bench") {
-        eprintln!("dashboard first paint: run with `cargo bench -p argus-server --bench dashboard`");
+        eprintln!(
+            "dashboard first paint: run with `cargo bench -p argus-server --bench dashboard`"
+        );
         return;
     }
     let alerts = env_number("ARGUS_BENCH_ALERTS", 10_000);

@@ -98,7 +98,10 @@ pub(crate) async fn index(headers: HeaderMap) -> Response {
 }
 
 /// `GET /dashboard/{file}`.
-pub(crate) async fn file(headers: HeaderMap, name: Result<Path<String>, PathRejection>) -> Response {
+pub(crate) async fn file(
+    headers: HeaderMap,
+    name: Result<Path<String>, PathRejection>,
+) -> Response {
     match name {
         Ok(Path(name)) => serve(&name, &headers),
         Err(_) => not_found(),

@@ -78,7 +78,12 @@ impl Browser {
             PROFILES.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&profile);
-        std::fs::create_dir_all(&profile).expect("a profile directory for chromium");
+        std::fs::create_dir_all(&profile).unwrap_or_else(|error| {
+            panic!(
+                "cannot make chromium's profile {}: {error}",
+                profile.display()
+            )
+        });
         let mut browser = Self {
             driver,
             port,
@@ -210,7 +215,11 @@ impl Browser {
     }
 
     pub fn click(&self, element: &Element) {
-        self.session_call("POST", &format!("/element/{}/click", element.0), Some(json!({})));
+        self.session_call(
+            "POST",
+            &format!("/element/{}/click", element.0),
+            Some(json!({})),
+        );
     }
 
     /// Types `text` into the element.
@@ -257,9 +266,11 @@ impl Browser {
             .decode(encoded.as_str().unwrap_or_default())
             .unwrap_or_else(|error| panic!("the screenshot is not base64: {error}"));
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).expect("the screenshot's directory");
+            std::fs::create_dir_all(dir)
+                .unwrap_or_else(|error| panic!("cannot make {}: {error}", dir.display()));
         }
-        std::fs::write(path, png).expect("the screenshot written");
+        std::fs::write(path, png)
+            .unwrap_or_else(|error| panic!("cannot write {}: {error}", path.display()));
     }
 }
 

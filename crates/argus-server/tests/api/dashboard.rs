@@ -31,7 +31,7 @@ async fn fetch(
     (status, headers, body.to_vec())
 }
 
-fn header_of<'a>(headers: &'a axum::http::HeaderMap, name: header::HeaderName) -> &'a str {
+fn header_of(headers: &axum::http::HeaderMap, name: header::HeaderName) -> &str {
     headers
         .get(&name)
         .and_then(|v| v.to_str().ok())
@@ -66,7 +66,10 @@ async fn the_dashboard_is_served_with_strict_headers() {
     );
     assert_eq!(header_of(&headers, header::CACHE_CONTROL), "no-cache");
     let html = String::from_utf8(body).unwrap();
-    assert!(html.contains("<script type=\"module\" src=\"app.js\">"), "{html}");
+    assert!(
+        html.contains("<script type=\"module\" src=\"app.js\">"),
+        "{html}"
+    );
 
     // Each module has its type; an unchanged one revalidates to a 304.
     let (status, headers, body) = fetch(&router, "/dashboard/app.js", None).await;
