@@ -13,7 +13,7 @@
 use std::net::SocketAddr;
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -47,6 +47,56 @@ pub enum AppError {
         #[from]
         source: argus_sources::db::DbError,
     },
+    /// No token, or one that is malformed, unknown, revoked, expired or
+    /// wrong: always the same answer.
+    #[error(
+        "give a valid API token: `Authorization: Bearer argus_…` (`argus tokens create` makes one; \
+         `argus tokens list` shows which are active)"
+    )]
+    Unauthorized,
+    /// The route needs a TOTP code and none was sent.
+    #[error(
+        "this action needs a TOTP code from the token owner's authenticator: send it in the `X-Argus-Totp` header"
+    )]
+    TotpRequired,
+    /// The TOTP code sent is wrong, or was used already.
+    #[error(
+        "the TOTP code is wrong or was used already (a code works once); wait for the next one"
+    )]
+    TotpInvalid,
+    /// The token has no TOTP enrolled and the route needs one.
+    #[error(
+        "this action needs a token with TOTP enrolled: `argus tokens create --totp` (admin tokens always have one)"
+    )]
+    TotpNotEnrolled,
+    /// TOTP secrets cannot be opened: the server has no key for them.
+    #[error(
+        "TOTP codes cannot be checked: the server was started without the master key (ARGUS_MASTER_KEY), which opens the TOTP secrets"
+    )]
+    TotpUnavailable,
+    /// The token's role is too low for the route.
+    #[error(
+        "this needs the {needed} role; the token is a {have}'s (`argus tokens create --role {needed}` makes one)"
+    )]
+    Forbidden {
+        needed: crate::auth::Role,
+        have: crate::auth::Role,
+    },
+    /// Too many requests, or too many failed authentications, from this
+    /// client.
+    #[error("too many requests from this client; retry after {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    /// A write on a server over a read-only store.
+    #[error(
+        "this server only reads the data directory (`argus serve`); writes happen through \
+         `argus run` with a `server:` section in its config"
+    )]
+    ReadOnly,
+    /// The write cannot happen in the thing's current state.
+    #[error("{detail}")]
+    Conflict { detail: String },
+    #[error(transparent)]
+    Tokens(#[from] crate::auth::tokens::TokenError),
     /// A blocking read panicked or was cancelled.
     #[error("a read of the store stopped: {detail}")]
     Task { detail: String },
@@ -81,6 +131,19 @@ impl AppError {
             Self::Ambiguous { .. } | Self::Registry(R::Ambiguous { .. }) => {
                 (StatusCode::CONFLICT, "ambiguous")
             }
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::TotpRequired => (StatusCode::UNAUTHORIZED, "totp_required"),
+            Self::TotpInvalid => (StatusCode::UNAUTHORIZED, "totp_invalid"),
+            Self::TotpNotEnrolled | Self::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::TotpUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "totp_unavailable"),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::ReadOnly => (StatusCode::SERVICE_UNAVAILABLE, "read_only"),
+            Self::Conflict { .. } | Self::Incident(I::Transition { .. } | I::Approval { .. }) => {
+                (StatusCode::CONFLICT, "conflict")
+            }
+            Self::Alerting(argus_alerting::AlertError::BadSilence { .. }) => {
+                (StatusCode::BAD_REQUEST, "bad_request")
+            }
             Self::Store(error) if error.is_busy() => {
                 (StatusCode::SERVICE_UNAVAILABLE, "store_busy")
             }
@@ -102,7 +165,22 @@ impl IntoResponse for AppError {
             Self::BadRequest { param, detail } => format!("`{param}`: {detail}"),
             other => other.to_string(),
         };
-        (status, Json(json!({ "error": code, "detail": detail }))).into_response()
+        let mut response =
+            (status, Json(json!({ "error": code, "detail": detail }))).into_response();
+        let headers = response.headers_mut();
+        match &self {
+            Self::RateLimited { retry_after } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            Self::Unauthorized | Self::TotpRequired | Self::TotpInvalid => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"argus\""),
+                );
+            }
+            _ => {}
+        }
+        response
     }
 }
 

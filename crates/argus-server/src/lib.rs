@@ -35,6 +35,8 @@
 //!   named there) plus the open incidents' severity, time and operator-set
 //!   public line; it never reads rules, endpoints or titles.
 
+pub mod auth;
+mod body;
 mod dashboard;
 pub mod error;
 mod events;
@@ -52,6 +54,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 
 pub use argus_node::config::{PublicConfig, ServerConfig};
+pub use auth::{AuditRecord, AuditSink, AuthConfig, Caller, RateLimit, Role};
 pub use error::{AppError, ServerError};
 pub use metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, MAX_SIGNAL_SERIES};
 pub use serve::{bind, serve};
@@ -61,7 +64,9 @@ pub use state::{AppState, RuleSummary};
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(public_routes())
-        .merge(read_routes())
+        .merge(read_routes().merge(write_routes()).route_layer(
+            axum::middleware::from_fn_with_state(state.clone(), auth::authenticate),
+        ))
         .fallback(no_route)
         .with_state(state)
 }
@@ -84,17 +89,21 @@ fn public_routes() -> Router<AppState> {
         .route("/dashboard/{file}", get(dashboard::file))
 }
 
-/// The read API (a viewer's, once roles exist).
+/// The read API: any valid token (a viewer's or more).
 fn read_routes() -> Router<AppState> {
     use axum::routing::get;
     Router::new()
+        .route("/api/session", get(auth::session))
         .route("/api/registry", get(routes::registry::list))
         .route("/api/registry/export", get(routes::registry::export))
         .route("/api/registry/changes", get(routes::registry::changes))
         .route("/api/registry/{target}", get(routes::registry::show))
         .route("/api/alerts", get(routes::alerts::list))
         .route("/api/alerts/{id}", get(routes::alerts::show))
-        .route("/api/silences", get(routes::alerts::silences))
+        .route(
+            "/api/silences",
+            get(routes::alerts::silences).post(routes::writes::add_silence),
+        )
         .route("/api/incidents", get(routes::incidents::list))
         .route("/api/incidents/{id}", get(routes::incidents::show))
         .route("/api/incidents/{id}/report", get(routes::incidents::report))
@@ -106,6 +115,21 @@ fn read_routes() -> Router<AppState> {
         .route("/api/audit/head", get(routes::system::audit_head))
         .route("/api/events", get(events::stream))
         .route("/metrics", get(metrics::scrape))
+}
+
+/// The write API: each handler checks the role it needs (responder, or
+/// admin with a TOTP code) against the caller the token layer found.
+fn write_routes() -> Router<AppState> {
+    use axum::routing::post;
+    use routes::writes;
+    Router::new()
+        .route("/api/incidents/{id}/ack", post(writes::acknowledge))
+        .route("/api/incidents/{id}/notes", post(writes::note))
+        .route(
+            "/api/incidents/{id}/steps/{step}/approve",
+            post(writes::approve),
+        )
+        .route("/api/silences/{id}/end", post(writes::end_silence))
 }
 
 async fn no_route(uri: Uri) -> impl IntoResponse {

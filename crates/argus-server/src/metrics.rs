@@ -140,7 +140,8 @@ pub(crate) async fn scrape(
             Ok(stored)
         })
         .await?;
-    let text = render(&lags, endpoints.as_ref(), &stored, state.now_ms());
+    let mut text = render(&lags, endpoints.as_ref(), &stored, state.now_ms());
+    render_auth_failures(&mut text, state.auth().failures());
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], text))
 }
 
@@ -197,6 +198,21 @@ fn render(
     render_incidents(&mut out, stored);
     render_signals(&mut out, &stored.signals);
     out.text
+}
+
+/// The API's failed authentications since the server started (a process
+/// counter: under `argus serve` nothing else records them).
+fn render_auth_failures(text: &mut String, failures: u64) {
+    let mut out = Exposition {
+        text: std::mem::take(text),
+    };
+    out.family(
+        "argus_api_auth_failures_total",
+        "counter",
+        "Failed authentications of the HTTP API since the server started.",
+    );
+    out.sample("argus_api_auth_failures_total", &[], failures as f64);
+    *text = out.text;
 }
 
 fn render_endpoints(out: &mut Exposition, endpoints: &BTreeMap<ChainId, Vec<EndpointStats>>) {

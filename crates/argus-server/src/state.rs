@@ -20,6 +20,7 @@ use argus_store::{Connection, Store};
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::auth::{Auth, AuthConfig};
 use crate::error::AppError;
 
 /// What `/api/rules` shows of a rule.
@@ -95,6 +96,8 @@ struct Inner {
     public: PublicConfig,
     ready_max_lag: Duration,
     clock: Clock,
+    /// Tokens, rate limits, the failure counter, the audit sink.
+    auth: Arc<Auth>,
     /// Set when the server stops, so open event streams end and the
     /// graceful shutdown does not wait for them forever.
     stopping: watch::Sender<bool>,
@@ -113,6 +116,7 @@ impl AppState {
                 public: PublicConfig::default(),
                 ready_max_lag: DEFAULT_READY_MAX_LAG,
                 clock: Clock::system(),
+                auth: Arc::new(Auth::new(AuthConfig::default())),
                 stopping: watch::channel(false).0,
             }),
         }
@@ -127,6 +131,7 @@ impl AppState {
             public: shared.public.clone(),
             ready_max_lag: shared.ready_max_lag,
             clock: shared.clock.clone(),
+            auth: shared.auth.clone(),
             stopping: watch::channel(*shared.stopping.borrow()).0,
         });
         change(&mut inner);
@@ -160,6 +165,38 @@ impl AppState {
     /// The clock times are measured with (tests drive a manual one).
     pub fn with_clock(self, clock: Clock) -> Self {
         self.with(|inner| inner.clock = clock)
+    }
+
+    /// Authentication's settings: rate limits, the TOTP key, the audit
+    /// sink, the node's signal inlet. Without it every route still needs a
+    /// token; the defaults limit rates, check no TOTP and audit nothing.
+    pub fn with_auth(self, config: AuthConfig) -> Self {
+        self.with(|inner| inner.auth = Arc::new(Auth::new(config)))
+    }
+
+    pub(crate) fn auth(&self) -> &Auth {
+        &self.inner.auth
+    }
+
+    /// Runs `write` in a transaction of its own on the blocking pool; 503
+    /// `read_only` when the store was opened read-only (`argus serve`).
+    pub(crate) async fn write<T, F>(&self, write: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
+    {
+        if self.inner.store.is_read_only() {
+            return Err(AppError::ReadOnly);
+        }
+        let store = self.inner.store.clone();
+        self.blocking(move || {
+            let mut conn = store.connect()?;
+            let tx = conn.transaction()?;
+            let out = write(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
     }
 
     /// Ends every open event stream: called when the server stops.

@@ -100,6 +100,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "metrics",
         sql: include_str!("../migrations/0006_metrics.sql"),
     },
+    Migration {
+        version: 7,
+        name: "api_tokens",
+        sql: include_str!("../migrations/0007_api_tokens.sql"),
+    },
 ];
 
 /// What went wrong with the database.

@@ -30,6 +30,7 @@ pub use master::{
     check_master_key,
 };
 pub use policy::{AccessPolicy, Action, OutsideWindow, Permit, TimeWindow};
+pub use sealed::{seal, unseal};
 pub use vault::{KeyEntry, Vault};
 
 /// Re-exported so callers name the signer type without another dependency.

@@ -12,7 +12,7 @@ use crate::error::{Result, VaultError};
 use crate::keystore::random;
 
 /// Seals `value` under `key`; the result is `hex(nonce ‖ ciphertext ‖ tag)`.
-pub(crate) fn seal(key: &[u8; 32], name: &str, value: &[u8]) -> Result<String> {
+pub fn seal(key: &[u8; 32], name: &str, value: &[u8]) -> Result<String> {
     let cipher = ChaCha20Poly1305::new(&Key::from(*key));
     let mut nonce = [0u8; 12];
     random(&mut nonce)?;
@@ -34,7 +34,7 @@ pub(crate) fn seal(key: &[u8; 32], name: &str, value: &[u8]) -> Result<String> {
 }
 
 /// Opens what [`seal`] made.
-pub(crate) fn unseal(key: &[u8; 32], name: &str, sealed: &str) -> Result<Zeroizing<Vec<u8>>> {
+pub fn unseal(key: &[u8; 32], name: &str, sealed: &str) -> Result<Zeroizing<Vec<u8>>> {
     let damaged = |reason: &str| VaultError::SealedSecret {
         name: name.to_string(),
         reason: reason.to_string(),

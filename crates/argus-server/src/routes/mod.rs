@@ -9,6 +9,7 @@ pub(crate) mod alerts;
 pub(crate) mod incidents;
 pub(crate) mod registry;
 pub(crate) mod system;
+pub(crate) mod writes;
 
 use axum::extract::Path;
 use axum::extract::rejection::PathRejection;

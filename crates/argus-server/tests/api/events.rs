@@ -18,7 +18,11 @@ async fn the_event_stream_delivers_an_alert_and_an_incident_change_recorded_afte
     let fx = prepare();
     let app = app(fx.state.clone());
     let response = app
-        .oneshot(Request::get("/api/events").body(Body::empty()).unwrap())
+        .oneshot(
+            crate::fixture::authorized(Request::get("/api/events"))
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);

@@ -9,6 +9,7 @@ use argus_audit::{AuditLog, NewEntry, RetentionClass};
 use argus_chain::ChainEvent;
 use argus_core::{Block, BlockRef, ChainId, ChainOrigin, Clock, Finding, Severity, finding_id};
 use argus_incident::intake::take_alert;
+use argus_incident::policy::{CommandStep, RetryConfig, StepAction, StepConfig};
 use argus_incident::policy::{
     GroupBy, IncidentSeverity, IncidentsConfig, KindConfig, SeverityPolicy,
 };
@@ -16,7 +17,8 @@ use argus_incident::state::{self, Act};
 use argus_node::config::{PublicConfig, PublicContract, PublicSystem};
 use argus_registry::{ImportHints, ImportOptions, Registry, Scope};
 use argus_rules::RuleSet;
-use argus_server::AppState;
+use argus_server::auth::tokens::{self, NewToken};
+use argus_server::{AppState, AuthConfig, Role};
 use argus_store::Store;
 use axum::Router;
 use axum::body::Body;
@@ -68,6 +70,93 @@ pub(crate) struct Fixture {
     pub(crate) incident: i64,
     pub(crate) policy: IncidentsConfig,
     pub(crate) state: AppState,
+    pub(crate) tokens: Tokens,
+}
+
+/// The fixture's tokens (the viewer's is [`viewer_token`], in every store).
+pub(crate) struct Tokens {
+    pub(crate) responder: String,
+    /// Admins, TOTP enrolled, with their TOTP secrets.
+    pub(crate) admin: String,
+    pub(crate) admin_totp: Vec<u8>,
+    pub(crate) admin2: String,
+    pub(crate) admin2_totp: Vec<u8>,
+    /// A responder with TOTP enrolled.
+    pub(crate) responder_totp: String,
+}
+
+/// The key TOTP secrets are sealed under in the fixture.
+pub(crate) const TOTP_KEY: [u8; 32] = [9; 32];
+/// The incident step that needs two approvals.
+pub(crate) const GATED_STEP: &str = "rotate-creds";
+
+/// The viewer token every request of [`get`] sends: one text, inserted into
+/// each store by [`grant_viewer`] (made once: Argon2 is not free).
+pub(crate) fn viewer_token() -> &'static (String, String, String) {
+    static TOKEN: std::sync::OnceLock<(String, String, String)> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| {
+        let store = Store::open_in_memory().unwrap();
+        let conn = store.connect().unwrap();
+        let made = tokens::create(
+            &conn,
+            NewToken {
+                name: "victor",
+                role: Role::Viewer,
+                created_by: "test",
+                expires_at_ms: None,
+                totp_key: None,
+            },
+            now_ms(),
+        )
+        .unwrap();
+        let hash: String = conn
+            .sqlite()
+            .query_row(
+                "SELECT secret_hash FROM api_tokens WHERE id = ?1",
+                [&made.info.id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (made.token.to_string(), made.info.id.clone(), hash)
+    })
+}
+
+/// Lets [`viewer_token`] read `store`.
+pub(crate) fn grant_viewer(store: &Store) {
+    let (_, id, hash) = viewer_token();
+    store
+        .connect()
+        .unwrap()
+        .sqlite()
+        .execute(
+            "INSERT OR IGNORE INTO api_tokens (id, name, role, secret_hash, created_at_ms, \
+             created_by) VALUES (?1, 'victor', 'viewer', ?2, 0, 'test')",
+            [id, hash],
+        )
+        .unwrap();
+}
+
+/// Makes a token in `store`; the text and the TOTP secret.
+pub(crate) fn make_token(store: &Store, name: &str, role: Role, totp: bool) -> (String, Vec<u8>) {
+    let conn = store.connect().unwrap();
+    let made = tokens::create(
+        &conn,
+        NewToken {
+            name,
+            role,
+            created_by: "test",
+            expires_at_ms: None,
+            totp_key: totp.then_some(&TOTP_KEY),
+        },
+        now_ms(),
+    )
+    .unwrap();
+    let secret = made
+        .totp_secret
+        .as_ref()
+        .map(|s| s.to_vec())
+        .unwrap_or_default();
+    (made.token.to_string(), secret)
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -246,6 +335,45 @@ pub(crate) fn prepare() -> Fixture {
         .unwrap();
     drop(log);
 
+    // A step that needs two approvals (a command nobody runs: the test
+    // has no incident runner).
+    let conn = store.connect().unwrap();
+    state::add_step(
+        &conn,
+        incident,
+        &StepConfig {
+            id: GATED_STEP.into(),
+            action: StepAction::Run(CommandStep {
+                command: vec!["true".into()],
+                timeout_ms: 1_000,
+            }),
+            after: Some(vec![]),
+            approvals: 2,
+            retry: RetryConfig::default(),
+            min_severity: None,
+        },
+        Act {
+            actor: "alice",
+            reason: None,
+            now_ms: now,
+        },
+    )
+    .unwrap();
+    drop(conn);
+    grant_viewer(&store);
+    let (responder, _) = make_token(&store, "rita", Role::Responder, false);
+    let (responder_totp, _) = make_token(&store, "ruth", Role::Responder, true);
+    let (admin, admin_totp) = make_token(&store, "ada", Role::Admin, true);
+    let (admin2, admin2_totp) = make_token(&store, "alan", Role::Admin, true);
+    let tokens = Tokens {
+        responder,
+        admin,
+        admin_totp,
+        admin2,
+        admin2_totp,
+        responder_totp,
+    };
+
     let rules = RuleSet::from_yaml(RULES, "rules.yaml").unwrap();
     let public = PublicConfig {
         title: "Acme status".into(),
@@ -261,7 +389,11 @@ pub(crate) fn prepare() -> Fixture {
     };
     let state = AppState::new(store.clone(), dir.path())
         .with_rules(&rules)
-        .with_public(public);
+        .with_public(public)
+        .with_auth(AuthConfig {
+            totp_key: Some(std::sync::Arc::new(zeroize::Zeroizing::new(TOTP_KEY))),
+            ..AuthConfig::default()
+        });
     Fixture {
         dir,
         store,
@@ -271,6 +403,7 @@ pub(crate) fn prepare() -> Fixture {
         incident,
         policy,
         state,
+        tokens,
     }
 }
 
@@ -283,12 +416,44 @@ pub(crate) struct Answer {
     pub(crate) json: Value,
 }
 
+/// A GET with the viewer's token.
 pub(crate) async fn get(app: &Router, uri: &str) -> Answer {
-    let response = app
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    send(
+        app,
+        authorized(Request::get(uri)).body(Body::empty()).unwrap(),
+    )
+    .await
+}
+
+/// `request` with the viewer's token.
+pub(crate) fn authorized(request: axum::http::request::Builder) -> axum::http::request::Builder {
+    request.header(
+        header::AUTHORIZATION,
+        format!("Bearer {}", viewer_token().0),
+    )
+}
+
+/// A POST of `body` (JSON) with `token` and, when given, a TOTP code.
+pub(crate) async fn post(
+    app: &Router,
+    uri: &str,
+    token: Option<&str>,
+    totp: Option<&str>,
+    body: Value,
+) -> Answer {
+    let mut request = Request::post(uri).header(header::CONTENT_TYPE, "application/json");
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    if let Some(code) = totp {
+        request = request.header("x-argus-totp", code);
+    }
+    send(app, request.body(Body::from(body.to_string())).unwrap()).await
+}
+
+/// Sends a request through the router.
+pub(crate) async fn send(app: &Router, request: Request<Body>) -> Answer {
+    let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let content_type = response
         .headers()

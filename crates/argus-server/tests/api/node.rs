@@ -67,6 +67,7 @@ async fn inside_the_daemon_readiness_chains_and_the_stream_follow_the_node() {
     let node = NodeBuilder::new(NodeConfig::from(&loaded), &data_dir)
         .start()
         .unwrap();
+    crate::fixture::grant_viewer(node.store());
     let state = AppState::new(node.store().clone(), &data_dir)
         .with_node(node.view())
         .with_rules(&loaded.rules)
@@ -93,7 +94,11 @@ async fn inside_the_daemon_readiness_chains_and_the_stream_follow_the_node() {
 
     let response = app
         .clone()
-        .oneshot(Request::get("/api/events").body(Body::empty()).unwrap())
+        .oneshot(
+            crate::fixture::authorized(Request::get("/api/events"))
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     let mut body = response.into_body();

@@ -388,6 +388,7 @@ async fn unknown_ids_and_paths_are_404_json() {
 }
 
 fn app_without_config(store: argus_store::Store, dir: &std::path::Path) -> axum::Router {
+    crate::fixture::grant_viewer(&store);
     app(AppState::new(store, dir))
 }
 
