@@ -7,7 +7,7 @@
 //! serves it over a loopback socket (`argus_server::serve`, `argus
 //! serve`'s case). Each of `ARGUS_BENCH_RUNS` runs (7 by default) starts
 //! a fresh headless chromium (an empty profile: a cold cache, as a phone
-//! opening the link from a page at 3 a.m.), puts the token in the tab's
+//! opening the link from a page at 3 a.m.), puts a viewer's token in the tab's
 //! session storage, loads `/dashboard/#/overview` and reads from the page:
 //!
 //! - `first-contentful-paint` (the Paint Timing entry);
@@ -108,6 +108,22 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_in_dir(dir.path()).unwrap();
     fill(&store, alerts);
+    let token = {
+        use argus_server::auth::tokens::{NewToken, create};
+        let conn = store.connect().unwrap();
+        let new = NewToken {
+            name: "bench",
+            role: argus_server::Role::Viewer,
+            created_by: "bench",
+            expires_at_ms: None,
+            totp_key: None,
+        };
+        create(&conn, new, jiff::Timestamp::now().as_millisecond())
+            .unwrap()
+            .token
+            .as_str()
+            .to_owned()
+    };
     let state = AppState::new(store, dir.path());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -123,7 +139,6 @@ fn main() {
         let _ = stop_rx.await;
     }));
 
-    let token = "bench-token";
     let mut paints = Vec::new();
     let mut ready = Vec::new();
     for run in 0..runs {
@@ -132,7 +147,7 @@ fn main() {
         browser.goto(&format!("{base}/healthz"));
         browser.execute(
             "sessionStorage.setItem('argus.token', arguments[0]); return true;",
-            &[Value::from(token)],
+            &[Value::from(token.as_str())],
         );
         browser.goto(&format!("{base}/dashboard/#/overview"));
         browser.wait_for_element("#alerts-chart svg", Duration::from_secs(60));

@@ -80,7 +80,8 @@ export function toast(text, kind = 'info') {
   if (!box) return;
   const el = h('div', { class: `toast ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, text);
   box.append(el);
-  setTimeout(() => el.remove(), kind === 'error' ? 10_000 : 5_000);
+  setTimeout(() => el.remove(), kind === 'error' ? 8_000 : 3_000);
+  while (box.children.length > 3) box.firstElementChild.remove();
 }
 
 /** The hash route's query string as an object. */

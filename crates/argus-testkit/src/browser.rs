@@ -143,6 +143,16 @@ impl Browser {
     /// # Panics
     /// When the driver cannot be reached or answers an error.
     pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body)
+            .unwrap_or_else(|error| panic!("chromedriver {method} {path}: {error}"))
+    }
+
+    /// One WebDriver command; its `value`, or the driver's error (its
+    /// status and answer) as text.
+    ///
+    /// # Panics
+    /// When the driver cannot be reached.
+    fn try_call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
         let body = body.map(|b| b.to_string());
         let (status, answer) = http::request(
             self.port,
@@ -153,11 +163,11 @@ impl Browser {
         )
         .unwrap_or_else(|error| panic!("chromedriver {method} {path}: {error}"));
         let answer: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
-        assert!(
-            status == 200,
-            "chromedriver {method} {path} answered {status}: {answer}"
-        );
-        answer["value"].clone()
+        if status == 200 {
+            Ok(answer["value"].clone())
+        } else {
+            Err(format!("answered {status}: {answer}"))
+        }
     }
 
     fn session_call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
@@ -192,7 +202,8 @@ impl Browser {
     }
 
     /// Waits until the text of the element matching `css` contains
-    /// `needle`; that text.
+    /// `needle`; that text. Read in one script call, so a page that
+    /// redraws the element in between is read again, not an error.
     ///
     /// # Panics
     /// When it does not within `timeout`, showing the text last seen.
@@ -200,8 +211,12 @@ impl Browser {
         let start = Instant::now();
         let mut last = String::new();
         loop {
-            if let Some(element) = self.find(css) {
-                last = self.text(&element);
+            let text = self.execute(
+                "const el = document.querySelector(arguments[0]); return el ? el.innerText : null;",
+                &[Value::from(css)],
+            );
+            if let Some(text) = text.as_str() {
+                last = text.to_owned();
                 if last.contains(needle) {
                     return last;
                 }
@@ -214,10 +229,40 @@ impl Browser {
         }
     }
 
+    /// Clicks the first element matching `css`, as a person would, once
+    /// there is one; found again if the page redraws it in between.
+    ///
+    /// # Panics
+    /// When no click lands within `timeout`.
+    pub fn click_on(&self, css: &str, timeout: Duration) {
+        let mut last = String::from("no such element");
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(element) = self.find(css) {
+                let path = format!("/session/{}/element/{}/click", self.session, element.0);
+                match self.try_call("POST", &path, Some(json!({}))) {
+                    Ok(_) => return,
+                    Err(error) => last = error,
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("could not click `{css}` within {timeout:?}: {last}");
+    }
+
     pub fn click(&self, element: &Element) {
         self.session_call(
             "POST",
             &format!("/element/{}/click", element.0),
+            Some(json!({})),
+        );
+    }
+
+    /// Empties an input.
+    pub fn clear(&self, element: &Element) {
+        self.session_call(
+            "POST",
+            &format!("/element/{}/clear", element.0),
             Some(json!({})),
         );
     }
