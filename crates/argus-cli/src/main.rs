@@ -100,6 +100,10 @@ enum Command {
     /// The HTTP API (JSON, the live event stream, health, the public status
     /// page) over a data directory, read-only.
     Serve(cmd::serve::ServeArgs),
+    /// The HTTP API's bearer tokens: create (with a role, TOTP, an
+    /// expiry), list, revoke.
+    #[command(subcommand)]
+    Tokens(cmd::tokens::TokensCommand),
     /// Play an attack scenario for real on a local anvil and score the
     /// response; `drill history` shows the kept scorecards.
     Drill(cmd::drill::DrillArgs),
@@ -129,6 +133,7 @@ fn main() -> ExitCode {
         Command::Metrics(args) => cmd::metrics::run(&cli.global, args),
         Command::Drill(args) => cmd::drill::run(&cli.global, args),
         Command::Serve(args) => cmd::serve::run(&cli.global, args),
+        Command::Tokens(command) => cmd::tokens::run(&cli.global, command),
     };
     match result {
         Ok(code) => code,

@@ -31,7 +31,8 @@ use argus_sources::SignalsConfig;
 mod server;
 
 pub use server::{
-    DEFAULT_READY_MAX_LAG, PublicConfig, PublicContract, PublicSystem, ServerConfig, check_listen,
+    DEFAULT_READY_MAX_LAG, PublicConfig, PublicContract, PublicSystem, RateLimitConfig,
+    ServerConfig, check_listen,
 };
 
 /// Every problem found in a config, in file order.

@@ -45,7 +45,7 @@ use argus_alerting::{
 use argus_chain::{ChainSetup, EndpointStats, RpcPool};
 use argus_core::{BlockRef, ChainId, Finding, Severity, finding_id};
 use argus_rules::RuleSet;
-use argus_sources::{SignalsConfig, SourceContext};
+use argus_sources::{Sample, SignalsConfig, SourceContext};
 use argus_store::{RunLock, Store, StoreError};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
@@ -373,7 +373,16 @@ impl NodeBuilder {
                 Ok(())
             });
         }
-        if !self.config.signals.is_empty() {
+        // The signal task also runs when only the rules read signals: the
+        // HTTP server sends `authentication_failures` through the inlet.
+        let reads_signals = self
+            .config
+            .rules
+            .rules()
+            .iter()
+            .any(|rule| matches!(rule.matcher, argus_rules::Matcher::Signal { .. }));
+        let mut signal_inlet = None;
+        if !self.config.signals.is_empty() || reads_signals {
             let positions = if self.config.signals.logs.is_empty() {
                 BTreeMap::new()
             } else {
@@ -399,7 +408,7 @@ impl NodeBuilder {
                     Ok(())
                 });
             }
-            drop(tx);
+            signal_inlet = Some(tx);
             let mut stop = stopping.clone();
             let task = signals::evaluate(
                 store.clone(),
@@ -435,6 +444,7 @@ impl NodeBuilder {
             tasks,
             live,
             dispatch,
+            signals: signal_inlet,
             _run_lock: run_lock,
         })
     }
@@ -511,6 +521,8 @@ pub struct NodeHandle {
     tasks: JoinSet<Result<(), NodeError>>,
     live: Arc<Live>,
     dispatch: DispatchHandle,
+    /// The signal task's inlet, when it runs.
+    signals: Option<mpsc::Sender<Sample>>,
     /// Let go when the handle is dropped: the last field, so after the
     /// tasks (and their connections) are gone.
     _run_lock: Option<RunLock>,
@@ -530,6 +542,7 @@ impl NodeHandle {
             store: self.store.clone(),
             events: self.events.clone(),
             live: Arc::clone(&self.live),
+            signals: self.signals.clone(),
         }
     }
 
@@ -600,6 +613,7 @@ pub struct NodeView {
     store: Store,
     events: broadcast::Sender<NodeEvent>,
     live: Arc<Live>,
+    signals: Option<mpsc::Sender<Sample>>,
 }
 
 impl NodeView {
@@ -621,6 +635,13 @@ impl NodeView {
     /// Each chain's endpoints with their figures (latency, errors, benching).
     pub fn endpoint_stats(&self) -> BTreeMap<ChainId, Vec<EndpointStats>> {
         self.live.endpoint_stats()
+    }
+
+    /// The signal task's inlet (`None` when neither a source nor a rule
+    /// uses signals): the HTTP server sends `authentication_failures`
+    /// here, so signal rules see them like any source's samples.
+    pub fn signals(&self) -> Option<mpsc::Sender<Sample>> {
+        self.signals.clone()
     }
 }
 

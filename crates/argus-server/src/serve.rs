@@ -46,11 +46,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let router = crate::app(state.clone());
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            state.stop_streams();
-        })
-        .await
-        .map_err(|source| ServerError::Serve { source })
+    // The peer's address goes into each request (`ConnectInfo`): the rate
+    // limits and the failure gate count per client.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        state.stop_streams();
+    })
+    .await
+    .map_err(|source| ServerError::Serve { source })
 }

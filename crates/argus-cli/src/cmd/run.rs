@@ -154,6 +154,8 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
     let output = AlertOutput::new(args.json, args.quiet);
     let audit = unsealed.audit.map(Arc::new);
     let timeline_audit = audit.clone();
+    let api_audit = audit.clone();
+    let totp_key = unsealed.totp_key.map(Arc::new);
     // The HTTP API beside the node when the config asks for it: bound
     // before the node starts, so a taken port stops the start.
     let api = match &loaded.server {
@@ -172,8 +174,18 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
         let node = builder.start()?;
         let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
         let api = api.map(|(listener, server, rules)| {
+            let view = node.view();
+            let auth = argus_server::AuthConfig {
+                rate_limit: server.rate_limit.into(),
+                totp_key,
+                audit: api_audit.map(|audit| {
+                    Arc::new(daemon::ApiAudit(audit)) as Arc<dyn argus_server::AuditSink>
+                }),
+                signals: view.signals(),
+            };
             let state = argus_server::AppState::new(node.store().clone(), data_dir.clone())
-                .with_node(node.view())
+                .with_auth(auth)
+                .with_node(view)
                 .with_rules(&rules)
                 .with_public(server.public)
                 .with_ready_max_lag(server.ready_max_lag);

@@ -67,6 +67,10 @@ pub(crate) fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCo
     }
     if let Some(server) = server {
         state = state
+            .with_auth(argus_server::AuthConfig {
+                rate_limit: server.rate_limit.into(),
+                ..argus_server::AuthConfig::default()
+            })
             .with_public(server.public)
             .with_ready_max_lag(server.ready_max_lag);
     }

@@ -44,6 +44,8 @@ pub(crate) struct Unsealed {
     pub(crate) keys: BTreeMap<String, (PrivateKeySigner, AccessPolicy)>,
     /// The audit log writer, when the master key was given.
     pub(crate) audit: Option<DaemonAudit>,
+    /// The API tokens' TOTP sealing key, when the vault has one.
+    pub(crate) totp_key: Option<Zeroizing<[u8; 32]>>,
 }
 
 impl std::fmt::Debug for Unsealed {
@@ -127,10 +129,12 @@ pub(crate) fn unseal(
         }
     }
     let key = trail::checkpoint_key(&mut vault, &AuditPaths::new(data_dir))?;
+    let totp_key = trail::existing_totp_key(&vault)?;
     drop(vault);
     Ok(Unsealed {
         keys,
         secrets,
+        totp_key,
         audit: Some(DaemonAudit {
             data_dir: data_dir.to_path_buf(),
             key: key.secret_bytes(),
@@ -153,6 +157,27 @@ impl std::fmt::Debug for DaemonAudit {
             .field("data_dir", &self.data_dir)
             .field("witnesses", &self.witnesses)
             .finish_non_exhaustive()
+    }
+}
+
+/// The HTTP server's audit entries (failed authentications, silences made
+/// over the API) through the daemon's writer: security class, component
+/// `api`, the actor the server names (`token:<owner>`, `client:<address>`).
+pub(crate) struct ApiAudit(pub(crate) std::sync::Arc<DaemonAudit>);
+
+impl argus_server::AuditSink for ApiAudit {
+    fn record(&self, record: &argus_server::AuditRecord) -> Result<(), String> {
+        let entry = NewEntry::new(
+            RetentionClass::Security,
+            record.actor.as_str(),
+            record.action.as_str(),
+        )
+        .at(trail::host_name(), "api")
+        .because(record.reason.as_str())
+        .details(record.details.clone());
+        self.0
+            .append(std::slice::from_ref(&entry))
+            .map_err(|error| format!("{error:#}"))
     }
 }
 

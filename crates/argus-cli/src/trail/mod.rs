@@ -193,6 +193,46 @@ pub(crate) fn checkpoint_key(
     Ok(key)
 }
 
+/// The key the API tokens' TOTP secrets are sealed under: the vault's
+/// `argus.totp-key`, made on first use (`argus tokens create --totp`).
+pub(crate) fn totp_key(vault: &mut Vault) -> anyhow::Result<zeroize::Zeroizing<[u8; 32]>> {
+    let name = argus_server::auth::tokens::TOTP_KEY_SECRET;
+    match vault.secret(name) {
+        Ok(bytes) => {
+            let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) else {
+                bail!("the vault's {name} is not 32 bytes; restore the vault from a backup")
+            };
+            Ok(zeroize::Zeroizing::new(key))
+        }
+        Err(VaultError::UnknownSecret { .. }) => {
+            let mut key = zeroize::Zeroizing::new([0u8; 32]);
+            getrandom::fill(key.as_mut_slice())
+                .map_err(|e| anyhow::anyhow!("the system's random generator failed: {e}"))?;
+            vault.set_secret(name, key.as_slice())?;
+            Ok(key)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The TOTP sealing key when the vault has one (the daemon reads it at
+/// start; no token with TOTP exists before it does).
+pub(crate) fn existing_totp_key(
+    vault: &Vault,
+) -> anyhow::Result<Option<zeroize::Zeroizing<[u8; 32]>>> {
+    let name = argus_server::auth::tokens::TOTP_KEY_SECRET;
+    match vault.secret(name) {
+        Ok(bytes) => {
+            let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) else {
+                bail!("the vault's {name} is not 32 bytes; restore the vault from a backup")
+            };
+            Ok(Some(zeroize::Zeroizing::new(key)))
+        }
+        Err(VaultError::UnknownSecret { .. }) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
+}
+
 /// Opens the log under `data_dir` for appending, signing with the vault's key.
 pub(crate) fn open_log(
     vault: &mut Vault,

@@ -46,11 +46,32 @@ pub struct ServerConfig {
     pub allow_unauthenticated_remote: bool,
     /// `/readyz` fails when a chain's newest block is older than this.
     pub ready_max_lag: Duration,
+    /// Requests per client address (`rate_limit: {per_second, burst}`).
+    pub rate_limit: RateLimitConfig,
     /// What the public status page shows.
     pub public: PublicConfig,
 }
 
 /// The default of `server.ready_max_lag`.
+/// The API's request budget per client address: `per_second` sustained,
+/// `burst` at once. Failed authentications have their own, stricter gate
+/// (five a minute), which this does not change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            per_second: 20,
+            burst: 60,
+        }
+    }
+}
+
 pub const DEFAULT_READY_MAX_LAG: Duration = Duration::from_secs(300);
 
 /// What the public status page (`/status`) may show: an allow-list.
@@ -104,6 +125,8 @@ struct ServerSection {
     ready_max_lag: Option<Duration>,
     #[serde(default)]
     public: PublicSection,
+    #[serde(default)]
+    rate_limit: RateLimitConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -168,6 +191,14 @@ pub(super) fn server_config(
         && let Err(why) = check_listen(listen, section.allow_unauthenticated_remote)
     {
         problem(out, format!("server.listen: {why}"));
+    }
+    if section.rate_limit.per_second == 0 || section.rate_limit.burst == 0 {
+        problem(
+            out,
+            "server.rate_limit: per_second and burst must be at least 1 (the defaults are 20 and \
+             60)"
+            .to_owned(),
+        );
     }
     if section.ready_max_lag == Some(Duration::ZERO) {
         problem(
@@ -267,6 +298,7 @@ pub(super) fn server_config(
         listen: listen?,
         allow_unauthenticated_remote: section.allow_unauthenticated_remote,
         ready_max_lag: section.ready_max_lag.unwrap_or(DEFAULT_READY_MAX_LAG),
+        rate_limit: section.rate_limit,
         public: PublicConfig { title, systems },
     })
 }

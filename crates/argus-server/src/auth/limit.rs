@@ -31,6 +31,15 @@ pub struct RateLimit {
     pub burst: f64,
 }
 
+impl From<argus_node::config::RateLimitConfig> for RateLimit {
+    fn from(config: argus_node::config::RateLimitConfig) -> Self {
+        Self {
+            per_second: f64::from(config.per_second.max(1)),
+            burst: f64::from(config.burst.max(1)),
+        }
+    }
+}
+
 impl Default for RateLimit {
     fn default() -> Self {
         Self {

@@ -12,6 +12,8 @@ use crate::fixture::{self, DRAIN_RULE, NOTIFIER, TRANSFER_RULE, get, ok, prepare
 fn fill(path: &str, fx: &fixture::Fixture) -> String {
     path.replace("{target}", "Token")
         .replace("/api/alerts/{id}", &format!("/api/alerts/{}", fx.alerts[0]))
+        .replace("/api/silences/{id}", "/api/silences/1")
+        .replace("{step}", fixture::GATED_STEP)
         .replace("{id}", &fx.incident.to_string())
 }
 
@@ -23,8 +25,38 @@ async fn every_documented_route_answers_with_and_without_its_example_parameters(
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.len() >= 22, "{} paths", paths.len());
+    let mut posted = 0;
     for (path, item) in paths {
-        if path == "/api/events" {
+        if let Some(post) = item.get("post") {
+            // Posted as an admin (with a fresh TOTP code where needed): the
+            // documented example body and status.
+            let uri = fill(path, &fx);
+            let status = post["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .find(|k| k.starts_with('2'))
+                .unwrap()
+                .clone();
+            let totp = (post["x-argus-totp"] == true).then(|| {
+                argus_server::auth::totp::code_at(
+                    &fx.tokens.admin_totp,
+                    u64::try_from(fixture::now_ms() / 1000).unwrap(),
+                )
+            });
+            let example = post["requestBody"]["content"]["application/json"]["example"].clone();
+            let answer =
+                fixture::post(&app, &uri, Some(&fx.tokens.admin), totp.as_deref(), example).await;
+            assert_eq!(
+                answer.status.as_str(),
+                status,
+                "POST {uri}: {}",
+                answer.text
+            );
+            assert_eq!(post["security"][0]["bearer"], serde_json::json!([]));
+            posted += 1;
+        }
+        if item.get("get").is_none() || path == "/api/events" {
             continue; // a stream: see the events module
         }
         let uri = fill(path, &fx);
@@ -50,6 +82,11 @@ async fn every_documented_route_answers_with_and_without_its_example_parameters(
         let full = get(&app, &uri).await;
         assert_eq!(full.status, StatusCode::OK, "{uri}: {}", full.text);
     }
+    assert_eq!(posted, 5, "every write route is documented");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,8 @@
 //! through the router, so the document cannot name a route or a parameter
 //! that does not exist.
 
+mod writes;
+
 use axum::Json;
 use serde_json::{Map, Value, json};
 
@@ -31,7 +33,7 @@ pub(crate) struct Route {
     pub response: fn() -> Value,
     /// `application/json`, `text/html`, `text/event-stream`.
     pub media: &'static str,
-    /// Public (no role needed, ever) or read (a viewer, once roles exist).
+    /// Public (no token, ever) or read (any token: a viewer's or more).
     pub tag: &'static str,
 }
 
@@ -142,6 +144,22 @@ fn error_body() -> Value {
 
 /// Every route, in the order the document lists them.
 pub(crate) const ROUTES: &[Route] = &[
+    Route {
+        path: "/api/session",
+        summary: "Who the token is: its owner, role and whether TOTP is enrolled (the dashboard's login check).",
+        params: &[],
+        response: || object(&[("name", s()), ("role", s()), ("totp", b())]),
+        media: "application/json",
+        tag: "read",
+    },
+    Route {
+        path: "/api/session",
+        summary: "Who the token is: its owner, role and whether TOTP is enrolled (the dashboard's login check).",
+        params: &[],
+        response: || object(&[("name", s()), ("role", s()), ("totp", b())]),
+        media: "application/json",
+        tag: "read",
+    },
     Route {
         path: "/healthz",
         summary: "The process is up.",
@@ -594,32 +612,64 @@ pub(crate) fn build() -> Value {
                 json!("Nothing has this id or name, or it does not exist yet.");
             responses.insert("404".into(), missing);
         }
+        if route.tag != "public" {
+            let mut unauthorized = error.clone();
+            unauthorized["description"] = json!(
+                "`unauthorized`: no token, or one that is malformed, unknown, revoked or expired."
+            );
+            responses.insert("401".into(), unauthorized);
+            let mut limited = error.clone();
+            limited["description"] = json!(
+                "`rate_limited`: too many requests or failed authentications from this client; see Retry-After."
+            );
+            responses.insert("429".into(), limited);
+        }
         let mut busy = error;
         busy["description"] = json!("The store is busy or missing; try again.");
         responses.insert("503".into(), busy);
-        paths.insert(
-            route.path.to_owned(),
-            json!({
-                "get": {
-                    "summary": route.summary,
-                    "tags": [route.tag],
-                    "parameters": parameters,
-                    "responses": responses,
-                }
-            }),
-        );
+        let mut operation = json!({
+            "summary": route.summary,
+            "tags": [route.tag],
+            "parameters": parameters,
+            "responses": responses,
+        });
+        operation["security"] = if route.tag == "public" {
+            json!([])
+        } else {
+            json!([{ "bearer": [] }])
+        };
+        paths.insert(route.path.to_owned(), json!({ "get": operation }));
+    }
+    let error = json!({ "content": { "application/json": { "schema": error_body() } } });
+    for write in writes::WRITES {
+        let item = paths
+            .entry(write.path.to_owned())
+            .or_insert_with(|| json!({}));
+        item["post"] = writes::operation(write, &error);
     }
     json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Argus API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Read-only for now: writes, tokens and roles come next. Errors are JSON {error, detail}.",
+            "description": "Every route but the public ones needs `Authorization: Bearer argus_…` (`argus tokens create`). Roles: viewer (reads), responder (+ ack, notes, silences), admin (+ approvals, with a TOTP code in X-Argus-Totp). Errors are JSON {error, detail}.",
         },
         "tags": [
             { "name": "public", "description": "No authentication, ever." },
-            { "name": "read", "description": "The read API (a viewer role once tokens exist)." },
+            { "name": "read", "description": "Any valid token (viewer, responder or admin)." },
+            { "name": "write", "description": "A responder's or an admin's token; see x-argus-role and x-argus-totp." },
         ],
+        "security": [{ "bearer": [] }],
+        "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "argus_<12 hex id>_<64 hex secret>",
+                    "description": "An API token made by `argus tokens create`.",
+                },
+            },
+        },
         "paths": paths,
     })
 }
