@@ -103,26 +103,24 @@ fn shot(browser: &Browser, name: &str) -> PathBuf {
     path
 }
 
-/// A responder's token for `name`, made in the data directory's store.
-/// Through the library call `argus tokens create --role responder` makes
-/// (the command is not in this branch yet).
+/// A responder's token for `name`: `argus tokens create --role responder`.
 fn responder_token(data: &Path, name: &str) -> String {
-    use argus_server::auth::tokens::{NewToken, create};
-    let store = argus_store::Store::open_in_dir(data).unwrap();
-    let conn = store.connect().unwrap();
-    let created = create(
-        &conn,
-        NewToken {
+    let out = argus(data)
+        .args([
+            "tokens",
+            "create",
+            "--name",
             name,
-            role: argus_server::Role::Responder,
-            created_by: "dashboard-test",
-            expires_at_ms: None,
-            totp_key: None,
-        },
-        jiff::Timestamp::now().as_millisecond(),
-    )
-    .unwrap();
-    created.token.as_str().to_owned()
+            "--role",
+            "responder",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let made: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(made["role"], "responder", "{made}");
+    made["token"].as_str().unwrap().to_owned()
 }
 
 #[test]
