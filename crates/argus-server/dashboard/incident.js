@@ -116,10 +116,16 @@ function stepsPanel(doc, ctx, reload, canRespond) {
           h('td', { class: stepClass(step.state) }, stepWord(step.state),
             step.state === 'needs_approval' ? h('span', { class: 'small' }, ` (${given}/${step.approvals_needed})`) : null),
           h('td', { class: 'hide-narrow' }, `${step.attempts}/${step.max_attempts}`),
-          h('td', {}, step.state === 'needs_approval' && canRespond ? approveForm(doc.incident.id, step, ctx, reload) : null));
+          h('td', {}, step.state !== 'needs_approval' ? null
+            : canApprove(ctx) ? approveForm(doc.incident.id, step, ctx, reload)
+              : h('span', { class: 'dim small' }, canRespond ? 'an admin approves' : '')));
       })))
       : placeholder('empty', 'No playbook steps for this incident.'));
 }
+
+/** Approvals are an admin's, with a TOTP code (the server decides; this
+ *  only spares a responder a button that would answer 403). */
+const canApprove = (ctx) => ctx.session.role === 'admin' || ctx.session.anonymous;
 
 const STEP_WORDS = {
   waiting: '… waiting', needs_approval: '✋ needs approval', pending: '… pending', running: '▶ running',
