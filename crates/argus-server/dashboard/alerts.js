@@ -22,9 +22,10 @@ export async function render(view, ctx, route, generation) {
   if (!data || generation !== ctx.generation) return;
   const [{ alerts }, { silences }, { rules }] = data;
 
+  const reload = () => { if (generation === ctx.generation) render(view, ctx, route, generation); };
   const tbody = h('tbody', {});
   const draw = (freshId) => {
-    tbody.replaceChildren(...alerts.map((a) => row(a, a.id === freshId, ctx)));
+    tbody.replaceChildren(...alerts.map((a) => row(a, a.id === freshId, ctx, reload)));
   };
   draw(null);
 
@@ -75,20 +76,20 @@ function filterForm(filter, rules) {
   return form;
 }
 
-function row(alert, fresh, ctx) {
-  const where = alert.chain_id === null || alert.chain_id === undefined ? '–'
-    : `chain ${alert.chain_id}${alert.block_number !== null ? ` · block ${alert.block_number}` : ''}`;
+function row(alert, fresh, ctx, reload) {
+  const where = alert.chain_id == null ? '–'
+    : `chain ${alert.chain_id}${alert.block_number != null ? ` · block ${alert.block_number}` : ''}`;
   return h('tr', { class: fresh ? 'fresh' : '', 'data-alert': alert.id },
     h('td', {}, severity(alert.severity)),
     h('td', {}, h('strong', {}, alert.title), h('br'),
       h('span', { class: 'dim small' }, `${alert.rule_id} · ${alert.state}${alert.duplicates ? ` · +${alert.duplicates} duplicates` : ''}`)),
     h('td', { class: 'hide-narrow small' }, where, alert.tx_hash ? [h('br'), short(alert.tx_hash)] : null),
     h('td', { class: 'small', title: when(alert.at_ms) }, ago(alert.at_ms)),
-    h('td', {}, h('button', { type: 'button', class: 'quiet', onclick: (e) => silenceDialog(e.currentTarget, alert, ctx) }, 'Silence…')));
+    h('td', {}, h('button', { type: 'button', class: 'quiet', onclick: (e) => silenceDialog(e.currentTarget, alert, ctx, reload) }, 'Silence…')));
 }
 
 /** The silence form, opened under the row's button. */
-function silenceDialog(button, alert, ctx) {
+function silenceDialog(button, alert, ctx, reload) {
   const cell = button.parentElement;
   if (cell.querySelector('form')) return;
   const reason = h('input', { name: 'reason', required: true, placeholder: 'why (kept in the audit log)' });
@@ -106,7 +107,7 @@ function silenceDialog(button, alert, ctx) {
     try {
       await ctx.api('/api/silences', { method: 'POST', body: { rule: alert.rule_id, for: values.for, reason: values.reason } });
       toast(`Silenced ${alert.rule_id} for ${values.for}.`);
-      form.remove();
+      reload();
     } catch (error) {
       toast(ctx.explain(error), 'error');
       submit.disabled = false;

@@ -66,7 +66,7 @@ export async function renderContract(view, ctx, route, generation) {
       c.address ? h('p', {}, 'Address ', h('code', {}, c.address)) : null,
       c.implementation ? h('p', {}, 'Implementation ', h('code', {}, c.implementation)) : null,
       h('p', {}, 'Watched by: ', rules === null ? 'rules not loaded' : watchedBy(watchers(c, rules))),
-      h('p', { class: 'dim small' }, `Source ${c.source || '–'} · updated ${when(c.updated_at_ms ?? null)}`)),
+      h('p', { class: 'dim small' }, `Source ${c.source || '–'} · updated ${typeof c.updated_at === 'number' ? when(c.updated_at) : (c.updated_at || '–')}`)),
     h('div', { class: 'grid' },
       abiTable('Functions', c.functions || [], (f) => [h('code', {}, f.selector), f.signature, f.state_mutability]),
       abiTable('Events', c.events || [], (e) => [short(e.topic0), e.signature, e.anonymous ? 'anonymous' : '']),
