@@ -2,8 +2,9 @@
 //! chromedriver), served by a real `argus run` that follows a real anvil:
 //! a responder logs in with a token, sees an alert that fires after the
 //! page loaded appear without a reload, opens the incident it belongs to
-//! and acknowledges it (the store then says who did, by the token's
-//! owner); the public status page shows none of the configuration.
+//! and acknowledges it, and silences the rule (the store then says who
+//! did both, by the token's owner); the public status page shows none of
+//! the configuration.
 //! Screenshots (desktop and a phone-sized window) are kept under
 //! `$CARGO_TARGET_DIR/test-output/dashboard/` for a person to review.
 //!
@@ -124,7 +125,7 @@ fn responder_token(data: &Path, name: &str) -> String {
 }
 
 #[test]
-fn a_responder_sees_an_alert_live_and_acknowledges_its_incident_in_a_browser() {
+fn a_responder_sees_an_alert_live_acknowledges_its_incident_and_silences_its_rule_in_a_browser() {
     let Some(browser) = Browser::start_or_skip("dashboard") else {
         return;
     };
@@ -252,6 +253,24 @@ fn a_responder_sees_an_alert_live_and_acknowledges_its_incident_in_a_browser() {
         .find(|row| row["action"].as_str().is_some_and(|a| a.contains("ack")))
         .unwrap_or_else(|| panic!("no acknowledgement in the timeline: {acked}"));
     assert_eq!(by["actor"], "token:alice-oncall", "{by}");
+
+    // Silence the rule from the alerts page; the store says who did.
+    browser.goto(&format!("{base}/dashboard/#/alerts"));
+    browser.wait_for_text("#alerts", "7000000 moved", Duration::from_secs(20));
+    browser.click_on("#alerts tbody tr button", Duration::from_secs(10));
+    let reason = browser.wait_for_element("#alerts input[name=reason]", Duration::from_secs(10));
+    browser.send_keys(&reason, "known drill");
+    browser.click_on("#alerts button.danger", Duration::from_secs(10));
+    browser.wait_for_text("#silences", RULE, Duration::from_secs(20));
+    let out = argus(&data)
+        .args(["alerts", "silence", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains("token:alice-oncall"), "{listed}");
+    assert!(listed.contains("known drill"), "{listed}");
+    shot(&browser, "alerts-desktop");
 
     // A phone at 3 a.m.: one column, the same page.
     browser.set_window_size(390, 844);
