@@ -29,13 +29,19 @@ fn argus(data_dir: &Path) -> Command {
 
 /// One HTTP/1.1 GET over a fresh connection; the whole answer.
 fn http_get(addr: SocketAddr, path: &str) -> String {
+    http_get_as(addr, path, None)
+}
+
+/// The same with a bearer token.
+fn http_get_as(addr: SocketAddr, path: &str, token: Option<&str>) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut answer = String::new();
@@ -52,6 +58,12 @@ fn argus_serve_answers_over_a_socket_and_stops_on_sigterm() {
         .output()
         .unwrap();
     assert!(import.status.success(), "{import:?}");
+    let made = argus(data.path())
+        .args(["tokens", "create", "--name", "victor", "--role", "viewer"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let token = String::from_utf8(made.stdout).unwrap().trim().to_owned();
 
     let db_modified = std::fs::metadata(data.path().join("argus.db"))
         .unwrap()
@@ -91,10 +103,12 @@ fn argus_serve_answers_over_a_socket_and_stops_on_sigterm() {
     let health = http_get(addr, "/healthz");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(health.contains("\"status\":\"ok\""), "{health}");
-    let registry = http_get(addr, "/api/registry?chain=anvil");
+    let anonymous = http_get(addr, "/api/registry?chain=anvil");
+    assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
+    let registry = http_get_as(addr, "/api/registry?chain=anvil", Some(&token));
     assert!(registry.starts_with("HTTP/1.1 200"), "{registry}");
     assert!(registry.contains("\"label\":\"Token\""), "{registry}");
-    let bad = http_get(addr, "/api/alerts?limit=0");
+    let bad = http_get_as(addr, "/api/alerts?limit=0", Some(&token));
     assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
 
     let kill = Command::new("kill")

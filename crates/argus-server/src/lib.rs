@@ -5,10 +5,10 @@
 //!  argus run (NodeView: events, tips, endpoint figures)  ─┐
 //!  argus serve (a data directory, read-only)             ─┴─► AppState ─► app(state): Router
 //!      /healthz /readyz /status /status.json /openapi.json     (public: no auth, ever)
-//!      /api/...  GET, JSON; /api/events (server-sent events)   (read: a viewer role, later)
+//!      /api/...  GET, JSON; /api/events (server-sent events)   (read: any token)
 //!      /metrics  Prometheus text, computed from the store at scrape time
 //!      /dashboard/  the responders' page, embedded (public files; its data from /api)
-//!      (writes — ack, note, approve, silence — come with tokens and roles)
+//!      POST ack, notes, silences (responder); approve (admin + TOTP)   (write)
 //! ```
 //!
 //! [`app`] builds the router and nothing else, so tests drive it without a
@@ -27,9 +27,10 @@
 //!   `{error, detail}`; never a 5xx for what a client sent.
 //! - **Strict parameters** ([`params`]): unknown or repeated parameters are
 //!   refused, every value is typed, limits are capped.
-//! - **Groups ready for authentication.** Routes are built in groups
-//!   (`public`, `read`), so the next part adds its token layer to the read
-//!   group and a write group beside it without touching a handler.
+//! - **Groups and one token layer.** Routes are built in groups (`public`,
+//!   `read`, `write`); the read and write groups sit behind
+//!   [`auth::authenticate`] (tokens, rate limits, TOTP), and each write
+//!   handler checks the role it needs. The public group never sees a token.
 //! - **Public means allow-listed.** The status page is built from the
 //!   config's `server.public` section alone (systems, chains, addresses
 //!   named there) plus the open incidents' severity, time and operator-set
@@ -71,9 +72,10 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Routes anyone may call, now and once tokens exist: process health, the
-/// public status page, the API's description, the dashboard's files (they
-/// hold no data: the page reads it from the API with the user's token).
+/// Routes anyone may call, without a token: process health, the public
+/// status page, the API's description, the bots' kill switch, the
+/// dashboard's files (they hold no data: the page reads it from the API
+/// with the user's token).
 fn public_routes() -> Router<AppState> {
     use axum::routing::get;
     Router::new()

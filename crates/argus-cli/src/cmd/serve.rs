@@ -7,9 +7,12 @@
 //! the user may only read. With `-c argus.yaml` it also knows the rules
 //! (`/api/rules`), the public allow-list (`/status`) and the readiness
 //! threshold; the data directory is the config's. The event stream polls
-//! the store every second. It listens on loopback only unless told
-//! otherwise (`--allow-unauthenticated-remote`, or the config's
-//! `allow_unauthenticated_remote`): the API has no authentication yet.
+//! the store every second. Every `/api/*` route needs a token (`argus
+//! tokens create`); writes answer 503 `read_only` (they happen inside `argus
+//! run`), and failed authentications are logged and counted in `/metrics`
+//! only (no node to signal, no audit writer). It listens on loopback only
+//! unless told otherwise (`--allow-unauthenticated-remote`, or the config's
+//! `allow_unauthenticated_remote`) until TLS exists.
 //! SIGINT, SIGTERM or SIGHUP stop it gracefully.
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -23,7 +23,9 @@
 //! Roles are checked by each write handler ([`Caller::require`]), so the
 //! role a route needs is written beside the route's code and its OpenAPI
 //! entry. Every failure answers the same `401 unauthorized` body, whatever
-//! was wrong (a prober learns nothing), and is counted
+//! was wrong (a prober learns nothing); a failure — a token presented that
+//! is malformed, unknown, revoked, expired or wrong, or a bad TOTP code,
+//! not a request without any token — is counted
 //! (`argus_api_auth_failures_total`), sent to the node's signal task as
 //! `authentication_failures` (so a rule can page on brute force) and
 //! written to the audit log through the [`AuditSink`] the daemon gives —
@@ -273,7 +275,6 @@ impl Auth {
 /// Why an authentication failed: what the audit entry and the log say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Failure {
-    Missing,
     Malformed,
     Unknown,
     Revoked,
@@ -285,7 +286,6 @@ enum Failure {
 impl Failure {
     fn class(self) -> &'static str {
         match self {
-            Self::Missing => "missing",
             Self::Malformed => "malformed",
             Self::Unknown => "unknown_token",
             Self::Revoked => "revoked",
@@ -336,7 +336,10 @@ async fn check(
             .map_err(|retry_after| AppError::RateLimited { retry_after })?;
     }
     let presented = match headers.get(header::AUTHORIZATION) {
-        None => return Err(failed(state, client, Failure::Missing)),
+        // No token is no attempt: a browser or a scraper before it is set
+        // up. Refused the same way, but neither counted nor audited, so the
+        // failure signal means someone presented a token that is wrong.
+        None => return Err(AppError::Unauthorized),
         Some(value) => value
             .to_str()
             .ok()

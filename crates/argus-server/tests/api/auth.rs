@@ -523,6 +523,12 @@ async fn failures_close_the_gate_are_counted_signalled_and_audited() {
         ..AuthConfig::default()
     });
     let app = app(state);
+    // Requests without any token are refused, not counted: no attempt.
+    for _ in 0..8 {
+        let request = from([10, 0, 0, 9], Request::get("/api/alerts"));
+        let answer = send(&app, request.body(Body::empty()).unwrap()).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
     let guess = format!("Bearer argus_{}_{}", viewer_token().1, "1".repeat(64));
     for _ in 0..5 {
         let request =
