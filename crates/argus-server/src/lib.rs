@@ -7,6 +7,7 @@
 //!      /healthz /readyz /status /status.json /openapi.json     (public: no auth, ever)
 //!      /api/...  GET, JSON; /api/events (server-sent events)   (read: any token)
 //!      /metrics  Prometheus text, computed from the store at scrape time
+//!      /dashboard/  the responders' page, embedded (public files; its data from /api)
 //!      POST ack, notes, silences (responder); approve (admin + TOTP)   (write)
 //! ```
 //!
@@ -37,6 +38,7 @@
 
 pub mod auth;
 mod body;
+mod dashboard;
 pub mod error;
 mod events;
 mod health;
@@ -71,7 +73,9 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Routes anyone may call, without a token: process health, the public
-/// status page, the API's description, the bots' kill switch.
+/// status page, the API's description, the bots' kill switch, the
+/// dashboard's files (they hold no data: the page reads it from the API
+/// with the user's token).
 fn public_routes() -> Router<AppState> {
     use axum::routing::get;
     Router::new()
@@ -81,6 +85,10 @@ fn public_routes() -> Router<AppState> {
         .route("/status.json", get(status::json))
         .route("/openapi.json", get(openapi::document))
         .route("/killswitch/{bot}", get(routes::incidents::kill_switch))
+        .route("/", get(dashboard::redirect))
+        .route("/dashboard", get(dashboard::redirect))
+        .route("/dashboard/", get(dashboard::index))
+        .route("/dashboard/{file}", get(dashboard::file))
 }
 
 /// The read API: any valid token (a viewer's or more).

@@ -15,7 +15,7 @@ use std::time::Duration;
 use argus_core::{Clock, Severity};
 use argus_node::NodeView;
 use argus_node::config::{DEFAULT_READY_MAX_LAG, PublicConfig};
-use argus_rules::{Matcher, RuleSet};
+use argus_rules::{ContractRef, Matcher, RuleSet};
 use argus_store::{Connection, Store};
 use serde::Serialize;
 use tokio::sync::watch;
@@ -33,6 +33,12 @@ pub struct RuleSummary {
     pub description: Option<String>,
     /// Whether it counts or compares over a window.
     pub windowed: bool,
+    /// The contracts it matches, as the rule names them: `any`, an
+    /// address, a registry label or `tag:<tag>` (empty for a signal rule;
+    /// for a transaction rule, its `from` and `to` lists together). The
+    /// dashboard's registry page shows from this which rules watch each
+    /// contract.
+    pub watches: Vec<String>,
 }
 
 impl RuleSummary {
@@ -52,8 +58,26 @@ impl RuleSummary {
                 severity: rule.severity,
                 description: rule.description.clone(),
                 windowed: rule.aggregate.is_some(),
+                watches: watches(&rule.matcher),
             })
             .collect()
+    }
+}
+
+fn watches(matcher: &Matcher) -> Vec<String> {
+    let name = |contract: &ContractRef| match contract {
+        ContractRef::Any => "any".to_owned(),
+        ContractRef::Address(address) => address.to_checksum(None),
+        ContractRef::Label(label) => label.clone(),
+        ContractRef::Tag(tag) => format!("tag:{tag}"),
+    };
+    match matcher {
+        Matcher::Event { contract, .. } | Matcher::Call { contract, .. } => vec![name(contract)],
+        Matcher::Transaction { from, to, .. } if from.is_empty() && to.is_empty() => {
+            vec!["any".to_owned()]
+        }
+        Matcher::Transaction { from, to, .. } => from.iter().chain(to).map(name).collect(),
+        Matcher::Signal { .. } => Vec::new(),
     }
 }
 

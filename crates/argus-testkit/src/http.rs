@@ -1,6 +1,7 @@
 //! Just enough HTTP/1.1 for a test to talk to a local node and to be a local
 //! sink: one message read from a stream (Content-Length, chunked, or until the
-//! end for a response), and a POST with `Connection: close`.
+//! end for a response), and a request with `Connection: close` (a POST to a
+//! node, the WebDriver calls of [`crate::Browser`]).
 //!
 //! Deliberately minimal and blocking: scaffolding between processes on one
 //! machine, not a client or server anyone relies on.
@@ -117,14 +118,33 @@ fn read_chunked(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
 /// POSTs `body` as JSON to `http://127.0.0.1:{port}{path}` on a fresh
 /// connection; the status and the body of the answer.
 pub(crate) fn post(port: u16, path: &str, body: &[u8]) -> io::Result<(u16, Vec<u8>)> {
+    request(port, "POST", path, Some(body), Duration::from_secs(30))
+}
+
+/// One request (`body` sent as JSON when given) on a fresh connection with
+/// `Connection: close`; the status and the body of the answer.
+pub(crate) fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    timeout: Duration,
+) -> io::Result<(u16, Vec<u8>)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    stream.write_all(body)?;
+    stream.set_read_timeout(Some(timeout))?;
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    if let Some(body) = body {
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    if let Some(body) = body {
+        stream.write_all(body)?;
+    }
     let mut reader = BufReader::new(stream);
     let answer = read_message(&mut reader, Unframed::ToEnd)?
         .ok_or_else(|| invalid("the connection closed without an answer"))?;

@@ -1,5 +1,6 @@
-//! Real parts for Argus's tests: one anvil harness, one webhook receiver and
-//! the shared fixtures, for every crate's `tests/`.
+//! Real parts for Argus's tests: one anvil harness, one webhook receiver, a
+//! real browser (chromium over WebDriver) and the shared fixtures, for every
+//! crate's `tests/`.
 //!
 //! # Why one kit
 //!
@@ -53,6 +54,7 @@
 
 mod anvil;
 pub mod audit;
+mod browser;
 pub mod cast;
 mod fixtures;
 mod http;
@@ -62,6 +64,7 @@ mod receiver;
 mod wait;
 
 pub use anvil::{ALICE, Anvil, BOB, DEPLOYER, TOKEN, hex_u64};
+pub use browser::{Browser, CHROMEDRIVER, CHROMIUM, Element, test_output};
 pub use fixtures::{free_port, npm_bin, testdata, workspace_root};
 pub use noter::{NOTE_TOPIC, abi_string, noter_init_code};
 pub use receiver::{Answer, Receiver, Request, hmac_sha256};

@@ -464,7 +464,7 @@ pub(crate) const ROUTES: &[Route] = &[
     },
     Route {
         path: "/api/rules",
-        summary: "The loaded config's rules: id, kind, severity, description (404 without a config).",
+        summary: "The loaded config's rules: id, kind, severity, description, the contracts each watches (404 without a config).",
         params: &[],
         response: || {
             list_of(
@@ -475,6 +475,7 @@ pub(crate) const ROUTES: &[Route] = &[
                     ("severity", s()),
                     ("description", s()),
                     ("windowed", b()),
+                    ("watches", any()),
                 ]),
             )
         },
