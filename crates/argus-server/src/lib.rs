@@ -37,6 +37,7 @@
 pub mod error;
 mod events;
 mod health;
+mod listener;
 mod metrics;
 mod openapi;
 mod params;
@@ -49,8 +50,9 @@ use axum::Router;
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 
-pub use argus_node::config::{PublicConfig, ServerConfig};
+pub use argus_node::config::{PublicConfig, ServerConfig, TlsFiles};
 pub use error::{AppError, ServerError};
+pub use listener::{ApiListener, ApiStream, HANDSHAKE_TIMEOUT, MAX_HANDSHAKES};
 pub use metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, MAX_SIGNAL_SERIES};
 pub use serve::{bind, serve};
 pub use state::{AppState, RuleSummary};

@@ -15,3 +15,4 @@ mod metrics;
 mod node;
 mod routes;
 mod status;
+mod tls;
