@@ -47,7 +47,7 @@ mod state;
 mod status;
 
 use axum::Router;
-use axum::http::{StatusCode, Uri};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 
 pub use argus_node::config::{PublicConfig, ServerConfig, TlsFiles};
@@ -63,6 +63,7 @@ pub fn app(state: AppState) -> Router {
         .merge(public_routes())
         .merge(read_routes())
         .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
         .with_state(state)
 }
 
@@ -110,6 +111,22 @@ async fn no_route(uri: Uri) -> impl IntoResponse {
             "error": "no_route",
             "detail": format!(
                 "no route {}; /openapi.json lists them",
+                params::shorten(uri.path())
+            ),
+        })),
+    )
+}
+
+/// A method the path does not have: 405 in the API's error shape (axum's
+/// own is an empty body).
+async fn no_method(method: Method, uri: Uri) -> impl IntoResponse {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(serde_json::json!({
+            "error": "method_not_allowed",
+            "detail": format!(
+                "{} is not a method of {}; /openapi.json lists each route's methods",
+                params::shorten(method.as_str()),
                 params::shorten(uri.path())
             ),
         })),

@@ -11,6 +11,7 @@
 
 mod events;
 mod fixture;
+mod fuzz;
 mod metrics;
 mod node;
 mod routes;
