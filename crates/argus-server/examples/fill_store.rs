@@ -22,7 +22,10 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     if dir.join("argus.db").exists() {
-        eprintln!("{} already holds a store; give an empty directory", dir.display());
+        eprintln!(
+            "{} already holds a store; give an empty directory",
+            dir.display()
+        );
         return ExitCode::from(2);
     }
     std::fs::create_dir_all(&dir).expect("create the directory");

@@ -64,4 +64,3 @@ pub fn fill(store: &Store) {
         )
         .unwrap();
 }
-

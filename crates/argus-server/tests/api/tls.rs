@@ -3,7 +3,8 @@
 //! plain HTTP to the TLS port gets no HTTP answer; a client that opens a
 //! connection and never handshakes does not stop others from being served;
 //! the listen policy refuses plain HTTP on a non-loopback address, naming
-//! the option that forces it; the server stops gracefully.
+//! the option that forces it; the server stops gracefully; a handler sees
+//! the client's address (`ConnectInfo<SocketAddr>`) through the listener.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -142,4 +143,44 @@ async fn the_listen_policy_wants_tls_off_loopback_unless_forced() {
         .unwrap_err();
     assert!(matches!(error, ServerError::Tls { .. }), "{error}");
     assert!(error.to_string().contains("does not fit"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_sees_the_tls_clients_address() {
+    use axum::extract::ConnectInfo;
+    use axum::serve::ListenerExt as _;
+
+    let listener = bind("127.0.0.1:0".parse().unwrap(), Some(&tls_files()), false)
+        .await
+        .unwrap();
+    let addr = listener.local_addr();
+    let router = axum::Router::new().route(
+        "/peer",
+        axum::routing::get(
+            |ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() },
+        ),
+    );
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener.tap_io(|_| {}),
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let client = tcp.local_addr().unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut tls = connector().connect(name, tcp).await.unwrap();
+    tls.write_all(b"GET /peer HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.ends_with(&client.to_string()),
+        "{answer} (client {client})"
+    );
+    server.abort();
 }
