@@ -10,7 +10,7 @@ use argus_alerting::{Routing, outbox};
 use argus_core::{BlockRef, ChainId, ChainOrigin, Finding, Severity, finding_id};
 use argus_store::Store;
 
-pub const ALERTS: u64 = 100_000;
+pub(crate) const ALERTS: u64 = 100_000;
 const SEVERITIES: [Severity; 5] = [
     Severity::Critical,
     Severity::High,
@@ -45,7 +45,7 @@ fn finding(n: u64) -> Finding {
     }
 }
 
-pub fn fill(store: &Store) {
+pub(crate) fn fill(store: &Store) {
     let mut conn = store.connect().unwrap();
     let routing = Routing::to_all(&["hook", "pager"], 600_000);
     for batch in 0..ALERTS / 1000 {
