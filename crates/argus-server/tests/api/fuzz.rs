@@ -368,17 +368,17 @@ async fn hostile_inputs_to_every_documented_route_get_4xx_json_never_5xx() {
             }
             // Seeded combinations of every parameter at once.
             for _ in 0..COMBINATIONS {
-                let mut uri = if path.contains('{') && rng.next() % 2 == 0 {
+                let mut uri = if path.contains('{') && rng.next().is_multiple_of(2) {
                     fill(path, &encode(rng.pick(&values)))
                 } else {
                     base.clone()
                 };
                 let mut pairs: Vec<String> = Vec::new();
                 for (name, example) in &query {
-                    if rng.next() % 3 == 0 {
+                    if rng.next().is_multiple_of(3) {
                         continue;
                     }
-                    let value = if rng.next() % 3 == 0 {
+                    let value = if rng.next().is_multiple_of(3) {
                         example.clone()
                     } else {
                         rng.pick(&values).to_owned()
