@@ -79,8 +79,8 @@ fn scrape_bench(c: &mut Criterion) {
     group.bench_function("GET /api/alerts?limit=50", |b| {
         b.iter(|| get("/api/alerts?limit=50"))
     });
-    group.bench_function("GET /api/alerts?rule=bench.rule-7&severity=high", |b| {
-        b.iter(|| get("/api/alerts?rule=bench.rule-7&severity=high"))
+    group.bench_function("GET /api/alerts?rule=bench.rule-7&min_severity=high", |b| {
+        b.iter(|| get("/api/alerts?rule=bench.rule-7&min_severity=high"))
     });
     group.finish();
 }

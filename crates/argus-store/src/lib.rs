@@ -100,6 +100,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "metrics",
         sql: include_str!("../migrations/0006_metrics.sql"),
     },
+    Migration {
+        version: 7,
+        name: "delivery attempts",
+        sql: include_str!("../migrations/0007_delivery_attempts.sql"),
+    },
 ];
 
 /// What went wrong with the database.
