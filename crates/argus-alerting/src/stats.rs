@@ -53,6 +53,12 @@ pub struct NotifierDeliveries {
     pub notifier: String,
     /// Its deliveries, by status.
     pub counts: DeliveryCounts,
+    /// Attempts made, over all its deliveries.
+    pub attempts: u64,
+    /// Attempts after a delivery's first (retries of a failed attempt).
+    pub retries: u64,
+    /// Attempts that failed (every attempt but the accepted ones).
+    pub failed_attempts: u64,
     /// When its latest delivered delivery was accepted.
     pub last_delivered_at_ms: Option<i64>,
     /// The error of its newest delivery still pending or failed that has one.
@@ -66,8 +72,9 @@ pub fn deliveries_by_notifier(conn: &Connection) -> Result<Vec<NotifierDeliverie
     let mut out: BTreeMap<String, NotifierDeliveries> = BTreeMap::new();
     let mut stmt = db
         .prepare_cached(
-            "SELECT notifier, status, count(*), max(delivered_at_ms) FROM alert_deliveries
-             GROUP BY notifier, status",
+            "SELECT notifier, status, count(*), max(delivered_at_ms), coalesce(sum(attempts), 0),
+                    coalesce(sum(max(attempts - 1, 0)), 0)
+             FROM alert_deliveries GROUP BY notifier, status",
         )
         .map_err(AlertError::db("count deliveries"))?;
     let rows = stmt
@@ -77,11 +84,13 @@ pub fn deliveries_by_notifier(conn: &Connection) -> Result<Vec<NotifierDeliverie
                 row.get::<_, String>(1)?,
                 row.get::<_, i64>(2)?,
                 row.get::<_, Option<i64>>(3)?,
+                row.get::<_, i64>(4)?,
+                row.get::<_, i64>(5)?,
             ))
         })
         .map_err(AlertError::db("count deliveries"))?;
     for row in rows {
-        let (notifier, status, count, delivered_at) =
+        let (notifier, status, count, delivered_at, attempts, retries) =
             row.map_err(AlertError::db("count deliveries"))?;
         let status = DeliveryStatus::parse(&status).ok_or_else(|| AlertError::CorruptRow {
             table: "alert_deliveries",
@@ -94,7 +103,17 @@ pub fn deliveries_by_notifier(conn: &Connection) -> Result<Vec<NotifierDeliverie
                 notifier: name.clone(),
                 ..NotifierDeliveries::default()
             });
-        *entry.counts.slot(status) = u64::try_from(count).unwrap_or(0);
+        let count = u64::try_from(count).unwrap_or(0);
+        let attempts = u64::try_from(attempts).unwrap_or(0);
+        *entry.counts.slot(status) = count;
+        entry.attempts += attempts;
+        entry.retries += u64::try_from(retries).unwrap_or(0);
+        // A delivered delivery's last attempt is the one that was accepted.
+        entry.failed_attempts += if status == DeliveryStatus::Delivered {
+            attempts.saturating_sub(count)
+        } else {
+            attempts
+        };
         if status == DeliveryStatus::Delivered {
             entry.last_delivered_at_ms = delivered_at;
         }

@@ -68,6 +68,10 @@ fn figures_follow_deliveries_refusals_and_retractions() {
                     cancelled: 1,
                     failed: 0,
                 },
+                // Two accepted at their first attempt, one failed once.
+                attempts: 3,
+                retries: 0,
+                failed_attempts: 1,
                 last_delivered_at_ms: Some(T0 + 9),
                 last_error: None,
             },
@@ -79,13 +83,15 @@ fn figures_follow_deliveries_refusals_and_retractions() {
                     cancelled: 1,
                     failed: 1,
                 },
+                attempts: 3,
+                retries: 0,
+                failed_attempts: 3,
                 last_delivered_at_ms: None,
                 last_error: Some("503 first".to_owned()),
             },
         ]
     );
     assert_eq!(stats::oldest_pending_at_ms(&conn).unwrap(), Some(T0));
-
     let counts = stats::alerts_since(&conn, T0).unwrap();
     assert_eq!(counts.of(AlertState::Firing), 2);
     assert_eq!(counts.of(AlertState::Retracted), 1);
@@ -103,4 +109,12 @@ fn figures_follow_deliveries_refusals_and_retractions() {
     assert_eq!(stats::newest_alert_at_ms(&conn).unwrap(), Some(T0 + 100));
     assert_eq!(stats::alerts_since(&conn, T0 + 1).unwrap().firing, 1);
     assert_eq!(stats::oldest_pending_at_ms(&conn).unwrap(), Some(T0));
+
+    // b's second attempt at ops fails too, its third is accepted: two
+    // retries, two failed attempts more, one accepted.
+    let b_ops = delivery(&conn, 2, "b", "ops");
+    outbox::mark_retry(&conn, b_ops, T0 + 90, "503 again").unwrap();
+    outbox::mark_delivered(&conn, b_ops, T0 + 120).unwrap();
+    let ops = stats::deliveries_by_notifier(&conn).unwrap().remove(1);
+    assert_eq!((ops.attempts, ops.retries, ops.failed_attempts), (5, 2, 4));
 }

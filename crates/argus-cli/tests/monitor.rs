@@ -630,7 +630,12 @@ fn a_key_used_outside_its_window_alerts_through_the_running_daemon() {
         .as_secs()
         / 3600
         % 24;
-    let hours = format!("{}-{}", (hour + 2) % 24, (hour + 3) % 24);
+    // An end of 0 is written 24 (a window ends at 1–24).
+    let end = match (hour + 3) % 24 {
+        0 => 24,
+        end => end,
+    };
+    let hours = format!("{}-{end}", (hour + 2) % 24);
     let policy = |outside: &str| {
         keys(&[
             "policy",

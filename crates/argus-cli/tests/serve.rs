@@ -1,7 +1,8 @@
 //! `argus serve` as a real process: it listens on a port it picks (port
 //! 0), answers `/healthz` and `/api/registry` over a real socket, and stops
-//! cleanly on SIGTERM; an address other than loopback is refused (the API
-//! has no authentication yet) unless forced.
+//! cleanly on SIGTERM; an address other than loopback is refused without
+//! TLS unless forced, and a key that does not fit its certificate stops
+//! the start.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -136,7 +137,7 @@ fn argus_serve_answers_over_a_socket_and_stops_on_sigterm() {
 }
 
 #[test]
-fn argus_serve_refuses_a_remote_address_without_authentication() {
+fn argus_serve_refuses_a_remote_address_without_tls_and_a_mismatched_key() {
     let data = tempfile::tempdir().unwrap();
     let import = argus(data.path())
         .args(["registry", "import"])
@@ -150,6 +151,19 @@ fn argus_serve_refuses_a_remote_address_without_authentication() {
         .unwrap();
     assert_eq!(refused.status.code(), Some(2), "{refused:?}");
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("tokens and TLS come next"), "{stderr}");
-    assert!(stderr.contains("allow_unauthenticated_remote"), "{stderr}");
+    assert!(stderr.contains("--insecure-remote"), "{stderr}");
+    assert!(stderr.contains("--tls-cert"), "{stderr}");
+
+    let tls = testdata("tls");
+    let mismatch = argus(data.path())
+        .args(["serve", "--listen", "0.0.0.0:0", "--tls-cert"])
+        .arg(tls.join("cert.pem"))
+        .arg("--tls-key")
+        .arg(tls.join("other-key.pem"))
+        .output()
+        .unwrap();
+    assert!(!mismatch.status.success(), "{mismatch:?}");
+    let stderr = String::from_utf8_lossy(&mismatch.stderr);
+    assert!(stderr.contains("does not fit the certificate"), "{stderr}");
+    assert!(stderr.contains("other-key.pem"), "{stderr}");
 }

@@ -18,8 +18,14 @@
 //!
 //! The feature is off by default so the rest of core stays free of I/O and of
 //! these dependencies for the crates that never talk to the network.
+//!
+//! The server side (the HTTP API's certificate and key) is [`server`]: the
+//! same provider and protocol versions, the operator's PEM files.
 
 use std::sync::Arc;
+
+pub mod server;
+pub use server::{ServerTlsError, server_config};
 
 pub use rustls::ClientConfig;
 use rustls_platform_verifier::BuilderVerifierExt as _;

@@ -145,6 +145,10 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
             }
         };
         let tip = follower.cursor().tip().copied();
+        let (blocks_committed, blocks_reverted) = match &event {
+            ChainEvent::Committed(blocks) => (blocks.len() as u64, 0),
+            ChainEvent::Reverted(blocks) => (0, blocks.len() as u64),
+        };
         let committed = context
             .recorder
             .commit(
@@ -152,7 +156,12 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                 &findings,
                 &reverted,
                 |tx| argus_chain::db::apply(tx, chain, &event, retain),
-                || context.live.set_tip(chain, tip),
+                || {
+                    context.live.set_tip(chain, tip);
+                    context
+                        .live
+                        .count_blocks(chain, blocks_committed, blocks_reverted);
+                },
             )
             .map_err(retry)?;
         tracing::debug!(chain = chain.0, new = committed.new, "recorded");

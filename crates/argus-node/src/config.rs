@@ -35,7 +35,7 @@ pub use audit::{AuditConfig, Witness};
 
 pub use server::{
     DEFAULT_READY_MAX_LAG, PublicConfig, PublicContract, PublicSystem, RateLimitConfig,
-    ServerConfig, check_listen,
+    ServerConfig, TlsFiles, check_listen, remote_warning,
 };
 
 /// Every problem found in a config, in file order.
@@ -475,7 +475,7 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
     let server = doc
         .server
         .as_ref()
-        .and_then(|raw| server::server_config(&mut out, raw, &followed));
+        .and_then(|raw| server::server_config(&mut out, raw, &followed, |p| doc.resolve(p)));
 
     match (
         out.diagnostics.is_empty(),

@@ -150,9 +150,37 @@ pub enum NodeError {
 pub(crate) struct Live {
     tips: Mutex<BTreeMap<ChainId, Option<BlockRef>>>,
     pools: Mutex<BTreeMap<ChainId, RpcPool>>,
+    blocks: Mutex<BTreeMap<ChainId, BlockCounts>>,
+}
+
+/// Blocks a chain task recorded since the node started (a process-local
+/// counter: Prometheus reads a restart's reset as one; the store keeps
+/// only the recent canonical blocks, so it cannot count them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlockCounts {
+    /// Blocks evaluated and committed.
+    pub committed: u64,
+    /// Blocks unwound by a reorg.
+    pub reverted: u64,
 }
 
 impl Live {
+    /// Counts blocks of `chain` recorded (called once their transaction
+    /// committed).
+    pub(crate) fn count_blocks(&self, chain: ChainId, committed: u64, reverted: u64) {
+        let mut blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
+        let counts = blocks.entry(chain).or_default();
+        counts.committed = counts.committed.saturating_add(committed);
+        counts.reverted = counts.reverted.saturating_add(reverted);
+    }
+
+    pub(crate) fn block_counts(&self) -> BTreeMap<ChainId, BlockCounts> {
+        self.blocks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     pub(crate) fn set_tip(&self, chain: ChainId, tip: Option<BlockRef>) {
         let mut tips = self.tips.lock().unwrap_or_else(|p| p.into_inner());
         tips.insert(chain, tip);
@@ -562,6 +590,11 @@ impl NodeHandle {
         self.live.endpoint_stats()
     }
 
+    /// Blocks each chain task recorded since the node started.
+    pub fn block_counts(&self) -> BTreeMap<ChainId, BlockCounts> {
+        self.live.block_counts()
+    }
+
     /// Asks the dispatcher to look at the outbox now (after another process
     /// recorded alerts, or after a test moved the clock).
     pub fn wake_dispatcher(&self) {
@@ -642,6 +675,11 @@ impl NodeView {
     /// here, so signal rules see them like any source's samples.
     pub fn signals(&self) -> Option<mpsc::Sender<Sample>> {
         self.signals.clone()
+    }
+
+    /// Blocks each chain task recorded since the node started.
+    pub fn block_counts(&self) -> BTreeMap<ChainId, BlockCounts> {
+        self.live.block_counts()
     }
 }
 

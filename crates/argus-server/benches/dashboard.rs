@@ -132,9 +132,13 @@ fn main() {
         .unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .block_on(argus_server::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            None,
+            false,
+        ))
         .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let base = format!("http://{}", listener.local_addr());
     let server = runtime.spawn(argus_server::serve(listener, state, async move {
         let _ = stop_rx.await;
     }));

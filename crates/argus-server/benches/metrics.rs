@@ -5,14 +5,14 @@
 //! per transaction, over 20 rules and 5 severities, each routed to two
 //! notifiers: 200,000 deliveries, half of them marked delivered), one
 //! chain checkpoint and no node (`argus serve`'s case). Measured: one
-//! `GET /metrics` and one `GET /api/alerts` (its default page) through the
-//! router, without a socket, on a tokio runtime.
+//! `GET /metrics`, and `GET /api/alerts` (its default page, a page of 50,
+//! and filtered by rule and severity), through the router, without a
+//! socket, on a tokio runtime. Over a socket, `scripts/bench-api` measures
+//! requests per second with `wrk` against `argus serve` on the same store
+//! (made by `examples/fill_store.rs`, which shares `support/fill.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use alloy_primitives::B256;
-use argus_alerting::{Routing, outbox};
-use argus_core::{BlockRef, ChainId, ChainOrigin, Finding, Severity, finding_id};
 use argus_server::{AppState, app};
 use argus_store::Store;
 use axum::body::Body;
@@ -21,60 +21,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 
-const ALERTS: u64 = 100_000;
-const SEVERITIES: [Severity; 5] = [
-    Severity::Critical,
-    Severity::High,
-    Severity::Medium,
-    Severity::Low,
-    Severity::Info,
-];
+#[path = "support/fill.rs"]
+mod fill;
 
-fn finding(n: u64) -> Finding {
-    let origin = ChainOrigin {
-        chain: ChainId::LOCAL,
-        block: BlockRef {
-            number: n,
-            hash: B256::left_padding_from(&n.to_be_bytes()),
-            parent_hash: B256::ZERO,
-            timestamp: 1_800_000_000,
-        },
-        tx_hash: Some(B256::repeat_byte(0xee)),
-        log_index: Some(0),
-    };
-    let rule = format!("bench.rule-{}", n % 20);
-    let id = finding_id(&rule, Some(&origin), &[]);
-    Finding {
-        id,
-        rule_id: rule,
-        severity: SEVERITIES[(n % 5) as usize],
-        title: "bench".to_owned(),
-        dedup_key: format!("{id:#x}"),
-        origin: Some(origin),
-        at_ms: 1_800_000_000_000 + n as i64,
-        fields: serde_json::json!({"amount": "5"}),
-    }
-}
-
-fn fill(store: &Store) {
-    let mut conn = store.connect().unwrap();
-    let routing = Routing::to_all(&["hook", "pager"], 600_000);
-    for batch in 0..ALERTS / 1000 {
-        let tx = conn.transaction().unwrap();
-        for n in batch * 1000..(batch + 1) * 1000 {
-            let f = finding(n);
-            outbox::record(&tx, &f, &routing, f.at_ms).unwrap();
-        }
-        tx.commit().unwrap();
-    }
-    conn.sqlite()
-        .execute_batch(
-            "UPDATE alert_deliveries SET status = 'delivered',
-                 delivered_at_ms = created_at_ms + (id % 5000)
-             WHERE id % 2 = 0",
-        )
-        .unwrap();
-}
+use fill::{ALERTS, fill};
 
 fn scrape_bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
@@ -126,6 +76,12 @@ fn scrape_bench(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("GET /metrics", |b| b.iter(|| get("/metrics")));
     group.bench_function("GET /api/alerts", |b| b.iter(|| get("/api/alerts")));
+    group.bench_function("GET /api/alerts?limit=50", |b| {
+        b.iter(|| get("/api/alerts?limit=50"))
+    });
+    group.bench_function("GET /api/alerts?rule=bench.rule-7&min_severity=high", |b| {
+        b.iter(|| get("/api/alerts?rule=bench.rule-7&min_severity=high"))
+    });
     group.finish();
 }
 

@@ -187,7 +187,7 @@ impl IntoResponse for AppError {
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// The listen address is refused by policy (no authentication yet).
+    /// The listen address is refused by policy (not loopback, no TLS).
     #[error("cannot listen on {listen}: {why}")]
     Refused { listen: SocketAddr, why: String },
     /// The socket could not be bound.
@@ -196,6 +196,12 @@ pub enum ServerError {
         listen: SocketAddr,
         #[source]
         source: std::io::Error,
+    },
+    /// The certificate or key cannot be used.
+    #[error("cannot serve TLS: {source}")]
+    Tls {
+        #[source]
+        source: argus_core::tls::ServerTlsError,
     },
     /// Serving failed.
     #[error("the HTTP server stopped: {source}")]

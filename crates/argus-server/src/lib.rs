@@ -42,6 +42,7 @@ mod dashboard;
 pub mod error;
 mod events;
 mod health;
+mod listener;
 mod metrics;
 mod openapi;
 mod params;
@@ -51,12 +52,13 @@ mod state;
 mod status;
 
 use axum::Router;
-use axum::http::{StatusCode, Uri};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 
-pub use argus_node::config::{PublicConfig, ServerConfig};
+pub use argus_node::config::{PublicConfig, ServerConfig, TlsFiles};
 pub use auth::{AuditRecord, AuditSink, AuthConfig, Caller, RateLimit, Role};
 pub use error::{AppError, ServerError};
+pub use listener::{ApiListener, ApiStream, HANDSHAKE_TIMEOUT, MAX_HANDSHAKES};
 pub use metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, MAX_SIGNAL_SERIES};
 pub use serve::{bind, serve};
 pub use state::{AppState, RuleSummary};
@@ -69,6 +71,7 @@ pub fn app(state: AppState) -> Router {
             axum::middleware::from_fn_with_state(state.clone(), auth::authenticate),
         ))
         .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
         .with_state(state)
 }
 
@@ -141,6 +144,22 @@ async fn no_route(uri: Uri) -> impl IntoResponse {
             "error": "no_route",
             "detail": format!(
                 "no route {}; /openapi.json lists them",
+                params::shorten(uri.path())
+            ),
+        })),
+    )
+}
+
+/// A method the path does not have: 405 in the API's error shape (axum's
+/// own is an empty body).
+async fn no_method(method: Method, uri: Uri) -> impl IntoResponse {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(serde_json::json!({
+            "error": "method_not_allowed",
+            "detail": format!(
+                "{} is not a method of {}; /openapi.json lists each route's methods",
+                params::shorten(method.as_str()),
                 params::shorten(uri.path())
             ),
         })),

@@ -26,7 +26,14 @@
 //!   by its state now (an alert retracted later moves from `firing` to
 //!   `retracted`, so one series may step down; the sum over states only
 //!   grows);
+//! - `argus_blocks_processed_total`, `argus_blocks_reverted_total`
+//!   `{chain}` (daemon only): blocks each chain task recorded since the
+//!   node started (the store keeps only recent blocks, so this one figure
+//!   is a live counter);
 //! - `argus_deliveries{notifier, status}`,
+//!   `argus_delivery_attempts_total`, `argus_delivery_retries_total`,
+//!   `argus_delivery_failures_total` `{notifier}` (attempts, attempts after
+//!   a delivery's first, attempts that failed),
 //!   `argus_delivery_oldest_pending_age_seconds`,
 //!   `argus_delivery_latency_seconds` (histogram);
 //! - `argus_incidents{severity, state}` and
@@ -55,6 +62,7 @@ use argus_core::{ChainId, Signal};
 use argus_incident::IncidentSeverity;
 use argus_incident::IncidentState;
 use argus_incident::metrics::IncidentCount;
+use argus_node::BlockCounts;
 use argus_sources::db::LatestSamples;
 use axum::extract::{RawQuery, State};
 use axum::http::header;
@@ -119,6 +127,7 @@ pub(crate) async fn scrape(
     Params::parse(query.as_deref(), &[])?;
     let lags = chain_lags(&state).await?;
     let endpoints = state.node().map(argus_node::NodeView::endpoint_stats);
+    let blocks = state.node().map(argus_node::NodeView::block_counts);
     let stored = state
         .read(|conn| {
             // One snapshot: the families of a scrape agree with each other.
@@ -140,17 +149,22 @@ pub(crate) async fn scrape(
             Ok(stored)
         })
         .await?;
-    let mut text = render(&lags, endpoints.as_ref(), &stored, state.now_ms());
+    let live = Live {
+        endpoints: endpoints.as_ref(),
+        blocks: blocks.as_ref(),
+    };
+    let mut text = render(&lags, &live, &stored, state.now_ms());
     render_auth_failures(&mut text, state.auth().failures());
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], text))
 }
 
-fn render(
-    lags: &[ChainLag],
-    endpoints: Option<&BTreeMap<ChainId, Vec<EndpointStats>>>,
-    stored: &Stored,
-    now_ms: i64,
-) -> String {
+/// What the node holds in memory (none in `argus serve`).
+struct Live<'a> {
+    endpoints: Option<&'a BTreeMap<ChainId, Vec<EndpointStats>>>,
+    blocks: Option<&'a BTreeMap<ChainId, BlockCounts>>,
+}
+
+fn render(lags: &[ChainLag], live: &Live<'_>, stored: &Stored, now_ms: i64) -> String {
     let mut out = Exposition::default();
     out.family(
         "argus_build_info",
@@ -191,13 +205,45 @@ fn render(
             );
         }
     }
-    if let Some(endpoints) = endpoints {
+    if let Some(blocks) = live.blocks {
+        render_blocks(&mut out, blocks);
+    }
+    if let Some(endpoints) = live.endpoints {
         render_endpoints(&mut out, endpoints);
     }
     render_alerting(&mut out, stored, now_ms);
     render_incidents(&mut out, stored);
     render_signals(&mut out, &stored.signals);
     out.text
+}
+
+fn render_blocks(out: &mut Exposition, blocks: &BTreeMap<ChainId, BlockCounts>) {
+    out.family(
+        "argus_blocks_processed_total",
+        "counter",
+        "Blocks evaluated and recorded since the node started, per chain.",
+    );
+    for (chain, counts) in blocks {
+        let chain = chain.name();
+        out.sample(
+            "argus_blocks_processed_total",
+            &[("chain", &chain)],
+            counts.committed as f64,
+        );
+    }
+    out.family(
+        "argus_blocks_reverted_total",
+        "counter",
+        "Blocks unwound by reorgs since the node started, per chain.",
+    );
+    for (chain, counts) in blocks {
+        let chain = chain.name();
+        out.sample(
+            "argus_blocks_reverted_total",
+            &[("chain", &chain)],
+            counts.reverted as f64,
+        );
+    }
 }
 
 /// The API's failed authentications since the server started (a process
@@ -336,6 +382,28 @@ fn render_alerting(out: &mut Exposition, stored: &Stored, now_ms: i64) {
                 ("status", status.as_str()),
             ];
             out.sample("argus_deliveries", &labels, n.counts.of(status) as f64);
+        }
+    }
+    for (name, help, figure) in [
+        (
+            "argus_delivery_attempts_total",
+            "Delivery attempts made, by notifier.",
+            (|n: &argus_alerting::NotifierDeliveries| n.attempts) as fn(&_) -> u64,
+        ),
+        (
+            "argus_delivery_retries_total",
+            "Delivery attempts after a delivery's first (retries), by notifier.",
+            |n| n.retries,
+        ),
+        (
+            "argus_delivery_failures_total",
+            "Delivery attempts that failed (retried or given up), by notifier.",
+            |n| n.failed_attempts,
+        ),
+    ] {
+        out.family(name, "counter", help);
+        for n in &stored.deliveries {
+            out.sample(name, &[("notifier", n.notifier.as_str())], figure(n) as f64);
         }
     }
     out.family(

@@ -105,6 +105,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "api_tokens",
         sql: include_str!("../migrations/0007_api_tokens.sql"),
     },
+    Migration {
+        version: 8,
+        name: "delivery attempts",
+        sql: include_str!("../migrations/0008_delivery_attempts.sql"),
+    },
 ];
 
 /// What went wrong with the database.

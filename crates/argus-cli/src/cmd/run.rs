@@ -157,14 +157,17 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
     // The HTTP API beside the node when the config asks for it: bound
     // before the node starts, so a taken port stops the start.
     let api = match &loaded.server {
-        Some(server) => Some((
-            runtime.block_on(argus_server::bind(
+        Some(server) => {
+            for warning in server.deprecations() {
+                sh_eprintln!("warning: {warning}");
+            }
+            let listener = runtime.block_on(argus_server::bind(
                 server.listen,
-                server.allow_unauthenticated_remote,
-            ))?,
-            server.clone(),
-            loaded.rules.clone(),
-        )),
+                server.tls.as_ref(),
+                server.insecure_remote,
+            ))?;
+            Some((listener, server.clone(), loaded.rules.clone()))
+        }
         None => None,
     };
     let outcome = runtime.block_on(async move {
@@ -187,9 +190,11 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
                 .with_rules(&rules)
                 .with_public(server.public)
                 .with_ready_max_lag(server.ready_max_lag);
-            if let Ok(bound) = listener.local_addr() {
-                sh_eprintln!("argus: serving the API on http://{bound}/");
-            }
+            sh_eprintln!(
+                "argus: serving the API on {}://{}/",
+                listener.scheme(),
+                listener.local_addr()
+            );
             tokio::spawn(argus_server::serve(listener, state, async move {
                 let _ = api_stopped.await;
             }))

@@ -10,9 +10,10 @@
 //! the store every second. Every `/api/*` route needs a token (`argus
 //! tokens create`); writes answer 503 `read_only` (they happen inside `argus
 //! run`), and failed authentications are logged and counted in `/metrics`
-//! only (no node to signal, no audit writer). It listens on loopback only
-//! unless told otherwise (`--allow-unauthenticated-remote`, or the config's
-//! `allow_unauthenticated_remote`) until TLS exists.
+//! only (no node to signal, no audit writer). It serves HTTPS with
+//! `--tls-cert` and `--tls-key` (or the config's `server.tls`); an address
+//! other than loopback needs them, unless `--insecure-remote` (or the
+//! config's `insecure_remote`) forces plain HTTP, warned about at every start.
 //! SIGINT, SIGTERM or SIGHUP stop it gracefully.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -40,10 +41,18 @@ pub(crate) struct ServeArgs {
     /// `/api/rules`) and its `server:` section (the public status page).
     #[arg(short, long)]
     config: Option<PathBuf>,
-    /// Serve on an address other than loopback although the API has no
-    /// authentication yet (tokens and TLS come next).
-    #[arg(long)]
-    allow_unauthenticated_remote: bool,
+    /// Serve HTTPS with this certificate chain (PEM, the server's
+    /// certificate first); needs `--tls-key`. Overrides the config's
+    /// `server.tls`.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of `--tls-cert` (PEM, unencrypted, mode 0600).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on an address other than loopback: everything the
+    /// API shows crosses the network in clear. Warned about at every start.
+    #[arg(long, alias = "allow-unauthenticated-remote")]
+    insecure_remote: bool,
 }
 
 pub(crate) fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -60,10 +69,18 @@ pub(crate) fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCo
         .listen
         .or(server.as_ref().map(|s| s.listen))
         .unwrap_or(DEFAULT_LISTEN);
-    let allow_remote = args.allow_unauthenticated_remote
-        || server
-            .as_ref()
-            .is_some_and(|s| s.allow_unauthenticated_remote);
+    let insecure_remote =
+        args.insecure_remote || server.as_ref().is_some_and(|s| s.insecure_remote);
+    let tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(argus_server::TlsFiles { cert, key }),
+        _ => server.as_ref().and_then(|s| s.tls.clone()),
+    };
+    if let Some(server) = &server {
+        // The plain-HTTP warning is the server's own, logged at bind.
+        for warning in server.deprecations() {
+            sh_eprintln!("warning: {warning}");
+        }
+    }
     let mut state = AppState::new(store, data_dir.clone());
     if let Some(loaded) = &loaded {
         state = state.with_rules(&loaded.rules);
@@ -84,12 +101,11 @@ pub(crate) fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCo
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let stop = StopSignal::listen().context("cannot listen for SIGINT, SIGTERM and SIGHUP")?;
-        let listener = argus_server::bind(listen, allow_remote).await?;
-        let bound = listener
-            .local_addr()
-            .context("cannot read the address listened on")?;
+        let listener = argus_server::bind(listen, tls.as_ref(), insecure_remote).await?;
         sh_eprintln!(
-            "argus: serving the API on http://{bound}/ (read-only over {}); /openapi.json lists the routes",
+            "argus: serving the API on {}://{}/ (read-only over {}); /openapi.json lists the routes",
+            listener.scheme(),
+            listener.local_addr(),
             data_dir.display()
         );
         argus_server::serve(listener, state, async move {

@@ -91,6 +91,9 @@ pub(crate) fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Exi
                     ));
                 }
             }
+            if let Some(server) = &loaded.server {
+                warnings.extend(server.warnings());
+            }
             for warning in &warnings {
                 sh_eprintln!("warning: {warning}");
             }

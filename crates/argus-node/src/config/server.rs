@@ -4,6 +4,7 @@
 //! ```yaml
 //! server:
 //!   listen: 127.0.0.1:8080
+//!   tls: { cert: tls/cert.pem, key: tls/key.pem }   # PEM; paths against the config's folder
 //!   ready_max_lag: 5m            # /readyz: a chain whose newest block is older is not ready
 //!   rate_limit: { per_second: 20, burst: 60 }   # per client address (the defaults)
 //!   public:
@@ -22,12 +23,19 @@
 //! systems, chains and contract addresses named here and nothing else, so
 //! forgetting to mark something public hides it, never the reverse.
 //!
-//! No authentication exists yet, so [`check_listen`] refuses an address
-//! other than loopback unless the operator says
-//! `allow_unauthenticated_remote: true`; `argus serve` applies the same
-//! check to `--listen`.
+//! **The listen policy** ([`check_listen`]): loopback is served in plain
+//! HTTP; any other address needs TLS (`tls:`), since tokens and everything
+//! the API shows would otherwise cross the network in clear. An operator
+//! who terminates TLS elsewhere (a proxy on the same private network) says
+//! `insecure_remote: true`, which is warned about at every start. The
+//! certificate and key are loaded here, with the server's own loader
+//! (`argus_core::tls::server_config`), so `argus validate` refuses a pair
+//! the server could not use. `allow_unauthenticated_remote`, the key's
+//! name before TLS existed, is still read as `insecure_remote` with a
+//! deprecation warning. `argus serve` applies the same checks to its flags.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use alloy_primitives::Address;
@@ -42,15 +50,68 @@ use super::Collector;
 pub struct ServerConfig {
     /// Where the API listens.
     pub listen: SocketAddr,
-    /// Serve on a non-loopback address without authentication (warned
-    /// about at every start).
-    pub allow_unauthenticated_remote: bool,
+    /// The certificate and key to serve HTTPS with (none: plain HTTP).
+    pub tls: Option<TlsFiles>,
+    /// Serve plain HTTP on a non-loopback address (warned about at every
+    /// start).
+    pub insecure_remote: bool,
+    /// `insecure_remote` was written under its old name,
+    /// `allow_unauthenticated_remote`.
+    pub deprecated_remote_key: bool,
     /// `/readyz` fails when a chain's newest block is older than this.
     pub ready_max_lag: Duration,
     /// Requests per client address (`rate_limit: {per_second, burst}`).
     pub rate_limit: RateLimitConfig,
     /// What the public status page shows.
     pub public: PublicConfig,
+}
+
+/// The PEM files of `server.tls`, resolved against the config's folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, the server's certificate first.
+    pub cert: PathBuf,
+    /// The private key (unencrypted; keep it mode 0600).
+    pub key: PathBuf,
+}
+
+impl ServerConfig {
+    /// What the operator should hear from `argus validate`: plain HTTP to
+    /// the network (the server logs it at every start too), a deprecated
+    /// key.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = self.deprecations();
+        warnings.extend(remote_warning(
+            self.listen,
+            self.tls.is_some(),
+            self.insecure_remote,
+        ));
+        warnings
+    }
+
+    /// Keys written under an old name, for the commands to print at start.
+    pub fn deprecations(&self) -> Vec<String> {
+        if self.deprecated_remote_key {
+            vec![
+                "server.allow_unauthenticated_remote is deprecated; write `insecure_remote: true` \
+                 (or, better, give `tls: {cert, key}`)"
+                    .to_owned(),
+            ]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// The warning for plain HTTP on a non-loopback address, when that is
+/// what will be served.
+pub fn remote_warning(listen: SocketAddr, tls: bool, insecure_remote: bool) -> Option<String> {
+    (insecure_remote && !tls && !listen.ip().is_loopback()).then(|| {
+        format!(
+            "serving the API over plain HTTP on {listen}, a non-loopback address \
+             (insecure_remote): what it shows, and any token sent to it, cross the network in clear"
+        )
+    })
 }
 
 /// The default of `server.ready_max_lag`.
@@ -104,15 +165,18 @@ pub struct PublicContract {
     pub label: Option<String>,
 }
 
-/// Why a listen address is refused.
-pub fn check_listen(listen: SocketAddr, allow_unauthenticated_remote: bool) -> Result<(), String> {
-    if listen.ip().is_loopback() || allow_unauthenticated_remote {
+/// Why a listen address is refused: anything but loopback needs TLS,
+/// unless `insecure_remote` forces plain HTTP.
+pub fn check_listen(listen: SocketAddr, tls: bool, insecure_remote: bool) -> Result<(), String> {
+    if listen.ip().is_loopback() || tls || insecure_remote {
         return Ok(());
     }
     Err(format!(
-        "{listen} is not a loopback address, and the API has no authentication yet (tokens and \
-         TLS come next): listen on 127.0.0.1 or [::1] and put an authenticating proxy in front, \
-         or set `allow_unauthenticated_remote: true` to serve it to the network anyway"
+        "{listen} is not a loopback address, and plain HTTP would carry the API (and its \
+         tokens) in clear: give a certificate (`server.tls: {{cert: FILE, key: FILE}}`, or \
+         `argus serve --tls-cert FILE --tls-key FILE`), or listen on 127.0.0.1 or [::1] \
+         behind a TLS proxy, or set `insecure_remote: true` (`--insecure-remote`) to serve \
+         plain HTTP to the network anyway"
     ))
 }
 
@@ -121,13 +185,25 @@ pub fn check_listen(listen: SocketAddr, allow_unauthenticated_remote: bool) -> R
 struct ServerSection {
     listen: String,
     #[serde(default)]
-    allow_unauthenticated_remote: bool,
+    tls: Option<TlsSection>,
+    #[serde(default)]
+    insecure_remote: bool,
+    /// The old name of `insecure_remote`.
+    #[serde(default)]
+    allow_unauthenticated_remote: Option<bool>,
     #[serde(default, deserialize_with = "argus_core::duration::deserialize_option")]
     ready_max_lag: Option<Duration>,
     #[serde(default)]
     public: PublicSection,
     #[serde(default)]
     rate_limit: RateLimitConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    cert: String,
+    key: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -168,6 +244,7 @@ pub(super) fn server_config(
     out: &mut Collector,
     raw: &Spanned<serde_json::Value>,
     chains: &[ChainId],
+    resolve: impl Fn(&str) -> PathBuf,
 ) -> Option<ServerConfig> {
     let section: ServerSection = out.item("server", raw)?;
     let mut ok = true;
@@ -188,8 +265,19 @@ pub(super) fn server_config(
             None
         }
     };
+    let insecure_remote =
+        section.insecure_remote || section.allow_unauthenticated_remote.unwrap_or(false);
+    let tls = section.tls.as_ref().map(|tls| TlsFiles {
+        cert: resolve(tls.cert.trim()),
+        key: resolve(tls.key.trim()),
+    });
+    if let Some(files) = &tls
+        && let Err(error) = argus_core::tls::server_config(&files.cert, &files.key)
+    {
+        problem(out, format!("server.tls: {error}"));
+    }
     if let Some(listen) = listen
-        && let Err(why) = check_listen(listen, section.allow_unauthenticated_remote)
+        && let Err(why) = check_listen(listen, tls.is_some(), insecure_remote)
     {
         problem(out, format!("server.listen: {why}"));
     }
@@ -297,7 +385,9 @@ pub(super) fn server_config(
     }
     Some(ServerConfig {
         listen: listen?,
-        allow_unauthenticated_remote: section.allow_unauthenticated_remote,
+        tls,
+        insecure_remote,
+        deprecated_remote_key: section.allow_unauthenticated_remote.is_some(),
         ready_max_lag: section.ready_max_lag.unwrap_or(DEFAULT_READY_MAX_LAG),
         rate_limit: section.rate_limit,
         public: PublicConfig { title, systems },
@@ -415,7 +505,8 @@ mod tests {
         let error = load(&path).expect_err("refused");
         let text = error.to_string();
         assert_eq!(error.0.len(), 3, "{text}");
-        assert!(text.contains("tokens and TLS come next"), "{text}");
+        assert!(text.contains("insecure_remote: true"), "{text}");
+        assert!(text.contains("server.tls"), "{text}");
         assert!(
             text.contains("systems[0].chains[0]: chain mainnet is not one of"),
             "{text}"
@@ -425,13 +516,76 @@ mod tests {
 
         let forced = write(
             dir.path(),
+            &format!("{CHAINS}server:\n  listen: 0.0.0.0:8080\n  insecure_remote: true\n"),
+        );
+        let server = load(&forced).expect("loads").server.expect("server");
+        assert!(server.insecure_remote && !server.deprecated_remote_key);
+        let warnings = server.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("plain HTTP"), "{warnings:?}");
+
+        let old_name = write(
+            dir.path(),
             &format!(
                 "{CHAINS}server:\n  listen: 0.0.0.0:8080\n  allow_unauthenticated_remote: true\n"
             ),
         );
-        let server = load(&forced).expect("loads").server.expect("server");
-        assert!(server.allow_unauthenticated_remote);
-        assert!(check_listen("[::1]:80".parse().unwrap(), false).is_ok());
-        assert!(check_listen("10.0.0.1:80".parse().unwrap(), false).is_err());
+        let server = load(&old_name).expect("loads").server.expect("server");
+        assert!(server.insecure_remote && server.deprecated_remote_key);
+        let warnings = server.warnings();
+        assert!(warnings[0].contains("deprecated"), "{warnings:?}");
+        assert!(check_listen("[::1]:80".parse().unwrap(), false, false).is_ok());
+        assert!(check_listen("10.0.0.1:80".parse().unwrap(), false, false).is_err());
+        assert!(check_listen("10.0.0.1:80".parse().unwrap(), true, false).is_ok());
+    }
+
+    fn tls_testdata(name: &str) -> String {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/tls")
+            .join(name)
+            .display()
+            .to_string()
+    }
+
+    #[test]
+    fn a_remote_listen_with_tls_loads_and_a_bad_pair_is_reported_at_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(tls_testdata("cert.pem"), dir.path().join("cert.pem")).unwrap();
+        let key = tls_testdata("key.pem");
+        // The certificate relative to the config's folder, the key absolute.
+        let path = write(
+            dir.path(),
+            &format!(
+                "{CHAINS}server:\n  listen: 0.0.0.0:8443\n  tls: {{ cert: cert.pem, key: '{key}' }}\n"
+            ),
+        );
+        let server = load(&path).expect("loads").server.expect("server");
+        let tls = server.tls.clone().expect("tls");
+        assert_eq!(tls.cert, dir.path().join("cert.pem"));
+        assert!(server.warnings().is_empty(), "{:?}", server.warnings());
+
+        let other = tls_testdata("other-key.pem");
+        let mismatch = write(
+            dir.path(),
+            &format!(
+                "{CHAINS}server:\n  listen: 0.0.0.0:8443\n  tls: {{ cert: cert.pem, key: '{other}' }}\n"
+            ),
+        );
+        let error = load(&mismatch).expect_err("refused");
+        let text = error.to_string();
+        assert_eq!(error.0.len(), 1, "{text}");
+        assert!(text.contains("server.tls: the TLS key"), "{text}");
+        assert!(text.contains("does not fit"), "{text}");
+        assert_eq!(error.0[0].line, 3, "{text}");
+
+        let missing = write(
+            dir.path(),
+            &format!(
+                "{CHAINS}server:\n  listen: 127.0.0.1:8443\n  tls: {{ cert: nowhere.pem, key: '{key}' }}\n"
+            ),
+        );
+        let text = load(&missing).expect_err("refused").to_string();
+        assert!(text.contains("nowhere.pem"), "{text}");
+        assert!(text.contains("argus.yaml:3"), "{text}");
     }
 }

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 
 use argus_core::Signal;
 use argus_sources::Sample;
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, RawQuery, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
@@ -465,10 +465,14 @@ fn failed(state: &AppState, client: Option<IpAddr>, why: Failure) -> AppError {
 }
 
 /// `GET /api/session`: who the token is.
-pub(crate) async fn session(caller: Caller) -> axum::Json<Value> {
-    axum::Json(json!({
+pub(crate) async fn session(
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<axum::Json<Value>, AppError> {
+    crate::params::Params::parse(query.as_deref(), &[])?;
+    Ok(axum::Json(json!({
         "name": caller.name,
         "role": caller.role,
         "totp": caller.totp_enrolled,
-    }))
+    })))
 }

@@ -43,7 +43,9 @@ pub(crate) async fn list(
 pub(crate) async fn show(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, AppError> {
+    Params::parse(query.as_deref(), &[])?;
     let id = super::segment(id, "id")?;
     let id = alert_id(&id)?;
     let document = state

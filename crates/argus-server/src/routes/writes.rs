@@ -19,7 +19,7 @@ use argus_core::{ChainId, Severity, parse_address};
 use argus_incident::state::{self, Act};
 use axum::Json;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use crate::auth::{AuditRecord, Caller, Role};
 use crate::body::JsonBody;
 use crate::error::AppError;
-use crate::params::shorten;
+use crate::params::{Params, shorten};
 use crate::state::AppState;
 
 /// The longest reason or note kept.
@@ -102,8 +102,10 @@ pub(crate) async fn acknowledge(
     State(state): State<AppState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
     JsonBody(body): JsonBody<ReasonBody>,
 ) -> Result<Json<Value>, AppError> {
+    Params::parse(query.as_deref(), &[])?;
     caller.require(Role::Responder)?;
     let id = incident_id(&super::segment(path, "id")?)?;
     let reason = text("reason", body.reason.as_deref())?;
@@ -127,8 +129,10 @@ pub(crate) async fn note(
     State(state): State<AppState>,
     caller: Caller,
     path: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
     JsonBody(body): JsonBody<NoteBody>,
 ) -> Result<Json<Value>, AppError> {
+    Params::parse(query.as_deref(), &[])?;
     caller.require(Role::Responder)?;
     let id = incident_id(&super::segment(path, "id")?)?;
     let Some(note) = text("text", Some(&body.text))? else {
@@ -155,8 +159,10 @@ pub(crate) async fn approve(
     State(state): State<AppState>,
     caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
+    RawQuery(query): RawQuery,
     JsonBody(body): JsonBody<ReasonBody>,
 ) -> Result<Json<Value>, AppError> {
+    Params::parse(query.as_deref(), &[])?;
     caller.require(Role::Admin)?;
     caller.require_totp()?;
     let Path((id, step)) =
@@ -194,8 +200,10 @@ pub(crate) async fn approve(
 pub(crate) async fn add_silence(
     State(state): State<AppState>,
     caller: Caller,
+    RawQuery(query): RawQuery,
     JsonBody(body): JsonBody<SilenceBody>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
+    Params::parse(query.as_deref(), &[])?;
     caller.require(Role::Responder)?;
     let matcher = SilenceMatcher {
         rule_id: body.rule.as_deref().map(rule_pattern).transpose()?,
@@ -274,8 +282,10 @@ pub(crate) async fn end_silence(
     State(state): State<AppState>,
     caller: Caller,
     id: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
     JsonBody(body): JsonBody<ReasonBody>,
 ) -> Result<Json<Value>, AppError> {
+    Params::parse(query.as_deref(), &[])?;
     caller.require(Role::Responder)?;
     let id = super::segment(id, "id")?;
     let id = match id.trim().parse::<i64>() {

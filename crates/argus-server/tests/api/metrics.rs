@@ -170,6 +170,12 @@ async fn metrics_over_the_fixture_have_every_family_with_the_recorded_counts() {
     assert_eq!(pending.len(), 3, "{pending:?}");
     let first = &pending[0];
     outbox::mark_delivered(&conn, first.id, first.created_at_ms + 1_500).unwrap();
+    // The second failed twice and waits for a third attempt; the third was
+    // refused for good at its first.
+    let second = &pending[1];
+    outbox::mark_retry(&conn, second.id, second.created_at_ms + 1_000, "HTTP 502").unwrap();
+    outbox::mark_retry(&conn, second.id, second.created_at_ms + 5_000, "HTTP 502").unwrap();
+    outbox::mark_failed(&conn, pending[2].id, "HTTP 400").unwrap();
     drop(conn);
 
     let app = app(fx.state.clone());
@@ -231,7 +237,7 @@ async fn metrics_over_the_fixture_have_every_family_with_the_recorded_counts() {
             "argus_deliveries",
             &[notifier, ("status", "pending")]
         ),
-        2.0
+        1.0
     );
     assert_eq!(
         one(
@@ -239,8 +245,23 @@ async fn metrics_over_the_fixture_have_every_family_with_the_recorded_counts() {
             "argus_deliveries",
             &[notifier, ("status", "failed")]
         ),
-        0.0
+        1.0
     );
+    // Attempts: 1 accepted + 2 failed + 1 refused; one of them a retry.
+    assert_eq!(
+        one(&samples, "argus_delivery_attempts_total", &[notifier]),
+        4.0
+    );
+    assert_eq!(
+        one(&samples, "argus_delivery_retries_total", &[notifier]),
+        1.0
+    );
+    assert_eq!(
+        one(&samples, "argus_delivery_failures_total", &[notifier]),
+        3.0
+    );
+    // No node in this state: no live block counters.
+    assert!(values(&samples, "argus_blocks_processed_total", &[]).is_empty());
     // The oldest still pending is the second alert's, queued 30 s ago.
     let age = one(&samples, "argus_delivery_oldest_pending_age_seconds", &[]);
     assert!((29.0..600.0).contains(&age), "{age}");

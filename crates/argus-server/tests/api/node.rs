@@ -141,6 +141,13 @@ async fn inside_the_daemon_readiness_chains_and_the_stream_follow_the_node() {
         "the tip series is behind the node's: {}",
         scraped.text
     );
+    let processed = crate::metrics::values(
+        &samples,
+        "argus_blocks_processed_total",
+        &[("chain", "anvil")],
+    );
+    assert_eq!(processed.len(), 1, "{}", scraped.text);
+    assert!(processed[0] >= 1.0, "{}", scraped.text);
     let requests =
         crate::metrics::values(&samples, "argus_rpc_requests_total", &[("chain", "anvil")]);
     assert_eq!(requests.len(), 1, "{}", scraped.text);
