@@ -30,6 +30,27 @@ fn scrape_bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_in_dir(dir.path()).unwrap();
     fill(&store);
+    // A viewer's token, as Prometheus holds: every request checks it (the
+    // row is read each time; argon2 runs once, then the verify cache).
+    let bearer = {
+        use argus_server::auth::tokens::{NewToken, create};
+        let conn = store.connect().unwrap();
+        let new = NewToken {
+            name: "bench",
+            role: argus_server::Role::Viewer,
+            created_by: "bench",
+            expires_at_ms: None,
+            totp_key: None,
+        };
+        let made = create(&conn, new, jiff::Timestamp::now().as_millisecond()).unwrap();
+        format!("Bearer {}", made.token.as_str())
+    };
+    let request = move |uri: &str| {
+        Request::get(uri)
+            .header(axum::http::header::AUTHORIZATION, bearer.as_str())
+            .body(Body::empty())
+            .unwrap()
+    };
     let router = app(AppState::new(store, dir.path()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -38,11 +59,9 @@ fn scrape_bench(c: &mut Criterion) {
         .unwrap();
     let get = |uri: &'static str| {
         let router = router.clone();
+        let req = request(uri);
         runtime.block_on(async move {
-            let response = router
-                .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-                .await
-                .unwrap();
+            let response = router.oneshot(req).await.unwrap();
             assert_eq!(response.status(), StatusCode::OK);
             response
                 .into_body()
@@ -56,11 +75,9 @@ fn scrape_bench(c: &mut Criterion) {
     // The scrape sees every alert.
     let text = {
         let router = router.clone();
+        let req = request("/metrics");
         runtime.block_on(async move {
-            let response = router
-                .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
-                .await
-                .unwrap();
+            let response = router.oneshot(req).await.unwrap();
             let bytes = response.into_body().collect().await.unwrap().to_bytes();
             String::from_utf8(bytes.to_vec()).unwrap()
         })

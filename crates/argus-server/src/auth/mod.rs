@@ -125,9 +125,12 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Who the timeline and the audit log name: `token:<owner>`.
+    /// Who the timeline and the audit log name: the token's owner, as
+    /// given to `argus tokens create --name`. The same name the CLI takes
+    /// from `$USER`, with no prefix, so an approval counts once per person
+    /// whether it came over the API or from a shell.
     pub fn actor(&self) -> String {
-        format!("token:{}", self.name)
+        self.name.clone()
     }
 
     /// A 403 naming the role needed when this caller's is lower.
@@ -171,7 +174,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 /// One entry for the audit log, as the server asks for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditRecord {
-    /// Who: `token:<owner>`, or `client:<address>` for a failure.
+    /// Who: the token's owner, or `client:<address>` for a failure.
     pub actor: String,
     /// What, e.g. `auth.failure`, `silence.add`.
     pub action: String,

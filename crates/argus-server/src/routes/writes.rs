@@ -4,8 +4,10 @@
 //! Each handler checks the caller's role ([`Caller::require`]; approvals
 //! also a TOTP code), parses its strict JSON body ([`JsonBody`]), then
 //! calls the stage's own function (`argus_incident::state`,
-//! `argus_alerting::silence`) in one transaction with the actor
-//! `token:<owner>`: the incident timeline names the token's owner, and the
+//! `argus_alerting::silence`) in one transaction with the token's owner as
+//! the actor (the name the CLI would take from `$USER`, so one person's
+//! approvals count once however they came): the incident timeline names
+//! the owner, and the
 //! daemon copies the timeline into the audit log as it does the CLI's acts.
 //! Silences are not in a timeline, so their handlers write the audit entry
 //! themselves through the server's [`crate::auth::AuditSink`]. Under

@@ -212,7 +212,7 @@ async fn a_responder_acknowledges_notes_and_the_timeline_names_the_owner() {
         .iter()
         .find(|e| e["action"] == "incident.acknowledge")
         .expect("an acknowledgement in the timeline");
-    assert_eq!(acked["actor"], "token:rita");
+    assert_eq!(acked["actor"], "rita");
     assert_eq!(acked["reason"], "paged");
 
     // Twice is a conflict, not a 500.
@@ -313,7 +313,7 @@ async fn silences_are_made_and_ended_by_responders_and_audited() {
     )
     .await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
-    assert_eq!(made.json["created_by"], "token:rita");
+    assert_eq!(made.json["created_by"], "rita");
     let id = made.json["id"].as_i64().unwrap();
     let listed = get(&app, "/api/silences?active=true").await;
     assert!(
@@ -366,10 +366,7 @@ async fn silences_are_made_and_ended_by_responders_and_audited() {
         .iter()
         .map(|r| (r.actor.as_str(), r.action.as_str()))
         .collect();
-    assert_eq!(
-        actions,
-        [("token:rita", "silence.add"), ("token:rita", "silence.end")]
-    );
+    assert_eq!(actions, [("rita", "silence.add"), ("rita", "silence.end")]);
     assert_eq!(records[0].reason, "a drill");
 }
 
@@ -412,7 +409,7 @@ async fn approval_needs_an_admin_and_a_fresh_totp_code() {
         .find(|e| e["action"] == "step.approve")
         .unwrap()
         .clone();
-    assert_eq!(approved["actor"], "token:ada");
+    assert_eq!(approved["actor"], "ada");
 
     // The same code again: refused before anything else is looked at.
     let replay = post(&app, &approve, admin, Some(&good), json!({})).await;
@@ -430,6 +427,59 @@ async fn approval_needs_an_admin_and_a_fresh_totp_code() {
     assert_eq!(second.status, StatusCode::OK, "{}", second.text);
     assert_eq!(second.json["approval"]["released"], true);
     let _ = TOTP_KEY;
+}
+
+/// One person, two ways in: ada approved from a shell (the CLI's actor is
+/// `$USER`), then tries again with her token. The second counts nothing.
+#[tokio::test]
+async fn an_approval_from_the_cli_and_one_from_the_same_persons_token_count_once() {
+    let fx = prepare();
+    let app = app(fx.state.clone());
+    let conn = fx.store.connect().unwrap();
+    let by_shell = argus_incident::state::approve(
+        &conn,
+        fx.incident,
+        GATED_STEP,
+        argus_incident::state::Act {
+            actor: "ada",
+            reason: Some("from the shell"),
+            now_ms: now_ms(),
+        },
+    )
+    .unwrap();
+    assert_eq!(by_shell.approvals, 1);
+    drop(conn);
+
+    let approve = format!("/api/incidents/{}/steps/{GATED_STEP}/approve", fx.incident);
+    let again = post(
+        &app,
+        &approve,
+        Some(&fx.tokens.admin),
+        Some(&code(&fx.tokens.admin_totp)),
+        json!({}),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+    assert!(
+        again.text.contains("ada approved it already"),
+        "{}",
+        again.text
+    );
+
+    // Another admin's approval is the second, and releases the step.
+    let other = post(
+        &app,
+        &approve,
+        Some(&fx.tokens.admin2),
+        Some(&code(&fx.tokens.admin2_totp)),
+        json!({}),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::OK, "{}", other.text);
+    assert_eq!(
+        other.json["approval"],
+        json!({ "approvals": 2, "needed": 2, "released": true })
+    );
 }
 
 #[tokio::test]
