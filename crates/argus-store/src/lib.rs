@@ -39,6 +39,7 @@
 
 mod connection;
 mod lock;
+mod migrate;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -46,71 +47,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{OpenFlags, TransactionBehavior};
+use rusqlite::OpenFlags;
 
 pub use connection::{Connection, Transaction};
 pub use lock::{RUN_LOCK_FILE, RunLock};
+pub use migrate::{MIGRATIONS, Migration, latest_version};
+use migrate::{migrate, user_version};
 
 /// The database file's name inside the data directory.
 pub const DATABASE_FILE: &str = "argus.db";
 
 /// How long a writer waits for another process holding the database.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// One schema change, applied once, in order.
-#[derive(Debug, Clone, Copy)]
-pub struct Migration {
-    /// The schema version this migration brings the database to (1, 2, ...).
-    pub version: u32,
-    /// A short name, from the file name.
-    pub name: &'static str,
-    /// The SQL, run as one batch.
-    pub sql: &'static str,
-}
-
-/// Every migration this binary knows, in order.
-pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "registry",
-        sql: include_str!("../migrations/0001_registry.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "chain",
-        sql: include_str!("../migrations/0002_chain.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "alerting",
-        sql: include_str!("../migrations/0003_alerting.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "signals",
-        sql: include_str!("../migrations/0004_signals.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "incidents",
-        sql: include_str!("../migrations/0005_incidents.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "metrics",
-        sql: include_str!("../migrations/0006_metrics.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "api_tokens",
-        sql: include_str!("../migrations/0007_api_tokens.sql"),
-    },
-    Migration {
-        version: 8,
-        name: "delivery attempts",
-        sql: include_str!("../migrations/0008_delivery_attempts.sql"),
-    },
-];
 
 /// What went wrong with the database.
 #[derive(Debug, thiserror::Error)]
@@ -502,59 +450,6 @@ fn configure(conn: &rusqlite::Connection) -> Result<(), rusqlite::Error> {
         // being deterministic, recorded and sent again under the same
         // idempotency keys: re-sent, never lost.
     )?;
-    Ok(())
-}
-
-/// The highest schema version this binary knows.
-pub fn latest_version() -> u32 {
-    MIGRATIONS.last().map_or(0, |m| m.version)
-}
-
-fn user_version(conn: &rusqlite::Connection) -> Result<u32, rusqlite::Error> {
-    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
-}
-
-fn migrate(conn: &mut Connection, migrations: &[Migration], path: &Path) -> Result<(), StoreError> {
-    let conn = &mut conn.sqlite;
-    let supported = migrations.last().map_or(0, |m| m.version);
-    let mut current = user_version(conn)?;
-    if current > supported {
-        return Err(StoreError::TooNew {
-            path: path.to_owned(),
-            found: current,
-            supported,
-        });
-    }
-    let start = current;
-    for migration in migrations.iter().filter(|m| m.version > start) {
-        let failed = |source| StoreError::Migration {
-            version: migration.version,
-            name: migration.name,
-            previous: current,
-            source,
-        };
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(failed)?;
-        // Another process may have migrated while we waited for the lock.
-        let now = user_version(&tx).map_err(failed)?;
-        if now > supported {
-            return Err(StoreError::TooNew {
-                path: path.to_owned(),
-                found: now,
-                supported,
-            });
-        }
-        if now >= migration.version {
-            current = now;
-            continue;
-        }
-        tx.execute_batch(migration.sql).map_err(failed)?;
-        tx.pragma_update(None, "user_version", migration.version)
-            .map_err(failed)?;
-        tx.commit().map_err(failed)?;
-        current = migration.version;
-    }
     Ok(())
 }
 
