@@ -7,14 +7,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use argus_testkit::{ALICE, Anvil, DEPLOYER, TOKEN, cast, testdata, wait_for};
+use argus_testkit::{ALICE, Anvil, DEPLOYER, Lines, TOKEN, cast, testdata, wait_for};
 use serde_json::{Value, json};
 
 const RULES: &str = r#"
@@ -130,22 +130,11 @@ fn argus_run_serves_its_alerts_over_http_and_stops_cleanly_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen = Vec::new();
-    let addr: SocketAddr = wait_for(
+    let mut lines = Lines::follow(child.stderr.take().unwrap());
+    let addr: SocketAddr = lines.wait_for(
         "argus run to say where the API listens",
         Duration::from_secs(60),
-        || {
-            let line = lines.recv_timeout(Duration::from_millis(100)).ok()?;
-            seen.push(line.clone());
+        |line| {
             let rest = line.split("serving the API on http://").nth(1)?;
             rest.split('/').next()?.parse().ok()
         },
@@ -241,11 +230,11 @@ fn argus_run_serves_its_alerts_over_http_and_stops_cleanly_on_sigterm() {
     let status = wait_for("argus run to stop", Duration::from_secs(30), || {
         child.try_wait().unwrap()
     });
-    let rest: Vec<String> = lines.try_iter().collect();
-    assert!(status.success(), "{status:?}; stderr: {seen:?} {rest:?}");
+    let all = lines.all();
+    assert!(status.success(), "{status:?}; stderr: {all:?}");
     assert!(
-        rest.iter().any(|l| l.contains("stopping (SIGTERM)")),
-        "{seen:?} {rest:?}"
+        all.iter().any(|l| l.contains("stopping (SIGTERM)")),
+        "{all:?}"
     );
     // The server ended the stream when it stopped, and answers no more.
     assert!(

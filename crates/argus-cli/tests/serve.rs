@@ -6,14 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
-use argus_testkit::{testdata, wait_for};
+use argus_testkit::{Lines, testdata, wait_for};
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_argus"))
@@ -78,22 +77,11 @@ fn argus_serve_answers_over_a_socket_and_stops_on_sigterm() {
         .unwrap();
     // The address it bound is on stderr; read it on a thread so a silent
     // failure cannot hang the test.
-    let stderr = child.stderr.take().unwrap();
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen = Vec::new();
-    let addr: SocketAddr = wait_for(
+    let mut lines = Lines::follow(child.stderr.take().unwrap());
+    let addr: SocketAddr = lines.wait_for(
         "argus serve to say where it listens",
         Duration::from_secs(30),
-        || {
-            let line = lines.recv_timeout(Duration::from_millis(100)).ok()?;
-            seen.push(line.clone());
+        |line| {
             let rest = line.split("http://").nth(1)?;
             rest.split('/').next()?.parse().ok()
         },
@@ -120,11 +108,11 @@ fn argus_serve_answers_over_a_socket_and_stops_on_sigterm() {
     let status = wait_for("argus serve to stop", Duration::from_secs(30), || {
         child.try_wait().unwrap()
     });
-    assert!(status.success(), "{status:?}; stderr: {seen:?}");
-    let rest: Vec<String> = lines.try_iter().collect();
+    let all = lines.all();
+    assert!(status.success(), "{status:?}; stderr: {all:?}");
     assert!(
-        rest.iter().any(|l| l.contains("stopping (SIGTERM)")),
-        "{seen:?} {rest:?}"
+        all.iter().any(|l| l.contains("stopping (SIGTERM)")),
+        "{all:?}"
     );
     // Read-only: the database was not written.
     assert_eq!(

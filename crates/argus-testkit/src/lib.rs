@@ -68,4 +68,4 @@ pub use browser::{Browser, CHROMEDRIVER, CHROMIUM, Element, test_output};
 pub use fixtures::{free_port, npm_bin, testdata, workspace_root};
 pub use noter::{NOTE_TOPIC, abi_string, noter_init_code};
 pub use receiver::{Answer, Receiver, Request, hmac_sha256};
-pub use wait::{wait_for, wait_for_async};
+pub use wait::{Lines, wait_for, wait_for_async};
