@@ -16,6 +16,8 @@
 // - the daemon's peak RSS (VmHWM in /proc/PID/status, after the burst).
 //
 // Usage: node scripts/bench-burst.js ARGUS_BINARY [TRANSFERS_OF_EACH_KIND] [SINGLE_TRANSFERS]
+// Environment: BENCH_CONFIRMATIONS (default "0,1"), BENCH_IN_FLIGHT (the
+// webhook's max_in_flight; default: the notifier's default, 64).
 const { spawn, execFileSync } = require("child_process");
 const http = require("http");
 const fs = require("fs");
@@ -181,7 +183,14 @@ async function run(confirmations, children) {
       rules: [path.join(dir, "rules.yaml")],
       alerting: {
         dedup_window: "0s",
-        notifiers: { hook: { type: "webhook", url: `http://127.0.0.1:${hookPort}/`, secret: { env: "ARGUS_BENCH_SECRET" } } },
+        notifiers: {
+          hook: {
+            type: "webhook",
+            url: `http://127.0.0.1:${hookPort}/`,
+            secret: { env: "ARGUS_BENCH_SECRET" },
+            ...(process.env.BENCH_IN_FLIGHT ? { max_in_flight: Number(process.env.BENCH_IN_FLIGHT) } : {}),
+          },
+        },
       },
     })
   );
@@ -229,6 +238,15 @@ async function run(confirmations, children) {
     calls.push(["eth_sendTransaction", [{ ...tokenTransfer(amount++), nonce: hex(deployerNonce++) }]]);
     calls.push(["eth_sendTransaction", [{ ...nativeTransfer(i + 1), nonce: hex(payerNonce++) }]]);
   }
+  const memory = (field) => {
+    try {
+      const status = fs.readFileSync(`/proc/${daemon.pid}/status`, "utf8");
+      return Number((status.match(new RegExp(`${field}:\\s+(\\d+) kB`)) || [])[1]) / 1024;
+    } catch (e) {
+      return null; // not Linux: no /proc
+    }
+  };
+  const peakBefore = memory("VmHWM");
   const sentAt = performance.now();
   const hashes = await batch(anvilPort, calls);
   const acceptedAt = performance.now();
@@ -248,13 +266,7 @@ async function run(confirmations, children) {
   bigArrivals.sort((a, b) => a - b);
   const spanMs = bigArrivals[bigArrivals.length - 1] - bigArrivals[0];
   const lastAt = Math.max(...burst.map((a) => a.at));
-  let peak = null;
-  try {
-    const status = fs.readFileSync(`/proc/${daemon.pid}/status`, "utf8");
-    peak = Number((status.match(/VmHWM:\s+(\d+) kB/) || [])[1]) / 1024;
-  } catch (e) {
-    // not Linux: no /proc
-  }
+  const peak = memory("VmHWM");
   sendToHook.sort((a, b) => a - b);
   const singleFinal = finalToHook.map(({ at, block }) => at - finalAt(block)).sort((a, b) => a - b);
   daemon.kill("SIGKILL");
@@ -281,7 +293,7 @@ async function run(confirmations, children) {
       (bigArrivals.length - 1) / (spanMs / 1000)
     )} per second`
   );
-  if (peak !== null) console.log(`  daemon peak RSS (VmHWM): ${f(peak)} MiB`);
+  if (peak !== null) console.log(`  daemon peak RSS (VmHWM): ${f(peak)} MiB (${f(peakBefore)} MiB before the burst)`);
 }
 
 (async () => {
