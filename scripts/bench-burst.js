@@ -219,6 +219,8 @@ async function run(confirmations, children) {
   const sendToHook = [];
   const finalToHook = [];
   for (let i = 0; i < singles; i++) {
+    // At a random point of the block interval, as a real transaction comes.
+    await sleep(Math.random() * 1000);
     const t0 = performance.now();
     const hash = await rpc(anvilPort, "eth_sendTransaction", [tokenTransfer(amount++)]);
     await waitFor([hash], 30_000);
