@@ -189,12 +189,13 @@ impl Dispatcher {
 
     /// One pass's database work, in one transaction: writes `outcomes`,
     /// claims what `wants` allows; then reads when the next delivery to a
-    /// notifier not in `full` falls due.
+    /// notifier with free slots falls due (those without wait for a send to
+    /// end; deliveries to unknown notifiers wait for the idle poll).
     async fn settle_and_claim(
         &self,
         outcomes: Vec<Outcome>,
         wants: Wants,
-        full: Vec<String>,
+        open: Vec<String>,
     ) -> Result<(Vec<(Delivery, AlertRecord)>, Option<i64>), AlertError> {
         let now = self.clock.now_ms();
         let lease = self.lease_ms();
@@ -204,8 +205,12 @@ impl Dispatcher {
             outcome::record(&tx, &outcomes)?;
             let claimed = claim(&tx, &wants, &known, now, lease)?;
             tx.commit()?;
-            let full: Vec<&str> = full.iter().map(String::as_str).collect();
-            let next_due = outbox::next_due_at_except(conn, &full)?;
+            let mut next_due: Option<i64> = None;
+            for notifier in &open {
+                if let Some(at) = outbox::next_due_at_for(conn, notifier)? {
+                    next_due = Some(next_due.map_or(at, |due| due.min(at)));
+                }
+            }
             Ok((claimed, next_due))
         })
         .await
@@ -310,10 +315,10 @@ impl Dispatcher {
                 slots.give_back(notifier);
             }
             let wants = slots.wants();
-            let full: Vec<String> = slots.full().into_iter().map(str::to_owned).collect();
+            let open: Vec<String> = slots.open().into_iter().map(str::to_owned).collect();
             let outcomes = std::mem::take(&mut done);
             let written = outcomes.len();
-            let next_due = match self.settle_and_claim(outcomes, wants, full).await {
+            let next_due = match self.settle_and_claim(outcomes, wants, open).await {
                 Ok((claimed, next_due)) => {
                     for (delivery, alert) in claimed {
                         slots.take(&delivery.notifier);
@@ -365,8 +370,8 @@ impl Dispatcher {
 }
 
 /// Claims, inside the pass's transaction, what `wants` allows: per notifier
-/// up to its free slots, oldest due first, then deliveries to notifiers not
-/// in `known`.
+/// up to its free slots, oldest due first, then (when no notifier has a
+/// backlog) deliveries to notifiers not in `known`.
 fn claim(
     conn: &Connection,
     (per_notifier, unknown): &Wants,
@@ -375,10 +380,15 @@ fn claim(
     lease: i64,
 ) -> Result<Vec<(Delivery, AlertRecord)>, AlertError> {
     let mut claimed = Vec::new();
+    // A notifier that got all it asked for may have more waiting: then the
+    // scan for unknown notifiers (past that backlog) waits for a calmer pass.
+    let mut backlog = false;
     for (notifier, limit) in per_notifier {
-        claimed.extend(outbox::claim_due_for(conn, notifier, now, *limit, lease)?);
+        let found = outbox::claim_due_for(conn, notifier, now, *limit, lease)?;
+        backlog |= found.len() == *limit;
+        claimed.extend(found);
     }
-    if *unknown > 0 {
+    if *unknown > 0 && !backlog {
         let known: Vec<&str> = known.iter().map(String::as_str).collect();
         claimed.extend(outbox::claim_due_unknown(
             conn, &known, now, *unknown, lease,

@@ -59,16 +59,16 @@ impl Slots {
         (wants, unknown)
     }
 
-    /// The notifiers whose slots are all taken (or every one, when the total
-    /// is): what is due for them cannot be sent now, so it must not wake the
+    /// The notifiers with a free slot (none, when the total is taken):
+    /// only what is due for them can be sent now, so only that may wake the
     /// dispatcher.
-    pub(super) fn full(&self) -> Vec<&str> {
-        let all_full = self.busy_total >= self.total;
+    pub(super) fn open(&self) -> Vec<&str> {
+        if self.busy_total >= self.total {
+            return Vec::new();
+        }
         self.limits
             .iter()
-            .filter(|(name, limit)| {
-                all_full || self.busy.get(name.as_str()).copied().unwrap_or(0) >= **limit
-            })
+            .filter(|(name, limit)| self.busy.get(name.as_str()).copied().unwrap_or(0) < **limit)
             .map(|(name, _)| name.as_str())
             .collect()
     }
@@ -123,10 +123,10 @@ mod tests {
             slots.take("hook");
         }
         assert_eq!(slots.wants(), (vec![("slack".to_owned(), 1)], 0));
-        assert_eq!(slots.full(), vec!["hook"]);
+        assert_eq!(slots.open(), vec!["slack"]);
         slots.take("slack");
         assert!(slots.all_full());
-        assert_eq!(slots.full(), vec!["hook", "slack"]);
+        assert!(slots.open().is_empty());
         slots.give_back("hook");
         assert_eq!(slots.wants(), (vec![("hook".to_owned(), 1)], 0));
     }

@@ -228,22 +228,13 @@ pub fn next_due_at(conn: &Connection) -> Result<Option<i64>, AlertError> {
     .map_err(AlertError::db("find the next due delivery"))
 }
 
-/// When the next pending delivery to a notifier not in `busy` is due, if
-/// any: the dispatcher has no slot for those of `busy` until a send ends.
-pub fn next_due_at_except(conn: &Connection, busy: &[&str]) -> Result<Option<i64>, AlertError> {
-    if busy.is_empty() {
-        return next_due_at(conn);
-    }
-    let busy = serde_json::to_string(busy).map_err(|e| AlertError::CorruptRow {
-        table: "alert_deliveries",
-        id: "-".to_owned(),
-        detail: format!("notifier names not encodable: {e}"),
-    })?;
+/// When the next pending delivery to `notifier` is due, if any.
+pub fn next_due_at_for(conn: &Connection, notifier: &str) -> Result<Option<i64>, AlertError> {
     query_row_cached(
         conn,
-        "SELECT min(next_attempt_at_ms) FROM alert_deliveries WHERE status = 'pending'
-             AND notifier NOT IN (SELECT value FROM json_each(?1))",
-        [busy],
+        "SELECT min(next_attempt_at_ms) FROM alert_deliveries
+             WHERE status = 'pending' AND notifier = ?1",
+        [notifier],
         |row| row.get(0),
     )
     .map_err(AlertError::db("find the next due delivery"))
