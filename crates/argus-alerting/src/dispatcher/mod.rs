@@ -55,6 +55,9 @@ pub use retry::RetryPolicy;
 /// A send's task answers with its delivery and what the sink said.
 type Sent = (Delivery, Result<(), SendError>);
 
+/// The deliveries a pass claimed, each with its alert.
+type Claimed = Vec<(Delivery, AlertRecord)>;
+
 /// What a pass claims: per notifier with free slots, how many; and how many
 /// deliveries to notifiers no longer configured.
 type Wants = (Vec<(String, usize)>, usize);
@@ -188,22 +191,22 @@ impl Dispatcher {
     }
 
     /// One pass's database work, in one transaction: writes `outcomes`,
-    /// claims what `wants` allows; then reads when the next delivery to a
-    /// notifier with free slots falls due (those without wait for a send to
-    /// end; deliveries to unknown notifiers wait for the idle poll).
+    /// claims what `wants` allows; then reads when the next delivery falls
+    /// due to a notifier that still has free slots after the claims (the
+    /// others wait for a send to end; deliveries to unknown notifiers wait
+    /// for the idle poll).
     async fn settle_and_claim(
         &self,
         outcomes: Vec<Outcome>,
         wants: Wants,
-        open: Vec<String>,
-    ) -> Result<(Vec<(Delivery, AlertRecord)>, Option<i64>), AlertError> {
+    ) -> Result<(Claimed, Option<i64>), AlertError> {
         let now = self.clock.now_ms();
         let lease = self.lease_ms();
         let known: Vec<String> = self.limits.keys().cloned().collect();
         self.with_conn(move |conn| {
             let tx = conn.transaction()?;
             outcome::record(&tx, &outcomes)?;
-            let claimed = claim(&tx, &wants, &known, now, lease)?;
+            let (claimed, open) = claim(&tx, &wants, &known, now, lease)?;
             tx.commit()?;
             let mut next_due: Option<i64> = None;
             for notifier in &open {
@@ -277,9 +280,7 @@ impl Dispatcher {
     pub async fn run_once(&self) -> Result<Pass, AlertError> {
         let mut pass = Pass::default();
         let slots = self.slots();
-        let (claimed, _) = self
-            .settle_and_claim(Vec::new(), slots.wants(), Vec::new())
-            .await?;
+        let (claimed, _) = self.settle_and_claim(Vec::new(), slots.wants()).await?;
         let mut tasks = JoinSet::new();
         for (delivery, alert) in claimed {
             self.start(&mut tasks, delivery, alert);
@@ -288,8 +289,7 @@ impl Dispatcher {
         while let Some(joined) = tasks.join_next().await {
             self.finish(joined, &mut done, &mut pass);
         }
-        self.settle_and_claim(done, (Vec::new(), 0), Vec::new())
-            .await?;
+        self.settle_and_claim(done, (Vec::new(), 0)).await?;
         Ok(pass)
     }
 
@@ -315,10 +315,9 @@ impl Dispatcher {
                 slots.give_back(notifier);
             }
             let wants = slots.wants();
-            let open: Vec<String> = slots.open().into_iter().map(str::to_owned).collect();
             let outcomes = std::mem::take(&mut done);
             let written = outcomes.len();
-            let next_due = match self.settle_and_claim(outcomes, wants, open).await {
+            let next_due = match self.settle_and_claim(outcomes, wants).await {
                 Ok((claimed, next_due)) => {
                     for (delivery, alert) in claimed {
                         slots.take(&delivery.notifier);
@@ -371,21 +370,28 @@ impl Dispatcher {
 
 /// Claims, inside the pass's transaction, what `wants` allows: per notifier
 /// up to its free slots, oldest due first, then (when no notifier has a
-/// backlog) deliveries to notifiers not in `known`.
+/// backlog) deliveries to notifiers not in `known`. Also names the notifiers
+/// that got fewer than they could take: nothing more is due for them now,
+/// so only their next due time should wake the dispatcher.
 fn claim(
     conn: &Connection,
     (per_notifier, unknown): &Wants,
     known: &[String],
     now: i64,
     lease: i64,
-) -> Result<Vec<(Delivery, AlertRecord)>, AlertError> {
+) -> Result<(Claimed, Vec<String>), AlertError> {
     let mut claimed = Vec::new();
+    let mut open = Vec::new();
     // A notifier that got all it asked for may have more waiting: then the
     // scan for unknown notifiers (past that backlog) waits for a calmer pass.
     let mut backlog = false;
     for (notifier, limit) in per_notifier {
         let found = outbox::claim_due_for(conn, notifier, now, *limit, lease)?;
-        backlog |= found.len() == *limit;
+        if found.len() < *limit {
+            open.push(notifier.clone());
+        } else {
+            backlog = true;
+        }
         claimed.extend(found);
     }
     if *unknown > 0 && !backlog {
@@ -394,5 +400,5 @@ fn claim(
             conn, &known, now, *unknown, lease,
         )?);
     }
-    Ok(claimed)
+    Ok((claimed, open))
 }

@@ -59,20 +59,6 @@ impl Slots {
         (wants, unknown)
     }
 
-    /// The notifiers with a free slot (none, when the total is taken):
-    /// only what is due for them can be sent now, so only that may wake the
-    /// dispatcher.
-    pub(super) fn open(&self) -> Vec<&str> {
-        if self.busy_total >= self.total {
-            return Vec::new();
-        }
-        self.limits
-            .iter()
-            .filter(|(name, limit)| self.busy.get(name.as_str()).copied().unwrap_or(0) < **limit)
-            .map(|(name, _)| name.as_str())
-            .collect()
-    }
-
     /// Whether no slot at all is free.
     pub(super) fn all_full(&self) -> bool {
         self.busy_total >= self.total
@@ -123,10 +109,8 @@ mod tests {
             slots.take("hook");
         }
         assert_eq!(slots.wants(), (vec![("slack".to_owned(), 1)], 0));
-        assert_eq!(slots.open(), vec!["slack"]);
         slots.take("slack");
         assert!(slots.all_full());
-        assert!(slots.open().is_empty());
         slots.give_back("hook");
         assert_eq!(slots.wants(), (vec![("hook".to_owned(), 1)], 0));
     }
