@@ -13,9 +13,9 @@
 //! ```yaml
 //! alerting:
 //!   dedup_window: 10m          # alerts sharing a dedup key within it notify once
-//!   retry: { initial: 1s, max: 5m, max_in_flight: 16, request_timeout: 10s }
+//!   retry: { initial: 1s, max: 5m, max_in_flight: 256, request_timeout: 10s }
 //!   notifiers:
-//!     ops-hook: { type: webhook, url: "https://ops.example/argus", secret: { env: ARGUS_HOOK_SECRET } }
+//!     ops-hook: { type: webhook, url: "https://ops.example/argus", secret: { env: ARGUS_HOOK_SECRET }, max_in_flight: 64 }
 //!     slack:    { type: slack, webhook_url: { env: SLACK_WEBHOOK_URL } }
 //!     pager:    { type: pagerduty, routing_key: { env: PD_ROUTING_KEY } }
 //!   routes:                    # in order; the first match wins unless `continue: true`
@@ -114,7 +114,8 @@ pub struct RetryConfig {
     /// `Retry-After` is honoured up to one hour.
     #[serde(default = "default_max")]
     pub max: ConfigDuration,
-    /// Deliveries sent at once, across notifiers. Default 16.
+    /// Deliveries sent at once across all notifiers, on top of each
+    /// notifier's own `max_in_flight`. Default 256.
     #[serde(default = "default_in_flight")]
     pub max_in_flight: usize,
     /// The time one send may take. Default 10s.
@@ -129,7 +130,7 @@ fn default_max() -> ConfigDuration {
     ConfigDuration::secs(300)
 }
 fn default_in_flight() -> usize {
-    16
+    256
 }
 fn default_request_timeout() -> ConfigDuration {
     ConfigDuration::secs(10)

@@ -233,3 +233,31 @@ fn vault_secrets_wait_for_the_vault_and_are_named_when_missing() {
     .unwrap();
     assert_eq!(built.len(), 3);
 }
+
+#[test]
+fn max_in_flight_is_per_notifier_with_a_default_per_kind() {
+    let cfg = config(
+        r#"
+notifiers:
+  hook: { type: webhook, url: "http://127.0.0.1:9/", secret: { env: S } }
+  fast: { type: webhook, url: "http://127.0.0.1:9/", secret: { env: S }, max_in_flight: 200 }
+  chat: { type: slack, webhook_url: { env: X } }
+  none: { type: slack, webhook_url: { env: X }, max_in_flight: 0 }
+  huge: { type: script, command: [/bin/true], max_in_flight: 100000 }
+"#,
+    );
+    assert_eq!(cfg.retry.max_in_flight, 256, "the total across notifiers");
+    assert_eq!(cfg.notifiers["hook"].max_in_flight(), 64);
+    assert_eq!(cfg.notifiers["fast"].max_in_flight(), 200);
+    assert_eq!(cfg.notifiers["chat"].max_in_flight(), 4);
+    let problems = cfg.validate("alerting");
+    let paths: Vec<&str> = problems.iter().filter_map(|p| p.path.as_deref()).collect();
+    assert_eq!(
+        paths,
+        [
+            "alerting.notifiers.huge.max_in_flight",
+            "alerting.notifiers.none.max_in_flight"
+        ]
+    );
+    assert!(problems[0].message.contains("from 1 to 1024"));
+}

@@ -161,6 +161,8 @@ struct State {
     script: VecDeque<Answer>,
     status: u16,
     echo_path: bool,
+    /// How long each answer waits after its request is recorded.
+    delay: Duration,
     /// Open connections by number, shut down when the receiver stops.
     connections: Vec<(u64, TcpStream)>,
     next_connection: u64,
@@ -213,6 +215,7 @@ impl Receiver {
                 script: VecDeque::new(),
                 status: 200,
                 echo_path: false,
+                delay: Duration::ZERO,
                 connections: Vec::new(),
                 next_connection: 0,
             }),
@@ -276,6 +279,13 @@ impl Receiver {
     /// comes back in the error).
     pub fn echo_path(&self) {
         self.shared.lock().echo_path = true;
+    }
+
+    /// Answers every later request `delay` after recording it, as a slow
+    /// sink does: a client killed meanwhile never learns that the sink took
+    /// the request in (what a test of exactly-once across a kill needs).
+    pub fn set_delay(&self, delay: Duration) {
+        self.shared.lock().delay = delay;
     }
 
     /// Every request so far, in order of arrival, whatever it was answered.
@@ -351,7 +361,7 @@ fn serve(stream: TcpStream, shared: &Shared) {
         let close = message
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let answer = {
+        let (answer, delay) = {
             let mut state = shared.lock();
             let mut answer = state
                 .script
@@ -368,8 +378,11 @@ fn serve(stream: TcpStream, shared: &Shared) {
                 status: answer.status,
                 at,
             });
-            answer
+            (answer, state.delay)
         };
+        if !delay.is_zero() {
+            std::thread::sleep(delay);
+        }
         if write_answer(&mut stream, &answer).is_err() || close {
             return;
         }

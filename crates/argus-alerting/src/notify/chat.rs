@@ -31,6 +31,9 @@ use crate::secret::{Secret, SecretSource};
 pub struct SlackConfig {
     /// The incoming-webhook URL; it is a secret (it grants posting).
     pub webhook_url: SecretSource,
+    /// Deliveries to this notifier in flight at once; default 4 (a chat channel takes about one message a second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<usize>,
 }
 
 impl SlackConfig {
@@ -60,6 +63,9 @@ impl SlackConfig {
 pub struct DiscordConfig {
     /// The webhook URL; it is a secret (it grants posting).
     pub webhook_url: SecretSource,
+    /// Deliveries to this notifier in flight at once; default 4 (a chat channel takes about one message a second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<usize>,
 }
 
 impl DiscordConfig {
@@ -94,6 +100,9 @@ pub struct TelegramConfig {
     /// The Bot API base URL. Default `https://api.telegram.org`.
     #[serde(default = "default_telegram_base")]
     pub api_base: String,
+    /// Deliveries to this notifier in flight at once; default 4 (a chat takes about one message a second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<usize>,
 }
 
 fn default_telegram_base() -> String {

@@ -58,6 +58,9 @@ pub struct EmailConfig {
     /// Default `[argus]`.
     #[serde(default = "default_subject_prefix")]
     pub subject_prefix: String,
+    /// Deliveries to this notifier in flight at once; default 4 (each is an SMTP session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<usize>,
 }
 
 fn default_smtp_port() -> u16 {
@@ -250,6 +253,7 @@ mod tests {
             from: "argus@example.org".to_owned(),
             to: vec!["ops@example.org".to_owned()],
             subject_prefix: default_subject_prefix(),
+            max_in_flight: None,
         }
     }
 

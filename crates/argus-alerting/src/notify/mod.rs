@@ -136,9 +136,43 @@ impl NotifierConfig {
         }
     }
 
+    /// How many deliveries to this notifier may be in flight at once: its
+    /// `max_in_flight`, or a default sized for the kind of sink (a webhook
+    /// receiver takes many requests at once; a chat channel, a pager or a
+    /// mail server is not helped by more than a few).
+    pub fn max_in_flight(&self) -> usize {
+        let (set, default) = match self {
+            NotifierConfig::Webhook(c) => (c.max_in_flight, 64),
+            NotifierConfig::Slack(c) => (c.max_in_flight, 4),
+            NotifierConfig::Discord(c) => (c.max_in_flight, 4),
+            NotifierConfig::Telegram(c) => (c.max_in_flight, 4),
+            NotifierConfig::Pagerduty(c) => (c.max_in_flight, 8),
+            NotifierConfig::Email(c) => (c.max_in_flight, 4),
+            NotifierConfig::Script(c) => (c.max_in_flight, 4),
+        };
+        set.unwrap_or(default).clamp(1, MAX_IN_FLIGHT_LIMIT)
+    }
+
     /// Every problem of this notifier's settings, at key paths under `at`
     /// (`alerting.notifiers.<name>`). Secrets are not resolved here.
     pub(crate) fn validate(&self, at: &str, problem: &mut impl FnMut(String, String)) {
+        let set = match self {
+            NotifierConfig::Webhook(c) => c.max_in_flight,
+            NotifierConfig::Slack(c) => c.max_in_flight,
+            NotifierConfig::Discord(c) => c.max_in_flight,
+            NotifierConfig::Telegram(c) => c.max_in_flight,
+            NotifierConfig::Pagerduty(c) => c.max_in_flight,
+            NotifierConfig::Email(c) => c.max_in_flight,
+            NotifierConfig::Script(c) => c.max_in_flight,
+        };
+        if set.is_some_and(|n| n == 0 || n > MAX_IN_FLIGHT_LIMIT) {
+            problem(
+                format!("{at}.max_in_flight"),
+                format!(
+                    "must be from 1 to {MAX_IN_FLIGHT_LIMIT}; leave it out for the kind's default"
+                ),
+            );
+        }
         match self {
             NotifierConfig::Webhook(c) => c.validate(at, problem),
             NotifierConfig::Slack(c) => c.validate(at, problem),
@@ -150,6 +184,10 @@ impl NotifierConfig {
         }
     }
 }
+
+/// The most deliveries one notifier may have in flight: each holds a
+/// connection (or a process) and a claimed row.
+pub const MAX_IN_FLIGHT_LIMIT: usize = 1_024;
 
 /// Whether `host` is this machine (`localhost`, `127.0.0.1`, `[::1]`…): the
 /// only place plain text (http, SMTP without TLS) may go.

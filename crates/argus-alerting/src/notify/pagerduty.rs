@@ -33,6 +33,9 @@ pub struct PagerDutyConfig {
     /// The `payload.source` field. Default `argus`.
     #[serde(default = "default_pagerduty_source")]
     pub source: String,
+    /// Deliveries to this notifier in flight at once; default 8 (the Events API's own limit is per integration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<usize>,
 }
 
 fn default_pagerduty_endpoint() -> String {

@@ -33,6 +33,9 @@ pub struct ScriptConfig {
     /// Killed after this long. Default 10s.
     #[serde(default = "default_timeout")]
     pub timeout: ConfigDuration,
+    /// Deliveries to this notifier in flight at once; default 4 (each is a process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<usize>,
 }
 
 fn default_timeout() -> ConfigDuration {

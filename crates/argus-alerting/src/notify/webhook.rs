@@ -42,6 +42,9 @@ pub struct WebhookConfig {
     /// The HMAC-SHA256 key of `X-Argus-Signature`; required, so receivers can
     /// refuse forged alerts.
     pub secret: SecretSource,
+    /// Deliveries to this notifier in flight at once; default 64 (a receiver built for machines takes many).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<usize>,
 }
 
 impl WebhookConfig {

@@ -4,7 +4,10 @@
 //! read the queue ([`due`], [`pending`], [`list_deliveries`], ...).
 //!
 //! Kept apart from the event writes (`write`) because it runs on the
-//! dispatcher's own connection, one delivery at a time, after a sink answered.
+//! dispatcher's own connection. Nothing here commits: the dispatcher claims
+//! (per notifier, [`claim_due_for`]) and marks a whole batch of outcomes in
+//! one transaction of its own, so a burst costs one commit per batch, not
+//! one per delivery.
 
 use argus_store::Connection;
 use rusqlite::{OptionalExtension, params};
@@ -137,6 +140,65 @@ pub fn claim_due(
     lease_ms: i64,
 ) -> Result<Vec<(Delivery, AlertRecord)>, AlertError> {
     let deliveries = due(conn, now_ms, limit)?;
+    lease(conn, deliveries, now_ms, lease_ms)
+}
+
+/// [`claim_due`] for one notifier: up to `limit` of its due deliveries,
+/// oldest due first. The dispatcher claims per notifier, so one sink's
+/// backlog never takes the slots of another.
+pub fn claim_due_for(
+    conn: &Connection,
+    notifier: &str,
+    now_ms: i64,
+    limit: usize,
+    lease_ms: i64,
+) -> Result<Vec<(Delivery, AlertRecord)>, AlertError> {
+    let deliveries = query_deliveries(
+        conn,
+        &format!(
+            "{DELIVERY_COLUMNS} WHERE status = 'pending' AND next_attempt_at_ms <= ?1
+             AND notifier = ?3 ORDER BY next_attempt_at_ms, id LIMIT ?2"
+        ),
+        params![now_ms, i64::try_from(limit).unwrap_or(i64::MAX), notifier],
+    )?;
+    lease(conn, deliveries, now_ms, lease_ms)
+}
+
+/// [`claim_due`] for the deliveries to notifiers *not* in `known` (removed
+/// from the config since they were queued): the dispatcher claims them to
+/// mark them failed with a message that says so.
+pub fn claim_due_unknown(
+    conn: &Connection,
+    known: &[&str],
+    now_ms: i64,
+    limit: usize,
+    lease_ms: i64,
+) -> Result<Vec<(Delivery, AlertRecord)>, AlertError> {
+    let known = serde_json::to_string(known).map_err(|e| AlertError::CorruptRow {
+        table: "alert_deliveries",
+        id: "-".to_owned(),
+        detail: format!("notifier names not encodable: {e}"),
+    })?;
+    let deliveries = query_deliveries(
+        conn,
+        &format!(
+            "{DELIVERY_COLUMNS} WHERE status = 'pending' AND next_attempt_at_ms <= ?1
+             AND notifier NOT IN (SELECT value FROM json_each(?3))
+             ORDER BY next_attempt_at_ms, id LIMIT ?2"
+        ),
+        params![now_ms, i64::try_from(limit).unwrap_or(i64::MAX), known],
+    )?;
+    lease(conn, deliveries, now_ms, lease_ms)
+}
+
+/// Moves each delivery's next attempt to `now_ms + lease_ms` and reads its
+/// alert: the claim.
+fn lease(
+    conn: &Connection,
+    deliveries: Vec<Delivery>,
+    now_ms: i64,
+    lease_ms: i64,
+) -> Result<Vec<(Delivery, AlertRecord)>, AlertError> {
     let mut out = Vec::with_capacity(deliveries.len());
     for delivery in deliveries {
         execute_cached(
@@ -161,6 +223,18 @@ pub fn next_due_at(conn: &Connection) -> Result<Option<i64>, AlertError> {
         conn,
         "SELECT min(next_attempt_at_ms) FROM alert_deliveries WHERE status = 'pending'",
         [],
+        |row| row.get(0),
+    )
+    .map_err(AlertError::db("find the next due delivery"))
+}
+
+/// When the next pending delivery to `notifier` is due, if any.
+pub fn next_due_at_for(conn: &Connection, notifier: &str) -> Result<Option<i64>, AlertError> {
+    query_row_cached(
+        conn,
+        "SELECT min(next_attempt_at_ms) FROM alert_deliveries
+             WHERE status = 'pending' AND notifier = ?1",
+        [notifier],
         |row| row.get(0),
     )
     .map_err(AlertError::db("find the next due delivery"))

@@ -40,8 +40,8 @@ use rusqlite::Row;
 use serde::Serialize;
 
 pub use delivery::{
-    claim_due, deliveries_of, due, get_delivery, list_deliveries, mark_delivered, mark_failed,
-    mark_retry, next_due_at, pending, requeue,
+    claim_due, claim_due_for, claim_due_unknown, deliveries_of, due, get_delivery, list_deliveries,
+    mark_delivered, mark_failed, mark_retry, next_due_at, next_due_at_for, pending, requeue,
 };
 pub use read::{AlertFilter, alerts_after, get_alert, last_alert_seq, list_alerts};
 pub use write::{record, retract_alert, retract_block};
