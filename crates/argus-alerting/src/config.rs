@@ -167,6 +167,20 @@ pub struct RouteConfig {
     /// Keep trying later routes after this one matched.
     #[serde(default, rename = "continue")]
     pub continue_matching: bool,
+    /// What makes alerts one group (one notification per group and
+    /// notifier): any of `rule`, `chain`, `contract`, `severity`,
+    /// `labels.NAME`; `[]` turns grouping off. Unset (with `group_wait` and
+    /// `group_interval` unset too): chat, PagerDuty and email notifiers group
+    /// by `[rule]`, webhooks and scripts do not group. See
+    /// [`crate::grouping`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_by: Option<Vec<String>>,
+    /// How long a new group waits for more alerts. Default 5s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_wait: Option<ConfigDuration>,
+    /// The least time between two notifications of one group. Default 1m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_interval: Option<ConfigDuration>,
 }
 
 impl AlertingConfig {
@@ -213,6 +227,7 @@ impl AlertingConfig {
                     );
                 }
             }
+            crate::grouping::validate_route(route, &at, &mut problem);
             if route.rule_prefix.as_deref() == Some("") {
                 problem(
                     format!("{at}.rule_prefix"),

@@ -122,6 +122,10 @@ pub struct Dispatcher {
     max_in_flight: usize,
     send_timeout: Duration,
     wake: Arc<Notify>,
+    /// Groups and backlogs to fold into digests at claim time.
+    fold: Arc<crate::digest::FoldPlan>,
+    /// Each notifier's rate limit.
+    limits: Arc<Mutex<crate::limits::Limiter>>,
 }
 
 impl Dispatcher {
@@ -156,6 +160,13 @@ impl Dispatcher {
             max_in_flight: retry.max_in_flight.max(1),
             send_timeout: slowest + Duration::from_secs(1),
             wake: Arc::new(Notify::new()),
+            fold: Arc::new(crate::digest::FoldPlan::from_config(config)),
+            limits: Arc::new(Mutex::new(crate::limits::Limiter::new(
+                config
+                    .notifiers
+                    .iter()
+                    .map(|(name, n)| (name.clone(), crate::limits::effective(n))),
+            ))),
         })
     }
 
@@ -192,9 +203,12 @@ impl Dispatcher {
     async fn claim(&self, limit: usize) -> Result<Vec<(Delivery, AlertRecord)>, AlertError> {
         let now = self.clock.now_ms();
         let lease = self.lease_ms();
+        let (fold, limits) = (self.fold.clone(), self.limits.clone());
         self.with_conn(move |conn| {
             let tx = conn.transaction()?;
+            crate::digest::fold_due(&tx, now, &fold)?;
             let claimed = outbox::claim_due(&tx, now, limit, lease)?;
+            let claimed = crate::limits::admit_claimed(&tx, &limits, claimed, now)?;
             tx.commit()?;
             Ok(claimed)
         })
@@ -254,6 +268,7 @@ impl Dispatcher {
             }
         }
         let retry = self.retry;
+        let limits = self.limits.clone();
         self.with_conn(move |conn| {
             let conn = &*conn;
             match result {
@@ -264,6 +279,13 @@ impl Dispatcher {
                         .retry_after
                         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4))
                         .unwrap_or(backoff);
+                    if error.retry_after.is_some() {
+                        let mut limits = match limits.lock() {
+                            Ok(guard) => guard,
+                            Err(poisoned) => poisoned.into_inner(),
+                        };
+                        limits.pause_until(&delivery.notifier, now.saturating_add(wait));
+                    }
                     outbox::mark_retry(conn, delivery.id, now.saturating_add(wait), &error.message)
                 }
                 Err(error) => outbox::mark_failed(conn, delivery.id, &error.message),

@@ -110,6 +110,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "delivery attempts",
         sql: include_str!("../migrations/0008_delivery_attempts.sql"),
     },
+    Migration {
+        version: 9,
+        name: "grouping",
+        sql: include_str!("../migrations/0009_grouping.sql"),
+    },
 ];
 
 /// What went wrong with the database.
