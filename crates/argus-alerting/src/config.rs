@@ -17,12 +17,25 @@
 //!   notifiers:
 //!     ops-hook: { type: webhook, url: "https://ops.example/argus", secret: { env: ARGUS_HOOK_SECRET } }
 //!     slack:    { type: slack, webhook_url: { env: SLACK_WEBHOOK_URL } }
-//!     pager:    { type: pagerduty, routing_key: { env: PD_ROUTING_KEY } }
+//!     pager:    { type: pagerduty, routing_key: { env: PD_ROUTING_KEY },
+//!                 rate_limit: { per_minute: 60, burst: 5 } }   # default: the service's own limit
 //!   routes:                    # in order; the first match wins unless `continue: true`
 //!     - { min_severity: high, notifiers: [pager, slack], continue: true }
 //!     - { rule_prefix: "bot.", notifiers: [ops-hook] }
+//!     - { rule_prefix: "dex.", notifiers: [slack], group_by: [rule, contract],
+//!         group_wait: 10s, group_interval: 5m }
 //!   default_notifiers: [slack] # when no route matches; default: every notifier
 //! ```
+//!
+//! Grouping ([`crate::grouping`]): a route's `group_by` / `group_wait` /
+//! `group_interval` make one notification (a digest) per group and
+//! notifier; a route without them groups its chat, PagerDuty and email
+//! notifiers by `[rule]` (5s wait, 1m interval) and sends every alert to
+//! webhooks and scripts on its own. `rate_limit` ([`crate::limits`]) defaults
+//! to each service's documented limit (webhooks and scripts: none); a
+//! backlog beyond a minute of it is folded into one digest
+//! ([`crate::digest`]). A rule's `cooldown:` (in its rule file) widens the
+//! dedup window of its alerts.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
