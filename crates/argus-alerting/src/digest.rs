@@ -100,8 +100,9 @@ pub fn fold_due(conn: &Connection, now_ms: i64, plan: &FoldPlan) -> Result<usize
             .sqlite()
             .prepare_cached(
                 "SELECT DISTINCT notifier, group_key FROM alert_deliveries
-                 WHERE status = 'pending' AND next_attempt_at_ms <= ?1
-                   AND kind = 'fire' AND group_key IS NOT NULL AND attempts = 0",
+                     INDEXED BY alert_deliveries_held
+                 WHERE status = 'pending' AND kind = 'fire' AND group_key IS NOT NULL
+                   AND next_attempt_at_ms <= ?1 AND attempts = 0",
             )
             .map_err(AlertError::db("find due groups"))?;
         stmt.query_map([now_ms], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -143,8 +144,8 @@ impl Members {
     fn filter(self) -> &'static str {
         match self {
             Members::Held => {
-                "notifier = ?1 AND group_key = ?2 AND status = 'pending' AND kind = 'fire'
-                 AND attempts = 0 AND digest_id IS NULL AND ?3 = ?3"
+                "notifier = ?1 AND group_key = ?2 AND group_key IS NOT NULL
+                 AND status = 'pending' AND kind = 'fire' AND attempts = 0 AND ?3 = ?3"
             }
             Members::Backlog => {
                 "notifier = ?1 AND ?2 = ?2 AND group_key IS NULL AND status = 'pending'

@@ -197,13 +197,15 @@ impl GroupPolicy {
             conn,
             "SELECT
                  (SELECT min(next_attempt_at_ms) FROM alert_deliveries
-                   WHERE notifier = ?1 AND group_key = ?2 AND status = 'pending'
-                     AND kind = 'fire' AND attempts = 0),
+                   WHERE notifier = ?1 AND group_key = ?2 AND group_key IS NOT NULL
+                     AND status = 'pending' AND kind = 'fire' AND attempts = 0),
                  (SELECT max(CASE kind WHEN 'digest' THEN created_at_ms ELSE delivered_at_ms END)
                     FROM alert_deliveries
-                   WHERE notifier = ?1 AND group_key = ?2
+                   WHERE notifier = ?1 AND group_key = ?2 AND group_key IS NOT NULL
+                     AND created_at_ms > ?3
                      AND (kind = 'digest' OR delivered_at_ms IS NOT NULL))",
-            params![notifier, group_key],
+            // Only a notification within the interval can delay this one.
+            params![notifier, group_key, now_ms.saturating_sub(self.interval_ms)],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .map_err(AlertError::db("read a group"))?;

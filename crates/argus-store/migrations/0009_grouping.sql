@@ -39,7 +39,13 @@ ALTER TABLE alert_deliveries_v9 RENAME TO alert_deliveries;
 CREATE INDEX alert_deliveries_due ON alert_deliveries (next_attempt_at_ms) WHERE status = 'pending';
 CREATE INDEX alert_deliveries_by_status
     ON alert_deliveries (status, notifier, created_at_ms, delivered_at_ms, attempts);
--- The held members of a group, and its last digest (for group_interval).
+-- The held fires (few: a group's are folded at its flush), read per group
+-- when an alert joins it and by the dispatcher's fold on every pass, which
+-- must not scan the rest of the queue.
+CREATE INDEX alert_deliveries_held
+    ON alert_deliveries (notifier, group_key, next_attempt_at_ms)
+    WHERE status = 'pending' AND kind = 'fire' AND group_key IS NOT NULL;
+-- A group's recent notifications (for group_interval), newest last.
 CREATE INDEX alert_deliveries_by_group
-    ON alert_deliveries (notifier, group_key, status) WHERE group_key IS NOT NULL;
+    ON alert_deliveries (notifier, group_key, created_at_ms) WHERE group_key IS NOT NULL;
 CREATE INDEX alert_deliveries_by_digest ON alert_deliveries (digest_id) WHERE digest_id IS NOT NULL;
