@@ -22,7 +22,10 @@
 //! digest is sent is dropped from it ([`load_for_send`] cancels it; a digest
 //! left empty is cancelled); one retracted while the digest was in flight,
 //! or after it was delivered, gets its own `retract` delivery once the digest
-//! is marked delivered ([`after_delivered`]).
+//! is marked delivered ([`after_delivered`]). On PagerDuty a digest
+//! triggers the group's one incident (its dedup key is the group's), and a
+//! member's retraction resolves only that member's own key: the group's
+//! incident stays open for a person to close, since its other alerts stand.
 
 use std::collections::BTreeMap;
 
