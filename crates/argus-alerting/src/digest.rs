@@ -221,11 +221,7 @@ fn fold(
 /// What digest `delivery` carries, for sending; members retracted since the
 /// fold are cancelled first. `None` (and the digest cancelled) when none is
 /// left. Call inside the claim transaction.
-pub fn load_for_send(
-    conn: &Connection,
-    delivery: &Delivery,
-    _now_ms: i64,
-) -> Result<Option<Digest>, AlertError> {
+pub fn load_for_send(conn: &Connection, delivery: &Delivery) -> Result<Option<Digest>, AlertError> {
     execute_cached(
         conn,
         "UPDATE alert_deliveries SET status = 'cancelled'

@@ -143,36 +143,36 @@ pub(crate) fn validate(
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
-    limit: RateLimit,
+    /// `None`: no rate limit, only `Retry-After` pauses.
+    limit: Option<RateLimit>,
     /// When the bucket is empty again if nothing more is sent.
     tat_ms: i64,
     /// A sink's `Retry-After`: nothing is sent before.
     paused_until_ms: i64,
 }
 
-/// The rate limiters of every notifier that has one.
+/// Every notifier's rate limit and `Retry-After` pause.
 #[derive(Debug, Default)]
 pub struct Limiter {
     buckets: BTreeMap<String, Bucket>,
 }
 
 impl Limiter {
-    /// One bucket per notifier of `limits` that has a limit.
+    /// One bucket per notifier of `limits` (a notifier without a limit is
+    /// still paused by a `Retry-After`).
     pub fn new(limits: impl IntoIterator<Item = (String, Option<RateLimit>)>) -> Self {
         Self {
             buckets: limits
                 .into_iter()
-                .filter_map(|(name, limit)| {
-                    limit.map(|limit| {
-                        (
-                            name,
-                            Bucket {
-                                limit,
-                                tat_ms: i64::MIN,
-                                paused_until_ms: i64::MIN,
-                            },
-                        )
-                    })
+                .map(|(name, limit)| {
+                    (
+                        name,
+                        Bucket {
+                            limit,
+                            tat_ms: i64::MIN,
+                            paused_until_ms: i64::MIN,
+                        },
+                    )
                 })
                 .collect(),
         }
@@ -180,7 +180,7 @@ impl Limiter {
 
     /// The limit of `notifier`, if it has one.
     pub fn limit_of(&self, notifier: &str) -> Option<RateLimit> {
-        self.buckets.get(notifier).map(|b| b.limit)
+        self.buckets.get(notifier).and_then(|b| b.limit)
     }
 
     /// May `notifier` send now? `Ok` takes the send from its budget; `Err`
@@ -192,8 +192,11 @@ impl Limiter {
         if now_ms < bucket.paused_until_ms {
             return Err(bucket.paused_until_ms);
         }
-        let interval = bucket.limit.interval_ms.max(1);
-        let tolerance = interval.saturating_mul(i64::from(bucket.limit.burst) - 1);
+        let Some(limit) = bucket.limit else {
+            return Ok(());
+        };
+        let interval = limit.interval_ms.max(1);
+        let tolerance = interval.saturating_mul(i64::from(limit.burst) - 1);
         let tat = bucket.tat_ms.max(now_ms);
         let earliest = tat.saturating_sub(tolerance);
         if earliest > now_ms {
@@ -255,11 +258,18 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_pauses_the_notifier() {
-        let mut limiter = Limiter::new([("slack".to_owned(), Some(RateLimit::per_second(1, 5)))]);
+    fn retry_after_pauses_the_notifier_limited_or_not() {
+        let mut limiter = Limiter::new([
+            ("slack".to_owned(), Some(RateLimit::per_second(1, 5))),
+            ("hook".to_owned(), None),
+        ]);
         limiter.pause_until("slack", 30_000);
+        limiter.pause_until("hook", 20_000);
         assert_eq!(limiter.admit("slack", 10_000), Err(30_000));
         assert_eq!(limiter.admit("slack", 30_000), Ok(()));
+        assert_eq!(limiter.admit("hook", 10_000), Err(20_000));
+        assert_eq!(limiter.admit("hook", 20_000), Ok(()));
+        assert_eq!(limiter.admit("hook", 20_000), Ok(()));
     }
 
     #[test]

@@ -152,7 +152,7 @@ pub fn claim_due(
     let mut out = Vec::with_capacity(deliveries.len());
     for mut delivery in deliveries {
         if delivery.kind == DeliveryKind::Digest {
-            match crate::digest::load_for_send(conn, &delivery, now_ms)? {
+            match crate::digest::load_for_send(conn, &delivery)? {
                 Some(digest) => delivery.digest = Some(std::sync::Arc::new(digest)),
                 // Every alert it carried was retracted before it went out.
                 None => continue,
