@@ -17,12 +17,25 @@
 //!   notifiers:
 //!     ops-hook: { type: webhook, url: "https://ops.example/argus", secret: { env: ARGUS_HOOK_SECRET }, max_in_flight: 64 }
 //!     slack:    { type: slack, webhook_url: { env: SLACK_WEBHOOK_URL } }
-//!     pager:    { type: pagerduty, routing_key: { env: PD_ROUTING_KEY } }
+//!     pager:    { type: pagerduty, routing_key: { env: PD_ROUTING_KEY },
+//!                 rate_limit: { per_minute: 60, burst: 5 } }   # default: the service's own limit
 //!   routes:                    # in order; the first match wins unless `continue: true`
 //!     - { min_severity: high, notifiers: [pager, slack], continue: true }
 //!     - { rule_prefix: "bot.", notifiers: [ops-hook] }
+//!     - { rule_prefix: "dex.", notifiers: [slack], group_by: [rule, contract],
+//!         group_wait: 10s, group_interval: 5m }
 //!   default_notifiers: [slack] # when no route matches; default: every notifier
 //! ```
+//!
+//! Grouping ([`crate::grouping`]): a route's `group_by` / `group_wait` /
+//! `group_interval` make one notification (a digest) per group and
+//! notifier; a route without them groups its chat, PagerDuty and email
+//! notifiers by `[rule]` (5s wait, 1m interval) and sends every alert to
+//! webhooks and scripts on its own. `rate_limit` ([`crate::limits`]) defaults
+//! to each service's documented limit (webhooks and scripts: none); a
+//! backlog beyond a minute of it is folded into one digest
+//! ([`crate::digest`]). A rule's `cooldown:` (in its rule file) widens the
+//! dedup window of its alerts.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -168,6 +181,20 @@ pub struct RouteConfig {
     /// Keep trying later routes after this one matched.
     #[serde(default, rename = "continue")]
     pub continue_matching: bool,
+    /// What makes alerts one group (one notification per group and
+    /// notifier): any of `rule`, `chain`, `contract`, `severity`,
+    /// `labels.NAME`; `[]` turns grouping off. Unset (with `group_wait` and
+    /// `group_interval` unset too): chat, PagerDuty and email notifiers group
+    /// by `[rule]`, webhooks and scripts do not group. See
+    /// [`crate::grouping`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_by: Option<Vec<String>>,
+    /// How long a new group waits for more alerts. Default 5s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_wait: Option<ConfigDuration>,
+    /// The least time between two notifications of one group. Default 1m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_interval: Option<ConfigDuration>,
 }
 
 impl AlertingConfig {
@@ -214,6 +241,7 @@ impl AlertingConfig {
                     );
                 }
             }
+            crate::grouping::validate_route(route, &at, &mut problem);
             if route.rule_prefix.as_deref() == Some("") {
                 problem(
                     format!("{at}.rule_prefix"),

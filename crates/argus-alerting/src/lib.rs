@@ -11,15 +11,21 @@
 //! and the mark re-sends the same key, which receivers dedup on.
 //!
 //! Modules: [`config`] (the `alerting:` section and its validation),
-//! [`routing`], [`silence`], [`outbox`] (the writes and the alerts' reads),
+//! [`routing`], [`grouping`] (per-route `group_by`, `group_wait`,
+//! `group_interval`), [`limits`] (per-notifier rate limits), [`digest`]
+//! (groups and backlogs folded into one notification),
+//! [`silence`], [`outbox`] (the writes and the alerts' reads),
 //! [`stats`] (figures for health checks), [`dispatcher`], [`notify`]
 //! (webhook, Slack, Discord, Telegram, PagerDuty, email, script), [`secret`].
 //! Every function that touches the database takes an
 //! [`argus_store::Connection`] (a [`argus_store::Transaction`] derefs to one).
 
 pub mod config;
+pub mod digest;
 pub mod dispatcher;
 pub mod error;
+pub mod grouping;
+pub mod limits;
 pub mod notify;
 pub mod outbox;
 pub mod routing;

@@ -7,11 +7,20 @@
 //! and the notifiers of all matching routes are used (each once). An alert no
 //! route matched goes to `default_notifiers`, which is every notifier when
 //! unset. With no routes at all, every alert goes to every notifier.
+//!
+//! Each (route, notifier) pair also says how the notifier groups that
+//! route's alerts ([`GroupPolicy`], see [`crate::grouping`]); the first
+//! matching route that names a notifier decides its grouping. Per-rule
+//! cooldowns ([`Routing::with_cooldowns`]) widen the dedup window of a
+//! rule's alerts.
+
+use std::collections::BTreeMap;
 
 use argus_core::Severity;
 
 use crate::config::{AlertingConfig, RouteConfig};
 use crate::error::AlertError;
+use crate::grouping::GroupPolicy;
 
 /// Compiled routes plus the dedup window, read by [`crate::outbox::record`].
 #[derive(Debug, Clone)]
@@ -19,6 +28,12 @@ pub struct Routing {
     routes: Vec<RouteConfig>,
     default: Vec<String>,
     dedup_window_ms: i64,
+    /// Per route (by index), each notifier's grouping.
+    route_groups: Vec<BTreeMap<String, GroupPolicy>>,
+    /// The grouping of notifiers an alert reaches through `default`.
+    default_groups: BTreeMap<String, GroupPolicy>,
+    /// Per rule id: no new notification for its dedup key within this.
+    cooldowns: BTreeMap<String, i64>,
 }
 
 impl Routing {
@@ -28,23 +43,54 @@ impl Routing {
         if !problems.is_empty() {
             return Err(AlertError::Config { problems });
         }
+        let policies = |route: Option<&RouteConfig>, names: &[String]| {
+            names
+                .iter()
+                .filter_map(|name| {
+                    let notifier = config.notifiers.get(name)?;
+                    GroupPolicy::for_route(route, notifier).map(|p| (name.clone(), p))
+                })
+                .collect::<BTreeMap<_, _>>()
+        };
+        let default = config
+            .default_notifiers
+            .clone()
+            .unwrap_or_else(|| config.notifiers.keys().cloned().collect());
         Ok(Self {
+            route_groups: config
+                .routes
+                .iter()
+                .map(|r| policies(Some(r), &r.notifiers))
+                .collect(),
+            default_groups: policies(None, &default),
             routes: config.routes.clone(),
-            default: config
-                .default_notifiers
-                .clone()
-                .unwrap_or_else(|| config.notifiers.keys().cloned().collect()),
+            default,
             dedup_window_ms: config.dedup_window.as_ms(),
+            cooldowns: BTreeMap::new(),
         })
     }
 
-    /// Every alert to each of `notifiers`, grouped within `dedup_window_ms`.
+    /// Every alert to each of `notifiers`, grouped within `dedup_window_ms`,
+    /// each alert notified on its own.
     pub fn to_all(notifiers: &[&str], dedup_window_ms: i64) -> Self {
         Self {
             routes: Vec::new(),
             default: notifiers.iter().map(|n| (*n).to_owned()).collect(),
             dedup_window_ms,
+            route_groups: Vec::new(),
+            default_groups: BTreeMap::new(),
+            cooldowns: BTreeMap::new(),
         }
+    }
+
+    /// With per-rule cooldowns (rule id, milliseconds): an alert of such a
+    /// rule whose dedup key notified less than its cooldown before is
+    /// suppressed as a duplicate, as within the dedup window.
+    #[must_use]
+    pub fn with_cooldowns(mut self, cooldowns: impl IntoIterator<Item = (String, i64)>) -> Self {
+        self.cooldowns
+            .extend(cooldowns.into_iter().filter(|(_, ms)| *ms > 0));
+        self
     }
 
     /// The dedup window in milliseconds (0: no grouping).
@@ -52,19 +98,38 @@ impl Routing {
         self.dedup_window_ms
     }
 
+    /// The cooldown of `rule_id` in milliseconds (0: none).
+    pub fn cooldown_ms(&self, rule_id: &str) -> i64 {
+        self.cooldowns.get(rule_id).copied().unwrap_or(0)
+    }
+
     /// The notifiers for an alert of `rule_id` at `severity`, each once, in
     /// route order.
     pub fn notifiers_for(&self, rule_id: &str, severity: Severity) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
+        self.deliveries_for(rule_id, severity)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// [`Self::notifiers_for`], each with how it groups this alert (`None`:
+    /// notified on its own).
+    pub fn deliveries_for(
+        &self,
+        rule_id: &str,
+        severity: Severity,
+    ) -> Vec<(String, Option<&GroupPolicy>)> {
+        let mut out: Vec<(String, Option<&GroupPolicy>)> = Vec::new();
         let mut matched = false;
-        for route in &self.routes {
+        for (index, route) in self.routes.iter().enumerate() {
             if !route_matches(route, rule_id, severity) {
                 continue;
             }
             matched = true;
             for name in &route.notifiers {
-                if !out.contains(name) {
-                    out.push(name.clone());
+                if !out.iter().any(|(n, _)| n == name) {
+                    let policy = self.route_groups.get(index).and_then(|g| g.get(name));
+                    out.push((name.clone(), policy));
                 }
             }
             if !route.continue_matching {
@@ -72,7 +137,11 @@ impl Routing {
             }
         }
         if !matched {
-            out.clone_from(&self.default);
+            out = self
+                .default
+                .iter()
+                .map(|name| (name.clone(), self.default_groups.get(name)))
+                .collect();
         }
         out
     }
@@ -110,6 +179,9 @@ mod tests {
             rule_prefix: prefix.map(str::to_owned),
             notifiers: to.iter().map(|s| (*s).to_owned()).collect(),
             continue_matching: cont,
+            group_by: None,
+            group_wait: None,
+            group_interval: None,
         }
     }
 
@@ -123,6 +195,9 @@ mod tests {
             ],
             default: vec!["never".to_owned()],
             dedup_window_ms: 0,
+            route_groups: Vec::new(),
+            default_groups: BTreeMap::new(),
+            cooldowns: BTreeMap::new(),
         };
         assert_eq!(
             routing.notifiers_for("bot.mem", Severity::Critical),
@@ -145,6 +220,9 @@ mod tests {
             routes: vec![route(Some(Severity::Critical), None, &["pager"], false)],
             default: vec!["slack".to_owned()],
             dedup_window_ms: 0,
+            route_groups: Vec::new(),
+            default_groups: BTreeMap::new(),
+            cooldowns: BTreeMap::new(),
         };
         assert_eq!(routing.notifiers_for("r", Severity::Critical), ["pager"]);
         assert_eq!(routing.notifiers_for("r", Severity::High), ["slack"]);

@@ -23,6 +23,8 @@ pub struct DeliveryCounts {
     pub delivered: u64,
     pub cancelled: u64,
     pub failed: u64,
+    /// Fires carried by a digest (counted once more as the digest).
+    pub digested: u64,
 }
 
 impl DeliveryCounts {
@@ -33,6 +35,7 @@ impl DeliveryCounts {
             DeliveryStatus::Delivered => self.delivered,
             DeliveryStatus::Cancelled => self.cancelled,
             DeliveryStatus::Failed => self.failed,
+            DeliveryStatus::Digested => self.digested,
         }
     }
 
@@ -42,6 +45,7 @@ impl DeliveryCounts {
             DeliveryStatus::Delivered => &mut self.delivered,
             DeliveryStatus::Cancelled => &mut self.cancelled,
             DeliveryStatus::Failed => &mut self.failed,
+            DeliveryStatus::Digested => &mut self.digested,
         }
     }
 }

@@ -74,6 +74,32 @@ async fn the_total_caps_the_sum_of_the_notifiers_bounds() {
     );
 }
 
+/// The total is spent by what is found: a notifier whose own bound is as
+/// large as the total, with nothing due, leaves every slot to the other.
+#[tokio::test]
+async fn a_notifier_with_nothing_due_holds_none_of_the_total() {
+    let (a, b) = (Receiver::start(), Receiver::start());
+    let cfg = config(&format!(
+        "notifiers:\n  a: {{ type: webhook, url: \"{}\", secret: {{ env: S }}, max_in_flight: 8 }}\n  b: {{ type: webhook, url: \"{}\", secret: {{ env: S }}, max_in_flight: 5 }}\nroutes:\n  - {{ rules: [only.b], notifiers: [b] }}\nretry: {{ max_in_flight: 8 }}\n",
+        a.url("/a"),
+        b.url("/b"),
+    ));
+    let db = Db::new();
+    let mut store = db.open();
+    let clock = Clock::manual_ms(T0);
+    let dispatcher = dispatcher(&db, &cfg, &[("S", SECRET)], &clock);
+    let findings: Vec<_> = (0..10).map(|i| finding("only.b", 1, i)).collect();
+    record_all(
+        &mut store,
+        &findings,
+        &Routing::from_config(&cfg).unwrap(),
+        T0,
+    );
+
+    assert_eq!(dispatcher.run_once().await.unwrap().delivered, 5);
+    assert_eq!((a.requests().len(), b.requests().len()), (0, 5));
+}
+
 #[tokio::test]
 async fn a_delivery_to_a_notifier_removed_from_the_config_fails_saying_so() {
     let (a, b) = (Receiver::start(), Receiver::start());

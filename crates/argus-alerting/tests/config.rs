@@ -261,3 +261,77 @@ notifiers:
     );
     assert!(problems[0].message.contains("from 1 to 1024"));
 }
+
+#[test]
+fn grouping_and_rate_limits_are_checked_at_their_key_paths() {
+    let cfg = config(
+        r#"
+notifiers:
+  slack: { type: slack, webhook_url: { env: SLACK_URL }, rate_limit: { per_second: 1, per_minute: 20 } }
+  tg:    { type: telegram, bot_token: { env: TG }, chat_id: "1", rate_limit: { per_minute: 0, burst: 0 } }
+  hook:  { type: webhook, url: "https://ops.example/a", secret: "s", rate_limit: {} }
+routes:
+  - { notifiers: [slack], group_by: [rule, labels., pool], group_wait: 2h, group_interval: 0s }
+"#,
+    );
+    let problems = cfg.validate("alerting");
+    let found: Vec<(&str, &str)> = problems
+        .iter()
+        .map(|p| (p.path.as_deref().unwrap_or(""), p.message.as_str()))
+        .collect();
+    for (path, words) in [
+        ("alerting.notifiers.slack.rate_limit", "not both"),
+        ("alerting.notifiers.tg.rate_limit.per_minute", "1 to 60000"),
+        ("alerting.notifiers.tg.rate_limit.burst", "at least 1"),
+        (
+            "alerting.notifiers.hook.rate_limit",
+            "per_second or per_minute",
+        ),
+        ("alerting.routes[0].group_by[1]", "labels.NAME"),
+        ("alerting.routes[0].group_by[2]", "labels.NAME"),
+        ("alerting.routes[0].group_wait", "at most 1h"),
+        ("alerting.routes[0].group_interval", "at least 1s"),
+    ] {
+        assert!(
+            found.iter().any(|(p, m)| *p == path && m.contains(words)),
+            "missing {path} ({words}) in {found:#?}"
+        );
+    }
+    assert_eq!(found.len(), 8, "{found:#?}");
+}
+
+#[test]
+fn chat_and_pager_sinks_group_and_are_limited_by_default_webhooks_do_not() {
+    use argus_alerting::limits::{RateLimit, effective};
+    let cfg = config(FULL);
+    assert_eq!(
+        effective(&cfg.notifiers["slack"]),
+        Some(RateLimit {
+            interval_ms: 1_000,
+            burst: 1
+        })
+    );
+    assert_eq!(
+        effective(&cfg.notifiers["tg"]).map(|l| l.interval_ms),
+        Some(3_000)
+    );
+    assert!(effective(&cfg.notifiers["pager"]).is_some());
+    assert!(effective(&cfg.notifiers["mail"]).is_some());
+    assert_eq!(effective(&cfg.notifiers["hook"]), None);
+    assert_eq!(effective(&cfg.notifiers["run"]), None);
+    let routing = Routing::from_config(&cfg).unwrap();
+    // An unmatched alert goes to the defaults: slack grouped by rule, the
+    // webhook on its own.
+    let to = routing.deliveries_for("token.x", Severity::Low);
+    let slack = to.iter().find(|(n, _)| n == "slack").unwrap();
+    let policy = slack.1.unwrap();
+    assert_eq!((policy.wait_ms, policy.interval_ms), (5_000, 60_000));
+    assert!(to.iter().find(|(n, _)| n == "hook").unwrap().1.is_none());
+    // A route with its own settings groups even a script.
+    let grouped = config(
+        "notifiers:\n  run: { type: script, command: [/bin/true] }\nroutes:\n  - { notifiers: [run], group_wait: 30s }\n",
+    );
+    let routing = Routing::from_config(&grouped).unwrap();
+    let to = routing.deliveries_for("r", Severity::Low);
+    assert_eq!(to[0].1.map(|p| p.wait_ms), Some(30_000));
+}

@@ -99,7 +99,9 @@ async fn telegram_429_honours_the_retry_after_in_its_body() {
     ));
     let (_db, deliveries) = deliver_one(&cfg, &[("TG_TOKEN", "123:abc")], false).await;
     assert_eq!(deliveries[0].status, DeliveryStatus::Pending);
-    assert_eq!(deliveries[0].next_attempt_at_ms, T0 + 33_000);
+    // Sent after the default group wait, retried 33 s after that send.
+    let sent_at = T0 + argus_alerting::grouping::DEFAULT_GROUP_WAIT.as_millis() as i64;
+    assert_eq!(deliveries[0].next_attempt_at_ms, sent_at + 33_000);
 }
 
 #[tokio::test]

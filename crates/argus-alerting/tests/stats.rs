@@ -67,6 +67,7 @@ fn figures_follow_deliveries_refusals_and_retractions() {
                     delivered: 2,
                     cancelled: 1,
                     failed: 0,
+                    digested: 0,
                 },
                 // Two accepted at their first attempt, one failed once.
                 attempts: 3,
@@ -82,6 +83,7 @@ fn figures_follow_deliveries_refusals_and_retractions() {
                     delivered: 0,
                     cancelled: 1,
                     failed: 1,
+                    digested: 0,
                 },
                 attempts: 3,
                 retries: 0,

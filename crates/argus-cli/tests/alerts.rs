@@ -707,3 +707,53 @@ fn a_data_dir_without_a_database_is_an_error_that_says_what_to_do() {
     }
     assert!(!data.join("argus.db").exists(), "nothing was created");
 }
+
+#[test]
+fn show_names_the_digest_that_carried_a_grouped_alert() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let config: AlertingConfig = serde_saphyr::from_str(
+        "dedup_window: 0s\nnotifiers:\n  chat:\n    type: slack\n    webhook_url: { env: SLACK_URL }\n",
+    )
+    .unwrap();
+    let routing = Routing::from_config(&config).unwrap();
+    let findings: Vec<Finding> = (1..=3)
+        .map(|block| finding("token.transfer", Severity::High, block, WATCHED))
+        .collect();
+    let now = now_ms();
+    let mut store = Store::open_in_dir(data).unwrap().connect().unwrap();
+    let tx = store.transaction().unwrap();
+    for f in &findings {
+        outbox::record(&tx, f, &routing, now).unwrap();
+    }
+    tx.commit().unwrap();
+    // The dispatcher's claim after the group wait: the three fold into one
+    // digest, which the sink accepts.
+    let tx = store.transaction().unwrap();
+    let at = now + 5_000;
+    let plan = argus_alerting::digest::FoldPlan::from_config(&config);
+    assert_eq!(argus_alerting::digest::fold_due(&tx, at, &plan).unwrap(), 1);
+    let claimed = outbox::claim_due(&tx, at, 10, 15_000).unwrap();
+    assert_eq!(claimed.len(), 1);
+    outbox::mark_delivered(&tx, claimed[0].0.id, at).unwrap();
+    tx.commit().unwrap();
+    let digest_id = claimed[0].0.id;
+
+    let shown = show(data, &id_of(&findings[1]));
+    let delivery = &shown["deliveries"][0];
+    assert_eq!(delivery["status"], "digested");
+    assert_eq!(delivery["digest_id"], digest_id);
+    let text = ok(alerts(data, &["show", &id_of(&findings[1])]));
+    assert!(
+        text.contains("digested  attempts 0  delivered")
+            && text.contains(&format!("in digest {digest_id}")),
+        "{text}"
+    );
+    // The first alert's deliveries list the digest itself, with its group.
+    let text = ok(alerts(data, &["show", &id_of(&findings[0])]));
+    assert!(
+        text.contains("digest  delivered")
+            && text.contains(&format!("digest {digest_id} of group rule=token.transfer")),
+        "{text}"
+    );
+}

@@ -245,3 +245,30 @@ fn rules_without_parameter_names_are_checked_against_the_registry_abi() {
         "{stderr}"
     );
 }
+
+#[test]
+fn validate_refuses_bad_grouping_rate_limits_and_cooldowns_naming_each() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("argus.yaml"),
+        "chains: [{ chain: anvil, rpc: [http://127.0.0.1:1] }]\nrules: [rules.yaml]\nalerting:\n  notifiers:\n    chat: { type: slack, webhook_url: { env: ARGUS_TEST_SLACK_URL }, rate_limit: { per_minute: 0 } }\n  routes:\n    - { notifiers: [chat], group_by: [rules], group_interval: 0s }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        "rules:\n  - id: calm\n    match: { signal: x }\n    cooldown: sometimes\n",
+    )
+    .unwrap();
+    let output = validate(dir.path(), false);
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        "alerting.notifiers.chat.rate_limit.per_minute: must be 1 to 60000",
+        "alerting.routes[0].group_by[0]: `rules` is not a group label",
+        "alerting.routes[0].group_interval: at least 1s",
+        "rules.yaml:4:15: `cooldown`",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}

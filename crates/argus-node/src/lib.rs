@@ -361,7 +361,12 @@ impl NodeBuilder {
                 vault: Some(&vault),
             },
         )?;
-        let routing = Arc::new(Routing::from_config(&self.config.alerting)?);
+        let routing = Arc::new(Routing::from_config(&self.config.alerting)?.with_cooldowns(
+            self.config.rules.rules().iter().filter_map(|rule| {
+                let ms = i64::try_from(rule.cooldown_ms?).ok()?;
+                Some((rule.id.clone(), ms))
+            }),
+        ));
         let dispatcher =
             Dispatcher::new(&store, notifiers, &self.config.alerting, self.clock.clone())?;
         let dispatch = dispatcher.handle();

@@ -1,6 +1,8 @@
 //! The node in-process on a real anvil: a config read by the node's own
 //! loader, an event recorded and announced once, the live figures a server
-//! will read, and a reorg that retracts the alert of the orphaned block.
+//! will read, a reorg that retracts the alert of the orphaned block, and a
+//! burst that reaches a Slack-type receiver as one digest while a webhook
+//! receives every alert.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -90,5 +92,83 @@ rules:
     };
     assert_eq!(retraction.0.number, number);
     assert_eq!(retraction.1.alerts, 1);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_reaches_a_chat_sink_as_one_digest_and_a_webhook_alert_by_alert() {
+    const BURST: usize = 40;
+    let anvil = Anvil::start_with(&["--no-mining"]);
+    let noter_tx = anvil.send(json!({ "data": noter_init_code(), "gas": "0x200000" }));
+    anvil.mine(1);
+    let noter = anvil.receipt(&noter_tx)["contractAddress"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let slack = argus_testkit::Receiver::start();
+    let hook = argus_testkit::Receiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        "rules:\n  - id: note\n    match: { event: { contract: any, signature: \"Note(string message)\" } }\n    title: \"note: {{args.message}}\"\n",
+    )
+    .unwrap();
+    let config = json!({
+        "data_dir": "data",
+        "chains": [{
+            "chain": "anvil",
+            "rpc": [anvil.http_url()],
+            "confirmations": 0,
+            "fetch": "full",
+            "start": anvil.block_number() + 1,
+            "poll_interval": "100ms",
+        }],
+        "rules": ["rules.yaml"],
+        "alerting": {
+            "notifiers": {
+                "chat": { "type": "slack", "webhook_url": slack.url("/services/T/B/x") },
+                "hook": { "type": "webhook", "url": hook.url("/hook"), "secret": "s" },
+            },
+        },
+    });
+    let path = dir.path().join("argus.yaml");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let loaded = argus_node::config::load(&path).expect("a valid config");
+    let data_dir = loaded.data_dir.clone().unwrap();
+    let node = NodeBuilder::new(NodeConfig::from(&loaded), &data_dir)
+        .start()
+        .unwrap();
+
+    // One block holding the whole burst.
+    for i in 0..BURST {
+        anvil.send(json!({
+            "to": noter,
+            "data": abi_string(&format!("n{i}")),
+            "gas": "0x30000",
+        }));
+    }
+    anvil.mine(1);
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while hook.accepted().len() < BURST || slack.requests().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "webhook {} of {BURST}, chat {}",
+            hook.accepted().len(),
+            slack.requests().len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Past another group wait: still the one message (the group interval
+    // holds any later alert of the rule for a minute).
+    tokio::time::sleep(argus_alerting::grouping::DEFAULT_GROUP_WAIT + Duration::from_secs(1)).await;
+    let chat = slack.requests();
+    assert_eq!(chat.len(), 1, "one digest, not {BURST} messages");
+    let text = chat[0].json()["text"].as_str().unwrap().to_owned();
+    assert!(
+        text.starts_with(&format!("[MEDIUM] {BURST} alerts (rule=note)")),
+        "{text}"
+    );
+    assert_eq!(hook.accepted().len(), BURST);
     node.stop().await;
 }

@@ -97,6 +97,7 @@ impl Loader {
             condition: None,
             value: None,
             group_by: None,
+            cooldown_ms: None,
             title: None,
             dedup: None,
             open_args: None,

@@ -181,3 +181,29 @@ proptest! {
         let _ = RuleSet::from_yaml(&text, "p.yaml");
     }
 }
+
+#[test]
+fn a_cooldown_is_a_duration_and_bad_ones_are_placed() {
+    let set = RuleSet::from_yaml(
+        "rules:\n  - id: calm\n    match: { signal: x }\n    cooldown: 10m\n  - id: plain\n    match: { signal: y }\n",
+        "r.yaml",
+    )
+    .unwrap();
+    assert_eq!(set.get("calm").unwrap().cooldown_ms, Some(600_000));
+    assert_eq!(set.get("plain").unwrap().cooldown_ms, None);
+    let errors = RuleSet::from_yaml(
+        "rules:\n  - id: a\n    match: { signal: x }\n    cooldown: soon\n  - id: b\n    match: { signal: x }\n    cooldown: 0s\n",
+        "r.yaml",
+    )
+    .unwrap_err();
+    let shown: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(shown.len(), 2, "{shown:#?}");
+    assert!(
+        shown[0].starts_with("r.yaml:4:15:") && shown[0].contains("`cooldown`"),
+        "{shown:#?}"
+    );
+    assert!(
+        shown[1].starts_with("r.yaml:7:15:") && shown[1].contains("more than 0s"),
+        "{shown:#?}"
+    );
+}

@@ -376,6 +376,7 @@ fn render_alerting(out: &mut Exposition, stored: &Stored, now_ms: i64) {
             DeliveryStatus::Delivered,
             DeliveryStatus::Cancelled,
             DeliveryStatus::Failed,
+            DeliveryStatus::Digested,
         ] {
             let labels = [
                 ("notifier", n.notifier.as_str()),

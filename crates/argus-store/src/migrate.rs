@@ -62,6 +62,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "delivery attempts",
         sql: include_str!("../migrations/0008_delivery_attempts.sql"),
     },
+    Migration {
+        version: 9,
+        name: "grouping",
+        sql: include_str!("../migrations/0009_grouping.sql"),
+    },
 ];
 
 /// The highest schema version this binary knows.

@@ -58,9 +58,10 @@ type Sent = (Delivery, Result<(), SendError>);
 /// The deliveries a pass claimed, each with its alert.
 type Claimed = Vec<(Delivery, AlertRecord)>;
 
-/// What a pass claims: per notifier with free slots, how many; and how many
-/// deliveries to notifiers no longer configured.
-type Wants = (Vec<(String, usize)>, usize);
+/// What a pass may claim: per notifier with free slots, how many; how many
+/// deliveries to notifiers no longer configured; and the free slots of the
+/// total, spent as claims are actually found (see [`claim`]).
+type Wants = (Vec<(String, usize)>, usize, usize);
 
 /// Wakes a running dispatcher; cheap to clone and call.
 #[derive(Debug, Clone)]
@@ -110,6 +111,10 @@ pub struct Dispatcher {
     max_in_flight: usize,
     send_timeout: Duration,
     wake: Arc<Notify>,
+    /// Groups and backlogs to fold into digests at claim time.
+    fold: Arc<crate::digest::FoldPlan>,
+    /// Each notifier's rate limit (and the pause a `Retry-After` asked for).
+    rate: Arc<Mutex<crate::limits::Limiter>>,
 }
 
 impl Dispatcher {
@@ -153,6 +158,13 @@ impl Dispatcher {
             max_in_flight: retry.max_in_flight.max(1),
             send_timeout: slowest + Duration::from_secs(1),
             wake: Arc::new(Notify::new()),
+            fold: Arc::new(crate::digest::FoldPlan::from_config(config)),
+            rate: Arc::new(Mutex::new(crate::limits::Limiter::new(
+                config
+                    .notifiers
+                    .iter()
+                    .map(|(name, n)| (name.clone(), crate::limits::effective(n))),
+            ))),
         })
     }
 
@@ -203,10 +215,17 @@ impl Dispatcher {
         let now = self.clock.now_ms();
         let lease = self.lease_ms();
         let known: Vec<String> = self.limits.keys().cloned().collect();
+        let (fold, rate) = (self.fold.clone(), self.rate.clone());
         self.with_conn(move |conn| {
             let tx = conn.transaction()?;
             outcome::record(&tx, &outcomes)?;
+            // Groups whose wait is over, and backlogs too long for their
+            // notifier's rate, become digests before anything is claimed.
+            crate::digest::fold_due(&tx, now, &fold)?;
             let (claimed, open) = claim(&tx, &wants, &known, now, lease)?;
+            // What the notifier's rate does not admit now is postponed
+            // to when it does (its claim released).
+            let claimed = crate::limits::admit_claimed(&tx, &rate, claimed, now)?;
             tx.commit()?;
             let mut next_due: Option<i64> = None;
             for notifier in &open {
@@ -254,7 +273,22 @@ impl Dispatcher {
             // Cancelled at shutdown; its lease brings it back.
             Err(_) => return,
         };
-        let outcome = Outcome::of(delivery, result, self.clock.now_ms(), self.retry);
+        let now_ms = self.clock.now_ms();
+        // A sink's `Retry-After` holds back every delivery to that notifier,
+        // not only the one it answered.
+        if let Err(error) = &result
+            && error.retryable
+            && let Some(after) = error.retry_after
+        {
+            let until =
+                now_ms.saturating_add(i64::try_from(after.as_millis()).unwrap_or(i64::MAX / 4));
+            let mut rate = match self.rate.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            rate.pause_until(&delivery.notifier, until);
+        }
+        let outcome = Outcome::of(delivery, result, now_ms, self.retry);
         let id = outcome.delivery_id;
         let notifier = &outcome.notifier;
         match &outcome.verdict {
@@ -289,7 +323,7 @@ impl Dispatcher {
         while let Some(joined) = tasks.join_next().await {
             self.finish(joined, &mut done, &mut pass);
         }
-        self.settle_and_claim(done, (Vec::new(), 0)).await?;
+        self.settle_and_claim(done, (Vec::new(), 0, 0)).await?;
         Ok(pass)
     }
 
@@ -370,12 +404,15 @@ impl Dispatcher {
 
 /// Claims, inside the pass's transaction, what `wants` allows: per notifier
 /// up to its free slots, oldest due first, then (when no notifier has a
-/// backlog) deliveries to notifiers not in `known`. Also names the notifiers
+/// backlog) deliveries to notifiers not in `known`. The total's free slots
+/// are spent by what is found, not by what a notifier could take: a webhook
+/// with nothing due must not keep a chat sink's digest waiting because its
+/// own bound alone is as large as the total. Also names the notifiers
 /// that got fewer than they could take: nothing more is due for them now,
 /// so only their next due time should wake the dispatcher.
 fn claim(
     conn: &Connection,
-    (per_notifier, unknown): &Wants,
+    (per_notifier, unknown, total): &Wants,
     known: &[String],
     now: i64,
     lease: i64,
@@ -385,19 +422,27 @@ fn claim(
     // A notifier that got all it asked for may have more waiting: then the
     // scan for unknown notifiers (past that backlog) waits for a calmer pass.
     let mut backlog = false;
-    for (notifier, limit) in per_notifier {
-        let found = outbox::claim_due_for(conn, notifier, now, *limit, lease)?;
-        if found.len() < *limit {
+    let mut left = *total;
+    for (notifier, free) in per_notifier {
+        let limit = (*free).min(left);
+        if limit == 0 {
+            backlog = true;
+            continue;
+        }
+        let found = outbox::claim_due_for(conn, notifier, now, limit, lease)?;
+        if found.len() < limit {
             open.push(notifier.clone());
         } else {
             backlog = true;
         }
+        left -= found.len();
         claimed.extend(found);
     }
-    if *unknown > 0 && !backlog {
+    let unknown = (*unknown).min(left);
+    if unknown > 0 && !backlog {
         let known: Vec<&str> = known.iter().map(String::as_str).collect();
         claimed.extend(outbox::claim_due_unknown(
-            conn, &known, now, *unknown, lease,
+            conn, &known, now, unknown, lease,
         )?);
     }
     Ok((claimed, open))

@@ -38,25 +38,25 @@ impl Slots {
         }
     }
 
-    /// What to claim now: each configured notifier with free slots and how
-    /// many, within the total's free slots (handed out in name order), and
-    /// how many deliveries to unknown notifiers.
-    pub(super) fn wants(&self) -> (Vec<(String, usize)>, usize) {
-        let mut free_total = self.total.saturating_sub(self.busy_total);
+    /// What may be claimed now: each configured notifier with free slots
+    /// and how many, how many deliveries to unknown notifiers, and the
+    /// total's free slots. The claim spends the total as it finds
+    /// deliveries (in name order), so a notifier with nothing due holds
+    /// none of it.
+    pub(super) fn wants(&self) -> (Vec<(String, usize)>, usize, usize) {
+        let free_total = self.total.saturating_sub(self.busy_total);
+        if free_total == 0 {
+            return (Vec::new(), 0, 0);
+        }
         let mut wants = Vec::new();
         for (name, limit) in &self.limits {
-            let free = limit
-                .saturating_sub(self.busy.get(name).copied().unwrap_or(0))
-                .min(free_total);
+            let free = limit.saturating_sub(self.busy.get(name).copied().unwrap_or(0));
             if free > 0 {
                 wants.push((name.clone(), free));
-                free_total -= free;
             }
         }
-        let unknown = UNKNOWN_AT_ONCE
-            .saturating_sub(self.unknown_busy)
-            .min(free_total);
-        (wants, unknown)
+        let unknown = UNKNOWN_AT_ONCE.saturating_sub(self.unknown_busy);
+        (wants, unknown, free_total)
     }
 
     /// Whether no slot at all is free.
@@ -103,32 +103,33 @@ mod tests {
         let mut slots = slots();
         assert_eq!(
             slots.wants(),
-            (vec![("hook".to_owned(), 3), ("slack".to_owned(), 1)], 0)
+            (vec![("hook".to_owned(), 3), ("slack".to_owned(), 1)], 16, 4)
         );
         for _ in 0..3 {
             slots.take("hook");
         }
-        assert_eq!(slots.wants(), (vec![("slack".to_owned(), 1)], 0));
+        assert_eq!(slots.wants(), (vec![("slack".to_owned(), 1)], 16, 1));
         slots.take("slack");
         assert!(slots.all_full());
+        assert_eq!(slots.wants(), (vec![], 0, 0));
         slots.give_back("hook");
-        assert_eq!(slots.wants(), (vec![("hook".to_owned(), 1)], 0));
+        assert_eq!(slots.wants(), (vec![("hook".to_owned(), 1)], 16, 1));
     }
 
     #[test]
     fn the_total_caps_the_sum_and_unknown_notifiers_get_what_is_left() {
         let mut slots = Slots::new(BTreeMap::from([("hook".to_owned(), 64)]), 10);
-        assert_eq!(slots.wants(), (vec![("hook".to_owned(), 10)], 0));
+        assert_eq!(slots.wants(), (vec![("hook".to_owned(), 64)], 16, 10));
         for _ in 0..6 {
             slots.take("hook");
         }
         slots.give_back("hook");
-        assert_eq!(slots.wants(), (vec![("hook".to_owned(), 5)], 0));
+        assert_eq!(slots.wants(), (vec![("hook".to_owned(), 59)], 16, 5));
         let mut slots = Slots::new(BTreeMap::from([("hook".to_owned(), 2)]), 10);
-        assert_eq!(slots.wants(), (vec![("hook".to_owned(), 2)], 8));
+        assert_eq!(slots.wants(), (vec![("hook".to_owned(), 2)], 16, 10));
         slots.take("gone");
-        assert_eq!(slots.wants(), (vec![("hook".to_owned(), 2)], 7));
+        assert_eq!(slots.wants(), (vec![("hook".to_owned(), 2)], 15, 9));
         slots.give_back("gone");
-        assert_eq!(slots.wants().1, 8);
+        assert_eq!(slots.wants().1, 16);
     }
 }

@@ -29,6 +29,10 @@ use crate::secret::{Secret, SecretSource};
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackConfig {
+    /// How fast this notifier may send; default: its kind's
+    /// ([`crate::limits::default_for`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<crate::limits::RateLimitConfig>,
     /// The incoming-webhook URL; it is a secret (it grants posting).
     pub webhook_url: SecretSource,
     /// Deliveries to this notifier in flight at once; default 4 (a chat channel takes about one message a second).
@@ -61,6 +65,10 @@ impl SlackConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiscordConfig {
+    /// How fast this notifier may send; default: its kind's
+    /// ([`crate::limits::default_for`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<crate::limits::RateLimitConfig>,
     /// The webhook URL; it is a secret (it grants posting).
     pub webhook_url: SecretSource,
     /// Deliveries to this notifier in flight at once; default 4 (a chat channel takes about one message a second).
@@ -93,6 +101,10 @@ impl DiscordConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TelegramConfig {
+    /// How fast this notifier may send; default: its kind's
+    /// ([`crate::limits::default_for`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<crate::limits::RateLimitConfig>,
     /// The bot token from BotFather.
     pub bot_token: SecretSource,
     /// The chat: a number or `@channelname`.

@@ -42,6 +42,10 @@ pub enum SmtpSecurity {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmailConfig {
+    /// How fast this notifier may send; default: its kind's
+    /// ([`crate::limits::default_for`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<crate::limits::RateLimitConfig>,
     pub host: String,
     /// Default 587.
     #[serde(default = "default_smtp_port")]
@@ -245,6 +249,7 @@ mod tests {
 
     fn config(host: &str, security: SmtpSecurity) -> EmailConfig {
         EmailConfig {
+            rate_limit: None,
             host: host.to_owned(),
             port: 25,
             security,

@@ -106,6 +106,19 @@ impl NotifierConfig {
         }
     }
 
+    /// The `rate_limit:` written for this notifier, if any.
+    pub fn rate_limit(&self) -> Option<&crate::limits::RateLimitConfig> {
+        match self {
+            NotifierConfig::Webhook(c) => c.rate_limit.as_ref(),
+            NotifierConfig::Slack(c) => c.rate_limit.as_ref(),
+            NotifierConfig::Discord(c) => c.rate_limit.as_ref(),
+            NotifierConfig::Telegram(c) => c.rate_limit.as_ref(),
+            NotifierConfig::Pagerduty(c) => c.rate_limit.as_ref(),
+            NotifierConfig::Email(c) => c.rate_limit.as_ref(),
+            NotifierConfig::Script(c) => c.rate_limit.as_ref(),
+        }
+    }
+
     /// The config paths of secrets written as literals (for `argus doctor`).
     pub fn literal_secrets(&self) -> Vec<&'static str> {
         self.secret_fields()
@@ -173,6 +186,9 @@ impl NotifierConfig {
                 ),
             );
         }
+        if let Some(limit) = self.rate_limit() {
+            crate::limits::validate(limit, at, problem);
+        }
         match self {
             NotifierConfig::Webhook(c) => c.validate(at, problem),
             NotifierConfig::Slack(c) => c.validate(at, problem),
@@ -209,13 +225,34 @@ pub struct Outgoing<'a> {
 }
 
 impl Outgoing<'_> {
-    /// Fire or retract.
+    /// Fire, retract or digest.
     pub fn kind(&self) -> DeliveryKind {
         self.delivery.kind
     }
 
-    /// The JSON document the webhook and script notifiers send.
+    /// What a digest carries (`None` for a fire or a retraction).
+    pub fn digest(&self) -> Option<&crate::digest::Digest> {
+        self.delivery.digest.as_deref()
+    }
+
+    /// The JSON document the webhook and script notifiers send. A digest's
+    /// also has `group`, `count` and `alerts` (the first few; `alert` is
+    /// the first).
     pub fn document(&self) -> serde_json::Value {
+        if let Some(digest) = self.digest() {
+            return serde_json::json!({
+                "version": 1,
+                "kind": self.delivery.kind.as_str(),
+                "idempotency_key": self.delivery.idempotency_key,
+                "notifier": self.delivery.notifier,
+                "sent_at_ms": self.now_ms,
+                "group": digest.group,
+                "count": digest.count,
+                "severity": digest.severity,
+                "alerts": digest.alerts,
+                "alert": self.alert,
+            });
+        }
         serde_json::json!({
             "version": 1,
             "kind": self.delivery.kind.as_str(),

@@ -25,6 +25,10 @@ use crate::secret::{Secret, SecretSource};
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PagerDutyConfig {
+    /// How fast this notifier may send; default: its kind's
+    /// ([`crate::limits::default_for`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<crate::limits::RateLimitConfig>,
     /// The integration's routing key.
     pub routing_key: SecretSource,
     /// Default `https://events.pagerduty.com/v2/enqueue`.
@@ -100,7 +104,13 @@ impl PagerDutyNotifier {
     /// The event body for `out`.
     pub fn body(&self, out: &Outgoing<'_>) -> serde_json::Value {
         let alert = out.alert;
-        let dedup_key = if alert.dedup_key.len() <= 255 {
+        let dedup_key = if let Some(digest) = out.digest() {
+            // One incident per group: every digest of the group updates it.
+            format!(
+                "argus-group-{}",
+                hex::encode(alloy_primitives::keccak256(digest.group.as_bytes()))
+            )
+        } else if alert.dedup_key.len() <= 255 {
             alert.dedup_key.clone()
         } else {
             format!(
@@ -114,8 +124,8 @@ impl PagerDutyNotifier {
                 "event_action": "resolve",
                 "dedup_key": dedup_key,
             }),
-            DeliveryKind::Fire => {
-                let severity = match alert.severity {
+            DeliveryKind::Fire | DeliveryKind::Digest => {
+                let severity = match out.digest().map_or(alert.severity, |d| d.severity) {
                     argus_core::Severity::Critical => "critical",
                     argus_core::Severity::High => "error",
                     argus_core::Severity::Medium => "warning",
@@ -139,6 +149,9 @@ impl PagerDutyNotifier {
                             "tx_hash": alert.tx_hash,
                             "fields": alert.fields,
                             "idempotency_key": out.delivery.idempotency_key,
+                            "group": out.digest().map(|d| &d.group),
+                            "count": out.digest().map(|d| d.count),
+                            "alerts": out.digest().map(|d| d.alerts.iter().map(|a| &a.id).collect::<Vec<_>>()),
                         },
                     },
                 })

@@ -28,6 +28,10 @@ use crate::secret::SecretSource;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptConfig {
+    /// How fast this notifier may send; default: its kind's
+    /// ([`crate::limits::default_for`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<crate::limits::RateLimitConfig>,
     /// The program and its arguments (no shell).
     pub command: Vec<String>,
     /// Killed after this long. Default 10s.

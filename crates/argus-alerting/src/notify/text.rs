@@ -7,18 +7,54 @@
 use crate::notify::Outgoing;
 use crate::outbox::DeliveryKind;
 
-/// One line: `[HIGH] title (rule)`, or `RETRACTED (reorg) …` for a retraction.
+/// One line: `[HIGH] title (rule)`, or `RETRACTED (reorg) …` for a
+/// retraction; for a digest `[HIGH] 2000 alerts (rule=x): first title`.
 pub(crate) fn summary(out: &Outgoing<'_>) -> String {
     let alert = out.alert;
     let lead = match out.kind() {
         DeliveryKind::Fire => format!("[{}]", alert.severity.as_str().to_ascii_uppercase()),
         DeliveryKind::Retract => "RETRACTED".to_owned(),
+        DeliveryKind::Digest => match out.digest() {
+            Some(digest) if digest.count > 1 => {
+                return format!(
+                    "[{}] {} alerts ({}): {}",
+                    digest.severity.as_str().to_ascii_uppercase(),
+                    digest.count,
+                    digest.group,
+                    alert.title
+                );
+            }
+            _ => format!("[{}]", alert.severity.as_str().to_ascii_uppercase()),
+        },
     };
     format!("{lead} {} ({})", alert.title, alert.rule_id)
 }
 
-/// A few lines of detail: where the event happened and why it was retracted.
+/// A few lines of detail: where the event happened and why it was
+/// retracted; for a digest, one line per alert shown and how many more.
 pub(crate) fn details(out: &Outgoing<'_>) -> String {
+    if let Some(digest) = out.digest().filter(|d| d.count > 1) {
+        let mut lines: Vec<String> = digest
+            .alerts
+            .iter()
+            .map(|a| {
+                let place = match (a.chain_id, a.block_number) {
+                    (Some(chain), Some(block)) => format!(" — chain {chain}, block {block}"),
+                    _ => String::new(),
+                };
+                format!(
+                    "• [{}] {}{place}",
+                    a.severity.as_str().to_ascii_uppercase(),
+                    a.title
+                )
+            })
+            .collect();
+        let more = digest.count.saturating_sub(digest.alerts.len() as u64);
+        if more > 0 {
+            lines.push(format!("… and {more} more (argus alerts list)"));
+        }
+        return lines.join("\n");
+    }
     let alert = out.alert;
     let mut lines = Vec::new();
     if let (Some(chain), Some(block)) = (alert.chain_id, alert.block_number) {

@@ -37,6 +37,10 @@ use crate::secret::{Secret, SecretSource};
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
+    /// How fast this notifier may send; default: its kind's
+    /// ([`crate::limits::default_for`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<crate::limits::RateLimitConfig>,
     /// Where to POST (http or https).
     pub url: String,
     /// The HMAC-SHA256 key of `X-Argus-Signature`; required, so receivers can

@@ -46,7 +46,7 @@ pub fn mark_delivered(conn: &Connection, delivery_id: i64, now_ms: i64) -> Resul
     if let Some((alert_id, notifier)) = late {
         queue(conn, &alert_id, &notifier, DeliveryKind::Retract, now_ms)?;
     }
-    Ok(())
+    crate::digest::after_delivered(conn, delivery_id, now_ms)
 }
 
 /// Records a failed attempt that is worth retrying at `next_attempt_at_ms`.
@@ -65,6 +65,18 @@ pub fn mark_retry(
         params![delivery_id, next_attempt_at_ms, truncate(error)],
     )
     .map_err(AlertError::db("schedule a retry"))?;
+    Ok(())
+}
+
+/// Moves a claimed delivery's next attempt to `at_ms` without counting an
+/// attempt: its notifier's rate limit did not let it go now.
+pub fn postpone(conn: &Connection, delivery_id: i64, at_ms: i64) -> Result<(), AlertError> {
+    execute_cached(
+        conn,
+        "UPDATE alert_deliveries SET next_attempt_at_ms = ?2 WHERE id = ?1 AND status = 'pending'",
+        params![delivery_id, at_ms],
+    )
+    .map_err(AlertError::db("postpone a delivery"))?;
     Ok(())
 }
 
@@ -200,7 +212,14 @@ fn lease(
     lease_ms: i64,
 ) -> Result<Vec<(Delivery, AlertRecord)>, AlertError> {
     let mut out = Vec::with_capacity(deliveries.len());
-    for delivery in deliveries {
+    for mut delivery in deliveries {
+        if delivery.kind == DeliveryKind::Digest {
+            match crate::digest::load_for_send(conn, &delivery)? {
+                Some(digest) => delivery.digest = Some(std::sync::Arc::new(digest)),
+                // Every alert it carried was retracted before it went out.
+                None => continue,
+            }
+        }
         execute_cached(
             conn,
             "UPDATE alert_deliveries SET next_attempt_at_ms = ?2 WHERE id = ?1",
@@ -279,7 +298,8 @@ pub fn get_delivery(conn: &Connection, id: i64) -> Result<Option<Delivery>, Aler
 
 const DELIVERY_COLUMNS: &str =
     "SELECT id, alert_id, notifier, kind, idempotency_key, status, attempts,
-    next_attempt_at_ms, last_error, created_at_ms, delivered_at_ms FROM alert_deliveries";
+    next_attempt_at_ms, last_error, created_at_ms, delivered_at_ms, group_key, digest_id
+    FROM alert_deliveries";
 
 fn query_deliveries(
     conn: &Connection,
@@ -304,13 +324,28 @@ fn query_deliveries(
                 row.get::<_, Option<String>>(8)?,
                 row.get::<_, i64>(9)?,
                 row.get::<_, Option<i64>>(10)?,
+                row.get::<_, Option<String>>(11)?,
+                row.get::<_, Option<i64>>(12)?,
             ))
         })
         .map_err(AlertError::db("read deliveries"))?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, alert_id, notifier, kind, key, status, attempts, next, error, created, delivered) =
-            row.map_err(AlertError::db("read deliveries"))?;
+        let (
+            id,
+            alert_id,
+            notifier,
+            kind,
+            key,
+            status,
+            attempts,
+            next,
+            error,
+            created,
+            delivered,
+            group_key,
+            digest_id,
+        ) = row.map_err(AlertError::db("read deliveries"))?;
         let corrupt = |detail: &str| AlertError::CorruptRow {
             table: "alert_deliveries",
             id: id.to_string(),
@@ -319,6 +354,7 @@ fn query_deliveries(
         let kind = match kind.as_str() {
             "fire" => DeliveryKind::Fire,
             "retract" => DeliveryKind::Retract,
+            "digest" => DeliveryKind::Digest,
             _ => return Err(corrupt("unknown kind")),
         };
         out.push(Delivery {
@@ -333,6 +369,9 @@ fn query_deliveries(
             last_error: error,
             created_at_ms: created,
             delivered_at_ms: delivered,
+            group_key,
+            digest_id,
+            digest: None,
         });
     }
     Ok(out)

@@ -41,9 +41,11 @@ use serde::Serialize;
 
 pub use delivery::{
     claim_due, claim_due_for, claim_due_unknown, deliveries_of, due, get_delivery, list_deliveries,
-    mark_delivered, mark_failed, mark_retry, next_due_at, next_due_at_for, pending, requeue,
+    mark_delivered, mark_failed, mark_retry, next_due_at, next_due_at_for, pending, postpone,
+    requeue,
 };
 pub use read::{AlertFilter, alerts_after, get_alert, last_alert_seq, list_alerts};
+pub(crate) use write::queue;
 pub use write::{record, retract_alert, retract_block};
 
 /// Where an alert stands.
@@ -89,6 +91,9 @@ impl AlertState {
 pub enum DeliveryKind {
     Fire,
     Retract,
+    /// One notification for a group of fires (or a notifier's folded
+    /// backlog); its alert is the group's first. See [`crate::digest`].
+    Digest,
 }
 
 impl DeliveryKind {
@@ -97,6 +102,7 @@ impl DeliveryKind {
         match self {
             DeliveryKind::Fire => "fire",
             DeliveryKind::Retract => "retract",
+            DeliveryKind::Digest => "digest",
         }
     }
 }
@@ -114,6 +120,8 @@ pub enum DeliveryStatus {
     /// The sink refused it for good (a 4xx other than 408/429); kept visible
     /// until requeued with [`requeue`].
     Failed,
+    /// Folded into a digest delivery (`digest_id`), which carries it.
+    Digested,
 }
 
 impl DeliveryStatus {
@@ -124,6 +132,7 @@ impl DeliveryStatus {
             DeliveryStatus::Delivered => "delivered",
             DeliveryStatus::Cancelled => "cancelled",
             DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Digested => "digested",
         }
     }
 
@@ -133,6 +142,7 @@ impl DeliveryStatus {
             Self::Delivered,
             Self::Cancelled,
             Self::Failed,
+            Self::Digested,
         ]
         .into_iter()
         .find(|s| s.as_str() == text)
@@ -140,7 +150,7 @@ impl DeliveryStatus {
 }
 
 /// A stored alert.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AlertRecord {
     pub id: String,
     pub rule_id: String,
@@ -179,6 +189,15 @@ pub struct Delivery {
     pub last_error: Option<String>,
     pub created_at_ms: i64,
     pub delivered_at_ms: Option<i64>,
+    /// A grouped fire or a digest: its group (see [`crate::grouping`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_key: Option<String>,
+    /// A `digested` fire: the digest delivery that carried it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest_id: Option<i64>,
+    /// A digest being sent: what it carries (loaded by [`claim_due`]).
+    #[serde(skip)]
+    pub digest: Option<std::sync::Arc<crate::digest::Digest>>,
 }
 
 /// Why a new alert was not notified.

@@ -58,7 +58,9 @@ pub fn record(
             conn,
             &finding.dedup_key,
             finding.at_ms,
-            routing.dedup_window_ms(),
+            routing
+                .dedup_window_ms()
+                .max(routing.cooldown_ms(&finding.rule_id)),
         )?
         .map(|of| Suppression::Duplicate { of }),
     };
@@ -68,7 +70,13 @@ pub fn record(
             AlertState::Suppressed,
             Some(of.as_str()),
             None,
-            Some("duplicate within the dedup window".to_owned()),
+            Some(
+                if routing.cooldown_ms(&finding.rule_id) > routing.dedup_window_ms() {
+                    "duplicate within the rule's cooldown".to_owned()
+                } else {
+                    "duplicate within the dedup window".to_owned()
+                },
+            ),
         ),
         Some(Suppression::Silenced { silence_id }) => (
             AlertState::Silenced,
@@ -109,8 +117,15 @@ pub fn record(
     let mut deliveries = 0;
     match &suppressed_by {
         None => {
-            for notifier in routing.notifiers_for(&finding.rule_id, finding.severity) {
-                deliveries += queue(conn, &id, &notifier, DeliveryKind::Fire, now_ms)?;
+            for (notifier, grouping) in routing.deliveries_for(&finding.rule_id, finding.severity) {
+                deliveries += match grouping {
+                    None => queue(conn, &id, &notifier, DeliveryKind::Fire, now_ms)?,
+                    Some(policy) => {
+                        let group_key = policy.key(finding);
+                        let due = policy.due_at(conn, &notifier, &group_key, now_ms)?;
+                        queue_held(conn, &id, &notifier, &group_key, due, now_ms)?
+                    }
+                };
             }
         }
         Some(Suppression::Duplicate { of }) => {
@@ -153,7 +168,7 @@ fn group_head_for(
 }
 
 /// Queues one delivery; 0 when the same key is already queued.
-pub(super) fn queue(
+pub(crate) fn queue(
     conn: &Connection,
     alert_id: &str,
     notifier: &str,
@@ -172,6 +187,33 @@ pub(super) fn queue(
             kind.as_str(),
             idempotency_key(alert_id, kind, notifier),
             now_ms
+        ],
+    )
+    .map_err(AlertError::db("queue a delivery"))
+}
+
+/// Queues a grouped fire, held until `due_ms` (its group's flush).
+fn queue_held(
+    conn: &Connection,
+    alert_id: &str,
+    notifier: &str,
+    group_key: &str,
+    due_ms: i64,
+    now_ms: i64,
+) -> Result<usize, AlertError> {
+    execute_cached(
+        conn,
+        "INSERT INTO alert_deliveries (alert_id, notifier, kind, idempotency_key, status,
+             next_attempt_at_ms, created_at_ms, group_key)
+         VALUES (?1, ?2, 'fire', ?3, 'pending', ?4, ?5, ?6)
+         ON CONFLICT (alert_id, notifier, kind) DO NOTHING",
+        params![
+            alert_id,
+            notifier,
+            idempotency_key(alert_id, DeliveryKind::Fire, notifier),
+            due_ms,
+            now_ms,
+            group_key,
         ],
     )
     .map_err(AlertError::db("queue a delivery"))
@@ -267,8 +309,12 @@ fn delivered_fire_notifiers(conn: &Connection, id: &str) -> Result<Vec<String>, 
     let mut stmt = conn
         .sqlite()
         .prepare_cached(
-            "SELECT notifier FROM alert_deliveries
-             WHERE alert_id = ?1 AND kind = 'fire' AND status = 'delivered' ORDER BY id",
+            "SELECT d.notifier FROM alert_deliveries d
+             WHERE d.alert_id = ?1 AND d.kind = 'fire'
+               AND (d.status = 'delivered'
+                    OR (d.status = 'digested' AND EXISTS (SELECT 1 FROM alert_deliveries g
+                        WHERE g.id = d.digest_id AND g.status = 'delivered')))
+             ORDER BY d.id",
         )
         .map_err(AlertError::db("read deliveries"))?;
     stmt.query_map([id], |row| row.get(0))

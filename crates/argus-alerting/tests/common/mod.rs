@@ -121,6 +121,9 @@ pub async fn deliver_one(
     let mut f = finding("token.big_transfer", 3, 0);
     f.dedup_key = "big-transfer:0xaa".to_owned();
     record_all(&mut store, &[f], &routing, T0);
+    // Chat, pager and email notifiers hold a new group's first alert for
+    // the default group wait.
+    clock.advance_ms(argus_alerting::grouping::DEFAULT_GROUP_WAIT.as_millis() as i64);
     dispatcher.run_once().await.unwrap();
     if retract_after {
         let tx = store.transaction().unwrap();

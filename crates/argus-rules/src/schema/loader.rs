@@ -164,6 +164,7 @@ impl Loader {
             "group_by",
             "value",
             "for",
+            "cooldown",
         ];
         if !self.mapping(node, "a rule", KEYS) {
             return None;
@@ -190,6 +191,7 @@ impl Loader {
             }
         };
         let description = field(node, "description").and_then(|d| self.text(d, "`description`"));
+        let cooldown_ms = field(node, "cooldown").and_then(|c| self.cooldown(c));
         let severity = match field(node, "severity") {
             Some(s) => self
                 .text(s, "`severity`")
@@ -294,7 +296,32 @@ impl Loader {
             title,
             dedup,
             open_args,
+            cooldown_ms,
         })
+    }
+
+    /// `cooldown:` — no new notification for the same dedup key within it.
+    fn cooldown(&mut self, node: &Node) -> Option<u64> {
+        const MAX: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+        let text = self.text(node, "`cooldown`")?;
+        match argus_core::duration::parse_duration(&text) {
+            Ok(d) if d.is_zero() => {
+                self.error(
+                    node,
+                    "`cooldown`: must be more than 0s, e.g. 10m (or remove it)",
+                );
+                None
+            }
+            Ok(d) if d > MAX => {
+                self.error(node, "`cooldown`: at most 30 days, e.g. 1h");
+                None
+            }
+            Ok(d) => u64::try_from(d.as_millis()).ok(),
+            Err(e) => {
+                self.error(node, format!("`cooldown`: {e}"));
+                None
+            }
+        }
     }
 
     fn aggregate(&mut self, rule: &Node, is_signal: bool, has_value: bool) -> Option<Aggregate> {

@@ -146,6 +146,10 @@ pub struct Rule {
     /// parameter (`Transfer`, `Transfer(address,address,uint256)`): what
     /// is checked again against each ABI item the rule binds to.
     pub(crate) open_args: Option<OpenArgs>,
+    /// `cooldown:` in milliseconds: the alert pipeline notifies a dedup key
+    /// of this rule at most once within it (the others are suppressed as
+    /// duplicates).
+    pub cooldown_ms: Option<u64>,
 }
 
 /// A set of rules from one or more files, ids unique.

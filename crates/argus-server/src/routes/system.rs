@@ -82,6 +82,7 @@ pub(crate) async fn outbox(
                         "delivered": n.counts.of(DeliveryStatus::Delivered),
                         "cancelled": n.counts.of(DeliveryStatus::Cancelled),
                         "failed": n.counts.of(DeliveryStatus::Failed),
+                        "digested": n.counts.of(DeliveryStatus::Digested),
                         "last_delivered_at_ms": n.last_delivered_at_ms,
                         "last_error": n.last_error,
                     })

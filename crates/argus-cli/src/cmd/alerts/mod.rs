@@ -283,6 +283,17 @@ fn alert_details(alert: &AlertRecord, deliveries: &[Delivery]) -> String {
         if d.status == argus_alerting::DeliveryStatus::Pending {
             let _ = write!(out, "  next attempt {}", rfc3339(d.next_attempt_at_ms));
         }
+        if let Some(digest) = d.digest_id {
+            let _ = write!(out, "  in digest {digest}");
+        }
+        if d.kind == argus_alerting::DeliveryKind::Digest {
+            let _ = write!(
+                out,
+                "  digest {} of group {}",
+                d.id,
+                output::escape(d.group_key.as_deref().unwrap_or("-"))
+            );
+        }
         if let Some(error) = &d.last_error {
             let _ = write!(out, "  last error: {}", output::escape(error));
         }
