@@ -23,7 +23,7 @@ const http = require("http");
 const fs = require("fs");
 const os = require("os");
 const path = require("path");
-const net = require("net");
+const { freePort, sleep, rpc, quantile } = require("./bench-lib");
 
 const root = path.resolve(__dirname, "..");
 const argus = process.argv[2];
@@ -34,28 +34,8 @@ if (!argus) {
   process.exit(2);
 }
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 const f = (x) => x.toFixed(1);
 
-async function rpc(port, method, params) {
-  const res = await fetch(`http://127.0.0.1:${port}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-  });
-  const doc = await res.json();
-  if (doc.error) throw new Error(`${method}: ${JSON.stringify(doc.error)}`);
-  return doc.result;
-}
 
 async function batch(port, calls) {
   const res = await fetch(`http://127.0.0.1:${port}`, {

@@ -11,7 +11,7 @@ const http = require("http");
 const fs = require("fs");
 const os = require("os");
 const path = require("path");
-const net = require("net");
+const { freePort, sleep, rpc, quantile } = require("./bench-lib");
 
 const root = path.resolve(__dirname, "..");
 const argus = process.argv[2];
@@ -21,28 +21,8 @@ if (!argus) {
   process.exit(2);
 }
 
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function rpc(port, method, params) {
-  const res = await fetch(`http://127.0.0.1:${port}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-  });
-  const doc = await res.json();
-  if (doc.error) throw new Error(`${method}: ${JSON.stringify(doc.error)}`);
-  return doc.result;
-}
 
-const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
 (async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "argus-bench-"));
