@@ -27,6 +27,10 @@ use argus_registry::artifact::ImportHints;
 use argus_store::Store;
 
 use crate::config::{self, Loaded};
+
+/// How long a drill waits after its last step for the playbook's steps in
+/// flight to end.
+const SETTLE_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
 use crate::{GlobalArgs, output};
 
 #[derive(Debug, clap::Args)]
@@ -304,6 +308,15 @@ async fn play(drill: Drill<'_>) -> anyhow::Result<Scorecard> {
     // attack's blocks are read however soon they come.
     let started_ms = clock.now_ms();
     let steps = player.play(drill.scenario, &store, started_ms).await;
+    // The playbook's steps still in flight (an evidence capture beside the
+    // containment) end before the node stops, so the card shows how they
+    // went.
+    if !argus_incident::drill::play::settle(&store, &clock, started_ms, SETTLE_WITHIN).await {
+        tracing::warn!(
+            "playbook steps were still running {}s after the scenario ended; the scorecard shows them as they were",
+            SETTLE_WITHIN.as_secs()
+        );
+    }
     let finished_ms = clock.now_ms();
     node.stop().await;
     anvil.stop().await;

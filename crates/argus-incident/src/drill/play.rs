@@ -622,3 +622,33 @@ fn show(value: &DynSolValue) -> String {
         other => format!("{other:?}"),
     }
 }
+
+/// Waits, at most `within`, until no step of an incident opened since
+/// `since_ms` is running or due to run: the scorecard then shows the
+/// response as it ended, not a step caught mid-run (an evidence capture
+/// may outlast the containment the scenario waited for, on a loaded
+/// machine). Whether everything settled; a store that cannot be read is
+/// waited out like a busy step.
+pub async fn settle(store: &Store, clock: &Clock, since_ms: i64, within: Duration) -> bool {
+    let started = Instant::now();
+    loop {
+        let busy = store.connect().ok().and_then(|conn| {
+            conn.sqlite()
+                .query_row(
+                    "SELECT count(*) FROM incident_steps s JOIN incidents i ON i.id = s.incident_id
+                     WHERE i.opened_ms >= ?1
+                       AND (s.state = 'running' OR (s.state = 'pending' AND s.next_at_ms <= ?2))",
+                    [since_ms, clock.now_ms()],
+                    |row| row.get::<_, i64>(0),
+                )
+                .ok()
+        });
+        if busy == Some(0) {
+            return true;
+        }
+        if started.elapsed() >= within {
+            return false;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
