@@ -159,14 +159,7 @@ fn a_responder_sees_an_alert_live_acknowledges_its_incident_and_silences_its_rul
     let config = dir.path().join("argus.yaml");
     let config_doc = json!({
         "data_dir": data,
-        "chains": [{
-            "chain": "anvil",
-            "rpc": [anvil.http_url()],
-            "confirmations": 0,
-            "fetch": "full",
-            "start": anvil.block_number() + 1,
-            "poll_interval": "200ms",
-        }],
+        "chains": [anvil.follow_config()],
         "rules": ["rules.yaml"],
         "incidents": {
             "kinds": [{ "name": "treasury-drained", "rules": [RULE], "severity": "P0" }],

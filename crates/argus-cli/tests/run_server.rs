@@ -109,14 +109,7 @@ fn argus_run_serves_its_alerts_over_http_and_stops_cleanly_on_sigterm() {
     std::fs::write(dir.path().join("rules.yaml"), RULES).unwrap();
     let config = json!({
         "data_dir": data_dir,
-        "chains": [{
-            "chain": "anvil",
-            "rpc": [anvil.http_url()],
-            "confirmations": 0,
-            "fetch": "full",
-            "start": anvil.block_number() + 1,
-            "poll_interval": "200ms",
-        }],
+        "chains": [anvil.follow_config()],
         "rules": ["rules.yaml"],
         "server": { "listen": "127.0.0.1:0" },
     });

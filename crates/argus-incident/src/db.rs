@@ -374,6 +374,24 @@ pub fn steps_of(conn: &Connection, id: i64) -> Result<Vec<Step>, IncidentError> 
     )
 }
 
+/// How many steps of the incidents opened since `since_ms` are running,
+/// or pending and due by `now_ms`: the work a runner still has in hand.
+pub fn steps_in_flight(
+    conn: &Connection,
+    since_ms: i64,
+    now_ms: i64,
+) -> Result<i64, IncidentError> {
+    conn.sqlite()
+        .query_row(
+            "SELECT count(*) FROM incident_steps s JOIN incidents i ON i.id = s.incident_id
+             WHERE i.opened_ms >= ?1
+               AND (s.state = 'running' OR (s.state = 'pending' AND s.next_at_ms <= ?2))",
+            params![since_ms, now_ms],
+            |row| row.get(0),
+        )
+        .map_err(IncidentError::db("count the steps in flight"))
+}
+
 /// An approval of a step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Approval {

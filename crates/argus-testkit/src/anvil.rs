@@ -140,6 +140,20 @@ impl Anvil {
             .unwrap_or_else(|e| panic!("{method} failed: {e}"))
     }
 
+    /// The `chains:` entry of a monitor that follows this node from the
+    /// next block on, over HTTP, with 0 confirmations, full blocks and a
+    /// 200 ms poll: what the end-to-end tests run `argus run` with.
+    pub fn follow_config(&self) -> Value {
+        serde_json::json!({
+            "chain": "anvil",
+            "rpc": [self.http_url()],
+            "confirmations": 0,
+            "fetch": "full",
+            "start": self.block_number() + 1,
+            "poll_interval": "200ms",
+        })
+    }
+
     /// The number of the latest block.
     pub fn block_number(&self) -> u64 {
         hex_u64(&self.rpc("eth_blockNumber", json!([])))

@@ -632,17 +632,10 @@ fn show(value: &DynSolValue) -> String {
 pub async fn settle(store: &Store, clock: &Clock, since_ms: i64, within: Duration) -> bool {
     let started = Instant::now();
     loop {
-        let busy = store.connect().ok().and_then(|conn| {
-            conn.sqlite()
-                .query_row(
-                    "SELECT count(*) FROM incident_steps s JOIN incidents i ON i.id = s.incident_id
-                     WHERE i.opened_ms >= ?1
-                       AND (s.state = 'running' OR (s.state = 'pending' AND s.next_at_ms <= ?2))",
-                    [since_ms, clock.now_ms()],
-                    |row| row.get::<_, i64>(0),
-                )
-                .ok()
-        });
+        let busy = store
+            .connect()
+            .ok()
+            .and_then(|conn| db::steps_in_flight(&conn, since_ms, clock.now_ms()).ok());
         if busy == Some(0) {
             return true;
         }
