@@ -229,6 +229,8 @@ async function run(confirmations, children) {
     }
   };
   const peakBefore = memory("VmHWM");
+  const split = () => `anonymous ${f(memory("RssAnon"))} MiB, file-backed ${f(memory("RssFile"))} MiB`;
+  const splitBefore = split();
   const sentAt = performance.now();
   const hashes = await batch(anvilPort, calls);
   const acceptedAt = performance.now();
@@ -249,6 +251,7 @@ async function run(confirmations, children) {
   const spanMs = bigArrivals[bigArrivals.length - 1] - bigArrivals[0];
   const lastAt = Math.max(...burst.map((a) => a.at));
   const peak = memory("VmHWM");
+  const splitAfter = split();
   sendToHook.sort((a, b) => a - b);
   const singleFinal = finalToHook.map(({ at, block }) => at - finalAt(block)).sort((a, b) => a - b);
   daemon.kill("SIGKILL");
@@ -275,7 +278,10 @@ async function run(confirmations, children) {
       (bigArrivals.length - 1) / (spanMs / 1000)
     )} per second`
   );
-  if (peak !== null) console.log(`  daemon peak RSS (VmHWM): ${f(peak)} MiB (${f(peakBefore)} MiB before the burst)`);
+  if (peak !== null) {
+    console.log(`  daemon peak RSS (VmHWM): ${f(peak)} MiB (${f(peakBefore)} MiB before the burst)`);
+    console.log(`  daemon RSS now: before the burst ${splitBefore}; after it ${splitAfter}`);
+  }
 }
 
 (async () => {

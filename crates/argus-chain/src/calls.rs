@@ -350,6 +350,33 @@ impl RpcPool {
         Ok(found.into_iter().collect())
     }
 
+    /// The raw answer of `eth_getBlockReceipts` for block `number`, asked by
+    /// number so that it can run beside the request for the block itself;
+    /// the caller checks it against the block's hash
+    /// ([`parse::receipts_of`]). `None` when the node lacks the method (the
+    /// caller then falls back to [`block_receipts`](Self::block_receipts)).
+    pub(crate) async fn block_receipts_by_number(
+        &self,
+        number: u64,
+    ) -> Result<Option<Box<serde_json::value::RawValue>>, RpcError> {
+        if self.inner.no_block_receipts.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let params = format!("[\"{number:#x}\"]");
+        match self
+            .call("eth_getBlockReceipts", &params, |raw| Ok(raw.to_owned()))
+            .await
+        {
+            Ok(raw) => Ok(Some(raw)),
+            Err(error) if error.root().is_method_unsupported() => {
+                tracing::info!("the node lacks eth_getBlockReceipts; fetching receipts one by one");
+                self.inner.no_block_receipts.store(true, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
     /// The logs of one block, asked by its hash so they cannot come from
     /// another branch.
     pub async fn logs_at(

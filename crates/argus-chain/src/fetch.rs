@@ -64,6 +64,10 @@ fn collect(found: Vec<Option<Block>>, from: u64) -> Result<Vec<Block>, u64> {
         .collect()
 }
 
+/// The most blocks of a run whose receipts are asked beside the blocks; the
+/// rest (a backfill's long runs) are asked one block after another.
+const MAX_EARLY_RECEIPTS: usize = 4;
+
 /// Fetches `from..=to` (ascending, `from <= to`).
 pub(crate) async fn fetch_range(
     pool: &RpcPool,
@@ -71,9 +75,22 @@ pub(crate) async fn fetch_range(
     to: u64,
     mode: &FetchMode,
 ) -> Result<Fetched, RpcError> {
-    let mut blocks = match mode {
-        FetchMode::Logs { .. } => pool.headers(from, to).await?,
-        FetchMode::Full => pool.full_blocks(from, to).await?,
+    // In full mode the receipts are asked by number beside the blocks
+    // rather than by hash after them: on a block of a thousand transactions
+    // each answer takes a node hundreds of milliseconds to write, and that
+    // time no longer adds up. They are checked against the blocks' hashes
+    // below.
+    let (mut blocks, mut early_receipts) = match mode {
+        FetchMode::Logs { .. } => (pool.headers(from, to).await?, Vec::new()),
+        FetchMode::Full => {
+            let receipts = futures_util::future::join_all(
+                (from..=to)
+                    .take(MAX_EARLY_RECEIPTS)
+                    .map(|number| pool.block_receipts_by_number(number)),
+            );
+            let (blocks, receipts) = tokio::join!(pool.full_blocks(from, to), receipts);
+            (blocks?, receipts)
+        }
     };
     let mut blocks = match collect(std::mem::take(&mut blocks), from) {
         Ok(blocks) => blocks,
@@ -106,8 +123,22 @@ pub(crate) async fn fetch_range(
             }
         }
         FetchMode::Full => {
+            let mut early = early_receipts.drain(..);
             for block in &mut blocks {
-                let Some(receipts) = pool.block_receipts(block).await? else {
+                let receipts = match early.next() {
+                    Some(Ok(Some(raw))) => match parse::receipts_of(&raw, &block.header) {
+                        Ok(Some(receipts)) => Some(receipts),
+                        // Another branch's receipts at this height.
+                        Ok(None) => return Ok(Fetched::Moved),
+                        // Asked again by hash, where a faulty answer counts
+                        // against the endpoint that gave it.
+                        Err(_) => pool.block_receipts(block).await?,
+                    },
+                    Some(Err(error)) => return Err(error),
+                    // Past the early ones, or the node lacks the method.
+                    Some(Ok(None)) | None => pool.block_receipts(block).await?,
+                };
+                let Some(receipts) = receipts else {
                     return Ok(Fetched::Moved);
                 };
                 if parse::attach_receipts(block, receipts).is_err() {

@@ -494,6 +494,36 @@ pub fn receipts(
     }
     let list: Vec<AnyTransactionReceipt> =
         serde_json::from_str(raw.get()).map_err(|e| malformed("receipt list", e))?;
+    receipt_list(&list, block).map(Some)
+}
+
+/// The answer to `eth_getBlockReceipts` asked by block *number*, checked
+/// against `block`, the block fetched at that number beside it. `None` when
+/// the node has no receipts there or they belong to another block of that
+/// height: the node switched branches between the two answers, which is not
+/// the node's fault and not an error.
+pub fn receipts_of(
+    raw: &RawValue,
+    block: &BlockRef,
+) -> Result<Option<Vec<ReceiptWithLogs>>, ParseError> {
+    if is_null(raw) {
+        return Ok(None);
+    }
+    let list: Vec<AnyTransactionReceipt> =
+        serde_json::from_str(raw.get()).map_err(|e| malformed("receipt list", e))?;
+    if list
+        .iter()
+        .any(|r| r.block_number == Some(block.number) && r.block_hash != Some(block.hash))
+    {
+        return Ok(None);
+    }
+    receipt_list(&list, block).map(Some)
+}
+
+fn receipt_list(
+    list: &[AnyTransactionReceipt],
+    block: &BlockRef,
+) -> Result<Vec<ReceiptWithLogs>, ParseError> {
     let mut out = Vec::with_capacity(list.len());
     for (position, r) in list.iter().enumerate() {
         let receipt = receipt_of(r, block)?;
@@ -508,7 +538,7 @@ pub fn receipts(
         }
         out.push(receipt);
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
 /// The answer to `eth_getTransactionReceipt`; `None` when the node has none.

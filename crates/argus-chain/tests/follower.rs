@@ -388,3 +388,37 @@ async fn refuses_an_endpoint_of_another_chain() {
         }
     ));
 }
+
+/// In full mode the receipts are asked by number beside the block; when they
+/// turn out to be another branch's (the node switched between the two
+/// answers) the block is not delivered with them: the fetch is made again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_of_another_branch_are_never_attached() {
+    let node = Anvil::start_with(&["--no-mining"]);
+    let emitter = node.deploy(EMITTER_INIT); // block 1
+    node.send(json!({"to": format!("{emitter}"), "gas": "0x10000"}));
+    node.send(json!({"to": ALICE, "value": "0x1"}));
+    node.mine(1); // block 2
+    let switching = proxy(node.port(), Fault::ForeignReceiptsOnce).await;
+    let pool = pool(vec![EndpointConfig::new("switching", switching.url())]);
+    let mut follower = BlockFollower::new(
+        pool,
+        FollowerConfig {
+            batch: 1,
+            ..config(Start::Block(2), FetchMode::Full)
+        },
+        Cursor::new(ChainId::LOCAL),
+    );
+    let ChainEvent::Committed(blocks) = follower.next().await.unwrap() else {
+        panic!()
+    };
+    assert!(FOREIGN_RECEIPTS_SENT.load(std::sync::atomic::Ordering::SeqCst));
+    let [block] = blocks.as_slice() else {
+        panic!("one block: {blocks:?}")
+    };
+    assert_eq!(block.header.number, 2);
+    assert_eq!(block.transactions.len(), 2);
+    assert!(block.transactions.iter().all(|t| t.receipt.is_some()));
+    assert_eq!(block.logs.len(), 1);
+    assert_eq!(block.logs[0].address, emitter);
+}

@@ -98,7 +98,16 @@ pub enum Fault {
     LogRangeLimit(u64),
     /// Refuse `eth_getBlockReceipts` as unknown.
     NoBlockReceipts,
+    /// Answer the first `eth_getBlockReceipts` asked by block number with
+    /// receipts that name another block of that height, as a node that
+    /// switched branches between two requests does; then forward.
+    ForeignReceiptsOnce,
 }
+
+/// Whether [`Fault::ForeignReceiptsOnce`] has played already (one test
+/// uses it).
+pub static FOREIGN_RECEIPTS_SENT: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 pub struct Proxy {
     pub port: u16,
@@ -223,7 +232,7 @@ async fn respond(
                 return Ok(("200 OK", answer.to_string().into_bytes()));
             }
         }
-        Fault::None | Fault::WrongHash => {}
+        Fault::None | Fault::WrongHash | Fault::ForeignReceiptsOnce => {}
     }
     let answer = http_post(upstream, &String::from_utf8_lossy(body)).await?;
     if fault == Fault::WrongHash {
@@ -239,6 +248,22 @@ async fn respond(
         match value.as_array_mut() {
             Some(items) => items.iter_mut().for_each(forge),
             None => forge(&mut value),
+        }
+        return Ok(("200 OK", value.to_string().into_bytes()));
+    }
+    let by_number = request["method"] == "eth_getBlockReceipts"
+        && request["params"][0].as_str().is_some_and(|p| p.len() < 66);
+    if fault == Fault::ForeignReceiptsOnce
+        && by_number
+        && !FOREIGN_RECEIPTS_SENT.swap(true, Ordering::SeqCst)
+    {
+        let mut value: Value = serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
+        let other = json!(format!("0x{}", "22".repeat(32)));
+        for receipt in value["result"].as_array_mut().into_iter().flatten() {
+            receipt["blockHash"] = other.clone();
+            for log in receipt["logs"].as_array_mut().into_iter().flatten() {
+                log["blockHash"] = other.clone();
+            }
         }
         return Ok(("200 OK", value.to_string().into_bytes()));
     }
