@@ -78,6 +78,7 @@ mod lookback;
 mod recheck;
 mod schema;
 mod seed;
+mod state;
 pub mod threshold;
 mod typecheck;
 mod window;
@@ -89,4 +90,7 @@ pub use engine::{Engine, Outcome, RuleError};
 pub use exact_int::ExactInt;
 pub use lookback::Lookback;
 pub use schema::{Aggregate, ContractRef, ItemRef, Matcher, Rule, RuleSet, SourceLocation};
+pub use state::{
+    StateAnswer, StateArg, StateAt, StatePlan, StateQuery, StateReadKind, StateReadSpec, StateSpec,
+};
 pub use window::MAX_BASELINE_SAMPLES;

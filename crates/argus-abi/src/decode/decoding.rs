@@ -522,12 +522,11 @@ pub fn decode_returns(
     data: &[u8],
 ) -> Result<Vec<DecodedArg>, DecodeError> {
     let signature = function.signature();
-    let entry = super::index::resolve_outputs(function).map_err(|reason| {
-        DecodeError::Malformed {
+    let entry =
+        super::index::resolve_outputs(function).map_err(|reason| DecodeError::Malformed {
             signature: signature.clone(),
             reason,
-        }
-    })?;
+        })?;
     decode_callable(&entry, data)
 }
 
