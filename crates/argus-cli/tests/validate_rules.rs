@@ -310,7 +310,9 @@ fn state_rules_are_checked_against_the_registry_abi() {
         (5, "cannot compare `reads.owner` (a string)"),
     ] {
         assert!(
-            stderr.lines().any(|l| l.contains(&at(line)) && l.contains(says)),
+            stderr
+                .lines()
+                .any(|l| l.contains(&at(line)) && l.contains(says)),
             "line {line}: {stderr}"
         );
     }
@@ -329,7 +331,9 @@ fn state_rules_are_checked_against_the_registry_abi() {
     assert!(out.status.success(), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("warning: rule elsewhere: reads chain 1 (mainnet), which `chains:` does not follow"),
+        stderr.contains(
+            "warning: rule elsewhere: reads chain 1 (mainnet), which `chains:` does not follow"
+        ),
         "{stderr}"
     );
 }

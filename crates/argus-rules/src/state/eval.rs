@@ -74,6 +74,30 @@ impl Engine {
         plan
     }
 
+    /// Each read of `plan`: its query's index, its name and how its answer
+    /// decodes (for rule tests as data, which answer reads by name).
+    pub(crate) fn planned_reads(&self, plan: &StatePlan) -> Vec<(usize, String, ReadDecode)> {
+        let mut out = Vec::new();
+        for evaluation in &plan.evaluations {
+            let Some(binding) = self.bindings.state.bindings.get(evaluation.binding) else {
+                continue;
+            };
+            let Some(Matcher::State(spec)) = self.rules.get(binding.rule).map(|r| &r.matcher)
+            else {
+                continue;
+            };
+            for ((read, spec_read), query) in binding
+                .reads
+                .iter()
+                .zip(&spec.reads)
+                .zip(&evaluation.queries)
+            {
+                out.push((*query, spec_read.name.clone(), read.decode.clone()));
+            }
+        }
+        out
+    }
+
     /// Evaluates the rules of `plan` with the node's `answers` (one per
     /// query, in order; `Err` is why the node could not answer). A rule
     /// whose read failed or did not decode gives a [`RuleError`] at the
@@ -281,4 +305,30 @@ fn block_fact(chain: ChainId, block: &BlockRef) -> Fact {
         ("base_fee", Fact::Null),
         ("chain", Fact::UInt(chain.0)),
     ])
+}
+
+/// A test's answer written as text, encoded as the node would answer: a
+/// call's single output ABI-encoded, a balance or slot as a word.
+pub(crate) fn encode_answer(how: &ReadDecode, text: &str) -> Result<StateAnswer, String> {
+    use alloy_dyn_abi::Specifier as _;
+    match how {
+        ReadDecode::Word => text
+            .trim()
+            .parse::<alloy_primitives::U256>()
+            .map(StateAnswer::Word)
+            .map_err(|_| format!("`{text}` is not a number for a balance or a slot")),
+        ReadDecode::Returns(function) => {
+            let [output] = function.outputs.as_slice() else {
+                return Err(format!(
+                    "`{}` returns several values; a test gives one",
+                    function.signature()
+                ));
+            };
+            let ty = output.resolve().map_err(|e| e.to_string())?;
+            let value = ty
+                .coerce_str(text.trim())
+                .map_err(|e| format!("`{text}` is not a `{}`: {e}", output.ty))?;
+            Ok(StateAnswer::Returned(value.abi_encode_params().into()))
+        }
+    }
 }

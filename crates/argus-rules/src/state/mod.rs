@@ -50,6 +50,7 @@ use alloy_primitives::{Address, Bytes, U256};
 use argus_core::{BlockRef, ChainId};
 
 pub(crate) use bind::{StateBindings, bind_state};
+pub(crate) use eval::encode_answer;
 
 use crate::schema::ContractRef;
 
