@@ -118,7 +118,7 @@ pub(crate) fn bind_state(rules: &[Rule], directory: &ContractDirectory) -> State
                 match bind_read(directory, on, &read.kind) {
                     Ok(BindOutcome::Bound(bound, ty)) => {
                         types.push((read.name.clone(), ty));
-                        reads.push(bound);
+                        reads.push(*bound);
                     }
                     Ok(BindOutcome::Waiting(message)) => {
                         out.problems
@@ -207,7 +207,7 @@ fn find_label(directory: &ContractDirectory, chain: ChainId, label: &str) -> Opt
 }
 
 enum BindOutcome {
-    Bound(BoundRead, CelType),
+    Bound(Box<BoundRead>, CelType),
     /// A label the registry does not hold (yet).
     Waiting(String),
 }
@@ -259,12 +259,12 @@ fn bind_read(
                 Err(message) => return Ok(BindOutcome::Waiting(message)),
             };
             Ok(BindOutcome::Bound(
-                BoundRead {
+                Box::new(BoundRead {
                     chain,
                     query: StateQuery::Balance { address },
                     decode: ReadDecode::Word,
                     what: format!("the balance of {}", name(address)),
-                },
+                }),
                 CelType::Exact,
             ))
         }
@@ -274,7 +274,7 @@ fn bind_read(
                 Err(message) => return Ok(BindOutcome::Waiting(message)),
             };
             Ok(BindOutcome::Bound(
-                BoundRead {
+                Box::new(BoundRead {
                     chain,
                     query: StateQuery::Storage {
                         address,
@@ -282,7 +282,7 @@ fn bind_read(
                     },
                     decode: ReadDecode::Word,
                     what: format!("storage slot {slot} of {}", name(address)),
-                },
+                }),
                 CelType::Exact,
             ))
         }
@@ -345,7 +345,7 @@ fn bind_read(
                 .abi_encode_input(&values)
                 .map_err(|e| format!("{what}: the arguments do not encode: {e}"))?;
             Ok(BindOutcome::Bound(
-                BoundRead {
+                Box::new(BoundRead {
                     chain,
                     query: StateQuery::Call {
                         to: address,
@@ -353,7 +353,7 @@ fn bind_read(
                     },
                     decode: ReadDecode::Returns(function),
                     what,
-                },
+                }),
                 ty,
             ))
         }

@@ -20,7 +20,7 @@ impl Engine {
             |binding, every| {
                 !binding.cross
                     && binding.chain.is_none_or(|c| c == chain)
-                    && number % every.max(1) == 0
+                    && number.is_multiple_of(every.max(1))
             },
             Some(chain),
         )

@@ -302,11 +302,11 @@ impl Loader {
                 args.push(StateArg::Label(text.to_owned()));
                 continue;
             }
-            if resolved == DynSolType::Address {
-                if let Err(e) = argus_core::parse_address(text) {
-                    self.error(arg, e.to_string());
-                    return None;
-                }
+            if resolved == DynSolType::Address
+                && let Err(e) = argus_core::parse_address(text)
+            {
+                self.error(arg, e.to_string());
+                return None;
             }
             match resolved.coerce_str(text) {
                 Ok(value) => args.push(StateArg::Value(value)),
