@@ -45,6 +45,9 @@
 //!     title: "Large transfer of {{args.value}} from {{args.from}}"
 //! ```
 //!
+//! State rules (`match: { state: { reads: … } }` with `invariant:` or
+//! `condition:`) read contract state at a block; see the `state` module.
+//!
 //! Other match kinds: `call: { contract, function }` (top-level calldata),
 //! `transaction: { from, to, status: success|failed }` (address, label, list,
 //! or any), `signal: <name>`. Aggregation: `threshold: "> N in <duration>"`
