@@ -34,7 +34,7 @@ pub mod heartbeat;
 mod incidents;
 mod record;
 mod signals;
-mod state;
+pub mod state;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

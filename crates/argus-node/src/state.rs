@@ -34,8 +34,8 @@ use crate::record::Recorder;
 use crate::{Live, NodeError, all_findings, directory};
 
 /// The single-chain state rules due at `block`, read and evaluated. Empty
-/// when none is due (no request is made).
-pub(crate) async fn evaluate_block(
+/// when none is due (no request is made). `argus replay` uses it too.
+pub async fn evaluate_block(
     engine: &mut Engine,
     pool: &RpcPool,
     chain: ChainId,
@@ -129,7 +129,9 @@ fn describe(error: &argus_chain::RpcError) -> String {
 }
 
 /// The cross-chain state rules' task: evaluates them whenever a chain they
-/// read commits a new block, until `shutdown`.
+/// read commits a new block, until `shutdown`. A store failure is logged
+/// and the evaluation tried again at the next move (the findings' ids are
+/// deterministic, so nothing is recorded twice).
 pub(crate) async fn cross_chain(
     store: argus_store::Store,
     rules: argus_rules::RuleSet,
@@ -147,28 +149,15 @@ pub(crate) async fn cross_chain(
             _ = shutdown.wait_for(|s| *s) => return Ok(()),
             () = live.tips_moved.notified() => {}
         }
-        let changes = registry.changes_since(seen_change)?;
-        if let Some(change) = changes.last() {
-            seen_change = change.id;
-            engine.set_directory(&directory::load(&registry)?);
-        }
-        let plan = engine.cross_chain_plan();
-        if plan.is_empty() {
-            continue;
-        }
-        let tips = live.tips();
-        let mut at = BTreeMap::new();
-        let mut heights = BTreeMap::new();
-        for chain in plan.chains() {
-            if let (Some(Some(tip)), Some(pool)) = (tips.get(&chain), live.pool(chain)) {
-                at.insert(chain, (pool, *tip));
-                heights.insert(chain, *tip);
+        let prepared = prepare_cross_chain(&mut engine, &registry, &mut seen_change, &live, &last);
+        let (plan, at, heights) = match prepared {
+            Ok(Some(prepared)) => prepared,
+            Ok(None) => continue,
+            Err(error) => {
+                tracing::warn!("cross-chain state rules: {error}; tried again at the next block");
+                continue;
             }
-        }
-        // Every chain must have a committed block, and one must have moved.
-        if heights.len() < plan.chains().len() || heights == last {
-            continue;
-        }
+        };
         let mut blocks: Vec<(ChainId, BlockRef)> = heights.iter().map(|(c, b)| (*c, *b)).collect();
         // The chain that moved first: its block is the alert's origin.
         if let Some(moved) = blocks.iter().position(|(c, b)| last.get(c) != Some(b)) {
@@ -177,13 +166,59 @@ pub(crate) async fn cross_chain(
         let answers = perform(&plan, &at).await;
         let outcome = engine.on_state(&plan, &answers, &StateAt { blocks });
         let findings = all_findings(outcome, "cross-chain");
-        recorder.commit(
+        match recorder.commit(
             &mut conn,
             &findings,
             &[],
             |_| Ok::<(), NodeError>(()),
             || {},
-        )?;
-        last = heights;
+        ) {
+            Ok(_) => last = heights,
+            Err(error) => {
+                tracing::warn!("cross-chain state rules: {error}; tried again at the next block");
+            }
+        }
     }
+}
+
+/// What is due when the committed tips moved: the plan, each chain's pool
+/// and block. `None` when there is nothing to do (no cross-chain rule bound,
+/// a chain without a committed block yet, or no chain moved).
+#[allow(clippy::type_complexity)]
+fn prepare_cross_chain(
+    engine: &mut Engine,
+    registry: &Registry,
+    seen_change: &mut i64,
+    live: &Live,
+    last: &BTreeMap<ChainId, BlockRef>,
+) -> Result<
+    Option<(
+        StatePlan,
+        BTreeMap<ChainId, (RpcPool, BlockRef)>,
+        BTreeMap<ChainId, BlockRef>,
+    )>,
+    NodeError,
+> {
+    let changes = registry.changes_since(*seen_change)?;
+    if let Some(change) = changes.last() {
+        *seen_change = change.id;
+        engine.set_directory(&directory::load(registry)?);
+    }
+    let plan = engine.cross_chain_plan();
+    if plan.is_empty() {
+        return Ok(None);
+    }
+    let tips = live.tips();
+    let mut at = BTreeMap::new();
+    let mut heights = BTreeMap::new();
+    for chain in plan.chains() {
+        if let (Some(Some(tip)), Some(pool)) = (tips.get(&chain), live.pool(chain)) {
+            at.insert(chain, (pool, *tip));
+            heights.insert(chain, *tip);
+        }
+    }
+    if heights.len() < plan.chains().len() || heights == *last {
+        return Ok(None);
+    }
+    Ok(Some((plan, at, heights)))
 }
