@@ -556,4 +556,16 @@ mod returns_tests {
             Err(DecodeError::Malformed { .. })
         ));
     }
+
+    proptest::proptest! {
+        /// A node's answer is untrusted: any bytes decode or fail, never panic.
+        #[test]
+        fn any_return_data_decodes_or_fails(data in proptest::collection::vec(0u8.., 0..300)) {
+            let function = alloy_json_abi::Function::parse(
+                "function f() returns (uint256 a, string b, address[] c, (bool,bytes) d)",
+            )
+            .unwrap();
+            let _ = decode_returns(&function, &data);
+        }
+    }
 }
