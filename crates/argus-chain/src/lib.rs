@@ -28,6 +28,7 @@ pub mod parse;
 mod pool;
 mod range;
 mod setup;
+mod state;
 mod stats;
 mod transport;
 
@@ -40,4 +41,5 @@ pub use heads::{Head, HeadSource};
 pub use pool::{BlockId, PoolError, RpcPool};
 pub use range::{BlockRange, RangeProgress, range};
 pub use setup::ChainSetup;
+pub use state::{StateRead, StateValue};
 pub use stats::{EndpointStats, ErrorCounts};

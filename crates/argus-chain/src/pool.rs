@@ -263,6 +263,32 @@ impl RpcPool {
         Ok(out)
     }
 
+    /// One JSON-RPC batch of different methods (`(method, params)` each),
+    /// chunked by `batch_size` (one by one over a WebSocket). A transport
+    /// failure or a malformed envelope fails over like any request; a
+    /// JSON-RPC error object in one answer (a revert) is that entry's
+    /// `Err`, not the batch's.
+    pub(crate) async fn call_mixed_batch<T>(
+        &self,
+        requests: &[(&'static str, String)],
+        decode: impl Fn(usize, &RawValue) -> Result<T, ParseError>,
+    ) -> Result<Vec<Result<T, RpcError>>, RpcError> {
+        let mut out = Vec::with_capacity(requests.len());
+        let size = self.inner.config.batch_size.max(1);
+        let label = requests.first().map_or("batch", |(m, _)| *m);
+        for (number, chunk) in requests.chunks(size).enumerate() {
+            let offset = number * size;
+            let decode = |at: usize, raw: &RawValue| decode(offset + at, raw);
+            let answers = self
+                .with_failover(label, |endpoint| {
+                    self.inner.attempt_mixed_batch(endpoint, chunk, &decode)
+                })
+                .await?;
+            out.extend(answers);
+        }
+        Ok(out)
+    }
+
     async fn with_failover<'a, T, F, Fut>(&'a self, method: &str, attempt: F) -> Result<T, RpcError>
     where
         F: Fn(&'a Endpoint) -> Fut,
@@ -488,6 +514,74 @@ impl PoolInner {
                 }),
                 Answer::Result(raw) => decode(&raw).map_err(malformed),
             }
+        })
+        .await
+    }
+
+    async fn attempt_mixed_batch<T>(
+        &self,
+        endpoint: &Endpoint,
+        requests: &[(&'static str, String)],
+        decode: &impl Fn(usize, &RawValue) -> Result<T, ParseError>,
+    ) -> Result<Vec<Result<T, RpcError>>, RpcError> {
+        let name = &endpoint.config.name;
+        if endpoint.config.is_ws() || requests.len() == 1 {
+            let mut out = Vec::with_capacity(requests.len());
+            for (at, (method, params)) in requests.iter().enumerate() {
+                let decode_one = |raw: &RawValue| decode(at, raw);
+                match self.attempt(endpoint, method, params, &decode_one).await {
+                    Ok(value) => out.push(Ok(value)),
+                    Err(error @ RpcError::Rpc { .. }) => out.push(Err(error)),
+                    Err(error) => return Err(error),
+                }
+            }
+            return Ok(out);
+        }
+        let first = self
+            .next_id
+            .fetch_add(requests.len() as u64, Ordering::Relaxed);
+        let mut body = String::from("[");
+        for (offset, (method, params)) in requests.iter().enumerate() {
+            if offset > 0 {
+                body.push(',');
+            }
+            let id = first + offset as u64;
+            let quoted = serde_json::Value::from(*method).to_string();
+            body.push_str(&format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":{quoted},"params":{params}}}"#
+            ));
+        }
+        body.push(']');
+        let label = requests.first().map_or("batch", |(m, _)| *m);
+        self.exchange(endpoint, label, body, first, |bytes| {
+            let malformed = |method: &str, source| RpcError::Malformed {
+                endpoint: name.clone(),
+                method: method.to_owned(),
+                source,
+            };
+            let answers = parse::batch_response(bytes, first, requests.len())
+                .map_err(|e| malformed(label, e))?;
+            let mut out = Vec::with_capacity(answers.len());
+            for (at, answer) in answers.into_iter().enumerate() {
+                let method = requests.get(at).map_or(label, |(m, _)| *m);
+                match answer {
+                    Answer::Result(raw) => {
+                        out.push(Ok(decode(at, &raw).map_err(|e| malformed(method, e))?));
+                    }
+                    Answer::Error {
+                        code,
+                        message,
+                        data,
+                    } => out.push(Err(RpcError::Rpc {
+                        endpoint: name.clone(),
+                        method: method.to_owned(),
+                        code,
+                        message,
+                        data,
+                    })),
+                }
+            }
+            Ok(out)
         })
         .await
     }

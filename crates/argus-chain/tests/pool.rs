@@ -280,3 +280,74 @@ async fn tcp_relay(upstream: u16) -> Relay {
     });
     Relay { port, task }
 }
+
+/// The state rules' reads: a call, a balance, a slot and a call that
+/// reverts, in one batch at a block by hash; the revert is that read's
+/// error with its data, the others answer; the block named by hash is the
+/// state read (a later block's change is not seen).
+#[tokio::test]
+async fn state_reads_are_one_batch_at_a_block_with_per_read_errors() {
+    use alloy_primitives::{Address, Bytes, U256};
+    use argus_chain::{StateRead, StateValue};
+
+    let node = Anvil::start();
+    node.deploy_sample_project();
+    let token: Address = argus_testkit::TOKEN.parse().unwrap();
+    let alice: Address = ALICE.parse().unwrap();
+    let at = node.block_number();
+    let hash = node.block_hash(at);
+    let pool = pool(vec![endpoint("anvil", node.http_url())]);
+    let calldata = |sig: &str, args: &[&str]| -> Bytes {
+        argus_testkit::cast::calldata(sig, args).parse().unwrap()
+    };
+    let reads = vec![
+        StateRead::Call {
+            to: token,
+            data: calldata("totalSupply()", &[]),
+        },
+        StateRead::Balance { address: alice },
+        // Slot 2 is `totalSupply` in Token's layout (name, symbol, totalSupply).
+        StateRead::Storage {
+            address: token,
+            slot: U256::from(2u64),
+        },
+        StateRead::Call {
+            to: token,
+            data: calldata("burn(uint256)", &["1"]),
+        },
+    ];
+    // A later block changes Alice's balance: the read at `hash` does not see it.
+    node.send(json!({ "to": ALICE, "value": "0x1" }));
+    let answers = pool
+        .read_state(&reads, BlockId::Hash(hash))
+        .await
+        .expect("the batch");
+    assert_eq!(answers.len(), 4);
+    let Ok(StateValue::Returned(supply)) = &answers[0] else {
+        panic!("{:?}", answers[0]);
+    };
+    let supply = U256::from_be_slice(supply);
+    assert!(supply > U256::ZERO);
+    let balance = node.rpc("eth_getBalance", json!([ALICE, format!("{at:#x}")]));
+    let balance: U256 = balance.as_str().unwrap().parse().unwrap();
+    assert_eq!(answers[1].as_ref().unwrap(), &StateValue::Balance(balance));
+    let latest = node.rpc("eth_getBalance", json!([ALICE, "latest"]));
+    let latest: U256 = latest.as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        latest,
+        balance + U256::from(1u64),
+        "the later block is not read"
+    );
+    let Ok(StateValue::Slot(word)) = &answers[2] else {
+        panic!("{:?}", answers[2]);
+    };
+    assert_eq!(U256::from_be_bytes(word.0), supply, "slot 2 is the supply");
+    // The deployer-less call burns from address 0, which holds nothing.
+    let Err(error) = &answers[3] else {
+        panic!("burn from nobody reverts: {:?}", answers[3]);
+    };
+    assert!(
+        matches!(error, RpcError::Rpc { .. }) && error.revert_data().is_some(),
+        "{error:?}"
+    );
+}

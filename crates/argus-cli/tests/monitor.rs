@@ -1590,3 +1590,58 @@ fn heads_reach_a_witness_notifier_through_the_outbox_whatever_is_silenced() {
     let text = String::from_utf8_lossy(&verified.stdout);
     assert!(text.contains("extends the witnessed head"), "{text}");
 }
+
+/// A state rule in `argus replay` (issue 14): read at each replayed block,
+/// it fires from the block whose transfer broke the invariant on, not
+/// before.
+#[test]
+fn replay_reads_state_rules_at_each_block() {
+    let anvil = Anvil::start();
+    anvil.deploy_sample_project();
+    let receiver = Receiver::start();
+    let rules = format!(
+        r#"rules:
+  - id: alice-under-limit
+    match:
+      state:
+        reads:
+          alice: {{ contract: Token, call: "balanceOf(address)", args: ["{ALICE}"] }}
+    invariant: reads.alice < uint256("{}")
+"#,
+        3 * ATT
+    );
+    let setup = setup_with(&anvil, &[anvil.http_url()], &receiver, &rules);
+    let from = anvil.block_number() + 1;
+    let mut blocks = Vec::new();
+    for _ in 0..4 {
+        let tx = transfer(&anvil, ATT);
+        blocks.push(hex_u64(&anvil.receipt(&tx)["blockNumber"]));
+    }
+    let to = anvil.block_number();
+    let out = argus(&setup.data_dir)
+        .args([
+            "replay",
+            "--json",
+            "--from",
+            &from.to_string(),
+            "--to",
+            &to.to_string(),
+            "-c",
+        ])
+        .arg(&setup.config)
+        .env(SECRET_ENV, SECRET)
+        .output()
+        .expect("run replay");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let fired: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("one JSON finding per line"))
+        .map(|f| {
+            assert_eq!(f["rule"], "alice-under-limit");
+            f["block"].as_u64().expect("a block")
+        })
+        .collect();
+    // The third transfer reaches the limit; the fourth stays over it.
+    assert_eq!(fired, blocks[2..].to_vec(), "{stderr}");
+}

@@ -272,3 +272,68 @@ fn validate_refuses_bad_grouping_rate_limits_and_cooldowns_naming_each() {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
 }
+
+/// State rules (issue 14): a function the registry's ABI lacks, and a
+/// condition that does not fit what the ABI says a function returns, are
+/// refused at the rule's line; a read of a chain no `chains:` entry follows
+/// is a warning.
+#[test]
+fn state_rules_are_checked_against_the_registry_abi() {
+    let dir = tempfile::tempdir().unwrap();
+    let imported = std::process::Command::new(env!("CARGO_BIN_EXE_argus"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["registry", "import"])
+        .arg(workspace_root().join("testdata/foundry-project"))
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
+    std::fs::write(dir.path().join("argus.yaml"), CONFIG).unwrap();
+    let rules = r#"rules:
+  - id: no-such-function
+    match: { state: { reads: { x: { contract: Token, call: "cap()" } } } }
+    invariant: reads.x > 0
+  - id: owner-is-not-a-number
+    match: { state: { reads: { owner: { contract: Token, call: owner() } } } }
+    invariant: reads.owner > 3
+  - id: fine
+    match: { state: { reads: { supply: { contract: Token, call: totalSupply() }, paused: { contract: Token, call: paused() } } } }
+    invariant: "!reads.paused && reads.supply <= uint256(\"1000000000000000000000000000\")"
+"#;
+    std::fs::write(dir.path().join("rules.yaml"), rules).unwrap();
+    let out = validate(dir.path(), false);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let at = |line: u64| format!("{}:{line}:", dir.path().join("rules.yaml").display());
+    for (line, says) in [
+        (2, "has no function `cap()`"),
+        (5, "cannot compare `reads.owner` (a string)"),
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(&at(line)) && l.contains(says)),
+            "line {line}: {stderr}"
+        );
+    }
+    assert!(!stderr.contains("rule fine"), "{stderr}");
+
+    let kept = r#"rules:
+  - id: fine
+    match: { state: { reads: { supply: { contract: Token, call: totalSupply() } } } }
+    invariant: reads.supply > 0
+  - id: elsewhere
+    match: { state: { reads: { a: { chain: 1, balance: "0x0000000000000000000000000000000000000001" }, b: { chain: 31337, balance: "0x0000000000000000000000000000000000000001" } } } }
+    invariant: reads.a >= reads.b
+"#;
+    std::fs::write(dir.path().join("rules.yaml"), kept).unwrap();
+    let out = validate(dir.path(), false);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "warning: rule elsewhere: reads chain 1 (mainnet), which `chains:` does not follow"
+        ),
+        "{stderr}"
+    );
+}

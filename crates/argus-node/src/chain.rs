@@ -110,6 +110,7 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
             "window rules refilled from the chain"
         );
     }
+    let state_pool = pool.clone();
     let mut follower = BlockFollower::new(pool, setup.follower.clone(), cursor);
     tracing::info!(chain = chain.0, "following {}", chain.name());
     loop {
@@ -132,8 +133,17 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
         let (findings, reverted) = match &event {
             ChainEvent::Committed(blocks) => {
                 let mut findings = Vec::new();
+                let scope = chain.0.to_string();
                 for block in blocks {
-                    findings.extend(all_findings(engine.on_block(block), &chain.0.to_string()));
+                    findings.extend(all_findings(engine.on_block(block), &scope));
+                    // State rules due at this block: read at its hash.
+                    let state = crate::state::evaluate_block(
+                        &mut engine,
+                        &state_pool,
+                        chain,
+                        &block.header,
+                    );
+                    findings.extend(all_findings(state.await, &scope));
                 }
                 (findings, Vec::new())
             }

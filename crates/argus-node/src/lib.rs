@@ -34,6 +34,7 @@ pub mod heartbeat;
 mod incidents;
 mod record;
 mod signals;
+pub mod state;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -151,6 +152,9 @@ pub(crate) struct Live {
     tips: Mutex<BTreeMap<ChainId, Option<BlockRef>>>,
     pools: Mutex<BTreeMap<ChainId, RpcPool>>,
     blocks: Mutex<BTreeMap<ChainId, BlockCounts>>,
+    /// Told when a chain's committed tip moves (the cross-chain state
+    /// rules' task waits on it).
+    pub(crate) tips_moved: tokio::sync::Notify,
 }
 
 /// Blocks a chain task recorded since the node started (a process-local
@@ -183,7 +187,17 @@ impl Live {
 
     pub(crate) fn set_tip(&self, chain: ChainId, tip: Option<BlockRef>) {
         let mut tips = self.tips.lock().unwrap_or_else(|p| p.into_inner());
-        tips.insert(chain, tip);
+        if tips.insert(chain, tip) != Some(tip) {
+            self.tips_moved.notify_one();
+        }
+    }
+
+    pub(crate) fn pool(&self, chain: ChainId) -> Option<RpcPool> {
+        self.pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&chain)
+            .cloned()
     }
 
     pub(crate) fn tips(&self) -> BTreeMap<ChainId, Option<BlockRef>> {
@@ -460,6 +474,18 @@ impl NodeBuilder {
             let runner = self.incident_runner(&store, &dispatch, wake_incidents.clone())?;
             let stop = stopping.clone();
             tasks.spawn(runner.run(stop));
+        }
+        let cross_chain = self.config.rules.rules().iter().any(|rule| {
+            matches!(&rule.matcher, argus_rules::Matcher::State(spec) if spec.is_cross_chain())
+        });
+        if cross_chain {
+            tasks.spawn(state::cross_chain(
+                store.clone(),
+                self.config.rules.clone(),
+                recorder.clone(),
+                live.clone(),
+                stopping.clone(),
+            ));
         }
         for setup in self.config.chains {
             let context = ChainContext {

@@ -132,6 +132,19 @@ struct Input {
     signal: Option<SignalSpec>,
     #[serde(default)]
     signals: Option<SeriesSpec>,
+    /// With `block:`: what the state rules' reads answer at that block, by
+    /// read name (`supply: "1001"`, `gone: { revert: "…" }`).
+    #[serde(default)]
+    state: BTreeMap<String, StateSpecValue>,
+}
+
+/// One read's answer in a test: a value (decimal or 0x for numbers, an
+/// address, `true`), or a failure.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StateSpecValue {
+    Value(String),
+    Failed { revert: String },
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -323,7 +336,17 @@ fn run_case(case: &Case, engine: &mut Engine, directory: &ContractDirectory) -> 
         if let Some(spec) = &input.block {
             match build_block(spec, input, directory) {
                 Ok(block) => {
-                    let outcome = engine.on_block(&block);
+                    let mut outcome = engine.on_block(&block);
+                    let plan = engine.state_plan(block.chain, block.header.number);
+                    if !plan.is_empty() {
+                        let answers = state_answers(engine, &plan, &input.state);
+                        let at = crate::StateAt {
+                            blocks: vec![(block.chain, block.header)],
+                        };
+                        let state = engine.on_state(&plan, &answers, &at);
+                        outcome.findings.extend(state.findings);
+                        outcome.errors.extend(state.errors);
+                    }
                     findings.extend(outcome.findings);
                     errors.extend(
                         outcome
@@ -392,6 +415,34 @@ fn run_case(case: &Case, engine: &mut Engine, directory: &ContractDirectory) -> 
             .collect(),
         errors,
     }
+}
+
+/// The answers a case gives the reads of `plan`, by read name; a read the
+/// case does not answer fails (the rule reports an error, as it would on a
+/// node that could not answer).
+fn state_answers(
+    engine: &Engine,
+    plan: &crate::StatePlan,
+    given: &BTreeMap<String, StateSpecValue>,
+) -> Vec<Result<crate::StateAnswer, String>> {
+    let mut answers: Vec<Result<crate::StateAnswer, String>> = plan
+        .queries
+        .iter()
+        .map(|_| Err("the test gives no answer for this read".to_owned()))
+        .collect();
+    for (query, name, decode) in engine.planned_reads(plan) {
+        let Some(value) = given.get(&name) else {
+            continue;
+        };
+        let Some(slot) = answers.get_mut(query) else {
+            continue;
+        };
+        *slot = match value {
+            StateSpecValue::Failed { revert } => Err(revert.clone()),
+            StateSpecValue::Value(text) => crate::state::encode_answer(&decode, text),
+        };
+    }
+    answers
 }
 
 /// `0s`, `61s`, `5m`, or plain milliseconds.

@@ -38,6 +38,8 @@ pub(crate) struct Bindings {
     /// Rules whose signature names no parameters that read what the ABI
     /// items they bound to do not have (`crate::recheck`).
     pub(crate) type_problems: Vec<RuleError>,
+    /// State rules bound per chain (`crate::state`).
+    pub(crate) state: crate::state::StateBindings,
 }
 
 fn push(map_entry: &mut Vec<usize>, rule: usize) {
@@ -227,9 +229,15 @@ pub(crate) fn bind(rules: &[Rule], directory: &ContractDirectory) -> Bindings {
                 b.tx_filters.insert(index, (from_set, to_set));
             }
             Matcher::Signal { name } => push(b.signals.entry(name.clone()).or_default(), index),
+            // Bound below, per chain.
+            Matcher::State(_) => {}
         }
     }
     b.type_problems = crate::recheck::check(rules, directory, &b);
+    let mut state = crate::state::bind_state(rules, directory);
+    b.problems.append(&mut state.problems);
+    b.type_problems.append(&mut state.type_problems);
+    b.state = state;
     b
 }
 

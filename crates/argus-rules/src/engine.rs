@@ -53,8 +53,8 @@ struct WindowStates {
 /// The rule engine of one process.
 #[derive(Debug)]
 pub struct Engine {
-    rules: Vec<Rule>,
-    bindings: Bindings,
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) bindings: Bindings,
     windows: WindowStates,
 }
 

@@ -221,6 +221,10 @@ impl Vocabulary {
     pub(crate) const SIGNAL: Vocabulary = Vocabulary {
         names: &["rule", "value", "labels", "name"],
     };
+    /// State rules: `reads` typed from the rule's reads.
+    pub(crate) const STATE: Vocabulary = Vocabulary {
+        names: &["rule", "reads", "block"],
+    };
 
     /// The variables with their types; `args` is the type the rule's
     /// signature gives its arguments.
@@ -232,7 +236,7 @@ impl Vocabulary {
                     "rule" | "name" => CelType::String,
                     "event" => cel_type::event_type(),
                     "call" => cel_type::call_type(),
-                    "args" => args.clone(),
+                    "args" | "reads" => args.clone(),
                     "tx" => cel_type::tx_type(),
                     "block" => cel_type::block_type(),
                     "contract" => cel_type::contract_type(),

@@ -45,6 +45,9 @@
 //!     title: "Large transfer of {{args.value}} from {{args.from}}"
 //! ```
 //!
+//! State rules (`match: { state: { reads: … } }` with `invariant:` or
+//! `condition:`) read contract state at a block; see the `state` module.
+//!
 //! Other match kinds: `call: { contract, function }` (top-level calldata),
 //! `transaction: { from, to, status: success|failed }` (address, label, list,
 //! or any), `signal: <name>`. Aggregation: `threshold: "> N in <duration>"`
@@ -78,6 +81,7 @@ mod lookback;
 mod recheck;
 mod schema;
 mod seed;
+mod state;
 pub mod threshold;
 mod typecheck;
 mod window;
@@ -89,4 +93,7 @@ pub use engine::{Engine, Outcome, RuleError};
 pub use exact_int::ExactInt;
 pub use lookback::Lookback;
 pub use schema::{Aggregate, ContractRef, ItemRef, Matcher, Rule, RuleSet, SourceLocation};
+pub use state::{
+    StateAnswer, StateArg, StateAt, StatePlan, StateQuery, StateReadKind, StateReadSpec, StateSpec,
+};
 pub use window::MAX_BASELINE_SAMPLES;

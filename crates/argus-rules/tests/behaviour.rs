@@ -38,6 +38,11 @@ fn contract_rules() {
 }
 
 #[test]
+fn state_rules() {
+    run("state.test.yaml");
+}
+
+#[test]
 fn a_failing_expectation_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(

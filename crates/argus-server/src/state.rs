@@ -54,6 +54,7 @@ impl RuleSummary {
                     Matcher::Call { .. } => "call",
                     Matcher::Transaction { .. } => "transaction",
                     Matcher::Signal { .. } => "signal",
+                    Matcher::State(_) => "state",
                 },
                 severity: rule.severity,
                 description: rule.description.clone(),
@@ -78,6 +79,21 @@ fn watches(matcher: &Matcher) -> Vec<String> {
         }
         Matcher::Transaction { from, to, .. } => from.iter().chain(to).map(name).collect(),
         Matcher::Signal { .. } => Vec::new(),
+        Matcher::State(spec) => {
+            let mut out: Vec<String> = Vec::new();
+            for read in &spec.reads {
+                let contract = match &read.kind {
+                    argus_rules::StateReadKind::Call { contract, .. }
+                    | argus_rules::StateReadKind::Storage { contract, .. } => contract,
+                    argus_rules::StateReadKind::Balance { account } => account,
+                };
+                let watched = name(contract);
+                if !out.contains(&watched) {
+                    out.push(watched);
+                }
+            }
+            out
+        }
     }
 }
 

@@ -512,3 +512,60 @@ mod tests {
         }
     }
 }
+
+/// Decodes what a call of `function` returned (`eth_call`'s data) with the
+/// function's `outputs`: the values by name and position, as for calldata.
+/// The data is untrusted: a short or malformed answer is a
+/// [`DecodeError::Malformed`], never a panic.
+pub fn decode_returns(
+    function: &alloy_json_abi::Function,
+    data: &[u8],
+) -> Result<Vec<DecodedArg>, DecodeError> {
+    let signature = function.signature();
+    let entry =
+        super::index::resolve_outputs(function).map_err(|reason| DecodeError::Malformed {
+            signature: signature.clone(),
+            reason,
+        })?;
+    decode_callable(&entry, data)
+}
+
+#[cfg(test)]
+mod returns_tests {
+    use alloy_dyn_abi::DynSolValue;
+    use alloy_primitives::U256;
+
+    use super::*;
+
+    #[test]
+    fn returns_decode_by_name_and_refuse_short_data() {
+        let function =
+            alloy_json_abi::Function::parse("function info() returns (uint256 supply, bool open)")
+                .unwrap();
+        let data = DynSolValue::Tuple(vec![
+            DynSolValue::Uint(U256::from(7u64), 256),
+            DynSolValue::Bool(true),
+        ])
+        .abi_encode_params();
+        let decoded = decode_returns(&function, &data).unwrap();
+        assert_eq!(decoded[0].name, "supply");
+        assert_eq!(decoded[0].value, AbiValue::Uint(U256::from(7u64)));
+        assert_eq!(decoded[1].value, AbiValue::Bool(true));
+        assert!(matches!(
+            decode_returns(&function, &data[..40]),
+            Err(DecodeError::Malformed { .. })
+        ));
+    }
+
+    proptest::proptest! {
+        /// A node's answer is untrusted: any bytes decode or fail, never panic.
+        #[test]
+        fn any_return_data_decodes_or_fails(data in proptest::collection::vec(0u8.., 0..300)) {
+            let function = alloy_json_abi::Function::parse(
+                "function f() returns (uint256 a, string b, address[] c, (bool,bytes) d)",
+            )
+            .unwrap();
+            let _ = decode_returns(&function, &data);
+        }
+    }
+}

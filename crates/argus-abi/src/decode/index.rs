@@ -233,3 +233,10 @@ fn resolve_callable(
         body: DynSolType::Tuple(types),
     })
 }
+
+/// A function's outputs resolved for decoding its return data.
+pub(super) fn resolve_outputs(
+    function: &alloy_json_abi::Function,
+) -> Result<CallableEntry, String> {
+    resolve_callable(&function.name, function.signature(), &function.outputs)
+}

@@ -29,6 +29,7 @@ mod index;
 
 use alloy_primitives::{Address, B256, I256, Selector, U256, hex};
 
+pub use decoding::decode_returns;
 pub use index::AbiIndex;
 
 /// A decoded value, owned and exact.

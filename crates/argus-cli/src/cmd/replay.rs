@@ -78,6 +78,8 @@ pub(crate) fn run(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<ExitC
         setup.pool.clone(),
     )?;
     let fetch = setup.follower.fetch.clone();
+    let chain = setup.follower.chain;
+    let state_pool = pool.clone();
     let json = args.json;
     let from = args.from;
     let started = Instant::now();
@@ -118,7 +120,17 @@ pub(crate) fn run(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<ExitC
             for block in &batch {
                 blocks += 1;
                 logs += block.logs.len() as u64;
-                let outcome = engine.on_block(block);
+                let mut outcome = engine.on_block(block);
+                // State rules read at each block (old blocks need an archive node).
+                let state = argus_node::state::evaluate_block(
+                    &mut engine,
+                    &state_pool,
+                    chain,
+                    &block.header,
+                )
+                .await;
+                outcome.findings.extend(state.findings);
+                outcome.errors.extend(state.errors);
                 for finding in &outcome.findings {
                     findings += 1;
                     print_finding(finding, json)?;

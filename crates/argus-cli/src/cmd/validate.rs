@@ -52,16 +52,40 @@ pub(crate) fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Exi
                             line: at.map_or(0, |r| r.location.line),
                             column: at.map_or(0, |r| r.location.column),
                             path: None,
-                            message: format!(
-                                "rule {}: {} (the registry's ABI names the parameters the \
-                                 signature leaves out)",
-                                problem.rule_id, problem.message
-                            ),
+                            message: match at.map(|r| &r.matcher) {
+                                // State rules' messages say what the ABI lacks.
+                                Some(argus_rules::Matcher::State(_)) => {
+                                    format!("rule {}: {}", problem.rule_id, problem.message)
+                                }
+                                _ => format!(
+                                    "rule {}: {} (the registry's ABI names the parameters the \
+                                     signature leaves out)",
+                                    problem.rule_id, problem.message
+                                ),
+                            },
                         }
                     })
                     .collect();
                 if !refused.is_empty() {
                     return refuse(&args, &argus_node::config::Diagnostics(refused));
+                }
+            }
+            // A state rule reading a chain `chains:` does not follow is
+            // never evaluated.
+            let followed: Vec<argus_core::ChainId> =
+                loaded.chains.iter().map(|c| c.follower.chain).collect();
+            for rule in loaded.rules.rules() {
+                if let argus_rules::Matcher::State(spec) = &rule.matcher {
+                    for chain in spec.chains() {
+                        if !followed.contains(&chain) {
+                            warnings.push(format!(
+                                "rule {}: reads chain {} ({}), which `chains:` does not follow, so it is never evaluated",
+                                rule.id,
+                                chain.0,
+                                chain.name()
+                            ));
+                        }
+                    }
                 }
             }
             // A signal rule no source feeds never fires in `argus run`.

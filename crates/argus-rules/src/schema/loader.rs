@@ -165,6 +165,7 @@ impl Loader {
             "value",
             "for",
             "cooldown",
+            "invariant",
         ];
         if !self.mapping(node, "a rule", KEYS) {
             return None;
@@ -204,13 +205,13 @@ impl Loader {
                 }),
             None => Some(Severity::Medium),
         };
-        let (matcher, args) = match field(node, "match").map(|m| self.matcher(m)) {
+        let (mut matcher, args) = match field(node, "match").map(|m| self.matcher(m)) {
             Some(Some((matcher, args))) => (Some(matcher), args),
             Some(None) => (None, cel_type::unknown_args()),
             None => {
                 self.error(
                     node,
-                    "a rule needs a `match` (event, call, transaction or signal)",
+                    "a rule needs a `match` (event, call, transaction, signal or state)",
                 );
                 (None, cel_type::unknown_args())
             }
@@ -220,6 +221,7 @@ impl Loader {
             Some(Matcher::Call { .. }) => Vocabulary::CALL,
             Some(Matcher::Transaction { .. }) => Vocabulary::TRANSACTION,
             Some(Matcher::Signal { .. }) => Vocabulary::SIGNAL,
+            Some(Matcher::State(_)) => Vocabulary::STATE,
             None => Vocabulary::EVENT,
         };
         let is_signal = matches!(matcher, Some(Matcher::Signal { .. }));
@@ -235,7 +237,19 @@ impl Loader {
                 }
             }
         };
-        let condition = compile(self, "condition", Expect::Bool);
+        let is_state = matches!(matcher, Some(Matcher::State(_)));
+        let condition = if is_state {
+            self.state_condition(node, &mut matcher)
+                .and_then(|key| compile(self, key, Expect::Bool))
+        } else {
+            if let Some(invariant) = field(node, "invariant").filter(|_| matcher.is_some()) {
+                self.error(
+                    invariant,
+                    "`invariant` belongs to state rules (`match: state:`); other rules fire when `condition` holds",
+                );
+            }
+            compile(self, "condition", Expect::Bool)
+        };
         let value = compile(self, "value", Expect::Number);
         let group_by = compile(self, "group_by", Expect::Any);
         let has_value = value.is_some() || field(node, "value").is_some();
@@ -298,6 +312,40 @@ impl Loader {
             open_args,
             cooldown_ms,
         })
+    }
+
+    /// A state rule has `invariant:` (fires when false) or `condition:`
+    /// (fires when true), and no window: each evaluation is one block's
+    /// state. Returns the key holding the expression.
+    fn state_condition(
+        &mut self,
+        node: &Node,
+        matcher: &mut Option<Matcher>,
+    ) -> Option<&'static str> {
+        for key in ["threshold", "for", "value", "group_by"] {
+            if let Some(extra) = field(node, key) {
+                self.error(
+                    extra,
+                    format!("`{key}` does not apply to state rules: each evaluation is the state at one block"),
+                );
+            }
+        }
+        let key = match (field(node, "invariant"), field(node, "condition")) {
+            (Some(_), Some(c)) => {
+                self.error(c, "a state rule has `invariant` (alert when false) or `condition` (alert when true), not both");
+                return None;
+            }
+            (Some(_), None) => "invariant",
+            (None, Some(_)) => "condition",
+            (None, None) => {
+                self.error(node, "a state rule needs an `invariant` (what must hold, e.g. `reads.supply <= reads.cap`) or a `condition` (when to alert)");
+                return None;
+            }
+        };
+        if let Some(Matcher::State(spec)) = matcher {
+            spec.invariant = key == "invariant";
+        }
+        Some(key)
     }
 
     /// `cooldown:` — no new notification for the same dedup key within it.
@@ -415,14 +463,18 @@ impl Loader {
 
     /// The `match:` of a rule, and the type of `args` its signature gives.
     fn matcher(&mut self, node: &Node) -> Option<(Matcher, CelType)> {
-        if !self.mapping(node, "`match`", &["event", "call", "transaction", "signal"]) {
+        if !self.mapping(
+            node,
+            "`match`",
+            &["event", "call", "transaction", "signal", "state"],
+        ) {
             return None;
         }
         let kinds: Vec<&(Node, Node)> = entries(node).iter().collect();
         if kinds.len() != 1 {
             self.error(
                 node,
-                "`match` takes exactly one of event, call, transaction, signal",
+                "`match` takes exactly one of event, call, transaction, signal, state",
             );
             return None;
         }
@@ -548,6 +600,7 @@ impl Loader {
                     cel_type::unknown_args(),
                 ))
             }
+            Some("state") => self.state_matcher(body),
             Some("signal") => {
                 let name = self.text(body, "`match.signal` (the signal's name)")?;
                 self.identifier(body, &name)?;

@@ -94,6 +94,8 @@ pub enum Matcher {
     Signal {
         name: String,
     },
+    /// State read at a block (`crate::state`).
+    State(Box<crate::state::StateSpec>),
 }
 
 /// How matches are aggregated before a finding.
