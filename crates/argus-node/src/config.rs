@@ -83,6 +83,8 @@ struct RawConfig {
     heartbeat: Option<Spanned<serde_json::Value>>,
     #[serde(default)]
     server: Option<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    upgrades: Option<Spanned<serde_json::Value>>,
 }
 
 /// Collects diagnostics for one file.
@@ -159,6 +161,7 @@ pub struct ConfigDocument {
     pub incidents: Option<argus_incident::loader::RawIncidents>,
     pub heartbeat: Option<Spanned<serde_json::Value>>,
     pub server: Option<Spanned<serde_json::Value>>,
+    pub upgrades: Option<Spanned<serde_json::Value>>,
 }
 
 impl ConfigDocument {
@@ -214,6 +217,7 @@ impl ConfigDocument {
             audit: raw.audit,
             incidents: raw.incidents,
             heartbeat: raw.heartbeat,
+            upgrades: raw.upgrades,
             server: raw.server,
         })
     }
@@ -246,6 +250,8 @@ pub struct Loaded {
     pub heartbeat: Option<crate::heartbeat::HeartbeatConfig>,
     /// The HTTP API `argus run` serves (none without a `server:` section).
     pub server: Option<ServerConfig>,
+    /// How upgrades of registered proxies are judged (`upgrades:`).
+    pub upgrades: crate::UpgradesConfig,
 }
 
 /// The `registry:` section.
@@ -432,6 +438,12 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
         problems.is_empty().then_some(config)
     });
 
+    let upgrades = doc
+        .upgrades
+        .as_ref()
+        .and_then(|raw| out.item::<crate::UpgradesConfig>("upgrades", raw))
+        .unwrap_or_default();
+
     let incidents = match &doc.incidents {
         Some(raw) => {
             let refs = argus_incident::loader::References {
@@ -456,6 +468,13 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
                             resolve(file);
                         }
                         if let Some(file) = bot.pid_file.as_mut() {
+                            resolve(file);
+                        }
+                        if let Some(file) = bot
+                            .key_use
+                            .as_mut()
+                            .and_then(|k| k.submissions_file.as_mut())
+                        {
                             resolve(file);
                         }
                     }
@@ -496,6 +515,7 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
             incidents,
             heartbeat,
             server,
+            upgrades,
         }),
         _ => {
             let mut diagnostics = out.diagnostics;
