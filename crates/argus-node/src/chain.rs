@@ -119,8 +119,13 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
         );
     }
     let mut upgrades = UpgradeWatch::new(chain, context.upgrades.clone());
+    let head = pool
+        .header(argus_chain::BlockId::Latest)
+        .await
+        .map_err(retry)?
+        .map(|b| b.header);
     let start_findings = upgrades
-        .refresh(&pool, &mut registry, cursor.tip().copied())
+        .refresh(&pool, &mut registry, head)
         .await
         .map_err(retry)?;
     let positions = argus_sources::db::log_positions(&conn).map_err(retry)?;

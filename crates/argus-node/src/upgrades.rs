@@ -12,10 +12,14 @@
 //!   high); it is not → critical, since code nobody registered now runs
 //!   behind a watched address.
 //! - `AdminChanged` → `upgrades.admin_changed` (default high).
-//! - At the chain task's start, and for each proxy that joins the registry
-//!   while it runs, the EIP-1967 implementation and beacon slots are read
-//!   (`eth_getStorageAt` at the checkpoint): a link that moved while Argus
-//!   was down is followed and judged the same way (`argus.upgrade.slot`).
+//! - At the chain task's start (at the chain's head), and for each proxy
+//!   that joins the registry while it runs (at the follower's tip), the
+//!   EIP-1967 implementation and beacon slots are read (`eth_getStorageAt`):
+//!   a link that moved while Argus was down is followed and judged the same
+//!   way (`argus.upgrade.slot`; a first link of a proxy imported without
+//!   one is `info` when the implementation is registered, critical when
+//!   not). The backfill's `Upgraded` event for a move already judged from
+//!   its slot raises nothing more.
 //!   The admin slot is not kept in the registry, so an admin changed while
 //!   Argus was down is not caught by this read.
 //!
@@ -121,6 +125,9 @@ pub(crate) struct UpgradeWatch {
     checked: HashSet<Address>,
     /// Links moved by a block, by block hash: what to put back on a revert.
     moved: HashMap<B256, Vec<(Address, Option<Address>)>>,
+    /// Moves already judged from a slot read at start: the backfill's
+    /// event for the same move is not alerted twice.
+    by_slot: HashSet<(Address, Address)>,
 }
 
 /// A move of a proxy's link, seen on chain.
@@ -141,6 +148,7 @@ impl UpgradeWatch {
             registered: HashSet::new(),
             checked: HashSet::new(),
             moved: HashMap::new(),
+            by_slot: HashSet::new(),
         }
     }
 
@@ -153,7 +161,9 @@ impl UpgradeWatch {
 
     /// After the registry changed (and at start): the deployments whose
     /// events count, and the EIP-1967 slots of proxies not read yet, at
-    /// `at` (the checkpoint). Returns the findings of links that moved.
+    /// `at` (at start the chain's head, so a move while Argus was down is
+    /// judged before the backfill reaches it; later the follower's tip).
+    /// Returns the findings of links that moved.
     pub(crate) async fn refresh(
         &mut self,
         pool: &RpcPool,
@@ -334,6 +344,12 @@ impl UpgradeWatch {
             .find(&upgrade.proxy.to_checksum(None), Scope::Chain(self.chain))
             .ok()
             .and_then(|e| e.implementation);
+        let pair = (upgrade.proxy, upgrade.implementation);
+        if upgrade.seen_as == "slot" {
+            self.by_slot.insert(pair);
+        } else if previous == Some(upgrade.implementation) && self.by_slot.remove(&pair) {
+            return Ok(None);
+        }
         let target = registry
             .find(&upgrade.implementation.to_checksum(None), Scope::Chain(self.chain))
             .ok();
