@@ -317,18 +317,16 @@ impl UpgradeWatch {
                     Some(tip) => self.read_slots(pool, proxy, tip).await?.map(|(a, _)| a),
                     None => None,
                 };
-                if let Some(implementation) = now_says.or(previous) {
-                    registry.follow_implementation(
-                        self.chain,
-                        proxy,
-                        implementation,
-                        json!({
-                            "reverted": true,
-                            "orphaned_block": block.number,
-                            "orphaned_block_hash": block.hash.to_string(),
-                        }),
-                    )?;
-                }
+                registry.follow_implementation(
+                    self.chain,
+                    proxy,
+                    now_says.or(previous),
+                    json!({
+                        "reverted": true,
+                        "orphaned_block": block.number,
+                        "orphaned_block_hash": block.hash.to_string(),
+                    }),
+                )?;
             }
         }
         Ok(())
@@ -356,7 +354,7 @@ impl UpgradeWatch {
         let Some(proxy) = registry.follow_implementation(
             self.chain,
             upgrade.proxy,
-            upgrade.implementation,
+            Some(upgrade.implementation),
             json!({
                 "seen_as": upgrade.seen_as,
                 "block": upgrade.origin.block.number,

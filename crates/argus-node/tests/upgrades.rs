@@ -261,3 +261,85 @@ async fn a_slot_changed_while_the_node_was_stopped_is_caught_at_start() {
     assert_eq!(link(&data_dir, "Vault"), Some(stranger));
     node.stop().await;
 }
+
+/// A beacon: `implementation()` (any call) returns `implementation`.
+/// Runtime (27 bytes): `PUSH20 implementation`, `PUSH0 MSTORE`,
+/// `PUSH1 0x20 PUSH0 RETURN`.
+fn beacon_init_code(implementation: Address) -> String {
+    let runtime = format!(
+        "73{}5f5260205ff3",
+        alloy_primitives::hex::encode(implementation)
+    );
+    assert_eq!(runtime.len() / 2, 0x1b);
+    format!("0x601b600a5f39601b5ff3{runtime}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_beacon_upgrade_is_followed_and_an_orphaned_upgrade_is_undone() {
+    let anvil = Anvil::start();
+    let proxy = anvil.deploy(&upgrade_player_init_code());
+    let registered = anvil.deploy(&noter_init_code());
+    let beacon = anvil.deploy(&beacon_init_code(registered));
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    {
+        let mut registry = Registry::open_in_dir(&data_dir).unwrap();
+        registry
+            .import(
+                &[
+                    deployment("Vault", proxy, proxy_abi()),
+                    deployment("VaultV2", registered, note_abi()),
+                ],
+                ImportOptions::default(),
+            )
+            .unwrap();
+    }
+    let config = write_config(dir.path(), &anvil, anvil.block_number() + 1);
+    let builder = NodeBuilder::new(config, &data_dir);
+    let mut events = builder.subscribe();
+    let node = builder.start().unwrap();
+    wait_following(&node, &anvil).await;
+
+    // BeaconUpgraded(beacon): followed to the beacon's implementation().
+    let beacon_slot = "a3f0ad74e5423aebfd80d3ef4346578335a9a72aeaee59ff6cb3582b35133d50";
+    let data = format!(
+        "0x{}{:0>64}{beacon_slot}",
+        alloy_primitives::hex::encode(keccak256("BeaconUpgraded(address)")),
+        alloy_primitives::hex::encode(beacon)
+    );
+    anvil.send(json!({ "to": format!("{proxy:#x}"), "data": data, "gas": "0x100000" }));
+    let alert = next_alert(&mut events).await;
+    assert_eq!(alert.fields["seen_as"], "BeaconUpgraded");
+    assert_eq!(alert.fields["beacon"], beacon.to_checksum(None));
+    assert_eq!(alert.fields["implementation"], registered.to_checksum(None));
+    assert_eq!(alert.severity, Severity::Medium);
+    assert_eq!(link(&data_dir, "Vault"), Some(registered));
+
+    // An upgrade whose block is orphaned: its alert is retracted and the
+    // link goes back to what the chain says.
+    let stranger = Address::repeat_byte(0x42);
+    let tx = anvil.send(json!({ "to": format!("{proxy:#x}"), "data": upgrade_to(stranger), "gas": "0x100000" }));
+    let number = argus_testkit::hex_u64(&anvil.receipt(&tx)["blockNumber"]);
+    let alert = next_alert(&mut events).await;
+    assert_eq!(alert.severity, Severity::Critical);
+    assert_eq!(link(&data_dir, "Vault"), Some(stranger));
+    anvil.reorg(anvil.block_number() + 1 - number, json!([]));
+    let retracted = loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), events.recv())
+            .await
+            .expect("a retraction within 30 s")
+            .unwrap();
+        if let NodeEvent::Retraction { block, retracted, .. } = event
+            && retracted.alerts > 0
+        {
+            break (block, retracted);
+        }
+    };
+    assert_eq!(retracted.0.number, number);
+    // Through the beacon again, as the remaining chain says.
+    assert_eq!(link(&data_dir, "Vault"), Some(registered));
+    let changes = Registry::open_in_dir(&data_dir).unwrap().changes_since(0).unwrap();
+    let last = changes.last().unwrap();
+    assert_eq!(last.details["on_chain"]["reverted"], true);
+    node.stop().await;
+}

@@ -201,24 +201,27 @@ impl Registry {
     /// (an `Upgraded` event, an EIP-1967 slot read, a reorg that undid
     /// one): the change feed row (`linked`) carries `evidence` (block,
     /// transaction, how it was seen) besides the old and new address.
+    /// `implementation` `None` unlinks (a reorg undid the only link seen).
     /// `None` when `proxy` is no live deployment on `chain`; the entry
     /// unchanged when the link already says so.
     pub fn follow_implementation(
         &mut self,
         chain: ChainId,
         proxy: Address,
-        implementation: Address,
+        implementation: Option<Address>,
         evidence: serde_json::Value,
     ) -> Result<Option<Entry>, RegistryError> {
         let Ok(entry) = self.find(&proxy.to_checksum(None), Scope::Chain(chain)) else {
             return Ok(None);
         };
-        if entry.implementation == Some(implementation) || Some(implementation) == entry.address {
+        if entry.implementation == implementation
+            || (implementation.is_some() && implementation == entry.address)
+        {
             return Ok(Some(entry));
         }
         let tx = self.conn.transaction()?;
         let now = now();
-        db::set_implementation(tx.sqlite(), entry.id, Some(implementation), &now)?;
+        db::set_implementation(tx.sqlite(), entry.id, implementation, &now)?;
         db::record_change(
             tx.sqlite(),
             &now,
@@ -226,7 +229,7 @@ impl Registry {
             entry.id,
             &json!({
                 "chain_id": chain.0,
-                "implementation": implementation.to_checksum(None),
+                "implementation": implementation.map(|a| a.to_checksum(None)),
                 "previous": entry.implementation.map(|a| a.to_checksum(None)),
                 "on_chain": evidence,
             }),
