@@ -200,7 +200,12 @@ impl RpcPool {
     }
 
     /// `eth_getStorageAt` of `slot` of `address` at `at`: the 32-byte word.
-    pub async fn storage_at(&self, address: Address, slot: B256, at: BlockId) -> Result<B256, RpcError> {
+    pub async fn storage_at(
+        &self,
+        address: Address,
+        slot: B256,
+        at: BlockId,
+    ) -> Result<B256, RpcError> {
         let params = format!("[\"{address:#x}\",\"{slot}\",{}]", at.tag_param());
         self.call("eth_getStorageAt", &params, parse::hash).await
     }

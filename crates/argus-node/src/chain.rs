@@ -28,9 +28,8 @@ pub(crate) struct ChainContext {
     /// How upgrades of registered proxies are judged.
     pub(crate) upgrades: UpgradesConfig,
     /// The bots, whose wallets the key-use watch reads.
-    pub(crate) bots: std::sync::Arc<
-        std::collections::BTreeMap<String, argus_incident::policy::BotConfig>,
-    >,
+    pub(crate) bots:
+        std::sync::Arc<std::collections::BTreeMap<String, argus_incident::policy::BotConfig>>,
 }
 
 /// Follows one chain, rebuilding from the store after a retryable failure
@@ -139,7 +138,13 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
         engine.set_directory(&directory::load(&registry).map_err(retry)?);
         context
             .recorder
-            .commit(&mut conn, &start_findings, &[], |_| Ok::<(), NodeError>(()), || {})
+            .commit(
+                &mut conn,
+                &start_findings,
+                &[],
+                |_| Ok::<(), NodeError>(()),
+                || {},
+            )
             .map_err(retry)?;
     }
     let mut follower = BlockFollower::new(pool.clone(), setup.follower.clone(), cursor);
@@ -161,7 +166,12 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
             seen_change = last.id;
             // A proxy that joined is checked at once (its EIP-1967 slots).
             let tip = follower.cursor().tip().copied();
-            watch_findings.extend(upgrades.refresh(&pool, &mut registry, tip).await.map_err(retry)?);
+            watch_findings.extend(
+                upgrades
+                    .refresh(&pool, &mut registry, tip)
+                    .await
+                    .map_err(retry)?,
+            );
             engine.set_directory(&directory::load(&registry).map_err(retry)?);
             tracing::info!(chain = chain.0, "registry changed; watching its contracts");
         }
@@ -171,7 +181,10 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                 let mut findings = watch_findings;
                 // Upgrades first: the directory then decodes with the new
                 // implementation's ABI.
-                let upgraded = upgrades.on_blocks(&pool, &mut registry, blocks).await.map_err(retry)?;
+                let upgraded = upgrades
+                    .on_blocks(&pool, &mut registry, blocks)
+                    .await
+                    .map_err(retry)?;
                 if !upgraded.is_empty() {
                     seen_change = latest_change(&registry).map_err(retry)?;
                     engine.set_directory(&directory::load(&registry).map_err(retry)?);
@@ -194,7 +207,10 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                 }
                 key_use.on_revert(blocks);
                 let tip = follower.cursor().tip().copied();
-                upgrades.on_revert(&pool, &mut registry, blocks, tip).await.map_err(retry)?;
+                upgrades
+                    .on_revert(&pool, &mut registry, blocks, tip)
+                    .await
+                    .map_err(retry)?;
                 (watch_findings, blocks.iter().map(|b| (chain, *b)).collect())
             }
         };

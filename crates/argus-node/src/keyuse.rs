@@ -74,7 +74,13 @@ impl KeyUseProgress {
     /// prunes reports past the retention.
     pub(crate) fn save(&self, tx: &Transaction<'_>) -> Result<(), NodeError> {
         for (bot, submissions) in &self.reports {
-            argus_sources::db::record_submissions(tx, bot, SubmissionVia::File, submissions, self.now_ms)?;
+            argus_sources::db::record_submissions(
+                tx,
+                bot,
+                SubmissionVia::File,
+                submissions,
+                self.now_ms,
+            )?;
         }
         for (key, position) in &self.positions {
             argus_sources::db::save_log_position(tx, key, *position)?;
@@ -107,7 +113,9 @@ impl KeyUseWatch {
         let mut watched = Vec::new();
         let mut by_wallet = HashMap::new();
         for (name, bot) in bots {
-            let Some(key_use) = &bot.key_use else { continue };
+            let Some(key_use) = &bot.key_use else {
+                continue;
+            };
             let on_chain = bot
                 .chain
                 .as_deref()
@@ -149,7 +157,11 @@ impl KeyUseWatch {
 
     /// After a (re)start at `tip`: the blocks still inside a grace are read
     /// again, so their transactions are judged.
-    pub(crate) async fn refill(&mut self, pool: &RpcPool, tip: Option<BlockRef>) -> Result<(), NodeError> {
+    pub(crate) async fn refill(
+        &mut self,
+        pool: &RpcPool,
+        tip: Option<BlockRef>,
+    ) -> Result<(), NodeError> {
         let grace = self.max_grace();
         let Some(tip) = tip else { return Ok(()) };
         if self.is_idle() || grace == 0 {
@@ -168,7 +180,11 @@ impl KeyUseWatch {
         for tx in &block.transactions {
             if let Some(&bot) = self.by_wallet.get(&tx.from) {
                 let due = block.header.number.saturating_add(self.bots[bot].grace);
-                if !self.waiting.iter().any(|s| s.tx_hash == tx.hash && s.block.hash == block.header.hash) {
+                if !self
+                    .waiting
+                    .iter()
+                    .any(|s| s.tx_hash == tx.hash && s.block.hash == block.header.hash)
+                {
                     self.waiting.push(Suspect {
                         block: block.header,
                         tx_hash: tx.hash,
@@ -245,7 +261,11 @@ impl KeyUseWatch {
         let signed = argus_incident::db::signed_by_argus(conn, &hashes)?;
         let findings = due
             .iter()
-            .filter(|s| !fresh.contains(&s.tx_hash) && !reported.contains(&s.tx_hash) && !signed.contains(&s.tx_hash))
+            .filter(|s| {
+                !fresh.contains(&s.tx_hash)
+                    && !reported.contains(&s.tx_hash)
+                    && !signed.contains(&s.tx_hash)
+            })
             .map(|s| self.finding(s))
             .collect();
         Ok((findings, progress))

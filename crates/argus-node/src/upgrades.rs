@@ -263,7 +263,9 @@ impl UpgradeWatch {
                 };
                 let at_ms = block_ms(&block.header);
                 if *first == topics.upgraded {
-                    let Some(implementation) = log.topics.get(1).and_then(|t| word_address(t.as_slice())) else {
+                    let Some(implementation) =
+                        log.topics.get(1).and_then(|t| word_address(t.as_slice()))
+                    else {
                         continue;
                     };
                     let upgrade = Upgrade {
@@ -275,10 +277,13 @@ impl UpgradeWatch {
                     };
                     findings.extend(self.follow(registry, &upgrade)?);
                 } else if *first == topics.beacon_upgraded {
-                    let Some(beacon) = log.topics.get(1).and_then(|t| word_address(t.as_slice())) else {
+                    let Some(beacon) = log.topics.get(1).and_then(|t| word_address(t.as_slice()))
+                    else {
                         continue;
                     };
-                    match beacon_implementation(pool, beacon, BlockId::Hash(block.header.hash)).await {
+                    match beacon_implementation(pool, beacon, BlockId::Hash(block.header.hash))
+                        .await
+                    {
                         Some(implementation) => {
                             let upgrade = Upgrade {
                                 proxy: log.address,
@@ -289,10 +294,21 @@ impl UpgradeWatch {
                             };
                             findings.extend(self.follow(registry, &upgrade)?);
                         }
-                        None => findings.push(self.beacon_unreadable(log.address, beacon, origin, at_ms)),
+                        None => findings.push(self.beacon_unreadable(
+                            log.address,
+                            beacon,
+                            origin,
+                            at_ms,
+                        )),
                     }
                 } else if *first == topics.admin_changed {
-                    findings.push(self.admin_changed(registry, log.address, &log.data, origin, at_ms));
+                    findings.push(self.admin_changed(
+                        registry,
+                        log.address,
+                        &log.data,
+                        origin,
+                        at_ms,
+                    ));
                 }
             }
         }
@@ -349,7 +365,10 @@ impl UpgradeWatch {
             return Ok(None);
         }
         let target = registry
-            .find(&upgrade.implementation.to_checksum(None), Scope::Chain(self.chain))
+            .find(
+                &upgrade.implementation.to_checksum(None),
+                Scope::Chain(self.chain),
+            )
             .ok();
         let Some(proxy) = registry.follow_implementation(
             self.chain,
@@ -380,7 +399,10 @@ impl UpgradeWatch {
         let shown = |a: Address| {
             registry
                 .find(&a.to_checksum(None), Scope::Chain(self.chain))
-                .map_or_else(|_| a.to_checksum(None), |e| format!("{} ({})", e.label, a.to_checksum(None)))
+                .map_or_else(
+                    |_| a.to_checksum(None),
+                    |e| format!("{} ({})", e.label, a.to_checksum(None)),
+                )
         };
         let how = match upgrade.seen_as {
             "slot" => "its EIP-1967 slot names",
@@ -506,7 +528,10 @@ fn looks_like_proxy(entry: &Entry) -> bool {
 /// answers something that is not an address.
 async fn beacon_implementation(pool: &RpcPool, beacon: Address, at: BlockId) -> Option<Address> {
     // `implementation()`
-    let answer = pool.eth_call(beacon, &[0x5c, 0x60, 0xda, 0x1b], at).await.ok()?;
+    let answer = pool
+        .eth_call(beacon, &[0x5c, 0x60, 0xda, 0x1b], at)
+        .await
+        .ok()?;
     word_address(answer.get(..32)?).filter(|a| !a.is_zero())
 }
 

@@ -129,7 +129,11 @@ async fn a_second_sender_of_the_bots_key_is_critical_within_the_block() {
     assert_eq!(finding.rule_id, "argus.key-use.arb");
     assert_eq!(finding.severity, Severity::Critical);
     let origin = finding.origin.unwrap();
-    assert_eq!(format!("{:#x}", origin.tx_hash.unwrap()), rogue, "the bot's own raise nothing");
+    assert_eq!(
+        format!("{:#x}", origin.tx_hash.unwrap()),
+        rogue,
+        "the bot's own raise nothing"
+    );
     assert_eq!(origin.block.number, rogue_block);
     assert_eq!(finding.fields["bot"], "arb");
     // Within one block: recorded when its own block was, no later block
@@ -147,7 +151,10 @@ async fn a_second_sender_of_the_bots_key_is_critical_within_the_block() {
     let last = hex_u64(&anvil.receipt(&hash)["blockNumber"]);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while node.tips()[&ChainId(31337)].map(|t| t.number) < Some(last) {
-        assert!(tokio::time::Instant::now() < deadline, "block {last} not recorded");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "block {last} not recorded"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(

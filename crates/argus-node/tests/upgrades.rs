@@ -132,7 +132,13 @@ async fn next_alert(events: &mut broadcast::Receiver<NodeEvent>) -> argus_core::
 async fn wait_following(node: &argus_node::NodeHandle, anvil: &Anvil) {
     anvil.mine(1);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while node.tips().get(&ChainId(31337)).copied().flatten().is_none() {
+    while node
+        .tips()
+        .get(&ChainId(31337))
+        .copied()
+        .flatten()
+        .is_none()
+    {
         assert!(tokio::time::Instant::now() < deadline, "no block recorded");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -173,26 +179,37 @@ async fn an_upgrade_is_followed_and_judged_and_the_new_abi_decodes() {
     wait_following(&node, &anvil).await;
 
     // Upgraded to code nobody registered: critical, and the link follows.
-    let tx = anvil.send(json!({ "to": format!("{proxy:#x}"), "data": upgrade_to(stranger), "gas": "0x100000" }));
+    let tx = anvil.send(
+        json!({ "to": format!("{proxy:#x}"), "data": upgrade_to(stranger), "gas": "0x100000" }),
+    );
     let block = argus_testkit::hex_u64(&anvil.receipt(&tx)["blockNumber"]);
     let alert = next_alert(&mut events).await;
     assert_eq!(alert.rule_id, "argus.upgrade.implementation");
     assert_eq!(alert.severity, Severity::Critical, "{}", alert.title);
-    assert!(alert.title.contains("NOT in the registry"), "{}", alert.title);
+    assert!(
+        alert.title.contains("NOT in the registry"),
+        "{}",
+        alert.title
+    );
     assert_eq!(alert.origin.unwrap().block.number, block);
     assert_eq!(format!("{:#x}", alert.origin.unwrap().tx_hash.unwrap()), tx);
     assert_eq!(alert.fields["registered"], false);
     assert_eq!(link(&data_dir, "Vault"), Some(stranger));
 
     // Upgraded to a registered implementation: the configured severity.
-    anvil.send(json!({ "to": format!("{proxy:#x}"), "data": upgrade_to(registered), "gas": "0x100000" }));
+    anvil.send(
+        json!({ "to": format!("{proxy:#x}"), "data": upgrade_to(registered), "gas": "0x100000" }),
+    );
     let alert = next_alert(&mut events).await;
     assert_eq!(alert.severity, Severity::Medium, "{}", alert.title);
     assert!(alert.title.contains("VaultV2"), "{}", alert.title);
     assert_eq!(alert.fields["previous"], stranger.to_checksum(None));
     assert_eq!(link(&data_dir, "Vault"), Some(registered));
     // The change feed audits both moves, with the block they came from.
-    let changes = Registry::open_in_dir(&data_dir).unwrap().changes_since(0).unwrap();
+    let changes = Registry::open_in_dir(&data_dir)
+        .unwrap()
+        .changes_since(0)
+        .unwrap();
     let linked: Vec<_> = changes
         .iter()
         .filter(|c| c.kind == argus_registry::ChangeKind::Linked)
@@ -206,7 +223,9 @@ async fn an_upgrade_is_followed_and_judged_and_the_new_abi_decodes() {
     // implementation's ABI, which the Vault's own ABI lacks.
     let runtime = anvil.rpc("eth_getCode", json!([format!("{registered:#x}"), "latest"]));
     anvil.rpc("anvil_setCode", json!([format!("{proxy:#x}"), runtime]));
-    anvil.send(json!({ "to": format!("{proxy:#x}"), "data": abi_string("hello"), "gas": "0x100000" }));
+    anvil.send(
+        json!({ "to": format!("{proxy:#x}"), "data": abi_string("hello"), "gas": "0x100000" }),
+    );
     let alert = next_alert(&mut events).await;
     assert_eq!(alert.rule_id, "vault-note");
     assert_eq!(alert.title, "vault note: hello");
@@ -221,7 +240,9 @@ async fn a_slot_changed_while_the_node_was_stopped_is_caught_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     // Registered with its link, and the chain agrees.
-    anvil.send(json!({ "to": format!("{proxy:#x}"), "data": upgrade_to(registered), "gas": "0x100000" }));
+    anvil.send(
+        json!({ "to": format!("{proxy:#x}"), "data": upgrade_to(registered), "gas": "0x100000" }),
+    );
     {
         let mut registry = Registry::open_in_dir(&data_dir).unwrap();
         let mut vault = deployment("Vault", proxy, proxy_abi());
@@ -246,7 +267,11 @@ async fn a_slot_changed_while_the_node_was_stopped_is_caught_at_start() {
     let stranger = Address::repeat_byte(0x77);
     anvil.rpc(
         "anvil_setStorageAt",
-        json!([format!("{proxy:#x}"), format!("0x{IMPLEMENTATION_SLOT}"), format!("0x{:0>64}", alloy_primitives::hex::encode(stranger))]),
+        json!([
+            format!("{proxy:#x}"),
+            format!("0x{IMPLEMENTATION_SLOT}"),
+            format!("0x{:0>64}", alloy_primitives::hex::encode(stranger))
+        ]),
     );
     anvil.mine(1);
 
@@ -318,7 +343,9 @@ async fn a_beacon_upgrade_is_followed_and_an_orphaned_upgrade_is_undone() {
     // An upgrade whose block is orphaned: its alert is retracted and the
     // link goes back to what the chain says.
     let stranger = Address::repeat_byte(0x42);
-    let tx = anvil.send(json!({ "to": format!("{proxy:#x}"), "data": upgrade_to(stranger), "gas": "0x100000" }));
+    let tx = anvil.send(
+        json!({ "to": format!("{proxy:#x}"), "data": upgrade_to(stranger), "gas": "0x100000" }),
+    );
     let number = argus_testkit::hex_u64(&anvil.receipt(&tx)["blockNumber"]);
     let alert = next_alert(&mut events).await;
     assert_eq!(alert.severity, Severity::Critical);
@@ -329,7 +356,9 @@ async fn a_beacon_upgrade_is_followed_and_an_orphaned_upgrade_is_undone() {
             .await
             .expect("a retraction within 30 s")
             .unwrap();
-        if let NodeEvent::Retraction { block, retracted, .. } = event
+        if let NodeEvent::Retraction {
+            block, retracted, ..
+        } = event
             && retracted.alerts > 0
         {
             break (block, retracted);
@@ -338,7 +367,10 @@ async fn a_beacon_upgrade_is_followed_and_an_orphaned_upgrade_is_undone() {
     assert_eq!(retracted.0.number, number);
     // Through the beacon again, as the remaining chain says.
     assert_eq!(link(&data_dir, "Vault"), Some(registered));
-    let changes = Registry::open_in_dir(&data_dir).unwrap().changes_since(0).unwrap();
+    let changes = Registry::open_in_dir(&data_dir)
+        .unwrap()
+        .changes_since(0)
+        .unwrap();
     let last = changes.last().unwrap();
     assert_eq!(last.details["on_chain"]["reverted"], true);
     node.stop().await;

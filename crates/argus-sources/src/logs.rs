@@ -170,7 +170,6 @@ impl LogReader {
             }
         }
     }
-
 }
 
 impl LineTail {

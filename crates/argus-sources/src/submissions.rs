@@ -185,11 +185,27 @@ mod tests {
         assert_eq!(numeric.chain.as_deref(), Some("31337"));
         for (line, why) in [
             ("not json", "not a report"),
-            (r#"{"from":"0x70997970c51812dc3a010c7d01b50e0d17dc79c8"}"#, "tx_hash"),
-            (r#"{"tx_hash":"0x12","from":"0x70997970c51812dc3a010c7d01b50e0d17dc79c8"}"#, "64 hex"),
+            (
+                r#"{"from":"0x70997970c51812dc3a010c7d01b50e0d17dc79c8"}"#,
+                "tx_hash",
+            ),
+            (
+                r#"{"tx_hash":"0x12","from":"0x70997970c51812dc3a010c7d01b50e0d17dc79c8"}"#,
+                "64 hex",
+            ),
             (&format!(r#"{{"tx_hash":"{HASH}","from":"bob"}}"#), "`from`"),
-            (&format!(r#"{{"tx_hash":"{HASH}","from":"0x70997970c51812dc3a010c7d01b50e0d17dc79c8","nonce":-1}}"#), "not a report"),
-            (&format!(r#"{{"tx_hash":"{HASH}","from":"0x70997970c51812dc3a010c7d01b50e0d17dc79c8","chain":[1]}}"#), "`chain`"),
+            (
+                &format!(
+                    r#"{{"tx_hash":"{HASH}","from":"0x70997970c51812dc3a010c7d01b50e0d17dc79c8","nonce":-1}}"#
+                ),
+                "not a report",
+            ),
+            (
+                &format!(
+                    r#"{{"tx_hash":"{HASH}","from":"0x70997970c51812dc3a010c7d01b50e0d17dc79c8","chain":[1]}}"#
+                ),
+                "`chain`",
+            ),
         ] {
             let error = parse_submission(line).unwrap_err();
             assert!(error.contains(why), "{line}: {error}");
@@ -209,7 +225,10 @@ mod tests {
         let first = file.read_new();
         assert_eq!(first.submissions.len(), 1, "history counts");
         assert_eq!(first.skipped.len(), 1);
-        let mut append = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut append = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         // Half a line waits for its end.
         append.write_all(&line.as_bytes()[..20]).unwrap();
         assert!(file.read_new().submissions.is_empty());

@@ -54,12 +54,18 @@ pub(crate) async fn submissions(
         )));
     };
     if body.submissions.is_empty() {
-        return Err(AppError::bad("submissions", "is empty; send at least one report"));
+        return Err(AppError::bad(
+            "submissions",
+            "is empty; send at least one report",
+        ));
     }
     if body.submissions.len() > MAX_REPORTS {
         return Err(AppError::bad(
             "submissions",
-            format!("holds {} reports; send at most {MAX_REPORTS} per request", body.submissions.len()),
+            format!(
+                "holds {} reports; send at most {MAX_REPORTS} per request",
+                body.submissions.len()
+            ),
         ));
     }
     let mut reports = Vec::with_capacity(body.submissions.len());
@@ -93,5 +99,7 @@ pub(crate) async fn submissions(
             )?)
         })
         .await?;
-    Ok(Json(json!({ "bot": bot, "received": received, "new": new })))
+    Ok(Json(
+        json!({ "bot": bot, "received": received, "new": new }),
+    ))
 }

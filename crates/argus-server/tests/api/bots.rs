@@ -20,21 +20,44 @@ async fn a_bot_reports_its_submissions() {
     let responder = Some(fx.tokens.responder.as_str());
     let body = json!({ "submissions": [{ "tx_hash": HASH, "from": ALICE, "nonce": 1 }] });
 
-    let answer = fixture::post(&app, "/api/bots/arb/submissions", responder, None, body.clone()).await;
+    let answer = fixture::post(
+        &app,
+        "/api/bots/arb/submissions",
+        responder,
+        None,
+        body.clone(),
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert_eq!(answer.json["new"], 1);
     // Again: kept once.
-    let answer = fixture::post(&app, "/api/bots/arb/submissions", responder, None, body.clone()).await;
+    let answer = fixture::post(
+        &app,
+        "/api/bots/arb/submissions",
+        responder,
+        None,
+        body.clone(),
+    )
+    .await;
     assert_eq!(answer.json["received"], 1);
     assert_eq!(answer.json["new"], 0);
     let conn = fx.store.connect().unwrap();
-    let known = argus_sources::db::reported_hashes(&conn, &[HASH.parse().unwrap(), OTHER.parse().unwrap()]).unwrap();
+    let known =
+        argus_sources::db::reported_hashes(&conn, &[HASH.parse().unwrap(), OTHER.parse().unwrap()])
+            .unwrap();
     assert_eq!(known.len(), 1);
     assert!(known.contains(&HASH.parse::<alloy_primitives::B256>().unwrap()));
 
     // A viewer's token: forbidden.
     let viewer = fixture::viewer_token().0.clone();
-    let answer = fixture::post(&app, "/api/bots/arb/submissions", Some(&viewer), None, body.clone()).await;
+    let answer = fixture::post(
+        &app,
+        "/api/bots/arb/submissions",
+        Some(&viewer),
+        None,
+        body.clone(),
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.text);
     // No such bot.
     let answer = fixture::post(&app, "/api/bots/nobody/submissions", responder, None, body).await;
@@ -52,7 +75,11 @@ async fn a_bot_reports_its_submissions() {
     )
     .await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text);
-    assert!(answer.text.contains("submissions[1].from"), "{}", answer.text);
+    assert!(
+        answer.text.contains("submissions[1].from"),
+        "{}",
+        answer.text
+    );
     let known = argus_sources::db::reported_hashes(&conn, &[OTHER.parse().unwrap()]).unwrap();
     assert!(known.is_empty(), "refused whole");
     // A malformed hash: named.

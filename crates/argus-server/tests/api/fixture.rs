@@ -391,7 +391,9 @@ pub(crate) fn prepare() -> Fixture {
         .with_rules(&rules)
         .with_bots([(
             "arb".to_owned(),
-            vec![alloy_primitives::address!("70997970C51812dc3A010C7d01b50e0d17dc79C8")],
+            vec![alloy_primitives::address!(
+                "70997970C51812dc3A010C7d01b50e0d17dc79C8"
+            )],
         )])
         .with_public(public)
         .with_auth(AuthConfig {
