@@ -631,4 +631,48 @@ mod tests {
         assert_eq!(doc.chains[1].referenced.line(), 3);
         assert_eq!(doc.resolve("a.yaml"), PathBuf::from("dir/a.yaml"));
     }
+
+    #[test]
+    fn upgrades_and_key_use_are_checked_and_located() {
+        #![allow(clippy::unwrap_used)]
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("argus.yaml");
+        let text = "chains:\n  - { chain: anvil, rpc: [http://127.0.0.1:1] }\n\
+                    upgrades: { registered: bogus }\n\
+                    incidents:\n  bots:\n    arb:\n      kill_switch_file: STOP\n\
+                    \x20     key_use: { submissions_file: arb.jsonl }\n";
+        std::fs::write(&path, text).unwrap();
+        let problems = load(&path).expect_err("two problems").0;
+        let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(
+            shown
+                .iter()
+                .any(|p| p.contains(":3:") && p.contains("upgrades") && p.contains("bogus")),
+            "{shown:?}"
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|p| p.contains("incidents.bots.arb.key_use") && p.contains("wallets")),
+            "{shown:?}"
+        );
+
+        let text = "chains:\n  - { chain: anvil, rpc: [http://127.0.0.1:1] }\n\
+                    upgrades: { registered: critical, admin_changed: medium }\n\
+                    incidents:\n  bots:\n    arb:\n      kill_switch_file: STOP\n\
+                    \x20     wallets: [\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"]\n\
+                    \x20     chain: anvil\n\
+                    \x20     key_use: { submissions_file: arb.jsonl, grace_blocks: 1 }\n";
+        std::fs::write(&path, text).unwrap();
+        let loaded = load(&path).expect("valid");
+        assert_eq!(loaded.upgrades.registered, argus_core::Severity::Critical);
+        assert_eq!(loaded.upgrades.admin_changed, argus_core::Severity::Medium);
+        let key_use = loaded.incidents.bots["arb"].key_use.clone().unwrap();
+        assert_eq!(key_use.grace_blocks, 1);
+        assert_eq!(
+            key_use.submissions_file,
+            Some(dir.path().join("arb.jsonl")),
+            "relative to the config"
+        );
+    }
 }
