@@ -164,6 +164,65 @@ async fn a_second_sender_of_the_bots_key_is_critical_within_the_block() {
     node.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_grace_block_a_late_report_counts_and_a_rogue_one_alerts_a_block_later() {
+    let anvil = Anvil::start();
+    let dir = tempfile::tempdir().unwrap();
+    let submissions = dir.path().join("arb-submissions.jsonl");
+    let mut chain = anvil.follow_config();
+    chain["poll_interval"] = json!("100ms");
+    let config = json!({
+        "data_dir": "data",
+        "chains": [chain],
+        "incidents": { "bots": { "arb": {
+            "kill_switch_file": "arb.stop",
+            "wallets": [ALICE],
+            "chain": "anvil",
+            "key_use": { "submissions_file": "arb-submissions.jsonl", "grace_blocks": 1 },
+        } } },
+    });
+    let path = dir.path().join("argus.yaml");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let loaded = argus_node::config::load(&path).expect("a valid config");
+    let data_dir = loaded.data_dir.clone().unwrap();
+    let builder = NodeBuilder::new(NodeConfig::from(&loaded), &data_dir);
+    let mut events = builder.subscribe();
+    let node = builder.start().unwrap();
+    let tip = || node.tips()[&ChainId(31337)].map(|t| t.number);
+    let wait_tip = |at: u64| {
+        let tip = &tip;
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while tip() < Some(at) {
+                assert!(tokio::time::Instant::now() < deadline, "block {at} not recorded");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+
+    // Sent first, reported only after its block was recorded: within the
+    // grace, so nothing.
+    let (raw, hash) = sign(&anvil, 0);
+    anvil.rpc("eth_sendRawTransaction", json!([raw]));
+    let own = hex_u64(&anvil.receipt(&hash)["blockNumber"]);
+    wait_tip(own).await;
+    report(&submissions, &hash, 0);
+    // A rogue transaction in the next block: judged one block later.
+    let rogue = anvil.send(json!({ "from": ALICE, "to": BOB, "value": "0x7" }));
+    let rogue_block = hex_u64(&anvil.receipt(&rogue)["blockNumber"]);
+    wait_tip(rogue_block).await;
+    assert!(
+        !matches!(events.try_recv(), Ok(NodeEvent::Alert { .. })),
+        "nothing before the grace is over"
+    );
+    anvil.mine(1);
+    let finding = next_alert(&mut events).await;
+    assert_eq!(format!("{:#x}", finding.origin.unwrap().tx_hash.unwrap()), rogue);
+    assert_eq!(finding.origin.unwrap().block.number, rogue_block);
+    assert_eq!(tip(), Some(rogue_block + 1), "one block later");
+    node.stop().await;
+}
+
 async fn next_alert(events: &mut broadcast::Receiver<NodeEvent>) -> argus_core::Finding {
     loop {
         let event = tokio::time::timeout(Duration::from_secs(30), events.recv())
