@@ -188,7 +188,7 @@ async fn with_a_grace_block_a_late_report_counts_and_a_rogue_one_alerts_a_block_
     let builder = NodeBuilder::new(NodeConfig::from(&loaded), &data_dir);
     let mut events = builder.subscribe();
     let node = builder.start().unwrap();
-    let tip = || node.tips()[&ChainId(31337)].map(|t| t.number);
+    let tip = || node.tips().get(&ChainId(31337)).copied().flatten().map(|t| t.number);
     let wait_tip = |at: u64| {
         let tip = &tip;
         async move {
