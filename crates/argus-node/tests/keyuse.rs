@@ -188,13 +188,22 @@ async fn with_a_grace_block_a_late_report_counts_and_a_rogue_one_alerts_a_block_
     let builder = NodeBuilder::new(NodeConfig::from(&loaded), &data_dir);
     let mut events = builder.subscribe();
     let node = builder.start().unwrap();
-    let tip = || node.tips().get(&ChainId(31337)).copied().flatten().map(|t| t.number);
+    let tip = || {
+        node.tips()
+            .get(&ChainId(31337))
+            .copied()
+            .flatten()
+            .map(|t| t.number)
+    };
     let wait_tip = |at: u64| {
         let tip = &tip;
         async move {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
             while tip() < Some(at) {
-                assert!(tokio::time::Instant::now() < deadline, "block {at} not recorded");
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "block {at} not recorded"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -217,7 +226,10 @@ async fn with_a_grace_block_a_late_report_counts_and_a_rogue_one_alerts_a_block_
     );
     anvil.mine(1);
     let finding = next_alert(&mut events).await;
-    assert_eq!(format!("{:#x}", finding.origin.unwrap().tx_hash.unwrap()), rogue);
+    assert_eq!(
+        format!("{:#x}", finding.origin.unwrap().tx_hash.unwrap()),
+        rogue
+    );
     assert_eq!(finding.origin.unwrap().block.number, rogue_block);
     assert_eq!(tip(), Some(rogue_block + 1), "one block later");
     node.stop().await;
