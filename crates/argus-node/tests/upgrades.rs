@@ -375,3 +375,33 @@ async fn a_beacon_upgrade_is_followed_and_an_orphaned_upgrade_is_undone() {
     assert_eq!(last.details["on_chain"]["reverted"], true);
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_enrolled_while_running_has_its_slot_read_at_once() {
+    let anvil = Anvil::start();
+    let proxy = anvil.deploy(&upgrade_player_init_code());
+    let stranger = Address::repeat_byte(0x99);
+    // Upgraded before Argus knows the proxy at all.
+    anvil.send(json!({ "to": format!("{proxy:#x}"), "data": upgrade_to(stranger), "gas": "0x100000" }));
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let config = write_config(dir.path(), &anvil, anvil.block_number() + 1);
+    let builder = NodeBuilder::new(config, &data_dir);
+    let mut events = builder.subscribe();
+    let node = builder.start().unwrap();
+    wait_following(&node, &anvil).await;
+
+    // Imported while the node runs, without a link: the next block's
+    // registry check reads its slot.
+    Registry::open(node.store())
+        .unwrap()
+        .import(&[deployment("Vault", proxy, proxy_abi())], ImportOptions::default())
+        .unwrap();
+    anvil.mine(1);
+    let alert = next_alert(&mut events).await;
+    assert_eq!(alert.rule_id, "argus.upgrade.slot");
+    assert_eq!(alert.severity, Severity::Critical, "{}", alert.title);
+    assert_eq!(alert.fields["previous"], serde_json::Value::Null);
+    assert_eq!(link(&data_dir, "Vault"), Some(stranger));
+    node.stop().await;
+}
