@@ -382,7 +382,9 @@ async fn a_proxy_enrolled_while_running_has_its_slot_read_at_once() {
     let proxy = anvil.deploy(&upgrade_player_init_code());
     let stranger = Address::repeat_byte(0x99);
     // Upgraded before Argus knows the proxy at all.
-    anvil.send(json!({ "to": format!("{proxy:#x}"), "data": upgrade_to(stranger), "gas": "0x100000" }));
+    anvil.send(
+        json!({ "to": format!("{proxy:#x}"), "data": upgrade_to(stranger), "gas": "0x100000" }),
+    );
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let config = write_config(dir.path(), &anvil, anvil.block_number() + 1);
@@ -395,7 +397,10 @@ async fn a_proxy_enrolled_while_running_has_its_slot_read_at_once() {
     // registry check reads its slot.
     Registry::open(node.store())
         .unwrap()
-        .import(&[deployment("Vault", proxy, proxy_abi())], ImportOptions::default())
+        .import(
+            &[deployment("Vault", proxy, proxy_abi())],
+            ImportOptions::default(),
+        )
         .unwrap();
     anvil.mine(1);
     let alert = next_alert(&mut events).await;
