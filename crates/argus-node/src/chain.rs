@@ -13,9 +13,9 @@ use argus_registry::Registry;
 use argus_rules::Engine;
 use tokio::sync::watch;
 
-use crate::keyuse::KeyUseWatch;
 use crate::record::Recorder;
-use crate::upgrades::{UpgradeWatch, UpgradesConfig};
+use crate::upgrades::UpgradesConfig;
+use crate::watches::Watches;
 use crate::{Live, NodeError, all_findings, directory};
 
 /// What a chain task needs from the node.
@@ -117,22 +117,27 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
             "window rules refilled from the chain"
         );
     }
-    let mut upgrades = UpgradeWatch::new(chain, context.upgrades.clone());
+    // The node's own watches (upgrades, key use): a proxy moved while
+    // Argus was down is judged now, at the head.
     let head = pool
         .header(argus_chain::BlockId::Latest)
         .await
         .map_err(retry)?
         .map(|b| b.header);
-    let start_findings = upgrades
-        .refresh(&pool, &mut registry, head)
-        .await
-        .map_err(retry)?;
     let positions = argus_sources::db::log_positions(&conn).map_err(retry)?;
-    let mut key_use = KeyUseWatch::new(chain, &context.bots, &setup.follower.fetch, &positions);
-    key_use
-        .refill(&pool, cursor.tip().copied())
-        .await
-        .map_err(retry)?;
+    let (mut watches, start_findings) = Watches::start(
+        chain,
+        context.upgrades.clone(),
+        &context.bots,
+        &setup.follower.fetch,
+        &positions,
+        &pool,
+        &mut registry,
+        head,
+        cursor.tip().copied(),
+    )
+    .await
+    .map_err(retry)?;
     if !start_findings.is_empty() {
         seen_change = latest_change(&registry).map_err(retry)?;
         engine.set_directory(&directory::load(&registry).map_err(retry)?);
@@ -167,8 +172,8 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
             // A proxy that joined is checked at once (its EIP-1967 slots).
             let tip = follower.cursor().tip().copied();
             watch_findings.extend(
-                upgrades
-                    .refresh(&pool, &mut registry, tip)
+                watches
+                    .registry_changed(&pool, &mut registry, tip)
                     .await
                     .map_err(retry)?,
             );
@@ -179,21 +184,20 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
         let (findings, reverted) = match &event {
             ChainEvent::Committed(blocks) => {
                 let mut findings = watch_findings;
-                // Upgrades first: the directory then decodes with the new
-                // implementation's ABI.
-                let upgraded = upgrades
-                    .on_blocks(&pool, &mut registry, blocks)
+                // The watches first: an upgrade moves the directory the
+                // rules then decode with.
+                let seen = watches
+                    .committed(&pool, &mut registry, blocks)
                     .await
                     .map_err(retry)?;
-                if !upgraded.is_empty() {
+                if seen.registry_moved {
                     seen_change = latest_change(&registry).map_err(retry)?;
                     engine.set_directory(&directory::load(&registry).map_err(retry)?);
-                    findings.extend(upgraded);
                 }
+                findings.extend(seen.findings);
                 let now_ms = context.recorder.clock.now_ms();
-                key_use.take(&pool, blocks).await.map_err(retry)?;
                 let (used_elsewhere, progress) =
-                    key_use.judge(&conn, blocks, now_ms).map_err(retry)?;
+                    watches.judge(&conn, blocks, now_ms).map_err(retry)?;
                 findings.extend(used_elsewhere);
                 key_use_progress = Some(progress);
                 for block in blocks {
@@ -205,10 +209,9 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                 for block in blocks {
                     engine.on_revert(block);
                 }
-                key_use.on_revert(blocks);
                 let tip = follower.cursor().tip().copied();
-                upgrades
-                    .on_revert(&pool, &mut registry, blocks, tip)
+                watches
+                    .reverted(&pool, &mut registry, blocks, tip)
                     .await
                     .map_err(retry)?;
                 (watch_findings, blocks.iter().map(|b| (chain, *b)).collect())

@@ -36,6 +36,7 @@ mod keyuse;
 mod record;
 mod signals;
 mod upgrades;
+mod watches;
 
 pub use upgrades::UpgradesConfig;
 
