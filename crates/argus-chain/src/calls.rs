@@ -199,6 +199,17 @@ impl RpcPool {
         self.call("eth_call", &params, parse::bytes).await
     }
 
+    /// `eth_getStorageAt` of `slot` of `address` at `at`: the 32-byte word.
+    pub async fn storage_at(
+        &self,
+        address: Address,
+        slot: B256,
+        at: BlockId,
+    ) -> Result<B256, RpcError> {
+        let params = format!("[\"{address:#x}\",\"{slot}\",{}]", at.tag_param());
+        self.call("eth_getStorageAt", &params, parse::hash).await
+    }
+
     /// `eth_estimateGas` of `call` against the latest state.
     pub async fn estimate_gas(&self, call: &CallRequest) -> Result<u64, RpcError> {
         let params = format!("[{}]", call.to_json());

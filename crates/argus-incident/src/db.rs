@@ -745,3 +745,26 @@ pub fn drill_runs(
         "read drill scorecards",
     )
 }
+
+/// Which of `hashes` Argus's responders signed (`incident_transactions`,
+/// written before the broadcast): the key-use check's "signed through the
+/// vault".
+pub fn signed_by_argus(
+    conn: &Connection,
+    hashes: &[alloy_primitives::B256],
+) -> Result<std::collections::HashSet<alloy_primitives::B256>, IncidentError> {
+    let mut known = std::collections::HashSet::new();
+    let mut stmt = conn
+        .sqlite()
+        .prepare_cached("SELECT 1 FROM incident_transactions WHERE tx_hash = ?1")
+        .map_err(IncidentError::db("look up signed transactions"))?;
+    for hash in hashes {
+        if stmt
+            .exists([hash.to_string()])
+            .map_err(IncidentError::db("look up signed transactions"))?
+        {
+            known.insert(*hash);
+        }
+    }
+    Ok(known)
+}

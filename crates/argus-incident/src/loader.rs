@@ -130,6 +130,12 @@ pub fn load(
             {
                 out.at(spanned, format!("incidents.bots.{name}.command is empty; give the program and its arguments as a list"));
             }
+            if bot.key_use.is_some() && (bot.wallets.is_empty() || bot.chain.is_none()) {
+                out.at(spanned, format!("incidents.bots.{name}.key_use watches the bot's wallets: give `wallets` and their `chain`"));
+            }
+            if bot.key_use.as_ref().is_some_and(|k| k.grace_blocks > 64) {
+                out.at(spanned, format!("incidents.bots.{name}.key_use.grace_blocks: at most 64 (0 or 1 keep \"within one block\")"));
+            }
             if let Some(chain) = &bot.chain {
                 out.chain(
                     spanned,

@@ -565,6 +565,28 @@ pub struct BotConfig {
     /// The chain of those wallets.
     #[serde(default)]
     pub chain: Option<String>,
+    /// Watch the wallets for transactions the bot did not submit (and
+    /// Argus did not sign): critical within the block (`argus-node`'s
+    /// `keyuse`). Needs `wallets` and `chain`.
+    #[serde(default)]
+    pub key_use: Option<KeyUseConfig>,
+}
+
+/// `key_use:` of a bot: where its reports of what it sent come from, and
+/// how long a report may lag its block.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyUseConfig {
+    /// The JSON-lines file the bot appends one report to per transaction
+    /// (`{"tx_hash": "0x…", "from": "0x…", "nonce": N, "chain": "…"}`).
+    /// Without it, reports come only over the HTTP API.
+    #[serde(default)]
+    pub submissions_file: Option<PathBuf>,
+    /// Blocks a report may arrive after the block holding its transaction:
+    /// the check of block N runs when block N + `grace_blocks` is
+    /// committed. 0 (the default) or 1 keep "within one block".
+    #[serde(default)]
+    pub grace_blocks: u64,
 }
 
 /// What is captured at detection besides the chain's own records.

@@ -14,6 +14,8 @@ use argus_rules::Engine;
 use tokio::sync::watch;
 
 use crate::record::Recorder;
+use crate::upgrades::UpgradesConfig;
+use crate::watches::Watches;
 use crate::{Live, NodeError, all_findings, directory};
 
 /// What a chain task needs from the node.
@@ -23,6 +25,11 @@ pub(crate) struct ChainContext {
     pub(crate) rules: argus_rules::RuleSet,
     pub(crate) recorder: Recorder,
     pub(crate) live: std::sync::Arc<Live>,
+    /// How upgrades of registered proxies are judged.
+    pub(crate) upgrades: UpgradesConfig,
+    /// The bots, whose wallets the key-use watch reads.
+    pub(crate) bots:
+        std::sync::Arc<std::collections::BTreeMap<String, argus_incident::policy::BotConfig>>,
 }
 
 /// Follows one chain, rebuilding from the store after a retryable failure
@@ -77,7 +84,7 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
     let chain = setup.follower.chain;
     let retain = setup.follower.retained_blocks();
     let mut conn = context.store.connect().map_err(retry)?;
-    let registry = Registry::open(&context.store).map_err(retry)?;
+    let mut registry = Registry::open(&context.store).map_err(retry)?;
     let mut seen_change = latest_change(&registry).map_err(retry)?;
     let directory = directory::load(&registry).map_err(retry)?;
     let mut engine = Engine::new(context.rules.clone(), &directory);
@@ -110,8 +117,42 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
             "window rules refilled from the chain"
         );
     }
-    let state_pool = pool.clone();
-    let mut follower = BlockFollower::new(pool, setup.follower.clone(), cursor);
+    // The node's own watches (upgrades, key use): a proxy moved while
+    // Argus was down is judged now, at the head.
+    let head = pool
+        .header(argus_chain::BlockId::Latest)
+        .await
+        .map_err(retry)?
+        .map(|b| b.header);
+    let positions = argus_sources::db::log_positions(&conn).map_err(retry)?;
+    let (mut watches, start_findings) = Watches::start(
+        chain,
+        context.upgrades.clone(),
+        &context.bots,
+        &setup.follower.fetch,
+        &positions,
+        &pool,
+        &mut registry,
+        head,
+        cursor.tip().copied(),
+    )
+    .await
+    .map_err(retry)?;
+    if !start_findings.is_empty() {
+        seen_change = latest_change(&registry).map_err(retry)?;
+        engine.set_directory(&directory::load(&registry).map_err(retry)?);
+        context
+            .recorder
+            .commit(
+                &mut conn,
+                &start_findings,
+                &[],
+                |_| Ok::<(), NodeError>(()),
+                || {},
+            )
+            .map_err(retry)?;
+    }
+    let mut follower = BlockFollower::new(pool.clone(), setup.follower.clone(), cursor);
     tracing::info!(chain = chain.0, "following {}", chain.name());
     loop {
         let event = match follower.next().await {
@@ -125,21 +166,47 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
         // A deployment registered since the last event is watched from this
         // event on.
         let changes = registry.changes_since(seen_change).map_err(retry)?;
+        let mut watch_findings = Vec::new();
         if let Some(last) = changes.last() {
             seen_change = last.id;
+            // A proxy that joined is checked at once (its EIP-1967 slots).
+            let tip = follower.cursor().tip().copied();
+            watch_findings.extend(
+                watches
+                    .registry_changed(&pool, &mut registry, tip)
+                    .await
+                    .map_err(retry)?,
+            );
             engine.set_directory(&directory::load(&registry).map_err(retry)?);
             tracing::info!(chain = chain.0, "registry changed; watching its contracts");
         }
+        let mut key_use_progress = None;
         let (findings, reverted) = match &event {
             ChainEvent::Committed(blocks) => {
-                let mut findings = Vec::new();
                 let scope = chain.0.to_string();
+                let mut findings = watch_findings;
+                // The watches first: an upgrade moves the directory the
+                // rules then decode with.
+                let seen = watches
+                    .committed(&pool, &mut registry, blocks)
+                    .await
+                    .map_err(retry)?;
+                if seen.registry_moved {
+                    seen_change = latest_change(&registry).map_err(retry)?;
+                    engine.set_directory(&directory::load(&registry).map_err(retry)?);
+                }
+                findings.extend(seen.findings);
+                let now_ms = context.recorder.clock.now_ms();
+                let (used_elsewhere, progress) =
+                    watches.judge(&conn, blocks, now_ms).map_err(retry)?;
+                findings.extend(used_elsewhere);
+                key_use_progress = Some(progress);
                 for block in blocks {
                     findings.extend(all_findings(engine.on_block(block), &scope));
                     // State rules due at this block: read at its hash.
                     let state = crate::state::evaluate_block(
                         &mut engine,
-                        &state_pool,
+                        &pool,
                         chain,
                         &block.header,
                     );
@@ -151,7 +218,12 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                 for block in blocks {
                     engine.on_revert(block);
                 }
-                (Vec::new(), blocks.iter().map(|b| (chain, *b)).collect())
+                let tip = follower.cursor().tip().copied();
+                watches
+                    .reverted(&pool, &mut registry, blocks, tip)
+                    .await
+                    .map_err(retry)?;
+                (watch_findings, blocks.iter().map(|b| (chain, *b)).collect())
             }
         };
         let tip = follower.cursor().tip().copied();
@@ -165,7 +237,12 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                 &mut conn,
                 &findings,
                 &reverted,
-                |tx| argus_chain::db::apply(tx, chain, &event, retain),
+                |tx| {
+                    if let Some(progress) = &key_use_progress {
+                        progress.save(tx)?;
+                    }
+                    argus_chain::db::apply(tx, chain, &event, retain).map_err(NodeError::from)
+                },
                 || {
                     context.live.set_tip(chain, tip);
                     context

@@ -83,6 +83,8 @@ struct RawConfig {
     heartbeat: Option<Spanned<serde_json::Value>>,
     #[serde(default)]
     server: Option<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    upgrades: Option<Spanned<serde_json::Value>>,
 }
 
 /// Collects diagnostics for one file.
@@ -159,6 +161,7 @@ pub struct ConfigDocument {
     pub incidents: Option<argus_incident::loader::RawIncidents>,
     pub heartbeat: Option<Spanned<serde_json::Value>>,
     pub server: Option<Spanned<serde_json::Value>>,
+    pub upgrades: Option<Spanned<serde_json::Value>>,
 }
 
 impl ConfigDocument {
@@ -214,6 +217,7 @@ impl ConfigDocument {
             audit: raw.audit,
             incidents: raw.incidents,
             heartbeat: raw.heartbeat,
+            upgrades: raw.upgrades,
             server: raw.server,
         })
     }
@@ -246,6 +250,8 @@ pub struct Loaded {
     pub heartbeat: Option<crate::heartbeat::HeartbeatConfig>,
     /// The HTTP API `argus run` serves (none without a `server:` section).
     pub server: Option<ServerConfig>,
+    /// How upgrades of registered proxies are judged (`upgrades:`).
+    pub upgrades: crate::UpgradesConfig,
 }
 
 /// The `registry:` section.
@@ -432,6 +438,12 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
         problems.is_empty().then_some(config)
     });
 
+    let upgrades = doc
+        .upgrades
+        .as_ref()
+        .and_then(|raw| out.item::<crate::UpgradesConfig>("upgrades", raw))
+        .unwrap_or_default();
+
     let incidents = match &doc.incidents {
         Some(raw) => {
             let refs = argus_incident::loader::References {
@@ -456,6 +468,13 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
                             resolve(file);
                         }
                         if let Some(file) = bot.pid_file.as_mut() {
+                            resolve(file);
+                        }
+                        if let Some(file) = bot
+                            .key_use
+                            .as_mut()
+                            .and_then(|k| k.submissions_file.as_mut())
+                        {
                             resolve(file);
                         }
                     }
@@ -496,6 +515,7 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
             incidents,
             heartbeat,
             server,
+            upgrades,
         }),
         _ => {
             let mut diagnostics = out.diagnostics;
@@ -610,5 +630,49 @@ mod tests {
         assert_eq!(doc.chains.len(), 2);
         assert_eq!(doc.chains[1].referenced.line(), 3);
         assert_eq!(doc.resolve("a.yaml"), PathBuf::from("dir/a.yaml"));
+    }
+
+    #[test]
+    fn upgrades_and_key_use_are_checked_and_located() {
+        #![allow(clippy::unwrap_used)]
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("argus.yaml");
+        let text = "chains:\n  - { chain: anvil, rpc: [http://127.0.0.1:1] }\n\
+                    upgrades: { registered: bogus }\n\
+                    incidents:\n  bots:\n    arb:\n      kill_switch_file: STOP\n\
+                    \x20     key_use: { submissions_file: arb.jsonl }\n";
+        std::fs::write(&path, text).unwrap();
+        let problems = load(&path).expect_err("two problems").0;
+        let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(
+            shown
+                .iter()
+                .any(|p| p.contains(":3:") && p.contains("upgrades") && p.contains("bogus")),
+            "{shown:?}"
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|p| p.contains("incidents.bots.arb.key_use") && p.contains("wallets")),
+            "{shown:?}"
+        );
+
+        let text = "chains:\n  - { chain: anvil, rpc: [http://127.0.0.1:1] }\n\
+                    upgrades: { registered: critical, admin_changed: medium }\n\
+                    incidents:\n  bots:\n    arb:\n      kill_switch_file: STOP\n\
+                    \x20     wallets: [\"0x70997970C51812dc3A010C7d01b50e0d17dc79C8\"]\n\
+                    \x20     chain: anvil\n\
+                    \x20     key_use: { submissions_file: arb.jsonl, grace_blocks: 1 }\n";
+        std::fs::write(&path, text).unwrap();
+        let loaded = load(&path).expect("valid");
+        assert_eq!(loaded.upgrades.registered, argus_core::Severity::Critical);
+        assert_eq!(loaded.upgrades.admin_changed, argus_core::Severity::Medium);
+        let key_use = loaded.incidents.bots["arb"].key_use.clone().unwrap();
+        assert_eq!(key_use.grace_blocks, 1);
+        assert_eq!(
+            key_use.submissions_file,
+            Some(dir.path().join("arb.jsonl")),
+            "relative to the config"
+        );
     }
 }

@@ -32,9 +32,14 @@ pub mod config;
 pub mod directory;
 pub mod heartbeat;
 mod incidents;
+mod keyuse;
 mod record;
 mod signals;
 pub mod state;
+mod upgrades;
+mod watches;
+
+pub use upgrades::UpgradesConfig;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -71,6 +76,8 @@ pub struct NodeConfig {
     pub incidents: argus_incident::IncidentsConfig,
     /// Where the node pings its health (none: no heartbeat).
     pub heartbeat: Option<heartbeat::HeartbeatConfig>,
+    /// How upgrades of registered proxies are judged.
+    pub upgrades: UpgradesConfig,
 }
 
 impl From<&config::Loaded> for NodeConfig {
@@ -82,6 +89,7 @@ impl From<&config::Loaded> for NodeConfig {
             signals: loaded.signals.clone(),
             incidents: loaded.incidents.clone(),
             heartbeat: loaded.heartbeat.clone(),
+            upgrades: loaded.upgrades.clone(),
         }
     }
 }
@@ -487,12 +495,15 @@ impl NodeBuilder {
                 stopping.clone(),
             ));
         }
+        let bots = Arc::new(self.config.incidents.bots.clone());
         for setup in self.config.chains {
             let context = ChainContext {
                 store: store.clone(),
                 rules: self.config.rules.clone(),
                 recorder: recorder.clone(),
                 live: live.clone(),
+                upgrades: self.config.upgrades.clone(),
+                bots: bots.clone(),
             };
             tasks.spawn(chain::supervise_chain(setup, context, stopping.clone()));
         }

@@ -135,6 +135,10 @@ fn write_routes() -> Router<AppState> {
             post(writes::approve),
         )
         .route("/api/silences/{id}/end", post(writes::end_silence))
+        .route(
+            "/api/bots/{bot}/submissions",
+            post(routes::bots::submissions),
+        )
 }
 
 async fn no_route(uri: Uri) -> impl IntoResponse {

@@ -109,6 +109,9 @@ struct Inner {
     data_dir: PathBuf,
     node: Option<NodeView>,
     rules: Option<Vec<RuleSummary>>,
+    /// The bots of the incident policy and their wallets: who may report
+    /// submissions (`POST /api/bots/{bot}/submissions`).
+    bots: Arc<std::collections::BTreeMap<String, Vec<alloy_primitives::Address>>>,
     public: PublicConfig,
     ready_max_lag: Duration,
     clock: Clock,
@@ -137,6 +140,7 @@ impl AppState {
                 data_dir: data_dir.into(),
                 node: None,
                 rules: None,
+                bots: Arc::default(),
                 public: PublicConfig::default(),
                 ready_max_lag: DEFAULT_READY_MAX_LAG,
                 clock: Clock::system(),
@@ -153,6 +157,7 @@ impl AppState {
             data_dir: shared.data_dir.clone(),
             node: shared.node.clone(),
             rules: shared.rules.clone(),
+            bots: shared.bots.clone(),
             public: shared.public.clone(),
             ready_max_lag: shared.ready_max_lag,
             clock: shared.clock.clone(),
@@ -244,6 +249,20 @@ impl AppState {
 
     pub(crate) fn node(&self) -> Option<&NodeView> {
         self.inner.node.as_ref()
+    }
+
+    /// The bots that may report their submissions, with their wallets
+    /// (`incidents.bots`; none: the route answers 404 for every bot).
+    pub fn with_bots(
+        self,
+        bots: impl IntoIterator<Item = (String, Vec<alloy_primitives::Address>)>,
+    ) -> Self {
+        let bots = Arc::new(bots.into_iter().collect());
+        self.with(|inner| inner.bots = bots)
+    }
+
+    pub(crate) fn bot_wallets(&self, bot: &str) -> Option<&[alloy_primitives::Address]> {
+        self.inner.bots.get(bot).map(Vec::as_slice)
     }
 
     pub(crate) fn rules(&self) -> Option<&[RuleSummary]> {

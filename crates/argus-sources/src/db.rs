@@ -167,3 +167,76 @@ pub fn latest_samples(conn: &Connection, cap: usize) -> Result<LatestSamples, Db
     }
     Ok(out)
 }
+
+/// How a bot's report reached Argus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmissionVia {
+    /// The bot's JSON-lines file.
+    File,
+    /// `POST /api/bots/{bot}/submissions`.
+    Api,
+}
+
+impl SubmissionVia {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Api => "api",
+        }
+    }
+}
+
+/// Files `bot`'s reports (`bot_submissions`); a hash reported before keeps
+/// its first row. Returns how many were new.
+pub fn record_submissions(
+    conn: &Connection,
+    bot: &str,
+    via: SubmissionVia,
+    submissions: &[crate::submissions::Submission],
+    now_ms: i64,
+) -> Result<usize, DbError> {
+    let mut stmt = conn.sqlite().prepare_cached(
+        "INSERT INTO bot_submissions (tx_hash, bot, sender, nonce, chain, via, received_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (tx_hash) DO NOTHING",
+    )?;
+    let mut new = 0;
+    for submission in submissions {
+        new += stmt.execute((
+            format!("{:#x}", submission.tx_hash),
+            bot,
+            format!("{:#x}", submission.from),
+            submission
+                .nonce
+                .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+            submission.chain.as_deref(),
+            via.as_str(),
+            now_ms,
+        ))?;
+    }
+    Ok(new)
+}
+
+/// Which of `hashes` a bot reported (looked up by the table's key).
+pub fn reported_hashes(
+    conn: &Connection,
+    hashes: &[alloy_primitives::B256],
+) -> Result<std::collections::HashSet<alloy_primitives::B256>, DbError> {
+    let mut stmt = conn
+        .sqlite()
+        .prepare_cached("SELECT 1 FROM bot_submissions WHERE tx_hash = ?1")?;
+    let mut known = std::collections::HashSet::new();
+    for hash in hashes {
+        if stmt.exists([format!("{hash:#x}")])? {
+            known.insert(*hash);
+        }
+    }
+    Ok(known)
+}
+
+/// Forgets reports received before `before_ms` (the retention).
+pub fn prune_submissions(conn: &Connection, before_ms: i64) -> Result<usize, DbError> {
+    Ok(conn.sqlite().execute(
+        "DELETE FROM bot_submissions WHERE received_ms < ?1",
+        [before_ms],
+    )?)
+}

@@ -29,6 +29,7 @@ pub mod host;
 pub mod logs;
 pub mod process;
 pub mod rpc;
+pub mod submissions;
 pub mod wallet;
 
 use std::collections::BTreeMap;

@@ -83,9 +83,20 @@ pub struct LogPosition {
 /// Reads the lines appended to a log file since the last call.
 #[derive(Debug)]
 struct LogReader {
-    path: PathBuf,
+    tail: LineTail,
     patterns: Vec<(String, regex::Regex)>,
     labels: BTreeMap<String, String>,
+    warned: bool,
+    clock: Clock,
+}
+
+/// The whole lines appended to a file since the last read, with the
+/// position a restart resumes from (the start of the line not yet ended).
+/// The log sources and the bots' submission files (`crate::submissions`)
+/// share it.
+#[derive(Debug)]
+pub struct LineTail {
+    path: PathBuf,
     /// Where the next read starts.
     read: Option<LogPosition>,
     /// The start of the line not yet ended (what a restart resumes from).
@@ -93,8 +104,8 @@ struct LogReader {
     partial: Vec<u8>,
     /// Bytes since the last newline (`partial` keeps at most `MAX_LINE`).
     partial_len: u64,
-    warned: bool,
-    clock: Clock,
+    /// Where a file never read starts: its start, or its end.
+    never_read_from_start: bool,
 }
 
 /// The longest line kept whole; longer ones are matched on their first part.
@@ -113,13 +124,9 @@ impl LogReader {
             .entry("file".to_owned())
             .or_insert_with(|| source.path.display().to_string());
         Self {
-            path: source.path.clone(),
+            tail: LineTail::new(source.path.clone(), saved, false),
             patterns,
             labels,
-            read: saved,
-            durable: saved,
-            partial: Vec::new(),
-            partial_len: 0,
             warned: false,
             clock,
         }
@@ -127,12 +134,16 @@ impl LogReader {
 
     /// The source's key in `signal_log_positions`.
     fn key(&self) -> String {
-        self.path.display().to_string()
+        self.tail.path.display().to_string()
     }
 
     /// Where a restart should resume.
     fn position(&self) -> Option<LogPosition> {
-        self.durable
+        self.tail.position()
+    }
+
+    fn read_lines(&mut self) -> std::io::Result<Vec<Vec<u8>>> {
+        self.tail.read_lines()
     }
 
     fn read_new(&mut self) -> Vec<Signal> {
@@ -152,15 +163,43 @@ impl LogReader {
             }
             Err(error) => {
                 if !self.warned {
-                    tracing::warn!("log source {}: {error}", self.path.display());
+                    tracing::warn!("log source {}: {error}", self.tail.path.display());
                     self.warned = true;
                 }
                 Vec::new()
             }
         }
     }
+}
 
-    fn read_lines(&mut self) -> std::io::Result<Vec<Vec<u8>>> {
+impl LineTail {
+    /// A tail that resumes at `saved`; a file never read starts at its
+    /// start when `from_start`, else at its end (what came before is
+    /// history).
+    pub fn new(path: PathBuf, saved: Option<LogPosition>, from_start: bool) -> Self {
+        Self {
+            path,
+            read: saved,
+            durable: saved,
+            partial: Vec::new(),
+            partial_len: 0,
+            never_read_from_start: from_start,
+        }
+    }
+
+    /// The file read.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Where a restart should resume (`None` before the first read).
+    pub fn position(&self) -> Option<LogPosition> {
+        self.durable
+    }
+
+    /// The whole lines appended since the last read (at most 16 MiB of the
+    /// file per call; lines over 64 KiB are cut to their first 64 KiB).
+    pub fn read_lines(&mut self) -> std::io::Result<Vec<Vec<u8>>> {
         // Never a blocking open: a FIFO or a device named as a log is
         // refused (and warned about once) instead of stalling the source.
         let mut file = argus_core::file::open_regular(&self.path, "log source")
@@ -175,7 +214,9 @@ impl LogReader {
                 self.partial_len = 0;
                 0
             }
-            // Never read: from its end (what came before is history).
+            // Never read: from its end (what came before is history), or
+            // its start for a file whose history counts.
+            None if self.never_read_from_start => 0,
             None => meta.len(),
         };
         file.seek(SeekFrom::Start(start))?;

@@ -170,6 +170,13 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
         }
         None => None,
     };
+    // Who may report submissions over the API: the policy's bots.
+    let bots: Vec<(String, Vec<alloy_primitives::Address>)> = loaded
+        .incidents
+        .bots
+        .iter()
+        .map(|(name, bot)| (name.clone(), bot.wallets.clone()))
+        .collect();
     let outcome = runtime.block_on(async move {
         let mut events = builder.subscribe();
         let node = builder.start()?;
@@ -188,6 +195,7 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
                 .with_auth(auth)
                 .with_node(view)
                 .with_rules(&rules)
+                .with_bots(bots)
                 .with_public(server.public)
                 .with_ready_max_lag(server.ready_max_lag);
             sh_eprintln!(

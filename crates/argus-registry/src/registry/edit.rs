@@ -5,7 +5,8 @@
 //! the change feed. The label and tag rules ([`validate_label`]) live here
 //! too: these are the writes that take a name from a person.
 
-use argus_core::parse_address;
+use alloy_primitives::Address;
+use argus_core::{ChainId, parse_address};
 use serde_json::json;
 
 use super::{ChangeKind, Entry, Registry, Scope, now};
@@ -194,6 +195,48 @@ impl Registry {
         let updated = db::entry_by_id(tx.sqlite(), proxy.id)?;
         tx.commit()?;
         Ok(updated)
+    }
+
+    /// Moves a proxy's link to the implementation the chain says it has
+    /// (an `Upgraded` event, an EIP-1967 slot read, a reorg that undid
+    /// one): the change feed row (`linked`) carries `evidence` (block,
+    /// transaction, how it was seen) besides the old and new address.
+    /// `implementation` `None` unlinks (a reorg undid the only link seen).
+    /// `None` when `proxy` is no live deployment on `chain`; the entry
+    /// unchanged when the link already says so.
+    pub fn follow_implementation(
+        &mut self,
+        chain: ChainId,
+        proxy: Address,
+        implementation: Option<Address>,
+        evidence: serde_json::Value,
+    ) -> Result<Option<Entry>, RegistryError> {
+        let Ok(entry) = self.find(&proxy.to_checksum(None), Scope::Chain(chain)) else {
+            return Ok(None);
+        };
+        if entry.implementation == implementation
+            || (implementation.is_some() && implementation == entry.address)
+        {
+            return Ok(Some(entry));
+        }
+        let tx = self.conn.transaction()?;
+        let now = now();
+        db::set_implementation(tx.sqlite(), entry.id, implementation, &now)?;
+        db::record_change(
+            tx.sqlite(),
+            &now,
+            ChangeKind::Linked,
+            entry.id,
+            &json!({
+                "chain_id": chain.0,
+                "implementation": implementation.map(|a| a.to_checksum(None)),
+                "previous": entry.implementation.map(|a| a.to_checksum(None)),
+                "on_chain": evidence,
+            }),
+        )?;
+        let updated = db::entry_by_id(tx.sqlite(), entry.id)?;
+        tx.commit()?;
+        Ok(Some(updated))
     }
 
     /// Soft-deletes an entry: hidden from list, export and lint, kept in the

@@ -103,15 +103,60 @@ pub(crate) const WRITES: &[Write] = &[
         status: 200,
         returns: "The silence as it is now.",
     },
+    Write {
+        path: "/api/bots/{bot}/submissions",
+        summary: "A bot reports the transactions it submitted (up to 100 per request), so the daemon's key-use check knows them: a transaction from the bot's wallet that it did not report (nor Argus sign) is critical within its block. `from` must be one of the bot's `wallets`; a hash reported twice is kept once. Not audited.",
+        role: "responder",
+        totp: false,
+        body: || {
+            json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["submissions"],
+                "properties": {
+                    "submissions": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 100,
+                        "items": {
+                            "type": "object",
+                            "required": ["tx_hash", "from"],
+                            "properties": {
+                                "tx_hash": { "type": "string", "pattern": "^0x[0-9a-fA-F]{64}$" },
+                                "from": { "type": "string", "description": "One of the bot's wallets." },
+                                "nonce": { "type": "integer", "minimum": 0 },
+                                "chain": { "description": "A chain name or id, as the bot names it (shown only)." },
+                            },
+                        },
+                    },
+                },
+            })
+        },
+        example: || {
+            json!({ "submissions": [{
+                "tx_hash": "0x5c504ed432cb51138bcf09aa5e8a410dd4a1e204ef84bfed1be16dfba1b22060",
+                "from": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+                "nonce": 7,
+                "chain": "anvil",
+            }] })
+        },
+        status: 200,
+        returns: "`{bot, received, new}`: how many reports came and how many hashes were new.",
+    },
 ];
 
 /// The OpenAPI operation of `write`.
 pub(crate) fn operation(write: &Write, error: &Value) -> Value {
-    let params: Vec<Value> = ["id", "step"]
+    let params: Vec<Value> = ["id", "step", "bot"]
         .iter()
         .filter(|name| write.path.contains(&format!("{{{name}}}")))
         .map(|name| {
-            json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } })
+            let mut param = json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } });
+            if *name == "bot" {
+                param["description"] = json!("A bot of the config's `incidents.bots`.");
+                param["example"] = json!("arb");
+            }
+            param
         })
         .collect();
     let mut parameters = params;

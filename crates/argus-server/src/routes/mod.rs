@@ -6,6 +6,7 @@
 //! and returns JSON; errors go through [`crate::AppError`].
 
 pub(crate) mod alerts;
+pub(crate) mod bots;
 pub(crate) mod incidents;
 pub(crate) mod registry;
 pub(crate) mod system;

@@ -389,6 +389,12 @@ pub(crate) fn prepare() -> Fixture {
     };
     let state = AppState::new(store.clone(), dir.path())
         .with_rules(&rules)
+        .with_bots([(
+            "arb".to_owned(),
+            vec![alloy_primitives::address!(
+                "70997970C51812dc3A010C7d01b50e0d17dc79C8"
+            )],
+        )])
         .with_public(public)
         .with_auth(AuthConfig {
             totp_key: Some(std::sync::Arc::new(zeroize::Zeroizing::new(TOTP_KEY))),

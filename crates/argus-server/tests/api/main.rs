@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod bots;
 mod dashboard;
 mod events;
 mod fixture;

@@ -14,6 +14,7 @@ fn fill(path: &str, fx: &fixture::Fixture) -> String {
         .replace("/api/alerts/{id}", &format!("/api/alerts/{}", fx.alerts[0]))
         .replace("/api/silences/{id}", "/api/silences/1")
         .replace("{step}", fixture::GATED_STEP)
+        .replace("{bot}", "arb")
         .replace("{id}", &fx.incident.to_string())
 }
 
@@ -82,7 +83,7 @@ async fn every_documented_route_answers_with_and_without_its_example_parameters(
         let full = get(&app, &uri).await;
         assert_eq!(full.status, StatusCode::OK, "{uri}: {}", full.text);
     }
-    assert_eq!(posted, 5, "every write route is documented");
+    assert_eq!(posted, 6, "every write route is documented");
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
