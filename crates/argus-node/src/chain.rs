@@ -13,6 +13,7 @@ use argus_registry::Registry;
 use argus_rules::Engine;
 use tokio::sync::watch;
 
+use crate::enrol::{self, Enroller};
 use crate::record::Recorder;
 use crate::{Live, NodeError, all_findings, directory};
 
@@ -23,6 +24,8 @@ pub(crate) struct ChainContext {
     pub(crate) rules: argus_rules::RuleSet,
     pub(crate) recorder: Recorder,
     pub(crate) live: std::sync::Arc<Live>,
+    /// `registry.enrol`: new contracts that join the registry by themselves.
+    pub(crate) enrol: std::sync::Arc<crate::config::EnrolConfig>,
 }
 
 /// Follows one chain, rebuilding from the store after a retryable failure
@@ -80,6 +83,8 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
     let registry = Registry::open(&context.store).map_err(retry)?;
     let mut seen_change = latest_change(&registry).map_err(retry)?;
     let directory = directory::load(&registry).map_err(retry)?;
+    let mut ours = directory::addresses_on(&directory, chain);
+    let enroller = Enroller::new(chain, &context.enrol);
     let mut engine = Engine::new(context.rules.clone(), &directory);
     for problem in engine.binding_problems() {
         tracing::warn!(
@@ -110,7 +115,9 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
             "window rules refilled from the chain"
         );
     }
-    let mut follower = BlockFollower::new(pool, setup.follower.clone(), cursor);
+    let mut follower = BlockFollower::new(pool.clone(), setup.follower.clone(), cursor);
+    // A log filter by address follows the registry.
+    follower.watch_addresses(ours.iter().copied());
     tracing::info!(chain = chain.0, "following {}", chain.name());
     loop {
         let event = match follower.next().await {
@@ -126,15 +133,29 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
         let changes = registry.changes_since(seen_change).map_err(retry)?;
         if let Some(last) = changes.last() {
             seen_change = last.id;
-            engine.set_directory(&directory::load(&registry).map_err(retry)?);
+            let directory = directory::load(&registry).map_err(retry)?;
+            ours = directory::addresses_on(&directory, chain);
+            follower.watch_addresses(ours.iter().copied());
+            engine.set_directory(&directory);
             tracing::info!(chain = chain.0, "registry changed; watching its contracts");
         }
+        let mut enrolled = enrol::Work::default();
         let (findings, reverted) = match &event {
             ChainEvent::Committed(blocks) => {
                 let mut findings = Vec::new();
                 for block in blocks {
                     findings.extend(all_findings(engine.on_block(block), &chain.0.to_string()));
                 }
+                // Deployments seen on chain, planned addresses, unknown callers.
+                let prepared = enroller.prepare(blocks, &conn, &ours).map_err(retry)?;
+                let codes = enroller
+                    .read_codes(blocks, &prepared, &pool)
+                    .await
+                    .map_err(retry)?;
+                enrolled = enroller
+                    .finish(blocks, prepared, codes, &conn, &registry, &ours)
+                    .map_err(retry)?;
+                findings.append(&mut enrolled.findings);
                 (findings, Vec::new())
             }
             ChainEvent::Reverted(blocks) => {
@@ -155,7 +176,14 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                 &mut conn,
                 &findings,
                 &reverted,
-                |tx| argus_chain::db::apply(tx, chain, &event, retain),
+                |tx| {
+                    argus_chain::db::apply(tx, chain, &event, retain)?;
+                    enrolled.write(tx, chain)?;
+                    if let ChainEvent::Reverted(blocks) = &event {
+                        enrol::unwind(tx, chain, blocks)?;
+                    }
+                    Ok::<(), NodeError>(())
+                },
                 || {
                     context.live.set_tip(chain, tip);
                     context

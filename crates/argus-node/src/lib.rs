@@ -28,6 +28,7 @@
 //! pid ([`StoreError::Locked`]) rather than delivering every alert twice.
 
 mod chain;
+pub mod enrol;
 pub mod config;
 pub mod directory;
 pub mod heartbeat;
@@ -70,6 +71,8 @@ pub struct NodeConfig {
     pub incidents: argus_incident::IncidentsConfig,
     /// Where the node pings its health (none: no heartbeat).
     pub heartbeat: Option<heartbeat::HeartbeatConfig>,
+    /// `registry.enrol`: new contracts that join the registry by themselves.
+    pub enrol: config::EnrolConfig,
 }
 
 impl From<&config::Loaded> for NodeConfig {
@@ -81,6 +84,7 @@ impl From<&config::Loaded> for NodeConfig {
             signals: loaded.signals.clone(),
             incidents: loaded.incidents.clone(),
             heartbeat: loaded.heartbeat.clone(),
+            enrol: loaded.enrol.clone(),
         }
     }
 }
@@ -461,8 +465,10 @@ impl NodeBuilder {
             let stop = stopping.clone();
             tasks.spawn(runner.run(stop));
         }
+        let enrol = Arc::new(self.config.enrol.clone());
         for setup in self.config.chains {
             let context = ChainContext {
+                enrol: enrol.clone(),
                 store: store.clone(),
                 rules: self.config.rules.clone(),
                 recorder: recorder.clone(),

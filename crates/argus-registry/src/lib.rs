@@ -15,6 +15,7 @@ mod db;
 mod error;
 mod export;
 mod model;
+pub mod onchain;
 mod registry;
 
 pub use artifact::{ImportError, ImportErrors, ImportHints, ImportProblem, load_path, load_paths};

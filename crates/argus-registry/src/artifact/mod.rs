@@ -368,7 +368,10 @@ impl<'h> Loader<'h> {
             SourceFormat::FoundryArtifact => foundry::load_artifact(&value, source),
             SourceFormat::HardhatArtifact => hardhat::load_artifact(&value, source),
             SourceFormat::HardhatDeploy => hardhat::load_deployment(&value, source, self.hints),
-            SourceFormat::Abi => load_plain_abi(&value, source),
+            // Not file formats; a file is read as the ABI it holds.
+            SourceFormat::Abi | SourceFormat::OnChain | SourceFormat::Planned => {
+                load_plain_abi(&value, source)
+            }
         };
         match loaded {
             Ok(Loaded::Contracts(contracts)) => {

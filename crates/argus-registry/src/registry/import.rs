@@ -301,6 +301,23 @@ fn free_label(
     }
 }
 
+/// Files one contract inside the caller's transaction (the daemon's
+/// enrolment, a plan): what [`Registry::import`] does for each contract of
+/// its batch, a conflict refused the same way.
+pub(crate) fn import_in(
+    conn: &rusqlite::Connection,
+    contract: &Contract,
+    now: &str,
+) -> Result<ImportOutcome, RegistryError> {
+    crate::model::check_storable(std::slice::from_ref(contract))?;
+    match import_one(conn, contract, now, &mut Vec::new())? {
+        Step::Filed(outcome) => Ok(outcome),
+        Step::Conflict(conflict) => Err(RegistryError::SourceConflict {
+            conflicts: vec![conflict],
+        }),
+    }
+}
+
 fn import_one(
     conn: &rusqlite::Connection,
     contract: &Contract,

@@ -32,6 +32,7 @@ use crate::model::{Contract, ContractKind, Source};
 
 pub(crate) use edit::label_rule_broken;
 pub use edit::validate_label;
+pub(crate) use import::import_in;
 pub use import::{ImportOptions, ImportOutcome, ImportStatus, ImportSummary};
 
 /// One contract as the registry keeps it, with its latest ABI.
@@ -235,7 +236,7 @@ pub struct ListFilter {
 #[derive(Debug)]
 pub struct Registry {
     store: Store,
-    conn: Connection,
+    pub(crate) conn: Connection,
 }
 
 /// Now, as RFC 3339 in UTC (`Z`), the fraction's trailing zeros dropped
@@ -277,7 +278,7 @@ impl Registry {
         &self.store
     }
 
-    fn conn(&self) -> &rusqlite::Connection {
+    pub(crate) fn conn(&self) -> &rusqlite::Connection {
         self.conn.sqlite()
     }
 
