@@ -34,6 +34,7 @@ pub mod directory;
 pub mod heartbeat;
 mod incidents;
 mod record;
+pub mod registry_feed;
 mod signals;
 
 use std::collections::BTreeMap;
@@ -442,6 +443,17 @@ impl NodeBuilder {
                 let run = source.run(tx.clone(), stopping.clone());
                 tasks.spawn(async move {
                     run.await;
+                    Ok(())
+                });
+            }
+            // Registry changes are signals when a rule reads them.
+            let reads_registry = self.config.rules.rules().iter().any(|rule| {
+                matches!(&rule.matcher, argus_rules::Matcher::Signal { name } if name == registry_feed::SIGNAL)
+            });
+            if reads_registry {
+                let feed = registry_feed::run(store.clone(), tx.clone(), stopping.clone());
+                tasks.spawn(async move {
+                    feed.await;
                     Ok(())
                 });
             }

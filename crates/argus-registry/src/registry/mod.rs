@@ -340,6 +340,12 @@ impl Registry {
         }
     }
 
+    /// The entry with this id, removed or not (the change feed names
+    /// entries by id).
+    pub fn entry(&self, id: i64) -> Result<Entry, RegistryError> {
+        db::entry_by_id(self.conn(), id)
+    }
+
     /// Every ABI version of an entry, oldest first.
     pub fn versions(&self, entry: &Entry) -> Result<Vec<AbiVersion>, RegistryError> {
         db::versions(self.conn(), entry.id)
