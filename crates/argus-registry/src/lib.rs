@@ -15,6 +15,7 @@ mod db;
 mod error;
 mod export;
 mod model;
+pub mod derive;
 pub mod onchain;
 mod registry;
 
