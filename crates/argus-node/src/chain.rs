@@ -142,10 +142,6 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
         let mut enrolled = enrol::Work::default();
         let (findings, reverted) = match &event {
             ChainEvent::Committed(blocks) => {
-                let mut findings = Vec::new();
-                for block in blocks {
-                    findings.extend(all_findings(engine.on_block(block), &chain.0.to_string()));
-                }
                 // Deployments seen on chain, planned addresses, unknown callers.
                 let prepared = enroller.prepare(blocks, &conn, &ours).map_err(retry)?;
                 let codes = enroller
@@ -155,7 +151,17 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                 enrolled = enroller
                     .finish(blocks, prepared, codes, &conn, &registry, &ours)
                     .map_err(retry)?;
-                findings.append(&mut enrolled.findings);
+                let mut findings = std::mem::take(&mut enrolled.findings);
+                for block in blocks {
+                    findings.extend(all_findings(engine.on_block(block), &chain.0.to_string()));
+                    // A contract enrolled in this block is watched in the
+                    // batch's next blocks too, before the registry is read.
+                    if enrolled.enrolled_in(block.header.hash) {
+                        let mut directory = directory::load(&registry).map_err(retry)?;
+                        directory.entries.extend(enrolled.directory_entries(chain));
+                        engine.set_directory(&directory);
+                    }
+                }
                 (findings, Vec::new())
             }
             ChainEvent::Reverted(blocks) => {

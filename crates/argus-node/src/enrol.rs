@@ -204,8 +204,10 @@ impl Enroller {
         for (i, block) in blocks.iter().enumerate() {
             let candidates = prepared.candidates.get(i).map(Vec::as_slice).unwrap_or_default();
             let block_codes = codes.candidates.get(i).map(Vec::as_slice).unwrap_or_default();
-            let foreign_here: Vec<(EnrolledAt, Address, Address)> =
-                prepared.foreign.get(i).cloned().unwrap_or_default();
+            // Remembered before the callers are looked for: a contract
+            // created earlier in the same batch calls ours in a later block.
+            work.foreign
+                .extend(prepared.foreign.get(i).cloned().unwrap_or_default());
             self.judge(
                 block,
                 candidates,
@@ -217,9 +219,8 @@ impl Enroller {
                 &mut work,
             )?;
             if self.unknown_callers {
-                self.unknown_callers(block, conn, ours, &foreign_here, &mut work)?;
+                self.unknown_callers(block, conn, ours, &mut work)?;
             }
-            work.foreign.extend(foreign_here);
         }
         if let Some(last) = blocks.last() {
             self.planned(last, &prepared.waiting, &codes.waiting, &mut work);
@@ -458,14 +459,13 @@ impl Enroller {
     }
 
     /// A transaction to a contract an unknown deployer created (earlier, or
-    /// in this very block), or creating one, in which a contract of ours
+    /// in this batch), or creating one, in which a contract of ours
     /// emits a log: the unknown contract called ours.
     fn unknown_callers(
         &self,
         block: &Block,
         conn: &Connection,
         ours: &HashSet<Address>,
-        foreign_here: &[(EnrolledAt, Address, Address)],
         work: &mut Work,
     ) -> Result<(), NodeError> {
         for tx in &block.transactions {
@@ -490,10 +490,12 @@ impl Enroller {
             let Some(first) = touched.first() else {
                 continue;
             };
-            let here = foreign_here
+            // Created in this batch (not stored yet), or before.
+            let here = work
+                .foreign
                 .iter()
                 .find(|(_, address, _)| *address == caller)
-                .map(|(_, _, deployer)| (*deployer, block.header.number));
+                .map(|(at, _, deployer)| (*deployer, at.block_number));
             let deployer = if here.is_some() {
                 here
             } else {
@@ -601,6 +603,25 @@ impl Enroller {
 }
 
 impl Work {
+    /// Whether a contract was enrolled in the block `hash`.
+    pub(crate) fn enrolled_in(&self, hash: B256) -> bool {
+        self.enrolments.iter().any(|(at, _)| at.block_hash == hash)
+    }
+
+    /// The contracts enrolled, as the rules see them.
+    pub(crate) fn directory_entries(&self, chain: ChainId) -> Vec<argus_rules::ContractEntry> {
+        self.enrolments
+            .iter()
+            .map(|(_, enrolment)| argus_rules::ContractEntry {
+                chain,
+                address: enrolment.address,
+                label: enrolment.label.clone(),
+                tags: enrolment.tags.iter().cloned().collect(),
+                abi: enrolment.abi.clone(),
+            })
+            .collect()
+    }
+
     /// The registry writes, inside the record step's transaction.
     pub(crate) fn write(&self, tx: &Transaction<'_>, chain: ChainId) -> Result<(), NodeError> {
         for (at, enrolment) in &self.enrolments {
