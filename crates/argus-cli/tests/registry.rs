@@ -337,11 +337,24 @@ fn planned_addresses_are_computed_listed_and_a_salt_createx_refuses_is_refused()
     let plan = json_of(
         &data,
         &[
-            "registry", "plan", "--chain", "anvil", "--label", "TokenV2", "--create2",
-            "--salt", &salt, "--artifact", artifact.to_str().unwrap(), "--tag", "planned",
+            "registry",
+            "plan",
+            "--chain",
+            "anvil",
+            "--label",
+            "TokenV2",
+            "--create2",
+            "--salt",
+            &salt,
+            "--artifact",
+            artifact.to_str().unwrap(),
+            "--tag",
+            "planned",
         ],
     );
-    let deployer: Address = "0x4e59b44847b379578588920ca78fbf26c0b4956c".parse().unwrap();
+    let deployer: Address = "0x4e59b44847b379578588920ca78fbf26c0b4956c"
+        .parse()
+        .unwrap();
     let expected = deployer.create2(salt.parse::<B256>().unwrap(), keccak256(code("bytecode")));
     assert_eq!(plan["address"], expected.to_checksum(None), "{plan:#}");
     assert_eq!(
@@ -355,8 +368,17 @@ fn planned_addresses_are_computed_listed_and_a_salt_createx_refuses_is_refused()
     let first = run_ok(
         &data,
         &[
-            "registry", "plan", "--chain", "anvil", "--label", "First", "--deployer",
-            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "--nonce", "0", "--code-hash",
+            "registry",
+            "plan",
+            "--chain",
+            "anvil",
+            "--label",
+            "First",
+            "--deployer",
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+            "--nonce",
+            "0",
+            "--code-hash",
             &format!("0x{}", "ab".repeat(32)),
         ],
     );
@@ -386,7 +408,14 @@ fn planned_addresses_are_computed_listed_and_a_salt_createx_refuses_is_refused()
     let bad_salt = format!("0x{sender}02{}", "00".repeat(11));
     argus(&data)
         .args([
-            "registry", "plan", "--chain", "anvil", "--label", "Bad", "--createx", "create3",
+            "registry",
+            "plan",
+            "--chain",
+            "anvil",
+            "--label",
+            "Bad",
+            "--createx",
+            "create3",
             "--sender",
         ])
         .arg(format!("0x{sender}"))

@@ -202,8 +202,16 @@ impl Enroller {
         let mut work = Work::default();
         let mut counted: BTreeMap<usize, u64> = BTreeMap::new();
         for (i, block) in blocks.iter().enumerate() {
-            let candidates = prepared.candidates.get(i).map(Vec::as_slice).unwrap_or_default();
-            let block_codes = codes.candidates.get(i).map(Vec::as_slice).unwrap_or_default();
+            let candidates = prepared
+                .candidates
+                .get(i)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let block_codes = codes
+                .candidates
+                .get(i)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             // Remembered before the callers are looked for: a contract
             // created earlier in the same batch calls ours in a later block.
             work.foreign
@@ -453,7 +461,9 @@ impl Enroller {
             Ok(entry) => (entry.abi, None),
             Err(error) => (
                 JsonAbi::new(),
-                Some(format!("no ABI: the policy's abi `{name}` is not usable ({error})")),
+                Some(format!(
+                    "no ABI: the policy's abi `{name}` is not usable ({error})"
+                )),
             ),
         }
     }

@@ -28,9 +28,9 @@
 //! pid ([`StoreError::Locked`]) rather than delivering every alert twice.
 
 mod chain;
-pub mod enrol;
 pub mod config;
 pub mod directory;
+pub mod enrol;
 pub mod heartbeat;
 mod incidents;
 mod record;

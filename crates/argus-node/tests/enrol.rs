@@ -20,7 +20,9 @@ use argus_core::{ChainId, Finding, Severity};
 use argus_node::{NodeBuilder, NodeConfig, NodeEvent, NodeHandle};
 use argus_registry::derive::{CREATE2_DEPLOYER, Derivation};
 use argus_registry::onchain::PlanRequest;
-use argus_registry::{Contract, Deployment, ImportOptions, ListFilter, Registry, Source, SourceFormat};
+use argus_registry::{
+    Contract, Deployment, ImportOptions, ListFilter, Registry, Source, SourceFormat,
+};
 use argus_testkit::{ALICE, Anvil, BOB, DEPLOYER, abi_string, noter_init_code};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
@@ -213,19 +215,27 @@ rules:
         keccak256(noter_runtime()).to_string()
     );
     let registry = Registry::open(node.store()).unwrap();
-    let entry = registry.find("clone-1", argus_registry::Scope::Chain(ANVIL)).unwrap();
+    let entry = registry
+        .find("clone-1", argus_registry::Scope::Chain(ANVIL))
+        .unwrap();
     assert_eq!(entry.address, Some(clone));
     assert!(entry.tags.contains("clone"));
     assert_eq!(entry.abi, noter_abi(), "the ABI the policy names");
 
     // Its event in a later block matches the tag rule.
-    let note = anvil.send(json!({ "to": format!("{clone:#x}"), "data": abi_string("hello"), "gas": "0x100000" }));
+    let note = anvil.send(
+        json!({ "to": format!("{clone:#x}"), "data": abi_string("hello"), "gas": "0x100000" }),
+    );
     let noted = alert(&mut events, |f| f.rule_id == "clone-note").await;
     assert_eq!(noted.title, "clone note: hello");
-    assert_eq!(format!("{:#x}", noted.origin.unwrap().tx_hash.unwrap()), note);
+    assert_eq!(
+        format!("{:#x}", noted.origin.unwrap().tx_hash.unwrap()),
+        note
+    );
 
     // A plain creation by the watched deployer: enrolled under its policy.
-    let created = anvil.send(json!({ "from": ALICE, "data": noter_init_code(), "gas": "0x200000" }));
+    let created =
+        anvil.send(json!({ "from": ALICE, "data": noter_init_code(), "gas": "0x200000" }));
     let alices: Address = anvil.receipt(&created)["contractAddress"]
         .as_str()
         .unwrap()
@@ -272,7 +282,10 @@ rules:
 async fn a_planned_create2_address_is_judged_by_the_code_that_appears() {
     let anvil = Anvil::start();
     // The deterministic deployer anvil carries.
-    let proxy_code = anvil.rpc("eth_getCode", json!([format!("{CREATE2_DEPLOYER:#x}"), "latest"]));
+    let proxy_code = anvil.rpc(
+        "eth_getCode",
+        json!([format!("{CREATE2_DEPLOYER:#x}"), "latest"]),
+    );
     assert_ne!(proxy_code, json!("0x"), "anvil has the CREATE2 deployer");
     let dir = tempfile::tempdir().unwrap();
     let loaded = load(dir.path(), &anvil, json!({}), "rules: []\n");
@@ -310,17 +323,29 @@ async fn a_planned_create2_address_is_judged_by_the_code_that_appears() {
 
     let deploy = |salt: B256, init: &[u8]| {
         let data = format!("0x{}{}", hex::encode(salt), hex::encode(init));
-        let tx = anvil.send(json!({ "to": format!("{CREATE2_DEPLOYER:#x}"), "data": data, "gas": "0x200000" }));
+        let tx = anvil.send(
+            json!({ "to": format!("{CREATE2_DEPLOYER:#x}"), "data": data, "gas": "0x200000" }),
+        );
         assert_eq!(anvil.receipt(&tx)["status"], "0x1");
     };
     deploy(wrong_salt, &wrong_init);
-    let mismatch = alert(&mut events, |f| f.rule_id == "argus.registry.planned-code-mismatch").await;
+    let mismatch = alert(&mut events, |f| {
+        f.rule_id == "argus.registry.planned-code-mismatch"
+    })
+    .await;
     assert_eq!(mismatch.severity, Severity::Critical);
     assert_eq!(address_field(&mismatch, "address"), wrong.address);
-    assert!(mismatch.title.contains("NOT the expected"), "{}", mismatch.title);
+    assert!(
+        mismatch.title.contains("NOT the expected"),
+        "{}",
+        mismatch.title
+    );
 
     deploy(right_salt, &noter_init);
-    let deployed = alert(&mut events, |f| f.rule_id == "argus.registry.planned-deployed").await;
+    let deployed = alert(&mut events, |f| {
+        f.rule_id == "argus.registry.planned-deployed"
+    })
+    .await;
     assert_eq!(deployed.severity, Severity::Info);
     assert_eq!(address_field(&deployed, "address"), right.address);
 
@@ -357,7 +382,8 @@ async fn an_unknown_deployer_s_contract_calling_ours_is_reported_not_enrolled() 
     let (node, mut events) = start(&loaded);
 
     // BOB, whom no policy watches, deploys a contract that calls ours.
-    let created = anvil.send(json!({ "from": BOB, "data": caller_init_code(ours), "gas": "0x200000" }));
+    let created =
+        anvil.send(json!({ "from": BOB, "data": caller_init_code(ours), "gas": "0x200000" }));
     let caller: Address = anvil.receipt(&created)["contractAddress"]
         .as_str()
         .unwrap()
@@ -365,8 +391,19 @@ async fn an_unknown_deployer_s_contract_calling_ours_is_reported_not_enrolled() 
         .unwrap();
     let call = anvil.send(json!({ "from": BOB, "to": format!("{caller:#x}"), "data": abi_string("poke"), "gas": "0x100000" }));
     let logs = &anvil.receipt(&call)["logs"];
-    assert_eq!(logs[0]["address"].as_str().unwrap().parse::<Address>().unwrap(), ours, "{logs}");
-    let reported = alert(&mut events, |f| f.rule_id == "argus.registry.unknown-caller").await;
+    assert_eq!(
+        logs[0]["address"]
+            .as_str()
+            .unwrap()
+            .parse::<Address>()
+            .unwrap(),
+        ours,
+        "{logs}"
+    );
+    let reported = alert(&mut events, |f| {
+        f.rule_id == "argus.registry.unknown-caller"
+    })
+    .await;
     assert_eq!(reported.severity, Severity::High);
     assert_eq!(address_field(&reported, "caller"), caller);
     assert_eq!(
@@ -374,7 +411,10 @@ async fn an_unknown_deployer_s_contract_calling_ours_is_reported_not_enrolled() 
         BOB.parse::<Address>().unwrap()
     );
     assert_eq!(reported.fields["called"][0], ours.to_checksum(None));
-    assert_eq!(format!("{:#x}", reported.origin.unwrap().tx_hash.unwrap()), call);
+    assert_eq!(
+        format!("{:#x}", reported.origin.unwrap().tx_hash.unwrap()),
+        call
+    );
     let registry = Registry::open(node.store()).unwrap();
     assert!(
         !registry
@@ -410,15 +450,21 @@ rules:
     );
     let (node, mut events) = start(&loaded);
     // Before the import, the noter's events match nothing.
-    let early = anvil.send(json!({ "to": format!("{noter:#x}"), "data": abi_string("early"), "gas": "0x100000" }));
+    let early = anvil.send(
+        json!({ "to": format!("{noter:#x}"), "data": abi_string("early"), "gas": "0x100000" }),
+    );
     let early_block = argus_testkit::hex_u64(&anvil.receipt(&early)["blockNumber"]);
-    argus_testkit::wait_for("the node past the early note", Duration::from_secs(30), || {
-        node.tips()
-            .get(&ANVIL)
-            .copied()
-            .flatten()
-            .filter(|tip| tip.number >= early_block)
-    });
+    argus_testkit::wait_for(
+        "the node past the early note",
+        Duration::from_secs(30),
+        || {
+            node.tips()
+                .get(&ANVIL)
+                .copied()
+                .flatten()
+                .filter(|tip| tip.number >= early_block)
+        },
+    );
 
     Registry::open(node.store())
         .unwrap()
@@ -427,13 +473,21 @@ rules:
     let joined = alert(&mut events, |f| f.rule_id == "new-contract").await;
     assert_eq!(
         joined.title,
-        format!("Watched joined the registry at {} (abi)", noter.to_checksum(None))
+        format!(
+            "Watched joined the registry at {} (abi)",
+            noter.to_checksum(None)
+        )
     );
     assert_eq!(joined.fields["labels"]["kind"], "added");
 
-    anvil.send(json!({ "to": format!("{noter:#x}"), "data": abi_string("late"), "gas": "0x100000" }));
+    anvil.send(
+        json!({ "to": format!("{noter:#x}"), "data": abi_string("late"), "gas": "0x100000" }),
+    );
     let noted = alert(&mut events, |f| f.rule_id == "watched-note").await;
-    assert_eq!(noted.title, "watched: late", "the early note was not watched");
+    assert_eq!(
+        noted.title, "watched: late",
+        "the early note was not watched"
+    );
     node.stop().await;
 }
 
@@ -464,9 +518,19 @@ rules:
     let clone: Address = anvil.receipt(&tx)["logs"][0]["data"].as_str().unwrap()[26..]
         .parse()
         .unwrap();
-    anvil.send(json!({ "to": format!("{clone:#x}"), "data": abi_string("at once"), "gas": "0x100000" }));
+    anvil.send(
+        json!({ "to": format!("{clone:#x}"), "data": abi_string("at once"), "gas": "0x100000" }),
+    );
     let (node, mut events) = start(&loaded);
     let noted = alert(&mut events, |f| f.rule_id == "clone-note").await;
     assert_eq!(noted.title, "clone note: at once");
     node.stop().await;
+}
+
+#[test]
+fn the_example_registry_rules_load() {
+    let path = argus_testkit::workspace_root().join("examples/rules/registry.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let rules = argus_rules::RuleSet::from_yaml(&text, &path).expect("valid rules");
+    assert_eq!(rules.rules().len(), 2);
 }

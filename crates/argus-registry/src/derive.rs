@@ -89,7 +89,10 @@ impl Derivation {
                 chain_id,
                 salt,
                 init_code_hash,
-            } => CREATEX.create2(createx_guarded_salt(*sender, *chain_id, *salt)?, init_code_hash),
+            } => CREATEX.create2(
+                createx_guarded_salt(*sender, *chain_id, *salt)?,
+                init_code_hash,
+            ),
             Self::CreatexCreate3 {
                 sender,
                 chain_id,
@@ -167,7 +170,10 @@ mod tests {
         // The first contract anvil's first account creates.
         let deployer = address!("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
         let created = Derivation::Create { deployer, nonce: 0 }.address().unwrap();
-        assert_eq!(created, address!("0x5FbDB2315678afecb367f032d93F642f64180aa3"));
+        assert_eq!(
+            created,
+            address!("0x5FbDB2315678afecb367f032d93F642f64180aa3")
+        );
         // EIP-1014's first example.
         let example = Derivation::Create2 {
             factory: Address::ZERO,
@@ -199,14 +205,20 @@ mod tests {
             createx_guarded_salt(sender, 10, permissioned).unwrap()
         );
         let other = address!("0x00000000000000000000000000000000000000bb");
-        assert_eq!(createx_guarded_salt(other, 1, permissioned).unwrap(), permissioned);
+        assert_eq!(
+            createx_guarded_salt(other, 1, permissioned).unwrap(),
+            permissioned
+        );
         // A flag CreateX refuses.
         salt[20] = 0x02;
         assert!(createx_guarded_salt(sender, 1, B256::from(salt)).is_err());
         // Zero sender bytes: 0x00 leaves the salt, 0x01 mixes the chain in.
         let mut zero = [0u8; 32];
         zero[31] = 7;
-        assert_eq!(createx_guarded_salt(sender, 1, B256::from(zero)).unwrap(), B256::from(zero));
+        assert_eq!(
+            createx_guarded_salt(sender, 1, B256::from(zero)).unwrap(),
+            B256::from(zero)
+        );
         zero[20] = 0x01;
         let mut expected = [0u8; 64];
         expected[31] = 1;

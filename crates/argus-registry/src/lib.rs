@@ -12,10 +12,10 @@
 
 pub mod artifact;
 mod db;
+pub mod derive;
 mod error;
 mod export;
 mod model;
-pub mod derive;
 pub mod onchain;
 mod registry;
 

@@ -53,7 +53,11 @@ pub struct Enrolment {
 
 /// How many contracts `policy` enrolled on `chain` (live or not): the `{n}`
 /// of a label pattern is this plus one.
-pub fn enrolled_count(conn: &Connection, chain: ChainId, policy: &str) -> Result<u64, RegistryError> {
+pub fn enrolled_count(
+    conn: &Connection,
+    chain: ChainId,
+    policy: &str,
+) -> Result<u64, RegistryError> {
     let count: i64 = conn
         .sqlite()
         .prepare_cached(
@@ -145,9 +149,10 @@ pub fn unwind_block(
             "SELECT entry_id, address FROM registry_enrolments \
              WHERE chain_id = ?1 AND block_hash = ?2 ORDER BY address",
         )?
-        .query_map(params![chain_to_sql(chain), block_hash.to_string()], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })?
+        .query_map(
+            params![chain_to_sql(chain), block_hash.to_string()],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?
         .collect::<Result<_, _>>()?;
     for (entry_id, address) in enrolled {
         let entry = db::entry_by_id(conn, entry_id)?;
@@ -179,9 +184,10 @@ pub fn unwind_block(
              seen_block_hash = NULL, seen_code_hash = NULL \
              WHERE chain_id = ?1 AND seen_block_hash = ?2 RETURNING address",
         )?
-        .query_map(params![chain_to_sql(chain), block_hash.to_string()], |row| {
-            row.get(0)
-        })?
+        .query_map(
+            params![chain_to_sql(chain), block_hash.to_string()],
+            |row| row.get(0),
+        )?
         .collect::<Result<_, _>>()?;
     for address in replanned {
         if let Ok(address) = address.parse() {
@@ -373,34 +379,36 @@ fn planned_where(
         })?
         .collect::<Result<_, _>>()?;
     rows.into_iter()
-        .map(|(id, label, chain, address, derivation, expected, status, seen, seen_hash)| {
-            let corrupt = |what: &str| RegistryError::Corrupt {
-                entry_id: id,
-                what: what.to_owned(),
-            };
-            let hash = |text: Option<String>, what: &str| {
-                text.map(|t| t.parse::<B256>().map_err(|_| corrupt(what)))
-                    .transpose()
-            };
-            Ok(Planned {
-                entry_id: id,
-                label,
-                chain: ChainId(chain as u64),
-                address: address
-                    .parse()
-                    .map_err(|_| corrupt("the planned address is not an address"))?,
-                derivation: serde_json::from_str(&derivation)
-                    .map_err(|_| corrupt("the plan's derivation is not JSON"))?,
-                expected_code_hash: hash(expected, "the expected code hash is not a hash")?,
-                status: if status == "deployed" {
-                    PlannedStatus::Deployed
-                } else {
-                    PlannedStatus::Planned
-                },
-                seen_block_number: seen.and_then(|n| u64::try_from(n).ok()),
-                seen_code_hash: hash(seen_hash, "the seen code hash is not a hash")?,
-            })
-        })
+        .map(
+            |(id, label, chain, address, derivation, expected, status, seen, seen_hash)| {
+                let corrupt = |what: &str| RegistryError::Corrupt {
+                    entry_id: id,
+                    what: what.to_owned(),
+                };
+                let hash = |text: Option<String>, what: &str| {
+                    text.map(|t| t.parse::<B256>().map_err(|_| corrupt(what)))
+                        .transpose()
+                };
+                Ok(Planned {
+                    entry_id: id,
+                    label,
+                    chain: ChainId(chain as u64),
+                    address: address
+                        .parse()
+                        .map_err(|_| corrupt("the planned address is not an address"))?,
+                    derivation: serde_json::from_str(&derivation)
+                        .map_err(|_| corrupt("the plan's derivation is not JSON"))?,
+                    expected_code_hash: hash(expected, "the expected code hash is not a hash")?,
+                    status: if status == "deployed" {
+                        PlannedStatus::Deployed
+                    } else {
+                        PlannedStatus::Planned
+                    },
+                    seen_block_number: seen.and_then(|n| u64::try_from(n).ok()),
+                    seen_code_hash: hash(seen_hash, "the seen code hash is not a hash")?,
+                })
+            },
+        )
         .collect()
 }
 

@@ -120,9 +120,8 @@ pub(crate) fn plan(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<ExitCo
         }
         bail!("give the init code: --init-code-hash, --init-code, or --artifact")
     };
-    let salt = || -> anyhow::Result<B256> {
-        hash32("--salt", args.salt.as_deref().unwrap_or_default())
-    };
+    let salt =
+        || -> anyhow::Result<B256> { hash32("--salt", args.salt.as_deref().unwrap_or_default()) };
     let derivation = if let (Some(deployer), Some(nonce)) = (&args.deployer, args.nonce) {
         Derivation::Create {
             deployer: address("--deployer", deployer)?,
@@ -198,9 +197,10 @@ pub(crate) fn plan(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<ExitCo
             planned.address.to_checksum(None),
             chain.name(),
             describe(&derivation),
-            planned
-                .expected_code_hash
-                .map_or_else(|| "none (any code is alerted as high)".to_owned(), |h| h.to_string())
+            planned.expected_code_hash.map_or_else(
+                || "none (any code is alerted as high)".to_owned(),
+                |h| h.to_string()
+            )
         )?;
     }
     if expected_code_hash.is_none() {
@@ -233,7 +233,10 @@ fn describe(derivation: &Derivation) -> String {
             format!("CREATE by {} at nonce {nonce}", deployer.to_checksum(None))
         }
         Derivation::Create2 { factory, salt, .. } => {
-            format!("CREATE2 through {} with salt {salt}", factory.to_checksum(None))
+            format!(
+                "CREATE2 through {} with salt {salt}",
+                factory.to_checksum(None)
+            )
         }
         Derivation::CreatexCreate2 { sender, salt, .. } => format!(
             "CreateX CREATE2 sent by {} with salt {salt}",
@@ -295,9 +298,14 @@ fn read_artifact(path: &Path) -> anyhow::Result<ArtifactParts> {
             .transpose()
     };
     let abi = match value.get("abi") {
-        Some(abi) => Some(serde_json::from_value::<JsonAbi>(abi.clone()).with_context(|| {
-            format!("{}: `abi` is not an ABI", output::escaped(path.display().to_string()))
-        })?),
+        Some(abi) => Some(
+            serde_json::from_value::<JsonAbi>(abi.clone()).with_context(|| {
+                format!(
+                    "{}: `abi` is not an ABI",
+                    output::escaped(path.display().to_string())
+                )
+            })?,
+        ),
         None => None,
     };
     Ok(ArtifactParts {

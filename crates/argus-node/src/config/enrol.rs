@@ -268,7 +268,12 @@ fn policy(
     } else if let Some(proxy) = &raw.create2_deployer {
         Trigger::Create2Deployer(address(at, "create2_deployer", proxy, problems)?)
     } else {
-        let factory = address(at, "factory", raw.factory.as_deref().unwrap_or(""), problems);
+        let factory = address(
+            at,
+            "factory",
+            raw.factory.as_deref().unwrap_or(""),
+            problems,
+        );
         let Some(signature) = &raw.event else {
             problems.push(format!(
                 "{at}.event: a factory policy names the event announcing a new contract, e.g. \
@@ -281,7 +286,9 @@ fn policy(
         let event = match Event::parse(text) {
             Ok(event) => event,
             Err(error) => {
-                problems.push(format!("{at}.event: `{signature}` is not an event signature: {error}"));
+                problems.push(format!(
+                    "{at}.event: `{signature}` is not an event signature: {error}"
+                ));
                 return None;
             }
         };
@@ -290,7 +297,11 @@ fn policy(
                 .inputs
                 .iter()
                 .position(|input| input.name == *name)
-                .or_else(|| name.parse::<usize>().ok().filter(|i| *i < event.inputs.len())),
+                .or_else(|| {
+                    name.parse::<usize>()
+                        .ok()
+                        .filter(|i| *i < event.inputs.len())
+                }),
             None => event.inputs.iter().position(|input| input.ty == "address"),
         };
         let Some(field) = field else {
@@ -301,7 +312,11 @@ fn policy(
             ));
             return None;
         };
-        if event.inputs.get(field).is_none_or(|input| input.ty != "address") {
+        if event
+            .inputs
+            .get(field)
+            .is_none_or(|input| input.ty != "address")
+        {
             problems.push(format!(
                 "{at}.field: argument {field} of `{signature}` is not an `address`"
             ));
@@ -336,15 +351,18 @@ fn policy(
             ));
         }
     }
-    let code_hash = raw.code_hash.as_deref().and_then(|text| match text.parse::<B256>() {
-        Ok(hash) => Some(hash),
-        Err(_) => {
-            problems.push(format!(
+    let code_hash = raw
+        .code_hash
+        .as_deref()
+        .and_then(|text| match text.parse::<B256>() {
+            Ok(hash) => Some(hash),
+            Err(_) => {
+                problems.push(format!(
                 "{at}.code_hash: `{text}` is not a 32-byte hex hash (keccak256 of the runtime code)"
             ));
-            None
-        }
-    });
+                None
+            }
+        });
     let label = raw.label.unwrap_or_else(|| "enrolled-{n}".to_owned());
     let rest = label
         .replace("{n}", "")
@@ -462,6 +480,9 @@ mod tests {
         let mut problems = Vec::new();
         let config = enrol_config(&[], Some(true), &[ANVIL], &[], &mut problems);
         assert!(config.unknown_callers);
-        assert!(problems[0].contains("registry.unknown_callers"), "{problems:?}");
+        assert!(
+            problems[0].contains("registry.unknown_callers"),
+            "{problems:?}"
+        );
     }
 }
