@@ -317,7 +317,6 @@ async fn a_planned_create2_address_is_judged_by_the_code_that_appears() {
     };
     let right = plan("Noter", right_salt, &noter_init);
     let wrong = plan("NoterWrongBuild", wrong_salt, &wrong_init);
-    drop(plan);
     assert_eq!(registry.planned().unwrap().len(), 2);
     let (node, mut events) = start(&loaded);
 

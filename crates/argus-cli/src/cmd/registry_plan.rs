@@ -251,7 +251,7 @@ fn describe(derivation: &Derivation) -> String {
 }
 
 fn address(flag: &str, text: &str) -> anyhow::Result<Address> {
-    parse_address(text).with_context(|| format!("{flag}"))
+    parse_address(text).with_context(|| flag.to_owned())
 }
 
 fn hash32(flag: &str, text: &str) -> anyhow::Result<B256> {

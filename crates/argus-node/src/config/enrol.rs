@@ -377,7 +377,7 @@ fn policy(
             "{at}.label: `{label}` gives every contract the same label; add {{n}} or {{address}}"
         ));
     } else if let Err(error) =
-        argus_registry::validate_label(&label.replace('{', "").replace('}', ""))
+        argus_registry::validate_label(&label.replace(['{', '}'], ""))
     {
         problems.push(format!("{at}.label: {error}"));
     }
