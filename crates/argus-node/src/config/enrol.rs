@@ -18,7 +18,7 @@
 //!       abi: Clone
 //!     - create2_deployer: 0x4e59b44847b379578588920ca78fbf26c0b4956c   # calldata = salt ‖ init code
 //!       label: "det-{n}"
-//!   unknown_callers: true               # default: on when `enrol` is set
+//!   unknown_callers: true               # default: on with a policy and a `fetch: full` chain
 //! ```
 //!
 //! A policy is one item; every problem is reported at the `registry:`
@@ -188,7 +188,9 @@ pub(crate) fn enrol_config(
             policies.push(policy);
         }
     }
-    let unknown_callers = unknown_callers.unwrap_or(!policies.is_empty());
+    // On by default with a policy, where transactions are read.
+    let unknown_callers =
+        unknown_callers.unwrap_or(!policies.is_empty() && !full_chains.is_empty());
     if unknown_callers && full_chains.is_empty() && !followed.is_empty() {
         problems.push(
             "registry.unknown_callers: needs transactions and receipts; set `fetch: full` on a \
@@ -428,13 +430,13 @@ mod tests {
             false,
         );
         assert!(problems.is_empty(), "{problems:?}");
+        assert!(!config.unknown_callers, "off without a chain of full blocks");
         let policy = &config.policies[0];
         let Trigger::Factory { field, .. } = &policy.trigger else {
             panic!("a factory policy");
         };
         assert_eq!(*field, 1, "the first address argument");
         assert_eq!(policy.name, "enrol[0]");
-        assert!(!config.unknown_callers || problems.is_empty());
         let address: Address = "0x00000000000000000000000000000000000000bb"
             .parse()
             .expect("an address");
