@@ -637,6 +637,31 @@ mod tests {
     }
 
     #[test]
+    fn an_enrolment_problem_is_placed_at_the_registry_section_with_its_key_path() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("argus.yaml");
+        std::fs::write(
+            &path,
+            "chains:\n  - { chain: anvil, rpc: [\"http://127.0.0.1:1\"], fetch: { logs: {} } }\n\
+             rules: []\n\
+             registry:\n  enrol:\n    - { deployer: \"0x00000000000000000000000000000000000000aa\", label: \"v-{n}\" }\n\
+                 \x20   - { factory: \"0x00000000000000000000000000000000000000aa\", event: \"Made(\" }\n",
+        )
+        .expect("written");
+        let problems = load(&path).expect_err("two problems").0;
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 2, "{text:#?}");
+        // The `registry:` section's value starts on line 5.
+        assert!(problems.iter().all(|p| p.line == 5), "{text:#?}");
+        assert!(!text[1].contains('\n'), "one line: {text:#?}");
+        assert!(
+            text[0].contains("registry.enrol[0]: a deployer policy reads transactions"),
+            "{text:#?}"
+        );
+        assert!(text[1].contains("registry.enrol[1].event"), "{text:#?}");
+    }
+
+    #[test]
     fn items_keep_where_they_start() {
         let doc = ConfigDocument::parse(
             Path::new("dir/argus.yaml"),

@@ -288,8 +288,15 @@ fn policy(
         let event = match Event::parse(text) {
             Ok(event) => event,
             Err(error) => {
+                // The parser draws a caret over several lines: one line here.
+                let error = error
+                    .to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 problems.push(format!(
-                    "{at}.event: `{signature}` is not an event signature: {error}"
+                    "{at}.event: `{signature}` is not an event signature ({error}); write it \
+                     like \"CloneCreated(address indexed clone)\""
                 ));
                 return None;
             }
@@ -378,9 +385,7 @@ fn policy(
         problems.push(format!(
             "{at}.label: `{label}` gives every contract the same label; add {{n}} or {{address}}"
         ));
-    } else if let Err(error) =
-        argus_registry::validate_label(&label.replace(['{', '}'], ""))
-    {
+    } else if let Err(error) = argus_registry::validate_label(&label.replace(['{', '}'], "")) {
         problems.push(format!("{at}.label: {error}"));
     }
     for tag in &raw.tags {
@@ -430,7 +435,10 @@ mod tests {
             false,
         );
         assert!(problems.is_empty(), "{problems:?}");
-        assert!(!config.unknown_callers, "off without a chain of full blocks");
+        assert!(
+            !config.unknown_callers,
+            "off without a chain of full blocks"
+        );
         let policy = &config.policies[0];
         let Trigger::Factory { field, .. } = &policy.trigger else {
             panic!("a factory policy");
