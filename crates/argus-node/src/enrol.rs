@@ -413,7 +413,7 @@ impl Enroller {
             *before += 1;
             let n = onchain::enrolled_count(conn, self.chain, &policy.name)? + *before;
             let label = policy.label_for(n, address, block.header.number);
-            let (abi, abi_note) = self.abi_of(policy, registry);
+            let (abi, abi_note) = self.abi_of(policy, registry, conn, code_hash)?;
             work.findings.push(finding(
                 RULE_ENROLLED,
                 policy.severity,
@@ -447,17 +447,46 @@ impl Enroller {
     }
 
     /// The ABI a policy names: a deployment's on this chain, else an
-    /// artifact's. A name the registry does not hold enrolls the contract
-    /// without an ABI (its events still match `contract: tag:…` rules with
-    /// a signature) and says so in the alert.
-    fn abi_of(&self, policy: &EnrolPolicy, registry: &Registry) -> (JsonAbi, Option<String>) {
+    /// artifact's. Without a name, the ABI of the registered build output
+    /// whose runtime code has the same hash. A name the registry does not
+    /// hold, or no build output with that code, enrolls the contract without
+    /// an ABI (its events still match `contract: tag:…` rules with a
+    /// signature) and the alert says so.
+    fn abi_of(
+        &self,
+        policy: &EnrolPolicy,
+        registry: &Registry,
+        conn: &Connection,
+        code_hash: B256,
+    ) -> Result<(JsonAbi, Option<String>), NodeError> {
         let Some(name) = &policy.abi else {
-            return (JsonAbi::new(), None);
+            let found = onchain::by_code_hash(conn, self.chain, code_hash)?;
+            return Ok(match found.first() {
+                Some(entry) => (
+                    entry.abi.clone(),
+                    Some(format!(
+                        "ABI of {} (the same runtime code){}",
+                        entry.label,
+                        if found.len() > 1 {
+                            format!("; {} entries have this code", found.len())
+                        } else {
+                            String::new()
+                        }
+                    )),
+                ),
+                None => (
+                    JsonAbi::new(),
+                    Some(
+                        "no ABI: no registered build output has this runtime code; name one with `abi:`"
+                            .to_owned(),
+                    ),
+                ),
+            });
         };
         let found = registry
             .find(name, Scope::Chain(self.chain))
             .or_else(|_| registry.find(name, Scope::Artifacts));
-        match found {
+        Ok(match found {
             Ok(entry) => (entry.abi, None),
             Err(error) => (
                 JsonAbi::new(),
@@ -465,7 +494,7 @@ impl Enroller {
                     "no ABI: the policy's abi `{name}` is not usable ({error})"
                 )),
             ),
-        }
+        })
     }
 
     /// A transaction to a contract an unknown deployer created (earlier, or

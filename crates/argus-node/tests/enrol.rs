@@ -109,6 +109,8 @@ fn abi_artifact(label: &str) -> Contract {
         tags: BTreeSet::new(),
         implementation: None,
         label_given: true,
+        // The noter's build output: a clone with this code takes its ABI.
+        runtime_code_hash: Some(keccak256(noter_runtime())),
     }
 }
 
@@ -177,9 +179,11 @@ async fn a_factory_clone_and_a_deployer_s_creation_are_enrolled_and_watched_from
         &anvil,
         json!({
             "enrol": [
+                // No `abi:`: the registered build output with the clone's
+                // runtime code gives it.
                 { "name": "clones", "factory": format!("{factory:#x}"),
                   "event": "CloneCreated(address clone)", "label": "clone-{n}",
-                  "tags": ["clone"], "abi": "Noter" },
+                  "tags": ["clone"] },
                 { "name": "alice", "deployer": ALICE, "label": "alice-{n}", "abi": "Noter",
                   "severity": "high" },
             ],
@@ -220,7 +224,19 @@ rules:
         .unwrap();
     assert_eq!(entry.address, Some(clone));
     assert!(entry.tags.contains("clone"));
-    assert_eq!(entry.abi, noter_abi(), "the ABI the policy names");
+    assert_eq!(
+        entry.abi,
+        noter_abi(),
+        "the ABI of the build with the same code"
+    );
+    assert!(
+        enrolled.fields["abi_note"]
+            .as_str()
+            .unwrap()
+            .starts_with("ABI of Noter (the same runtime code)"),
+        "{}",
+        enrolled.fields
+    );
 
     // Its event in a later block matches the tag rule.
     let note = anvil.send(

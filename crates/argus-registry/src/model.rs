@@ -154,6 +154,10 @@ pub struct Contract {
     /// read from the file: the user names the entry this file belongs to, so
     /// a changed ABI from another file may become its new version.
     pub label_given: bool,
+    /// keccak256 of the runtime code in the build output
+    /// (`deployedBytecode`), when the file has it: a contract enrolled from
+    /// the chain with the same code takes this entry's ABI.
+    pub runtime_code_hash: Option<B256>,
 }
 
 /// The longest label the registry files: a label is a name people type and

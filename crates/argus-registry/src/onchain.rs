@@ -102,6 +102,7 @@ pub fn enrol(
         tags: enrolment.tags.clone(),
         implementation: None,
         label_given: true,
+        runtime_code_hash: None,
     };
     let outcome = import_in(conn, &contract, &now())?;
     conn.prepare_cached(
@@ -275,6 +276,7 @@ impl Registry {
             tags: request.tags.clone(),
             implementation: None,
             label_given: true,
+            runtime_code_hash: None,
         };
         let outcome = import_in(conn, &contract, &now)?;
         conn.prepare_cached(
@@ -489,4 +491,68 @@ pub fn forget_foreign_before(
             chain_to_sql(chain),
             i64::try_from(before_block).unwrap_or(i64::MAX)
         ])?)
+}
+
+/// Live entries (artifacts, and deployments on `chain`) whose build output's
+/// runtime code hashes to `code_hash`, artifacts first.
+pub fn by_code_hash(
+    conn: &Connection,
+    chain: ChainId,
+    code_hash: B256,
+) -> Result<Vec<Entry>, RegistryError> {
+    let ids: Vec<i64> = conn
+        .sqlite()
+        .prepare_cached(
+            "SELECT e.id FROM registry_code_hashes h JOIN registry_entries e ON e.id = h.entry_id \
+             WHERE h.code_hash = ?1 AND e.removed_at IS NULL \
+             AND (e.kind = 'artifact' OR e.chain_id = ?2) \
+             ORDER BY e.kind = 'deployment', e.label",
+        )?
+        .query_map(params![code_hash.to_string(), chain_to_sql(chain)], |row| {
+            row.get(0)
+        })?
+        .collect::<Result<_, _>>()?;
+    ids.into_iter()
+        .map(|id| db::entry_by_id(conn.sqlite(), id))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::{ImportHints, ImportOptions, load_path};
+    use alloy_primitives::{Bytes, keccak256};
+
+    #[test]
+    fn imported_build_output_is_found_by_its_runtime_code_hash() {
+        let project = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/foundry-project");
+        let contracts = load_path(&project, &ImportHints::default()).unwrap();
+        let mut registry = Registry::open_in_memory().unwrap();
+        registry
+            .import(&contracts, ImportOptions::default())
+            .unwrap();
+        let artifact: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(project.join("out/Token.sol/Token.json")).unwrap(),
+        )
+        .unwrap();
+        let runtime: Bytes = artifact["deployedBytecode"]["object"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let conn = registry.store().connect().unwrap();
+        let found = by_code_hash(&conn, ChainId(31337), keccak256(&runtime)).unwrap();
+        assert!(
+            found.iter().any(|e| e.label == "Token"),
+            "{:?}",
+            found.iter().map(|e| &e.label).collect::<Vec<_>>()
+        );
+        assert!(
+            by_code_hash(&conn, ChainId(31337), B256::ZERO)
+                .unwrap()
+                .is_empty()
+        );
+    }
 }

@@ -51,3 +51,11 @@ CREATE TABLE registry_foreign_creations (
     PRIMARY KEY (chain_id, address)
 ) WITHOUT ROWID;
 CREATE INDEX registry_foreign_creations_by_block ON registry_foreign_creations (chain_id, block_hash);
+
+-- The runtime code hash of an imported build output (`deployedBytecode`),
+-- so a contract enrolled from the chain with that code takes its ABI.
+CREATE TABLE registry_code_hashes (
+    entry_id  INTEGER PRIMARY KEY REFERENCES registry_entries (id),
+    code_hash TEXT NOT NULL
+);
+CREATE INDEX registry_code_hashes_by_hash ON registry_code_hashes (code_hash);

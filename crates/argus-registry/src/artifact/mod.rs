@@ -581,7 +581,21 @@ fn load_plain_abi(value: &Value, source: Source) -> Result<Loaded, ImportProblem
         tags: BTreeSet::new(),
         implementation: None,
         label_given: false,
+        runtime_code_hash: runtime_code_hash(value),
     }]))
+}
+
+/// keccak256 of a build output's runtime code: `deployedBytecode` as a
+/// string (Hardhat) or `{ "object": … }` (Foundry). None when absent,
+/// empty (an interface) or not hex (unlinked library placeholders).
+pub(crate) fn runtime_code_hash(value: &Value) -> Option<alloy_primitives::B256> {
+    let code = match value.get("deployedBytecode")? {
+        Value::String(text) => text.as_str(),
+        Value::Object(map) => map.get("object")?.as_str()?,
+        _ => return None,
+    };
+    let bytes = code.parse::<alloy_primitives::Bytes>().ok()?;
+    (!bytes.is_empty()).then(|| alloy_primitives::keccak256(&bytes))
 }
 
 #[cfg(test)]

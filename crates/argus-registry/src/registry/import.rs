@@ -372,6 +372,9 @@ fn import_one(
         )?;
         db::insert_version(conn, id, 1, hash, &json, &contract.source, now)?;
         db::add_tags(conn, id, &contract.tags)?;
+        if let Some(code_hash) = contract.runtime_code_hash {
+            db::set_code_hash(conn, id, code_hash)?;
+        }
         db::record_change(
             conn,
             now,
@@ -460,6 +463,9 @@ fn import_one(
         if status == ImportStatus::Unchanged {
             status = ImportStatus::NewVersion;
         }
+    }
+    if let Some(code_hash) = contract.runtime_code_hash {
+        db::set_code_hash(conn, id, code_hash)?;
     }
     let added = db::add_tags(conn, id, &contract.tags)?;
     if !added.is_empty() {

@@ -100,6 +100,7 @@ impl Entry {
             tags: self.tags,
             implementation: self.implementation,
             label_given: false,
+            runtime_code_hash: None,
         }
     }
 }
