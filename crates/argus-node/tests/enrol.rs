@@ -374,6 +374,17 @@ async fn a_planned_create2_address_is_judged_by_the_code_that_appears() {
             .all(|p| p.status == argus_registry::onchain::PlannedStatus::Deployed)
             .then_some(())
     });
+
+    // A reorg orphaning the right deployment's block: that plan waits again
+    // (the code is gone on the new branch), the other stays deployed.
+    anvil.reorg(1, json!([]));
+    argus_testkit::wait_for("the plan waiting again", Duration::from_secs(30), || {
+        let plans = registry.planned().unwrap();
+        let status = |label: &str| plans.iter().find(|p| p.label == label).map(|p| p.status);
+        (status("Noter") == Some(argus_registry::onchain::PlannedStatus::Planned)
+            && status("NoterWrongBuild") == Some(argus_registry::onchain::PlannedStatus::Deployed))
+        .then_some(())
+    });
     node.stop().await;
 }
 
