@@ -507,7 +507,22 @@ impl Enroller {
         ours: &HashSet<Address>,
         work: &mut Work,
     ) -> Result<(), NodeError> {
+        // Our contracts' logs by transaction: usually few, so the block's
+        // other transactions cost one lookup each.
+        let mut touched_by: BTreeMap<B256, Vec<Address>> = BTreeMap::new();
+        for log in block.logs.iter().filter(|log| ours.contains(&log.address)) {
+            let touched = touched_by.entry(log.tx_hash).or_default();
+            if !touched.contains(&log.address) {
+                touched.push(log.address);
+            }
+        }
+        if touched_by.is_empty() {
+            return Ok(());
+        }
         for tx in &block.transactions {
+            let Some(touched) = touched_by.get(&tx.hash) else {
+                continue;
+            };
             let caller = match (tx.to, tx.receipt.as_ref().and_then(|r| r.contract_address)) {
                 (Some(to), _) => to,
                 (None, Some(created)) => created,
@@ -516,16 +531,6 @@ impl Enroller {
             if ours.contains(&caller) {
                 continue;
             }
-            let touched: Vec<Address> = {
-                let mut touched: Vec<Address> = block
-                    .logs
-                    .iter()
-                    .filter(|log| log.tx_hash == tx.hash && ours.contains(&log.address))
-                    .map(|log| log.address)
-                    .collect();
-                touched.dedup();
-                touched
-            };
             let Some(first) = touched.first() else {
                 continue;
             };
