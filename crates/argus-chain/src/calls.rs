@@ -178,6 +178,21 @@ impl RpcPool {
             .await
     }
 
+    /// `eth_getCode` of each address at `at`, in JSON-RPC batches: the
+    /// runtime code (empty where there is none), in the order asked.
+    pub async fn codes(
+        &self,
+        addresses: &[Address],
+        at: BlockId,
+    ) -> Result<Vec<alloy_primitives::Bytes>, RpcError> {
+        let params: Vec<String> = addresses
+            .iter()
+            .map(|address| format!("[\"{address:#x}\",{}]", at.tag_param()))
+            .collect();
+        self.call_batch("eth_getCode", &params, |_, raw| parse::bytes(raw))
+            .await
+    }
+
     /// `eth_call` of `data` on `to` at `at`: the return data. A revert is
     /// the node's error (`RpcError::Rpc`, with its data).
     pub async fn eth_call(

@@ -30,6 +30,7 @@
 
 use std::time::Duration;
 
+use alloy_primitives::Address;
 use argus_core::{Block, BlockRef, ChainId};
 use serde::{Deserialize, Deserializer};
 use tokio::sync::watch;
@@ -298,6 +299,28 @@ impl BlockFollower {
     /// The configuration.
     pub fn config(&self) -> &FollowerConfig {
         &self.config
+    }
+
+    /// Adds `addresses` to the log filter when the follower fetches the logs
+    /// of listed addresses only (`fetch: { logs: { addresses: [...] } }`),
+    /// so a contract that joined the registry while running is fetched from
+    /// the next block on. Fetching every log, or full blocks, needs nothing.
+    /// Returns how many addresses were new.
+    pub fn watch_addresses(&mut self, addresses: impl IntoIterator<Item = Address>) -> usize {
+        let FetchMode::Logs {
+            addresses: Some(list),
+        } = &mut self.config.fetch
+        else {
+            return 0;
+        };
+        let mut added = 0;
+        for address in addresses {
+            if !list.contains(&address) {
+                list.push(address);
+                added += 1;
+            }
+        }
+        added
     }
 
     /// The next event; waits for the chain to move when there is none.

@@ -315,3 +315,114 @@ fn a_factory_made_contract_without_a_name_is_left_out_with_a_warning() {
         "{text}"
     );
 }
+
+#[test]
+fn planned_addresses_are_computed_listed_and_a_salt_createx_refuses_is_refused() {
+    use alloy_primitives::{Address, B256, Bytes, keccak256};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let artifact = testdata("foundry-project/out/Token.sol/Token.json");
+    let parsed: Value = serde_json::from_slice(&std::fs::read(&artifact).unwrap()).unwrap();
+    let code = |key: &str| {
+        parsed[key]["object"]
+            .as_str()
+            .unwrap()
+            .parse::<Bytes>()
+            .unwrap()
+    };
+    let salt = format!("0x{}", "11".repeat(32));
+
+    // CREATE2 through the deterministic deployer, the init code and the
+    // expected runtime hash from the artifact.
+    let plan = json_of(
+        &data,
+        &[
+            "registry",
+            "plan",
+            "--chain",
+            "anvil",
+            "--label",
+            "TokenV2",
+            "--create2",
+            "--salt",
+            &salt,
+            "--artifact",
+            artifact.to_str().unwrap(),
+            "--tag",
+            "planned",
+        ],
+    );
+    let deployer: Address = "0x4e59b44847b379578588920ca78fbf26c0b4956c"
+        .parse()
+        .unwrap();
+    let expected = deployer.create2(salt.parse::<B256>().unwrap(), keccak256(code("bytecode")));
+    assert_eq!(plan["address"], expected.to_checksum(None), "{plan:#}");
+    assert_eq!(
+        plan["expected_code_hash"],
+        keccak256(code("deployedBytecode")).to_string()
+    );
+    assert_eq!(plan["status"], "planned");
+    assert_eq!(plan["derivation"]["kind"], "create2");
+
+    // CREATE by a deployer at a nonce: anvil's first deployment address.
+    let first = run_ok(
+        &data,
+        &[
+            "registry",
+            "plan",
+            "--chain",
+            "anvil",
+            "--label",
+            "First",
+            "--deployer",
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+            "--nonce",
+            "0",
+            "--code-hash",
+            &format!("0x{}", "ab".repeat(32)),
+        ],
+    );
+    assert!(
+        first.contains("planned First at 0x5FbDB2315678afecb367f032d93F642f64180aa3 on anvil"),
+        "{first}"
+    );
+
+    // Listed as planned, with the plan in the JSON.
+    let table = run_ok(&data, &["registry", "list"]);
+    let row = table.lines().find(|l| l.contains("TokenV2")).unwrap();
+    assert!(row.contains("planned"), "{table}");
+    let list = json_of(&data, &["registry", "list"]);
+    let token = list["contracts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["label"] == "TokenV2")
+        .unwrap();
+    assert_eq!(token["planned"]["status"], "planned");
+    assert_eq!(token["tags"][0], "planned");
+    assert!(!token["abi_hash"].is_null());
+
+    // CreateX reverts on a sender-protected salt whose 21st byte is 0x02:
+    // refused, nothing filed.
+    let sender = "f39fd6e51aad88f6f4ce6ab8827279cfffb92266";
+    let bad_salt = format!("0x{sender}02{}", "00".repeat(11));
+    argus(&data)
+        .args([
+            "registry",
+            "plan",
+            "--chain",
+            "anvil",
+            "--label",
+            "Bad",
+            "--createx",
+            "create3",
+            "--sender",
+        ])
+        .arg(format!("0x{sender}"))
+        .args(["--salt", &bad_salt])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("CreateX refuses this salt"));
+    let list = json_of(&data, &["registry", "list"]);
+    assert_eq!(list["contracts"].as_array().unwrap().len(), 2);
+}

@@ -13,6 +13,7 @@ use argus_registry::Registry;
 use argus_rules::Engine;
 use tokio::sync::watch;
 
+use crate::enrol::{self, Enroller};
 use crate::record::Recorder;
 use crate::upgrades::UpgradesConfig;
 use crate::watches::Watches;
@@ -30,6 +31,8 @@ pub(crate) struct ChainContext {
     /// The bots, whose wallets the key-use watch reads.
     pub(crate) bots:
         std::sync::Arc<std::collections::BTreeMap<String, argus_incident::policy::BotConfig>>,
+    /// `registry.enrol`: new contracts that join the registry by themselves.
+    pub(crate) enrol: std::sync::Arc<crate::config::EnrolConfig>,
 }
 
 /// Follows one chain, rebuilding from the store after a retryable failure
@@ -87,6 +90,8 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
     let mut registry = Registry::open(&context.store).map_err(retry)?;
     let mut seen_change = latest_change(&registry).map_err(retry)?;
     let directory = directory::load(&registry).map_err(retry)?;
+    let mut ours = directory::addresses_on(&directory, chain);
+    let enroller = Enroller::new(chain, &context.enrol);
     let mut engine = Engine::new(context.rules.clone(), &directory);
     for problem in engine.binding_problems() {
         tracing::warn!(
@@ -140,7 +145,9 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
     .map_err(retry)?;
     if !start_findings.is_empty() {
         seen_change = latest_change(&registry).map_err(retry)?;
-        engine.set_directory(&directory::load(&registry).map_err(retry)?);
+        let directory = directory::load(&registry).map_err(retry)?;
+        ours = directory::addresses_on(&directory, chain);
+        engine.set_directory(&directory);
         context
             .recorder
             .commit(
@@ -153,6 +160,8 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
             .map_err(retry)?;
     }
     let mut follower = BlockFollower::new(pool.clone(), setup.follower.clone(), cursor);
+    // A log filter by address follows the registry.
+    follower.watch_addresses(ours.iter().copied());
     tracing::info!(chain = chain.0, "following {}", chain.name());
     loop {
         let event = match follower.next().await {
@@ -177,15 +186,29 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                     .await
                     .map_err(retry)?,
             );
-            engine.set_directory(&directory::load(&registry).map_err(retry)?);
+            let directory = directory::load(&registry).map_err(retry)?;
+            ours = directory::addresses_on(&directory, chain);
+            follower.watch_addresses(ours.iter().copied());
+            engine.set_directory(&directory);
             tracing::info!(chain = chain.0, "registry changed; watching its contracts");
         }
         let mut key_use_progress = None;
+        let mut enrolled = enrol::Work::default();
         let (findings, reverted) = match &event {
             ChainEvent::Committed(blocks) => {
                 let scope = chain.0.to_string();
                 let mut findings = watch_findings;
-                // The watches first: an upgrade moves the directory the
+                // Deployments seen on chain, planned addresses, unknown callers.
+                let prepared = enroller.prepare(blocks, &conn, &ours).map_err(retry)?;
+                let codes = enroller
+                    .read_codes(blocks, &prepared, &pool)
+                    .await
+                    .map_err(retry)?;
+                enrolled = enroller
+                    .finish(blocks, prepared, codes, &conn, &registry, &ours)
+                    .map_err(retry)?;
+                findings.append(&mut enrolled.findings);
+                // The watches next: an upgrade moves the directory the
                 // rules then decode with.
                 let seen = watches
                     .committed(&pool, &mut registry, blocks)
@@ -193,7 +216,10 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                     .map_err(retry)?;
                 if seen.registry_moved {
                     seen_change = latest_change(&registry).map_err(retry)?;
-                    engine.set_directory(&directory::load(&registry).map_err(retry)?);
+                    let directory = directory::load(&registry).map_err(retry)?;
+                    ours = directory::addresses_on(&directory, chain);
+                    follower.watch_addresses(ours.iter().copied());
+                    engine.set_directory(&directory);
                 }
                 findings.extend(seen.findings);
                 let now_ms = context.recorder.clock.now_ms();
@@ -211,6 +237,13 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                         &block.header,
                     );
                     findings.extend(all_findings(state.await, &scope));
+                    // A contract enrolled in this block is watched in the
+                    // batch's next blocks too, before the registry is read.
+                    if enrolled.enrolled_in(block.header.hash) {
+                        let mut directory = directory::load(&registry).map_err(retry)?;
+                        directory.entries.extend(enrolled.directory_entries(chain));
+                        engine.set_directory(&directory);
+                    }
                 }
                 (findings, Vec::new())
             }
@@ -241,7 +274,12 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                     if let Some(progress) = &key_use_progress {
                         progress.save(tx)?;
                     }
-                    argus_chain::db::apply(tx, chain, &event, retain).map_err(NodeError::from)
+                    argus_chain::db::apply(tx, chain, &event, retain)?;
+                    enrolled.write(tx, chain)?;
+                    if let ChainEvent::Reverted(blocks) = &event {
+                        enrol::unwind(tx, chain, blocks)?;
+                    }
+                    Ok::<(), NodeError>(())
                 },
                 || {
                     context.live.set_tip(chain, tip);

@@ -29,9 +29,11 @@ use argus_chain::ChainSetup;
 use argus_sources::SignalsConfig;
 
 mod audit;
+mod enrol;
 mod server;
 
 pub use audit::{AuditConfig, Witness};
+pub use enrol::{EnrolConfig, EnrolPolicy, Trigger};
 
 pub use server::{
     DEFAULT_READY_MAX_LAG, PublicConfig, PublicContract, PublicSystem, RateLimitConfig,
@@ -242,6 +244,9 @@ pub struct Loaded {
     pub rule_files: Vec<PathBuf>,
     pub alerting: AlertingConfig,
     pub registry_imports: Vec<PathBuf>,
+    /// `registry.enrol` and `registry.unknown_callers`: new contracts on
+    /// the chains that join the registry by themselves.
+    pub enrol: EnrolConfig,
     pub signals: SignalsConfig,
     pub audit: AuditConfig,
     /// The incident policy: kinds, severities, playbooks, bots.
@@ -261,6 +266,12 @@ struct RegistrySection {
     /// Build outputs imported (idempotently) when the daemon starts.
     #[serde(default)]
     import: Vec<String>,
+    /// Enrolment policies (typed in `config/enrol.rs`).
+    #[serde(default)]
+    enrol: Vec<serde_json::Value>,
+    /// Report contracts created by others that call ours.
+    #[serde(default)]
+    unknown_callers: Option<bool>,
 }
 
 /// One entry of a chain's `rpc:` list: a URL, or an endpoint in full.
@@ -313,12 +324,36 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
         out.push(1, 1, "no `chains:` to follow; add one, e.g. `chains: [{ chain: anvil, rpc: [ws://127.0.0.1:8545] }]`");
     }
 
-    let registry_imports = match &doc.registry {
-        Some(raw) => out
-            .item::<RegistrySection>("registry", raw)
-            .map(|r| r.import.iter().map(|p| doc.resolve(p)).collect::<Vec<_>>())
-            .unwrap_or_default(),
-        None => Vec::new(),
+    let registry_section = doc
+        .registry
+        .as_ref()
+        .and_then(|raw| out.item::<RegistrySection>("registry", raw));
+    let registry_imports = registry_section
+        .as_ref()
+        .map(|r| r.import.iter().map(|p| doc.resolve(p)).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let enrol = match (&registry_section, &doc.registry) {
+        (Some(section), Some(raw)) => {
+            let followed: Vec<ChainId> = chains.iter().map(|c| c.follower.chain).collect();
+            let full: Vec<ChainId> = chains
+                .iter()
+                .filter(|c| c.follower.fetch == argus_chain::FetchMode::Full)
+                .map(|c| c.follower.chain)
+                .collect();
+            let mut problems = Vec::new();
+            let enrol = enrol::enrol_config(
+                &section.enrol,
+                section.unknown_callers,
+                &followed,
+                &full,
+                &mut problems,
+            );
+            for problem in problems {
+                out.at(raw, problem);
+            }
+            enrol
+        }
+        _ => EnrolConfig::default(),
     };
     for (import, raw) in registry_imports
         .iter()
@@ -510,6 +545,7 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
             rule_files,
             alerting,
             registry_imports,
+            enrol,
             signals,
             audit,
             incidents,
@@ -618,6 +654,31 @@ mod tests {
             "{}",
             error.0[0].message
         );
+    }
+
+    #[test]
+    fn an_enrolment_problem_is_placed_at_the_registry_section_with_its_key_path() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("argus.yaml");
+        std::fs::write(
+            &path,
+            "chains:\n  - { chain: anvil, rpc: [\"http://127.0.0.1:1\"], fetch: { logs: {} } }\n\
+             rules: []\n\
+             registry:\n  enrol:\n    - { deployer: \"0x00000000000000000000000000000000000000aa\", label: \"v-{n}\" }\n\
+                 \x20   - { factory: \"0x00000000000000000000000000000000000000aa\", event: \"Made(\" }\n",
+        )
+        .expect("written");
+        let problems = load(&path).expect_err("two problems").0;
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 2, "{text:#?}");
+        // The `registry:` section's value starts on line 5.
+        assert!(problems.iter().all(|p| p.line == 5), "{text:#?}");
+        assert!(!text[1].contains('\n'), "one line: {text:#?}");
+        assert!(
+            text[0].contains("registry.enrol[0]: a deployer policy reads transactions"),
+            "{text:#?}"
+        );
+        assert!(text[1].contains("registry.enrol[1].event"), "{text:#?}");
     }
 
     #[test]

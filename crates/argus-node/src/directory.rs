@@ -45,6 +45,19 @@ pub fn from_entries(entries: &[Entry]) -> ContractDirectory {
     directory
 }
 
+/// The addresses the directory holds on `chain`: "ours".
+pub fn addresses_on(
+    directory: &ContractDirectory,
+    chain: ChainId,
+) -> std::collections::HashSet<Address> {
+    directory
+        .entries
+        .iter()
+        .filter(|e| e.chain == chain)
+        .map(|e| e.address)
+        .collect()
+}
+
 /// Adds `other`'s functions, events and errors that `abi` lacks.
 fn merge(abi: &mut JsonAbi, other: &JsonAbi) {
     for (name, functions) in &other.functions {

@@ -30,10 +30,12 @@
 mod chain;
 pub mod config;
 pub mod directory;
+pub mod enrol;
 pub mod heartbeat;
 mod incidents;
 mod keyuse;
 mod record;
+pub mod registry_feed;
 mod signals;
 pub mod state;
 mod upgrades;
@@ -78,6 +80,8 @@ pub struct NodeConfig {
     pub heartbeat: Option<heartbeat::HeartbeatConfig>,
     /// How upgrades of registered proxies are judged.
     pub upgrades: UpgradesConfig,
+    /// `registry.enrol`: new contracts that join the registry by themselves.
+    pub enrol: config::EnrolConfig,
 }
 
 impl From<&config::Loaded> for NodeConfig {
@@ -90,6 +94,7 @@ impl From<&config::Loaded> for NodeConfig {
             incidents: loaded.incidents.clone(),
             heartbeat: loaded.heartbeat.clone(),
             upgrades: loaded.upgrades.clone(),
+            enrol: loaded.enrol.clone(),
         }
     }
 }
@@ -463,6 +468,17 @@ impl NodeBuilder {
                     Ok(())
                 });
             }
+            // Registry changes are signals when a rule reads them.
+            let reads_registry = self.config.rules.rules().iter().any(|rule| {
+                matches!(&rule.matcher, argus_rules::Matcher::Signal { name } if name == registry_feed::SIGNAL)
+            });
+            if reads_registry {
+                let feed = registry_feed::run(store.clone(), tx.clone(), stopping.clone());
+                tasks.spawn(async move {
+                    feed.await;
+                    Ok(())
+                });
+            }
             signal_inlet = Some(tx);
             let mut stop = stopping.clone();
             let task = signals::evaluate(
@@ -496,8 +512,10 @@ impl NodeBuilder {
             ));
         }
         let bots = Arc::new(self.config.incidents.bots.clone());
+        let enrol = Arc::new(self.config.enrol.clone());
         for setup in self.config.chains {
             let context = ChainContext {
+                enrol: enrol.clone(),
                 store: store.clone(),
                 rules: self.config.rules.clone(),
                 recorder: recorder.clone(),

@@ -69,6 +69,7 @@ fn deployment(label: &str, address: Address, abi: JsonAbi) -> Contract {
         tags: Default::default(),
         implementation: None,
         label_given: true,
+        runtime_code_hash: None,
     }
 }
 

@@ -462,6 +462,20 @@ pub(crate) fn set_source(
     Ok(())
 }
 
+/// Remembers the runtime code hash of an entry's build output.
+pub(crate) fn set_code_hash(
+    conn: &Connection,
+    entry_id: i64,
+    code_hash: B256,
+) -> Result<(), RegistryError> {
+    conn.prepare_cached(
+        "INSERT INTO registry_code_hashes (entry_id, code_hash) VALUES (?1, ?2) \
+         ON CONFLICT (entry_id) DO UPDATE SET code_hash = excluded.code_hash",
+    )?
+    .execute(params![entry_id, code_hash.to_string()])?;
+    Ok(())
+}
+
 /// Sets or clears `removed_at` (soft delete / revival).
 pub(crate) fn set_removed(
     conn: &Connection,

@@ -12,9 +12,11 @@
 
 pub mod artifact;
 mod db;
+pub mod derive;
 mod error;
 mod export;
 mod model;
+pub mod onchain;
 mod registry;
 
 pub use artifact::{ImportError, ImportErrors, ImportHints, ImportProblem, load_path, load_paths};

@@ -71,6 +71,13 @@ pub enum SourceFormat {
     HardhatDeploy,
     /// A bare ABI: a JSON array, or an object with an `abi` key.
     Abi,
+    /// Enrolled by the daemon from the chain (a watched deployer's or
+    /// factory's new contract); the ABI is another entry's. Never detected
+    /// in a file.
+    OnChain,
+    /// Registered by `argus registry plan` before any code is at the
+    /// address. Never detected in a file.
+    Planned,
 }
 
 impl SourceFormat {
@@ -91,6 +98,8 @@ impl SourceFormat {
             Self::HardhatArtifact => "hardhat-artifact",
             Self::HardhatDeploy => "hardhat-deploy",
             Self::Abi => "abi",
+            Self::OnChain => "on-chain",
+            Self::Planned => "planned",
         }
     }
 }
@@ -106,6 +115,7 @@ impl FromStr for SourceFormat {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
+            .chain([Self::OnChain, Self::Planned])
             .find(|format| format.as_str() == text)
             .ok_or_else(|| {
                 format!(
@@ -144,6 +154,10 @@ pub struct Contract {
     /// read from the file: the user names the entry this file belongs to, so
     /// a changed ABI from another file may become its new version.
     pub label_given: bool,
+    /// keccak256 of the runtime code in the build output
+    /// (`deployedBytecode`), when the file has it: a contract enrolled from
+    /// the chain with the same code takes this entry's ABI.
+    pub runtime_code_hash: Option<B256>,
 }
 
 /// The longest label the registry files: a label is a name people type and

@@ -72,6 +72,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "bot submissions",
         sql: include_str!("../migrations/0010_bot_submissions.sql"),
     },
+    Migration {
+        version: 11,
+        name: "registry onchain",
+        sql: include_str!("../migrations/0011_registry_onchain.sql"),
+    },
 ];
 
 /// The highest schema version this binary knows.

@@ -13,6 +13,7 @@ pub(crate) mod lint;
 pub(crate) mod metrics;
 pub(crate) mod records;
 pub(crate) mod registry;
+pub(crate) mod registry_plan;
 pub(crate) mod replay;
 pub(crate) mod rules;
 pub(crate) mod run;

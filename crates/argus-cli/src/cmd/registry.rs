@@ -48,6 +48,10 @@ pub(crate) enum RegistryCommand {
     Export(ExportArgs),
     /// Print the change feed (what was added, changed, removed).
     Changes(ChangesArgs),
+    /// Register a planned deterministic deployment (CREATE with a nonce,
+    /// CREATE2, CreateX) before it exists: `argus run` alerts when code
+    /// appears there, critically when its hash is not the expected one.
+    Plan(super::registry_plan::PlanArgs),
 }
 
 /// Which file format to read.
@@ -310,6 +314,7 @@ pub(crate) fn run(global: &GlobalArgs, command: RegistryCommand) -> anyhow::Resu
         }
         RegistryCommand::Export(args) => export(global, args),
         RegistryCommand::Changes(args) => changes(global, args),
+        RegistryCommand::Plan(args) => super::registry_plan::plan(global, args),
     }
 }
 
@@ -477,8 +482,25 @@ fn list(global: &GlobalArgs, args: ListArgs) -> anyhow::Result<ExitCode> {
         include_removed: args.all,
     };
     let entries = registry.list(&filter)?;
+    let plans: std::collections::HashMap<i64, argus_registry::onchain::Planned> = registry
+        .planned()?
+        .into_iter()
+        .map(|p| (p.entry_id, p))
+        .collect();
     if args.json {
-        let items: Vec<Value> = entries.iter().map(entry_json).collect();
+        let items: Vec<Value> = entries
+            .iter()
+            .map(|e| {
+                let mut item = entry_json(e);
+                if let (Some(plan), Value::Object(map)) = (plans.get(&e.id), &mut item) {
+                    map.insert(
+                        "planned".to_owned(),
+                        super::registry_plan::planned_json(plan),
+                    );
+                }
+                item
+            })
+            .collect();
         return output::json_pretty(&json!({ "contracts": items })).map(|()| ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = entries
@@ -494,7 +516,13 @@ fn list(global: &GlobalArgs, args: ListArgs) -> anyhow::Result<ExitCode> {
                     .map(|a| a.to_checksum(None))
                     .unwrap_or_else(|| "-".into()),
                 label,
-                e.kind.to_string(),
+                match plans.get(&e.id).map(|p| p.status) {
+                    Some(argus_registry::onchain::PlannedStatus::Planned) => "planned".to_owned(),
+                    Some(argus_registry::onchain::PlannedStatus::Deployed) => {
+                        "deployment (planned)".to_owned()
+                    }
+                    None => e.kind.to_string(),
+                },
                 format!("v{}", e.abi_version),
                 e.tags.iter().cloned().collect::<Vec<_>>().join(","),
                 e.implementation

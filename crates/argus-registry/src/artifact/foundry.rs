@@ -229,7 +229,7 @@ pub(crate) fn load_broadcast(
     let mut contracts = Vec::new();
     for (name, field, address, arguments) in created {
         let address = parse_address_field(address, &field)?;
-        let abi = find_abi(index, &out_dir, &name)?;
+        let (abi, runtime_code_hash) = find_abi(index, &out_dir, &name)?;
         let implementation = if name.ends_with("Proxy") {
             arguments
                 .and_then(Value::as_array)
@@ -247,15 +247,21 @@ pub(crate) fn load_broadcast(
             tags: BTreeSet::new(),
             implementation,
             label_given: false,
+            runtime_code_hash,
         });
     }
     Ok(Loaded::Contracts(contracts))
 }
 
-/// The ABI of `name` from the build output.
-fn find_abi(index: &OutIndex, out_dir: &Path, name: &str) -> Result<JsonAbi, ImportProblem> {
+/// The ABI of `name` from the build output, with its runtime code hash.
+fn find_abi(
+    index: &OutIndex,
+    out_dir: &Path,
+    name: &str,
+) -> Result<(JsonAbi, Option<alloy_primitives::B256>), ImportProblem> {
     let candidates = index.by_name.get(name).map(Vec::as_slice).unwrap_or(&[]);
     let mut found: Vec<(PathBuf, JsonAbi)> = Vec::new();
+    let mut runtime_code_hash = None;
     for candidate in candidates {
         let unreadable = |message: String| ImportProblem::ArtifactUnreadable {
             contract: name.to_owned(),
@@ -268,6 +274,9 @@ fn find_abi(index: &OutIndex, out_dir: &Path, name: &str) -> Result<JsonAbi, Imp
             .get("abi")
             .ok_or_else(|| unreadable("no `abi`".to_owned()))?;
         let abi = parse_abi(abi_value).map_err(|p| unreadable(p.to_string()))?;
+        if found.is_empty() {
+            runtime_code_hash = super::runtime_code_hash(&value);
+        }
         found.push((candidate.clone(), abi));
     }
     let Some((_, first)) = found.first() else {
@@ -283,7 +292,7 @@ fn find_abi(index: &OutIndex, out_dir: &Path, name: &str) -> Result<JsonAbi, Imp
             candidates: found.into_iter().map(|(path, _)| path).collect(),
         });
     }
-    Ok(found.swap_remove(0).1)
+    Ok((found.swap_remove(0).1, runtime_code_hash))
 }
 
 /// A `forge build` artifact: an interface, labelled by its file stem.
@@ -333,6 +342,7 @@ pub(crate) fn load_artifact(value: &Value, source: Source) -> Result<Loaded, Imp
         tags: BTreeSet::new(),
         implementation: None,
         label_given: false,
+        runtime_code_hash: super::runtime_code_hash(value),
     }]))
 }
 

@@ -31,6 +31,7 @@ pub(crate) fn load_artifact(value: &Value, source: Source) -> Result<Loaded, Imp
         tags: BTreeSet::new(),
         implementation: None,
         label_given: false,
+        runtime_code_hash: super::runtime_code_hash(value),
     }]))
 }
 
@@ -104,5 +105,6 @@ pub(crate) fn load_deployment(
         tags: BTreeSet::new(),
         implementation,
         label_given: false,
+        runtime_code_hash: super::runtime_code_hash(value),
     }]))
 }

@@ -368,7 +368,10 @@ impl<'h> Loader<'h> {
             SourceFormat::FoundryArtifact => foundry::load_artifact(&value, source),
             SourceFormat::HardhatArtifact => hardhat::load_artifact(&value, source),
             SourceFormat::HardhatDeploy => hardhat::load_deployment(&value, source, self.hints),
-            SourceFormat::Abi => load_plain_abi(&value, source),
+            // Not file formats; a file is read as the ABI it holds.
+            SourceFormat::Abi | SourceFormat::OnChain | SourceFormat::Planned => {
+                load_plain_abi(&value, source)
+            }
         };
         match loaded {
             Ok(Loaded::Contracts(contracts)) => {
@@ -578,7 +581,21 @@ fn load_plain_abi(value: &Value, source: Source) -> Result<Loaded, ImportProblem
         tags: BTreeSet::new(),
         implementation: None,
         label_given: false,
+        runtime_code_hash: runtime_code_hash(value),
     }]))
+}
+
+/// keccak256 of a build output's runtime code: `deployedBytecode` as a
+/// string (Hardhat) or `{ "object": … }` (Foundry). None when absent,
+/// empty (an interface) or not hex (unlinked library placeholders).
+pub(crate) fn runtime_code_hash(value: &Value) -> Option<alloy_primitives::B256> {
+    let code = match value.get("deployedBytecode")? {
+        Value::String(text) => text.as_str(),
+        Value::Object(map) => map.get("object")?.as_str()?,
+        _ => return None,
+    };
+    let bytes = code.parse::<alloy_primitives::Bytes>().ok()?;
+    (!bytes.is_empty()).then(|| alloy_primitives::keccak256(&bytes))
 }
 
 #[cfg(test)]

@@ -301,6 +301,23 @@ fn free_label(
     }
 }
 
+/// Files one contract inside the caller's transaction (the daemon's
+/// enrolment, a plan): what [`Registry::import`] does for each contract of
+/// its batch, a conflict refused the same way.
+pub(crate) fn import_in(
+    conn: &rusqlite::Connection,
+    contract: &Contract,
+    now: &str,
+) -> Result<ImportOutcome, RegistryError> {
+    crate::model::check_storable(std::slice::from_ref(contract))?;
+    match import_one(conn, contract, now, &mut Vec::new())? {
+        Step::Filed(outcome) => Ok(outcome),
+        Step::Conflict(conflict) => Err(RegistryError::SourceConflict {
+            conflicts: vec![conflict],
+        }),
+    }
+}
+
 fn import_one(
     conn: &rusqlite::Connection,
     contract: &Contract,
@@ -355,6 +372,9 @@ fn import_one(
         )?;
         db::insert_version(conn, id, 1, hash, &json, &contract.source, now)?;
         db::add_tags(conn, id, &contract.tags)?;
+        if let Some(code_hash) = contract.runtime_code_hash {
+            db::set_code_hash(conn, id, code_hash)?;
+        }
         db::record_change(
             conn,
             now,
@@ -443,6 +463,9 @@ fn import_one(
         if status == ImportStatus::Unchanged {
             status = ImportStatus::NewVersion;
         }
+    }
+    if let Some(code_hash) = contract.runtime_code_hash {
+        db::set_code_hash(conn, id, code_hash)?;
     }
     let added = db::add_tags(conn, id, &contract.tags)?;
     if !added.is_empty() {

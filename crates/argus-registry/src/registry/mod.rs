@@ -32,6 +32,7 @@ use crate::model::{Contract, ContractKind, Source};
 
 pub(crate) use edit::label_rule_broken;
 pub use edit::validate_label;
+pub(crate) use import::import_in;
 pub use import::{ImportOptions, ImportOutcome, ImportStatus, ImportSummary};
 
 /// One contract as the registry keeps it, with its latest ABI.
@@ -99,6 +100,7 @@ impl Entry {
             tags: self.tags,
             implementation: self.implementation,
             label_given: false,
+            runtime_code_hash: None,
         }
     }
 }
@@ -235,7 +237,7 @@ pub struct ListFilter {
 #[derive(Debug)]
 pub struct Registry {
     store: Store,
-    conn: Connection,
+    pub(crate) conn: Connection,
 }
 
 /// Now, as RFC 3339 in UTC (`Z`), the fraction's trailing zeros dropped
@@ -277,7 +279,7 @@ impl Registry {
         &self.store
     }
 
-    fn conn(&self) -> &rusqlite::Connection {
+    pub(crate) fn conn(&self) -> &rusqlite::Connection {
         self.conn.sqlite()
     }
 
@@ -337,6 +339,12 @@ impl Registry {
                 candidates: found.iter().map(Entry::describe).collect(),
             }),
         }
+    }
+
+    /// The entry with this id, removed or not (the change feed names
+    /// entries by id).
+    pub fn entry(&self, id: i64) -> Result<Entry, RegistryError> {
+        db::entry_by_id(self.conn(), id)
     }
 
     /// Every ABI version of an entry, oldest first.

@@ -1,0 +1,562 @@
+//! The registry following the chain, on a real anvil with the node
+//! in-process: a factory's clone and a deployer's creation enrolled and
+//! alerted, the clone's events matched from the next block, a reorg taking
+//! the enrolment back; planned CREATE2 addresses judged by their code; a
+//! contract of an unknown deployer calling ours reported; an import during
+//! the run signalled and watched from the next block.
+//!
+//! No compiler: the factory and the caller are hand-written EVM bytecode,
+//! each opcode commented below; the clones are `argus_testkit`'s noter.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use alloy_json_abi::JsonAbi;
+use alloy_primitives::{Address, B256, hex, keccak256};
+use argus_core::{ChainId, Finding, Severity};
+use argus_node::{NodeBuilder, NodeConfig, NodeEvent, NodeHandle};
+use argus_registry::derive::{CREATE2_DEPLOYER, Derivation};
+use argus_registry::onchain::PlanRequest;
+use argus_registry::{
+    Contract, Deployment, ImportOptions, ListFilter, Registry, Source, SourceFormat,
+};
+use argus_testkit::{ALICE, Anvil, BOB, DEPLOYER, abi_string, noter_init_code};
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+const ANVIL: ChainId = ChainId(31337);
+
+/// The noter's ABI: one event, `Note(string message)`.
+fn noter_abi() -> JsonAbi {
+    serde_json::from_value(json!([{
+        "type": "event", "name": "Note", "anonymous": false,
+        "inputs": [{ "name": "message", "type": "string", "indexed": false }]
+    }]))
+    .unwrap()
+}
+
+/// The noter's runtime code: what its init code returns.
+fn noter_runtime() -> Vec<u8> {
+    let init = hex::decode(noter_init_code()).unwrap();
+    init[10..].to_vec()
+}
+
+/// A factory: every call creates a noter and logs
+/// `CloneCreated(address clone)` (the address in the data).
+///
+/// Runtime (51 bytes, then the noter's 51-byte init code):
+/// ```text
+/// 60 33  PUSH1 0x33   size of the embedded init code
+/// 60 33  PUSH1 0x33   where it starts in this code
+/// 5f     PUSH0        memory destination
+/// 39     CODECOPY     memory[0..0x33] = the noter's init code
+/// 60 33  PUSH1 0x33   size
+/// 5f     PUSH0        offset
+/// 5f     PUSH0        value
+/// f0     CREATE       → the clone's address
+/// 5f     PUSH0
+/// 52     MSTORE       memory[0..32] = the address
+/// 7f ..  PUSH32       keccak256("CloneCreated(address)")
+/// 60 20  PUSH1 32     size
+/// 5f     PUSH0        offset
+/// a1     LOG1
+/// 00     STOP
+/// ```
+/// Init code: `60 66 60 0a 5f 39` CODECOPY(0, 10, 0x66) of the runtime,
+/// `60 66 5f f3` RETURN(0, 0x66).
+fn factory_init_code() -> String {
+    let topic = keccak256("CloneCreated(address)");
+    let noter = noter_init_code();
+    let runtime = format!(
+        "603360335f3960335f5ff05f527f{}60205fa100{}",
+        hex::encode(topic),
+        noter.trim_start_matches("0x")
+    );
+    assert_eq!(runtime.len() / 2, 0x66);
+    format!("0x6066600a5f3960665ff3{runtime}")
+}
+
+/// A contract that forwards its calldata to `target`.
+///
+/// Runtime (33 bytes):
+/// ```text
+/// 36 5f 5f 37   CALLDATACOPY(0, 0, CALLDATASIZE)
+/// 5f 5f         retSize 0, retOffset 0
+/// 36 5f 5f      argsSize CALLDATASIZE, argsOffset 0, value 0
+/// 73 <target>   PUSH20 target
+/// 5a f1         GAS, CALL
+/// 00            STOP
+/// ```
+/// Init code: CODECOPY(0, 10, 0x21), RETURN(0, 0x21).
+fn caller_init_code(target: Address) -> String {
+    let runtime = format!("365f5f375f5f365f5f73{}5af100", hex::encode(target));
+    assert_eq!(runtime.len() / 2, 0x21);
+    format!("0x6021600a5f3960215ff3{runtime}")
+}
+
+fn abi_artifact(label: &str) -> Contract {
+    Contract {
+        deployment: None,
+        label: label.to_owned(),
+        abi: noter_abi(),
+        source: Source {
+            format: SourceFormat::Abi,
+            path: format!("{label}.json").into(),
+        },
+        tags: BTreeSet::new(),
+        implementation: None,
+        label_given: true,
+        // The noter's build output: a clone with this code takes its ABI.
+        runtime_code_hash: Some(keccak256(noter_runtime())),
+    }
+}
+
+fn deployment(label: &str, address: Address) -> Contract {
+    Contract {
+        deployment: Some(Deployment {
+            chain: ANVIL,
+            address,
+        }),
+        ..abi_artifact(label)
+    }
+}
+
+/// Writes `argus.yaml` (and `rules.yaml`) into `dir` and loads it with the
+/// node's own loader.
+fn load(dir: &Path, anvil: &Anvil, registry: Value, rules: &str) -> argus_node::config::Loaded {
+    std::fs::write(dir.join("rules.yaml"), rules).unwrap();
+    let config = json!({
+        "data_dir": "data",
+        "chains": [anvil.follow_config()],
+        "registry": registry,
+        "rules": ["rules.yaml"],
+    });
+    let path = dir.join("argus.yaml");
+    std::fs::write(&path, config.to_string()).unwrap();
+    argus_node::config::load(&path).expect("a valid config")
+}
+
+fn start(loaded: &argus_node::config::Loaded) -> (NodeHandle, broadcast::Receiver<NodeEvent>) {
+    let builder = NodeBuilder::new(NodeConfig::from(loaded), loaded.data_dir.as_ref().unwrap());
+    let events = builder.subscribe();
+    (builder.start().unwrap(), events)
+}
+
+/// The next alert `wanted` accepts (others are passed over), within 30 s.
+async fn alert(
+    events: &mut broadcast::Receiver<NodeEvent>,
+    wanted: impl Fn(&Finding) -> bool,
+) -> Finding {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = tokio::time::timeout(left, events.recv())
+            .await
+            .expect("the alert within 30 s")
+            .expect("the node is running");
+        if let NodeEvent::Alert { finding, .. } = event
+            && wanted(&finding)
+        {
+            return *finding;
+        }
+    }
+}
+
+fn address_field(finding: &Finding, key: &str) -> Address {
+    finding.fields[key].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_factory_clone_and_a_deployer_s_creation_are_enrolled_and_watched_from_the_next_block() {
+    let anvil = Anvil::start();
+    let factory = anvil.deploy(&factory_init_code());
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = load(
+        dir.path(),
+        &anvil,
+        json!({
+            "enrol": [
+                // No `abi:`: the registered build output with the clone's
+                // runtime code gives it.
+                { "name": "clones", "factory": format!("{factory:#x}"),
+                  "event": "CloneCreated(address clone)", "label": "clone-{n}",
+                  "tags": ["clone"] },
+                { "name": "alice", "deployer": ALICE, "label": "alice-{n}", "abi": "Noter",
+                  "severity": "high" },
+            ],
+        }),
+        r#"
+rules:
+  - id: clone-note
+    match: { event: { contract: "tag:clone", signature: "Note(string message)" } }
+    title: "clone note: {{args.message}}"
+"#,
+    );
+    let data_dir = loaded.data_dir.clone().unwrap();
+    Registry::open_in_dir(&data_dir)
+        .unwrap()
+        .import(&[abi_artifact("Noter")], ImportOptions::default())
+        .unwrap();
+    let (node, mut events) = start(&loaded);
+
+    // The factory makes a clone: enrolled and alerted at that block.
+    let tx = anvil.send(json!({ "to": format!("{factory:#x}"), "gas": "0x200000" }));
+    let receipt = anvil.receipt(&tx);
+    let created_at = argus_testkit::hex_u64(&receipt["blockNumber"]);
+    let clone: Address = receipt["logs"][0]["data"].as_str().unwrap()[26..]
+        .parse::<Address>()
+        .unwrap();
+    let enrolled = alert(&mut events, |f| f.rule_id == "argus.registry.enrolled").await;
+    assert_eq!(address_field(&enrolled, "address"), clone);
+    assert_eq!(enrolled.fields["label"], "clone-1");
+    assert_eq!(enrolled.severity, Severity::Medium);
+    assert_eq!(enrolled.origin.unwrap().block.number, created_at);
+    assert_eq!(
+        enrolled.fields["code_hash"].as_str().unwrap(),
+        keccak256(noter_runtime()).to_string()
+    );
+    let registry = Registry::open(node.store()).unwrap();
+    let entry = registry
+        .find("clone-1", argus_registry::Scope::Chain(ANVIL))
+        .unwrap();
+    assert_eq!(entry.address, Some(clone));
+    assert!(entry.tags.contains("clone"));
+    assert_eq!(
+        entry.abi,
+        noter_abi(),
+        "the ABI of the build with the same code"
+    );
+    assert!(
+        enrolled.fields["abi_note"]
+            .as_str()
+            .unwrap()
+            .starts_with("ABI of Noter (the same runtime code)"),
+        "{}",
+        enrolled.fields
+    );
+
+    // Its event in a later block matches the tag rule.
+    let note = anvil.send(
+        json!({ "to": format!("{clone:#x}"), "data": abi_string("hello"), "gas": "0x100000" }),
+    );
+    let noted = alert(&mut events, |f| f.rule_id == "clone-note").await;
+    assert_eq!(noted.title, "clone note: hello");
+    assert_eq!(
+        format!("{:#x}", noted.origin.unwrap().tx_hash.unwrap()),
+        note
+    );
+
+    // A plain creation by the watched deployer: enrolled under its policy.
+    let created =
+        anvil.send(json!({ "from": ALICE, "data": noter_init_code(), "gas": "0x200000" }));
+    let alices: Address = anvil.receipt(&created)["contractAddress"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let enrolled = alert(&mut events, |f| {
+        f.rule_id == "argus.registry.enrolled" && f.fields["policy"] == "alice"
+    })
+    .await;
+    assert_eq!(address_field(&enrolled, "address"), alices);
+    assert_eq!(enrolled.fields["label"], "alice-1");
+    assert_eq!(enrolled.severity, Severity::High);
+    // Another account's creation is not enrolled.
+    let other = anvil.send(json!({ "from": BOB, "data": noter_init_code(), "gas": "0x200000" }));
+    let others: Address = anvil.receipt(&other)["contractAddress"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // A reorg orphaning the clone's block: its alert is retracted and the
+    // entry removed (a removal in the change feed, reason `reorg`).
+    let depth = anvil.block_number() + 1 - created_at;
+    anvil.reorg(depth, json!([]));
+    argus_testkit::wait_for("the clone removed", Duration::from_secs(30), || {
+        let live = registry.list(&ListFilter::default()).unwrap();
+        (!live.iter().any(|e| e.address == Some(clone))).then_some(())
+    });
+    let live = registry.list(&ListFilter::default()).unwrap();
+    assert!(!live.iter().any(|e| e.address == Some(alices)), "{live:?}");
+    assert!(!live.iter().any(|e| e.address == Some(others)));
+    let removal = registry
+        .changes_since(0)
+        .unwrap()
+        .into_iter()
+        .rev()
+        .find(|c| c.kind == argus_registry::ChangeKind::Removed)
+        .expect("a removal in the feed");
+    assert_eq!(removal.details["reason"], "reorg");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planned_create2_address_is_judged_by_the_code_that_appears() {
+    let anvil = Anvil::start();
+    // The deterministic deployer anvil carries.
+    let proxy_code = anvil.rpc(
+        "eth_getCode",
+        json!([format!("{CREATE2_DEPLOYER:#x}"), "latest"]),
+    );
+    assert_ne!(proxy_code, json!("0x"), "anvil has the CREATE2 deployer");
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = load(dir.path(), &anvil, json!({}), "rules: []\n");
+    let data_dir = loaded.data_dir.clone().unwrap();
+    let expected = keccak256(noter_runtime());
+    let right_salt = B256::repeat_byte(0x11);
+    let wrong_salt = B256::repeat_byte(0x22);
+    let noter_init = hex::decode(noter_init_code()).unwrap();
+    // The wrong build: its init code makes a contract that is not the noter.
+    let wrong_init = hex::decode(caller_init_code(Address::ZERO)).unwrap();
+    let mut registry = Registry::open_in_dir(&data_dir).unwrap();
+    let mut plan = |label: &str, salt: B256, init: &[u8]| {
+        let derivation = Derivation::Create2 {
+            factory: CREATE2_DEPLOYER,
+            salt,
+            init_code_hash: keccak256(init),
+        };
+        registry
+            .plan(&PlanRequest {
+                chain: ANVIL,
+                address: derivation.address().unwrap(),
+                label: label.to_owned(),
+                tags: BTreeSet::new(),
+                abi: noter_abi(),
+                derivation: serde_json::to_value(&derivation).unwrap(),
+                expected_code_hash: Some(expected),
+            })
+            .unwrap()
+    };
+    let right = plan("Noter", right_salt, &noter_init);
+    let wrong = plan("NoterWrongBuild", wrong_salt, &wrong_init);
+    assert_eq!(registry.planned().unwrap().len(), 2);
+    let (node, mut events) = start(&loaded);
+
+    let deploy = |salt: B256, init: &[u8]| {
+        let data = format!("0x{}{}", hex::encode(salt), hex::encode(init));
+        let tx = anvil.send(
+            json!({ "to": format!("{CREATE2_DEPLOYER:#x}"), "data": data, "gas": "0x200000" }),
+        );
+        assert_eq!(anvil.receipt(&tx)["status"], "0x1");
+    };
+    deploy(wrong_salt, &wrong_init);
+    let mismatch = alert(&mut events, |f| {
+        f.rule_id == "argus.registry.planned-code-mismatch"
+    })
+    .await;
+    assert_eq!(mismatch.severity, Severity::Critical);
+    assert_eq!(address_field(&mismatch, "address"), wrong.address);
+    assert!(
+        mismatch.title.contains("NOT the expected"),
+        "{}",
+        mismatch.title
+    );
+
+    deploy(right_salt, &noter_init);
+    let deployed = alert(&mut events, |f| {
+        f.rule_id == "argus.registry.planned-deployed"
+    })
+    .await;
+    assert_eq!(deployed.severity, Severity::Info);
+    assert_eq!(address_field(&deployed, "address"), right.address);
+
+    // Both plans are deployments now: nothing more is alerted for them.
+    let registry = Registry::open(node.store()).unwrap();
+    argus_testkit::wait_for("both plans deployed", Duration::from_secs(10), || {
+        registry
+            .planned()
+            .unwrap()
+            .iter()
+            .all(|p| p.status == argus_registry::onchain::PlannedStatus::Deployed)
+            .then_some(())
+    });
+
+    // A reorg orphaning the right deployment's block: that plan waits again
+    // (the code is gone on the new branch), the other stays deployed.
+    anvil.reorg(1, json!([]));
+    argus_testkit::wait_for("the plan waiting again", Duration::from_secs(30), || {
+        let plans = registry.planned().unwrap();
+        let status = |label: &str| plans.iter().find(|p| p.label == label).map(|p| p.status);
+        (status("Noter") == Some(argus_registry::onchain::PlannedStatus::Planned)
+            && status("NoterWrongBuild") == Some(argus_registry::onchain::PlannedStatus::Deployed))
+        .then_some(())
+    });
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_deployer_s_contract_calling_ours_is_reported_not_enrolled() {
+    let anvil = Anvil::start();
+    let ours = anvil.deploy(&noter_init_code());
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = load(
+        dir.path(),
+        &anvil,
+        json!({ "enrol": [{ "deployer": DEPLOYER, "label": "ours-{n}", "abi": "Noter" }] }),
+        "rules: []\n",
+    );
+    assert!(loaded.enrol.unknown_callers, "on with a policy");
+    let data_dir = loaded.data_dir.clone().unwrap();
+    Registry::open_in_dir(&data_dir)
+        .unwrap()
+        .import(&[deployment("Noter", ours)], ImportOptions::default())
+        .unwrap();
+    let (node, mut events) = start(&loaded);
+
+    // BOB, whom no policy watches, deploys a contract that calls ours.
+    let created =
+        anvil.send(json!({ "from": BOB, "data": caller_init_code(ours), "gas": "0x200000" }));
+    let caller: Address = anvil.receipt(&created)["contractAddress"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let call = anvil.send(json!({ "from": BOB, "to": format!("{caller:#x}"), "data": abi_string("poke"), "gas": "0x100000" }));
+    let logs = &anvil.receipt(&call)["logs"];
+    assert_eq!(
+        logs[0]["address"]
+            .as_str()
+            .unwrap()
+            .parse::<Address>()
+            .unwrap(),
+        ours,
+        "{logs}"
+    );
+    let reported = alert(&mut events, |f| {
+        f.rule_id == "argus.registry.unknown-caller"
+    })
+    .await;
+    assert_eq!(reported.severity, Severity::High);
+    assert_eq!(address_field(&reported, "caller"), caller);
+    assert_eq!(
+        address_field(&reported, "deployer"),
+        BOB.parse::<Address>().unwrap()
+    );
+    assert_eq!(reported.fields["called"][0], ours.to_checksum(None));
+    assert_eq!(
+        format!("{:#x}", reported.origin.unwrap().tx_hash.unwrap()),
+        call
+    );
+    let registry = Registry::open(node.store()).unwrap();
+    assert!(
+        !registry
+            .list(&ListFilter::default())
+            .unwrap()
+            .iter()
+            .any(|e| e.address == Some(caller)),
+        "reported, not enrolled"
+    );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_while_running_is_a_signal_and_watched_from_the_next_block() {
+    let anvil = Anvil::start();
+    let noter = anvil.deploy(&noter_init_code());
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = load(
+        dir.path(),
+        &anvil,
+        json!({}),
+        r#"
+rules:
+  - id: new-contract
+    match: { signal: registry_change }
+    condition: labels.kind == "added" && labels.chain == "anvil"
+    title: "{{labels.label}} joined the registry at {{labels.address}} ({{labels.source}})"
+    severity: info
+  - id: watched-note
+    match: { event: { contract: Watched, signature: "Note(string message)" } }
+    title: "watched: {{args.message}}"
+"#,
+    );
+    let (node, mut events) = start(&loaded);
+    // Before the import, the noter's events match nothing.
+    let early = anvil.send(
+        json!({ "to": format!("{noter:#x}"), "data": abi_string("early"), "gas": "0x100000" }),
+    );
+    let early_block = argus_testkit::hex_u64(&anvil.receipt(&early)["blockNumber"]);
+    argus_testkit::wait_for(
+        "the node past the early note",
+        Duration::from_secs(30),
+        || {
+            node.tips()
+                .get(&ANVIL)
+                .copied()
+                .flatten()
+                .filter(|tip| tip.number >= early_block)
+        },
+    );
+
+    Registry::open(node.store())
+        .unwrap()
+        .import(&[deployment("Watched", noter)], ImportOptions::default())
+        .unwrap();
+    let joined = alert(&mut events, |f| f.rule_id == "new-contract").await;
+    assert_eq!(
+        joined.title,
+        format!(
+            "Watched joined the registry at {} (abi)",
+            noter.to_checksum(None)
+        )
+    );
+    assert_eq!(joined.fields["labels"]["kind"], "added");
+
+    anvil.send(
+        json!({ "to": format!("{noter:#x}"), "data": abi_string("late"), "gas": "0x100000" }),
+    );
+    let noted = alert(&mut events, |f| f.rule_id == "watched-note").await;
+    assert_eq!(
+        noted.title, "watched: late",
+        "the early note was not watched"
+    );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clone_used_in_the_same_batch_as_its_creation_is_matched() {
+    let anvil = Anvil::start();
+    let factory = anvil.deploy(&factory_init_code());
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = load(
+        dir.path(),
+        &anvil,
+        json!({ "enrol": [{ "factory": format!("{factory:#x}"), "event": "CloneCreated(address)",
+                            "label": "clone-{n}", "tags": ["clone"], "abi": "Noter" }] }),
+        r#"
+rules:
+  - id: clone-note
+    match: { event: { contract: "tag:clone", signature: "Note(string message)" } }
+    title: "clone note: {{args.message}}"
+"#,
+    );
+    Registry::open_in_dir(loaded.data_dir.as_ref().unwrap())
+        .unwrap()
+        .import(&[abi_artifact("Noter")], ImportOptions::default())
+        .unwrap();
+    // Both blocks exist before the node starts (it starts at the block
+    // after the factory's): the backfill reads them in one batch.
+    let tx = anvil.send(json!({ "to": format!("{factory:#x}"), "gas": "0x200000" }));
+    let clone: Address = anvil.receipt(&tx)["logs"][0]["data"].as_str().unwrap()[26..]
+        .parse()
+        .unwrap();
+    anvil.send(
+        json!({ "to": format!("{clone:#x}"), "data": abi_string("at once"), "gas": "0x100000" }),
+    );
+    let (node, mut events) = start(&loaded);
+    let noted = alert(&mut events, |f| f.rule_id == "clone-note").await;
+    assert_eq!(noted.title, "clone note: at once");
+    node.stop().await;
+}
+
+#[test]
+fn the_example_registry_rules_load() {
+    let path = argus_testkit::workspace_root().join("examples/rules/registry.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let rules = argus_rules::RuleSet::from_yaml(&text, &path).expect("valid rules");
+    assert_eq!(rules.rules().len(), 2);
+}
