@@ -11,6 +11,7 @@
 //! Selectors, topics and ABI parsing are alloy's; nothing here re-implements
 //! them.
 
+pub mod ast;
 pub mod decode;
 mod interface;
 pub mod lint;

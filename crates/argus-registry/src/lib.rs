@@ -17,6 +17,7 @@ mod export;
 mod model;
 mod registry;
 
+pub use artifact::ast::load_compilations;
 pub use artifact::{ImportError, ImportErrors, ImportHints, ImportProblem, load_path, load_paths};
 pub use error::RegistryError;
 pub use export::{
