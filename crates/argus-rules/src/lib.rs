@@ -80,6 +80,7 @@ mod schema;
 mod seed;
 pub mod threshold;
 mod typecheck;
+mod watch;
 mod window;
 mod yaml;
 
@@ -89,4 +90,5 @@ pub use engine::{Engine, Outcome, RuleError};
 pub use exact_int::ExactInt;
 pub use lookback::Lookback;
 pub use schema::{Aggregate, ContractRef, ItemRef, Matcher, Rule, RuleSet, SourceLocation};
+pub use watch::{RuleWatch, Watched};
 pub use window::MAX_BASELINE_SAMPLES;
