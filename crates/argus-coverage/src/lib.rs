@@ -139,6 +139,14 @@ impl CoverageReport {
     }
 }
 
+/// Whether a function can change state (not `view` or `pure`).
+pub fn is_state_changing(function: &alloy_json_abi::Function) -> bool {
+    !matches!(
+        function.state_mutability,
+        StateMutability::View | StateMutability::Pure
+    )
+}
+
 /// `watched / total` in basis points, floor-rounded; 0 when there is nothing.
 pub fn figure_bp(watched: u64, total: u64) -> u32 {
     if total == 0 {
@@ -251,10 +259,7 @@ fn measure_contract(
     let mut functions = Vec::new();
     let mut judged = Judged::Name;
     for function in entry.abi.functions() {
-        if matches!(
-            function.state_mutability,
-            StateMutability::View | StateMutability::Pure
-        ) {
+        if !is_state_changing(function) {
             continue;
         }
         let selector = function.selector();
