@@ -27,6 +27,7 @@ pub use interface::{
     InterfaceSet, ItemKind, ListedSignature, Origin, Role, Source, SourceId, SourceItems,
 };
 pub use lint::{
-    Finding, Level, LintOptions, LintReport, Location, Rule, SilentFunction, lint, lint_with_functions,
+    Finding, Level, LintOptions, LintReport, Location, Rule, SilentFunction, lint,
+    lint_with_functions,
 };
 pub use signature_list::{SignatureListError, parse_signature_list};

@@ -185,7 +185,8 @@ pub fn measure(
             watches,
         ));
     }
-    contracts.sort_by(|a, b| (a.chain.0, &a.label, a.address).cmp(&(b.chain.0, &b.label, b.address)));
+    contracts
+        .sort_by(|a, b| (a.chain.0, &a.label, a.address).cmp(&(b.chain.0, &b.label, b.address)));
     let watched_weight = contracts.iter().map(|c| c.watched_weight).sum();
     let total_weight = contracts.iter().map(|c| c.total_weight).sum();
     CoverageReport {
@@ -214,7 +215,10 @@ fn measure_contract(
                     address,
                     topic,
                 } if matches_contract(entry, chain, address) => {
-                    by_topic.entry(*topic).or_default().push(watch.rule_id.clone());
+                    by_topic
+                        .entry(*topic)
+                        .or_default()
+                        .push(watch.rule_id.clone());
                 }
                 Watched::Call {
                     chain,

@@ -42,9 +42,7 @@ pub fn privileged_by_name(name: &str) -> bool {
 /// event when there is no AST to say what it emits.
 pub fn standard_events(name: &str) -> &'static [&'static str] {
     match name {
-        "transferOwnership" | "renounceOwnership" | "acceptOwnership" => {
-            &["OwnershipTransferred"]
-        }
+        "transferOwnership" | "renounceOwnership" | "acceptOwnership" => &["OwnershipTransferred"],
         "pause" => &["Paused"],
         "unpause" => &["Unpaused"],
         "grantRole" => &["RoleGranted"],

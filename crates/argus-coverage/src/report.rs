@@ -108,7 +108,12 @@ pub fn diff(previous: &CoverageRun, current: &CoverageReport) -> Diff {
     let mut contracts_lost_rule = Vec::new();
     let mut contracts_added = Vec::new();
     for contract in &now.0 {
-        let Some(before) = previous.breakdown.0.iter().find(|b| key(b) == key(contract)) else {
+        let Some(before) = previous
+            .breakdown
+            .0
+            .iter()
+            .find(|b| key(b) == key(contract))
+        else {
             contracts_added.push(contract.label.clone());
             continue;
         };
@@ -164,9 +169,7 @@ const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 /// (`Label::signature`); the figure is in the run's properties.
 pub fn render_sarif(report: &CoverageReport) -> String {
     let mut results = Vec::new();
-    let logical = |name: &str, full: String| {
-        json!([{ "logicalLocations": [{ "name": name, "fullyQualifiedName": full, "kind": "member" }] }])
-    };
+    let logical = |name: &str, full: String| json!([{ "logicalLocations": [{ "name": name, "fullyQualifiedName": full, "kind": "member" }] }]);
     for contract in &report.contracts {
         if !contract.has_rule {
             results.push(json!({

@@ -46,15 +46,26 @@ fn the_figure_weighs_privileged_functions_and_counts_events_that_functions_emit(
     let report = report(
         "rules:\n  - id: paused\n    match:\n      event: {contract: Token, signature: Paused}\n",
     );
-    let token = &report.contracts.iter().find(|c| c.label == "Token").unwrap();
+    let token = &report
+        .contracts
+        .iter()
+        .find(|c| c.label == "Token")
+        .unwrap();
     assert_eq!(token.total_weight, 9);
     // Paused (1) and pause() through the Paused event it emits (3).
     assert_eq!(token.watched_weight, 4);
-    let pause = token.functions.iter().find(|f| f.signature == "pause()").unwrap();
+    let pause = token
+        .functions
+        .iter()
+        .find(|f| f.signature == "pause()")
+        .unwrap();
     assert_eq!(pause.rules, ["paused"]);
     assert_eq!(pause.via.as_deref(), Some("Paused"));
     assert_eq!(
-        token.unwatched_privileged().map(|f| f.signature.as_str()).collect::<Vec<_>>(),
+        token
+            .unwatched_privileged()
+            .map(|f| f.signature.as_str())
+            .collect::<Vec<_>>(),
         ["setFee(uint256)"]
     );
     assert_eq!(report.total_weight, 18);
@@ -62,7 +73,10 @@ fn the_figure_weighs_privileged_functions_and_counts_events_that_functions_emit(
     assert_eq!(report.figure_bp, 2222); // 4/18 = 22.22 %
     assert_eq!(percent(report.figure_bp), "22.22%");
     assert_eq!(
-        report.contracts_without_rule().map(|c| c.label.as_str()).collect::<Vec<_>>(),
+        report
+            .contracts_without_rule()
+            .map(|c| c.label.as_str())
+            .collect::<Vec<_>>(),
         ["Other"]
     );
     assert_eq!(report.privileged_unwatched(), 3);
@@ -74,10 +88,18 @@ fn call_rules_and_any_contract_rules_count() {
         "rules:\n  - id: fee\n    match:\n      call: {contract: Token, function: setFee}\n  \
          - id: transfers\n    match:\n      event: {contract: any, signature: Transfer}\n",
     );
-    let token = report.contracts.iter().find(|c| c.label == "Token").unwrap();
+    let token = report
+        .contracts
+        .iter()
+        .find(|c| c.label == "Token")
+        .unwrap();
     // Transfer event (1) + transfer() via Transfer (1) + setFee call (3).
     assert_eq!(token.watched_weight, 5);
-    let other = report.contracts.iter().find(|c| c.label == "Other").unwrap();
+    let other = report
+        .contracts
+        .iter()
+        .find(|c| c.label == "Other")
+        .unwrap();
     assert_eq!(other.watched_weight, 2);
     assert!(other.has_rule);
     assert_eq!(report.figure_bp, 3888);
@@ -104,6 +126,11 @@ fn the_diff_names_what_was_lost() {
     assert_eq!(diff.contracts_lost_rule, ["Token"]);
     let lost: Vec<&str> = diff.lost.iter().map(|c| c.item.as_str()).collect();
     assert_eq!(lost, ["Paused(address)", "pause()"]);
-    assert!(diff.summary().starts_with("0.00% (was 22.22% at run 1, -22.22 points)"), "{}", diff.summary());
+    assert!(
+        diff.summary()
+            .starts_with("0.00% (was 22.22% at run 1, -22.22 points)"),
+        "{}",
+        diff.summary()
+    );
     assert_eq!(history(&conn, 10).unwrap().len(), 1);
 }

@@ -387,7 +387,13 @@ impl AstIndex {
                 if !seen.insert(key) {
                     continue;
                 }
-                functions.push(self.function_facts(contract, base_node, function, entry, &by_selector));
+                functions.push(self.function_facts(
+                    contract,
+                    base_node,
+                    function,
+                    entry,
+                    &by_selector,
+                ));
             }
         }
         ContractFacts {

@@ -93,7 +93,10 @@ fn finds_the_silent_functions_and_not_those_that_emit_through_modifiers_or_inter
     let text = std::fs::read_to_string(argus_testkit::testdata("events-project/src/Settings.sol"))
         .unwrap();
     assert!(
-        text.lines().nth(line - 1).unwrap().contains("function setFee"),
+        text.lines()
+            .nth(line - 1)
+            .unwrap()
+            .contains("function setFee"),
         "line {line}"
     );
 }
@@ -151,7 +154,12 @@ fn openzeppelin_functions_emit_through_their_internal_functions() {
 #[test]
 fn the_hardhat_build_info_gives_the_same_answer() {
     let dir = argus_testkit::testdata("events-project/artifacts/build-info");
-    let file = std::fs::read_dir(dir).unwrap().next().unwrap().unwrap().path();
+    let file = std::fs::read_dir(dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let info = read(&file);
     let mut compilation = Compilation::default();
     for source in info["output"]["sources"].as_object().unwrap().values() {
@@ -202,9 +210,13 @@ fn junk_is_not_a_panic() {
 
 #[test]
 fn dependency_sources_are_recognised() {
-    assert!(is_dependency_source("lib/openzeppelin/token/ERC20/ERC20.sol"));
+    assert!(is_dependency_source(
+        "lib/openzeppelin/token/ERC20/ERC20.sol"
+    ));
     assert!(is_dependency_source("node_modules/@oz/x.sol"));
-    assert!(is_dependency_source("@openzeppelin/contracts/access/Ownable.sol"));
+    assert!(is_dependency_source(
+        "@openzeppelin/contracts/access/Ownable.sol"
+    ));
     assert!(is_dependency_source("script/Deploy.s.sol"));
     assert!(!is_dependency_source("src/Settings.sol"));
     assert!(!is_dependency_source("contracts/library/Fees.sol"));

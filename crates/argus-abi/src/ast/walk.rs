@@ -128,8 +128,10 @@ fn visit(node: &Value, body: &mut Body, depth: usize) {
             for (key, value) in map {
                 if value.is_object() || value.is_array() {
                     // Type names and documentation hold no code.
-                    if matches!(key.as_str(), "typeDescriptions" | "typeName" | "documentation")
-                    {
+                    if matches!(
+                        key.as_str(),
+                        "typeDescriptions" | "typeName" | "documentation"
+                    ) {
                         continue;
                     }
                     visit(value, body, depth + 1);

@@ -395,9 +395,8 @@ pub fn lint_with_functions(
                     && o.path.as_deref() == Some(std::path::Path::new(&function.source))
             })
             .unwrap_or_else(|| {
-                origins.push(
-                    Origin::labelled(function.contract.clone()).with_path(&function.source),
-                );
+                origins
+                    .push(Origin::labelled(function.contract.clone()).with_path(&function.source));
                 origins.len() - 1
             });
         let key = format!("{}.{}", function.contract, function.signature);

@@ -172,7 +172,11 @@ pub(crate) fn measure(
         );
     }
     let engine = argus_rules::Engine::new(rules.clone(), &directory);
-    Ok(argus_coverage::measure(&directory, &facts, &engine.watches()))
+    Ok(argus_coverage::measure(
+        &directory,
+        &facts,
+        &engine.watches(),
+    ))
 }
 
 fn render_human(report: &CoverageReport, diff: Option<&Diff>) -> String {
@@ -218,11 +222,15 @@ fn render_human(report: &CoverageReport, diff: Option<&Diff>) -> String {
                 (true, Judged::Name) => "",
             }
         );
-        for (what, items) in [("events", &contract.events), ("functions", &contract.functions)] {
+        for (what, items) in [
+            ("events", &contract.events),
+            ("functions", &contract.functions),
+        ] {
             if items.is_empty() {
                 continue;
             }
-            let watched: Vec<&argus_coverage::Item> = items.iter().filter(|i| i.watched()).collect();
+            let watched: Vec<&argus_coverage::Item> =
+                items.iter().filter(|i| i.watched()).collect();
             let _ = writeln!(out, "  {what}: {}/{} watched", watched.len(), items.len());
             for item in items {
                 let mark = if item.watched() { "✓" } else { "✗" };
@@ -282,7 +290,9 @@ fn show_history(global: &GlobalArgs, args: &HistoryArgs) -> anyhow::Result<ExitC
         sh_eprintln!("no coverage run recorded yet: run `argus coverage`");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut text = String::from("run  at                        figure   watched/total  no rule  privileged unwatched  rules\n");
+    let mut text = String::from(
+        "run  at                        figure   watched/total  no rule  privileged unwatched  rules\n",
+    );
     for (i, run) in runs.iter().enumerate() {
         let at = jiff::Timestamp::from_millisecond(run.at_ms)
             .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())

@@ -60,11 +60,19 @@ pub(crate) struct InitArgs {
 /// severity a rule on them gets and why.
 const CONTROL_EVENTS: &[(&str, &str, &str)] = &[
     ("OwnershipTransferred", "critical", "the owner changed"),
-    ("OwnershipTransferStarted", "high", "an ownership transfer started"),
+    (
+        "OwnershipTransferStarted",
+        "high",
+        "an ownership transfer started",
+    ),
     ("RoleGranted", "high", "a role was granted"),
     ("RoleRevoked", "medium", "a role was revoked"),
     ("RoleAdminChanged", "high", "a role's admin role changed"),
-    ("Upgraded", "critical", "the implementation changed (an upgrade)"),
+    (
+        "Upgraded",
+        "critical",
+        "the implementation changed (an upgrade)",
+    ),
     ("AdminChanged", "critical", "the proxy admin changed"),
     ("BeaconUpgraded", "critical", "the beacon changed"),
     ("Paused", "high", "the contract was paused"),
@@ -221,9 +229,9 @@ fn from_project(paths: &[PathBuf]) -> anyhow::Result<Source> {
             let mut abi = contract.abi.clone();
             if let Some(implementation) = contracts.iter().find(|c| {
                 contract.implementation.is_some_and(|address| {
-                    c.deployment.as_ref().is_some_and(|d| {
-                        d.chain == deployment.chain && d.address == address
-                    })
+                    c.deployment
+                        .as_ref()
+                        .is_some_and(|d| d.chain == deployment.chain && d.address == address)
                 })
             }) {
                 argus_node::directory::merge(&mut abi, &implementation.abi);
@@ -378,7 +386,9 @@ fn privileged_rules(
                     quoted(&format!("{label}: {why}")),
                     quoted(label),
                     quoted(&signature),
-                    quoted(&format!("{name} on {{{{contract.label}}}} in {{{{tx.hash}}}}")),
+                    quoted(&format!(
+                        "{name} on {{{{contract.label}}}} in {{{{tx.hash}}}}"
+                    )),
                 );
                 written += 1;
             }
@@ -458,7 +468,10 @@ fn event_rules(directory: &ContractDirectory, source: &str) -> String {
             continue;
         }
         for event in entry.abi.events().filter(|e| !e.anonymous) {
-            if CONTROL_EVENTS.iter().any(|(name, _, _)| *name == event.name) {
+            if CONTROL_EVENTS
+                .iter()
+                .any(|(name, _, _)| *name == event.name)
+            {
                 continue;
             }
             let label = &entry.label;
@@ -525,7 +538,10 @@ mod tests {
             rule_id(&["Token", "OwnershipTransferred"]),
             "token-ownership-transferred"
         );
-        assert_eq!(rule_id(&["ERC1967Proxy", "call", "upgradeTo"]), "erc1967proxy-call-upgrade-to");
+        assert_eq!(
+            rule_id(&["ERC1967Proxy", "call", "upgradeTo"]),
+            "erc1967proxy-call-upgrade-to"
+        );
         let mut ids = Ids::default();
         assert_eq!(ids.take("a".into()), "a");
         assert_eq!(ids.take("a".into()), "a-2");

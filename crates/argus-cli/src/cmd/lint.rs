@@ -30,9 +30,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
+use argus_abi::ast::{AstIndex, ContractFacts, is_dependency_source};
 use argus_abi::lint::{AllowList, Level, LintOptions};
 use argus_abi::report::{render_human, render_json, render_sarif};
-use argus_abi::ast::{AstIndex, ContractFacts, is_dependency_source};
 use argus_abi::{
     InterfaceSet, ItemKind, Origin, Role, SilentFunction, SourceId, lint_with_functions,
     parse_signature_list,
