@@ -291,3 +291,78 @@ fn argus_init_writes_a_config_that_validates_and_prints_its_coverage() {
     assert_eq!(measured["figure"], doc["figure"]);
     assert_eq!(measured["privileged_unwatched"], 0);
 }
+
+#[test]
+fn with_the_ast_privilege_comes_from_modifiers_and_functions_are_watched_through_their_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The compiled Settings contract, filed as deployed.
+    let output = argus(&data)
+        .args([
+            "registry",
+            "import",
+            "testdata/events-project/out/Settings.sol/Settings.json",
+            "--chain",
+            "anvil",
+            "--address",
+            "0x1000000000000000000000000000000000000001",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        "rules:\n  - id: limit\n    match:\n      event: { contract: Settings, signature: LimitChanged }\n",
+    )
+    .unwrap();
+    let config = dir.path().join("argus.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir: {}\nchains:\n  - chain: anvil\n    rpc: [http://127.0.0.1:8545]\nrules: [rules.yaml]\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let function = |doc: &Value, signature: &str| -> Value {
+        doc["report"]["contracts"][0]["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["signature"] == signature)
+            .unwrap()
+            .clone()
+    };
+
+    let (_, with_ast) = coverage_json(
+        &data,
+        &config,
+        &["--no-record", "--build", "testdata/events-project"],
+    );
+    assert_eq!(with_ast["report"]["contracts"][0]["judged"], "ast");
+    // setLimit emits LimitChanged through an internal function: watched.
+    let set_limit = function(&with_ast, "setLimit(uint256)");
+    assert_eq!(set_limit["privileged"], true);
+    assert_eq!(set_limit["via"], "LimitChanged");
+    // transferOwnership is onlyOwner in the AST; bump (modifier `logged`) is
+    // not privileged.
+    assert_eq!(
+        function(&with_ast, "transferOwnership(address)")["privileged"],
+        true
+    );
+    assert_eq!(function(&with_ast, "bump()").get("privileged"), None);
+    // Events 4 (1 each); functions setFee, setLimit, setSink,
+    // transferOwnership privileged (3 each), bump, forward, maybeEmit, poke,
+    // rawLog (1 each): 4 + 12 + 5 = 21; LimitChanged and setLimit watched.
+    assert_eq!(with_ast["report"]["total_weight"], 21);
+    assert_eq!(with_ast["report"]["watched_weight"], 4);
+
+    // Without the AST, setLimit is privileged by its name but nothing says
+    // it emits LimitChanged.
+    let (_, by_name) = coverage_json(&data, &config, &["--no-record"]);
+    assert_eq!(by_name["report"]["contracts"][0]["judged"], "name");
+    let set_limit = function(&by_name, "setLimit(uint256)");
+    assert_eq!(set_limit["privileged"], true);
+    assert!(set_limit["rules"].as_array().unwrap().is_empty());
+    assert_eq!(by_name["report"]["watched_weight"], 1);
+}

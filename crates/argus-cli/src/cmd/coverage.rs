@@ -3,11 +3,11 @@
 //! last recorded run; `argus coverage history` lists the recorded runs.
 //!
 //! Each run is recorded in the data directory (`coverage_runs`) unless
-//! `--no-record`, so the next run says what was lost. `--min PCT` fails (exit
-//! 1) below a figure and `--max-drop POINTS` on a drop since the last run,
-//! for CI. `--build PATH` reads the compiler's AST from build output so
-//! privilege is judged from modifiers, and functions are counted watched
-//! through the events they really emit; without it, by name.
+//! `--no-record`, so the next run says what was lost. For CI, `--min PCT`
+//! fails with exit status 1 below a figure, and `--max-drop POINTS` on a
+//! drop since the last run. `--build PATH` reads the compiler's AST from
+//! build output so privilege is judged from modifiers, and functions are
+//! counted watched through the events they really emit; without it, by name.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
