@@ -366,3 +366,15 @@ fn with_the_ast_privilege_comes_from_modifiers_and_functions_are_watched_through
     assert!(set_limit["rules"].as_array().unwrap().is_empty());
     assert_eq!(by_name["report"]["watched_weight"], 1);
 }
+
+#[test]
+fn the_human_report_names_every_item_and_who_watches_it() {
+    let (dir, config) = setup(TWO_RULES);
+    let output = argus(&dir.path().join("data"))
+        .args(["coverage", "--no-record", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    insta::assert_snapshot!("coverage_sample_project_human", stdout(&output));
+}

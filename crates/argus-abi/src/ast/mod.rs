@@ -110,7 +110,6 @@ impl ContractFacts {
 pub fn is_dependency_source(path: &str) -> bool {
     let path = path.trim_start_matches("./");
     path.starts_with("lib/")
-        || path.contains("/lib/")
         || path.starts_with("node_modules/")
         || path.contains("node_modules/")
         || path.starts_with('@')

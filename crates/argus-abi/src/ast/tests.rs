@@ -221,3 +221,101 @@ fn dependency_sources_are_recognised() {
     assert!(!is_dependency_source("src/Settings.sol"));
     assert!(!is_dependency_source("contracts/library/Fees.sol"));
 }
+
+/// Any JSON, shaped like an AST or not: indexing and analysing it ends
+/// without a panic.
+fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        (-5i64..3000).prop_map(Value::from),
+        prop::sample::select(vec![
+            "SourceUnit",
+            "ContractDefinition",
+            "FunctionDefinition",
+            "ModifierDefinition",
+            "EmitStatement",
+            "Identifier",
+            "MemberAccess",
+            "InlineAssembly",
+            "YulFunctionCall",
+            "log1",
+            "contract",
+            "function",
+            "external",
+            "public",
+            "nonpayable",
+            "view",
+            "this",
+            "super",
+            "contract X",
+            "0:10:0",
+            "a9059cbb",
+            "onlyOwner",
+        ])
+        .prop_map(Value::from),
+    ];
+    leaf.prop_recursive(6, 200, 8, |inner| {
+        let keys = prop::sample::select(vec![
+            "nodeType",
+            "id",
+            "name",
+            "nodes",
+            "body",
+            "statements",
+            "expression",
+            "referencedDeclaration",
+            "linearizedBaseContracts",
+            "contractKind",
+            "kind",
+            "visibility",
+            "stateMutability",
+            "functionSelector",
+            "modifiers",
+            "modifierName",
+            "eventCall",
+            "functionName",
+            "AST",
+            "src",
+            "absolutePath",
+            "parameters",
+            "typeDescriptions",
+            "typeString",
+            "eventSelector",
+            "abstract",
+        ]);
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map(keys, inner, 0..8).prop_map(|m| Value::Object(
+                m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+            )),
+        ]
+    })
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_json_is_analysed_without_a_panic(units in proptest::collection::vec(json_value(), 1..4)) {
+        // Each value both as a unit and inside a contract of a unit, so the
+        // contract and function paths are reached, not only the unit check.
+        let mut wrapped = units.clone();
+        for (i, value) in units.into_iter().enumerate() {
+            wrapped.push(serde_json::json!({
+                "nodeType": "SourceUnit", "absolutePath": format!("u{i}.sol"), "src": "0:1:0",
+                "nodes": [value.clone(), {
+                    "nodeType": "ContractDefinition", "id": 1, "contractKind": "contract",
+                    "linearizedBaseContracts": [1, 2], "name": "C",
+                    "nodes": [value.clone(), {
+                        "nodeType": "FunctionDefinition", "id": 3, "kind": "function",
+                        "visibility": "external", "stateMutability": "nonpayable",
+                        "functionSelector": "a9059cbb", "body": value,
+                        "modifiers": [{"modifierName": {"name": "onlyOwner", "referencedDeclaration": 3}}]
+                    }]
+                }]
+            }));
+        }
+        let compilation = Compilation { units: wrapped, ..Compilation::default() };
+        let _ = AstIndex::new(&compilation).contracts();
+    }
+}
