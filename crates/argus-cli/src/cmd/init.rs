@@ -540,7 +540,7 @@ mod tests {
         );
         assert_eq!(
             rule_id(&["ERC1967Proxy", "call", "upgradeTo"]),
-            "erc1967proxy-call-upgrade-to"
+            "erc1967-proxy-call-upgrade-to"
         );
         let mut ids = Ids::default();
         assert_eq!(ids.take("a".into()), "a");
