@@ -378,3 +378,47 @@ fn the_human_report_names_every_item_and_who_watches_it() {
     assert!(output.status.success(), "{}", stderr(&output));
     insta::assert_snapshot!("coverage_sample_project_human", stdout(&output));
 }
+
+#[test]
+fn argus_init_from_the_registry_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let output = argus(&data)
+        .args(["registry", "import", "testdata/hardhat-project"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = dir.path().join("setup");
+    let output = argus(&data)
+        .args(["init", "--json", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let doc: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    // The hardhat-deploy proxy's upgrade and ownership events are watched.
+    let privileged = std::fs::read_to_string(out.join("rules/privileged.yaml")).unwrap();
+    assert!(
+        privileged
+            .contains("contract: \"Box\", signature: \"OwnershipTransferred(address,address)\""),
+        "{privileged}"
+    );
+    assert!(doc["rules"].as_u64().unwrap() > 0);
+    // The config names the registry it came from, so `coverage` measures
+    // the same figure with the written rules.
+    let config = out.join("argus.yaml");
+    let output = argus(&data)
+        .args(["validate", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    let (code, measured) = coverage_json(&data, &config, &["--no-record"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(measured["figure"], doc["figure"]);
+}
