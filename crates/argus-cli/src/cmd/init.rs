@@ -250,6 +250,11 @@ fn from_project(paths: &[PathBuf]) -> anyhow::Result<Source> {
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ");
+    // Labels go into rule files: they pass the registry's rules first (no
+    // blanks, control or bidi characters), as an import would require.
+    for entry in &directory.entries {
+        argus_registry::validate_label(&entry.label)?;
+    }
     if directory.entries.is_empty() {
         bail!(
             "{source}: no deployment found (a Foundry broadcast or hardhat-deploy deployments); \
@@ -259,6 +264,17 @@ fn from_project(paths: &[PathBuf]) -> anyhow::Result<Source> {
     }
     let facts = crate::cmd::lint::contract_facts(paths)?;
     Ok((directory, facts, source, ".argus".to_owned()))
+}
+
+/// Whether an ABI item's name is a Solidity identifier: an ABI is a file
+/// from outside, and a name that is not one is left out of the rules
+/// rather than written into YAML and comments.
+fn is_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 
 /// A YAML double-quoted scalar (JSON's string syntax is YAML's).
@@ -376,6 +392,9 @@ fn privileged_rules(
             };
             for event in events.iter().filter(|e| !e.anonymous) {
                 let signature = event.signature();
+                if !is_identifier(&event.name) {
+                    continue;
+                }
                 let id = ids.take(rule_id(&[label, name]));
                 watched_topics.insert(event.selector(), signature.clone());
                 let _ = writeln!(
@@ -395,7 +414,7 @@ fn privileged_rules(
         }
         let contract_facts = facts.iter().find(|f| f.name == *label);
         for function in entry.abi.functions() {
-            if !argus_coverage::is_state_changing(function) {
+            if !argus_coverage::is_state_changing(function) || !is_identifier(&function.name) {
                 continue;
             }
             let selector = function.selector();
@@ -404,7 +423,8 @@ fn privileged_rules(
             let (privileged, judged, emitted): (bool, String, Vec<B256>) = match fact {
                 Some(fact) => (
                     fact.privileged,
-                    format!("guarded by {}", fact.guards.join(", ")),
+                    // Modifier names come from the AST, a file from outside.
+                    format!("guarded by {}", output::escape(&fact.guards.join(", "))),
                     fact.events.clone(),
                 ),
                 None => (
@@ -467,7 +487,11 @@ fn event_rules(directory: &ContractDirectory, source: &str) -> String {
         if !seen_labels.insert(entry.label.clone()) {
             continue;
         }
-        for event in entry.abi.events().filter(|e| !e.anonymous) {
+        for event in entry
+            .abi
+            .events()
+            .filter(|e| !e.anonymous && is_identifier(&e.name))
+        {
             if CONTROL_EVENTS
                 .iter()
                 .any(|(name, _, _)| *name == event.name)
@@ -545,6 +569,12 @@ mod tests {
         let mut ids = Ids::default();
         assert_eq!(ids.take("a".into()), "a");
         assert_eq!(ids.take("a".into()), "a-2");
+    }
+
+    #[test]
+    fn only_identifiers_make_rules() {
+        assert!(is_identifier("setFee") && is_identifier("_x$1"));
+        assert!(!is_identifier("a\n  - id: evil") && !is_identifier("1x") && !is_identifier(""));
     }
 
     #[test]
