@@ -422,3 +422,39 @@ fn argus_init_from_the_registry_validates() {
     assert_eq!(code, Some(0));
     assert_eq!(measured["figure"], doc["figure"]);
 }
+
+#[test]
+fn a_drop_beyond_alert_drop_records_an_alert_for_the_daemon_to_deliver() {
+    let (dir, config) = setup(TWO_RULES);
+    let data = dir.path().join("data");
+    let (code, _) = coverage_json(&data, &config, &["--alert-drop", "1"]);
+    assert_eq!(code, Some(0));
+    let alerts = |data: &Path| -> Vec<Value> {
+        let output = argus(data)
+            .args(["alerts", "list", "--json"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    // The first run has nothing to compare with: no alert.
+    assert!(alerts(&data).is_empty());
+    std::fs::write(dir.path().join("rules.yaml"), "rules: []\n").unwrap();
+    let (code, _) = coverage_json(&data, &config, &["--alert-drop", "1"]);
+    assert_eq!(
+        code,
+        Some(0),
+        "--alert-drop alerts, it does not fail the run"
+    );
+    let recorded = alerts(&data);
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0]["rule_id"], "argus.coverage-drop");
+    assert_eq!(recorded[0]["severity"], "high");
+    // The same figure again is no drop: no second alert.
+    let (_, _) = coverage_json(&data, &config, &["--alert-drop", "1"]);
+    assert_eq!(alerts(&data).len(), 1);
+}

@@ -46,6 +46,12 @@ pub(crate) struct CoverageArgs {
     /// the last recorded run.
     #[arg(long, value_name = "POINTS")]
     pub(crate) max_drop: Option<f64>,
+    /// Record an alert (`argus.coverage-drop`, high) in the data
+    /// directory's outbox when the figure dropped by more than this many
+    /// points since the last run: the daemon delivers it through the
+    /// config's notifiers.
+    #[arg(long, value_name = "POINTS", conflicts_with = "no_record")]
+    pub(crate) alert_drop: Option<f64>,
     /// Do not record this run in the history.
     #[arg(long)]
     pub(crate) no_record: bool,
@@ -74,7 +80,11 @@ pub(crate) fn run(global: &GlobalArgs, args: CoverageArgs) -> anyhow::Result<Exi
     if let Some(CoverageCommand::History(history)) = args.command {
         return show_history(global, &history);
     }
-    for (flag, value) in [("--min", args.min), ("--max-drop", args.max_drop)] {
+    for (flag, value) in [
+        ("--min", args.min),
+        ("--max-drop", args.max_drop),
+        ("--alert-drop", args.alert_drop),
+    ] {
         if let Some(value) = value
             && !(0.0..=100.0).contains(&value)
         {
@@ -86,19 +96,39 @@ pub(crate) fn run(global: &GlobalArgs, args: CoverageArgs) -> anyhow::Result<Exi
     };
     let report = measure(&loaded.rules, &data_dir, &args.build)?;
 
-    let previous;
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    let diff;
     if args.no_record {
         let store = argus_store::Store::open_read_only_in_dir(&data_dir)?;
-        previous = argus_coverage::last_run(&store.connect()?)?;
+        let previous = argus_coverage::last_run(&store.connect()?)?;
+        diff = previous.as_ref().map(|p| argus_coverage::diff(p, &report));
     } else {
         let store = argus_store::Store::open_in_dir(&data_dir)?;
         let mut conn = store.connect()?;
-        previous = argus_coverage::last_run(&conn)?;
+        let previous = argus_coverage::last_run(&conn)?;
+        diff = previous.as_ref().map(|p| argus_coverage::diff(p, &report));
         let tx = conn.transaction()?;
-        argus_coverage::record(&tx, &report, jiff::Timestamp::now().as_millisecond())?;
+        let run = argus_coverage::record(&tx, &report, now_ms)?;
+        // The run and its alert are one transaction: both or neither.
+        if let (Some(points), Some(diff)) = (args.alert_drop, &diff)
+            && dropped_more_than(diff, points)
+        {
+            let routing = argus_alerting::Routing::from_config(&loaded.alerting)?;
+            let recorded = argus_alerting::outbox::record(
+                &tx,
+                &drop_finding(diff, run, now_ms),
+                &routing,
+                now_ms,
+            )?;
+            sh_eprintln!(
+                "coverage dropped more than {points} points: alert argus.coverage-drop recorded \
+                 ({} deliver{} queued)",
+                recorded.deliveries,
+                if recorded.deliveries == 1 { "y" } else { "ies" }
+            );
+        }
         tx.commit()?;
     }
-    let diff = previous.as_ref().map(|p| argus_coverage::diff(p, &report));
 
     if args.sarif {
         output::json_text(&(argus_coverage::render_sarif(&report) + "\n"))?;
@@ -126,7 +156,7 @@ pub(crate) fn run(global: &GlobalArgs, args: CoverageArgs) -> anyhow::Result<Exi
         failed = true;
     }
     if let (Some(max_drop), Some(diff)) = (args.max_drop, &diff)
-        && (-diff.delta_bp) as f64 > max_drop * 100.0
+        && dropped_more_than(diff, max_drop)
     {
         sh_eprintln!(
             "coverage dropped more than {max_drop} points since run {}: {}",
@@ -140,6 +170,33 @@ pub(crate) fn run(global: &GlobalArgs, args: CoverageArgs) -> anyhow::Result<Exi
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn dropped_more_than(diff: &Diff, points: f64) -> bool {
+    (-diff.delta_bp) as f64 > points * 100.0
+}
+
+/// The alert of a drop: one per recorded run, so a repeated drop alerts
+/// again and the same run never twice.
+fn drop_finding(diff: &Diff, run: i64, now_ms: i64) -> argus_core::Finding {
+    let rule_id = "argus.coverage-drop";
+    argus_core::Finding {
+        id: argus_core::finding_id(rule_id, None, &run.to_be_bytes()),
+        rule_id: rule_id.to_owned(),
+        severity: argus_core::Severity::High,
+        title: format!("monitoring coverage dropped: {}", diff.summary()),
+        dedup_key: format!("coverage-drop:{run}"),
+        origin: None,
+        at_ms: now_ms,
+        fields: serde_json::json!({
+            "run": run,
+            "figure_bp": diff.current_bp,
+            "previous_bp": diff.previous_bp,
+            "delta_bp": diff.delta_bp,
+            "lost": diff.lost,
+            "contracts_lost_rule": diff.contracts_lost_rule,
+        }),
+    }
 }
 
 /// The coverage of the registry in `data_dir` by `rules`.
