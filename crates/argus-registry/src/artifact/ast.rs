@@ -152,7 +152,12 @@ fn add_foundry_artifact(compilation: &mut Compilation, file: &Path, value: &Valu
     compilation.units.push(ast.clone());
     // out/<File>.sol/<Name>.json → the project is two folders above `out/`'s child.
     let project = file.parent().and_then(Path::parent).and_then(Path::parent);
-    if let Some(project) = project {
+    // Only a relative path inside the project: the path is the artifact's
+    // word, and an artifact is a file from outside.
+    let inside = Path::new(source)
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if let Some(project) = project.filter(|_| inside) {
         let candidate = project.join(source);
         if let Ok(bytes) = read_limited(&candidate)
             && let Ok(text) = String::from_utf8(bytes)
