@@ -11,6 +11,7 @@
 //! Selectors, topics and ABI parsing are alloy's; nothing here re-implements
 //! them.
 
+pub mod ast;
 pub mod decode;
 mod interface;
 pub mod lint;
@@ -25,5 +26,8 @@ pub use decode::{
 pub use interface::{
     InterfaceSet, ItemKind, ListedSignature, Origin, Role, Source, SourceId, SourceItems,
 };
-pub use lint::{Finding, Level, LintOptions, LintReport, Location, Rule, lint};
+pub use lint::{
+    Finding, Level, LintOptions, LintReport, Location, Rule, SilentFunction, lint,
+    lint_with_functions,
+};
 pub use signature_list::{SignatureListError, parse_signature_list};

@@ -59,6 +59,13 @@ enum Command {
     /// collisions, names reused for different interfaces, the same interface
     /// with different parameters or indexing.
     Lint(cmd::lint::LintArgs),
+    /// How much of the registry the rules watch: one figure, per contract
+    /// the watched and unwatched events and functions, privileged functions
+    /// no rule watches; recorded so a drop is visible (`coverage history`).
+    Coverage(cmd::coverage::CoverageArgs),
+    /// Write a starting config and rule files from a Foundry or Hardhat
+    /// project, or from the registry.
+    Init(cmd::init::InitArgs),
     /// Measure Argus on this machine.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
@@ -122,6 +129,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Registry(command) => cmd::registry::run(&cli.global, command),
         Command::Lint(args) => cmd::lint::run(&cli.global, args),
+        Command::Coverage(args) => cmd::coverage::run(&cli.global, args),
+        Command::Init(args) => cmd::init::run(&cli.global, args),
         Command::Bench(command) => cmd::bench::run(&cli.global, command),
         Command::Keys(command) => cmd::keys::run(&cli.global, command),
         Command::Audit(command) => cmd::audit::run(&cli.global, command),

@@ -463,3 +463,116 @@ fn a_signature_dump_with_fixed_types_and_debris_lints_and_finds_the_collision() 
         .find(|f| f["rule"] == "reference-selector-collision" && f["key"] == "0x42966c68");
     assert!(decoy.is_some(), "{doc:#}");
 }
+
+/// The `function-without-event` findings of a report, by key.
+fn silent_keys(doc: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "function-without-event")
+        .map(|f| f["key"].as_str().unwrap().to_owned())
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn functions_without_an_event_are_found_in_compiled_output_and_allow_listed() {
+    let data = tempfile::tempdir().unwrap();
+    // Foundry artifacts with the AST, OpenZeppelin 4.9.6 bases included.
+    let output = argus(data.path())
+        .args(["lint", "testdata/events-project", "--json", "--no-standard"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "warnings only → exit 0\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let doc: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    // setFee/setSink/setCap change state in silence and forward's only event
+    // would be another contract's; setLimit (an internal function), bump (a
+    // modifier), rawLog (assembly log1), poke (a virtual hook's override) and
+    // every OpenZeppelin function (transfer, pause, grantRole…) emit.
+    assert_eq!(
+        silent_keys(&doc),
+        [
+            "PausableToken.setCap(uint256)",
+            "Settings.forward(uint256)",
+            "Settings.setFee(uint256)",
+            "Settings.setSink(address)"
+        ]
+    );
+    let finding = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == "Settings.setFee(uint256)")
+        .unwrap();
+    assert_eq!(finding["level"], "warning");
+
+    // Hardhat's build-info of the same contract gives the same answer.
+    let output = argus(data.path())
+        .args(["lint", "testdata/events-project/artifacts", "--json"])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        silent_keys(&doc),
+        [
+            "Settings.forward(uint256)",
+            "Settings.setFee(uint256)",
+            "Settings.setSink(address)"
+        ]
+    );
+
+    // SARIF points at the Solidity line.
+    let output = argus(data.path())
+        .args(["lint", "testdata/events-project/out", "--sarif"])
+        .output()
+        .unwrap();
+    let sarif: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let result = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ruleId"] == "function-without-event")
+        .unwrap();
+    let physical = &result["locations"][0]["physicalLocation"];
+    assert!(
+        physical["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with(".sol"),
+        "{physical}"
+    );
+    assert!(physical["region"]["startLine"].as_u64().unwrap() > 1);
+
+    // The allow-list accepts them like any finding.
+    let allow = data.path().join("allow.yaml");
+    std::fs::write(
+        &allow,
+        "allow:\n  - rule: function-without-event\n    key: Settings.forward(uint256)\n    \
+         reason: the sink emits\n",
+    )
+    .unwrap();
+    let output = argus(data.path())
+        .args(["lint", "testdata/events-project", "--json", "--allow"])
+        .arg(&allow)
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert!(!silent_keys(&doc).contains(&"Settings.forward(uint256)".to_owned()));
+    assert_eq!(silent_keys(&doc).len(), 3);
+    assert_eq!(doc["summary"]["allowed"], 1);
+
+    // Build output without an AST (the sample project) gives none.
+    let output = argus(data.path())
+        .args(["lint", "testdata/foundry-project", "--json"])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert!(silent_keys(&doc).is_empty());
+}

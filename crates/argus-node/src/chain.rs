@@ -230,12 +230,8 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                 for block in blocks {
                     findings.extend(all_findings(engine.on_block(block), &scope));
                     // State rules due at this block: read at its hash.
-                    let state = crate::state::evaluate_block(
-                        &mut engine,
-                        &pool,
-                        chain,
-                        &block.header,
-                    );
+                    let state =
+                        crate::state::evaluate_block(&mut engine, &pool, chain, &block.header);
                     findings.extend(all_findings(state.await, &scope));
                     // A contract enrolled in this block is watched in the
                     // batch's next blocks too, before the registry is read.

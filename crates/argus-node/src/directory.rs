@@ -58,8 +58,9 @@ pub fn addresses_on(
         .collect()
 }
 
-/// Adds `other`'s functions, events and errors that `abi` lacks.
-fn merge(abi: &mut JsonAbi, other: &JsonAbi) {
+/// Adds `other`'s functions, events and errors that `abi` lacks (a proxy's
+/// entry gets its implementation's this way).
+pub fn merge(abi: &mut JsonAbi, other: &JsonAbi) {
     for (name, functions) in &other.functions {
         let mine = abi.functions.entry(name.clone()).or_default();
         for function in functions {

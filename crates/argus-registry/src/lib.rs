@@ -19,6 +19,7 @@ mod model;
 pub mod onchain;
 mod registry;
 
+pub use artifact::ast::load_compilations;
 pub use artifact::{ImportError, ImportErrors, ImportHints, ImportProblem, load_path, load_paths};
 pub use error::RegistryError;
 pub use export::{

@@ -93,6 +93,10 @@ impl Engine {
         &self.rules
     }
 
+    pub(crate) fn bindings(&self) -> &Bindings {
+        &self.bindings
+    }
+
     /// Evaluates every rule on a block.
     pub fn on_block(&mut self, block: &Block) -> Outcome {
         let mut outcome = Outcome::default();

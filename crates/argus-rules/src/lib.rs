@@ -84,6 +84,7 @@ mod seed;
 mod state;
 pub mod threshold;
 mod typecheck;
+mod watch;
 mod window;
 mod yaml;
 
@@ -96,4 +97,5 @@ pub use schema::{Aggregate, ContractRef, ItemRef, Matcher, Rule, RuleSet, Source
 pub use state::{
     StateAnswer, StateArg, StateAt, StatePlan, StateQuery, StateReadKind, StateReadSpec, StateSpec,
 };
+pub use watch::{RuleWatch, Watched};
 pub use window::MAX_BASELINE_SAMPLES;

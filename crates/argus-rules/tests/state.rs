@@ -265,3 +265,29 @@ rules:
     assert_eq!(outcome.findings[0].origin.unwrap().chain, ChainId(10));
     assert_eq!(outcome.findings[0].fields["blocks"]["1"]["number"], 3);
 }
+
+/// For coverage, a state rule is a rule on each contract it reads (and on
+/// an address whose balance it reads), on no particular item.
+#[test]
+fn a_state_rule_watches_the_contracts_it_reads() {
+    let rules = RuleSet::from_yaml(RULES, "state.yaml").unwrap();
+    let engine = Engine::new(rules, &directory());
+    let watches = engine.watches();
+    let [watch] = watches.as_slice() else {
+        panic!("one rule: {watches:?}")
+    };
+    assert_eq!(watch.rule_id, "supply-cap");
+    assert_eq!(
+        watch.watched,
+        vec![
+            argus_rules::Watched::State {
+                chain: Some(ChainId::LOCAL),
+                address: TOKEN
+            },
+            argus_rules::Watched::State {
+                chain: Some(ChainId::LOCAL),
+                address: TREASURY
+            },
+        ]
+    );
+}

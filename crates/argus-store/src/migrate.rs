@@ -77,6 +77,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "registry onchain",
         sql: include_str!("../migrations/0011_registry_onchain.sql"),
     },
+    Migration {
+        version: 12,
+        name: "coverage runs",
+        sql: include_str!("../migrations/0012_coverage_runs.sql"),
+    },
 ];
 
 /// The highest schema version this binary knows.

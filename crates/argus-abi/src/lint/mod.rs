@@ -89,6 +89,9 @@ pub enum Rule {
     ReferenceSelectorCollision,
     /// One event signature declared with different `indexed` flags or `anonymous`.
     EventLayoutMismatch,
+    /// A state-changing function that emits no event on any path (from the
+    /// compiler's AST, see [`crate::ast`]).
+    FunctionWithoutEvent,
     /// One event name declared with different parameter types.
     EventSignatureMismatch,
     /// One function signature declared with different return types.
@@ -103,7 +106,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in report order.
-    pub const ALL: [Rule; 11] = [
+    pub const ALL: [Rule; 12] = [
         Rule::SelectorCollision,
         Rule::EventTopicCollision,
         Rule::ProxySelectorClash,
@@ -115,6 +118,7 @@ impl Rule {
         Rule::ParamNameMismatch,
         Rule::NameReuse,
         Rule::StandardEventLayout,
+        Rule::FunctionWithoutEvent,
     ];
 
     /// The rule's id, as used in output and allow-lists.
@@ -131,13 +135,17 @@ impl Rule {
             Rule::ParamNameMismatch => "param-name-mismatch",
             Rule::NameReuse => "name-reuse",
             Rule::StandardEventLayout => "standard-event-layout",
+            Rule::FunctionWithoutEvent => "function-without-event",
         }
     }
 
     /// The level a finding of this rule has.
     pub fn level(self) -> Level {
         match self {
-            Rule::ParamNameMismatch | Rule::NameReuse | Rule::StandardEventLayout => Level::Warning,
+            Rule::ParamNameMismatch
+            | Rule::NameReuse
+            | Rule::StandardEventLayout
+            | Rule::FunctionWithoutEvent => Level::Warning,
             _ => Level::Error,
         }
     }
@@ -173,6 +181,9 @@ impl Rule {
             }
             Rule::StandardEventLayout => {
                 "a standard event is declared with indexing that no standard uses"
+            }
+            Rule::FunctionWithoutEvent => {
+                "an external state-changing function emits no event on any path"
             }
         }
     }
@@ -222,6 +233,11 @@ impl Rule {
             Rule::StandardEventLayout => {
                 "indexers expect the standard indexing and misread this event; index it as the \
                  standard does"
+            }
+            Rule::FunctionWithoutEvent => {
+                "a monitor sees such a call only in calldata, never through a log filter, and \
+                 misses it when it comes through a multisig, a timelock or another contract; \
+                 emit an event describing the change, or accept the finding in the allow-list"
             }
         }
     }
@@ -342,10 +358,64 @@ impl Default for LintOptions {
     }
 }
 
+/// A state-changing function from which no event is reachable, as
+/// [`crate::ast`] found it: the input of `function-without-event`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SilentFunction {
+    /// The deployable contract the function is part of.
+    pub contract: String,
+    /// `name(types)`.
+    pub signature: String,
+    /// The source file of the declaration, and its line when known.
+    pub source: String,
+    pub line: Option<u32>,
+}
+
 /// Lints every interface of `set` as one infrastructure.
 pub fn lint(set: &InterfaceSet, options: &LintOptions) -> LintReport {
+    lint_with_functions(set, &[], options)
+}
+
+/// [`lint`], and a `function-without-event` finding for each silent
+/// function (keyed `Contract.name(types)`, which is what an allow-list
+/// entry names).
+pub fn lint_with_functions(
+    set: &InterfaceSet,
+    silent: &[SilentFunction],
+    options: &LintOptions,
+) -> LintReport {
     let index = index::SignatureIndex::build(set);
     let mut findings = rules::run(set, &index, options);
+    let mut origins: Vec<Origin> = set.sources().iter().map(|s| s.origin.clone()).collect();
+    for function in silent {
+        let origin = origins
+            .iter()
+            .position(|o| {
+                o.label == function.contract
+                    && o.path.as_deref() == Some(std::path::Path::new(&function.source))
+            })
+            .unwrap_or_else(|| {
+                origins
+                    .push(Origin::labelled(function.contract.clone()).with_path(&function.source));
+                origins.len() - 1
+            });
+        let key = format!("{}.{}", function.contract, function.signature);
+        findings.push(Finding {
+            rule: Rule::FunctionWithoutEvent,
+            level: Rule::FunctionWithoutEvent.level(),
+            message: format!("`{key}` changes state and emits no event on any path"),
+            key,
+            groups: vec![Group {
+                title: function.signature.clone(),
+                locations: vec![Location {
+                    origin,
+                    declaration: function.signature.clone(),
+                    line: function.line,
+                }],
+                omitted: 0,
+            }],
+        });
+    }
     findings.sort_by(|a, b| (a.level, a.rule, &a.key).cmp(&(b.level, b.rule, &b.key)));
 
     let mut used = vec![false; options.allow.entries().len()];
@@ -371,7 +441,7 @@ pub fn lint(set: &InterfaceSet, options: &LintOptions) -> LintReport {
         .map(|(entry, _)| entry.clone())
         .collect();
     LintReport {
-        origins: set.sources().iter().map(|s| s.origin.clone()).collect(),
+        origins,
         findings: kept,
         allowed,
         below_threshold,

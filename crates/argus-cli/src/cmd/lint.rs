@@ -15,6 +15,11 @@
 //! of being refused for 13 lines; `--strict` refuses such a list instead
 //! (exit 2), for a list the user maintains and wants kept clean.
 //!
+//! Build output that carries the compiler's AST (Foundry with `ast = true`,
+//! Hardhat's `build-info`) is also checked for the events requirement:
+//! `function-without-event`, a warning for each external state-changing
+//! function of the project's own contracts that emits no event on any path.
+//!
 //! Exit status: 0 when no error-level finding remains, 1 when one does, 2 when
 //! the input could not be read.
 
@@ -25,12 +30,16 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
+use argus_abi::ast::{AstIndex, ContractFacts, is_dependency_source};
 use argus_abi::lint::{AllowList, Level, LintOptions};
 use argus_abi::report::{render_human, render_json, render_sarif};
-use argus_abi::{InterfaceSet, ItemKind, Origin, Role, SourceId, lint, parse_signature_list};
+use argus_abi::{
+    InterfaceSet, ItemKind, Origin, Role, SilentFunction, SourceId, lint_with_functions,
+    parse_signature_list,
+};
 use argus_core::ChainId;
 use argus_core::file::{MAX_SIGNATURE_LIST_BYTES, read_capped, read_to_string_capped};
-use argus_registry::{Contract, ImportHints, load_paths};
+use argus_registry::{Contract, ImportHints, load_compilations, load_paths};
 
 use crate::{GlobalArgs, output};
 
@@ -115,7 +124,8 @@ pub(crate) fn run(global: &GlobalArgs, args: LintArgs) -> anyhow::Result<ExitCod
     for path in &args.reference {
         add_list(path, Role::Reference, args.strict, &mut set)?;
     }
-    if set.is_empty() {
+    let silent = silent_functions(&args.paths)?;
+    if set.is_empty() && silent.is_empty() {
         bail!(
             "nothing to lint: the registry in {} is empty and no file was given; import \
              contracts with `argus registry import <path>` or pass ABI files",
@@ -138,7 +148,7 @@ pub(crate) fn run(global: &GlobalArgs, args: LintArgs) -> anyhow::Result<ExitCod
             500
         },
     };
-    let report = lint(&set, &options);
+    let report = lint_with_functions(&set, &silent, &options);
     tracing::info!("linted in {:.2?}", started.elapsed());
 
     let rendered = match format {
@@ -176,6 +186,57 @@ fn add_registry(global: &GlobalArgs, set: &mut InterfaceSet) -> anyhow::Result<(
     };
     add_contracts(contracts, set);
     Ok(())
+}
+
+/// What the AST in the build output under `paths` says of each deployable
+/// contract of the project (dependencies, tests and scripts left out).
+/// Empty when no file carries an AST.
+pub(crate) fn contract_facts(paths: &[PathBuf]) -> anyhow::Result<Vec<ContractFacts>> {
+    let paths: Vec<&Path> = paths
+        .iter()
+        .map(PathBuf::as_path)
+        .filter(|p| !is_signature_list(p))
+        .collect();
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let compilations = load_compilations(paths.iter().copied())
+        .map_err(|errors| anyhow::anyhow!("{errors}\nfix the files above or leave them out"))?;
+    let mut facts: Vec<ContractFacts> = Vec::new();
+    for compilation in &compilations {
+        for contract in AstIndex::new(compilation).contracts() {
+            if is_dependency_source(&contract.source)
+                || facts
+                    .iter()
+                    .any(|c| c.name == contract.name && c.source == contract.source)
+            {
+                continue;
+            }
+            facts.push(contract);
+        }
+    }
+    Ok(facts)
+}
+
+fn silent_functions(paths: &[PathBuf]) -> anyhow::Result<Vec<SilentFunction>> {
+    let facts = contract_facts(paths)?;
+    if facts.is_empty() && !paths.is_empty() {
+        tracing::info!(
+            "no build output with the compiler's AST among the paths: function-without-event \
+             needs Foundry's `ast = true` or Hardhat's build-info"
+        );
+    }
+    Ok(facts
+        .iter()
+        .flat_map(|contract| {
+            contract.silent_functions().map(|f| SilentFunction {
+                contract: contract.name.clone(),
+                signature: f.signature.clone(),
+                source: f.source.clone(),
+                line: f.line,
+            })
+        })
+        .collect())
 }
 
 /// Whether a path is read as a signature list rather than JSON.

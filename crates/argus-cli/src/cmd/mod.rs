@@ -3,10 +3,12 @@
 pub(crate) mod alerts;
 pub(crate) mod audit;
 pub(crate) mod bench;
+pub(crate) mod coverage;
 pub(crate) mod doctor;
 pub(crate) mod drill;
 pub(crate) mod incident_report;
 pub(crate) mod incidents;
+pub(crate) mod init;
 pub(crate) mod keys;
 pub(crate) mod keys_sign;
 pub(crate) mod lint;

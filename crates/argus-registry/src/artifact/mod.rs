@@ -12,6 +12,7 @@
 //! fixes a whole project in one round and a half-read project never reaches
 //! the registry.
 
+pub mod ast;
 mod error;
 mod foundry;
 mod hardhat;
