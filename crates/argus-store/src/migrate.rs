@@ -67,6 +67,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "grouping",
         sql: include_str!("../migrations/0009_grouping.sql"),
     },
+    Migration {
+        version: 10,
+        name: "checks",
+        sql: include_str!("../migrations/0010_checks.sql"),
+    },
 ];
 
 /// The highest schema version this binary knows.
