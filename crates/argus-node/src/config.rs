@@ -83,6 +83,10 @@ struct RawConfig {
     heartbeat: Option<Spanned<serde_json::Value>>,
     #[serde(default)]
     server: Option<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    checks: Option<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    preflight: Option<Spanned<serde_json::Value>>,
 }
 
 /// Collects diagnostics for one file.
@@ -159,6 +163,8 @@ pub struct ConfigDocument {
     pub incidents: Option<argus_incident::loader::RawIncidents>,
     pub heartbeat: Option<Spanned<serde_json::Value>>,
     pub server: Option<Spanned<serde_json::Value>>,
+    pub checks: Option<Spanned<serde_json::Value>>,
+    pub preflight: Option<Spanned<serde_json::Value>>,
 }
 
 impl ConfigDocument {
@@ -215,6 +221,8 @@ impl ConfigDocument {
             incidents: raw.incidents,
             heartbeat: raw.heartbeat,
             server: raw.server,
+            checks: raw.checks,
+            preflight: raw.preflight,
         })
     }
 
@@ -246,6 +254,10 @@ pub struct Loaded {
     pub heartbeat: Option<crate::heartbeat::HeartbeatConfig>,
     /// The HTTP API `argus run` serves (none without a `server:` section).
     pub server: Option<ServerConfig>,
+    /// The scheduled checks (`checks:`; none: the daemon runs none).
+    pub checks: Option<argus_checks::ChecksConfig>,
+    /// What `argus preflight` runs (`preflight:`).
+    pub preflight: argus_checks::PreflightConfig,
 }
 
 /// The `registry:` section.
@@ -432,6 +444,27 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
         problems.is_empty().then_some(config)
     });
 
+    let checks = doc.checks.as_ref().and_then(|raw| {
+        let config = out.item::<argus_checks::ChecksConfig>("checks", raw)?;
+        let problems = config.problems();
+        for problem in &problems {
+            out.at(raw, problem.clone());
+        }
+        problems.is_empty().then_some(config)
+    });
+    let preflight = doc
+        .preflight
+        .as_ref()
+        .and_then(|raw| {
+            let config = out.item::<argus_checks::PreflightConfig>("preflight", raw)?;
+            let problems = config.problems();
+            for problem in &problems {
+                out.at(raw, problem.clone());
+            }
+            problems.is_empty().then_some(config)
+        })
+        .unwrap_or_default();
+
     let incidents = match &doc.incidents {
         Some(raw) => {
             let refs = argus_incident::loader::References {
@@ -496,6 +529,8 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
             incidents,
             heartbeat,
             server,
+            checks,
+            preflight,
         }),
         _ => {
             let mut diagnostics = out.diagnostics;

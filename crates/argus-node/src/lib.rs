@@ -28,6 +28,7 @@
 //! pid ([`StoreError::Locked`]) rather than delivering every alert twice.
 
 mod chain;
+mod checks;
 pub mod config;
 pub mod directory;
 pub mod heartbeat;
@@ -51,6 +52,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
 pub use argus_core::Clock;
+pub use checks::CheckRunner;
 use argus_incident::evidence::EvidenceSources;
 pub use argus_incident::respond::GuardianKey;
 use argus_incident::respond::Responders;
@@ -70,6 +72,8 @@ pub struct NodeConfig {
     pub incidents: argus_incident::IncidentsConfig,
     /// Where the node pings its health (none: no heartbeat).
     pub heartbeat: Option<heartbeat::HeartbeatConfig>,
+    /// The scheduled checks (none: the daemon runs no checklist).
+    pub checks: Option<argus_checks::ChecksConfig>,
 }
 
 impl From<&config::Loaded> for NodeConfig {
@@ -81,6 +85,7 @@ impl From<&config::Loaded> for NodeConfig {
             signals: loaded.signals.clone(),
             incidents: loaded.incidents.clone(),
             heartbeat: loaded.heartbeat.clone(),
+            checks: loaded.checks.clone(),
         }
     }
 }
@@ -229,6 +234,7 @@ pub struct NodeBuilder {
     signing_keys: BTreeMap<String, GuardianKey>,
     key_rotator: Option<KeyRotator>,
     config_files: Vec<PathBuf>,
+    check_runner: Option<CheckRunner>,
 }
 
 impl std::fmt::Debug for NodeBuilder {
@@ -259,6 +265,7 @@ impl NodeBuilder {
             signing_keys: BTreeMap::new(),
             key_rotator: None,
             config_files: Vec::new(),
+            check_runner: None,
         }
     }
 
@@ -275,6 +282,14 @@ impl NodeBuilder {
         rotate: impl Fn(&str) -> Result<String, String> + Send + Sync + 'static,
     ) -> Self {
         self.key_rotator = Some(Box::new(rotate));
+        self
+    }
+
+    /// How the scheduled checks run (the binary's runner holds the master
+    /// key and the audit log's writer); without one the `checks:` schedule
+    /// does not run in this node.
+    pub fn check_runner(mut self, runner: CheckRunner) -> Self {
+        self.check_runner = Some(runner);
         self
     }
 
@@ -405,6 +420,26 @@ impl NodeBuilder {
                 task.await;
                 Ok(())
             });
+        }
+        if let (Some(config), Some(runner)) = (&self.config.checks, self.check_runner.take()) {
+            match config.schedules() {
+                Ok(schedules) => {
+                    let task = checks::run(
+                        schedules,
+                        store.clone(),
+                        self.clock.clone(),
+                        runner,
+                        stopping.clone(),
+                    );
+                    tasks.spawn(async move {
+                        task.await;
+                        Ok(())
+                    });
+                }
+                Err(problems) => {
+                    tracing::error!("checks: no schedule runs: {}", problems.join("; "));
+                }
+            }
         }
         // The signal task also runs when only the rules read signals: the
         // HTTP server sends `authentication_failures` through the inlet.
