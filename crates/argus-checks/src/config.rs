@@ -180,7 +180,7 @@ pub struct PreflightConfig {
     #[serde(default)]
     pub test_command: Vec<String>,
     /// `argus lint` findings at or above this severity fail preflight
-    /// (`error` by default; `warning` is stricter).
+    /// (`error` by default; `warning` and `note` are stricter).
     #[serde(default)]
     pub lint_severity: Option<String>,
     /// The `argus lint` inputs (files or folders); none: the registry.
@@ -198,7 +198,7 @@ impl PreflightConfig {
             && !matches!(s.as_str(), "error" | "warning" | "info")
         {
             problems.push(format!(
-                "preflight.lint_severity: {s:?} is not error, warning or info"
+                "preflight.lint_severity: {s:?} is not error, warning or note"
             ));
         }
         problems

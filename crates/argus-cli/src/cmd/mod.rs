@@ -3,6 +3,8 @@
 pub(crate) mod alerts;
 pub(crate) mod audit;
 pub(crate) mod bench;
+pub(crate) mod checks;
+pub(crate) mod config_approve;
 pub(crate) mod doctor;
 pub(crate) mod drill;
 pub(crate) mod incident_report;
@@ -11,6 +13,7 @@ pub(crate) mod keys;
 pub(crate) mod keys_sign;
 pub(crate) mod lint;
 pub(crate) mod metrics;
+pub(crate) mod preflight;
 pub(crate) mod records;
 pub(crate) mod registry;
 pub(crate) mod replay;
