@@ -41,6 +41,9 @@ pub(crate) fn run(global: &GlobalArgs, args: PreflightArgs) -> anyhow::Result<Ex
     let Some((loaded, data_dir)) = config::load_for_reading(&args.config, global) else {
         return Ok(ExitCode::from(2));
     };
+    // `argus lint` runs in the config's folder: give it the directory as
+    // this process sees it.
+    let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
     let config_dir = args
         .config
         .parent()
