@@ -191,7 +191,11 @@ pub struct PreflightConfig {
 impl PreflightConfig {
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        if self.test_command.first().is_some_and(|p| p.trim().is_empty()) {
+        if self
+            .test_command
+            .first()
+            .is_some_and(|p| p.trim().is_empty())
+        {
             problems.push("preflight.test_command: the program name is empty".to_owned());
         }
         if let Some(s) = &self.lint_severity

@@ -260,7 +260,10 @@ mod tests {
     #[test]
     fn an_impossible_date_never_fires() {
         let expr = CronExpr::parse("0 0 31 2 *").unwrap();
-        assert!(expr.next_after(Timestamp::UNIX_EPOCH, &TimeZone::UTC).is_none());
+        assert!(
+            expr.next_after(Timestamp::UNIX_EPOCH, &TimeZone::UTC)
+                .is_none()
+        );
     }
 
     #[test]

@@ -181,7 +181,9 @@ pub enum ChecksError {
     Store(#[from] argus_store::StoreError),
     #[error(transparent)]
     Alerting(#[from] argus_alerting::AlertError),
-    #[error("no check or checklist is named {name:?}; name daily, weekly, monthly or one of: {known}")]
+    #[error(
+        "no check or checklist is named {name:?}; name daily, weekly, monthly or one of: {known}"
+    )]
     UnknownCheck { name: String, known: String },
 }
 

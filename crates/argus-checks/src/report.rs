@@ -33,17 +33,25 @@ pub struct Report {
 }
 
 /// Reads the runs started at or after `since_ms`.
-pub fn build(conn: &argus_store::Connection, since_ms: i64, until_ms: i64) -> Result<Report, ChecksError> {
+pub fn build(
+    conn: &argus_store::Connection,
+    since_ms: i64,
+    until_ms: i64,
+) -> Result<Report, ChecksError> {
     let runs = db::runs_since(conn, since_ms)?;
     let results = db::results_since(conn, since_ms)?;
-    let started = |run_id: i64| runs.iter().find(|r| r.id == run_id).map_or(0, |r| r.started_ms);
+    let started = |run_id: i64| {
+        runs.iter()
+            .find(|r| r.id == run_id)
+            .map_or(0, |r| r.started_ms)
+    };
     let failures = results
         .iter()
         .filter(|r| r.status == Status::Fail)
         .map(|failed| {
-            let resolved = results
-                .iter()
-                .find(|r| r.name == failed.name && r.run_id > failed.run_id && r.status == Status::Ok);
+            let resolved = results.iter().find(|r| {
+                r.name == failed.name && r.run_id > failed.run_id && r.status == Status::Ok
+            });
             Failure {
                 run_id: failed.run_id,
                 at_ms: started(failed.run_id),
@@ -57,7 +65,13 @@ pub fn build(conn: &argus_store::Connection, since_ms: i64, until_ms: i64) -> Re
             }
         })
         .collect();
-    Ok(Report { since_ms, until_ms, runs, results, failures })
+    Ok(Report {
+        since_ms,
+        until_ms,
+        runs,
+        results,
+        failures,
+    })
 }
 
 fn time(ms: i64) -> String {
@@ -81,9 +95,17 @@ impl Report {
     pub fn markdown(&self) -> String {
         let mut out = String::new();
         out.push_str("# Argus compliance report: scheduled checks\n\n");
-        out.push_str(&format!("Period: {} to {}\n\n", time(self.since_ms), time(self.until_ms)));
+        out.push_str(&format!(
+            "Period: {} to {}\n\n",
+            time(self.since_ms),
+            time(self.until_ms)
+        ));
         let fails = self.failures.len();
-        let open = self.failures.iter().filter(|f| f.resolved_by_run.is_none()).count();
+        let open = self
+            .failures
+            .iter()
+            .filter(|f| f.resolved_by_run.is_none())
+            .count();
         out.push_str(&format!(
             "{} runs, {} results, {fails} failures ({open} not followed by a passing run).\n\n",
             self.runs.len(),

@@ -83,7 +83,12 @@ pub fn alert(key: &KeyEntry, stage: Stage, due: Timestamp) -> Option<CheckAlert>
         ),
     };
     Some(CheckAlert {
-        identity: format!("key-rotation:{}:{}:{}", key.label, key.address, stage.as_str()),
+        identity: format!(
+            "key-rotation:{}:{}:{}",
+            key.label,
+            key.address,
+            stage.as_str()
+        ),
         severity,
         title,
     })

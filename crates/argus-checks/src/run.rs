@@ -64,9 +64,13 @@ pub struct ConfigHash {
 pub fn config_hash(files: &[PathBuf]) -> Result<ConfigHash, String> {
     let mut each = BTreeMap::new();
     for file in files {
-        let bytes = argus_core::file::read_capped(file, argus_core::file::MAX_CONFIG_BYTES, "config file")
-            .map_err(|e| format!("{}: {}", file.display(), e.reason()))?;
-        each.insert(file.display().to_string(), hex::encode(Sha256::digest(&bytes)));
+        let bytes =
+            argus_core::file::read_capped(file, argus_core::file::MAX_CONFIG_BYTES, "config file")
+                .map_err(|e| format!("{}: {}", file.display(), e.reason()))?;
+        each.insert(
+            file.display().to_string(),
+            hex::encode(Sha256::digest(&bytes)),
+        );
     }
     let mut all = Sha256::new();
     for (file, hash) in &each {
@@ -75,7 +79,10 @@ pub fn config_hash(files: &[PathBuf]) -> Result<ConfigHash, String> {
         all.update(hash.as_bytes());
         all.update([b'\n']);
     }
-    Ok(ConfigHash { hash: hex::encode(all.finalize()), files: each })
+    Ok(ConfigHash {
+        hash: hex::encode(all.finalize()),
+        files: each,
+    })
 }
 
 /// What a check looks at.
@@ -177,10 +184,11 @@ pub fn run_checks(
     actor: &str,
     routing: &Routing,
 ) -> Result<RunReport, ChecksError> {
-    let selected: Vec<&CheckDef> = checks::select(selection).ok_or_else(|| ChecksError::UnknownCheck {
-        name: selection.to_owned(),
-        known: checks::names(),
-    })?;
+    let selected: Vec<&CheckDef> =
+        checks::select(selection).ok_or_else(|| ChecksError::UnknownCheck {
+            name: selection.to_owned(),
+            known: checks::names(),
+        })?;
     let started_ms = ctx.clock.now_ms();
     let results: Vec<CheckResult> = selected.iter().map(|check| (check.run)(ctx)).collect();
     let finished_ms = ctx.clock.now_ms().max(started_ms);
@@ -225,7 +233,9 @@ pub fn run_checks(
         }
         kept.push((result.clone(), ids));
     }
-    let count = |s: Status| i64::try_from(results.iter().filter(|r| r.status == s).count()).unwrap_or(i64::MAX);
+    let count = |s: Status| {
+        i64::try_from(results.iter().filter(|r| r.status == s).count()).unwrap_or(i64::MAX)
+    };
     let stored = StoredRun {
         id: run_id,
         started_ms,

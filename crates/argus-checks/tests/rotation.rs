@@ -35,7 +35,14 @@ fn monthly(store: &Store, clock: &Clock, vault: &Vault, dir: &Path) -> RunReport
         api_tokens: None,
         plugins: &plugins,
     };
-    run_checks(&ctx, "key-rotation", Trigger::Schedule, "test", &Routing::to_all(&["ops"], 0)).unwrap()
+    run_checks(
+        &ctx,
+        "key-rotation",
+        Trigger::Schedule,
+        "test",
+        &Routing::to_all(&["ops"], 0),
+    )
+    .unwrap()
 }
 
 fn rotation_alerts(store: &Store) -> Vec<(String, String)> {
@@ -60,7 +67,10 @@ fn a_key_past_rotate_every_is_alerted_once_per_stage_and_generation() {
         CHEAP,
     )
     .unwrap();
-    let guardian = vault.create("guardian", AccessPolicy::default()).unwrap().clone();
+    let guardian = vault
+        .create("guardian", AccessPolicy::default())
+        .unwrap()
+        .clone();
     vault
         .create(
             "yearly",
@@ -86,7 +96,9 @@ fn a_key_past_rotate_every_is_alerted_once_per_stage_and_generation() {
     let alerts = rotation_alerts(&store);
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0].0, "high");
-    assert!(alerts[0].1.starts_with("key-rotation:guardian:") && alerts[0].1.ends_with(":due-soon"));
+    assert!(
+        alerts[0].1.starts_with("key-rotation:guardian:") && alerts[0].1.ends_with(":due-soon")
+    );
 
     // Past the due date: one critical alert more, however many runs.
     clock.set_ms(created_ms + 91 * DAY_MS);
@@ -109,7 +121,12 @@ fn a_key_past_rotate_every_is_alerted_once_per_stage_and_generation() {
     // (The vault dates a generation by the system clock.)
     clock.set_ms(i64::try_from(new.created_at).unwrap() * 1000 + DAY_MS);
     let rotated = monthly(&store, &clock, &vault, dir.path());
-    assert_eq!(rotated.results[0].status, Status::Ok, "{:?}", rotated.results[0]);
+    assert_eq!(
+        rotated.results[0].status,
+        Status::Ok,
+        "{:?}",
+        rotated.results[0]
+    );
     assert_eq!(rotation_alerts(&store).len(), 2);
     // The deliveries were queued once per alert.
     let deliveries: i64 = conn

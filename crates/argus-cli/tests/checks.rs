@@ -32,7 +32,12 @@ fn project(rpc: &str, extra: &str) -> Project {
         ),
     )
     .unwrap();
-    Project { data: root.join("data"), root, config, _dir: dir }
+    Project {
+        data: root.join("data"),
+        root,
+        config,
+        _dir: dir,
+    }
 }
 
 fn argus(p: &Project, master: bool) -> Command {
@@ -59,7 +64,8 @@ fn run(p: &Project, master: bool, args: &[&str]) -> Output {
 }
 
 fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn result<'a>(doc: &'a Value, name: &str) -> &'a Value {
@@ -77,49 +83,104 @@ fn an_approved_config_that_changes_fails_the_weekly_check_and_the_report_shows_t
     let p = project("http://127.0.0.1:9", "");
     let config = p.config.to_str().unwrap();
     // Never approved: the weekly checklist fails (exit 1) on it.
-    let never = run(&p, false, &["checks", "run", "weekly", "--json", "-c", config]);
+    let never = run(
+        &p,
+        false,
+        &["checks", "run", "weekly", "--json", "-c", config],
+    );
     assert_eq!(never.status.code(), Some(1));
     assert_eq!(result(&json(&never), "config-audit")["status"], "fail");
 
     let approve = argus(&p, true)
-        .args(["config", "approve", "--reason", "CR-7 reviewed", "-c", config])
+        .args([
+            "config",
+            "approve",
+            "--reason",
+            "CR-7 reviewed",
+            "-c",
+            config,
+        ])
         .output()
         .unwrap();
-    assert!(approve.status.success(), "{}", String::from_utf8_lossy(&approve.stderr));
-    let approved = run(&p, false, &["checks", "run", "config-audit", "--json", "-c", config]);
+    assert!(
+        approve.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approve.stderr)
+    );
+    let approved = run(
+        &p,
+        false,
+        &["checks", "run", "config-audit", "--json", "-c", config],
+    );
     assert_eq!(approved.status.code(), Some(0));
     assert_eq!(result(&json(&approved), "config-audit")["status"], "ok");
 
     // A rule file changes after the approval.
     std::fs::write(p.root.join("rules.yaml"), "rules: []\n# changed\n").unwrap();
-    let changed = run(&p, false, &["checks", "run", "weekly", "--json", "-c", config]);
+    let changed = run(
+        &p,
+        false,
+        &["checks", "run", "weekly", "--json", "-c", config],
+    );
     assert_eq!(changed.status.code(), Some(1));
     let audit = result(&json(&changed), "config-audit").clone();
     assert_eq!(audit["status"], "fail");
     assert_eq!(audit["severity"], "high");
     assert!(
-        audit["details"].to_string().contains("rules.yaml changed since the approval"),
+        audit["details"]
+            .to_string()
+            .contains("rules.yaml changed since the approval"),
         "{audit:#}"
     );
 
     // The report covers the three runs; the first failure was followed by
     // a passing run, the last one was not.
     let report = argus(&p, false)
-        .args(["--data-dir", p.data.to_str().unwrap(), "checks", "report", "--since", "1d", "--json"])
+        .args([
+            "--data-dir",
+            p.data.to_str().unwrap(),
+            "checks",
+            "report",
+            "--since",
+            "1d",
+            "--json",
+        ])
         .output()
         .unwrap();
-    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
     let report = json(&report);
-    let selections: Vec<&str> = report["runs"].as_array().unwrap().iter().map(|r| r["selection"].as_str().unwrap()).collect();
+    let selections: Vec<&str> = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["selection"].as_str().unwrap())
+        .collect();
     assert_eq!(selections, ["weekly", "config-audit", "weekly"]);
     let failures = report["failures"].as_array().unwrap();
-    let config_failures: Vec<&Value> = failures.iter().filter(|f| f["check"] == "config-audit").collect();
+    let config_failures: Vec<&Value> = failures
+        .iter()
+        .filter(|f| f["check"] == "config-audit")
+        .collect();
     assert_eq!(config_failures.len(), 2, "{failures:#?}");
-    assert_eq!(config_failures[0]["resolved_by_run"], report["runs"][1]["id"]);
+    assert_eq!(
+        config_failures[0]["resolved_by_run"],
+        report["runs"][1]["id"]
+    );
     assert!(config_failures[1]["resolved_by_run"].is_null());
     assert_eq!(config_failures[1]["alert_ids"].as_array().unwrap().len(), 1);
     let markdown = argus(&p, false)
-        .args(["--data-dir", p.data.to_str().unwrap(), "checks", "report", "--since", "1d"])
+        .args([
+            "--data-dir",
+            p.data.to_str().unwrap(),
+            "checks",
+            "report",
+            "--since",
+            "1d",
+        ])
         .output()
         .unwrap();
     let markdown = String::from_utf8(markdown.stdout).unwrap();
@@ -142,26 +203,52 @@ fn a_flipped_byte_in_the_audit_log_fails_the_daily_check() {
     let p = project("http://127.0.0.1:9", "");
     let config = p.config.to_str().unwrap();
     let created = argus(&p, true)
-        .args(["--data-dir", p.data.to_str().unwrap(), "keys", "create", "--label", "guardian"])
+        .args([
+            "--data-dir",
+            p.data.to_str().unwrap(),
+            "keys",
+            "create",
+            "--label",
+            "guardian",
+        ])
         .output()
         .unwrap();
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
 
-    let daily = run(&p, true, &["checks", "run", "daily", "--json", "-c", config]);
+    let daily = run(
+        &p,
+        true,
+        &["checks", "run", "daily", "--json", "-c", config],
+    );
     let doc = json(&daily);
     assert_eq!(result(&doc, "audit-log")["status"], "ok", "{doc:#}");
     assert_eq!(result(&doc, "keys-decrypt")["status"], "ok");
     // No master key: the vault's check is skipped, never passed.
-    let blind = run(&p, false, &["checks", "run", "keys-decrypt", "--json", "-c", config]);
+    let blind = run(
+        &p,
+        false,
+        &["checks", "run", "keys-decrypt", "--json", "-c", config],
+    );
     assert_eq!(result(&json(&blind), "keys-decrypt")["status"], "skipped");
 
     // One byte of an entry's payload changes.
     let log_path = p.data.join("audit").join("audit.log");
     let mut bytes = std::fs::read(&log_path).unwrap();
-    let at = bytes.windows(8).position(|w| w == b"guardian").expect("the key's label in the log");
+    let at = bytes
+        .windows(8)
+        .position(|w| w == b"guardian")
+        .expect("the key's label in the log");
     bytes[at] ^= 0x01;
     std::fs::write(&log_path, bytes).unwrap();
-    let tampered = run(&p, false, &["checks", "run", "audit-log", "--json", "-c", config]);
+    let tampered = run(
+        &p,
+        false,
+        &["checks", "run", "audit-log", "--json", "-c", config],
+    );
     assert_eq!(tampered.status.code(), Some(1));
     let check = result(&json(&tampered), "audit-log").clone();
     assert_eq!(check["status"], "fail");
@@ -193,8 +280,16 @@ fn preflight_fails_on_a_failed_item_and_passes_when_all_pass() {
     let config = p.config.to_str().unwrap();
 
     // Nothing runs yet, no approval, the tests fail: exit 1.
-    let before = argus(&p, false).args(["preflight", "--json", "-c", config]).output().unwrap();
-    assert_eq!(before.status.code(), Some(1), "{}", String::from_utf8_lossy(&before.stderr));
+    let before = argus(&p, false)
+        .args(["preflight", "--json", "-c", config])
+        .output()
+        .unwrap();
+    assert_eq!(
+        before.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&before.stderr)
+    );
     let doc = json(&before);
     assert_eq!(doc["passed"], false);
     assert_eq!(result(&doc, "tests")["status"], "fail");
@@ -210,20 +305,33 @@ fn preflight_fails_on_a_failed_item_and_passes_when_all_pass() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for("the daemon to record blocks", Duration::from_secs(60), || {
-        (chain_blocks(&p.data) > 0).then_some(())
+    wait_for(
+        "the daemon to record blocks",
+        Duration::from_secs(60),
+        || (chain_blocks(&p.data) > 0).then_some(()),
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status();
+    wait_for("the daemon to stop", Duration::from_secs(20), || {
+        daemon.try_wait().ok().flatten()
     });
-    let _ = Command::new("kill").args(["-TERM", &daemon.id().to_string()]).status();
-    wait_for("the daemon to stop", Duration::from_secs(20), || daemon.try_wait().ok().flatten());
 
     let approve = argus(&p, true)
         .args(["config", "approve", "--reason", "release 1.2", "-c", config])
         .output()
         .unwrap();
-    assert!(approve.status.success(), "{}", String::from_utf8_lossy(&approve.stderr));
+    assert!(
+        approve.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approve.stderr)
+    );
     std::fs::write(p.root.join("tests-passed"), "").unwrap();
 
-    let after = argus(&p, false).args(["preflight", "--json", "-c", config]).output().unwrap();
+    let after = argus(&p, false)
+        .args(["preflight", "--json", "-c", config])
+        .output()
+        .unwrap();
     let doc = json(&after);
     assert_eq!(after.status.code(), Some(0), "{doc:#}");
     assert_eq!(doc["passed"], true);

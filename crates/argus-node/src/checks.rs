@@ -20,7 +20,8 @@ use tokio::sync::watch;
 
 /// Runs one checklist (on a blocking thread): the binary's, holding the
 /// vault and the audit log.
-pub type CheckRunner = Arc<dyn Fn(Cadence) -> Result<argus_checks::RunReport, String> + Send + Sync>;
+pub type CheckRunner =
+    Arc<dyn Fn(Cadence) -> Result<argus_checks::RunReport, String> + Send + Sync>;
 
 /// How often the task reads the clock.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
@@ -88,8 +89,12 @@ pub(crate) async fn run(
                     report.count(argus_checks::Status::Warn),
                     report.count(argus_checks::Status::Skipped)
                 ),
-                Ok(Err(error)) => tracing::error!("checks: the {} run failed: {error}", cadence.as_str()),
-                Err(error) => tracing::error!("checks: the {} run panicked: {error}", cadence.as_str()),
+                Ok(Err(error)) => {
+                    tracing::error!("checks: the {} run failed: {error}", cadence.as_str())
+                }
+                Err(error) => {
+                    tracing::error!("checks: the {} run panicked: {error}", cadence.as_str())
+                }
             }
         }
     }

@@ -52,10 +52,10 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
 pub use argus_core::Clock;
-pub use checks::CheckRunner;
 use argus_incident::evidence::EvidenceSources;
 pub use argus_incident::respond::GuardianKey;
 use argus_incident::respond::Responders;
+pub use checks::CheckRunner;
 
 use crate::chain::ChainContext;
 use crate::record::Recorder;

@@ -31,7 +31,8 @@ async fn the_checklists_fire_at_their_local_times_across_daylight_saving() {
     };
     let fired: Arc<Mutex<Vec<(Cadence, String)>>> = Arc::default();
     let runner = {
-        let (store, clock, fired, checks) = (store.clone(), clock.clone(), fired.clone(), checks.clone());
+        let (store, clock, fired, checks) =
+            (store.clone(), clock.clone(), fired.clone(), checks.clone());
         let data_dir = dir.path().to_path_buf();
         Arc::new(move |cadence: Cadence| {
             fired
@@ -74,10 +75,14 @@ async fn the_checklists_fire_at_their_local_times_across_daylight_saving() {
     let wait_calls = |n: usize| {
         let fired = fired.clone();
         async move {
-            wait_for_async(&format!("{n} checklist runs"), Duration::from_secs(20), || {
-                let calls = fired.lock().unwrap().clone();
-                (calls.len() >= n).then_some(calls)
-            })
+            wait_for_async(
+                &format!("{n} checklist runs"),
+                Duration::from_secs(20),
+                || {
+                    let calls = fired.lock().unwrap().clone();
+                    (calls.len() >= n).then_some(calls)
+                },
+            )
             .await
         }
     };

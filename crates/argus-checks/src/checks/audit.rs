@@ -61,7 +61,11 @@ pub(super) fn verify_log(ctx: &CheckContext<'_>) -> CheckResult {
             return CheckResult::warn(
                 NAME,
                 Severity::Medium,
-                format!("{} entries verify; the witness {} holds no head yet", report.entries, witness.display()),
+                format!(
+                    "{} entries verify; the witness {} holds no head yet",
+                    report.entries,
+                    witness.display()
+                ),
             )
             .with_evidence(evidence);
         }
@@ -77,7 +81,11 @@ pub(super) fn verify_log(ctx: &CheckContext<'_>) -> CheckResult {
     let log = match std::fs::read(&paths.log) {
         Ok(log) => log,
         Err(error) => {
-            return CheckResult::fail(NAME, Severity::Critical, format!("cannot read the log: {error}"));
+            return CheckResult::fail(
+                NAME,
+                Severity::Critical,
+                format!("cannot read the log: {error}"),
+            );
         }
     };
     match check_extends(&log, &head, &verifier) {
@@ -118,7 +126,9 @@ fn entries(ctx: &CheckContext<'_>) -> Option<Vec<Entry>> {
     if !paths.log.exists() {
         return None;
     }
-    read_log(&paths).ok().map(|log| log.entries().cloned().collect())
+    read_log(&paths)
+        .ok()
+        .map(|log| log.entries().cloned().collect())
 }
 
 /// Labels of keys used (`key.use*`) since `since`.
@@ -129,7 +139,13 @@ pub(super) fn key_uses_since(ctx: &CheckContext<'_>, since: Timestamp) -> BTreeS
         .filter(|e| e.timestamp().is_some_and(|t| t.timestamp() >= since))
         .filter_map(|e| e.payload.as_ref())
         .filter(|p| p.action.starts_with("key.use") || p.action == "key.sign")
-        .filter_map(|p| p.details.as_ref()?.get("label")?.as_str().map(str::to_owned))
+        .filter_map(|p| {
+            p.details
+                .as_ref()?
+                .get("label")?
+                .as_str()
+                .map(str::to_owned)
+        })
         .collect()
 }
 
@@ -139,8 +155,11 @@ pub(super) fn unusual_access(ctx: &CheckContext<'_>) -> CheckResult {
         return CheckResult::skipped(NAME, "no audit log to read");
     };
     let now = ctx.clock.now().timestamp();
-    let day = now.checked_sub(SignedDuration::from_hours(24)).unwrap_or(Timestamp::MIN);
-    let window = SignedDuration::try_from(ctx.config.new_actor_window).unwrap_or(SignedDuration::MAX);
+    let day = now
+        .checked_sub(SignedDuration::from_hours(24))
+        .unwrap_or(Timestamp::MIN);
+    let window =
+        SignedDuration::try_from(ctx.config.new_actor_window).unwrap_or(SignedDuration::MAX);
     let history_from = day.checked_sub(window).unwrap_or(Timestamp::MIN);
     let mut known = BTreeSet::new();
     let mut recent = Vec::new();
@@ -184,12 +203,17 @@ pub(super) fn unusual_access(ctx: &CheckContext<'_>) -> CheckResult {
     }
     for ((action, hour), count) in &bursts {
         if *count >= ctx.config.burst {
-            let at = Timestamp::from_second(hour * 3600).map(|t| t.to_string()).unwrap_or_default();
+            let at = Timestamp::from_second(hour * 3600)
+                .map(|t| t.to_string())
+                .unwrap_or_default();
             fails.push(format!("{count} `{action}` entries in the hour from {at}"));
         }
     }
     for actor in &new_actors {
-        warns.push(format!("actor {actor} was not seen in the {} before", argus_core::HumanDuration(ctx.config.new_actor_window)));
+        warns.push(format!(
+            "actor {actor} was not seen in the {} before",
+            argus_core::HumanDuration(ctx.config.new_actor_window)
+        ));
     }
     let evidence = json!({
         "entries_in_last_day": recent.len(),
@@ -199,11 +223,22 @@ pub(super) fn unusual_access(ctx: &CheckContext<'_>) -> CheckResult {
     let mut details = fails.clone();
     details.extend(warns.iter().cloned());
     let result = if !fails.is_empty() {
-        CheckResult::fail(NAME, Severity::High, format!("{} unusual accesses in the last day", fails.len()))
+        CheckResult::fail(
+            NAME,
+            Severity::High,
+            format!("{} unusual accesses in the last day", fails.len()),
+        )
     } else if !warns.is_empty() {
-        CheckResult::warn(NAME, Severity::Medium, format!("{} new actors in the last day", warns.len()))
+        CheckResult::warn(
+            NAME,
+            Severity::Medium,
+            format!("{} new actors in the last day", warns.len()),
+        )
     } else {
-        CheckResult::ok(NAME, format!("{} entries in the last day, none unusual", recent.len()))
+        CheckResult::ok(
+            NAME,
+            format!("{} entries in the last day, none unusual", recent.len()),
+        )
     };
     result.with_details(details).with_evidence(evidence)
 }

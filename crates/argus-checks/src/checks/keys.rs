@@ -22,7 +22,10 @@ pub(super) fn decrypt(ctx: &CheckContext<'_>) -> CheckResult {
     match vault.verify() {
         Ok(count) => CheckResult::ok(
             NAME,
-            format!("{count} keys and {} sealed secrets decrypt", vault.secret_names().len()),
+            format!(
+                "{count} keys and {} sealed secrets decrypt",
+                vault.secret_names().len()
+            ),
         )
         .with_evidence(json!({ "keys": count, "generation": vault.generation() })),
         Err(error) => CheckResult::fail(
@@ -84,9 +87,18 @@ pub(crate) fn rotation_of(keys: &[KeyEntry], now: Timestamp, lead: SignedDuratio
         };
     }
     let mut result = match worst {
-        Stage::Current => CheckResult::ok(NAME, format!("{} keys within their rotation period", evidence.len())),
-        Stage::DueSoon => CheckResult::warn(NAME, Severity::High, format!("{} keys due for rotation soon", details.len())),
-        Stage::Overdue => CheckResult::fail(NAME, Severity::Critical, "keys are overdue for rotation"),
+        Stage::Current => CheckResult::ok(
+            NAME,
+            format!("{} keys within their rotation period", evidence.len()),
+        ),
+        Stage::DueSoon => CheckResult::warn(
+            NAME,
+            Severity::High,
+            format!("{} keys due for rotation soon", details.len()),
+        ),
+        Stage::Overdue => {
+            CheckResult::fail(NAME, Severity::Critical, "keys are overdue for rotation")
+        }
     }
     .with_details(details)
     .with_evidence(json!({ "keys": evidence }));
@@ -138,7 +150,11 @@ pub(super) fn access_review(ctx: &CheckContext<'_>) -> CheckResult {
                 ));
             }
         }
-        let retired: Vec<&KeyEntry> = vault.keys().iter().filter(|k| k.retired_at.is_some()).collect();
+        let retired: Vec<&KeyEntry> = vault
+            .keys()
+            .iter()
+            .filter(|k| k.retired_at.is_some())
+            .collect();
         for key in retired {
             details.push(format!(
                 "retired key {} ({}) is still in the vault: move what it holds, then `argus keys remove {}`",
@@ -149,7 +165,11 @@ pub(super) fn access_review(ctx: &CheckContext<'_>) -> CheckResult {
     if looked.is_empty() {
         return CheckResult::skipped(NAME, format!("{NO_VAULT}; and no API token table to read"));
     }
-    let summary = format!("reviewed {}: {} findings", looked.join(" and "), details.len());
+    let summary = format!(
+        "reviewed {}: {} findings",
+        looked.join(" and "),
+        details.len()
+    );
     let mut result = if details.is_empty() {
         CheckResult::ok(NAME, summary)
     } else {
@@ -173,7 +193,8 @@ pub fn guardian_keys(vault: Option<&Vault>, labels: &BTreeSet<String>) -> CheckR
     let Some(vault) = vault else {
         return CheckResult::skipped(NAME, NO_VAULT);
     };
-    let keys: BTreeMap<&str, &KeyEntry> = vault.keys().iter().map(|k| (k.label.as_str(), k)).collect();
+    let keys: BTreeMap<&str, &KeyEntry> =
+        vault.keys().iter().map(|k| (k.label.as_str(), k)).collect();
     let mut missing = Vec::new();
     for label in labels {
         match keys.get(label.as_str()) {
@@ -184,9 +205,11 @@ pub fn guardian_keys(vault: Option<&Vault>, labels: &BTreeSet<String>) -> CheckR
                 missing.push(format!("{label}: retired"));
             }
             Some(key)
-                if !key.policy.actions.iter().any(|a| {
-                    matches!(a, Action::SignContainment | Action::SignAny)
-                }) =>
+                if !key
+                    .policy
+                    .actions
+                    .iter()
+                    .any(|a| matches!(a, Action::SignContainment | Action::SignAny)) =>
             {
                 missing.push(format!(
                     "{label}: its policy does not allow sign-containment (`argus keys policy {label} --allow sign-containment`)"
@@ -196,16 +219,27 @@ pub fn guardian_keys(vault: Option<&Vault>, labels: &BTreeSet<String>) -> CheckR
         }
     }
     if missing.is_empty() {
-        CheckResult::ok(NAME, format!("{} guardian keys present with policies", labels.len()))
+        CheckResult::ok(
+            NAME,
+            format!("{} guardian keys present with policies", labels.len()),
+        )
     } else {
-        CheckResult::fail(NAME, Severity::Critical, format!("{} guardian keys missing or unusable", missing.len()))
-            .with_details(missing)
+        CheckResult::fail(
+            NAME,
+            Severity::Critical,
+            format!("{} guardian keys missing or unusable", missing.len()),
+        )
+        .with_details(missing)
     }
 }
 
 fn ms_date(ms: i64) -> String {
     Timestamp::from_millisecond(ms)
-        .map(|t| t.to_zoned_datetime(jiff::tz::TimeZone::UTC).date().to_string())
+        .map(|t| {
+            t.to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                .date()
+                .to_string()
+        })
         .unwrap_or_else(|_| ms.to_string())
 }
 
@@ -245,17 +279,21 @@ mod tests {
         let now = Timestamp::from_second(i64::try_from(200 * day).unwrap()).unwrap();
         let lead = SignedDuration::from_hours(14 * 24);
         let keys = [
-            key("fresh", 150 * day, None),       // due day 240
-            key("soon", 100 * day, Some(110)),   // due day 210: within 14 days
-            key("late", 10 * day, None),         // due day 100
+            key("fresh", 150 * day, None),     // due day 240
+            key("soon", 100 * day, Some(110)), // due day 210: within 14 days
+            key("late", 10 * day, None),       // due day 100
         ];
         let result = rotation_of(&keys, now, lead);
         assert_eq!(result.status, Status::Fail);
         assert_eq!(result.severity, Severity::Critical);
         let identities: Vec<&str> = result.alerts.iter().map(|a| a.identity.as_str()).collect();
         assert_eq!(identities.len(), 2, "{identities:?}");
-        assert!(identities[0].starts_with("key-rotation:soon:") && identities[0].ends_with(":due-soon"));
-        assert!(identities[1].starts_with("key-rotation:late:") && identities[1].ends_with(":overdue"));
+        assert!(
+            identities[0].starts_with("key-rotation:soon:") && identities[0].ends_with(":due-soon")
+        );
+        assert!(
+            identities[1].starts_with("key-rotation:late:") && identities[1].ends_with(":overdue")
+        );
         assert_eq!(result.alerts[1].severity, Severity::Critical);
         let only_soon = rotation_of(&keys[..2], now, lead);
         assert_eq!(only_soon.status, Status::Warn);

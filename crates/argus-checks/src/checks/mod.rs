@@ -105,5 +105,9 @@ pub fn select(selection: &str) -> Option<Vec<&'static CheckDef>> {
 
 /// The names a selection may take, for errors.
 pub fn names() -> String {
-    REGISTRY.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+    REGISTRY
+        .iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

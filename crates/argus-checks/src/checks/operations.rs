@@ -13,11 +13,23 @@ pub(super) fn chain_lag(ctx: &CheckContext<'_>) -> CheckResult {
     const NAME: &str = "chain-lag";
     let conn = match ctx.store.connect() {
         Ok(conn) => conn,
-        Err(error) => return CheckResult::fail(NAME, Severity::High, format!("the store does not open: {error}")),
+        Err(error) => {
+            return CheckResult::fail(
+                NAME,
+                Severity::High,
+                format!("the store does not open: {error}"),
+            );
+        }
     };
     let chains = match argus_chain::db::checkpointed_chains(&conn) {
         Ok(chains) => chains,
-        Err(error) => return CheckResult::fail(NAME, Severity::High, format!("cannot read the chains: {error}")),
+        Err(error) => {
+            return CheckResult::fail(
+                NAME,
+                Severity::High,
+                format!("cannot read the chains: {error}"),
+            );
+        }
     };
     if chains.is_empty() {
         return CheckResult::skipped(NAME, "no chain has been followed in this data directory");
@@ -37,7 +49,13 @@ pub(super) fn chain_lag(ctx: &CheckContext<'_>) -> CheckResult {
                 "chain {}: newest recorded block {}",
                 chain.name(),
                 match (tip, lag) {
-                    (Some(t), Some(lag)) => format!("{} is {} old", t.number, argus_core::HumanDuration(std::time::Duration::from_millis(u64::try_from(lag).unwrap_or(0)))),
+                    (Some(t), Some(lag)) => format!(
+                        "{} is {} old",
+                        t.number,
+                        argus_core::HumanDuration(std::time::Duration::from_millis(
+                            u64::try_from(lag).unwrap_or(0)
+                        ))
+                    ),
                     _ => "missing".to_owned(),
                 }
             ));
@@ -47,9 +65,13 @@ pub(super) fn chain_lag(ctx: &CheckContext<'_>) -> CheckResult {
     if lagging.is_empty() {
         CheckResult::ok(NAME, "every chain within its lag").with_evidence(evidence)
     } else {
-        CheckResult::fail(NAME, Severity::High, format!("{} chains lag", lagging.len()))
-            .with_details(lagging)
-            .with_evidence(evidence)
+        CheckResult::fail(
+            NAME,
+            Severity::High,
+            format!("{} chains lag", lagging.len()),
+        )
+        .with_details(lagging)
+        .with_evidence(evidence)
     }
 }
 
@@ -110,15 +132,35 @@ pub fn config_audit(ctx: &CheckContext<'_>) -> CheckResult {
 
 pub(super) fn incident_review(ctx: &CheckContext<'_>) -> CheckResult {
     const NAME: &str = "incident-review";
-    let since = ctx.clock.now().timestamp().checked_sub(SignedDuration::from_hours(7 * 24)).map_or(0, |t| t.as_millisecond());
+    let since = ctx
+        .clock
+        .now()
+        .timestamp()
+        .checked_sub(SignedDuration::from_hours(7 * 24))
+        .map_or(0, |t| t.as_millisecond());
     let conn = match ctx.store.connect() {
         Ok(conn) => conn,
-        Err(error) => return CheckResult::fail(NAME, Severity::High, format!("the store does not open: {error}")),
+        Err(error) => {
+            return CheckResult::fail(
+                NAME,
+                Severity::High,
+                format!("the store does not open: {error}"),
+            );
+        }
     };
-    let filter = IncidentFilter { since_ms: Some(since), ..IncidentFilter::default() };
+    let filter = IncidentFilter {
+        since_ms: Some(since),
+        ..IncidentFilter::default()
+    };
     let incidents = match list_incidents(&conn, &filter) {
         Ok(incidents) => incidents,
-        Err(error) => return CheckResult::fail(NAME, Severity::High, format!("cannot read incidents: {error}")),
+        Err(error) => {
+            return CheckResult::fail(
+                NAME,
+                Severity::High,
+                format!("cannot read incidents: {error}"),
+            );
+        }
     };
     let alerts = argus_alerting::stats::alerts_since(&conn, since).ok();
     let mut details = Vec::new();
@@ -126,13 +168,21 @@ pub(super) fn incident_review(ctx: &CheckContext<'_>) -> CheckResult {
         if incident.resolved_ms.is_none() {
             details.push(format!(
                 "incident {} ({}, {}) is still {}",
-                incident.id, incident.severity.as_str(), incident.title, incident.state.as_str()
+                incident.id,
+                incident.severity.as_str(),
+                incident.title,
+                incident.state.as_str()
             ));
         }
     }
     let alert_counts: serde_json::Value = alerts
         .as_ref()
-        .map(|a| a.nonzero().map(|(state, n)| (state.as_str().to_owned(), json!(n))).collect::<serde_json::Map<_, _>>().into())
+        .map(|a| {
+            a.nonzero()
+                .map(|(state, n)| (state.as_str().to_owned(), json!(n)))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        })
         .unwrap_or(serde_json::Value::Null);
     let evidence = json!({
         "incidents": incidents.iter().map(|i| json!({
@@ -141,11 +191,17 @@ pub(super) fn incident_review(ctx: &CheckContext<'_>) -> CheckResult {
         })).collect::<Vec<_>>(),
         "alerts": alert_counts,
     });
-    let summary = format!("{} incidents opened this week, {} unresolved", incidents.len(), details.len());
+    let summary = format!(
+        "{} incidents opened this week, {} unresolved",
+        incidents.len(),
+        details.len()
+    );
     if details.is_empty() {
         CheckResult::ok(NAME, summary).with_evidence(evidence)
     } else {
-        CheckResult::warn(NAME, Severity::Medium, summary).with_details(details).with_evidence(evidence)
+        CheckResult::warn(NAME, Severity::Medium, summary)
+            .with_details(details)
+            .with_evidence(evidence)
     }
 }
 
@@ -155,30 +211,67 @@ pub(super) fn drills(ctx: &CheckContext<'_>) -> CheckResult {
     let month = SignedDuration::from_hours(30 * 24);
     let this_from = now.checked_sub(month).map_or(0, |t| t.as_millisecond());
     let last_from = now.checked_sub(month * 2).map_or(0, |t| t.as_millisecond());
-    let runs = match ctx.store.connect().map_err(|e| e.to_string()).and_then(|c| drill_runs(&c, None).map_err(|e| e.to_string())) {
+    let runs = match ctx
+        .store
+        .connect()
+        .map_err(|e| e.to_string())
+        .and_then(|c| drill_runs(&c, None).map_err(|e| e.to_string()))
+    {
         Ok(runs) => runs,
-        Err(error) => return CheckResult::fail(NAME, Severity::High, format!("cannot read drill scorecards: {error}")),
+        Err(error) => {
+            return CheckResult::fail(
+                NAME,
+                Severity::High,
+                format!("cannot read drill scorecards: {error}"),
+            );
+        }
     };
     let this: Vec<_> = runs.iter().filter(|r| r.started_ms >= this_from).collect();
-    let last: Vec<_> = runs.iter().filter(|r| r.started_ms >= last_from && r.started_ms < this_from).collect();
+    let last: Vec<_> = runs
+        .iter()
+        .filter(|r| r.started_ms >= last_from && r.started_ms < this_from)
+        .collect();
     let passed = |runs: &[&argus_incident::db::DrillRun]| runs.iter().filter(|r| r.passed).count();
     let evidence = json!({
         "this_month": { "runs": this.len(), "passed": passed(&this) },
         "last_month": { "runs": last.len(), "passed": passed(&last) },
         "scenarios": this.iter().map(|r| json!({ "scenario": r.scenario, "passed": r.passed, "id": r.id })).collect::<Vec<_>>(),
     });
-    let failed: Vec<String> = this.iter().filter(|r| !r.passed).map(|r| format!("drill {} ({}) failed its scorecard", r.id, r.scenario)).collect();
+    let failed: Vec<String> = this
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| format!("drill {} ({}) failed its scorecard", r.id, r.scenario))
+        .collect();
     if this.is_empty() {
-        return CheckResult::warn(NAME, Severity::Medium, "no drill ran in the last 30 days: `argus drill run`").with_evidence(evidence);
+        return CheckResult::warn(
+            NAME,
+            Severity::Medium,
+            "no drill ran in the last 30 days: `argus drill run`",
+        )
+        .with_evidence(evidence);
     }
     if !failed.is_empty() {
-        return CheckResult::fail(NAME, Severity::Medium, format!("{} of {} drills failed", failed.len(), this.len()))
-            .with_details(failed)
-            .with_evidence(evidence);
+        return CheckResult::fail(
+            NAME,
+            Severity::Medium,
+            format!("{} of {} drills failed", failed.len(), this.len()),
+        )
+        .with_details(failed)
+        .with_evidence(evidence);
     }
-    let mut result = CheckResult::ok(NAME, format!("{} drills passed (last month: {} of {})", this.len(), passed(&last), last.len()));
+    let mut result = CheckResult::ok(
+        NAME,
+        format!(
+            "{} drills passed (last month: {} of {})",
+            this.len(),
+            passed(&last),
+            last.len()
+        ),
+    );
     if passed(&this) < passed(&last) {
-        result.details.push("fewer drills passed than last month".to_owned());
+        result
+            .details
+            .push("fewer drills passed than last month".to_owned());
     }
     result.with_evidence(evidence)
 }

@@ -16,7 +16,9 @@ use anyhow::Context as _;
 use argus_alerting::Routing;
 use argus_audit::{NewEntry, RetentionClass};
 use argus_checks::run::{ConfigHash, TokenUse, config_hash};
-use argus_checks::{Cadence, CheckContext, CheckResult, ChecksConfig, Plugins, RunReport, Status, Trigger};
+use argus_checks::{
+    Cadence, CheckContext, CheckResult, ChecksConfig, Plugins, RunReport, Status, Trigger,
+};
 use argus_store::Store;
 use serde_json::json;
 
@@ -161,7 +163,11 @@ pub(crate) fn run_once(
     let mut vault = if trail::master_key_given(inputs.master_key_file.as_deref())
         && argus_vault::Vault::exists(&trail::vault_dir(&inputs.data_dir))
     {
-        Some(trail::open_vault(&inputs.data_dir, inputs.master_key_file.as_deref(), false)?)
+        Some(trail::open_vault(
+            &inputs.data_dir,
+            inputs.master_key_file.as_deref(),
+            false,
+        )?)
     } else {
         None
     };
@@ -178,7 +184,8 @@ pub(crate) fn run_once(
         api_tokens: api_tokens(store),
         plugins: &plugins,
     };
-    let report = argus_checks::run_checks(&ctx, selection, trigger, &trail::actor(), &inputs.routing)?;
+    let report =
+        argus_checks::run_checks(&ctx, selection, trigger, &trail::actor(), &inputs.routing)?;
     let entry = NewEntry::new(RetentionClass::Audit, trail::actor(), "check.run")
         .at(trail::host_name(), "checks")
         .details(report.audit_details());
@@ -204,8 +211,15 @@ pub(crate) fn runner(
     audit: Option<Arc<DaemonAudit>>,
 ) -> argus_node::CheckRunner {
     Arc::new(move |cadence: Cadence| {
-        run_once(&inputs, &store, &clock, cadence.as_str(), Trigger::Schedule, audit.as_deref())
-            .map_err(|e| format!("{e:#}"))
+        run_once(
+            &inputs,
+            &store,
+            &clock,
+            cadence.as_str(),
+            Trigger::Schedule,
+            audit.as_deref(),
+        )
+        .map_err(|e| format!("{e:#}"))
     })
 }
 
@@ -220,17 +234,36 @@ fn run_command(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode> {
             argus_checks::checks::names()
         );
     }
-    let inputs = Inputs::from_loaded(&loaded, &data_dir, &args.config, args.master_key_file.as_deref())?;
+    let inputs = Inputs::from_loaded(
+        &loaded,
+        &data_dir,
+        &args.config,
+        args.master_key_file.as_deref(),
+    )?;
     let store = Store::open_in_dir(&data_dir)
         .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
     let clock = argus_core::Clock::system();
-    let report = run_once(&inputs, &store, &clock, &args.selection, Trigger::Command, None)?;
+    let report = run_once(
+        &inputs,
+        &store,
+        &clock,
+        &args.selection,
+        Trigger::Command,
+        None,
+    )?;
     if args.json {
         output::json_pretty(&serde_json::to_value(&report)?)?;
     } else {
-        print_results(&report.results, &format!("run {} ({})", report.run_id, report.selection))?;
+        print_results(
+            &report.results,
+            &format!("run {} ({})", report.run_id, report.selection),
+        )?;
     }
-    Ok(if report.failed() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if report.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// The results as lines: status, name, summary, then the details indented.
@@ -285,7 +318,12 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     } else {
         let mut out = String::new();
         for c in checks {
-            out.push_str(&format!("{:<8} {:<20} {}\n", c.cadence.as_str(), c.name, c.about));
+            out.push_str(&format!(
+                "{:<8} {:<20} {}\n",
+                c.cadence.as_str(),
+                c.name,
+                c.about
+            ));
         }
         output::stdout_text(&out)?;
     }

@@ -68,15 +68,21 @@ fn approve(global: &GlobalArgs, args: ApproveArgs) -> anyhow::Result<ExitCode> {
         hash: hash.hash.clone(),
         files: serde_json::to_value(&hash.files)?,
     };
-    let entry = NewEntry::new(RetentionClass::Audit, approval.actor.clone(), "config.approve")
-        .at(trail::host_name(), "config")
-        .because(&args.reason)
-        .details(json!({ "hash": hash.hash, "files": hash.files }));
+    let entry = NewEntry::new(
+        RetentionClass::Audit,
+        approval.actor.clone(),
+        "config.approve",
+    )
+    .at(trail::host_name(), "config")
+    .because(&args.reason)
+    .details(json!({ "hash": hash.hash, "files": hash.files }));
     // The audit entry first: an approval the log does not hold is not kept.
     trail::append(&mut vault, &data_dir, &entry)?;
     let id = db::approve_config(&store.connect()?, &approval)?;
     if args.json {
-        output::json_pretty(&json!({ "approval": id, "hash": hash.hash, "files": hash.files, "actor": approval.actor }))?;
+        output::json_pretty(
+            &json!({ "approval": id, "hash": hash.hash, "files": hash.files, "actor": approval.actor }),
+        )?;
     } else {
         output::stdout_line(format_args!(
             "approved configuration {} ({} files) as {}",

@@ -56,7 +56,11 @@ pub(crate) fn run(global: &GlobalArgs, args: PreflightArgs) -> anyhow::Result<Ex
     let vault = if trail::master_key_given(args.master_key_file.as_deref())
         && argus_vault::Vault::exists(&trail::vault_dir(&data_dir))
     {
-        Some(trail::open_vault(&data_dir, args.master_key_file.as_deref(), false)?)
+        Some(trail::open_vault(
+            &data_dir,
+            args.master_key_file.as_deref(),
+            false,
+        )?)
     } else {
         None
     };
@@ -97,7 +101,11 @@ pub(crate) fn run(global: &GlobalArgs, args: PreflightArgs) -> anyhow::Result<Ex
     } else {
         crate::cmd::checks::print_results(&results, "preflight")?;
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// How much of a failing command's output is shown.
@@ -115,13 +123,34 @@ fn test_command(argv: &[String], dir: &Path) -> CheckResult {
         .output();
     let shown = argv.join(" ");
     match outcome {
-        Err(error) => CheckResult::fail(NAME, Severity::High, format!("`{shown}` could not start: {error}")),
+        Err(error) => CheckResult::fail(
+            NAME,
+            Severity::High,
+            format!("`{shown}` could not start: {error}"),
+        ),
         Ok(out) if out.status.success() => CheckResult::ok(NAME, format!("`{shown}` passed")),
         Ok(out) => {
-            let text = String::from_utf8_lossy(if out.stderr.is_empty() { &out.stdout } else { &out.stderr }).into_owned();
-            let lines: Vec<String> = text.lines().rev().take(OUTPUT_LINES).map(str::to_owned).collect::<Vec<_>>().into_iter().rev().collect();
-            CheckResult::fail(NAME, Severity::High, format!("`{shown}` failed ({})", out.status))
-                .with_details(lines)
+            let text = String::from_utf8_lossy(if out.stderr.is_empty() {
+                &out.stdout
+            } else {
+                &out.stderr
+            })
+            .into_owned();
+            let lines: Vec<String> = text
+                .lines()
+                .rev()
+                .take(OUTPUT_LINES)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            CheckResult::fail(
+                NAME,
+                Severity::High,
+                format!("`{shown}` failed ({})", out.status),
+            )
+            .with_details(lines)
         }
     }
 }
@@ -130,10 +159,20 @@ fn lint(preflight: &argus_checks::PreflightConfig, dir: &Path, data_dir: &Path) 
     const NAME: &str = "lint";
     let severity = preflight.lint_severity.as_deref().unwrap_or("error");
     let Ok(argus) = std::env::current_exe() else {
-        return CheckResult::fail(NAME, Severity::High, "cannot find the argus binary to run `argus lint`");
+        return CheckResult::fail(
+            NAME,
+            Severity::High,
+            "cannot find the argus binary to run `argus lint`",
+        );
     };
     let mut command = Command::new(argus);
-    command.arg("--data-dir").arg(data_dir).arg("lint").arg("--json").arg("--severity").arg(severity);
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("lint")
+        .arg("--json")
+        .arg("--severity")
+        .arg(severity);
     if preflight.lint_paths.is_empty() {
         command.arg("--registry");
     } else {
@@ -141,16 +180,40 @@ fn lint(preflight: &argus_checks::PreflightConfig, dir: &Path, data_dir: &Path) 
     }
     let out = match command.current_dir(dir).stdin(Stdio::null()).output() {
         Ok(out) => out,
-        Err(error) => return CheckResult::fail(NAME, Severity::High, format!("`argus lint` could not start: {error}")),
+        Err(error) => {
+            return CheckResult::fail(
+                NAME,
+                Severity::High,
+                format!("`argus lint` could not start: {error}"),
+            );
+        }
     };
     let doc: Option<serde_json::Value> = serde_json::from_slice(&out.stdout).ok();
-    let findings = doc.as_ref().and_then(|d| d.get("findings")?.as_array().map(Vec::len));
+    let findings = doc
+        .as_ref()
+        .and_then(|d| d.get("findings")?.as_array().map(Vec::len));
     match (out.status.code(), findings) {
-        (Some(0 | 1), Some(0)) => CheckResult::ok(NAME, format!("`argus lint` found nothing at or above {severity}")),
-        (Some(0 | 1), Some(n)) => CheckResult::fail(NAME, Severity::High, format!("`argus lint` found {n} findings at or above {severity}")),
+        (Some(0 | 1), Some(0)) => CheckResult::ok(
+            NAME,
+            format!("`argus lint` found nothing at or above {severity}"),
+        ),
+        (Some(0 | 1), Some(n)) => CheckResult::fail(
+            NAME,
+            Severity::High,
+            format!("`argus lint` found {n} findings at or above {severity}"),
+        ),
         _ => {
-            let text = String::from_utf8_lossy(&out.stderr).lines().take(OUTPUT_LINES).collect::<Vec<_>>().join("\n");
-            CheckResult::fail(NAME, Severity::High, format!("`argus lint` did not run ({})", out.status)).with_details(vec![text])
+            let text = String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .take(OUTPUT_LINES)
+                .collect::<Vec<_>>()
+                .join("\n");
+            CheckResult::fail(
+                NAME,
+                Severity::High,
+                format!("`argus lint` did not run ({})", out.status),
+            )
+            .with_details(vec![text])
         }
     }
 }
@@ -158,13 +221,19 @@ fn lint(preflight: &argus_checks::PreflightConfig, dir: &Path, data_dir: &Path) 
 /// Coverage of the planned contracts (`argus coverage`): plugs in here
 /// when it exists; skipped until then.
 fn coverage() -> CheckResult {
-    CheckResult::skipped("coverage", "`argus coverage` is not available in this build")
+    CheckResult::skipped(
+        "coverage",
+        "`argus coverage` is not available in this build",
+    )
 }
 
 /// Planned addresses registered and watched: plugs in here once the
 /// registry holds `planned` entries; skipped until then.
 fn planned_addresses() -> CheckResult {
-    CheckResult::skipped("planned-addresses", "the registry has no planned entries in this build")
+    CheckResult::skipped(
+        "planned-addresses",
+        "the registry has no planned entries in this build",
+    )
 }
 
 /// The daemon at work: the daily chain-lag check, where "no chain has
@@ -180,7 +249,9 @@ fn daemon_alive(ctx: &CheckContext<'_>) -> CheckResult {
             if result.status == Status::Skipped {
                 result.status = Status::Fail;
                 result.severity = Severity::High;
-                result.summary = "the daemon has not followed any chain: start `argus run` before deploying".to_owned();
+                result.summary =
+                    "the daemon has not followed any chain: start `argus run` before deploying"
+                        .to_owned();
             }
             result
         }
