@@ -339,3 +339,36 @@ fn preflight_fails_on_a_failed_item_and_passes_when_all_pass() {
         assert_eq!(result(&doc, name)["status"], "ok", "{name}: {doc:#}");
     }
 }
+
+#[test]
+fn a_key_used_outside_its_window_fails_the_unusual_access_check() {
+    let p = project("http://127.0.0.1:9", "");
+    let config = p.config.to_str().unwrap();
+    let data = p.data.to_str().unwrap();
+    // A window that does not hold the current hour.
+    let hour = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC).hour();
+    let start = (hour + 2) % 24;
+    let hours = format!("{start}-{}", start + 1);
+    let created = argus(&p, true)
+        .args(["--data-dir", data, "keys", "create", "--label", "ops", "--allow", "sign-any"])
+        .args(["--hours", &hours, "--time-zone", "UTC", "--outside", "allow-with-critical-signal"])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let quiet = run(&p, true, &["checks", "run", "unusual-access", "--json", "-c", config]);
+    assert_eq!(result(&json(&quiet), "unusual-access")["status"], "ok");
+
+    let signed = argus(&p, true)
+        .args(["--data-dir", data, "keys", "sign", "ops", "--action", "sign-any", "--message", "hello"])
+        .output()
+        .unwrap();
+    assert!(signed.status.success(), "{}", String::from_utf8_lossy(&signed.stderr));
+    let flagged = run(&p, true, &["checks", "run", "unusual-access", "--json", "-c", config]);
+    assert_eq!(flagged.status.code(), Some(1));
+    let check = result(&json(&flagged), "unusual-access").clone();
+    assert_eq!(check["status"], "fail");
+    assert!(
+        check["details"].to_string().contains("key ops used outside its policy window"),
+        "{check:#}"
+    );
+}

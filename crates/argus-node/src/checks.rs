@@ -7,7 +7,9 @@
 //! test fires the schedule at once. Where each schedule last fired is kept
 //! in the store (`check_schedule`): a node that was down over a firing
 //! runs that checklist once when it starts again; a first start fires
-//! nothing until the next scheduled time.
+//! nothing until the next scheduled time (counted from the node's start,
+//! read before the task is spawned, so a clock moved right after the
+//! start is seen as a move).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,9 +33,9 @@ pub(crate) async fn run(
     store: Store,
     clock: Clock,
     runner: CheckRunner,
+    start_ms: i64,
     mut stop: watch::Receiver<bool>,
 ) {
-    let start_ms = clock.now_ms();
     let mut last: BTreeMap<&'static str, i64> = BTreeMap::new();
     if let Ok(conn) = store.connect() {
         for cadence in Cadence::ALL {

@@ -429,6 +429,7 @@ impl NodeBuilder {
                         store.clone(),
                         self.clock.clone(),
                         runner,
+                        self.clock.now_ms(),
                         stopping.clone(),
                     );
                     tasks.spawn(async move {

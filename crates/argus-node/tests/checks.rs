@@ -118,3 +118,20 @@ async fn the_checklists_fire_at_their_local_times_across_daylight_saving() {
         Some(at("2027-04-01T06:00:00Z").timestamp().as_millisecond())
     );
 }
+
+#[test]
+fn a_bad_checks_section_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yaml"), "rules: []\n").unwrap();
+    let path = dir.path().join("argus.yaml");
+    std::fs::write(
+        &path,
+        "chains: [{ chain: anvil, rpc: [\"http://127.0.0.1:9\"] }]\nrules: [rules.yaml]\nchecks:\n  time_zone: Mars/Olympus\n  daily: \"0 25 * * *\"\npreflight:\n  lint_severity: loud\n",
+    )
+    .unwrap();
+    let problems = argus_node::config::load_without_secrets(&path).unwrap_err().to_string();
+    assert!(problems.contains("argus.yaml:4:"), "{problems}");
+    assert!(problems.contains("checks.time_zone: unknown zone \"Mars/Olympus\""), "{problems}");
+    assert!(problems.contains("checks.daily: hour: \"25\" is outside 0-23"), "{problems}");
+    assert!(problems.contains("preflight.lint_severity"), "{problems}");
+}

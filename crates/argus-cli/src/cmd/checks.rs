@@ -57,9 +57,12 @@ pub(crate) struct RunArgs {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ReportArgs {
-    /// How far back, e.g. `90d`, `2w`.
+    /// From when: a duration ago (`90d`) or an RFC 3339 time.
     #[arg(long, default_value = "90d")]
     since: String,
+    /// Take the data directory from this config file (else --data-dir).
+    #[arg(short, long)]
+    config: Option<PathBuf>,
     /// Print JSON instead of Markdown.
     #[arg(long)]
     json: bool,
@@ -292,12 +295,18 @@ pub(crate) fn print_results(results: &[CheckResult], title: &str) -> anyhow::Res
 }
 
 fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let span = argus_core::parse_window(&args.since)
-        .map_err(|e| anyhow::anyhow!("--since {:?}: {e}", args.since))?;
+    let since = super::records::parse_since(&args.since)
+        .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
     let now = jiff::Timestamp::now().as_millisecond();
-    let since = now.saturating_sub(i64::try_from(span.as_millis()).unwrap_or(i64::MAX));
-    let store = Store::open_read_only_in_dir(&global.data_dir)?;
-    let conn = store.connect()?;
+    let since = since.at_ms(now);
+    let data_dir = match &args.config {
+        Some(path) => match config::load_for_reading(path, global) {
+            Some((_, data_dir)) => data_dir,
+            None => return Ok(ExitCode::from(2)),
+        },
+        None => global.data_dir.clone(),
+    };
+    let conn = super::records::read_store(&data_dir)?;
     let report = argus_checks::report::build(&conn, since, now)?;
     if args.json {
         output::json_pretty(&serde_json::to_value(&report)?)?;
