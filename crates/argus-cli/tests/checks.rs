@@ -346,29 +346,86 @@ fn a_key_used_outside_its_window_fails_the_unusual_access_check() {
     let config = p.config.to_str().unwrap();
     let data = p.data.to_str().unwrap();
     // A window that does not hold the current hour.
-    let hour = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC).hour();
+    let hour = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .hour();
     let start = (hour + 2) % 24;
     let hours = format!("{start}-{}", start + 1);
     let created = argus(&p, true)
-        .args(["--data-dir", data, "keys", "create", "--label", "ops", "--allow", "sign-any"])
-        .args(["--hours", &hours, "--time-zone", "UTC", "--outside", "allow-with-critical-signal"])
+        .args([
+            "--data-dir",
+            data,
+            "keys",
+            "create",
+            "--label",
+            "ops",
+            "--allow",
+            "sign-any",
+        ])
+        .args([
+            "--hours",
+            &hours,
+            "--time-zone",
+            "UTC",
+            "--outside",
+            "allow-with-critical-signal",
+        ])
         .output()
         .unwrap();
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
-    let quiet = run(&p, true, &["checks", "run", "unusual-access", "--json", "-c", config]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let quiet = run(
+        &p,
+        true,
+        &["checks", "run", "unusual-access", "--json", "-c", config],
+    );
     assert_eq!(result(&json(&quiet), "unusual-access")["status"], "ok");
 
     let signed = argus(&p, true)
-        .args(["--data-dir", data, "keys", "sign", "ops", "--action", "sign-any", "--message", "hello"])
+        .args([
+            "--data-dir",
+            data,
+            "keys",
+            "sign",
+            "ops",
+            "--action",
+            "sign-any",
+            "--message",
+            "hello",
+        ])
         .output()
         .unwrap();
-    assert!(signed.status.success(), "{}", String::from_utf8_lossy(&signed.stderr));
-    let flagged = run(&p, true, &["checks", "run", "unusual-access", "--json", "-c", config]);
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let flagged = run(
+        &p,
+        true,
+        &["checks", "run", "unusual-access", "--json", "-c", config],
+    );
     assert_eq!(flagged.status.code(), Some(1));
     let check = result(&json(&flagged), "unusual-access").clone();
     assert_eq!(check["status"], "fail");
     assert!(
-        check["details"].to_string().contains("key ops used outside its policy window"),
+        check["details"]
+            .to_string()
+            .contains("key ops used outside its policy window"),
         "{check:#}"
     );
+    // Each run with the master key is in the audit log, with its results.
+    let log = argus_audit::read_log(&argus_audit::AuditPaths::new(&p.data)).unwrap();
+    let runs: Vec<_> = log
+        .entries()
+        .filter_map(|e| e.payload.as_ref())
+        .filter(|p| p.action == "check.run")
+        .collect();
+    assert_eq!(runs.len(), 2);
+    let last = runs[1].details.as_ref().unwrap();
+    assert_eq!(last["selection"], "unusual-access");
+    assert_eq!(last["results"][0]["status"], "fail");
 }

@@ -129,9 +129,17 @@ fn a_bad_checks_section_is_refused_at_its_line() {
         "chains: [{ chain: anvil, rpc: [\"http://127.0.0.1:9\"] }]\nrules: [rules.yaml]\nchecks:\n  time_zone: Mars/Olympus\n  daily: \"0 25 * * *\"\npreflight:\n  lint_severity: loud\n",
     )
     .unwrap();
-    let problems = argus_node::config::load_without_secrets(&path).unwrap_err().to_string();
+    let problems = argus_node::config::load_without_secrets(&path)
+        .unwrap_err()
+        .to_string();
     assert!(problems.contains("argus.yaml:4:"), "{problems}");
-    assert!(problems.contains("checks.time_zone: unknown zone \"Mars/Olympus\""), "{problems}");
-    assert!(problems.contains("checks.daily: hour: \"25\" is outside 0-23"), "{problems}");
+    assert!(
+        problems.contains("checks.time_zone: unknown zone \"Mars/Olympus\""),
+        "{problems}"
+    );
+    assert!(
+        problems.contains("checks.daily: hour: \"25\" is outside 0-23"),
+        "{problems}"
+    );
     assert!(problems.contains("preflight.lint_severity"), "{problems}");
 }

@@ -176,7 +176,7 @@ pub(super) fn unusual_access(ctx: &CheckContext<'_>) -> CheckResult {
     }
     let mut fails = Vec::new();
     let mut warns = Vec::new();
-    let mut bursts: BTreeMap<(&str, i64), u32> = BTreeMap::new();
+    let mut refusals: BTreeMap<&str, Vec<Timestamp>> = BTreeMap::new();
     let mut new_actors = BTreeSet::new();
     for (at, seq, payload) in &recent {
         match payload.action.as_str() {
@@ -191,7 +191,7 @@ pub(super) fn unusual_access(ctx: &CheckContext<'_>) -> CheckResult {
                 payload.actor
             )),
             action @ ("key.use-refused" | "auth.failure") => {
-                *bursts.entry((action, at.as_second() / 3600)).or_default() += 1;
+                refusals.entry(action).or_default().push(*at);
             }
             _ => {}
         }
@@ -201,11 +201,22 @@ pub(super) fn unusual_access(ctx: &CheckContext<'_>) -> CheckResult {
             new_actors.insert(payload.actor.clone());
         }
     }
-    for ((action, hour), count) in &bursts {
-        if *count >= ctx.config.burst {
-            let at = Timestamp::from_second(hour * 3600)
-                .map(|t| t.to_string())
-                .unwrap_or_default();
+    // A sliding hour: the most entries of each kind within any 60 minutes.
+    for (action, times) in &mut refusals {
+        times.sort_unstable();
+        let burst = usize::try_from(ctx.config.burst).unwrap_or(usize::MAX);
+        let mut from = 0;
+        let mut worst: Option<(usize, Timestamp)> = None;
+        for to in 0..times.len() {
+            while times[to].duration_since(times[from]) >= SignedDuration::from_hours(1) {
+                from += 1;
+            }
+            let count = to - from + 1;
+            if count >= burst && worst.is_none_or(|(n, _)| count > n) {
+                worst = Some((count, times[from]));
+            }
+        }
+        if let Some((count, at)) = worst {
             fails.push(format!("{count} `{action}` entries in the hour from {at}"));
         }
     }

@@ -164,6 +164,7 @@ pub(super) fn incident_review(ctx: &CheckContext<'_>) -> CheckResult {
     };
     let alerts = argus_alerting::stats::alerts_since(&conn, since).ok();
     let mut details = Vec::new();
+    let mut dispositions: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
     for incident in &incidents {
         if incident.resolved_ms.is_none() {
             details.push(format!(
@@ -172,6 +173,25 @@ pub(super) fn incident_review(ctx: &CheckContext<'_>) -> CheckResult {
                 incident.severity.as_str(),
                 incident.title,
                 incident.state.as_str()
+            ));
+        }
+        let mut undisposed = 0u64;
+        for alert in argus_incident::db::alerts_of(&conn, incident.id).unwrap_or_default() {
+            match argus_incident::db::disposition_of(&conn, &alert.alert_id) {
+                Ok(Some(disposition)) => {
+                    *dispositions.entry(disposition.as_str()).or_default() += 1;
+                }
+                _ => {
+                    undisposed += 1;
+                    *dispositions.entry("none").or_default() += 1;
+                }
+            }
+        }
+        if incident.resolved_ms.is_some() && undisposed > 0 {
+            details.push(format!(
+                "incident {} is resolved but {undisposed} of its alerts have no disposition \
+                 (`argus incidents disposition`)",
+                incident.id
             ));
         }
     }
@@ -190,9 +210,11 @@ pub(super) fn incident_review(ctx: &CheckContext<'_>) -> CheckResult {
             "opened_ms": i.opened_ms, "resolved_ms": i.resolved_ms,
         })).collect::<Vec<_>>(),
         "alerts": alert_counts,
+        "dispositions": dispositions,
     });
+    let unresolved = incidents.iter().filter(|i| i.resolved_ms.is_none()).count();
     let summary = format!(
-        "{} incidents opened this week, {} unresolved",
+        "{} incidents opened this week, {unresolved} unresolved, {} items to follow up",
         incidents.len(),
         details.len()
     );

@@ -295,8 +295,8 @@ pub(crate) fn print_results(results: &[CheckResult], title: &str) -> anyhow::Res
 }
 
 fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let since = super::records::parse_since(&args.since)
-        .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+    let since =
+        super::records::parse_since(&args.since).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
     let now = jiff::Timestamp::now().as_millisecond();
     let since = since.at_ms(now);
     let data_dir = match &args.config {
