@@ -27,7 +27,7 @@ pub mod rotation;
 pub mod run;
 
 pub use config::{ChecksConfig, PreflightConfig, Schedules};
-pub use run::{CheckContext, Plugins, RunReport, Trigger, run_checks};
+pub use run::{CheckContext, Plugins, RunReport, Trigger, keep_run, run_checks};
 
 use argus_core::Severity;
 use serde::{Deserialize, Serialize};

@@ -122,6 +122,9 @@ pub enum Trigger {
     Schedule,
     /// `argus checks run`.
     Command,
+    /// `argus preflight`: kept as evidence, never alerted (a failing gate
+    /// stops a deployment; it does not page anyone).
+    Preflight,
 }
 
 impl Trigger {
@@ -129,6 +132,7 @@ impl Trigger {
         match self {
             Self::Schedule => "schedule",
             Self::Command => "command",
+            Self::Preflight => "preflight",
         }
     }
 }
@@ -191,6 +195,21 @@ pub fn run_checks(
         })?;
     let started_ms = ctx.clock.now_ms();
     let results: Vec<CheckResult> = selected.iter().map(|check| (check.run)(ctx)).collect();
+    keep_run(ctx, selection, trigger, actor, routing, started_ms, results)
+}
+
+/// Keeps results made elsewhere (`argus preflight`'s items) as a run: the
+/// same tables, the same report; a [`Trigger::Preflight`] run raises no
+/// alert.
+pub fn keep_run(
+    ctx: &CheckContext<'_>,
+    selection: &str,
+    trigger: Trigger,
+    actor: &str,
+    routing: &Routing,
+    started_ms: i64,
+    results: Vec<CheckResult>,
+) -> Result<RunReport, ChecksError> {
     let finished_ms = ctx.clock.now_ms().max(started_ms);
     let mut conn = ctx.store.connect()?;
     let tx = conn.transaction()?;
@@ -198,8 +217,12 @@ pub fn run_checks(
     let mut kept = Vec::new();
     let mut alerts = BTreeMap::new();
     for result in &results {
-        let mut wanted: Vec<CheckAlert> = result.alerts.clone();
-        if wanted.is_empty() && result.status == Status::Fail {
+        let mut wanted: Vec<CheckAlert> = if trigger == Trigger::Preflight {
+            Vec::new()
+        } else {
+            result.alerts.clone()
+        };
+        if wanted.is_empty() && result.status == Status::Fail && trigger != Trigger::Preflight {
             wanted.push(CheckAlert {
                 identity: format!("check-run:{run_id}:{}", result.name),
                 severity: result.severity,

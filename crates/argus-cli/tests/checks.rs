@@ -338,6 +338,27 @@ fn preflight_fails_on_a_failed_item_and_passes_when_all_pass() {
     for name in ["tests", "lint", "monitoring", "config-audit"] {
         assert_eq!(result(&doc, name)["status"], "ok", "{name}: {doc:#}");
     }
+    // Both preflights are kept as runs, without alerts.
+    let report = argus(&p, false)
+        .args(["checks", "report", "--since", "1h", "--json", "-c", config])
+        .output()
+        .unwrap();
+    let report = json(&report);
+    let triggers: Vec<&str> = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["trigger"].as_str().unwrap())
+        .collect();
+    assert_eq!(triggers, ["preflight", "preflight"]);
+    assert_eq!(report["runs"][1]["id"], doc["run"]);
+    let failures = report["failures"].as_array().unwrap();
+    assert!(!failures.is_empty());
+    assert!(
+        failures
+            .iter()
+            .all(|f| f["alert_ids"].as_array().unwrap().is_empty())
+    );
 }
 
 #[test]

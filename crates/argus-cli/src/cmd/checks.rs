@@ -92,6 +92,7 @@ pub(crate) struct Inputs {
     pub(crate) config_files: Vec<PathBuf>,
     pub(crate) witness: Option<PathBuf>,
     pub(crate) routing: Routing,
+    pub(crate) plugins: Plugins,
 }
 
 impl Inputs {
@@ -110,6 +111,7 @@ impl Inputs {
             config_files,
             witness: loaded.audit.files().first().cloned(),
             routing: Routing::from_config(&loaded.alerting)?,
+            plugins: plugins(loaded),
         })
     }
 }
@@ -145,10 +147,15 @@ pub(crate) fn api_tokens(store: &Store) -> Option<Vec<TokenUse>> {
     )
 }
 
-/// The checks other parts of Argus supply. Backups (`argus backup`) and
-/// audit log segments plug in here: set `backup` / `log_rotation` to their
-/// verification functions; until then those checks report `skipped`.
-pub(crate) fn plugins() -> Plugins {
+/// The checks other parts of Argus supply, built from the config. Backups
+/// (`argus backup`: the newest backup exists, decrypts and restores into a
+/// scratch directory) and audit log segments (verify across rotation) plug
+/// in here: set `backup` / `log_rotation` to closures over what they need
+/// from `loaded`, each given the data directory and returning a
+/// `CheckResult` named `backup` / `audit-log-rotation`; until then those
+/// checks report `skipped`.
+pub(crate) fn plugins(loaded: &config::Loaded) -> Plugins {
+    let _ = loaded;
     Plugins::default()
 }
 
@@ -175,7 +182,6 @@ pub(crate) fn run_once(
         None
     };
     let running = running_config(&inputs.config_files);
-    let plugins = plugins();
     let ctx = CheckContext {
         store,
         clock,
@@ -185,7 +191,7 @@ pub(crate) fn run_once(
         witness: inputs.witness.as_deref(),
         config_hash: running.as_ref(),
         api_tokens: api_tokens(store),
-        plugins: &plugins,
+        plugins: &inputs.plugins,
     };
     let report =
         argus_checks::run_checks(&ctx, selection, trigger, &trail::actor(), &inputs.routing)?;

@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
+use argus_audit::{NewEntry, RetentionClass};
 use argus_checks::{CheckContext, CheckResult, Status};
 use argus_core::Severity;
 use argus_store::Store;
@@ -44,6 +45,7 @@ pub(crate) fn run(global: &GlobalArgs, args: PreflightArgs) -> anyhow::Result<Ex
     // `argus lint` runs in the config's folder: give it the directory as
     // this process sees it.
     let data_dir = std::path::absolute(&data_dir).unwrap_or(data_dir);
+    let started_ms = jiff::Timestamp::now().as_millisecond();
     let config_dir = args
         .config
         .parent()
@@ -53,7 +55,7 @@ pub(crate) fn run(global: &GlobalArgs, args: PreflightArgs) -> anyhow::Result<Ex
     results.push(lint(&loaded.preflight, &config_dir, &data_dir));
     results.push(coverage());
     results.push(planned_addresses());
-    let vault = if trail::master_key_given(args.master_key_file.as_deref())
+    let mut vault = if trail::master_key_given(args.master_key_file.as_deref())
         && argus_vault::Vault::exists(&trail::vault_dir(&data_dir))
     {
         Some(trail::open_vault(
@@ -65,13 +67,14 @@ pub(crate) fn run(global: &GlobalArgs, args: PreflightArgs) -> anyhow::Result<Ex
         None
     };
     let store = Store::open_in_dir(&data_dir);
+    let mut run_id = None;
     match &store {
         Ok(store) => {
             let mut files = vec![args.config.clone()];
             files.extend(loaded.rule_files.iter().cloned());
             let running = running_config(&files);
             let checks = loaded.checks.clone().unwrap_or_default();
-            let plugins = plugins();
+            let plugins = plugins(&loaded);
             let clock = argus_core::Clock::system();
             let ctx = CheckContext {
                 store,
@@ -88,6 +91,25 @@ pub(crate) fn run(global: &GlobalArgs, args: PreflightArgs) -> anyhow::Result<Ex
             let labels: BTreeSet<String> = loaded.incidents.key_labels().into_iter().collect();
             results.push(argus_checks::checks::guardian_keys(vault.as_ref(), &labels));
             results.push(argus_checks::checks::config_audit(&ctx));
+            // Kept as evidence beside the scheduled runs (never alerted).
+            let routing = argus_alerting::Routing::to_all(&[], 0);
+            let actor = trail::actor();
+            let kept = argus_checks::keep_run(
+                &ctx,
+                "preflight",
+                argus_checks::Trigger::Preflight,
+                &actor,
+                &routing,
+                started_ms,
+                results.clone(),
+            )?;
+            run_id = Some(kept.run_id);
+            if let Some(vault) = vault.as_mut() {
+                let entry = NewEntry::new(RetentionClass::Audit, actor, "preflight.run")
+                    .at(trail::host_name(), "preflight")
+                    .details(kept.audit_details());
+                trail::append(vault, &data_dir, &entry)?;
+            }
         }
         Err(error) => results.push(CheckResult::fail(
             "store",
@@ -97,7 +119,7 @@ pub(crate) fn run(global: &GlobalArgs, args: PreflightArgs) -> anyhow::Result<Ex
     }
     let failed = results.iter().any(|r| r.status == Status::Fail);
     if args.json {
-        output::json_pretty(&json!({ "passed": !failed, "items": results }))?;
+        output::json_pretty(&json!({ "passed": !failed, "run": run_id, "items": results }))?;
     } else {
         crate::cmd::checks::print_results(&results, "preflight")?;
     }
