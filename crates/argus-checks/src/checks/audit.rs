@@ -29,7 +29,13 @@ pub(super) fn verify_log(ctx: &CheckContext<'_>) -> CheckResult {
             );
         }
     };
-    let report = match verify(&paths, &verifier) {
+    // The daemon may be appending while this reads: a failure is read
+    // again once, after the writer's group commit had time to finish.
+    let verified = verify(&paths, &verifier).or_else(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        verify(&paths, &verifier)
+    });
+    let report = match verified {
         Ok(report) => report,
         Err(error) => {
             return CheckResult::fail(
