@@ -266,6 +266,42 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_is_refused_without_panicking(text in "\\PC{0,40}") {
+            let _ = CronExpr::parse(&text);
+        }
+
+        #[test]
+        fn the_next_firing_is_later_and_matches_every_field(
+            minute in 0u32..60,
+            hour in 0u32..24,
+            step in 1u32..30,
+            dow in 0u32..8,
+            after in 0i64..4_000_000_000,
+            zone in proptest::sample::select(vec!["UTC", "Europe/Paris", "America/New_York", "Australia/Lord_Howe"]),
+        ) {
+            let text = format!("{minute} {hour}-23/{step} * * {dow}");
+            let expr = CronExpr::parse(&text).unwrap();
+            let tz = TimeZone::get(zone).unwrap();
+            let after = Timestamp::from_second(after).unwrap();
+            let next = expr.next_after(after, &tz).unwrap();
+            proptest::prop_assert!(next.timestamp() > after);
+            proptest::prop_assert!(next.timestamp() <= after + jiff::SignedDuration::from_hours(24 * 8));
+            // Away from a change of offset (a firing in a gap lands after
+            // it) the local time is one the expression names.
+            let local = next.datetime();
+            let hour_before = (next.timestamp() - jiff::SignedDuration::from_hours(1)).to_zoned_datetime(tz.clone());
+            if hour_before.offset() == next.offset() {
+                proptest::prop_assert_eq!(local.minute(), i8::try_from(minute).unwrap());
+                let h = u32::try_from(local.hour()).unwrap();
+                proptest::prop_assert!(h >= hour && (h - hour) % step == 0, "{text} {next}");
+                let wd = local.date().weekday().to_sunday_zero_offset();
+                proptest::prop_assert_eq!(u32::try_from(wd).unwrap(), dow % 7, "{} {}", text, next);
+            }
+        }
+    }
+
     #[test]
     fn malformed_expressions_are_refused_with_the_field_named() {
         for (text, needle) in [
