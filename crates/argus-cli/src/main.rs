@@ -114,6 +114,17 @@ enum Command {
     /// Play an attack scenario for real on a local anvil and score the
     /// response; `drill history` shows the kept scorecards.
     Drill(cmd::drill::DrillArgs),
+    /// The procedure's daily, weekly and monthly checklists: run one now,
+    /// list the checks, or report every run as compliance evidence.
+    #[command(subcommand)]
+    Checks(cmd::checks::ChecksCommand),
+    /// The configuration under review: `approve` records the running
+    /// config and rules as approved (audited).
+    #[command(subcommand)]
+    Config(cmd::config_approve::ConfigCommand),
+    /// The pre-deployment checklist with an exit status for CI: tests,
+    /// lint, monitoring alive, guardian keys, configuration approved.
+    Preflight(cmd::preflight::PreflightArgs),
 }
 
 fn main() -> ExitCode {
@@ -146,6 +157,9 @@ fn main() -> ExitCode {
         Command::Drill(args) => cmd::drill::run(&cli.global, args),
         Command::Serve(args) => cmd::serve::run(&cli.global, args),
         Command::Tokens(command) => cmd::tokens::run(&cli.global, command),
+        Command::Checks(command) => cmd::checks::run(&cli.global, command),
+        Command::Config(command) => cmd::config_approve::run(&cli.global, command),
+        Command::Preflight(args) => cmd::preflight::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

@@ -322,6 +322,7 @@ async fn an_access_policy_outside_its_hours_refuses_to_sign() {
                 end_hour: 17,
                 outside: OutsideWindow::Refuse,
             }),
+            rotate_every_secs: None,
         },
     };
     // 03:00 in Paris.

@@ -87,6 +87,9 @@ struct RawConfig {
     server: Option<Spanned<serde_json::Value>>,
     #[serde(default)]
     upgrades: Option<Spanned<serde_json::Value>>,
+    checks: Option<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    preflight: Option<Spanned<serde_json::Value>>,
 }
 
 /// Collects diagnostics for one file.
@@ -164,6 +167,8 @@ pub struct ConfigDocument {
     pub heartbeat: Option<Spanned<serde_json::Value>>,
     pub server: Option<Spanned<serde_json::Value>>,
     pub upgrades: Option<Spanned<serde_json::Value>>,
+    pub checks: Option<Spanned<serde_json::Value>>,
+    pub preflight: Option<Spanned<serde_json::Value>>,
 }
 
 impl ConfigDocument {
@@ -221,6 +226,8 @@ impl ConfigDocument {
             heartbeat: raw.heartbeat,
             upgrades: raw.upgrades,
             server: raw.server,
+            checks: raw.checks,
+            preflight: raw.preflight,
         })
     }
 
@@ -257,6 +264,10 @@ pub struct Loaded {
     pub server: Option<ServerConfig>,
     /// How upgrades of registered proxies are judged (`upgrades:`).
     pub upgrades: crate::UpgradesConfig,
+    /// The scheduled checks (`checks:`; none: the daemon runs none).
+    pub checks: Option<argus_checks::ChecksConfig>,
+    /// What `argus preflight` runs (`preflight:`).
+    pub preflight: argus_checks::PreflightConfig,
 }
 
 /// The `registry:` section.
@@ -478,6 +489,26 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
         .as_ref()
         .and_then(|raw| out.item::<crate::UpgradesConfig>("upgrades", raw))
         .unwrap_or_default();
+    let checks = doc.checks.as_ref().and_then(|raw| {
+        let config = out.item::<argus_checks::ChecksConfig>("checks", raw)?;
+        let problems = config.problems();
+        for problem in &problems {
+            out.at(raw, problem.clone());
+        }
+        problems.is_empty().then_some(config)
+    });
+    let preflight = doc
+        .preflight
+        .as_ref()
+        .and_then(|raw| {
+            let config = out.item::<argus_checks::PreflightConfig>("preflight", raw)?;
+            let problems = config.problems();
+            for problem in &problems {
+                out.at(raw, problem.clone());
+            }
+            problems.is_empty().then_some(config)
+        })
+        .unwrap_or_default();
 
     let incidents = match &doc.incidents {
         Some(raw) => {
@@ -552,6 +583,8 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
             heartbeat,
             server,
             upgrades,
+            checks,
+            preflight,
         }),
         _ => {
             let mut diagnostics = out.diagnostics;

@@ -28,6 +28,7 @@
 //! pid ([`StoreError::Locked`]) rather than delivering every alert twice.
 
 mod chain;
+mod checks;
 pub mod config;
 pub mod directory;
 pub mod enrol;
@@ -62,6 +63,7 @@ pub use argus_core::Clock;
 use argus_incident::evidence::EvidenceSources;
 pub use argus_incident::respond::GuardianKey;
 use argus_incident::respond::Responders;
+pub use checks::CheckRunner;
 
 use crate::chain::ChainContext;
 use crate::record::Recorder;
@@ -82,6 +84,8 @@ pub struct NodeConfig {
     pub upgrades: UpgradesConfig,
     /// `registry.enrol`: new contracts that join the registry by themselves.
     pub enrol: config::EnrolConfig,
+    /// The scheduled checks (none: the daemon runs no checklist).
+    pub checks: Option<argus_checks::ChecksConfig>,
 }
 
 impl From<&config::Loaded> for NodeConfig {
@@ -95,6 +99,7 @@ impl From<&config::Loaded> for NodeConfig {
             heartbeat: loaded.heartbeat.clone(),
             upgrades: loaded.upgrades.clone(),
             enrol: loaded.enrol.clone(),
+            checks: loaded.checks.clone(),
         }
     }
 }
@@ -256,6 +261,7 @@ pub struct NodeBuilder {
     signing_keys: BTreeMap<String, GuardianKey>,
     key_rotator: Option<KeyRotator>,
     config_files: Vec<PathBuf>,
+    check_runner: Option<CheckRunner>,
 }
 
 impl std::fmt::Debug for NodeBuilder {
@@ -286,6 +292,7 @@ impl NodeBuilder {
             signing_keys: BTreeMap::new(),
             key_rotator: None,
             config_files: Vec::new(),
+            check_runner: None,
         }
     }
 
@@ -302,6 +309,14 @@ impl NodeBuilder {
         rotate: impl Fn(&str) -> Result<String, String> + Send + Sync + 'static,
     ) -> Self {
         self.key_rotator = Some(Box::new(rotate));
+        self
+    }
+
+    /// How the scheduled checks run (the binary's runner holds the master
+    /// key and the audit log's writer); without one the `checks:` schedule
+    /// does not run in this node.
+    pub fn check_runner(mut self, runner: CheckRunner) -> Self {
+        self.check_runner = Some(runner);
         self
     }
 
@@ -432,6 +447,27 @@ impl NodeBuilder {
                 task.await;
                 Ok(())
             });
+        }
+        if let (Some(config), Some(runner)) = (&self.config.checks, self.check_runner.take()) {
+            match config.schedules() {
+                Ok(schedules) => {
+                    let task = checks::run(
+                        schedules,
+                        store.clone(),
+                        self.clock.clone(),
+                        runner,
+                        self.clock.now_ms(),
+                        stopping.clone(),
+                    );
+                    tasks.spawn(async move {
+                        task.await;
+                        Ok(())
+                    });
+                }
+                Err(problems) => {
+                    tracing::error!("checks: no schedule runs: {}", problems.join("; "));
+                }
+            }
         }
         // The signal task also runs when only the rules read signals: the
         // HTTP server sends `authentication_failures` through the inlet.

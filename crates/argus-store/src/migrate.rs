@@ -82,6 +82,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "coverage runs",
         sql: include_str!("../migrations/0012_coverage_runs.sql"),
     },
+    Migration {
+        version: 13,
+        name: "checks",
+        sql: include_str!("../migrations/0013_checks.sql"),
+    },
 ];
 
 /// The highest schema version this binary knows.

@@ -29,7 +29,9 @@ pub use master::{
     ArgonCost, MIN_MASTER_KEY_BITS, MIN_MASTER_KEY_CHARS, MasterKey, MasterKeyStrength,
     check_master_key,
 };
-pub use policy::{AccessPolicy, Action, OutsideWindow, Permit, TimeWindow};
+pub use policy::{
+    AccessPolicy, Action, DEFAULT_ROTATE_EVERY_SECS, OutsideWindow, Permit, TimeWindow,
+};
 pub use sealed::{seal, unseal};
 pub use vault::{KeyEntry, Vault};
 

@@ -60,6 +60,22 @@ pub struct AccessPolicy {
     /// When the key may be used; `None`: at any time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<TimeWindow>,
+    /// How long a generation of the key may live before it is due for
+    /// rotation, in seconds; `None`: [`DEFAULT_ROTATE_EVERY_SECS`] (the
+    /// procedure's quarter). The scheduled checks alert before and after
+    /// the due date; nothing here refuses an overdue key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotate_every_secs: Option<u64>,
+}
+
+/// The rotation period of a key whose policy names none: 90 days.
+pub const DEFAULT_ROTATE_EVERY_SECS: u64 = 90 * 86_400;
+
+impl AccessPolicy {
+    /// The key's rotation period in seconds (the default when unset).
+    pub fn rotate_every(&self) -> u64 {
+        self.rotate_every_secs.unwrap_or(DEFAULT_ROTATE_EVERY_SECS)
+    }
 }
 
 impl Default for AccessPolicy {
@@ -68,6 +84,7 @@ impl Default for AccessPolicy {
         Self {
             actions: vec![Action::SignContainment],
             window: None,
+            rotate_every_secs: None,
         }
     }
 }
@@ -219,6 +236,7 @@ mod tests {
         let any = AccessPolicy {
             actions: vec![Action::SignAny],
             window: None,
+            rotate_every_secs: None,
         };
         assert!(any.check(Action::SignContainment, now).is_ok());
     }
@@ -234,6 +252,7 @@ mod tests {
                 end_hour: 18,
                 outside: OutsideWindow::Refuse,
             }),
+            rotate_every_secs: None,
         };
         policy.validate().unwrap();
         // Monday 23 Nov 2026, CET (UTC+1): 08:30 UTC is 09:30 in Paris.

@@ -42,6 +42,7 @@ fn create_import_list_remove() {
             AccessPolicy {
                 actions: vec![Action::SignAny],
                 window: None,
+                rotate_every_secs: None,
             },
         )
         .unwrap();
@@ -172,6 +173,7 @@ fn time_window_refuses_or_flags_a_use_outside_hours() {
     let policy = AccessPolicy {
         actions: vec![Action::SignContainment],
         window: Some(window.clone()),
+        rotate_every_secs: None,
     };
     vault.create("ops", policy.clone()).unwrap();
     let monday_10am_ny: jiff::Timestamp = "2026-11-23T15:00:00Z".parse().unwrap();
@@ -205,6 +207,7 @@ fn time_window_refuses_or_flags_a_use_outside_hours() {
             end_hour: 2,
             outside: OutsideWindow::Refuse,
         }),
+        rotate_every_secs: None,
     };
     assert!(matches!(
         vault.create("bad", bad),
@@ -228,6 +231,7 @@ fn the_plain_signer_never_hands_out_a_key_that_needs_a_critical_signal() {
             end_hour: (start_hour + 1) % 24,
             outside: OutsideWindow::AllowWithCriticalSignal,
         }),
+        rotate_every_secs: None,
     };
     vault.create("ops", policy).unwrap();
     let (_, permit) = vault
@@ -274,6 +278,7 @@ fn a_damaged_key_file_is_named_with_its_label() {
     let policy = AccessPolicy {
         actions: vec![Action::SignAny],
         window: None,
+        rotate_every_secs: None,
     };
     vault.create("arb-bot", policy).unwrap();
     let key_file = walk(&path)

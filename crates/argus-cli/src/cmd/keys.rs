@@ -133,6 +133,11 @@ pub(crate) struct PolicyArgs {
     /// What a use outside the hours gets.
     #[arg(long, value_enum, default_value = "refuse")]
     outside: Outside,
+    /// How long a generation of the key lives before it is due for
+    /// rotation, e.g. `30d` (default 90 days: the scheduled checks alert
+    /// before the due date and when it is past).
+    #[arg(long, value_name = "DURATION")]
+    rotate_every: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -212,10 +217,11 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
                 let mut out = String::new();
                 for key in vault.keys() {
                     out.push_str(&format!(
-                        "{:<24} {}  {}\n",
+                        "{:<24} {}  {}  {}\n",
                         output::escaped(&key.label),
                         key.address,
-                        actions(&key.policy)
+                        actions(&key.policy),
+                        rotation_due(key)
                     ));
                 }
                 if vault.keys().is_empty() {
@@ -458,6 +464,17 @@ fn policy(args: &PolicyArgs) -> anyhow::Result<AccessPolicy> {
     let policy = AccessPolicy {
         actions: args.allow.clone(),
         window,
+        rotate_every_secs: match &args.rotate_every {
+            None => None,
+            Some(text) => {
+                let every = argus_core::duration::parse_duration(text)
+                    .map_err(|e| anyhow::anyhow!("--rotate-every {text:?}: {e}"))?;
+                if every.as_secs() < 86_400 {
+                    bail!("--rotate-every {text:?}: a rotation period is at least one day");
+                }
+                Some(every.as_secs())
+            }
+        },
     };
     policy
         .validate()
@@ -526,7 +543,24 @@ fn entry_json(entry: &KeyEntry) -> serde_json::Value {
         "created_at": entry.created_at,
         "actions": entry.policy.actions,
         "window": entry.policy.window,
+        "rotate_every_secs": entry.policy.rotate_every(),
+        "rotation_due_at": argus_checks::rotation::due_at(entry).map(|t| t.to_string()),
+        "retired_at": entry.retired_at,
     })
+}
+
+/// `due 2027-03-01` (or `retired`) for the key list.
+fn rotation_due(entry: &KeyEntry) -> String {
+    if entry.retired_at.is_some() {
+        return "retired".to_owned();
+    }
+    match argus_checks::rotation::due_at(entry) {
+        Some(due) => format!(
+            "rotation due {}",
+            due.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()
+        ),
+        None => "rotation due: unknown".to_owned(),
+    }
 }
 
 fn print_entry(entry: &KeyEntry, as_json: bool, verb: &str) -> anyhow::Result<ExitCode> {

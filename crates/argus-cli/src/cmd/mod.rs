@@ -3,6 +3,8 @@
 pub(crate) mod alerts;
 pub(crate) mod audit;
 pub(crate) mod bench;
+pub(crate) mod checks;
+pub(crate) mod config_approve;
 pub(crate) mod coverage;
 pub(crate) mod doctor;
 pub(crate) mod drill;
@@ -13,6 +15,7 @@ pub(crate) mod keys;
 pub(crate) mod keys_sign;
 pub(crate) mod lint;
 pub(crate) mod metrics;
+pub(crate) mod preflight;
 pub(crate) mod records;
 pub(crate) mod registry;
 pub(crate) mod registry_plan;

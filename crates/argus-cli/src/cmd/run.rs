@@ -137,7 +137,7 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
     let mut config_files = vec![args.config.clone()];
     config_files.extend(loaded.rule_files.iter().cloned());
     let mut builder = NodeBuilder::new(NodeConfig::from(&loaded), data_dir.clone())
-        .store(store)
+        .store(store.clone())
         .run_lock(run_lock)
         .vault_secrets(unsealed.secrets)
         .signing_keys(signing_keys)
@@ -153,6 +153,22 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
     let audit = unsealed.audit.map(Arc::new);
     let timeline_audit = audit.clone();
     let api_audit = audit.clone();
+    // The scheduled checks, with the master key (re-read at each run to
+    // open the vault) and the daemon's audit writer.
+    if loaded.checks.is_some() {
+        let inputs = crate::cmd::checks::Inputs::from_loaded(
+            &loaded,
+            &data_dir,
+            &args.config,
+            args.master_key_file.as_deref(),
+        )?;
+        builder = builder.check_runner(crate::cmd::checks::runner(
+            inputs,
+            store,
+            argus_core::Clock::system(),
+            audit.clone(),
+        ));
+    }
     let totp_key = unsealed.totp_key.map(Arc::new);
     // The HTTP API beside the node when the config asks for it: bound
     // before the node starts, so a taken port stops the start.
