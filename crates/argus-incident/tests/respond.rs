@@ -69,7 +69,7 @@ fn funded_key(anvil: &Anvil) -> PrivateKeySigner {
 
 fn guardian(signer: PrivateKeySigner) -> GuardianKey {
     GuardianKey {
-        signer,
+        signer: signer.into(),
         policy: AccessPolicy::default(),
     }
 }
@@ -312,7 +312,7 @@ async fn an_access_policy_outside_its_hours_refuses_to_sign() {
     let address = signer.address();
     grant_pauser(&setup.anvil, setup.token, address);
     let key = GuardianKey {
-        signer,
+        signer: signer.into(),
         policy: AccessPolicy {
             actions: vec![Action::SignContainment],
             window: Some(TimeWindow {

@@ -8,15 +8,21 @@
 //!   derived from the master key, with labels and an [`AccessPolicy`] per
 //!   key; [`Vault::rotate_master`] re-encrypts everything under a new master
 //!   key without ever leaving a state that neither key opens.
+//! - [`hsm`]: keys held in a PKCS#11 token instead of a file, generated or
+//!   imported non-extractable, signing through the token.
+//! - [`VaultSigner`]: what a key becomes to sign, file or token alike, as
+//!   alloy's `Signer`/`SignerSync`.
 //!
 //! No secret appears in any `Debug`, `Display` or error of this crate.
 
 mod durable;
 mod error;
+pub mod hsm;
 mod keystore;
 mod master;
 mod policy;
 mod sealed;
+mod signer;
 mod vault;
 
 pub use durable::{check_private_file, read_private_file, shred};
@@ -30,7 +36,9 @@ pub use master::{
     check_master_key,
 };
 pub use policy::{AccessPolicy, Action, OutsideWindow, Permit, TimeWindow};
+pub use hsm::{HsmKey, HsmSigner, HsmToken, KeyProtection, PinSource};
 pub use sealed::{seal, unseal};
+pub use signer::VaultSigner;
 pub use vault::{KeyEntry, Vault};
 
 /// Re-exported so callers name the signer type without another dependency.
