@@ -556,3 +556,83 @@ pub(crate) fn pin_from_env(token: &HsmToken, name: &str) -> Result<Zeroizing<Str
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use alloy_primitives::{U256, keccak256};
+    use alloy_signer::k256::elliptic_curve::scalar::IsHigh as _;
+
+    use super::*;
+
+    fn key() -> SigningKey {
+        SigningKey::from_slice(&keccak256(b"argus hsm test key")[..]).unwrap()
+    }
+
+    #[test]
+    fn ec_point_der_and_bare_parse_and_garbage_is_refused() {
+        let public = *key().verifying_key();
+        let point = public.to_encoded_point(false).as_bytes().to_vec();
+        let mut der = vec![0x04, 0x41];
+        der.extend_from_slice(&point);
+        assert_eq!(parse_ec_point(&der).unwrap(), public);
+        assert_eq!(parse_ec_point(&point).unwrap(), public);
+        // Compressed, truncated, a wrong length byte, empty, off the curve.
+        let compressed = public.to_encoded_point(true).as_bytes().to_vec();
+        assert!(parse_ec_point(&compressed).is_err());
+        assert!(parse_ec_point(&der[..66]).is_err());
+        let mut wrong_len = der.clone();
+        wrong_len[1] = 0x40;
+        assert!(parse_ec_point(&wrong_len).is_err());
+        assert!(parse_ec_point(&[]).is_err());
+        let mut off_curve = der;
+        off_curve[66] ^= 1;
+        assert!(parse_ec_point(&off_curve).is_err());
+    }
+
+    #[test]
+    fn a_high_s_signature_becomes_low_s_with_the_parity_that_recovers_the_key() {
+        let key = key();
+        let public = *key.verifying_key();
+        let address = Address::from_public_key(&public);
+        for i in 0u8..16 {
+            let hash = keccak256([i]);
+            let (signature, _) = key.sign_prehash_recoverable(hash.as_slice()).unwrap();
+            // What a token may answer: either s.
+            let (r, s) = signature.split_scalars();
+            let high = EcdsaSignature::from_scalars(r, -*s).unwrap();
+            for raw in [signature.to_bytes(), high.to_bytes()] {
+                let ethereum = to_ethereum(&raw, &hash, &public).unwrap();
+                assert!(
+                    ethereum.s()
+                        <= U256::from_be_slice(
+                            &hex::decode(
+                                "7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0"
+                            )
+                            .unwrap()
+                        )
+                );
+                assert_eq!(
+                    ethereum.recover_address_from_prehash(&hash).unwrap(),
+                    address
+                );
+            }
+            assert!(bool::from(high.s().is_high()) || bool::from(signature.s().is_high()));
+        }
+    }
+
+    #[test]
+    fn another_keys_signature_or_a_malformed_answer_is_refused() {
+        let hash = keccak256(b"m");
+        let other = SigningKey::from_slice(&keccak256(b"other")[..]).unwrap();
+        let (signature, _) = other.sign_prehash_recoverable(hash.as_slice()).unwrap();
+        let public = *key().verifying_key();
+        assert!(to_ethereum(&signature.to_bytes(), &hash, &public).is_err());
+        assert!(to_ethereum(&[0u8; 64], &hash, &public).is_err());
+        assert!(to_ethereum(&signature.to_bytes()[..63], &hash, &public).is_err());
+        let mut der_like = vec![0x30, 0x44];
+        der_like.extend_from_slice(&signature.to_bytes());
+        assert!(to_ethereum(&der_like, &hash, &public).is_err());
+    }
+}

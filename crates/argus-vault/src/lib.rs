@@ -27,6 +27,7 @@ mod vault;
 
 pub use durable::{check_private_file, read_private_file, shred};
 pub use error::{Result, VaultError};
+pub use hsm::{HsmKey, HsmSigner, HsmToken, KeyProtection, PinSource};
 pub use keystore::{
     KdfParams, Keystore, MAX_PBKDF2_ROUNDS, MAX_SCRYPT_LOG_N, MAX_SCRYPT_MEMORY,
     MAX_SCRYPT_R_TIMES_P,
@@ -36,7 +37,6 @@ pub use master::{
     check_master_key,
 };
 pub use policy::{AccessPolicy, Action, OutsideWindow, Permit, TimeWindow};
-pub use hsm::{HsmKey, HsmSigner, HsmToken, KeyProtection, PinSource};
 pub use sealed::{seal, unseal};
 pub use signer::VaultSigner;
 pub use vault::{KeyEntry, Vault};

@@ -37,9 +37,9 @@ use zeroize::Zeroizing;
 
 use crate::durable::{self, crash_point};
 use crate::error::{Result, VaultError};
+use crate::hsm::{self, HsmKey, HsmSigner, HsmToken, KeyProtection, PinSource};
 use crate::keystore::{KdfParams, Keystore, random};
 use crate::master::{ArgonCost, MasterKey, RootKey};
-use crate::hsm::{self, HsmKey, HsmSigner, HsmToken, KeyProtection, PinSource};
 use crate::policy::{AccessPolicy, Action, Permit};
 use crate::signer::VaultSigner;
 
@@ -415,7 +415,9 @@ impl Vault {
             None => Ok(None),
             Some(key) => {
                 let pin = self.pin(&key.token)?;
-                Ok(Some(HsmSigner::open(key, &pin, entry.address)?.protection()?))
+                Ok(Some(
+                    HsmSigner::open(key, &pin, entry.address)?.protection()?,
+                ))
             }
         }
     }
@@ -626,11 +628,7 @@ impl Vault {
     /// key for later uses (the daemon's responders): the action and the
     /// key's retirement are checked now, the time window at each use with
     /// [`AccessPolicy::check`], since the key is unsealed once at start.
-    pub fn signer_held(
-        &self,
-        label: &str,
-        action: Action,
-    ) -> Result<(VaultSigner, AccessPolicy)> {
+    pub fn signer_held(&self, label: &str, action: Action) -> Result<(VaultSigner, AccessPolicy)> {
         let entry = self.signing_entry(label)?;
         let policy = entry.policy.clone();
         if !(policy.actions.contains(&Action::SignAny) || policy.actions.contains(&action)) {

@@ -247,15 +247,22 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
             drop(password);
             audited(global, &mut vault, "key.import", &entry)?;
             if args.remove_file {
-                argus_vault::shred(&args.file)
-                    .with_context(|| format!("the key is in the token, but {} could not be removed", args.file.display()))?;
+                argus_vault::shred(&args.file).with_context(|| {
+                    format!(
+                        "the key is in the token, but {} could not be removed",
+                        args.file.display()
+                    )
+                })?;
                 record(
                     global,
                     &mut vault,
                     "key.import-file-removed",
                     json!({ "label": entry.label, "address": entry.address, "file": args.file }),
                 )?;
-                sh_eprintln!("shredded {}", output::escaped(&args.file.display().to_string()));
+                sh_eprintln!(
+                    "shredded {}",
+                    output::escaped(&args.file.display().to_string())
+                );
             }
             print_entry(&entry, args.common.json, "imported")
         }

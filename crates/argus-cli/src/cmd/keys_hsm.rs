@@ -39,10 +39,7 @@ impl HsmArgs {
             )
         };
         if !module.is_absolute() {
-            bail!(
-                "--hsm-module {}: give an absolute path",
-                module.display()
-            )
+            bail!("--hsm-module {}: give an absolute path", module.display())
         }
         if label.is_empty() || label.len() > 32 {
             bail!("the token label must be 1 to 32 bytes (a PKCS#11 token label's size)")
