@@ -282,3 +282,52 @@ fn rotating_a_token_key_disables_the_old_one_or_destroys_it_on_request() {
     let rotations = audit(data, &hsm, "key.rotate");
     assert_eq!(rotations.len(), 2, "{rotations:?}");
 }
+
+#[test]
+fn the_pin_can_be_a_sealed_vault_secret_instead_of_an_environment_variable() {
+    let Some(hsm) = SoftHsm::start("argus-cli-sealed-pin") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    ok(argus(data, &hsm)
+        .env("ARGUS_SECRET_VALUE", &hsm.pin)
+        .args(["keys", "secret", "set", "hsm-pin"]));
+    let created = json(&ok(argus(data, &hsm).env_remove("ARGUS_HSM_PIN").args([
+        "keys",
+        "create",
+        "--label",
+        "guardian",
+        "--hsm",
+        &hsm.token,
+        "--hsm-pin-secret",
+        "hsm-pin",
+        "--json",
+    ])));
+    assert_eq!(created["location"]["pin"]["secret"], "hsm-pin");
+    let signed = json(&ok(argus(data, &hsm).env_remove("ARGUS_HSM_PIN").args([
+        "keys",
+        "sign",
+        "guardian",
+        "--message",
+        "m",
+        "--json",
+    ])));
+    assert_eq!(signed["address"], created["address"]);
+    // A wrong sealed PIN is the token's refusal, named, and never quoted.
+    ok(argus(data, &hsm)
+        .env("ARGUS_SECRET_VALUE", "99999999")
+        .args(["keys", "secret", "set", "hsm-pin"]));
+    let refused = argus(data, &hsm)
+        .env_remove("ARGUS_HSM_PIN")
+        .args(["keys", "sign", "guardian", "--message", "m"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("C_Login"), "{stderr}");
+    assert!(
+        !stderr.contains("99999999") && !stderr.contains(&hsm.pin),
+        "{stderr}"
+    );
+}
