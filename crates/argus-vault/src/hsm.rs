@@ -392,6 +392,8 @@ pub struct HsmSigner {
     public: VerifyingKey,
     address: Address,
     key: HsmKey,
+    /// The EIP-155 chain id alloy's `Signer` callers may set.
+    chain_id: Option<alloy_primitives::ChainId>,
 }
 
 impl std::fmt::Debug for HsmSigner {
@@ -429,7 +431,18 @@ impl HsmSigner {
             public,
             address,
             key: key.clone(),
+            chain_id: None,
         })
+    }
+
+    /// The EIP-155 chain id set with [`HsmSigner::set_chain_id`].
+    pub fn chain_id(&self) -> Option<alloy_primitives::ChainId> {
+        self.chain_id
+    }
+
+    /// Sets the EIP-155 chain id (alloy's `Signer::set_chain_id`).
+    pub fn set_chain_id(&mut self, chain_id: Option<alloy_primitives::ChainId>) {
+        self.chain_id = chain_id;
     }
 
     /// The key's address.

@@ -68,7 +68,7 @@ impl SignerSync for VaultSigner {
     fn chain_id_sync(&self) -> Option<ChainId> {
         match self {
             Self::Local(signer) => signer.chain_id_sync(),
-            Self::Hsm(_) => None,
+            Self::Hsm(signer) => signer.chain_id(),
         }
     }
 }
@@ -88,8 +88,9 @@ impl Signer for VaultSigner {
     }
 
     fn set_chain_id(&mut self, chain_id: Option<ChainId>) {
-        if let Self::Local(signer) = self {
-            Signer::set_chain_id(signer, chain_id);
+        match self {
+            Self::Local(signer) => Signer::set_chain_id(signer, chain_id),
+            Self::Hsm(signer) => signer.set_chain_id(chain_id),
         }
     }
 }

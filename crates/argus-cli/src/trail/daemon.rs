@@ -144,7 +144,8 @@ pub(crate) fn unseal(
                 format!(
                     "the incident playbooks sign with vault key {label}: create or import it \
                      (`argus keys create --label {label}`) with a policy that allows \
-                     sign-containment"
+                     sign-containment; a key in a PKCS#11 token must be reachable at start, \
+                     with its PIN"
                 )
             })?;
         keys.insert(label.clone(), held);
