@@ -636,6 +636,32 @@ mod tests {
     }
 
     #[test]
+    fn a_relative_or_missing_module_is_refused_before_anything_is_loaded() {
+        let token = |module: &str| HsmToken {
+            module: PathBuf::from(module),
+            token: "t".to_owned(),
+            pin: PinSource::Env("ARGUS_TEST_UNSET_PIN".to_owned()),
+        };
+        let relative = module(&token("libsofthsm2.so")).unwrap_err().to_string();
+        assert!(relative.contains("absolute path"), "{relative}");
+        let missing = module(&token("/nonexistent/libpkcs11.so"))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("no such file"), "{missing}");
+        assert!(missing.contains("/nonexistent/libpkcs11.so"), "{missing}");
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("libfake.so");
+        std::fs::write(&fake, b"not an ELF file").unwrap();
+        let not_a_module = module(&token(fake.to_str().unwrap()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            not_a_module.contains("loading the module"),
+            "{not_a_module}"
+        );
+    }
+
+    #[test]
     fn another_keys_signature_or_a_malformed_answer_is_refused() {
         let hash = keccak256(b"m");
         let other = SigningKey::from_slice(&keccak256(b"other")[..]).unwrap();
