@@ -661,6 +661,17 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// What a token answers is outside input: any bytes are parsed or
+        /// refused, never a panic.
+        #[test]
+        fn any_token_answer_is_parsed_or_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
+            let public = *key().verifying_key();
+            let _ = parse_ec_point(&bytes);
+            let _ = to_ethereum(&bytes, &keccak256(&bytes), &public);
+        }
+    }
+
     #[test]
     fn another_keys_signature_or_a_malformed_answer_is_refused() {
         let hash = keccak256(b"m");
