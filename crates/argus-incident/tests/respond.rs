@@ -21,8 +21,11 @@ use argus_incident::{
 };
 use argus_store::Store;
 use argus_testkit::openzeppelin::{deploy_pausable_token, pauser_role};
-use argus_testkit::{ALICE, Anvil, BOB, cast, wait_for_async};
-use argus_vault::{AccessPolicy, Action, OutsideWindow, TimeWindow};
+use argus_testkit::{ALICE, Anvil, BOB, SoftHsm, cast, wait_for_async};
+use argus_vault::{
+    AccessPolicy, Action, ArgonCost, HsmToken, MasterKey, OutsideWindow, PinSource, TimeWindow,
+    Vault, VaultSigner,
+};
 use serde_json::json;
 
 /// Anvil's second default account (ALICE), unlocked on the node.
@@ -69,7 +72,7 @@ fn funded_key(anvil: &Anvil) -> PrivateKeySigner {
 
 fn guardian(signer: PrivateKeySigner) -> GuardianKey {
     GuardianKey {
-        signer,
+        signer: signer.into(),
         policy: AccessPolicy::default(),
     }
 }
@@ -202,6 +205,71 @@ async fn a_guardian_with_the_pauser_role_pauses_once_and_a_second_run_sends_noth
     );
 }
 
+/// The same pause step with the guardian key in a PKCS#11 token (Debian's
+/// SoftHSM): the key is opened the way the daemon opens it
+/// (`Vault::signer_held`), and the step signs, records and sends through
+/// the same path as a key in a file. Runs in a child process whose
+/// environment points SoftHSM at a token of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guardian_key_in_a_pkcs11_token_pauses_through_the_same_step() {
+    let Some(hsm) = SoftHsm::in_child(
+        "a_guardian_key_in_a_pkcs11_token_pauses_through_the_same_step",
+        "argus-respond",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let master = MasterKey::new("q7Vd0mJ3xR9sL2kP8wZ4tY6uB1nC5eA0fG3hI7jK9lM=".to_owned()).unwrap();
+    let cheap = ArgonCost {
+        m_cost: 1024,
+        t_cost: 1,
+        p_cost: 1,
+    };
+    let mut vault = Vault::init(&dir.path().join("keystore"), &master, cheap).unwrap();
+    let token = HsmToken {
+        module: hsm.module.clone(),
+        token: hsm.token.clone(),
+        pin: PinSource::Env("ARGUS_HSM_PIN".to_owned()),
+    };
+    let containment = AccessPolicy {
+        actions: vec![Action::SignContainment],
+        window: None,
+        rotate_every_secs: None,
+    };
+    vault
+        .create_in_hsm("guardian", containment, &token)
+        .unwrap();
+    let (signer, policy) = vault
+        .signer_held("guardian", Action::SignContainment)
+        .unwrap();
+    assert!(matches!(signer, VaultSigner::Hsm(_)), "{signer:?}");
+    drop(vault);
+
+    let setup = setup();
+    let address = signer.address();
+    setup.anvil.rpc(
+        "anvil_setBalance",
+        json!([format!("{address:#x}"), "0x8ac7230489e80000"]),
+    );
+    grant_pauser(&setup.anvil, setup.token, address);
+    let responders = responders(&setup, Clock::system(), GuardianKey { signer, policy });
+    let job = job(
+        "pause",
+        pause_step(Targets::Listed(vec![format!("{:#x}", setup.token)]), None),
+    );
+    let result = responders.execute(&job).await.unwrap();
+    assert!(is_paused(&setup.anvil, setup.token), "{result}");
+    let txs = recorded(&setup.store, "pause");
+    assert_eq!(txs.len(), 1, "{txs:?}");
+    assert_eq!(txs[0].status, "confirmed");
+    assert_eq!(txs[0].sender, format!("{address:#x}"));
+    assert_eq!(
+        nonce(&setup.anvil, address),
+        1,
+        "sent from the token key's address"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guardian_without_the_role_fails_in_simulation_and_signs_nothing() {
     let setup = setup();
@@ -312,7 +380,7 @@ async fn an_access_policy_outside_its_hours_refuses_to_sign() {
     let address = signer.address();
     grant_pauser(&setup.anvil, setup.token, address);
     let key = GuardianKey {
-        signer,
+        signer: signer.into(),
         policy: AccessPolicy {
             actions: vec![Action::SignContainment],
             window: Some(TimeWindow {

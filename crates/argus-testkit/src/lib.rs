@@ -1,6 +1,6 @@
 //! Real parts for Argus's tests: one anvil harness, one webhook receiver, a
-//! real browser (chromium over WebDriver) and the shared fixtures, for every
-//! crate's `tests/`.
+//! real browser (chromium over WebDriver), a SoftHSM token (PKCS#11) and the
+//! shared fixtures, for every crate's `tests/`.
 //!
 //! # Why one kit
 //!
@@ -61,6 +61,7 @@ mod http;
 mod noter;
 pub mod openzeppelin;
 mod receiver;
+mod softhsm;
 mod wait;
 
 pub use anvil::{ALICE, Anvil, BOB, DEPLOYER, TOKEN, hex_u64};
@@ -68,4 +69,5 @@ pub use browser::{Browser, CHROMEDRIVER, CHROMIUM, Element, test_output};
 pub use fixtures::{free_port, npm_bin, testdata, workspace_root};
 pub use noter::{NOTE_TOPIC, abi_string, noter_init_code};
 pub use receiver::{Answer, Receiver, Request, hmac_sha256};
+pub use softhsm::{ALLOW_NO_SOFTHSM, SOFTHSM_MODULES, SoftHsm, USER_PIN, softhsm_module};
 pub use wait::{Lines, wait_for, wait_for_async};

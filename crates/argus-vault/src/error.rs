@@ -167,6 +167,16 @@ pub enum VaultError {
         /// The OS error.
         reason: String,
     },
+    /// A PKCS#11 module or token refused or failed (no PIN in any field).
+    #[error("PKCS#11 token {token:?} ({module}): {reason}", module = module.display())]
+    Hsm {
+        /// The module's path.
+        module: PathBuf,
+        /// The token's label.
+        token: String,
+        /// What was being done, and what the module answered.
+        reason: String,
+    },
     /// A file the user named is missing, not a regular file, or too large.
     #[error("{source}")]
     Read {

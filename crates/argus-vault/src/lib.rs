@@ -8,19 +8,26 @@
 //!   derived from the master key, with labels and an [`AccessPolicy`] per
 //!   key; [`Vault::rotate_master`] re-encrypts everything under a new master
 //!   key without ever leaving a state that neither key opens.
+//! - [`hsm`]: keys held in a PKCS#11 token instead of a file, generated or
+//!   imported non-extractable, signing through the token.
+//! - [`VaultSigner`]: what a key becomes to sign, file or token alike, as
+//!   alloy's `Signer`/`SignerSync`.
 //!
 //! No secret appears in any `Debug`, `Display` or error of this crate.
 
 mod durable;
 mod error;
+pub mod hsm;
 mod keystore;
 mod master;
 mod policy;
 mod sealed;
+mod signer;
 mod vault;
 
 pub use durable::{check_private_file, read_private_file, shred};
 pub use error::{Result, VaultError};
+pub use hsm::{HsmKey, HsmSigner, HsmToken, KeyProtection, PinSource};
 pub use keystore::{
     KdfParams, Keystore, MAX_PBKDF2_ROUNDS, MAX_SCRYPT_LOG_N, MAX_SCRYPT_MEMORY,
     MAX_SCRYPT_R_TIMES_P,
@@ -33,6 +40,7 @@ pub use policy::{
     AccessPolicy, Action, DEFAULT_ROTATE_EVERY_SECS, OutsideWindow, Permit, TimeWindow,
 };
 pub use sealed::{seal, unseal};
+pub use signer::VaultSigner;
 pub use vault::{KeyEntry, Vault};
 
 /// Re-exported so callers name the signer type without another dependency.

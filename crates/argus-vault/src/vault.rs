@@ -37,9 +37,11 @@ use zeroize::Zeroizing;
 
 use crate::durable::{self, crash_point};
 use crate::error::{Result, VaultError};
+use crate::hsm::{self, HsmKey, HsmSigner, HsmToken, KeyProtection, PinSource};
 use crate::keystore::{KdfParams, Keystore, random};
 use crate::master::{ArgonCost, MasterKey, RootKey};
 use crate::policy::{AccessPolicy, Action, Permit};
+use crate::signer::VaultSigner;
 
 const FORMAT: u32 = 1;
 const CURRENT: &str = "CURRENT";
@@ -72,6 +74,17 @@ pub struct KeyEntry {
     /// a retired key no longer signs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired_at: Option<u64>,
+    /// Where the key lives when it is held in a PKCS#11 token (then `file`
+    /// is empty: there is no keystore file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hsm: Option<HsmKey>,
+}
+
+impl KeyEntry {
+    /// Where the key lives, in a word: `file` or `hsm`.
+    pub fn location(&self) -> &'static str {
+        if self.hsm.is_some() { "hsm" } else { "file" }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -260,30 +273,37 @@ impl Vault {
         self.add(signer, label, policy)
     }
 
+    /// Refuses a label or policy a new key cannot have.
+    fn check_new_label(&self, label: &str, policy: &AccessPolicy) -> Result<()> {
+        check_label(label)?;
+        check_policy(label, policy)?;
+        if self.meta.keys.iter().any(|k| k.label == label) {
+            return Err(VaultError::DuplicateLabel {
+                label: label.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses an address already in the vault.
+    fn check_new_address(&self, address: Address) -> Result<()> {
+        if let Some(existing) = self.meta.keys.iter().find(|k| k.address == address) {
+            return Err(VaultError::DuplicateAddress {
+                address,
+                label: existing.label.clone(),
+            });
+        }
+        Ok(())
+    }
+
     fn add(
         &mut self,
         signer: PrivateKeySigner,
         label: &str,
         policy: AccessPolicy,
     ) -> Result<&KeyEntry> {
-        check_label(label)?;
-        check_policy(label, &policy)?;
-        if self.meta.keys.iter().any(|k| k.label == label) {
-            return Err(VaultError::DuplicateLabel {
-                label: label.to_string(),
-            });
-        }
-        if let Some(existing) = self
-            .meta
-            .keys
-            .iter()
-            .find(|k| k.address == signer.address())
-        {
-            return Err(VaultError::DuplicateAddress {
-                address: signer.address(),
-                label: existing.label.clone(),
-            });
-        }
+        self.check_new_label(label, &policy)?;
+        self.check_new_address(signer.address())?;
         let keystore = Keystore::encrypt(&signer, self.password.as_bytes(), INNER_KDF)?;
         let file = format!("{}.json", keystore.id());
         let gen_dir = self.gen_dir();
@@ -297,10 +317,109 @@ impl Vault {
             created_at: now(),
             policy,
             retired_at: None,
+            hsm: None,
         });
         durable::replace(&gen_dir.join(METADATA), &to_json(&meta))?;
         self.meta = meta;
         Ok(&self.meta.keys[self.meta.keys.len() - 1])
+    }
+
+    /// Generates a new key inside the PKCS#11 token `token` (sensitive,
+    /// never extractable) under `label`; the vault records where it is.
+    pub fn create_in_hsm(
+        &mut self,
+        label: &str,
+        policy: AccessPolicy,
+        token: &HsmToken,
+    ) -> Result<&KeyEntry> {
+        self.check_new_label(label, &policy)?;
+        let pin = self.pin(token)?;
+        let (key, address) = hsm::generate(token, &pin, label)?;
+        self.add_hsm(key, address, label, policy)
+    }
+
+    /// Imports a keystore's key into the token `token` (sensitive, not
+    /// extractable); nothing of it is written to the vault's directory.
+    pub fn import_to_hsm(
+        &mut self,
+        keystore: &Keystore,
+        password: &[u8],
+        label: &str,
+        policy: AccessPolicy,
+        token: &HsmToken,
+    ) -> Result<&KeyEntry> {
+        self.check_new_label(label, &policy)?;
+        let signer = keystore.decrypt(password)?;
+        self.check_new_address(signer.address())?;
+        let pin = self.pin(token)?;
+        let (key, address) = hsm::import(token, &pin, label, signer.credential())?;
+        drop(signer);
+        self.add_hsm(key, address, label, policy)
+    }
+
+    fn add_hsm(
+        &mut self,
+        key: HsmKey,
+        address: Address,
+        label: &str,
+        policy: AccessPolicy,
+    ) -> Result<&KeyEntry> {
+        if let Err(error) = self.check_new_address(address) {
+            let _ = self.destroy_in_token(&key, address);
+            return Err(error);
+        }
+        let mut meta = self.meta.clone();
+        meta.keys.push(KeyEntry {
+            label: label.to_string(),
+            address,
+            file: String::new(),
+            created_at: now(),
+            policy,
+            retired_at: None,
+            hsm: Some(key),
+        });
+        durable::replace(&self.gen_dir().join(METADATA), &to_json(&meta))?;
+        self.meta = meta;
+        Ok(&self.meta.keys[self.meta.keys.len() - 1])
+    }
+
+    fn destroy_in_token(&self, key: &HsmKey, address: Address) -> Result<()> {
+        let pin = self.pin(&key.token)?;
+        HsmSigner::open(key, &pin, address)?.destroy()
+    }
+
+    /// The user PIN of `token`, from the environment or a sealed secret.
+    fn pin(&self, token: &HsmToken) -> Result<Zeroizing<String>> {
+        match &token.pin {
+            PinSource::Env(name) => hsm::pin_from_env(token, name),
+            PinSource::Secret(name) => {
+                let mut bytes = self.secret(name)?;
+                let text = String::from_utf8(std::mem::take(&mut *bytes)).map_err(|e| {
+                    let mut raw = e.into_bytes();
+                    zeroize::Zeroize::zeroize(&mut raw);
+                    VaultError::SealedSecret {
+                        name: name.clone(),
+                        reason: "the PIN is not UTF-8 text; seal it again".to_owned(),
+                    }
+                })?;
+                Ok(Zeroizing::new(text))
+            }
+        }
+    }
+
+    /// What the token says about the protection of the HSM key `label`
+    /// (`None` for a key in a file).
+    pub fn hsm_protection(&self, label: &str) -> Result<Option<KeyProtection>> {
+        let entry = self.key(label)?;
+        match &entry.hsm {
+            None => Ok(None),
+            Some(key) => {
+                let pin = self.pin(&key.token)?;
+                Ok(Some(
+                    HsmSigner::open(key, &pin, entry.address)?.protection()?,
+                ))
+            }
+        }
     }
 
     /// Replaces the key labelled `label` with a new random key under the same
@@ -327,12 +446,24 @@ impl Vault {
             n += 1;
         };
         check_label(&retired_label)?;
-        let signer = PrivateKeySigner::random();
-        let keystore = Keystore::encrypt(&signer, self.password.as_bytes(), INNER_KDF)?;
-        let file = format!("{}.json", keystore.id());
         let gen_dir = self.gen_dir();
-        durable::write_new(&gen_dir.join(&file), keystore.to_json().as_bytes())?;
-        crash_point("wrote the rotated key's new file");
+        let (address, file, hsm_key) = match &old.hsm {
+            None => {
+                let signer = PrivateKeySigner::random();
+                let keystore = Keystore::encrypt(&signer, self.password.as_bytes(), INNER_KDF)?;
+                let file = format!("{}.json", keystore.id());
+                durable::write_new(&gen_dir.join(&file), keystore.to_json().as_bytes())?;
+                crash_point("wrote the rotated key's new file");
+                (signer.address(), file, None)
+            }
+            Some(old_key) => {
+                // The new key goes into the same token; the old one is
+                // disabled there (CKA_SIGN false) once the switch is written.
+                let pin = self.pin(&old_key.token)?;
+                let (key, address) = hsm::generate(&old_key.token, &pin, label)?;
+                (address, String::new(), Some(key))
+            }
+        };
         let at = now();
         let mut meta = self.meta.clone();
         for entry in meta.keys.iter_mut().filter(|k| k.label == label) {
@@ -341,29 +472,46 @@ impl Vault {
         }
         let new = KeyEntry {
             label: label.to_string(),
-            address: signer.address(),
+            address,
             file,
             created_at: at,
             policy: old.policy.clone(),
             retired_at: None,
+            hsm: hsm_key,
         };
         meta.keys.push(new.clone());
         durable::replace(&gen_dir.join(METADATA), &to_json(&meta))?;
         self.meta = meta;
+        if let Some(old_key) = &old.hsm {
+            let pin = self.pin(&old_key.token)?;
+            HsmSigner::open(old_key, &pin, old.address)?.disable()?;
+        }
         let retired = self.key(&retired_label)?.clone();
         Ok((retired, new))
     }
 
     /// Removes the key labelled `label` and shreds its file.
+    /// An HSM key's objects are destroyed in its token (it is opened first,
+    /// so a missing PIN or token leaves the vault unchanged).
     pub fn remove(&mut self, label: &str) -> Result<KeyEntry> {
         let entry = self.key(label)?.clone();
+        let in_token = match &entry.hsm {
+            None => None,
+            Some(key) => {
+                let pin = self.pin(&key.token)?;
+                Some(HsmSigner::open(key, &pin, entry.address)?)
+            }
+        };
         let mut meta = self.meta.clone();
         meta.keys.retain(|k| k.label != label);
         let gen_dir = self.gen_dir();
         durable::replace(&gen_dir.join(METADATA), &to_json(&meta))?;
         self.meta = meta;
         crash_point("removed a key from the metadata");
-        durable::shred(&gen_dir.join(&entry.file))?;
+        match in_token {
+            Some(signer) => signer.destroy()?,
+            None => durable::shred(&gen_dir.join(&entry.file))?,
+        }
         Ok(entry)
     }
 
@@ -427,20 +575,22 @@ impl Vault {
     /// The uncompressed SEC1 public key (65 bytes, `04…`) of `label`. Not a
     /// use of the key: no policy check.
     pub fn public_key(&self, label: &str) -> Result<Vec<u8>> {
-        let signer = self.decrypt(self.key(label)?)?;
-        Ok(signer
-            .credential()
-            .verifying_key()
-            .to_encoded_point(false)
-            .as_bytes()
-            .to_vec())
+        Ok(match self.open_signer(self.key(label)?)? {
+            VaultSigner::Local(signer) => signer
+                .credential()
+                .verifying_key()
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec(),
+            VaultSigner::Hsm(signer) => signer.public_key(),
+        })
     }
 
     /// The signer for `label`, if its policy allows `action` now. A use
     /// outside the time window is refused here even when the policy allows it
     /// with a critical signal: only [`Vault::signer_at`] callers, who get the
     /// [`Permit`] and raise the signal, may make such a use.
-    pub fn signer(&self, label: &str, action: Action) -> Result<PrivateKeySigner> {
+    pub fn signer(&self, label: &str, action: Action) -> Result<VaultSigner> {
         match self.signer_at(label, action, jiff::Timestamp::now())? {
             (signer, Permit::Allowed) => Ok(signer),
             // A use outside the window is only allowed together with the
@@ -462,7 +612,7 @@ impl Vault {
         label: &str,
         action: Action,
         at: jiff::Timestamp,
-    ) -> Result<(PrivateKeySigner, Permit)> {
+    ) -> Result<(VaultSigner, Permit)> {
         let entry = self.signing_entry(label)?;
         let permit = entry
             .policy
@@ -471,18 +621,14 @@ impl Vault {
                 label: label.to_string(),
                 reason,
             })?;
-        Ok((self.decrypt(entry)?, permit))
+        Ok((self.open_signer(entry)?, permit))
     }
 
     /// The signer for `label` and its policy, for a process that holds the
     /// key for later uses (the daemon's responders): the action and the
     /// key's retirement are checked now, the time window at each use with
     /// [`AccessPolicy::check`], since the key is unsealed once at start.
-    pub fn signer_held(
-        &self,
-        label: &str,
-        action: Action,
-    ) -> Result<(PrivateKeySigner, AccessPolicy)> {
+    pub fn signer_held(&self, label: &str, action: Action) -> Result<(VaultSigner, AccessPolicy)> {
         let entry = self.signing_entry(label)?;
         let policy = entry.policy.clone();
         if !(policy.actions.contains(&Action::SignAny) || policy.actions.contains(&action)) {
@@ -491,7 +637,7 @@ impl Vault {
                 reason: format!("its policy does not allow {action}"),
             });
         }
-        Ok((self.decrypt(entry)?, policy))
+        Ok((self.open_signer(entry)?, policy))
     }
 
     /// The entry of `label`, refused when a rotation retired it.
@@ -506,6 +652,18 @@ impl Vault {
             });
         }
         Ok(entry)
+    }
+
+    /// The signer of `entry`: its keystore decrypted, or its token opened
+    /// (the public key checked against the recorded address).
+    fn open_signer(&self, entry: &KeyEntry) -> Result<VaultSigner> {
+        match &entry.hsm {
+            None => self.decrypt(entry).map(VaultSigner::Local),
+            Some(key) => {
+                let pin = self.pin(&key.token)?;
+                HsmSigner::open(key, &pin, entry.address).map(VaultSigner::Hsm)
+            }
+        }
     }
 
     fn decrypt(&self, entry: &KeyEntry) -> Result<PrivateKeySigner> {
@@ -535,10 +693,28 @@ impl Vault {
         Ok(signer)
     }
 
-    /// Decrypts every key: proof that the vault is whole under this master key.
+    /// Decrypts every key (opens every HSM key in its token, and refuses
+    /// one whose token would give its value out): proof that the vault is
+    /// whole under this master key.
     pub fn verify(&self) -> Result<usize> {
         for entry in &self.meta.keys {
-            self.decrypt(entry)?;
+            if let VaultSigner::Hsm(signer) = self.open_signer(entry)? {
+                let protection = signer.protection()?;
+                if !protection.is_protected() {
+                    return Err(VaultError::Hsm {
+                        module: signer.key().token.module.clone(),
+                        token: signer.key().token.token.clone(),
+                        reason: format!(
+                            "key {} is not protected by its token (sensitive {}, extractable {}, \
+                             value readable {}); move its funds to a new key",
+                            entry.label,
+                            protection.sensitive,
+                            protection.extractable,
+                            protection.value_readable
+                        ),
+                    });
+                }
+            }
         }
         for name in self.meta.secrets.keys() {
             self.secret(name)?;
@@ -567,7 +743,7 @@ impl Vault {
             meta.secrets.insert(name.clone(), resealed);
         }
         let password = Zeroizing::new(hex::encode(root.purpose(PURPOSE_KEYSTORE).as_slice()));
-        for entry in &self.meta.keys {
+        for entry in self.meta.keys.iter().filter(|k| k.hsm.is_none()) {
             let signer = self.decrypt(entry)?;
             let keystore = Keystore::encrypt(&signer, password.as_bytes(), INNER_KDF)?;
             durable::write_new(&next_dir.join(&entry.file), keystore.to_json().as_bytes())?;
@@ -580,7 +756,7 @@ impl Vault {
         // Verify from disk before committing.
         let read_back = read_metadata(&self.dir, &next_dir, next)?;
         unlock(&self.dir, &read_back, new_master)?;
-        for entry in &read_back.keys {
+        for entry in read_back.keys.iter().filter(|k| k.hsm.is_none()) {
             let path = next_dir.join(&entry.file);
             let bytes = fs::read(&path).map_err(VaultError::io("cannot read", &path))?;
             let signer = Keystore::parse(&bytes)?.decrypt(password.as_bytes())?;

@@ -262,6 +262,7 @@ mod tests {
                 ..AccessPolicy::default()
             },
             retired_at: None,
+            hsm: None,
         }
     }
 

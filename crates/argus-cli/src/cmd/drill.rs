@@ -547,7 +547,7 @@ fn drill_keys(
         keys.insert(
             label,
             argus_node::GuardianKey {
-                signer,
+                signer: signer.into(),
                 policy: argus_vault::AccessPolicy::default(),
             },
         );

@@ -17,22 +17,25 @@ use argus_vault::{
 };
 use serde_json::json;
 
+use super::keys_hsm::{self, HsmArgs};
 use crate::{GlobalArgs, output, trail};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum KeysCommand {
-    /// Generate a new key in the vault (creating the vault if needed).
+    /// Generate a new key in the vault (creating the vault if needed), or
+    /// inside a PKCS#11 token with `--hsm TOKEN`.
     Create(CreateArgs),
-    /// Import a Web3 Secret Storage v3 keystore (e.g. from `cast wallet new`).
+    /// Import a Web3 Secret Storage v3 keystore (e.g. from `cast wallet new`),
+    /// into the vault or, with `--to-hsm TOKEN`, into a PKCS#11 token.
     Import(ImportArgs),
     /// List the keys: labels, addresses, policies.
     List(CommonArgs),
     /// Print the address and public key of a key.
     ExportPublic(LabelArgs),
     /// Replace a key with a new one under the same label and policy; the old
-    /// key is kept, retired (it no longer signs), until you move its funds
-    /// and roles and `remove` it.
-    Rotate(LabelArgs),
+    /// key is kept, retired (it no longer signs; an HSM key is also disabled
+    /// in its token), until you move its funds and roles and `remove` it.
+    Rotate(RotateKeyArgs),
     /// Sign a message with a key, under its policy; a use outside the key's
     /// window that the policy allows raises a critical alert.
     Sign(super::keys_sign::SignArgs),
@@ -67,6 +70,12 @@ pub(crate) struct CreateArgs {
     /// The key's label (letters, digits, `.`, `_`, `-`).
     #[arg(long)]
     label: String,
+    /// Generate the key inside the PKCS#11 token with this label
+    /// (non-extractable); the vault records where it is.
+    #[arg(long, value_name = "TOKEN")]
+    hsm: Option<String>,
+    #[command(flatten)]
+    hsm_args: HsmArgs,
     #[command(flatten)]
     policy: PolicyArgs,
     #[command(flatten)]
@@ -84,6 +93,16 @@ pub(crate) struct ImportArgs {
     /// `ARGUS_KEYSTORE_PASSWORD`.
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    /// Put the key into the PKCS#11 token with this label (sensitive, not
+    /// extractable) instead of the vault's directory.
+    #[arg(long, value_name = "TOKEN")]
+    to_hsm: Option<String>,
+    #[command(flatten)]
+    hsm_args: HsmArgs,
+    /// Once the key is in the token, shred the keystore file it came from
+    /// (kept by default: it may be your only backup).
+    #[arg(long, requires = "to_hsm")]
+    remove_file: bool,
     #[command(flatten)]
     policy: PolicyArgs,
     #[command(flatten)]
@@ -167,6 +186,19 @@ pub(crate) struct LabelArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub(crate) struct RotateKeyArgs {
+    /// The key's label.
+    label: String,
+    /// Destroy the old key at once (its token objects, or its file) instead
+    /// of keeping it retired: whatever its address still holds or is
+    /// allowed to do can then never be moved or revoked with it.
+    #[arg(long)]
+    destroy_old: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, clap::Args)]
 pub(crate) struct RotateArgs {
     /// Read the new master key from this file (mode 0600) instead of
     /// `ARGUS_NEW_MASTER_KEY`.
@@ -181,7 +213,13 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
         KeysCommand::Create(args) => {
             let policy = policy(&args.policy)?;
             let mut vault = open(&global.data_dir, &args.common, true)?;
-            let entry = vault.create(&args.label, policy)?.clone();
+            let entry = match &args.hsm {
+                None => vault.create(&args.label, policy)?.clone(),
+                Some(token) => {
+                    let token = args.hsm_args.token(token)?;
+                    vault.create_in_hsm(&args.label, policy, &token)?.clone()
+                }
+            };
             audited(global, &mut vault, "key.create", &entry)?;
             print_entry(&entry, args.common.json, "created")
         }
@@ -201,11 +239,36 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
             )?;
             let policy = policy(&args.policy)?;
             let mut vault = open(&global.data_dir, &args.common, true)?;
-            let entry = vault
-                .import(&keystore, password.as_bytes(), &args.label, policy)
+            let imported = match &args.to_hsm {
+                None => vault.import(&keystore, password.as_bytes(), &args.label, policy),
+                Some(token) => {
+                    let token = args.hsm_args.token(token)?;
+                    vault.import_to_hsm(&keystore, password.as_bytes(), &args.label, policy, &token)
+                }
+            };
+            let entry = imported
                 .with_context(|| format!("cannot import {}", args.file.display()))?
                 .clone();
+            drop(password);
             audited(global, &mut vault, "key.import", &entry)?;
+            if args.remove_file {
+                argus_vault::shred(&args.file).with_context(|| {
+                    format!(
+                        "the key is in the token, but {} could not be removed",
+                        args.file.display()
+                    )
+                })?;
+                record(
+                    global,
+                    &mut vault,
+                    "key.import-file-removed",
+                    json!({ "label": entry.label, "address": entry.address, "file": args.file }),
+                )?;
+                sh_eprintln!(
+                    "shredded {}",
+                    output::escaped(&args.file.display().to_string())
+                );
+            }
             print_entry(&entry, args.common.json, "imported")
         }
         KeysCommand::List(args) => {
@@ -217,9 +280,10 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
                 let mut out = String::new();
                 for key in vault.keys() {
                     out.push_str(&format!(
-                        "{:<24} {}  {}  {}\n",
+                        "{:<24} {}  {:<16} {}  {}\n",
                         output::escaped(&key.label),
                         key.address,
+                        output::escaped(&keys_hsm::location(key)),
                         actions(&key.policy),
                         rotation_due(key)
                     ));
@@ -257,16 +321,33 @@ pub(crate) fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<ExitC
                 json!({
                     "label": new.label,
                     "address": new.address,
+                    "location": keys_hsm::location_json(&new),
                     "retired_label": retired.label,
                     "retired_address": retired.address,
                 }),
             )?;
+            if args.destroy_old {
+                let removed = vault.remove(&retired.label)?;
+                audited(global, &mut vault, "key.remove", &removed)?;
+            }
             if args.common.json {
                 written(output::json_pretty(&json!({
                     "label": new.label,
                     "address": new.address,
-                    "retired": { "label": retired.label, "address": retired.address },
+                    "location": keys_hsm::location_json(&new),
+                    "retired": {
+                        "label": retired.label,
+                        "address": retired.address,
+                        "destroyed": args.destroy_old,
+                    },
                 })))
+            } else if args.destroy_old {
+                written(sh_println!(
+                    "rotated {}: new address {}\ndestroyed the old key ({})",
+                    output::escaped(&new.label),
+                    new.address,
+                    retired.address,
+                ))
             } else {
                 written(sh_println!(
                     "rotated {}: new address {}\nretired {} ({}): it no longer signs; move its funds and roles to the new address, then `argus keys remove {}`",
@@ -336,7 +417,11 @@ fn audited(
         global,
         vault,
         action,
-        json!({ "label": entry.label, "address": entry.address }),
+        json!({
+            "label": entry.label,
+            "address": entry.address,
+            "location": keys_hsm::location_json(entry),
+        }),
     )
 }
 
@@ -545,6 +630,7 @@ fn entry_json(entry: &KeyEntry) -> serde_json::Value {
         "window": entry.policy.window,
         "rotate_every_secs": entry.policy.rotate_every(),
         "rotation_due_at": argus_checks::rotation::due_at(entry).map(|t| t.to_string()),
+        "location": keys_hsm::location_json(entry),
         "retired_at": entry.retired_at,
     })
 }

@@ -62,6 +62,7 @@ pub(crate) fn run(global: &GlobalArgs, args: SignArgs) -> anyhow::Result<ExitCod
         }
     };
     let address = signer.address();
+    let signer_location = signer.location();
     let signature = signer
         .sign_message_sync(args.message.as_bytes())
         .context("signing the message")?;
@@ -79,6 +80,7 @@ pub(crate) fn run(global: &GlobalArgs, args: SignArgs) -> anyhow::Result<ExitCod
         json!({
             "label": args.label,
             "address": address,
+            "location": signer_location,
             "action": args.action.as_str(),
             "critical_signal": outside,
         }),

@@ -12,6 +12,7 @@ pub(crate) mod incident_report;
 pub(crate) mod incidents;
 pub(crate) mod init;
 pub(crate) mod keys;
+pub(crate) mod keys_hsm;
 pub(crate) mod keys_sign;
 pub(crate) mod lint;
 pub(crate) mod metrics;

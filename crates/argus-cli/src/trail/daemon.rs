@@ -20,7 +20,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use alloy_signer_local::PrivateKeySigner;
 use anyhow::{Context as _, bail};
 use argus_alerting::{Routing, Secret};
 use argus_audit::{
@@ -29,7 +28,7 @@ use argus_audit::{
 };
 use argus_core::{Finding, Severity, finding_id};
 use argus_store::Store;
-use argus_vault::{AccessPolicy, Action};
+use argus_vault::{AccessPolicy, Action, VaultSigner};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
@@ -78,7 +77,7 @@ pub(crate) struct Unsealed {
     pub(crate) secrets: BTreeMap<String, Secret>,
     /// The responders' signing keys by label, each with its access policy
     /// (checked again at every use: the key is held for the run).
-    pub(crate) keys: BTreeMap<String, (PrivateKeySigner, AccessPolicy)>,
+    pub(crate) keys: BTreeMap<String, (VaultSigner, AccessPolicy)>,
     /// The audit log writer, when the master key was given.
     pub(crate) audit: Option<DaemonAudit>,
     /// The API tokens' TOTP sealing key, when the vault has one.
@@ -145,7 +144,8 @@ pub(crate) fn unseal(
                 format!(
                     "the incident playbooks sign with vault key {label}: create or import it \
                      (`argus keys create --label {label}`) with a policy that allows \
-                     sign-containment"
+                     sign-containment; a key in a PKCS#11 token must be reachable at start, \
+                     with its PIN"
                 )
             })?;
         keys.insert(label.clone(), held);

@@ -41,22 +41,22 @@ use std::fmt;
 use std::sync::Arc;
 
 use alloy_primitives::Address;
-use alloy_signer_local::PrivateKeySigner;
 use argus_abi::decode::AbiIndex;
 use argus_chain::{RpcError, RpcPool};
 use argus_core::{ChainId, Clock};
 use argus_store::Store;
-use argus_vault::{AccessPolicy, Action, Permit};
+use argus_vault::{AccessPolicy, Action, Permit, VaultSigner};
 
 use crate::db;
 use crate::error::IncidentError;
 use crate::policy::{self, StepAction};
 
-/// A signing key unsealed from the vault at start, with its access policy.
-/// Its `Debug` shows the address and the policy, never the key.
+/// A signing key unsealed from the vault at start (decrypted from its file,
+/// or opened in its PKCS#11 token), with its access policy. Its `Debug`
+/// shows the address and the policy, never the key.
 #[derive(Clone)]
 pub struct GuardianKey {
-    pub signer: PrivateKeySigner,
+    pub signer: VaultSigner,
     pub policy: AccessPolicy,
 }
 
