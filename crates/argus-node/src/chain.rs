@@ -91,7 +91,8 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
     let mut seen_change = latest_change(&registry).map_err(retry)?;
     let directory = directory::load(&registry).map_err(retry)?;
     let mut ours = directory::addresses_on(&directory, chain);
-    let enroller = Enroller::new(chain, &context.enrol);
+    let mut enroller = Enroller::new(chain, &context.enrol);
+    enroller.follow_registry(&directory);
     let mut engine = Engine::new(context.rules.clone(), &directory);
     for problem in engine.binding_problems() {
         tracing::warn!(
@@ -148,6 +149,7 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
         let directory = directory::load(&registry).map_err(retry)?;
         ours = directory::addresses_on(&directory, chain);
         engine.set_directory(&directory);
+        enroller.follow_registry(&directory);
         context
             .recorder
             .commit(
@@ -188,8 +190,10 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
             );
             let directory = directory::load(&registry).map_err(retry)?;
             ours = directory::addresses_on(&directory, chain);
+            // Tagged factories are registry entries, so in `ours` too.
             follower.watch_addresses(ours.iter().copied());
             engine.set_directory(&directory);
+            enroller.follow_registry(&directory);
             tracing::info!(chain = chain.0, "registry changed; watching its contracts");
         }
         let mut key_use_progress = None;
@@ -220,6 +224,7 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                     ours = directory::addresses_on(&directory, chain);
                     follower.watch_addresses(ours.iter().copied());
                     engine.set_directory(&directory);
+                    enroller.follow_registry(&directory);
                 }
                 findings.extend(seen.findings);
                 let now_ms = context.recorder.clock.now_ms();
