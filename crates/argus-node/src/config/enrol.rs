@@ -279,11 +279,7 @@ fn is_tag(tag: &str) -> bool {
 }
 
 /// A factory policy's `event` and the index of its `field` argument.
-fn factory_event(
-    at: &str,
-    raw: &RawPolicy,
-    problems: &mut Vec<String>,
-) -> Option<(Event, usize)> {
+fn factory_event(at: &str, raw: &RawPolicy, problems: &mut Vec<String>) -> Option<(Event, usize)> {
     let Some(signature) = &raw.event else {
         problems.push(format!(
             "{at}.event: a factory policy names the event announcing a new contract, e.g. \
@@ -409,7 +405,10 @@ fn policy(
             "{at}: `event` and `field` belong to a `factory` or `factory_tag` policy"
         ));
     }
-    for (key, tag) in [("factory_tag", &raw.factory_tag), ("deployer_tag", &raw.deployer_tag)] {
+    for (key, tag) in [
+        ("factory_tag", &raw.factory_tag),
+        ("deployer_tag", &raw.deployer_tag),
+    ] {
         if let Some(tag) = tag
             && !is_tag(tag)
         {
@@ -585,5 +584,82 @@ mod tests {
             problems[0].contains("registry.unknown_callers"),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn code_hash_alone_is_a_trigger_and_beside_another_a_filter() {
+        let hash = format!("0x{}", "ab".repeat(32));
+        let (config, problems) = check(
+            json!([
+                { "code_hash": hash, "label": "safe-{n}" },
+                { "deployer": "0x00000000000000000000000000000000000000aa",
+                  "code_hash": hash, "label": "v-{n}" },
+            ]),
+            true,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        let expected: B256 = hash.parse().expect("a hash");
+        assert!(
+            matches!(config.policies[0].trigger, Trigger::CodeHash(h) if h == expected),
+            "{:?}",
+            config.policies[0].trigger
+        );
+        assert_eq!(config.policies[0].code_hash, Some(expected));
+        assert!(matches!(config.policies[1].trigger, Trigger::Deployer(_)));
+        assert_eq!(config.policies[1].code_hash, Some(expected), "a filter");
+    }
+
+    #[test]
+    fn tag_triggers_follow_a_registry_tag() {
+        let (config, problems) = check(
+            json!([
+                { "factory_tag": "factory", "event": "CloneCreated(uint256 id, address clone)",
+                  "label": "clone-{n}" },
+                { "deployer_tag": "deployer", "label": "release-{n}" },
+            ]),
+            true,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        let Trigger::FactoryTag { tag, field, .. } = &config.policies[0].trigger else {
+            panic!("a factory_tag policy: {:?}", config.policies[0].trigger);
+        };
+        assert_eq!((tag.as_str(), *field), ("factory", 1));
+        assert_eq!(config.policies[1].trigger.tag(), Some("deployer"));
+        assert!(!config.policies[0].trigger.needs_full_blocks());
+        assert!(config.policies[1].trigger.needs_full_blocks());
+    }
+
+    #[test]
+    fn new_trigger_problems_are_located() {
+        let (config, problems) = check(
+            json!([
+                { "code_hash": format!("0x{}", "ab".repeat(32)), "label": "safe-{n}" },
+                { "deployer_tag": "deployer", "label": "r-{n}" },
+                { "code_hash": "0x12", "label": "s-{n}" },
+                { "factory_tag": "bad tag", "event": "Made(address a)", "label": "c-{n}" },
+                { "factory_tag": "factory", "label": "c-{n}" },
+                { "deployer_tag": "deployer", "event": "Made(address a)", "label": "r-{n}" },
+                { "label": "nothing-{n}" },
+                { "factory_tag": "factory", "deployer_tag": "deployer", "event": "Made(address a)",
+                  "label": "two-{n}" },
+                { "factory_tag": "factory", "event": "Made(uint256 id)", "label": "c-{n}" },
+            ]),
+            false,
+        );
+        assert!(config.policies.is_empty(), "{:?}", config.policies);
+        let text = problems.join("\n");
+        for needle in [
+            "registry.enrol[0]: a code_hash policy reads transactions and receipts; set `fetch: full` on anvil",
+            "registry.enrol[1]: a deployer_tag policy reads transactions and receipts",
+            "registry.enrol[2].code_hash: `0x12` is not a 32-byte hex hash",
+            "registry.enrol[3].factory_tag: `bad tag` is not a tag",
+            "registry.enrol[4].event: a factory policy names the event",
+            "registry.enrol[5]: `event` and `field` belong to a `factory` or `factory_tag` policy",
+            "registry.enrol[6]: give exactly one of",
+            "registry.enrol[7]: give exactly one of",
+            "registry.enrol[8].field",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from:\n{text}");
+        }
     }
 }
