@@ -91,7 +91,8 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
     let mut seen_change = latest_change(&registry).map_err(retry)?;
     let directory = directory::load(&registry).map_err(retry)?;
     let mut ours = directory::addresses_on(&directory, chain);
-    let enroller = Enroller::new(chain, &context.enrol);
+    let mut enroller = Enroller::new(chain, &context.enrol);
+    enroller.follow_registry(&directory);
     let mut engine = Engine::new(context.rules.clone(), &directory);
     for problem in engine.binding_problems() {
         tracing::warn!(
@@ -148,6 +149,7 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
         let directory = directory::load(&registry).map_err(retry)?;
         ours = directory::addresses_on(&directory, chain);
         engine.set_directory(&directory);
+        enroller.follow_registry(&directory);
         context
             .recorder
             .commit(
@@ -164,7 +166,7 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
     follower.watch_addresses(ours.iter().copied());
     tracing::info!(chain = chain.0, "following {}", chain.name());
     loop {
-        let event = match follower.next().await {
+        let mut event = match follower.next().await {
             Ok(event) => {
                 tracing::debug!(chain = chain.0, event = %describe(&event), "chain event");
                 event
@@ -188,8 +190,16 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
             );
             let directory = directory::load(&registry).map_err(retry)?;
             ours = directory::addresses_on(&directory, chain);
-            follower.watch_addresses(ours.iter().copied());
+            // Tagged factories are registry entries, so in `ours` too. The
+            // event's blocks were fetched before the change was read: their
+            // logs of the newly listed addresses are fetched now.
+            let unlisted = unlisted(&follower, &ours);
+            follower.watch_addresses(unlisted.iter().copied());
+            if let ChainEvent::Committed(blocks) = &mut event {
+                add_logs_of(&pool, blocks, &unlisted).await.map_err(retry)?;
+            }
             engine.set_directory(&directory);
+            enroller.follow_registry(&directory);
             tracing::info!(chain = chain.0, "registry changed; watching its contracts");
         }
         let mut key_use_progress = None;
@@ -220,6 +230,7 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                     ours = directory::addresses_on(&directory, chain);
                     follower.watch_addresses(ours.iter().copied());
                     engine.set_directory(&directory);
+                    enroller.follow_registry(&directory);
                 }
                 findings.extend(seen.findings);
                 let now_ms = context.recorder.clock.now_ms();
@@ -339,6 +350,43 @@ async fn warm_windows(
         }
     }
     Ok(blocks)
+}
+
+/// The addresses of `ours` a follower fetching the logs of listed addresses
+/// only does not list yet (none when it fetches every log).
+fn unlisted(
+    follower: &BlockFollower,
+    ours: &std::collections::HashSet<alloy_primitives::Address>,
+) -> Vec<alloy_primitives::Address> {
+    match &follower.config().fetch {
+        argus_chain::FetchMode::Logs {
+            addresses: Some(list),
+        } => ours.iter().filter(|a| !list.contains(a)).copied().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Adds to `blocks` the logs of `addresses` (asked per block by its hash,
+/// so they cannot come from another branch), in log-index order.
+async fn add_logs_of(
+    pool: &RpcPool,
+    blocks: &mut [argus_core::Block],
+    addresses: &[alloy_primitives::Address],
+) -> Result<(), argus_chain::RpcError> {
+    if addresses.is_empty() {
+        return Ok(());
+    }
+    let filter = argus_chain::LogFilter::addresses(Some(addresses.to_vec()));
+    for block in blocks {
+        let logs = pool.logs_at(&block.header, &filter).await?;
+        if logs.is_empty() {
+            continue;
+        }
+        block.logs.extend(logs);
+        block.logs.sort_by_key(|log| log.log_index);
+        block.logs.dedup_by_key(|log| log.log_index);
+    }
+    Ok(())
 }
 
 fn describe(event: &ChainEvent) -> String {

@@ -3,7 +3,11 @@
 //! - **Enrolment**: a new contract made by a watched deployer (a receipt's
 //!   `contractAddress`), announced by a watched factory's event, or created
 //!   through a known CREATE2 deployer joins the registry under its policy's
-//!   label, tags and ABI, and raises an alert. Written in the transaction
+//!   label, tags and ABI, and raises an alert. Deployers and factories are
+//!   named by address, or by a registry tag (the live entries carrying it,
+//!   re-read whenever the chain task reloads the registry); a policy keyed
+//!   by `code_hash` alone claims any account's creation whose runtime code
+//!   hashes to it, after the deployer policies had their turn. Written in the transaction
 //!   that records the block (and moves the checkpoint), so the registry's
 //!   change feed moves with it and the rules watch the contract from the
 //!   next block on.
@@ -58,6 +62,21 @@ pub(crate) struct Enroller {
     chain: ChainId,
     policies: Vec<(EnrolPolicy, Option<AbiIndex>)>,
     unknown_callers: bool,
+    /// The first policy keyed by `code_hash` alone: it stands for all of
+    /// them until the code is read.
+    code_hash_policy: Option<usize>,
+    /// Per tag a policy follows: this chain's live registry entries
+    /// carrying it.
+    tagged: BTreeMap<String, HashSet<Address>>,
+}
+
+/// The address a factory policy's event is indexed under: the factory's,
+/// or, for a tag, this placeholder (the log's address is checked first).
+fn event_key(trigger: &Trigger) -> Address {
+    match trigger {
+        Trigger::Factory { factory, .. } => *factory,
+        _ => Address::ZERO,
+    }
 }
 
 /// What one committed batch makes: alerts, and the registry writes done in
@@ -108,26 +127,58 @@ impl Enroller {
             .into_iter()
             .map(|policy| {
                 let index = match &policy.trigger {
-                    Trigger::Factory { factory, event, .. } => {
+                    Trigger::Factory { event, .. } | Trigger::FactoryTag { event, .. } => {
                         let mut index = AbiIndex::new();
                         let mut abi = JsonAbi::new();
                         abi.events
                             .entry(event.name.clone())
                             .or_default()
                             .push(event.clone());
-                        let _skipped = index.insert(*factory, &abi);
+                        let _skipped = index.insert(event_key(&policy.trigger), &abi);
                         Some(index)
                     }
                     _ => None,
                 };
                 (policy, index)
             })
+            .collect::<Vec<_>>();
+        let code_hash_policy = policies
+            .iter()
+            .position(|(p, _)| matches!(p.trigger, Trigger::CodeHash(_)));
+        let tagged = policies
+            .iter()
+            .filter_map(|(p, _)| p.trigger.tag())
+            .map(|tag| (tag.to_owned(), HashSet::new()))
             .collect();
         Self {
             chain,
             policies,
             unknown_callers: config.unknown_callers,
+            code_hash_policy,
+            tagged,
         }
+    }
+
+    /// Follows the registry: the entries carrying the tags the policies
+    /// name, from `directory` (the live registry, reloaded by the chain task
+    /// when it changes). A contract tagged later is a factory or deployer
+    /// from the next block on; an untagged or removed one stops being one.
+    pub(crate) fn follow_registry(&mut self, directory: &argus_rules::ContractDirectory) {
+        let chain = self.chain;
+        for (tag, members) in &mut self.tagged {
+            *members = directory
+                .entries
+                .iter()
+                .filter(|e| e.chain == chain && e.tags.iter().any(|t| t == tag))
+                .map(|e| e.address)
+                .collect();
+        }
+    }
+
+    fn is_tagged(&self, tag: &str, address: Address) -> bool {
+        self.tagged
+            .get(tag)
+            .is_some_and(|members| members.contains(&address))
     }
 
     /// Whether it has anything to do on this chain besides planned
@@ -267,22 +318,26 @@ impl Enroller {
                 continue;
             };
             if let Some(created) = receipt.contract_address {
-                let claimed = self
-                    .policies
-                    .iter()
-                    .position(|(p, _)| matches!(p.trigger, Trigger::Deployer(d) if d == tx.from));
-                match claimed {
-                    Some(policy) => candidates.push(Candidate {
+                let claimed = self.policies.iter().position(|(p, _)| match &p.trigger {
+                    Trigger::Deployer(d) => *d == tx.from,
+                    Trigger::DeployerTag(tag) => self.is_tagged(tag, tx.from),
+                    _ => false,
+                });
+                // Watched deployers first; then any code-hash policy (its
+                // code is read with the others and judged in `judge`).
+                if let Some(policy) = claimed.or(self.code_hash_policy) {
+                    candidates.push(Candidate {
                         policy,
                         address: created,
                         at: at(tx.hash),
                         origin: origin(tx.hash, None),
                         by: tx.from,
-                    }),
-                    None if self.unknown_callers && !ours.contains(&created) => {
-                        foreign.push((at(tx.hash), created, tx.from));
-                    }
-                    None => {}
+                    });
+                }
+                // Not a watched deployer's: remembered as foreign unless a
+                // code-hash policy enrolls it (`judge` takes it back then).
+                if claimed.is_none() && self.unknown_callers && !ours.contains(&created) {
+                    foreign.push((at(tx.hash), created, tx.from));
                 }
             }
             if let Some(to) = tx.to {
@@ -306,21 +361,25 @@ impl Enroller {
         }
         for log in &block.logs {
             for (i, (policy, index)) in self.policies.iter().enumerate() {
-                let (
+                let (event, field, from_factory) = match &policy.trigger {
                     Trigger::Factory {
                         factory,
                         event,
                         field,
-                    },
-                    Some(index),
-                ) = (&policy.trigger, index)
-                else {
+                    } => (event, field, log.address == *factory),
+                    Trigger::FactoryTag { tag, event, field } => {
+                        (event, field, self.is_tagged(tag, log.address))
+                    }
+                    _ => continue,
+                };
+                let Some(index) = index else {
                     continue;
                 };
-                if log.address != *factory || log.topics.first() != Some(&event.selector()) {
+                if !from_factory || log.topics.first() != Some(&event.selector()) {
                     continue;
                 }
-                let Ok(decoded) = index.decode_log(log.address, &log.topics, &log.data) else {
+                let key = event_key(&policy.trigger);
+                let Ok(decoded) = index.decode_log(key, &log.topics, &log.data) else {
                     tracing::warn!(
                         chain = chain.0,
                         "a {} log in {} does not decode as `{}`; skipped",
@@ -338,7 +397,7 @@ impl Enroller {
                         address: *address,
                         at: at(log.tx_hash),
                         origin: origin(log.tx_hash, Some(log.log_index)),
-                        by: *factory,
+                        by: log.address,
                     });
                 }
             }
@@ -363,20 +422,34 @@ impl Enroller {
     ) -> Result<(), NodeError> {
         let mut seen: HashSet<Address> = HashSet::new();
         for (candidate, code) in candidates.iter().zip(codes) {
-            let Some((policy, _)) = self.policies.get(candidate.policy) else {
-                continue;
-            };
             if code.is_empty() || ours.contains(&candidate.address) {
                 // Created and destroyed in the block, or a CREATE2 call that
                 // reverted inside: nothing to watch.
                 continue;
             }
+            let code_hash = keccak256(code);
+            // A creation claimed for the code-hash policies goes to the
+            // first whose hash it has; other code is nobody's.
+            let index = match self.policies.get(candidate.policy) {
+                Some((policy, _)) if matches!(policy.trigger, Trigger::CodeHash(_)) => {
+                    match self.policies.iter().position(
+                        |(p, _)| matches!(p.trigger, Trigger::CodeHash(h) if h == code_hash),
+                    ) {
+                        Some(index) => index,
+                        None => continue,
+                    }
+                }
+                Some(_) => candidate.policy,
+                None => continue,
+            };
+            let Some((policy, _)) = self.policies.get(index) else {
+                continue;
+            };
             if !seen.insert(candidate.address)
                 || onchain::live_at(conn, self.chain, candidate.address)?.is_some()
             {
                 continue;
             }
-            let code_hash = keccak256(code);
             let address = candidate.address;
             let fields = |label: Option<&str>, abi_note: Option<&str>| {
                 json!({
@@ -409,7 +482,7 @@ impl Enroller {
                 ));
                 continue;
             }
-            let before = counted.entry(candidate.policy).or_insert(0);
+            let before = counted.entry(index).or_insert(0);
             *before += 1;
             let n = onchain::enrolled_count(conn, self.chain, &policy.name)? + *before;
             let label = policy.label_for(n, address, block.header.number);
@@ -431,6 +504,8 @@ impl Enroller {
                 address,
                 fields(Some(&label), abi_note.as_deref()),
             ));
+            // Enrolled, so not a stranger's contract any more.
+            work.foreign.retain(|(_, other, _)| *other != address);
             work.enrolments.push((
                 candidate.at,
                 Enrolment {

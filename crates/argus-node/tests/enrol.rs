@@ -3,7 +3,9 @@
 //! alerted, the clone's events matched from the next block, a reorg taking
 //! the enrolment back; planned CREATE2 addresses judged by their code; a
 //! contract of an unknown deployer calling ours reported; an import during
-//! the run signalled and watched from the next block.
+//! the run signalled and watched from the next block; creations enrolled by
+//! their code hash whoever sent them, by a deployer tagged in the registry,
+//! and clones of a factory tagged while the node runs.
 //!
 //! No compiler: the factory and the caller are hand-written EVM bytecode,
 //! each opcode commented below; the clones are `argus_testkit`'s noter.
@@ -127,10 +129,20 @@ fn deployment(label: &str, address: Address) -> Contract {
 /// Writes `argus.yaml` (and `rules.yaml`) into `dir` and loads it with the
 /// node's own loader.
 fn load(dir: &Path, anvil: &Anvil, registry: Value, rules: &str) -> argus_node::config::Loaded {
+    load_following(dir, anvil.follow_config(), registry, rules)
+}
+
+/// As [`load`], with the `chains:` entry given.
+fn load_following(
+    dir: &Path,
+    chain: Value,
+    registry: Value,
+    rules: &str,
+) -> argus_node::config::Loaded {
     std::fs::write(dir.join("rules.yaml"), rules).unwrap();
     let config = json!({
         "data_dir": "data",
-        "chains": [anvil.follow_config()],
+        "chains": [chain],
         "registry": registry,
         "rules": ["rules.yaml"],
     });
@@ -559,4 +571,246 @@ fn the_example_registry_rules_load() {
     let text = std::fs::read_to_string(&path).unwrap();
     let rules = argus_rules::RuleSet::from_yaml(&text, &path).expect("valid rules");
     assert_eq!(rules.rules().len(), 2);
+}
+
+/// A registry entry with no ABI at `address` (an EOA, or a factory whose
+/// events the policy names), carrying `tags`.
+fn bare_entry(label: &str, address: Address, tags: &[&str]) -> Contract {
+    Contract {
+        deployment: Some(Deployment {
+            chain: ANVIL,
+            address,
+        }),
+        label: label.to_owned(),
+        abi: JsonAbi::new(),
+        source: Source {
+            format: SourceFormat::Abi,
+            path: format!("{label}.json").into(),
+        },
+        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        implementation: None,
+        label_given: true,
+        runtime_code_hash: None,
+    }
+}
+
+fn created_address(anvil: &Anvil, tx: &str) -> Address {
+    anvil.receipt(tx)["contractAddress"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Waits until the node recorded block `number` (the enrolments of a block
+/// are written in the transaction that records it).
+fn wait_recorded(node: &NodeHandle, number: u64) {
+    argus_testkit::wait_for("the node past the block", Duration::from_secs(30), || {
+        node.tips()
+            .get(&ANVIL)
+            .copied()
+            .flatten()
+            .filter(|tip| tip.number >= number)
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creations_are_enrolled_by_code_hash_whoever_sent_them_and_by_a_tagged_deployer() {
+    let anvil = Anvil::start();
+    let dir = tempfile::tempdir().unwrap();
+    let noter_hash = keccak256(noter_runtime());
+    let loaded = load(
+        dir.path(),
+        &anvil,
+        json!({
+            "enrol": [
+                { "name": "alice", "deployer": ALICE, "label": "alice-{n}", "abi": "Noter" },
+                // `code_hash` alone: a trigger, not a filter.
+                { "name": "noters", "code_hash": noter_hash.to_string(), "label": "noter-{n}",
+                  "tags": ["noter"], "severity": "high" },
+                { "name": "releases", "deployer_tag": "release", "label": "release-{n}",
+                  "abi": "Noter" },
+            ],
+        }),
+        r#"
+rules:
+  - id: noter-note
+    match: { event: { contract: "tag:noter", signature: "Note(string message)" } }
+    title: "noter note: {{args.message}}"
+"#,
+    );
+    Registry::open_in_dir(loaded.data_dir.as_ref().unwrap())
+        .unwrap()
+        .import(&[abi_artifact("Noter")], ImportOptions::default())
+        .unwrap();
+    let (node, mut events) = start(&loaded);
+
+    // BOB, whom no policy names: other code, then the noter's code.
+    let other = created_address(
+        &anvil,
+        &anvil.send(
+            json!({ "from": BOB, "data": caller_init_code(Address::ZERO), "gas": "0x200000" }),
+        ),
+    );
+    let bobs = created_address(
+        &anvil,
+        &anvil.send(json!({ "from": BOB, "data": noter_init_code(), "gas": "0x200000" })),
+    );
+    // ALICE's noter: her deployer policy comes first.
+    let alices = created_address(
+        &anvil,
+        &anvil.send(json!({ "from": ALICE, "data": noter_init_code(), "gas": "0x200000" })),
+    );
+    // Every registry alert until ALICE's, in block order.
+    let mut seen = Vec::new();
+    loop {
+        let finding = alert(&mut events, |f| f.rule_id.starts_with("argus.registry.")).await;
+        let last = finding.fields["policy"] == "alice";
+        seen.push(finding);
+        if last {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 2, "{seen:#?}");
+    let by_code = &seen[0];
+    assert_eq!(by_code.rule_id, "argus.registry.enrolled");
+    assert_eq!(address_field(by_code, "address"), bobs);
+    assert_eq!(by_code.fields["policy"], "noters");
+    assert_eq!(by_code.fields["label"], "noter-1");
+    assert_eq!(by_code.severity, Severity::High);
+    assert_eq!(
+        address_field(by_code, "by"),
+        BOB.parse::<Address>().unwrap()
+    );
+    assert_eq!(by_code.fields["code_hash"], noter_hash.to_string());
+    assert_eq!(address_field(&seen[1], "address"), alices);
+    assert_eq!(seen[1].fields["label"], "alice-1");
+    let registry = Registry::open(node.store()).unwrap();
+    let live = registry.list(&ListFilter::default()).unwrap();
+    assert!(
+        !live.iter().any(|e| e.address == Some(other)),
+        "other code is not enrolled: {live:?}"
+    );
+    let entry = registry
+        .find("noter-1", argus_registry::Scope::Chain(ANVIL))
+        .unwrap();
+    assert_eq!(entry.address, Some(bobs));
+    assert!(entry.tags.contains("noter"));
+    assert_eq!(
+        entry.abi,
+        noter_abi(),
+        "the ABI of the build with that code"
+    );
+    // Watched from the next block.
+    anvil.send(
+        json!({ "to": format!("{bobs:#x}"), "data": abi_string("by code"), "gas": "0x100000" }),
+    );
+    let noted = alert(&mut events, |f| f.rule_id == "noter-note").await;
+    assert_eq!(noted.title, "noter note: by code");
+
+    // BOB registered as an account with no ABI, tagged `release`, while the
+    // node runs: his next creation is his tag policy's, not the code's.
+    Registry::open(node.store())
+        .unwrap()
+        .import(
+            &[bare_entry("bob", BOB.parse().unwrap(), &["release"])],
+            ImportOptions::default(),
+        )
+        .unwrap();
+    let released = created_address(
+        &anvil,
+        &anvil.send(json!({ "from": BOB, "data": noter_init_code(), "gas": "0x200000" })),
+    );
+    let enrolled = alert(&mut events, |f| f.rule_id == "argus.registry.enrolled").await;
+    assert_eq!(address_field(&enrolled, "address"), released);
+    assert_eq!(enrolled.fields["policy"], "releases");
+    assert_eq!(enrolled.fields["label"], "release-1");
+    assert_eq!(enrolled.fields["via"], "a deployer tagged `release`");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_factory_tagged_while_running_has_its_clones_enrolled_until_untagged() {
+    let anvil = Anvil::start();
+    let factory = anvil.deploy(&factory_init_code());
+    let dir = tempfile::tempdir().unwrap();
+    // Logs of listed addresses only: the tagged factory must join the list.
+    let mut chain = anvil.follow_config();
+    let unrelated = Address::repeat_byte(0x77);
+    chain["fetch"] = json!({ "logs": { "addresses": [format!("{unrelated:#x}")] } });
+    let loaded = load_following(
+        dir.path(),
+        chain,
+        json!({
+            "enrol": [{ "name": "clones", "factory_tag": "factory",
+                        "event": "CloneCreated(address clone)", "label": "clone-{n}",
+                        "tags": ["clone"], "abi": "Noter" }],
+            "unknown_callers": false,
+        }),
+        r#"
+rules:
+  - id: clone-note
+    match: { event: { contract: "tag:clone", signature: "Note(string message)" } }
+    title: "clone note: {{args.message}}"
+"#,
+    );
+    Registry::open_in_dir(loaded.data_dir.as_ref().unwrap())
+        .unwrap()
+        .import(&[abi_artifact("Noter")], ImportOptions::default())
+        .unwrap();
+    let (node, mut events) = start(&loaded);
+    let make_clone = || {
+        let tx = anvil.send(json!({ "to": format!("{factory:#x}"), "gas": "0x200000" }));
+        let receipt = anvil.receipt(&tx);
+        let clone: Address = receipt["logs"][0]["data"].as_str().unwrap()[26..]
+            .parse()
+            .unwrap();
+        (clone, argus_testkit::hex_u64(&receipt["blockNumber"]))
+    };
+
+    // Before the tag: the factory is nobody's.
+    let (before, before_block) = make_clone();
+    wait_recorded(&node, before_block);
+
+    // Registered with the tag while the node runs: a factory from the next block.
+    let mut registry = Registry::open(node.store()).unwrap();
+    registry
+        .import(
+            &[bare_entry("Factory", factory, &["factory"])],
+            ImportOptions::default(),
+        )
+        .unwrap();
+    let (clone, clone_block) = make_clone();
+    let enrolled = alert(&mut events, |f| f.rule_id == "argus.registry.enrolled").await;
+    assert_eq!(address_field(&enrolled, "address"), clone);
+    assert_eq!(enrolled.fields["label"], "clone-1");
+    assert_eq!(address_field(&enrolled, "by"), factory);
+    assert_eq!(enrolled.origin.unwrap().block.number, clone_block);
+    let live = registry.list(&ListFilter::default()).unwrap();
+    assert!(!live.iter().any(|e| e.address == Some(before)), "{live:?}");
+    // The clone's logs are fetched and matched from the next block.
+    anvil.send(
+        json!({ "to": format!("{clone:#x}"), "data": abi_string("tagged"), "gas": "0x100000" }),
+    );
+    let noted = alert(&mut events, |f| f.rule_id == "clone-note").await;
+    assert_eq!(noted.title, "clone note: tagged");
+
+    // Untagged: its clones are nobody's again.
+    registry
+        .remove_tags(
+            "Factory",
+            argus_registry::Scope::Chain(ANVIL),
+            &["factory".to_owned()],
+        )
+        .unwrap();
+    let (after, after_block) = make_clone();
+    wait_recorded(&node, after_block);
+    let live = registry.list(&ListFilter::default()).unwrap();
+    assert!(!live.iter().any(|e| e.address == Some(after)), "{live:?}");
+    assert_eq!(
+        live.iter().filter(|e| e.tags.contains("clone")).count(),
+        1,
+        "{live:?}"
+    );
+    node.stop().await;
 }

@@ -18,8 +18,19 @@
 //!       abi: Clone
 //!     - create2_deployer: 0x4e59b44847b379578588920ca78fbf26c0b4956c   # calldata = salt ‖ init code
 //!       label: "det-{n}"
+//!     - code_hash: 0x…                  # alone: any account's creation with this runtime code
+//!       label: "safe-{n}"
+//!     - factory_tag: factory            # every registry entry on the chain tagged `factory`
+//!       event: "CloneCreated(address clone)"
+//!       label: "clone-{n}"
+//!     - deployer_tag: deployer          # creations sent by any entry tagged `deployer`
+//!       label: "release-{n}"
 //!   unknown_callers: true               # default: on with a policy and a `fetch: full` chain
 //! ```
+//!
+//! `code_hash` has two meanings: alone it is the trigger (every successful
+//! creation, by anybody, whose runtime code hashes to it); beside another
+//! trigger it is a filter (other code is alerted, not enrolled).
 //!
 //! A policy is one item; every problem is reported at the `registry:`
 //! section with its key path (`registry.enrol[1].event`), all at once.
@@ -75,6 +86,20 @@ pub enum Trigger {
     /// `0x4e59b44847b379578588920ca78fbf26c0b4956c` on most chains and on
     /// anvil): the address is `CREATE2(proxy, salt, keccak(init code))`.
     Create2Deployer(Address),
+    /// Any successful creation transaction (the receipt's
+    /// `contractAddress`, whoever sent it) whose runtime code hashes to
+    /// this: `code_hash` given alone.
+    CodeHash(B256),
+    /// A log of `event` from any registry entry on the chain carrying this
+    /// tag, read from the registry as it is at each block.
+    FactoryTag {
+        tag: String,
+        event: Event,
+        field: usize,
+    },
+    /// A creation transaction sent by any registry entry on the chain
+    /// carrying this tag (an EOA is registered with an empty ABI).
+    DeployerTag(String),
 }
 
 impl Trigger {
@@ -86,12 +111,37 @@ impl Trigger {
                 format!("factory {} ({})", factory.to_checksum(None), event.name)
             }
             Self::Create2Deployer(a) => format!("CREATE2 deployer {}", a.to_checksum(None)),
+            Self::CodeHash(hash) => format!("a creation with code hash {hash}"),
+            Self::FactoryTag { tag, event, .. } => {
+                format!("a factory tagged `{tag}` ({})", event.name)
+            }
+            Self::DeployerTag(tag) => format!("a deployer tagged `{tag}`"),
         }
     }
 
     /// Whether it reads transactions and receipts (`fetch: full`).
     pub fn needs_full_blocks(&self) -> bool {
-        !matches!(self, Self::Factory { .. })
+        !matches!(self, Self::Factory { .. } | Self::FactoryTag { .. })
+    }
+
+    /// The key that names it in config problems.
+    fn key(&self) -> &'static str {
+        match self {
+            Self::Deployer(_) => "deployer",
+            Self::Factory { .. } => "factory",
+            Self::Create2Deployer(_) => "create2_deployer",
+            Self::CodeHash(_) => "code_hash",
+            Self::FactoryTag { .. } => "factory_tag",
+            Self::DeployerTag(_) => "deployer_tag",
+        }
+    }
+
+    /// The registry tag it follows, if it is keyed by one.
+    pub fn tag(&self) -> Option<&str> {
+        match self {
+            Self::FactoryTag { tag, .. } | Self::DeployerTag(tag) => Some(tag),
+            _ => None,
+        }
     }
 }
 
@@ -104,7 +154,8 @@ pub struct EnrolPolicy {
     pub chain: Option<ChainId>,
     pub trigger: Trigger,
     /// Only code hashing to this is enrolled; other code is alerted
-    /// (`high`) and not enrolled.
+    /// (`high`) and not enrolled. For a [`Trigger::CodeHash`] policy, its
+    /// hash (other code is neither enrolled nor alerted).
     pub code_hash: Option<B256>,
     /// The label pattern: `{n}`, `{address}`, `{block}`.
     pub label: String,
@@ -145,6 +196,10 @@ struct RawPolicy {
     field: Option<String>,
     #[serde(default)]
     create2_deployer: Option<String>,
+    #[serde(default)]
+    factory_tag: Option<String>,
+    #[serde(default)]
+    deployer_tag: Option<String>,
     #[serde(default)]
     code_hash: Option<String>,
     #[serde(default)]
@@ -214,6 +269,75 @@ fn address(at: &str, key: &str, text: &str, problems: &mut Vec<String>) -> Optio
     }
 }
 
+/// What a tag may be (as the registry's `tag` command accepts it).
+fn is_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.chars().count() <= 64
+        && !tag
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ',')
+}
+
+/// A factory policy's `event` and the index of its `field` argument.
+fn factory_event(at: &str, raw: &RawPolicy, problems: &mut Vec<String>) -> Option<(Event, usize)> {
+    let Some(signature) = &raw.event else {
+        problems.push(format!(
+            "{at}.event: a factory policy names the event announcing a new contract, e.g. \
+             \"CloneCreated(address indexed clone)\""
+        ));
+        return None;
+    };
+    let text = signature.trim();
+    let text = text.strip_prefix("event ").unwrap_or(text);
+    let event = match Event::parse(text) {
+        Ok(event) => event,
+        Err(error) => {
+            // The parser draws a caret over several lines: one line here.
+            let error = error
+                .to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            problems.push(format!(
+                "{at}.event: `{signature}` is not an event signature ({error}); write it \
+                 like \"CloneCreated(address indexed clone)\""
+            ));
+            return None;
+        }
+    };
+    let field = match &raw.field {
+        Some(name) => event
+            .inputs
+            .iter()
+            .position(|input| input.name == *name)
+            .or_else(|| {
+                name.parse::<usize>()
+                    .ok()
+                    .filter(|i| *i < event.inputs.len())
+            }),
+        None => event.inputs.iter().position(|input| input.ty == "address"),
+    };
+    let Some(field) = field else {
+        problems.push(format!(
+            "{at}.field: {} names no argument of `{signature}`; give the name (or position) \
+             of the address argument",
+            raw.field.as_deref().unwrap_or("(no address argument)")
+        ));
+        return None;
+    };
+    if event
+        .inputs
+        .get(field)
+        .is_none_or(|input| input.ty != "address")
+    {
+        problems.push(format!(
+            "{at}.field: argument {field} of `{signature}` is not an `address`"
+        ));
+        return None;
+    }
+    Some((event, field))
+}
+
 fn policy(
     at: &str,
     index: usize,
@@ -246,96 +370,78 @@ fn policy(
             }
         }
     };
+    let code_hash = raw
+        .code_hash
+        .as_deref()
+        .and_then(|text| match text.parse::<B256>() {
+            Ok(hash) => Some(hash),
+            Err(_) => {
+                problems.push(format!(
+                    "{at}.code_hash: `{text}` is not a 32-byte hex hash (keccak256 of the runtime code)"
+                ));
+                None
+            }
+        });
     let given = [
         raw.deployer.is_some(),
         raw.factory.is_some(),
         raw.create2_deployer.is_some(),
+        raw.factory_tag.is_some(),
+        raw.deployer_tag.is_some(),
     ]
     .iter()
     .filter(|g| **g)
     .count();
-    if given != 1 {
+    if given > 1 || (given == 0 && raw.code_hash.is_none()) {
         problems.push(format!(
-            "{at}: give exactly one of `deployer`, `factory` (with `event`) or `create2_deployer`"
+            "{at}: give exactly one of `deployer`, `factory` (with `event`), `create2_deployer`, \
+             `deployer_tag`, `factory_tag` (with `event`), or `code_hash` alone"
         ));
         return None;
     }
-    if raw.factory.is_none() && (raw.event.is_some() || raw.field.is_some()) {
+    let is_factory = raw.factory.is_some() || raw.factory_tag.is_some();
+    if !is_factory && (raw.event.is_some() || raw.field.is_some()) {
         problems.push(format!(
-            "{at}: `event` and `field` belong to a `factory` policy"
+            "{at}: `event` and `field` belong to a `factory` or `factory_tag` policy"
         ));
+    }
+    for (key, tag) in [
+        ("factory_tag", &raw.factory_tag),
+        ("deployer_tag", &raw.deployer_tag),
+    ] {
+        if let Some(tag) = tag
+            && !is_tag(tag)
+        {
+            problems.push(format!(
+                "{at}.{key}: `{tag}` is not a tag (1 to 64 characters, no blanks or commas)"
+            ));
+            return None;
+        }
     }
     let trigger = if let Some(deployer) = &raw.deployer {
         Trigger::Deployer(address(at, "deployer", deployer, problems)?)
     } else if let Some(proxy) = &raw.create2_deployer {
         Trigger::Create2Deployer(address(at, "create2_deployer", proxy, problems)?)
-    } else {
-        let factory = address(
-            at,
-            "factory",
-            raw.factory.as_deref().unwrap_or(""),
-            problems,
-        );
-        let Some(signature) = &raw.event else {
-            problems.push(format!(
-                "{at}.event: a factory policy names the event announcing a new contract, e.g. \
-                 \"CloneCreated(address indexed clone)\""
-            ));
-            return None;
-        };
-        let text = signature.trim();
-        let text = text.strip_prefix("event ").unwrap_or(text);
-        let event = match Event::parse(text) {
-            Ok(event) => event,
-            Err(error) => {
-                // The parser draws a caret over several lines: one line here.
-                let error = error
-                    .to_string()
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                problems.push(format!(
-                    "{at}.event: `{signature}` is not an event signature ({error}); write it \
-                     like \"CloneCreated(address indexed clone)\""
-                ));
-                return None;
-            }
-        };
-        let field = match &raw.field {
-            Some(name) => event
-                .inputs
-                .iter()
-                .position(|input| input.name == *name)
-                .or_else(|| {
-                    name.parse::<usize>()
-                        .ok()
-                        .filter(|i| *i < event.inputs.len())
-                }),
-            None => event.inputs.iter().position(|input| input.ty == "address"),
-        };
-        let Some(field) = field else {
-            problems.push(format!(
-                "{at}.field: {} names no argument of `{signature}`; give the name (or position) \
-                 of the address argument",
-                raw.field.as_deref().unwrap_or("(no address argument)")
-            ));
-            return None;
-        };
-        if event
-            .inputs
-            .get(field)
-            .is_none_or(|input| input.ty != "address")
-        {
-            problems.push(format!(
-                "{at}.field: argument {field} of `{signature}` is not an `address`"
-            ));
-            return None;
+    } else if let Some(tag) = &raw.deployer_tag {
+        Trigger::DeployerTag(tag.clone())
+    } else if let Some(tag) = &raw.factory_tag {
+        let (event, field) = factory_event(at, &raw, problems)?;
+        Trigger::FactoryTag {
+            tag: tag.clone(),
+            event,
+            field,
         }
+    } else if let Some(factory) = &raw.factory {
+        let factory = address(at, "factory", factory, problems);
+        let (event, field) = factory_event(at, &raw, problems)?;
         Trigger::Factory {
             factory: factory?,
             event,
             field,
         }
+    } else {
+        // `code_hash` alone; a malformed one is reported above.
+        Trigger::CodeHash(code_hash?)
     };
     if trigger.needs_full_blocks() {
         let missing: Vec<String> = match chain {
@@ -351,27 +457,11 @@ fn policy(
             problems.push(format!(
                 "{at}: a {} policy reads transactions and receipts; set `fetch: full` on {} \
                  (or limit the policy with `chain:`)",
-                if matches!(trigger, Trigger::Deployer(_)) {
-                    "deployer"
-                } else {
-                    "create2_deployer"
-                },
+                trigger.key(),
                 missing.join(", ")
             ));
         }
     }
-    let code_hash = raw
-        .code_hash
-        .as_deref()
-        .and_then(|text| match text.parse::<B256>() {
-            Ok(hash) => Some(hash),
-            Err(_) => {
-                problems.push(format!(
-                "{at}.code_hash: `{text}` is not a 32-byte hex hash (keccak256 of the runtime code)"
-            ));
-                None
-            }
-        });
     let label = raw.label.unwrap_or_else(|| "enrolled-{n}".to_owned());
     let rest = label
         .replace("{n}", "")
@@ -389,7 +479,7 @@ fn policy(
         problems.push(format!("{at}.label: {error}"));
     }
     for tag in &raw.tags {
-        if tag.is_empty() || tag.chars().any(|c| c.is_whitespace() || c == ',') {
+        if !is_tag(tag) {
             problems.push(format!(
                 "{at}.tags: `{tag}` is not a tag (1 to 64 characters, no blanks or commas)"
             ));
@@ -494,5 +584,82 @@ mod tests {
             problems[0].contains("registry.unknown_callers"),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn code_hash_alone_is_a_trigger_and_beside_another_a_filter() {
+        let hash = format!("0x{}", "ab".repeat(32));
+        let (config, problems) = check(
+            json!([
+                { "code_hash": hash, "label": "safe-{n}" },
+                { "deployer": "0x00000000000000000000000000000000000000aa",
+                  "code_hash": hash, "label": "v-{n}" },
+            ]),
+            true,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        let expected: B256 = hash.parse().expect("a hash");
+        assert!(
+            matches!(config.policies[0].trigger, Trigger::CodeHash(h) if h == expected),
+            "{:?}",
+            config.policies[0].trigger
+        );
+        assert_eq!(config.policies[0].code_hash, Some(expected));
+        assert!(matches!(config.policies[1].trigger, Trigger::Deployer(_)));
+        assert_eq!(config.policies[1].code_hash, Some(expected), "a filter");
+    }
+
+    #[test]
+    fn tag_triggers_follow_a_registry_tag() {
+        let (config, problems) = check(
+            json!([
+                { "factory_tag": "factory", "event": "CloneCreated(uint256 id, address clone)",
+                  "label": "clone-{n}" },
+                { "deployer_tag": "deployer", "label": "release-{n}" },
+            ]),
+            true,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        let Trigger::FactoryTag { tag, field, .. } = &config.policies[0].trigger else {
+            panic!("a factory_tag policy: {:?}", config.policies[0].trigger);
+        };
+        assert_eq!((tag.as_str(), *field), ("factory", 1));
+        assert_eq!(config.policies[1].trigger.tag(), Some("deployer"));
+        assert!(!config.policies[0].trigger.needs_full_blocks());
+        assert!(config.policies[1].trigger.needs_full_blocks());
+    }
+
+    #[test]
+    fn new_trigger_problems_are_located() {
+        let (config, problems) = check(
+            json!([
+                { "code_hash": format!("0x{}", "ab".repeat(32)), "label": "safe-{n}" },
+                { "deployer_tag": "deployer", "label": "r-{n}" },
+                { "code_hash": "0x12", "label": "s-{n}" },
+                { "factory_tag": "bad tag", "event": "Made(address a)", "label": "c-{n}" },
+                { "factory_tag": "factory", "label": "c-{n}" },
+                { "deployer_tag": "deployer", "event": "Made(address a)", "label": "r-{n}" },
+                { "label": "nothing-{n}" },
+                { "factory_tag": "factory", "deployer_tag": "deployer", "event": "Made(address a)",
+                  "label": "two-{n}" },
+                { "factory_tag": "factory", "event": "Made(uint256 id)", "label": "c-{n}" },
+            ]),
+            false,
+        );
+        assert!(config.policies.is_empty(), "{:?}", config.policies);
+        let text = problems.join("\n");
+        for needle in [
+            "registry.enrol[0]: a code_hash policy reads transactions and receipts; set `fetch: full` on anvil",
+            "registry.enrol[1]: a deployer_tag policy reads transactions and receipts",
+            "registry.enrol[2].code_hash: `0x12` is not a 32-byte hex hash",
+            "registry.enrol[3].factory_tag: `bad tag` is not a tag",
+            "registry.enrol[4].event: a factory policy names the event",
+            "registry.enrol[5]: `event` and `field` belong to a `factory` or `factory_tag` policy",
+            "registry.enrol[6]: give exactly one of",
+            "registry.enrol[7]: give exactly one of",
+            "registry.enrol[8].field",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from:\n{text}");
+        }
     }
 }
