@@ -172,7 +172,7 @@ impl ChecksConfig {
 }
 
 /// The `preflight:` section.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PreflightConfig {
     /// The project's own test command, as argv (run without a shell, in
@@ -186,6 +186,14 @@ pub struct PreflightConfig {
     /// The `argus lint` inputs (files or folders); none: the registry.
     #[serde(default)]
     pub lint_paths: Vec<String>,
+    /// `argus coverage`'s figure (percent) below which preflight fails;
+    /// none: the figure is shown, never fails.
+    #[serde(default)]
+    pub min_coverage: Option<f64>,
+    /// Build output with the compiler's AST for the coverage item (as
+    /// `argus coverage --build`): privilege from modifiers, not names.
+    #[serde(default)]
+    pub coverage_build: Vec<String>,
 }
 
 impl PreflightConfig {
@@ -203,6 +211,13 @@ impl PreflightConfig {
         {
             problems.push(format!(
                 "preflight.lint_severity: {s:?} is not error, warning or note"
+            ));
+        }
+        if let Some(min) = self.min_coverage
+            && !(0.0..=100.0).contains(&min)
+        {
+            problems.push(format!(
+                "preflight.min_coverage: {min} is not a percentage between 0 and 100"
             ));
         }
         problems

@@ -450,3 +450,98 @@ fn a_key_used_outside_its_window_fails_the_unusual_access_check() {
     assert_eq!(last["selection"], "unusual-access");
     assert_eq!(last["results"][0]["status"], "fail");
 }
+
+/// Preflight's coverage item gates on `preflight.min_coverage`, and its
+/// planned-addresses item fails for a plan on a chain nobody follows.
+#[test]
+fn preflight_gates_on_coverage_and_on_planned_addresses_nobody_watches() {
+    let abi = argus_testkit::testdata("abi/openzeppelin/ERC20.json");
+    let write = |p: &Project, min: f64| {
+        std::fs::write(
+            &p.config,
+            format!(
+                "data_dir: data\nchains:\n  - {{ chain: anvil, rpc: [\"http://127.0.0.1:9\"], confirmations: 0, start: 1 }}\nrules: [rules.yaml]\npreflight:\n  min_coverage: {min}\n"
+            ),
+        )
+        .unwrap();
+    };
+    let p = project("http://127.0.0.1:9", "");
+    std::fs::write(
+        p.root.join("rules.yaml"),
+        "rules:\n  - id: transfers\n    severity: info\n    match:\n      event: { contract: Token, signature: \"Transfer(address,address,uint256)\" }\n",
+    )
+    .unwrap();
+    let config = p.config.to_str().unwrap();
+    let data = p.data.to_str().unwrap();
+    let preflight = |p: &Project| json(&run(p, false, &["preflight", "--json", "-c", config]));
+
+    // Nothing registered: nothing to cover, nothing planned.
+    write(&p, 1.0);
+    let doc = preflight(&p);
+    assert_eq!(result(&doc, "coverage")["status"], "skipped", "{doc:#}");
+    assert_eq!(result(&doc, "planned-addresses")["status"], "skipped");
+
+    let import = [
+        "--data-dir",
+        data,
+        "registry",
+        "import",
+        abi.to_str().unwrap(),
+        "--format",
+        "abi",
+        "--chain",
+        "anvil",
+        "--address",
+        "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        "--label",
+        "Token",
+    ];
+    run(&p, false, &import);
+    // One event of ERC-20's eight items is watched: over 1 %, under 99 %.
+    let doc = preflight(&p);
+    let coverage = result(&doc, "coverage");
+    assert_eq!(coverage["status"], "ok", "{doc:#}");
+    let figure = coverage["evidence"]["figure_bp"].as_u64().unwrap();
+    assert!(figure > 100 && figure < 9_900, "{figure}");
+    write(&p, 99.0);
+    let doc = preflight(&p);
+    assert_eq!(result(&doc, "coverage")["status"], "fail", "{doc:#}");
+
+    // A plan on the followed chain is watched; one on mainnet is not.
+    let plan = |chain: &str, label: &str| {
+        run(
+            &p,
+            false,
+            &[
+                "--data-dir",
+                data,
+                "registry",
+                "plan",
+                "--chain",
+                chain,
+                "--label",
+                label,
+                "--deployer",
+                "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+                "--nonce",
+                "7",
+                "--code-hash",
+                &format!("0x{}", "ab".repeat(32)),
+            ],
+        )
+    };
+    plan("anvil", "Next");
+    let doc = preflight(&p);
+    assert_eq!(result(&doc, "planned-addresses")["status"], "ok", "{doc:#}");
+    plan("mainnet", "Elsewhere");
+    let doc = preflight(&p);
+    let planned = result(&doc, "planned-addresses");
+    assert_eq!(planned["status"], "fail", "{doc:#}");
+    assert!(
+        planned["details"][0]
+            .as_str()
+            .unwrap()
+            .contains("Elsewhere"),
+        "{planned:#}"
+    );
+}

@@ -1,13 +1,13 @@
 //! `argus preflight`: the procedure's pre-deployment checklist, for a CI
 //! job to gate on. Each item is a check result (ok, warn, fail, skipped);
-//! the exit status is 1 when any item failed, 0 otherwise. An item whose
-//! part of Argus is not in this build (coverage, planned addresses) says
+//! the exit status is 1 when any item failed, 0 otherwise. An item with
+//! nothing to look at (no test command, an empty registry, no plans) says
 //! `skipped`, which does not fail the gate but is printed.
 //!
 //! Items: the project's own tests (`preflight.test_command`, argv without a
 //! shell, run in the config file's folder), `argus lint` clean at
-//! `preflight.lint_severity`, coverage, planned addresses registered and
-//! watched, the daemon alive (each chain's newest recorded block within
+//! `preflight.lint_severity`, coverage at or above
+//! `preflight.min_coverage`, planned addresses registered and watched, the daemon alive (each chain's newest recorded block within
 //! `checks.max_lag`), the incident playbooks' guardian keys present with
 //! policies, the configuration approved (`argus config approve`).
 
@@ -53,8 +53,8 @@ pub(crate) fn run(global: &GlobalArgs, args: PreflightArgs) -> anyhow::Result<Ex
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let mut results = vec![test_command(&loaded.preflight.test_command, &config_dir)];
     results.push(lint(&loaded.preflight, &config_dir, &data_dir));
-    results.push(coverage());
-    results.push(planned_addresses());
+    results.push(coverage(&loaded, &config_dir, &data_dir));
+    results.push(planned_addresses(&loaded, &data_dir));
     let mut vault = if trail::master_key_given(args.master_key_file.as_deref())
         && argus_vault::Vault::exists(&trail::vault_dir(&data_dir))
     {
@@ -240,22 +240,124 @@ fn lint(preflight: &argus_checks::PreflightConfig, dir: &Path, data_dir: &Path) 
     }
 }
 
-/// Coverage of the planned contracts (`argus coverage`): plugs in here
-/// when it exists; skipped until then.
-fn coverage() -> CheckResult {
-    CheckResult::skipped(
-        "coverage",
-        "`argus coverage` is not available in this build",
-    )
+/// Coverage of the registry, planned contracts included (`argus coverage`,
+/// not recorded in its history): fails below `preflight.min_coverage`;
+/// without a minimum the figure is shown and never fails. Skipped when
+/// there is nothing to cover yet.
+fn coverage(loaded: &config::Loaded, config_dir: &Path, data_dir: &Path) -> CheckResult {
+    const NAME: &str = "coverage";
+    let build: Vec<PathBuf> = loaded
+        .preflight
+        .coverage_build
+        .iter()
+        .map(|p| config_dir.join(p))
+        .collect();
+    let report = match crate::cmd::coverage::measure(&loaded.rules, data_dir, &build) {
+        Ok(report) => report,
+        Err(error) => return CheckResult::skipped(NAME, format!("{error:#}")),
+    };
+    let figure = f64::from(report.figure_bp) / 100.0;
+    let unwatched: Vec<String> = report
+        .contracts
+        .iter()
+        .flat_map(|c| {
+            c.unwatched_privileged().map(move |item| {
+                format!("privileged and unwatched: {} {}", c.label, item.signature)
+            })
+        })
+        .collect();
+    let evidence = json!({
+        "figure_bp": report.figure_bp,
+        "watched_weight": report.watched_weight,
+        "total_weight": report.total_weight,
+        "privileged_unwatched": report.privileged_unwatched(),
+    });
+    let shown = argus_coverage::percent(report.figure_bp);
+    let result = match loaded.preflight.min_coverage {
+        Some(min) if figure < min => CheckResult::fail(
+            NAME,
+            Severity::High,
+            format!("coverage {shown}, below preflight.min_coverage {min}%"),
+        ),
+        Some(min) => CheckResult::ok(NAME, format!("coverage {shown} (minimum {min}%)")),
+        None => CheckResult::ok(
+            NAME,
+            format!("coverage {shown} (no preflight.min_coverage: shown, not gated)"),
+        ),
+    };
+    result.with_details(unwatched).with_evidence(evidence)
 }
 
-/// Planned addresses registered and watched: plugs in here once the
-/// registry holds `planned` entries; skipped until then.
-fn planned_addresses() -> CheckResult {
-    CheckResult::skipped(
-        "planned-addresses",
-        "the registry has no planned entries in this build",
-    )
+/// Planned addresses (`argus registry plan`) registered and watched: each
+/// on a chain the config follows (else nobody sees code appear there), and
+/// none where code with another hash than planned appeared. Skipped when
+/// nothing is planned.
+fn planned_addresses(loaded: &config::Loaded, data_dir: &Path) -> CheckResult {
+    const NAME: &str = "planned-addresses";
+    let plans = match argus_registry::Registry::open_read_only_in_dir(data_dir)
+        .and_then(|registry| registry.planned())
+    {
+        Ok(plans) => plans,
+        Err(error) => {
+            return CheckResult::skipped(NAME, format!("the registry cannot be read: {error}"));
+        }
+    };
+    if plans.is_empty() {
+        return CheckResult::skipped(NAME, "no planned address is registered");
+    }
+    let followed: BTreeSet<u64> = loaded.chains.iter().map(|c| c.follower.chain.0).collect();
+    let mut problems = Vec::new();
+    let mut mismatched = false;
+    for plan in &plans {
+        let label = output::escaped(&plan.label);
+        if !followed.contains(&plan.chain.0) {
+            problems.push(format!(
+                "{label} at {} on chain {}: no chain in the config follows it",
+                plan.address, plan.chain.0
+            ));
+        }
+        if let (Some(expected), Some(seen)) = (plan.expected_code_hash, plan.seen_code_hash)
+            && expected != seen
+        {
+            mismatched = true;
+            problems.push(format!(
+                "{label} at {}: code {seen} appeared, {expected} was planned",
+                plan.address
+            ));
+        }
+    }
+    let waiting = plans
+        .iter()
+        .filter(|p| p.status == argus_registry::onchain::PlannedStatus::Planned)
+        .count();
+    let evidence = json!({ "planned": plans.len(), "waiting": waiting });
+    if problems.is_empty() {
+        CheckResult::ok(
+            NAME,
+            format!(
+                "{} planned address(es) on followed chains ({waiting} still waiting for code)",
+                plans.len()
+            ),
+        )
+        .with_evidence(evidence)
+    } else {
+        let severity = if mismatched {
+            Severity::Critical
+        } else {
+            Severity::High
+        };
+        CheckResult::fail(
+            NAME,
+            severity,
+            format!(
+                "{} of {} planned address(es) not safely watched",
+                problems.len(),
+                plans.len()
+            ),
+        )
+        .with_details(problems)
+        .with_evidence(evidence)
+    }
 }
 
 /// The daemon at work: the daily chain-lag check, where "no chain has
