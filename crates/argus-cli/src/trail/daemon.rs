@@ -400,7 +400,7 @@ pub(crate) fn check_witness(
         Some(verifier) => verifier,
         None => CheckpointVerifier::load(&paths.public_key).map_err(|e| refuse(e.to_string()))?,
     };
-    let log = std::fs::read(&paths.log)
+    let log = argus_audit::read_log_bytes(&paths)
         .with_context(|| format!("cannot read the audit log {}", paths.log.display()))?;
     check_extends(&log, &head, &verifier).map_err(|e| refuse(e.to_string()))?;
     Ok(())
