@@ -85,7 +85,7 @@ pub use merkle::merkle_root;
 pub use read::{AuditRecord, ParsedLog, Query, parse_log, read_log};
 pub use recover::{RecoverReport, plan_recovery, recover};
 pub use retention::{PruneReport, Retention, RetentionPolicy, prune};
-pub use segment::{SegmentFile, SegmentPolicy, log_files, read_log_bytes};
+pub use segment::{SegmentFile, SegmentPolicy, log_files, read_log_bytes, snapshot};
 pub use rfc3339::{TimeParseError, format_time, parse_time};
 pub use verify::{VerifyReport, verify, verify_bytes};
 pub use witness::{

@@ -231,3 +231,34 @@ fn sync_dir(dir: &std::path::Path) {
         let _ = dir.sync_all();
     }
 }
+
+/// One consistent copy of the log's files, for a backup: every segment, the
+/// active file, `head`, `checkpoint.pub` (and a legacy `checkpoint.key`
+/// kept beside the log), read under the writer's lock so no commit lands
+/// half way through. Paths are relative to the log's directory. Fails with
+/// [`AuditError::Locked`] at once while a writer holds the log; a caller
+/// retries (writers hold it for one commit).
+pub fn snapshot(paths: &AuditPaths) -> Result<Vec<(PathBuf, Vec<u8>)>, AuditError> {
+    let _lock = paths.lock_exclusive()?;
+    let mut files = Vec::new();
+    for file in log_files(paths)? {
+        let bytes = fs::read(&file.path).map_err(AuditError::io("read", &file.path))?;
+        let relative = match file.first_seq {
+            Some(first) => PathBuf::from("segments").join(format!("{first:020}.log")),
+            None => PathBuf::from("audit.log"),
+        };
+        files.push((relative, bytes));
+    }
+    for (name, path) in [
+        ("head", &paths.head),
+        ("checkpoint.pub", &paths.public_key),
+        ("checkpoint.key", &paths.key),
+    ] {
+        match fs::read(path) {
+            Ok(bytes) => files.push((PathBuf::from(name), bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(AuditError::io("read", path)(e)),
+        }
+    }
+    Ok(files)
+}

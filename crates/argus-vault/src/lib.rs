@@ -31,7 +31,7 @@ pub use master::{
 };
 pub use policy::{AccessPolicy, Action, OutsideWindow, Permit, TimeWindow};
 pub use sealed::{seal, unseal};
-pub use vault::{KeyEntry, Vault};
+pub use vault::{KeyEntry, Vault, snapshot};
 
 /// Re-exported so callers name the signer type without another dependency.
 pub use alloy_signer_local::PrivateKeySigner;
