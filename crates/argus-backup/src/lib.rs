@@ -53,6 +53,8 @@ pub use destination::{
     BackupFile, Destination, PREFIX, Retention, SUFFIX, apply_retention, backup_name, list,
 };
 pub use error::BackupError;
+/// The duration type retention is given in.
+pub use jiff::SignedDuration;
 pub use manifest::{AuditState, FORMAT, MANIFEST_NAME, Manifest, ManifestFile, VERSION};
 
 /// Who a backup is encrypted to.
@@ -74,6 +76,16 @@ impl std::fmt::Debug for Encryption {
             Self::Passphrase(_) => f.write_str("Passphrase(<redacted>)"),
         }
     }
+}
+
+/// Checks one recipient: an age X25519 public key (`age1…`).
+pub fn check_recipient(text: &str) -> Result<(), String> {
+    text.trim()
+        .parse::<age::x25519::Recipient>()
+        .map(drop)
+        .map_err(|why| {
+            format!("`{}` is not an age X25519 public key (`age1…`, from `age-keygen`): {why}", text.trim())
+        })
 }
 
 impl Encryption {

@@ -29,9 +29,11 @@ use argus_chain::ChainSetup;
 use argus_sources::SignalsConfig;
 
 mod audit;
+mod backup;
 mod server;
 
 pub use audit::{AuditConfig, Witness};
+pub use backup::{BackupConfig, PassphraseSource};
 
 pub use server::{
     DEFAULT_READY_MAX_LAG, PublicConfig, PublicContract, PublicSystem, RateLimitConfig,
@@ -83,6 +85,8 @@ struct RawConfig {
     heartbeat: Option<Spanned<serde_json::Value>>,
     #[serde(default)]
     server: Option<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    backup: Option<Spanned<serde_json::Value>>,
 }
 
 /// Collects diagnostics for one file.
@@ -159,6 +163,7 @@ pub struct ConfigDocument {
     pub incidents: Option<argus_incident::loader::RawIncidents>,
     pub heartbeat: Option<Spanned<serde_json::Value>>,
     pub server: Option<Spanned<serde_json::Value>>,
+    pub backup: Option<Spanned<serde_json::Value>>,
 }
 
 impl ConfigDocument {
@@ -215,6 +220,7 @@ impl ConfigDocument {
             incidents: raw.incidents,
             heartbeat: raw.heartbeat,
             server: raw.server,
+            backup: raw.backup,
         })
     }
 
@@ -246,6 +252,8 @@ pub struct Loaded {
     pub heartbeat: Option<crate::heartbeat::HeartbeatConfig>,
     /// The HTTP API `argus run` serves (none without a `server:` section).
     pub server: Option<ServerConfig>,
+    /// Encrypted backups (none without a `backup:` section).
+    pub backup: Option<BackupConfig>,
 }
 
 /// The `registry:` section.
@@ -477,6 +485,11 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
         .as_ref()
         .and_then(|raw| server::server_config(&mut out, raw, &followed, |p| doc.resolve(p)));
 
+    let backup = doc
+        .backup
+        .as_ref()
+        .and_then(|raw| backup::backup_config(&mut out, &doc, raw, data_dir.as_deref()));
+
     match (
         out.diagnostics.is_empty(),
         rules,
@@ -496,6 +509,7 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
             incidents,
             heartbeat,
             server,
+            backup,
         }),
         _ => {
             let mut diagnostics = out.diagnostics;
