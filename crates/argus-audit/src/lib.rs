@@ -85,8 +85,8 @@ pub use merkle::merkle_root;
 pub use read::{AuditRecord, ParsedLog, Query, parse_log, read_log};
 pub use recover::{RecoverReport, plan_recovery, recover};
 pub use retention::{PruneReport, Retention, RetentionPolicy, prune};
-pub use segment::{SegmentFile, SegmentPolicy, log_files, read_log_bytes, snapshot};
 pub use rfc3339::{TimeParseError, format_time, parse_time};
+pub use segment::{SegmentFile, SegmentPolicy, log_files, read_log_bytes, snapshot};
 pub use verify::{VerifyReport, verify, verify_bytes};
 pub use witness::{
     Extension, MAX_WITNESS_BYTES, WitnessError, WitnessedHead, append_witness, check_extends,

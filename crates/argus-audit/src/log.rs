@@ -9,8 +9,8 @@ use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use crate::format::{
-    Form, HEADER_LEN, Hash, checkpoint_hash, checkpoint_signed_body, entry_hash, format_time, header,
-    payload_hash, put_checkpoint, put_entry,
+    Form, HEADER_LEN, Hash, checkpoint_hash, checkpoint_signed_body, entry_hash, format_time,
+    header, payload_hash, put_checkpoint, put_entry,
 };
 use crate::format::{RawRecord, parse_records, parse_time};
 use crate::segment::{self, SegmentPolicy};

@@ -152,8 +152,7 @@ pub fn read_log_bytes(paths: &AuditPaths) -> Result<Vec<u8>, AuditError> {
     let mut out = header().to_vec();
     for file in &files {
         let bytes = fs::read(&file.path).map_err(AuditError::io("read", &file.path))?;
-        let records =
-            parse_records(&bytes).map_err(|e| crate::verify::within(e, &file.path))?;
+        let records = parse_records(&bytes).map_err(|e| crate::verify::within(e, &file.path))?;
         let skip = usize::from(matches!(records.first(), Some(RawRecord::Checkpoint(_))));
         let start = records
             .get(skip)

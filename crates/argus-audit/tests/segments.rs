@@ -105,7 +105,10 @@ fn a_segment_removed_is_caught() {
     fs::remove_file(&files[1].path).unwrap();
     let reason = tampered_reason(verify(&paths, &verifier));
     assert!(reason.contains("does not continue from"), "{reason}");
-    assert!(reason.contains(&files[2].path.display().to_string()), "{reason}");
+    assert!(
+        reason.contains(&files[2].path.display().to_string()),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -115,7 +118,10 @@ fn the_first_segment_removed_is_caught() {
     let files = log_files(&paths).unwrap();
     fs::remove_file(&files[0].path).unwrap();
     let reason = tampered_reason(verify(&paths, &verifier));
-    assert!(reason.contains("segments before it are missing"), "{reason}");
+    assert!(
+        reason.contains("segments before it are missing"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -153,8 +159,8 @@ fn retention_prunes_payloads_in_sealed_segments_and_the_log_still_verifies() {
     policy.apply("system=1d").unwrap();
     // 40 entries an hour apart from START: at START + 41h + 1d... the first
     // entries are over a day old, the last ones not.
-    let now = jiff::Timestamp::from_millisecond(START_MS).unwrap()
-        + SignedDuration::from_hours(24 + 20);
+    let now =
+        jiff::Timestamp::from_millisecond(START_MS).unwrap() + SignedDuration::from_hours(24 + 20);
     let report = prune(&paths, &verifier, &policy, now).unwrap();
     assert_eq!(report.pruned, 21);
     assert_eq!(report.kept, 19);

@@ -126,7 +126,11 @@ pub(crate) fn write(
         let mtime = jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%SZ", &manifest.created)
             .map_or(0, |t| t.as_second().max(0).cast_unsigned());
         let json = serde_json::to_vec_pretty(manifest).map_err(std::io::Error::other)?;
-        tar.append_data(&mut header(json.len() as u64, mtime), MANIFEST_NAME, &json[..])?;
+        tar.append_data(
+            &mut header(json.len() as u64, mtime),
+            MANIFEST_NAME,
+            &json[..],
+        )?;
         for member in &manifest.files {
             let path = root.join(&member.path);
             let input = fs::File::open(&path)?;
@@ -170,7 +174,9 @@ pub fn open_backup(
         reason,
     };
     let decryptor = age::Decryptor::new_buffered(BufReader::new(file)).map_err(|e| {
-        decrypt_error(format!("it is not a readable age file ({e}); is it an Argus backup?"))
+        decrypt_error(format!(
+            "it is not a readable age file ({e}); is it an Argus backup?"
+        ))
     })?;
     let scrypt = decryptor.is_scrypt();
     let reader = match unlock {
@@ -251,8 +257,8 @@ pub fn open_backup(
     let mut total = 0u64;
     for entry in entries {
         let mut entry = entry.map_err(|e| damaged(format!("cannot read the archive: {e}")))?;
-        let name = entry_name(&entry)
-            .ok_or_else(|| damaged("a member's name is not UTF-8".into()))?;
+        let name =
+            entry_name(&entry).ok_or_else(|| damaged("a member's name is not UTF-8".into()))?;
         if entry.header().entry_type() != tar::EntryType::Regular {
             return Err(damaged(format!("`{name}` is not a regular file")));
         }

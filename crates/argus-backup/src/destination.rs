@@ -119,7 +119,9 @@ pub fn list(dir: &Path) -> Result<Vec<BackupFile>, BackupError> {
         let Some(created) = created_from_name(&name) else {
             continue;
         };
-        let meta = entry.metadata().map_err(BackupError::io("read", entry.path()))?;
+        let meta = entry
+            .metadata()
+            .map_err(BackupError::io("read", entry.path()))?;
         if !meta.is_file() {
             continue;
         }

@@ -84,7 +84,10 @@ pub fn check_recipient(text: &str) -> Result<(), String> {
         .parse::<age::x25519::Recipient>()
         .map(drop)
         .map_err(|why| {
-            format!("`{}` is not an age X25519 public key (`age1…`, from `age-keygen`): {why}", text.trim())
+            format!(
+                "`{}` is not an age X25519 public key (`age1…`, from `age-keygen`): {why}",
+                text.trim()
+            )
         })
 }
 
@@ -195,7 +198,9 @@ pub fn create(
     let name = backup_name(now, host);
     let file = staging.path().join(&name);
     archive::write(&file, &root, &manifest, encryption)?;
-    let bytes = fs::metadata(&file).map_err(BackupError::io("read", &file))?.len();
+    let bytes = fs::metadata(&file)
+        .map_err(BackupError::io("read", &file))?
+        .len();
     let sha256 = archive::file_sha256(&file)?;
     let mut deliveries = Vec::new();
     for destination in &targets.destinations {
@@ -307,10 +312,7 @@ fn snapshot(
             .and_then(|rest| rest.split_once('-'))
             .and_then(|(i, _)| i.parse::<usize>().ok())
         {
-            file.source = source
-                .config_files
-                .get(i)
-                .map(|p| p.display().to_string());
+            file.source = source.config_files.get(i).map(|p| p.display().to_string());
         }
     }
     Ok(Manifest {
@@ -327,9 +329,7 @@ fn snapshot(
 
 /// Runs `f` until it stops answering `None` (the lock is held by a writer
 /// for one commit), up to 10 s.
-fn retry_busy<T>(
-    mut f: impl FnMut() -> Result<Option<T>, BackupError>,
-) -> Result<T, BackupError>
+fn retry_busy<T>(mut f: impl FnMut() -> Result<Option<T>, BackupError>) -> Result<T, BackupError>
 where
 {
     for _ in 0..200 {
@@ -485,11 +485,9 @@ pub fn verify_newest(
     scratch: &Path,
     now: Timestamp,
 ) -> Result<NewestBackupCheck, BackupError> {
-    let backup = list(dir)?
-        .pop()
-        .ok_or_else(|| BackupError::NoBackup {
-            dir: dir.to_path_buf(),
-        })?;
+    let backup = list(dir)?.pop().ok_or_else(|| BackupError::NoBackup {
+        dir: dir.to_path_buf(),
+    })?;
     let work = tempfile::Builder::new()
         .prefix(".argus-restore-check-")
         .tempdir_in(scratch)

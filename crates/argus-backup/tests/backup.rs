@@ -62,8 +62,12 @@ fn node() -> Node {
             max_age: None,
         });
     for i in 0..30 {
-        log.append(&NewEntry::new(RetentionClass::Audit, "alice", format!("act.{i}")))
-            .unwrap();
+        log.append(&NewEntry::new(
+            RetentionClass::Audit,
+            "alice",
+            format!("act.{i}"),
+        ))
+        .unwrap();
     }
     drop(log);
     let config = dir.path().join("argus.yaml");
@@ -84,13 +88,23 @@ fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
         .arg(&path)
         .output()
         .expect("age-keygen (Debian's `age` package) must be installed");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let recipient = Command::new("age-keygen")
         .arg("-y")
         .arg(&path)
         .output()
         .unwrap();
-    (path, String::from_utf8(recipient.stdout).unwrap().trim().to_owned())
+    (
+        path,
+        String::from_utf8(recipient.stdout)
+            .unwrap()
+            .trim()
+            .to_owned(),
+    )
 }
 
 fn identity(path: &Path) -> Unlock {
@@ -171,7 +185,11 @@ fn a_backup_taken_while_a_writer_writes_opens_with_the_real_age_and_restores() {
         .arg(folder.join(&report.name))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let unpacked = work.path().join("unpacked");
     fs::create_dir_all(&unpacked).unwrap();
     let out = Command::new("tar")
@@ -181,7 +199,11 @@ fn a_backup_taken_while_a_writer_writes_opens_with_the_real_age_and_restores() {
         .arg(&unpacked)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let manifest: argus_backup::Manifest =
         serde_json::from_slice(&fs::read(unpacked.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest, report.manifest);
@@ -198,7 +220,10 @@ fn a_backup_taken_while_a_writer_writes_opens_with_the_real_age_and_restores() {
         "data/audit/segments/00000000000000000000.log",
         "config/0-argus.yaml",
     ] {
-        assert!(paths.contains(&expected), "{expected} missing from {paths:?}");
+        assert!(
+            paths.contains(&expected),
+            "{expected} missing from {paths:?}"
+        );
     }
 
     // Restored into a new folder: the store opens, the audit log verifies,
@@ -208,12 +233,18 @@ fn a_backup_taken_while_a_writer_writes_opens_with_the_real_age_and_restores() {
     let restored = restore(&folder.join(&report.name), &identity(&identity_file), &into).unwrap();
     assert_eq!(restored.audit.as_ref().unwrap().entries, 30);
     assert_eq!(restored.schema_version, argus_store::latest_version());
-    let vault = Vault::open(&into.join("keystore"), &MasterKey::new(MASTER.into()).unwrap()).unwrap();
+    let vault = Vault::open(
+        &into.join("keystore"),
+        &MasterKey::new(MASTER.into()).unwrap(),
+    )
+    .unwrap();
     assert_eq!(vault.keys()[0].address.to_string(), node.key_address);
     drop(vault);
     let db = rusqlite::Connection::open(into.join("argus.db")).unwrap();
     let (count, max): (i64, i64) = db
-        .query_row("SELECT count(*), max(n) FROM probe", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row("SELECT count(*), max(n) FROM probe", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
     assert_eq!(count, max + 1, "the rows are 0..=max, no gap");
     assert!(max < written);
@@ -223,8 +254,12 @@ fn a_backup_taken_while_a_writer_writes_opens_with_the_real_age_and_restores() {
     );
     // The restored log goes on: a new entry appends and verifies.
     let mut log = AuditLog::open(&into, Clock::manual_ms(1_790_000_100_000)).unwrap();
-    log.append(&NewEntry::new(RetentionClass::Audit, "bob", "after.restore"))
-        .unwrap();
+    log.append(&NewEntry::new(
+        RetentionClass::Audit,
+        "bob",
+        "after.restore",
+    ))
+    .unwrap();
     drop(log);
     let paths = AuditPaths::new(&into);
     let verifier = argus_audit::CheckpointVerifier::load(&paths.public_key).unwrap();
@@ -271,7 +306,11 @@ fn the_wrong_identity_is_a_clear_error_and_a_flipped_byte_is_caught() {
     let empty = work.path().join("restore-here");
     let err = restore(&file, &identity(&wrong), &empty).unwrap_err();
     assert!(matches!(err, BackupError::Decrypt { .. }));
-    assert_eq!(fs::read_dir(&empty).unwrap().count(), 0, "nothing left behind");
+    assert_eq!(
+        fs::read_dir(&empty).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
 
     let mut bytes = fs::read(&file).unwrap();
     let middle = bytes.len() / 2;
@@ -336,7 +375,11 @@ fn retention_keeps_the_newest_n_and_drops_the_too_old() {
     };
     let mut names = Vec::new();
     for day in 0..5 {
-        names.push(create(&source, &encryption, &targets, "host-a", at(24 * day)).unwrap().name);
+        names.push(
+            create(&source, &encryption, &targets, "host-a", at(24 * day))
+                .unwrap()
+                .name,
+        );
     }
     let kept: Vec<String> = list(&folder).unwrap().into_iter().map(|b| b.name).collect();
     assert_eq!(kept, names[2..].to_vec());

@@ -75,15 +75,24 @@ fn create_list_verify_restore_and_the_restored_node_reads_as_before() {
     .unwrap();
 
     let name = stdout(
-        argus(&data).args(["backup", "create", "-c"]).arg(&config).args(["--reason", "nightly"]),
+        argus(&data)
+            .args(["backup", "create", "-c"])
+            .arg(&config)
+            .args(["--reason", "nightly"]),
     );
     let name = name.trim();
-    assert!(name.starts_with("argus-backup-") && name.ends_with(".tar.age"), "{name}");
+    assert!(
+        name.starts_with("argus-backup-") && name.ends_with(".tar.age"),
+        "{name}"
+    );
     let file: PathBuf = offsite.join(name);
     assert!(file.is_file());
     // The act is in the source's audit log, with who and why.
     let log = stdout(argus(&data).args(["audit", "query", "--action", "backup.*", "--json"]));
-    assert!(log.contains("backup.create") && log.contains("nightly"), "{log}");
+    assert!(
+        log.contains("backup.create") && log.contains("nightly"),
+        "{log}"
+    );
 
     let listed = stdout(argus(&data).args(["backup", "list", "-c"]).arg(&config));
     assert!(listed.contains(name), "{listed}");
@@ -122,13 +131,19 @@ fn create_list_verify_restore_and_the_restored_node_reads_as_before() {
         .args(["--reason", "disaster recovery drill"])
         .assert()
         .success();
-    argus(&restored).args(["audit", "verify"]).assert().success();
+    argus(&restored)
+        .args(["audit", "verify"])
+        .assert()
+        .success();
     let keys = stdout(argus(&restored).args(["keys", "list"]));
     assert!(keys.contains("guardian"), "{keys}");
     let tokens = stdout(argus(&restored).args(["tokens", "list"]));
     assert!(tokens.contains("alice"), "{tokens}");
     let log = stdout(argus(&restored).args(["audit", "query", "--action", "backup.*", "--json"]));
-    assert!(log.contains("backup.restore") && log.contains("disaster recovery drill"), "{log}");
+    assert!(
+        log.contains("backup.restore") && log.contains("disaster recovery drill"),
+        "{log}"
+    );
     assert!(restored.join("restored-config/0-argus.yaml").is_file());
 
     // Never over something: the folder now holds a node.

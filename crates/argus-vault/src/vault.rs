@@ -644,7 +644,10 @@ pub fn snapshot(dir: &Path) -> Result<Vec<(PathBuf, Zeroizing<Vec<u8>>)>> {
             continue;
         }
         let bytes = fs::read(&path).map_err(VaultError::io("cannot read", &path))?;
-        files.push((Path::new(&name).join(entry.file_name()), Zeroizing::new(bytes)));
+        files.push((
+            Path::new(&name).join(entry.file_name()),
+            Zeroizing::new(bytes),
+        ));
     }
     Ok(files)
 }

@@ -138,7 +138,10 @@ pub(crate) fn run(global: &GlobalArgs, command: BackupCommand) -> anyhow::Result
 }
 
 /// The config's `backup:` section and data directory, or every problem.
-fn backup_config(path: &Path, global: &GlobalArgs) -> anyhow::Result<(BackupConfig, PathBuf, Vec<PathBuf>)> {
+fn backup_config(
+    path: &Path,
+    global: &GlobalArgs,
+) -> anyhow::Result<(BackupConfig, PathBuf, Vec<PathBuf>)> {
     let Some((loaded, data_dir)) = config::load_for_reading(path, global) else {
         bail!("the configuration {} has problems (above)", path.display())
     };
@@ -159,12 +162,16 @@ fn create(global: &GlobalArgs, args: &CreateArgs) -> anyhow::Result<ExitCode> {
     let key_given = trail::master_key_given(args.key.master_key_file.as_deref());
     let encryption = if backup.recipients.is_empty() {
         let passphrase = match &backup.passphrase {
-            Some(PassphraseSource::Env(name)) => {
-                trail::read_secret(None, name, "the backup passphrase", "a passphrase in the environment")?
-            }
+            Some(PassphraseSource::Env(name)) => trail::read_secret(
+                None,
+                name,
+                "the backup passphrase",
+                "a passphrase in the environment",
+            )?,
             Some(PassphraseSource::Vault(name)) => {
                 // Opened and closed again: the snapshot takes the vault's lock.
-                let vault = trail::open_vault(&data_dir, args.key.master_key_file.as_deref(), false)?;
+                let vault =
+                    trail::open_vault(&data_dir, args.key.master_key_file.as_deref(), false)?;
                 let bytes = vault.secret(name).with_context(|| {
                     format!("the backup passphrase is configured as the vault's secret `{name}`")
                 })?;
@@ -202,10 +209,21 @@ fn create(global: &GlobalArgs, args: &CreateArgs) -> anyhow::Result<ExitCode> {
         "delivered": report.deliveries.iter().filter(|d| d.error.is_none()).map(|d| &d.destination).collect::<Vec<_>>(),
         "failed": report.deliveries.iter().filter(|d| d.error.is_some()).map(|d| &d.destination).collect::<Vec<_>>(),
     });
-    let seq = record(&data_dir, key_given, args.key.master_key_file.as_deref(), "backup.create", &args.reason, details)?;
+    let seq = record(
+        &data_dir,
+        key_given,
+        args.key.master_key_file.as_deref(),
+        "backup.create",
+        &args.reason,
+        details,
+    )?;
     for delivery in &report.deliveries {
         match (&delivery.delivered, &delivery.error) {
-            (_, Some(error)) => sh_eprintln!("FAILED {}: {}", output::escape(&delivery.destination), output::escape(error)),
+            (_, Some(error)) => sh_eprintln!(
+                "FAILED {}: {}",
+                output::escape(&delivery.destination),
+                output::escape(error)
+            ),
             (Some(to), None) => sh_eprintln!("copied to {}", output::escape(to)),
             (None, None) => {}
         }
@@ -258,10 +276,12 @@ fn list(global: &GlobalArgs, args: &ListArgs) -> anyhow::Result<ExitCode> {
 
 fn first_dir(config: &Path, global: &GlobalArgs) -> anyhow::Result<PathBuf> {
     let (backup, _, _) = backup_config(config, global)?;
-    backup
-        .first_dir()
-        .map(Path::to_path_buf)
-        .with_context(|| format!("{}: backup.destinations has no folder (`dir:`)", config.display()))
+    backup.first_dir().map(Path::to_path_buf).with_context(|| {
+        format!(
+            "{}: backup.destinations has no folder (`dir:`)",
+            config.display()
+        )
+    })
 }
 
 /// What opens a backup, from the flags or the environment.
@@ -280,7 +300,10 @@ fn unlock(args: &UnlockArgs) -> anyhow::Result<Unlock> {
 
 /// A backup that does not open or does not match: exit status 1.
 fn integrity_failure(error: &BackupError) -> bool {
-    matches!(error, BackupError::Decrypt { .. } | BackupError::Damaged { .. })
+    matches!(
+        error,
+        BackupError::Decrypt { .. } | BackupError::Damaged { .. }
+    )
 }
 
 fn verify(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
@@ -340,8 +363,15 @@ fn restore(_global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<ExitCode>
         "audit_entries_restored": report.audit.as_ref().map(|a| a.entries),
     });
     let key_given = trail::master_key_given(args.key.master_key_file.as_deref());
-    let seq = record(&args.into, key_given, args.key.master_key_file.as_deref(), "backup.restore", &args.reason, details)
-        .context("the backup was restored")?;
+    let seq = record(
+        &args.into,
+        key_given,
+        args.key.master_key_file.as_deref(),
+        "backup.restore",
+        &args.reason,
+        details,
+    )
+    .context("the backup was restored")?;
     if args.json {
         output::json(&json!({ "restore": report, "audit_seq": seq }))?;
     } else {
@@ -356,7 +386,10 @@ fn restore(_global: &GlobalArgs, args: &RestoreArgs) -> anyhow::Result<ExitCode>
             report
                 .config_dir
                 .as_ref()
-                .map_or_else(String::new, |d| format!("; config and rule files in {}", d.display()))
+                .map_or_else(String::new, |d| format!(
+                    "; config and rule files in {}",
+                    d.display()
+                ))
         );
         sh_println!("{}", args.into.display())?;
     }

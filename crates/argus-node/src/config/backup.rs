@@ -210,10 +210,19 @@ mod tests {
             ),
         );
         let backup = load(&path).expect("loads").backup.expect("a section");
-        assert_eq!(backup.first_dir(), Some(dir.path().join("offsite").as_path()));
+        assert_eq!(
+            backup.first_dir(),
+            Some(dir.path().join("offsite").as_path())
+        );
         assert_eq!(
             backup.destinations[1],
-            Destination::Command(vec!["aws".into(), "s3".into(), "cp".into(), "-".into(), "s3://b/{name}".into()])
+            Destination::Command(vec![
+                "aws".into(),
+                "s3".into(),
+                "cp".into(),
+                "-".into(),
+                "s3://b/{name}".into()
+            ])
         );
         assert_eq!(backup.retention.keep_last, Some(7));
         assert_eq!(
@@ -237,7 +246,10 @@ mod tests {
         assert!(text.contains("recipients[0]"), "{text}");
         assert!(text.contains("inside the data directory"), "{text}");
         assert!(text.contains("destinations[1] is empty"), "{text}");
-        assert!(text.contains("destinations[2].command: the command is empty"), "{text}");
+        assert!(
+            text.contains("destinations[2].command: the command is empty"),
+            "{text}"
+        );
         assert!(text.contains("keep_last is 0"), "{text}");
         assert!(error.0.iter().all(|d| d.line == 4), "{text}");
     }
