@@ -313,9 +313,17 @@ fn verify_command(paths: &AuditPaths, args: &VerifyArgs) -> anyhow::Result<ExitC
                 output::json(&doc)?;
             } else {
                 sh_println!(
-                    "ok: {} entries ({} pruned) under {} signed checkpoints; head at entry {}{}",
+                    "ok: {} entries ({} pruned){} under {} signed checkpoints; head at entry {}{}",
                     report.entries,
                     report.pruned,
+                    if report.segments > 0 {
+                        format!(
+                            " in {} sealed segments and the active file",
+                            report.segments
+                        )
+                    } else {
+                        String::new()
+                    },
                     report.checkpoints,
                     report
                         .head_last_seq
