@@ -162,12 +162,13 @@ fn create(global: &GlobalArgs, args: &CreateArgs) -> anyhow::Result<ExitCode> {
     let key_given = trail::master_key_given(args.key.master_key_file.as_deref());
     let encryption = if backup.recipients.is_empty() {
         let passphrase = match &backup.passphrase {
-            Some(PassphraseSource::Env(name)) => trail::read_secret(
-                None,
-                name,
-                "the backup passphrase",
-                "a passphrase in the environment",
-            )?,
+            Some(PassphraseSource::Env(name)) => match std::env::var(name) {
+                Ok(value) if !value.is_empty() => Zeroizing::new(value),
+                _ => bail!(
+                    "backup.passphrase names the environment variable {name}, which is not set \
+                     (or empty, or not UTF-8); set it in the environment that runs argus"
+                ),
+            },
             Some(PassphraseSource::Vault(name)) => {
                 // Opened and closed again: the snapshot takes the vault's lock.
                 let vault =
