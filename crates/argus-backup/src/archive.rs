@@ -363,3 +363,133 @@ fn member_target(name: &str) -> Option<PathBuf> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// An age file (to a fresh identity) around a hand-made tar.
+    fn sealed(members: &[(&str, &[u8])]) -> (tempfile::TempDir, PathBuf, Unlock) {
+        let identity = age::x25519::Identity::generate();
+        let recipient = identity.to_public();
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, bytes) in members {
+            let mut header = header(bytes.len() as u64, 0);
+            // `append_data` refuses `..`; write the name as an attacker would.
+            let raw = header.as_old_mut();
+            raw.name = [0; 100];
+            raw.name[..name.len()].copy_from_slice(name.as_bytes());
+            header.set_cksum();
+            tar.append(&header, *bytes).unwrap();
+        }
+        let plain = tar.into_inner().unwrap();
+        let encryptor =
+            age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+                .unwrap();
+        let mut out = Vec::new();
+        let mut writer = encryptor.wrap_output(&mut out).unwrap();
+        writer.write_all(&plain).unwrap();
+        writer.finish().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("backup.tar.age");
+        fs::write(&path, out).unwrap();
+        let unlock = Unlock::Identity(Zeroizing::new(
+            age::secrecy::ExposeSecret::expose_secret(&identity.to_string()).to_owned(),
+        ));
+        (dir, path, unlock)
+    }
+
+    fn manifest(files: &[(&str, &[u8])]) -> Vec<u8> {
+        serde_json::to_vec(&Manifest {
+            format: FORMAT.into(),
+            version: VERSION,
+            created: "2026-12-01T00:00:00Z".into(),
+            host: "h".into(),
+            argus_version: "0".into(),
+            schema_version: 1,
+            audit: None,
+            files: files
+                .iter()
+                .map(|(path, bytes)| ManifestFile {
+                    path: (*path).into(),
+                    source: None,
+                    size: bytes.len() as u64,
+                    sha256: hex::encode(Sha256::digest(bytes)),
+                })
+                .collect(),
+        })
+        .unwrap()
+    }
+
+    fn refused(members: &[(&str, &[u8])], why: &str) {
+        let (dir, path, unlock) = sealed(members);
+        let into = dir.path().join("into");
+        fs::create_dir(&into).unwrap();
+        let err = open_backup(&path, &unlock, Some(&into)).unwrap_err();
+        assert!(matches!(err, BackupError::Damaged { .. }), "{err}");
+        assert!(err.to_string().contains(why), "{err}");
+        assert!(!dir.path().join("evil").exists(), "nothing written outside");
+    }
+
+    #[test]
+    fn hostile_archives_are_refused_and_write_nothing_outside() {
+        let m = manifest(&[("data/argus.db", b"db")]);
+        // A member outside the manifest, one climbing out, one twice, one
+        // missing, one altered, no manifest first.
+        refused(
+            &[
+                (MANIFEST_NAME, &m),
+                ("data/argus.db", b"db"),
+                ("data/x", b"x"),
+            ],
+            "not in the manifest",
+        );
+        refused(
+            &[
+                (MANIFEST_NAME, &manifest(&[("data/../../evil", b"x")])),
+                ("data/../../evil", b"x"),
+            ],
+            "outside data/ and config/",
+        );
+        refused(
+            &[
+                (MANIFEST_NAME, &m),
+                ("data/argus.db", b"db"),
+                ("data/argus.db", b"db"),
+            ],
+            "appears twice",
+        );
+        refused(
+            &[(MANIFEST_NAME, &m)],
+            "in the manifest but not in the archive",
+        );
+        refused(
+            &[(MANIFEST_NAME, &m), ("data/argus.db", b"DB")],
+            "does not match the manifest",
+        );
+        refused(
+            &[("data/argus.db", b"db")],
+            "first member is not manifest.json",
+        );
+        refused(&[(MANIFEST_NAME, b"{not json")], "does not parse");
+    }
+
+    #[test]
+    fn a_well_formed_archive_opens() {
+        let m = manifest(&[("data/argus.db", b"db"), ("config/0-argus.yaml", b"c")]);
+        let (dir, path, unlock) = sealed(&[
+            (MANIFEST_NAME, &m),
+            ("data/argus.db", b"db"),
+            ("config/0-argus.yaml", b"c"),
+        ]);
+        let into = dir.path().join("into");
+        let (_, bytes) = open_backup(&path, &unlock, Some(&into)).unwrap();
+        assert_eq!(bytes, 3);
+        assert_eq!(fs::read(into.join("argus.db")).unwrap(), b"db");
+        assert_eq!(
+            fs::read(into.join("restored-config/0-argus.yaml")).unwrap(),
+            b"c"
+        );
+    }
+}
