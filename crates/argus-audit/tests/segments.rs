@@ -209,3 +209,35 @@ fn the_active_segment_seals_when_its_first_entry_is_older_than_max_age() {
     let verifier = CheckpointVerifier::load(&log.paths().public_key).unwrap();
     assert_eq!(verify(log.paths(), &verifier).unwrap().entries, 3);
 }
+
+#[test]
+fn a_torn_commit_after_a_carry_is_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (paths, verifier) = rotated_log(dir.path());
+    let before = fs::read(&paths.log).unwrap();
+    // The same commit made on a copy: its bytes are what a crash cuts short.
+    let copy = tempfile::tempdir().unwrap();
+    let copy_audit = copy.path().join("audit");
+    fs::create_dir_all(copy_audit.join("segments")).unwrap();
+    for file in log_files(&paths).unwrap() {
+        let relative = file.path.strip_prefix(&paths.dir).unwrap();
+        fs::copy(&file.path, copy_audit.join(relative)).unwrap();
+    }
+    for name in ["head", "checkpoint.key", "checkpoint.pub"] {
+        fs::copy(paths.dir.join(name), copy_audit.join(name)).unwrap();
+    }
+    let mut log = AuditLog::open(copy.path(), Clock::manual_ms(START_MS + 50 * 3_600_000)).unwrap();
+    log.append(&entry(40)).unwrap();
+    drop(log);
+    let after = fs::read(copy_audit.join("audit.log")).unwrap();
+    assert!(
+        after.starts_with(&before),
+        "the copy appended to the same active file"
+    );
+    fs::write(&paths.log, &after[..after.len() - 10]).unwrap();
+    assert!(verify(&paths, &verifier).is_err());
+    let report = argus_audit::recover(&paths, &verifier).unwrap();
+    assert_eq!(report.cut_entries, 1);
+    assert_eq!(report.next_seq, 40);
+    assert_eq!(verify(&paths, &verifier).unwrap().entries, 40);
+}
