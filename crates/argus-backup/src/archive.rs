@@ -26,6 +26,16 @@ pub enum Unlock {
     Passphrase(Zeroizing<String>),
 }
 
+impl Unlock {
+    /// The identity file at `path`, which must be a regular file of mode
+    /// 0600 (as `age-keygen -o` writes it).
+    pub fn identity_file(path: &Path) -> Result<Self, BackupError> {
+        argus_vault::read_private_file(path)
+            .map(Self::Identity)
+            .map_err(BackupError::from)
+    }
+}
+
 impl std::fmt::Debug for Unlock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

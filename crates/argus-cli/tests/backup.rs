@@ -105,6 +105,22 @@ fn create_list_verify_restore_and_the_restored_node_reads_as_before() {
             .arg(&identity),
     );
     assert!(verified.starts_with("ok:"), "{verified}");
+    // The config's identity (for the daily check) serves without --identity.
+    let with_identity = dir.path().join("argus-with-identity.yaml");
+    fs::write(
+        &with_identity,
+        format!(
+            "{}  identity: identity.txt\n",
+            fs::read_to_string(&config).unwrap()
+        ),
+    )
+    .unwrap();
+    let verified = stdout(
+        argus(&data)
+            .args(["backup", "verify", "-c"])
+            .arg(&with_identity),
+    );
+    assert!(verified.starts_with("ok:"), "{verified}");
 
     // The wrong identity: exit 1, a clear reason, no secret printed.
     let out = argus(&data)

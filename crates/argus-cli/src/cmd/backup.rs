@@ -308,10 +308,17 @@ fn integrity_failure(error: &BackupError) -> bool {
 }
 
 fn verify(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let file = match (&args.file, &args.config) {
+    let configured = match &args.config {
+        Some(config) => Some(backup_config(config, global)?.0),
+        None => None,
+    };
+    let file = match (&args.file, &configured) {
         (Some(file), _) => file.clone(),
-        (None, Some(config)) => {
-            let dir = first_dir(config, global)?;
+        (None, Some(backup)) => {
+            let dir = backup
+                .first_dir()
+                .map(Path::to_path_buf)
+                .context("backup.destinations has no folder (`dir:`)")?;
             argus_backup::list(&dir)?
                 .pop()
                 .map(|b| b.path)
@@ -319,7 +326,17 @@ fn verify(global: &GlobalArgs, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         (None, None) => bail!("give a backup FILE or --config"),
     };
-    let unlock = unlock(&args.unlock)?;
+    let identity = configured.as_ref().and_then(|b| b.identity.as_deref());
+    let unlock = match (identity, &args.unlock) {
+        (
+            Some(identity),
+            UnlockArgs {
+                identity: None,
+                passphrase_file: None,
+            },
+        ) => Unlock::identity_file(identity)?,
+        _ => unlock(&args.unlock)?,
+    };
     match argus_backup::verify(&file, &unlock) {
         Ok(report) => {
             if args.json {

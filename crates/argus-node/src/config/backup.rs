@@ -11,6 +11,7 @@
 //!     - command: "aws s3 cp - s3://acme-argus-backups/{name}"   # fed the file on stdin
 //!   retention: { keep_last: 14, max_age: 90d }   # in folder destinations
 //!   schedule: "0 3 * * *"                  # for the scheduled checks
+//!   identity: /etc/argus/backup-identity.txt   # 0600; what the daily restore check decrypts with
 //! ```
 //!
 //! A command is split on whitespace, with `{name}` replaced by the backup's
@@ -41,6 +42,10 @@ pub struct BackupConfig {
     pub retention: Retention,
     /// A cron expression for the scheduled checks (not checked here).
     pub schedule: Option<String>,
+    /// An age identity file (0600) that opens the backups, for the daily
+    /// restore check and `argus backup verify -c` (resolved against the
+    /// config's folder; best off the data disk).
+    pub identity: Option<std::path::PathBuf>,
 }
 
 impl BackupConfig {
@@ -75,6 +80,8 @@ struct BackupSection {
     retention: Option<RetentionSection>,
     #[serde(default)]
     schedule: Option<String>,
+    #[serde(default)]
+    identity: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,12 +180,20 @@ pub(super) fn backup_config(
         }
     });
     let schedule = section.schedule.filter(|s| !s.trim().is_empty());
+    let identity = section
+        .identity
+        .as_deref()
+        .map(|file| doc.resolve(file.trim()));
+    if let Some(file) = identity.as_ref().filter(|f| !f.is_file()) {
+        out.at(raw, format!("backup.identity: {} is not a file; give the age identity file (`age-keygen -o FILE`, mode 0600) that opens the backups", file.display()));
+    }
     (out.diagnostics.len() == before).then_some(BackupConfig {
         recipients: section.recipients,
         passphrase,
         destinations,
         retention,
         schedule,
+        identity,
     })
 }
 
