@@ -68,6 +68,7 @@ mod read;
 mod recover;
 mod retention;
 mod rfc3339;
+pub mod segment;
 mod verify;
 mod witness;
 mod writer;
@@ -85,6 +86,7 @@ pub use read::{AuditRecord, ParsedLog, Query, parse_log, read_log};
 pub use recover::{RecoverReport, plan_recovery, recover};
 pub use retention::{PruneReport, Retention, RetentionPolicy, prune};
 pub use rfc3339::{TimeParseError, format_time, parse_time};
+pub use segment::{SegmentFile, SegmentPolicy, log_files, read_log_bytes, snapshot};
 pub use verify::{VerifyReport, verify, verify_bytes};
 pub use witness::{
     Extension, MAX_WITNESS_BYTES, WitnessError, WitnessedHead, append_witness, check_extends,

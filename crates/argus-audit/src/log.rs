@@ -9,9 +9,11 @@ use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use crate::format::{
-    Form, Hash, checkpoint_hash, checkpoint_signed_body, entry_hash, format_time, header,
-    payload_hash, put_checkpoint, put_entry,
+    Form, HEADER_LEN, Hash, checkpoint_hash, checkpoint_signed_body, entry_hash, format_time,
+    header, payload_hash, put_checkpoint, put_entry,
 };
+use crate::format::{RawRecord, parse_records, parse_time};
+use crate::segment::{self, SegmentPolicy};
 use crate::{AuditError, CheckpointKey, Clock, NewEntry, merkle_root, verify_bytes};
 
 /// Entries under one checkpoint at most; a commit of more is split.
@@ -89,6 +91,16 @@ pub struct AuditLog {
     buf: Vec<u8>,
     payload: Vec<u8>,
     leaves: Vec<Hash>,
+    /// When the active file is sealed into a segment.
+    segments: SegmentPolicy,
+    /// The active file's first entry (or the next one, when it has none).
+    segment_first_seq: u64,
+    /// The time of the active file's first entry.
+    segment_started: Option<jiff::Timestamp>,
+    /// The active file's length.
+    segment_len: u64,
+    /// The last checkpoint record, carried into the next segment.
+    last_record: Vec<u8>,
 }
 
 impl AuditLog {
@@ -110,6 +122,7 @@ impl AuditLog {
     ) -> Result<Self, AuditError> {
         create_dir(&paths.dir)?;
         let lock = paths.lock_exclusive()?;
+        segment::finish_rotation(&paths)?;
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -132,6 +145,9 @@ impl AuditLog {
                 ),
             });
         }
+        let mut last_record = Vec::new();
+        let mut segment_started = None;
+        let mut segment_first_seq = 0;
         let (next_seq, chain_head, last_checkpoint) = if len == 0 {
             file.write_all(&header())
                 .and_then(|()| file.sync_all())
@@ -148,6 +164,23 @@ impl AuditLog {
                 Err(e) => return Err(AuditError::io("read", &paths.head)(e)),
             };
             let report = verify_bytes(&bytes, head.as_deref(), &key.verifier())?;
+            segment_first_seq = report.next_seq;
+            for record in parse_records(&bytes)? {
+                match record {
+                    RawRecord::Checkpoint(c) => {
+                        last_record.clear();
+                        last_record.extend_from_slice(c.record);
+                    }
+                    RawRecord::Entry(e) if segment_started.is_none() => {
+                        segment_first_seq = e.seq;
+                        segment_started = std::str::from_utf8(e.time)
+                            .ok()
+                            .and_then(|t| parse_time(t).ok())
+                            .map(|t| t.timestamp());
+                    }
+                    RawRecord::Entry(_) => {}
+                }
+            }
             (report.next_seq, report.chain_head, report.last_checkpoint)
         };
         Ok(Self {
@@ -164,7 +197,47 @@ impl AuditLog {
             buf: Vec::new(),
             payload: Vec::new(),
             leaves: Vec::new(),
+            segments: SegmentPolicy::default(),
+            segment_first_seq,
+            segment_started,
+            segment_len: len.max(HEADER_LEN as u64),
+            last_record,
         })
+    }
+
+    /// When to seal the active file into a segment (default: 64 MiB or 30
+    /// days).
+    pub fn with_segments(mut self, policy: SegmentPolicy) -> Self {
+        self.segments = SegmentPolicy {
+            max_bytes: policy.max_bytes.max(1024),
+            ..policy
+        };
+        self
+    }
+
+    /// Seals the active file when it is full or old enough and holds at
+    /// least one entry; the next commit goes into a new one.
+    fn rotate_if_due(&mut self, now: jiff::Timestamp) -> Result<(), AuditError> {
+        if self.next_seq == self.segment_first_seq || self.last_record.is_empty() {
+            return Ok(());
+        }
+        let full = self.segment_len >= self.segments.max_bytes;
+        let old = match (self.segments.max_age, self.segment_started) {
+            (Some(max), Some(started)) => now.duration_since(started) >= max,
+            _ => false,
+        };
+        if !full && !old {
+            return Ok(());
+        }
+        segment::rotate(&self.paths, self.segment_first_seq, &self.last_record)?;
+        self.file = OpenOptions::new()
+            .append(true)
+            .open(&self.paths.log)
+            .map_err(AuditError::io("open", &self.paths.log))?;
+        self.segment_first_seq = self.next_seq;
+        self.segment_started = None;
+        self.segment_len = (HEADER_LEN + self.last_record.len()) as u64;
+        Ok(())
     }
 
     /// Entries per checkpoint at most (at least 1).
@@ -211,7 +284,9 @@ impl AuditLog {
         if entries.is_empty() {
             return Ok(start..start);
         }
-        let time = format_time(&self.clock.now());
+        let now = self.clock.now();
+        self.rotate_if_due(now.timestamp())?;
+        let time = format_time(&now);
         let time = time.as_bytes();
         self.buf.clear();
         self.leaves.clear();
@@ -267,7 +342,12 @@ impl AuditLog {
         self.next_seq = seq;
         self.chain_head = head;
         self.last_checkpoint = last_checkpoint;
+        self.segment_len += self.buf.len() as u64;
+        if self.segment_started.is_none() {
+            self.segment_started = Some(now.timestamp());
+        }
         write_head(&self.paths, &last_record)?;
+        self.last_record = last_record;
         Ok(start..seq)
     }
 }

@@ -1,8 +1,6 @@
 //! Reading the log back for export, tail and queries. Reading checks the
 //! framing and decodes payloads; it does not verify (see [`crate::verify`]).
 
-use std::fs;
-
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -79,9 +77,9 @@ pub fn parse_log(bytes: &[u8]) -> Result<ParsedLog, AuditError> {
     Ok(ParsedLog { records })
 }
 
-/// Reads and decodes the log at `paths`.
+/// Reads and decodes the log at `paths`, across its segments.
 pub fn read_log(paths: &AuditPaths) -> Result<ParsedLog, AuditError> {
-    let bytes = fs::read(&paths.log).map_err(AuditError::io("read", &paths.log))?;
+    let bytes = crate::read_log_bytes(paths)?;
     parse_log(&bytes)
 }
 

@@ -154,9 +154,10 @@ pub struct PruneReport {
     pub kept: u64,
 }
 
-/// Removes the payloads that expired at `now`, keeping their hashes. The log
-/// is verified first and never pruned if it does not verify. Holds the
-/// writer's lock while it works.
+/// Removes the payloads that expired at `now`, keeping their hashes, in
+/// every sealed segment and the active file. The log is verified first and
+/// never pruned if it does not verify; each rewritten file is verified
+/// before it replaces the old one. Holds the writer's lock while it works.
 pub fn prune(
     paths: &AuditPaths,
     verifier: &CheckpointVerifier,
@@ -164,13 +165,38 @@ pub fn prune(
     now: Timestamp,
 ) -> Result<PruneReport, AuditError> {
     let _lock = paths.lock_exclusive()?;
-    let bytes = fs::read(&paths.log).map_err(AuditError::io("read", &paths.log))?;
+    crate::verify(paths, verifier)?;
     let head = fs::read(&paths.head).ok();
-    verify_bytes(&bytes, head.as_deref(), verifier)?;
     let mut report = PruneReport::default();
+    for file in crate::log_files(paths)? {
+        let bytes = fs::read(&file.path).map_err(AuditError::io("read", &file.path))?;
+        let before = report.pruned;
+        let out = prune_bytes(&bytes, policy, now, &mut report)?;
+        if report.pruned == before {
+            continue;
+        }
+        // Check the result before it replaces the file.
+        let tmp = file.path.with_extension("log.prune");
+        if file.first_seq.is_some() {
+            crate::verify::verify_sealed(&out, verifier)?;
+        } else {
+            verify_bytes(&out, head.as_deref(), verifier)?;
+        }
+        crate::log::replace_file(&tmp, &file.path, &out)?;
+    }
+    Ok(report)
+}
+
+/// One file with its expired payloads replaced by their hashes.
+fn prune_bytes(
+    bytes: &[u8],
+    policy: &RetentionPolicy,
+    now: Timestamp,
+    report: &mut PruneReport,
+) -> Result<Vec<u8>, AuditError> {
     let mut out = Vec::with_capacity(bytes.len());
     out.extend_from_slice(&header());
-    for record in parse_records(&bytes)? {
+    for record in parse_records(bytes)? {
         match record {
             RawRecord::Checkpoint(c) => out.extend_from_slice(c.record),
             RawRecord::Entry(e) => {
@@ -204,11 +230,5 @@ pub fn prune(
             }
         }
     }
-    if report.pruned == 0 {
-        return Ok(report);
-    }
-    // Check the result before it replaces the log.
-    verify_bytes(&out, head.as_deref(), verifier)?;
-    crate::log::replace_file(&paths.dir.join("audit.log.prune"), &paths.log, &out)?;
-    Ok(report)
+    Ok(out)
 }

@@ -77,6 +77,9 @@ enum Command {
     /// query.
     #[command(subcommand)]
     Audit(cmd::audit::AuditCommand),
+    /// Encrypted backups (age format): create, list, verify, restore.
+    #[command(subcommand)]
+    Backup(cmd::backup::BackupCommand),
     /// Check this deployment's hardening, with the command that fixes each
     /// problem.
     Doctor(cmd::doctor::DoctorArgs),
@@ -145,6 +148,7 @@ fn main() -> ExitCode {
         Command::Bench(command) => cmd::bench::run(&cli.global, command),
         Command::Keys(command) => cmd::keys::run(&cli.global, command),
         Command::Audit(command) => cmd::audit::run(&cli.global, command),
+        Command::Backup(command) => cmd::backup::run(&cli.global, command),
         Command::Doctor(args) => cmd::doctor::run(&cli.global, args),
         Command::Run(args) => cmd::run::run(&cli.global, args),
         Command::Replay(args) => cmd::replay::run(&cli.global, args),

@@ -131,7 +131,20 @@ fn verify_catches_every_one_byte_change_in_every_file() {
 #[test]
 fn deleting_swapping_and_truncating_are_caught() {
     let data = tempfile::tempdir().unwrap();
-    small_log(data.path());
+    // Four entries within an hour: one file (`small_log` spans two years,
+    // so its active file has been sealed into a segment by then).
+    for (i, action) in ["key.sign", "config.change", "tx.submit", "system.start"]
+        .iter()
+        .enumerate()
+    {
+        record(
+            data.path(),
+            &format!("2024-01-01T09:0{i}:00+01:00"),
+            "alice",
+            action,
+            "audit",
+        );
+    }
     let log = data.path().join("audit/audit.log");
     let original = fs::read(&log).unwrap();
     // Records after the 10-byte header: tag, u32 length, body.

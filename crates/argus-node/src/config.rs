@@ -29,10 +29,12 @@ use argus_chain::ChainSetup;
 use argus_sources::SignalsConfig;
 
 mod audit;
+mod backup;
 mod enrol;
 mod server;
 
 pub use audit::{AuditConfig, Witness};
+pub use backup::{BackupConfig, PassphraseSource};
 pub use enrol::{EnrolConfig, EnrolPolicy, Trigger};
 
 pub use server::{
@@ -90,6 +92,7 @@ struct RawConfig {
     checks: Option<Spanned<serde_json::Value>>,
     #[serde(default)]
     preflight: Option<Spanned<serde_json::Value>>,
+    backup: Option<Spanned<serde_json::Value>>,
 }
 
 /// Collects diagnostics for one file.
@@ -169,6 +172,7 @@ pub struct ConfigDocument {
     pub upgrades: Option<Spanned<serde_json::Value>>,
     pub checks: Option<Spanned<serde_json::Value>>,
     pub preflight: Option<Spanned<serde_json::Value>>,
+    pub backup: Option<Spanned<serde_json::Value>>,
 }
 
 impl ConfigDocument {
@@ -228,6 +232,7 @@ impl ConfigDocument {
             server: raw.server,
             checks: raw.checks,
             preflight: raw.preflight,
+            backup: raw.backup,
         })
     }
 
@@ -268,6 +273,8 @@ pub struct Loaded {
     pub checks: Option<argus_checks::ChecksConfig>,
     /// What `argus preflight` runs (`preflight:`).
     pub preflight: argus_checks::PreflightConfig,
+    /// Encrypted backups (none without a `backup:` section).
+    pub backup: Option<BackupConfig>,
 }
 
 /// The `registry:` section.
@@ -562,6 +569,11 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
         .as_ref()
         .and_then(|raw| server::server_config(&mut out, raw, &followed, |p| doc.resolve(p)));
 
+    let backup = doc
+        .backup
+        .as_ref()
+        .and_then(|raw| backup::backup_config(&mut out, &doc, raw, data_dir.as_deref()));
+
     match (
         out.diagnostics.is_empty(),
         rules,
@@ -585,6 +597,7 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
             upgrades,
             checks,
             preflight,
+            backup,
         }),
         _ => {
             let mut diagnostics = out.diagnostics;

@@ -43,6 +43,22 @@ impl Connection {
         Ok(Transaction { conn, sqlite })
     }
 
+    /// Writes one consistent copy of the database to `target` (a new file)
+    /// with `VACUUM INTO`: it reads inside one read transaction, so a daemon
+    /// writing meanwhile neither blocks it nor tears it, and the copy is a
+    /// plain database (no WAL beside it).
+    pub fn snapshot_into(&self, target: &std::path::Path) -> Result<(), StoreError> {
+        let target = target.to_str().ok_or_else(|| StoreError::DataDir {
+            path: target.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the snapshot path is not UTF-8",
+            ),
+        })?;
+        self.sqlite.execute("VACUUM INTO ?1", [target])?;
+        Ok(())
+    }
+
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<u32, StoreError> {
         Ok(crate::user_version(&self.sqlite)?)

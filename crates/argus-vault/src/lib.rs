@@ -41,7 +41,7 @@ pub use policy::{
 };
 pub use sealed::{seal, unseal};
 pub use signer::VaultSigner;
-pub use vault::{KeyEntry, Vault};
+pub use vault::{KeyEntry, Vault, snapshot};
 
 /// Re-exported so callers name the signer type without another dependency.
 pub use alloy_signer_local::PrivateKeySigner;

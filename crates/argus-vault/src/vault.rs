@@ -788,6 +788,46 @@ impl Vault {
     }
 }
 
+/// One consistent copy of a vault's files, for a backup: `CURRENT` and the
+/// generation it names, read under the vault's lock (so no rotation or key
+/// change runs half way through the copy). The paths are relative to the
+/// keystore directory. The key files are encrypted under the master key and
+/// `vault.json` holds no secret, so the copy holds nothing readable without
+/// the master key; it is held in zeroizing buffers all the same.
+pub fn snapshot(dir: &Path) -> Result<Vec<(PathBuf, Zeroizing<Vec<u8>>)>> {
+    let _lock = lock(dir)?;
+    let current_path = dir.join(CURRENT);
+    let current = fs::read(&current_path).map_err(VaultError::io("cannot read", &current_path))?;
+    let name = std::str::from_utf8(&current)
+        .ok()
+        .map(str::trim)
+        .filter(|n| parse_gen_name(n).is_some())
+        .ok_or_else(|| VaultError::Corrupted {
+            dir: dir.to_path_buf(),
+            reason: "CURRENT does not name a generation".into(),
+        })?
+        .to_owned();
+    let mut files = vec![(PathBuf::from(CURRENT), Zeroizing::new(current))];
+    let generation = dir.join(&name);
+    let mut entries: Vec<_> = fs::read_dir(&generation)
+        .map_err(VaultError::io("cannot read", &generation))?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(VaultError::io("cannot read", &generation))?;
+    entries.sort_by_key(fs::DirEntry::file_name);
+    for entry in entries {
+        let path = entry.path();
+        if !path.is_file() {
+            continue;
+        }
+        let bytes = fs::read(&path).map_err(VaultError::io("cannot read", &path))?;
+        files.push((
+            Path::new(&name).join(entry.file_name()),
+            Zeroizing::new(bytes),
+        ));
+    }
+    Ok(files)
+}
+
 fn lock(dir: &Path) -> Result<fs::File> {
     let path = dir.join("LOCK");
     let file = fs::OpenOptions::new()

@@ -279,8 +279,7 @@ fn verify_command(paths: &AuditPaths, args: &VerifyArgs) -> anyhow::Result<ExitC
             let extension = match &witnessed {
                 None => None,
                 Some(head) => {
-                    let log = fs::read(&paths.log)
-                        .with_context(|| format!("cannot read {}", paths.log.display()))?;
+                    let log = argus_audit::read_log_bytes(paths)?;
                     match check_extends(&log, head, &verifier) {
                         Ok(extension) => Some(extension),
                         Err(
@@ -314,9 +313,17 @@ fn verify_command(paths: &AuditPaths, args: &VerifyArgs) -> anyhow::Result<ExitC
                 output::json(&doc)?;
             } else {
                 sh_println!(
-                    "ok: {} entries ({} pruned) under {} signed checkpoints; head at entry {}{}",
+                    "ok: {} entries ({} pruned){} under {} signed checkpoints; head at entry {}{}",
                     report.entries,
                     report.pruned,
+                    if report.segments > 0 {
+                        format!(
+                            " in {} sealed segments and the active file",
+                            report.segments
+                        )
+                    } else {
+                        String::new()
+                    },
                     report.checkpoints,
                     report
                         .head_last_seq
@@ -493,8 +500,7 @@ fn prune_command(paths: &AuditPaths, args: &PruneArgs) -> anyhow::Result<ExitCod
 
 fn export(paths: &AuditPaths, args: &ExportArgs) -> anyhow::Result<ExitCode> {
     require_log(paths)?;
-    let bytes =
-        fs::read(&paths.log).with_context(|| format!("cannot read {}", paths.log.display()))?;
+    let bytes = argus_audit::read_log_bytes(paths)?;
     let log = parse_log(&bytes)?;
     let mut out = String::new();
     for record in &log.records {

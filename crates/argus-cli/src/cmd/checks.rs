@@ -150,13 +150,174 @@ pub(crate) fn api_tokens(store: &Store) -> Option<Vec<TokenUse>> {
 /// The checks other parts of Argus supply, built from the config. Backups
 /// (`argus backup`: the newest backup exists, decrypts and restores into a
 /// scratch directory) and audit log segments (verify across rotation) plug
-/// in here: set `backup` / `log_rotation` to closures over what they need
-/// from `loaded`, each given the data directory and returning a
-/// `CheckResult` named `backup` / `audit-log-rotation`; until then those
-/// checks report `skipped`.
+/// in here: closures over what they need from `loaded`, each given the data
+/// directory.
 pub(crate) fn plugins(loaded: &config::Loaded) -> Plugins {
-    let _ = loaded;
-    Plugins::default()
+    let backup = loaded.backup.clone();
+    let segments = loaded.audit.segments;
+    Plugins {
+        backup: Some(Box::new(move |data_dir: &Path| {
+            newest_backup(backup.as_ref(), data_dir)
+        })),
+        log_rotation: Some(Box::new(move |data_dir: &Path| {
+            log_rotation(&segments, data_dir)
+        })),
+    }
+}
+
+/// A backup older than this fails the daily check: one missed daily
+/// backup is tolerated, two are not.
+const BACKUP_STALE_AFTER_SECS: i64 = 2 * 24 * 3600;
+
+/// The daily `backup` check: the newest backup in the first folder
+/// destination exists, is at most two days old, decrypts with the
+/// configured identity (or the passphrase from its environment variable),
+/// matches its manifest and restores into a scratch folder whose database
+/// opens and whose audit log verifies.
+fn newest_backup(
+    backup: Option<&argus_node::config::BackupConfig>,
+    data_dir: &Path,
+) -> CheckResult {
+    const NAME: &str = "backup";
+    let Some(backup) = backup else {
+        return CheckResult::skipped(NAME, "no `backup:` section: nothing is backed up");
+    };
+    let Some(dir) = backup.first_dir() else {
+        return CheckResult::skipped(
+            NAME,
+            "no folder destination (only commands): the newest backup cannot be looked at here",
+        );
+    };
+    let unlock = if let Some(identity) = &backup.identity {
+        match argus_backup::Unlock::identity_file(identity) {
+            Ok(unlock) => unlock,
+            Err(error) => {
+                return CheckResult::fail(
+                    NAME,
+                    argus_core::Severity::High,
+                    format!("the backup identity cannot be read: {error}"),
+                );
+            }
+        }
+    } else if let Some(argus_node::config::PassphraseSource::Env(var)) = &backup.passphrase {
+        match std::env::var(var) {
+            Ok(value) if !value.is_empty() => {
+                argus_backup::Unlock::Passphrase(zeroize::Zeroizing::new(value))
+            }
+            _ => {
+                return CheckResult::skipped(
+                    NAME,
+                    format!("the passphrase variable {var} is not set in this process"),
+                );
+            }
+        }
+    } else {
+        return CheckResult::skipped(
+            NAME,
+            "nothing here opens the backups: set `backup.identity` (an age identity file) \
+             for the daily restore check",
+        );
+    };
+    let now = jiff::Timestamp::now();
+    match argus_backup::verify_newest(dir, &unlock, data_dir, now) {
+        Ok(found) => {
+            let evidence = json!({
+                "backup": found.backup.name,
+                "bytes": found.backup.bytes,
+                "age_secs": found.age_secs,
+                "schema_version": found.restored.schema_version,
+                "audit_entries": found.restored.audit.as_ref().map(|a| a.entries),
+            });
+            let hours = found.age_secs / 3600;
+            if found.age_secs > BACKUP_STALE_AFTER_SECS {
+                CheckResult::fail(
+                    NAME,
+                    argus_core::Severity::High,
+                    format!(
+                        "the newest backup, {}, is {hours} h old (more than 48 h)",
+                        found.backup.name
+                    ),
+                )
+                .with_evidence(evidence)
+            } else {
+                CheckResult::ok(
+                    NAME,
+                    format!(
+                        "{} ({hours} h old) decrypts, matches its manifest and restores; its audit log verifies",
+                        found.backup.name
+                    ),
+                )
+                .with_evidence(evidence)
+            }
+        }
+        Err(argus_backup::BackupError::NoBackup { dir }) => CheckResult::fail(
+            NAME,
+            argus_core::Severity::High,
+            format!("no backup in {}", dir.display()),
+        ),
+        Err(error) => CheckResult::fail(
+            NAME,
+            argus_core::Severity::Critical,
+            format!("the newest backup does not restore: {error}"),
+        ),
+    }
+}
+
+/// The daily `audit-log-rotation` check ("verify log rotation"): the log
+/// verifies across every sealed segment, and the active file is not past
+/// twice its size limit (sealing would have happened).
+fn log_rotation(policy: &argus_audit::SegmentPolicy, data_dir: &Path) -> CheckResult {
+    const NAME: &str = "audit-log-rotation";
+    let paths = argus_audit::AuditPaths::new(data_dir);
+    if !paths.log.exists() {
+        return CheckResult::skipped(NAME, "no audit log in this data directory");
+    }
+    let verifier = match argus_audit::CheckpointVerifier::load(&paths.public_key) {
+        Ok(verifier) => verifier,
+        Err(error) => {
+            return CheckResult::fail(
+                NAME,
+                argus_core::Severity::Critical,
+                format!("the audit log's public key cannot be read: {error}"),
+            );
+        }
+    };
+    let report = match argus_audit::verify(&paths, &verifier) {
+        Ok(report) => report,
+        Err(error) => {
+            return CheckResult::fail(
+                NAME,
+                argus_core::Severity::Critical,
+                format!("the audit log does not verify across its segments: {error}"),
+            );
+        }
+    };
+    let active = std::fs::metadata(&paths.log).map_or(0, |m| m.len());
+    let evidence = json!({
+        "segments": report.segments,
+        "entries": report.entries,
+        "active_bytes": active,
+        "max_bytes": policy.max_bytes,
+    });
+    if active > policy.max_bytes.saturating_mul(2) {
+        return CheckResult::fail(
+            NAME,
+            argus_core::Severity::High,
+            format!(
+                "the active audit log holds {active} bytes, over twice its limit of {}: it is not being sealed",
+                policy.max_bytes
+            ),
+        )
+        .with_evidence(evidence);
+    }
+    CheckResult::ok(
+        NAME,
+        format!(
+            "{} entries verify across {} sealed segment(s) and the active file",
+            report.entries, report.segments
+        ),
+    )
+    .with_evidence(evidence)
 }
 
 /// Runs `selection` once: the vault opened when a master key is at hand,

@@ -514,13 +514,7 @@ fn witness_checks(shown: &str, witnesses: &[Witness], data_dir: &Path) -> Vec<Ch
             CheckpointVerifier::load(&paths.public_key)
                 .map_err(WitnessError::from)
                 .and_then(|verifier| {
-                    let log = fs::read(&paths.log).map_err(|e| {
-                        WitnessError::from(argus_audit::AuditError::Io {
-                            action: "read",
-                            path: paths.log.clone(),
-                            source: e,
-                        })
-                    })?;
+                    let log = argus_audit::read_log_bytes(&paths)?;
                     check_extends(&log, &head, &verifier)
                 })
         } else {

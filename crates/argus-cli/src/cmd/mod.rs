@@ -2,6 +2,7 @@
 
 pub(crate) mod alerts;
 pub(crate) mod audit;
+pub(crate) mod backup;
 pub(crate) mod bench;
 pub(crate) mod checks;
 pub(crate) mod config_approve;

@@ -94,6 +94,7 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
     )?;
     if let Some(audit) = unsealed.audit.as_mut() {
         audit.send_heads_to(store.clone(), loaded.audit.notifiers());
+        audit.seal_segments(loaded.audit.segments);
     }
     // Before anything is recorded: a log rolled back together with its head
     // file is caught only by a head kept elsewhere.

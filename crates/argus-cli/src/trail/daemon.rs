@@ -177,6 +177,7 @@ pub(crate) fn unseal(
             key: key.secret_bytes(),
             witnesses: witnesses.to_vec(),
             notifiers: None,
+            segments: argus_audit::SegmentPolicy::default(),
         }),
     })
 }
@@ -190,6 +191,8 @@ pub(crate) struct DaemonAudit {
     /// The notifiers each new head is sent through (by the alert outbox),
     /// with the store the outbox lives in.
     notifiers: Option<(Store, Vec<String>)>,
+    /// When the active log is sealed into a segment (`audit.segments`).
+    segments: argus_audit::SegmentPolicy,
 }
 
 impl std::fmt::Debug for DaemonAudit {
@@ -240,7 +243,8 @@ impl DaemonAudit {
     /// Appends entries, signing with the key unsealed at start, then
     /// publishes the new head to the witnesses.
     pub(crate) fn append(&self, entries: &[NewEntry]) -> anyhow::Result<()> {
-        let mut log = trail::open_log_signed(&self.data_dir, &self.key, Clock::system())?;
+        let mut log = trail::open_log_signed(&self.data_dir, &self.key, Clock::system())?
+            .with_segments(self.segments);
         log.append_batch(entries)?;
         drop(log);
         self.publish_head()
@@ -255,6 +259,12 @@ impl DaemonAudit {
     /// items `{ notifier: NAME }`), by the alert outbox in `store`.
     pub(crate) fn send_heads_to(&mut self, store: Store, notifiers: Vec<String>) {
         self.notifiers = (!notifiers.is_empty()).then_some((store, notifiers));
+    }
+
+    /// Seals the active log into a segment by these limits (the config's
+    /// `audit.segments`) at the daemon's commits.
+    pub(crate) fn seal_segments(&mut self, policy: argus_audit::SegmentPolicy) {
+        self.segments = policy;
     }
 
     /// Appends the log's current head to every witness file and queues it
@@ -400,7 +410,7 @@ pub(crate) fn check_witness(
         Some(verifier) => verifier,
         None => CheckpointVerifier::load(&paths.public_key).map_err(|e| refuse(e.to_string()))?,
     };
-    let log = std::fs::read(&paths.log)
+    let log = argus_audit::read_log_bytes(&paths)
         .with_context(|| format!("cannot read the audit log {}", paths.log.display()))?;
     check_extends(&log, &head, &verifier).map_err(|e| refuse(e.to_string()))?;
     Ok(())

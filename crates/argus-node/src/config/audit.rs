@@ -24,12 +24,23 @@
 //!
 //! A witness inside the data directory is refused: whoever can roll the log
 //! back can roll such a file back with it.
+//!
+//! ```yaml
+//! audit:
+//!   segments: { max_bytes: 64MiB, max_age: 30d }   # the defaults
+//! ```
+//!
+//! The daemon seals the active log into a segment when it reaches either
+//! limit. Commands that write the log without the config (`keys`, `tokens`,
+//! `audit record`) seal by the defaults.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use argus_alerting::notify::NotifierConfig;
+use argus_audit::SegmentPolicy;
+use argus_audit::jiff::SignedDuration;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
@@ -41,6 +52,8 @@ pub struct AuditConfig {
     /// The witnesses, in the order given; the first file is the one the
     /// daemon checks the log against at start.
     pub witnesses: Vec<Witness>,
+    /// When the daemon seals the active log into a segment.
+    pub segments: SegmentPolicy,
 }
 
 impl AuditConfig {
@@ -99,6 +112,51 @@ impl fmt::Display for Witness {
 struct AuditSection {
     #[serde(default)]
     witnesses: Vec<WitnessSection>,
+    #[serde(default)]
+    segments: Option<SegmentsSection>,
+}
+
+/// `audit.segments` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SegmentsSection {
+    #[serde(default)]
+    max_bytes: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "argus_core::duration::deserialize_option")]
+    max_age: Option<std::time::Duration>,
+}
+
+/// The smallest `audit.segments.max_bytes` taken.
+const MIN_SEGMENT_BYTES: u64 = 64 * 1024;
+
+/// `65536`, `512KiB`, `64MiB`, `1GiB`.
+fn parse_bytes(value: &serde_json::Value) -> Result<u64, String> {
+    let text = match value {
+        serde_json::Value::Number(n) => {
+            return n
+                .as_u64()
+                .ok_or_else(|| format!("{n} is not a whole number of bytes"));
+        }
+        serde_json::Value::String(s) => s.trim(),
+        other => return Err(format!("{other} is not a size; write e.g. 64MiB")),
+    };
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size; write e.g. 64MiB"))?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => return Err(format!("unknown unit `{other}`; use B, KiB, MiB or GiB")),
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 /// One `audit.witnesses` item as written: a file or a notifier.
@@ -150,7 +208,29 @@ pub(super) fn audit_config(
         }
         witnesses.push(item);
     }
-    AuditConfig { witnesses }
+    let mut segments = SegmentPolicy::default();
+    if let Some(section) = &section.segments {
+        if let Some(value) = &section.max_bytes {
+            match parse_bytes(value) {
+                Ok(bytes) if bytes >= MIN_SEGMENT_BYTES => segments.max_bytes = bytes,
+                Ok(bytes) => out.at(raw, format!("audit.segments.max_bytes: {bytes} bytes is too small; give at least 64KiB (default 64MiB)")),
+                Err(why) => out.at(raw, format!("audit.segments.max_bytes: {why}")),
+            }
+        }
+        if let Some(age) = section.max_age {
+            match SignedDuration::try_from(age) {
+                Ok(age) if !age.is_zero() => segments.max_age = Some(age),
+                _ => out.at(
+                    raw,
+                    "audit.segments.max_age must be a positive duration, e.g. 30d",
+                ),
+            }
+        }
+    }
+    AuditConfig {
+        witnesses,
+        segments,
+    }
 }
 
 fn file_witness(
@@ -260,6 +340,38 @@ mod tests {
         );
         let none = write(dir.path(), CHAINS);
         assert!(load(&none).expect("loads").audit.witnesses.is_empty());
+        assert_eq!(
+            load(&none).expect("loads").audit.segments,
+            SegmentPolicy::default()
+        );
+    }
+
+    #[test]
+    fn segment_limits_are_read_and_bad_ones_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            &format!("{CHAINS}audit:\n  segments: {{ max_bytes: 16MiB, max_age: 7d }}\n"),
+        );
+        let segments = load(&path).expect("loads").audit.segments;
+        assert_eq!(segments.max_bytes, 16 << 20);
+        assert_eq!(segments.max_age, Some(SignedDuration::from_hours(7 * 24)));
+        let path = write(
+            dir.path(),
+            &format!("{CHAINS}audit:\n  segments: {{ max_bytes: 12, max_age: 0s }}\n"),
+        );
+        let text = load(&path).expect_err("refused").to_string();
+        assert!(text.contains("12 bytes is too small"), "{text}");
+        assert!(
+            text.contains("max_age must be a positive duration"),
+            "{text}"
+        );
+        let path = write(
+            dir.path(),
+            &format!("{CHAINS}audit:\n  segments: {{ max_bytes: 3TB }}\n"),
+        );
+        let text = load(&path).expect_err("refused").to_string();
+        assert!(text.contains("unknown unit `TB`"), "{text}");
     }
 
     #[test]
