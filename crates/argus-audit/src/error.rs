@@ -90,6 +90,27 @@ pub enum AuditError {
 }
 
 impl AuditError {
+    /// The same error with its reason rewritten by `f`, when it is a
+    /// damage (`Tampered`, `Corrupt`); any other error as it is.
+    pub(crate) fn map_reason(self, f: impl FnOnce(String) -> String) -> Self {
+        match self {
+            Self::Tampered {
+                offset,
+                seq,
+                reason,
+            } => Self::Tampered {
+                offset,
+                seq,
+                reason: f(reason),
+            },
+            Self::Corrupt { offset, reason } => Self::Corrupt {
+                offset,
+                reason: f(reason),
+            },
+            other => other,
+        }
+    }
+
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,

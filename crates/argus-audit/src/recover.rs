@@ -367,22 +367,7 @@ fn agrees(bytes: &[u8], at: usize, known: &[u8]) -> bool {
 /// Says that recovery refused, and left the log alone, because of `error`.
 fn refused(error: AuditError) -> AuditError {
     const NOTE: &str = "(not the torn tail a crash leaves, so recovery cut nothing)";
-    match error {
-        AuditError::Tampered {
-            offset,
-            seq,
-            reason,
-        } => AuditError::Tampered {
-            offset,
-            seq,
-            reason: format!("{reason} {NOTE}"),
-        },
-        AuditError::Corrupt { offset, reason } => AuditError::Corrupt {
-            offset,
-            reason: format!("{reason} {NOTE}"),
-        },
-        other => other,
-    }
+    error.map_reason(|reason| format!("{reason} {NOTE}"))
 }
 
 /// Writes `cut` to a new file beside the log (0600) and syncs it.

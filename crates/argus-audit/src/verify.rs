@@ -453,20 +453,5 @@ fn finish_head(
 /// Names the file an error was found in (a segment, or the active log).
 pub(crate) fn within(error: AuditError, file: &Path) -> AuditError {
     let name = file.display();
-    match error {
-        AuditError::Tampered {
-            offset,
-            seq,
-            reason,
-        } => AuditError::Tampered {
-            offset,
-            seq,
-            reason: format!("in {name}: {reason}"),
-        },
-        AuditError::Corrupt { offset, reason } => AuditError::Corrupt {
-            offset,
-            reason: format!("in {name}: {reason}"),
-        },
-        other => other,
-    }
+    error.map_reason(|reason| format!("in {name}: {reason}"))
 }

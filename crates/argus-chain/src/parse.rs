@@ -489,12 +489,20 @@ pub fn receipts(
     raw: &RawValue,
     block: &BlockRef,
 ) -> Result<Option<Vec<ReceiptWithLogs>>, ParseError> {
+    let Some(list) = receipt_list_json(raw)? else {
+        return Ok(None);
+    };
+    receipt_list(&list, block).map(Some)
+}
+
+/// `eth_getBlockReceipts`' answer as alloy's receipts; `None` for `null`.
+fn receipt_list_json(raw: &RawValue) -> Result<Option<Vec<AnyTransactionReceipt>>, ParseError> {
     if is_null(raw) {
         return Ok(None);
     }
-    let list: Vec<AnyTransactionReceipt> =
-        serde_json::from_str(raw.get()).map_err(|e| malformed("receipt list", e))?;
-    receipt_list(&list, block).map(Some)
+    serde_json::from_str(raw.get())
+        .map(Some)
+        .map_err(|e| malformed("receipt list", e))
 }
 
 /// The answer to `eth_getBlockReceipts` asked by block *number*, checked
@@ -506,11 +514,9 @@ pub fn receipts_of(
     raw: &RawValue,
     block: &BlockRef,
 ) -> Result<Option<Vec<ReceiptWithLogs>>, ParseError> {
-    if is_null(raw) {
+    let Some(list) = receipt_list_json(raw)? else {
         return Ok(None);
-    }
-    let list: Vec<AnyTransactionReceipt> =
-        serde_json::from_str(raw.get()).map_err(|e| malformed("receipt list", e))?;
+    };
     if list
         .iter()
         .any(|r| r.block_number == Some(block.number) && r.block_hash != Some(block.hash))

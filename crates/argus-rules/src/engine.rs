@@ -739,7 +739,9 @@ impl Engine {
     }
 }
 
-fn args_fact(args: &[argus_abi::DecodedArg]) -> Fact {
+/// Decoded arguments (or return values) as a map: by name where they have
+/// one, and by position as `_0`, `_1`…
+pub(crate) fn args_fact(args: &[argus_abi::DecodedArg]) -> Fact {
     let mut entries = Vec::with_capacity(args.len() * 2);
     for (i, arg) in args.iter().enumerate() {
         let value = Fact::from_abi(&arg.value);

@@ -277,17 +277,7 @@ fn decode(how: &ReadDecode, answer: &StateAnswer) -> Result<Fact, String> {
                 argus_abi::decode::decode_returns(function, data).map_err(|e| e.to_string())?;
             Ok(match decoded.as_slice() {
                 [one] => Fact::from_abi(&one.value),
-                many => {
-                    let mut entries = Vec::with_capacity(many.len() * 2);
-                    for (i, arg) in many.iter().enumerate() {
-                        let value = Fact::from_abi(&arg.value);
-                        if !arg.name.is_empty() {
-                            entries.push((arg.name.clone(), value.clone()));
-                        }
-                        entries.push((format!("_{i}"), value));
-                    }
-                    Fact::Map(entries)
-                }
+                many => crate::engine::args_fact(many),
             })
         }
         (ReadDecode::Word, StateAnswer::Returned(_))
