@@ -112,6 +112,7 @@ async function run(confirmations, children) {
   });
 
   const arrivals = new Map(); // tx hash → { at, block }
+  const chat = []; // the Slack-type notifier's messages: { at, text }
   let waiting = null;
   const server = http
     .createServer((req, res) => {
@@ -120,6 +121,11 @@ async function run(confirmations, children) {
       req.on("end", () => {
         const at = performance.now();
         const doc = JSON.parse(Buffer.concat(chunks).toString());
+        if (req.url.startsWith("/slack")) {
+          chat.push({ at, text: String(doc.text || "") });
+          res.writeHead(200).end("ok");
+          return;
+        }
         if (doc.kind === "fire" && !arrivals.has(doc.alert.tx_hash)) {
           arrivals.set(doc.alert.tx_hash, { at, block: Number(doc.alert.block_number) });
         }
@@ -170,13 +176,20 @@ async function run(confirmations, children) {
             secret: { env: "ARGUS_BENCH_SECRET" },
             ...(process.env.BENCH_IN_FLIGHT ? { max_in_flight: Number(process.env.BENCH_IN_FLIGHT) } : {}),
           },
+          // A Slack-type sink with its defaults: grouped by rule (wait 5 s,
+          // interval 1 min) and Slack's rate limit of one message a second.
+          chat: { type: "slack", webhook_url: { env: "ARGUS_BENCH_SLACK" } },
         },
       },
     })
   );
   const daemon = spawn(argus, ["run", "--quiet", "-c", path.join(dir, "argus.yaml")], {
     stdio: ["ignore", "ignore", "inherit"],
-    env: { ...process.env, ARGUS_BENCH_SECRET: "bench-secret-0123456789" },
+    env: {
+      ...process.env,
+      ARGUS_BENCH_SECRET: "bench-secret-0123456789",
+      ARGUS_BENCH_SLACK: `http://127.0.0.1:${hookPort}/slack`,
+    },
   });
   children.push(daemon);
   const waitFor = async (hashes, limitMs) => {
@@ -228,8 +241,17 @@ async function run(confirmations, children) {
       return null; // not Linux: no /proc
     }
   };
+  const threads = () => {
+    try {
+      const status = fs.readFileSync(`/proc/${daemon.pid}/status`, "utf8");
+      return Number((status.match(/Threads:\s+(\d+)/) || [])[1]);
+    } catch (e) {
+      return null;
+    }
+  };
   const peakBefore = memory("VmHWM");
-  const split = () => `anonymous ${f(memory("RssAnon"))} MiB, file-backed ${f(memory("RssFile"))} MiB`;
+  const split = () =>
+    `anonymous ${f(memory("RssAnon"))} MiB, file-backed ${f(memory("RssFile"))} MiB, ${threads()} threads`;
   const splitBefore = split();
   const sentAt = performance.now();
   const hashes = await batch(anvilPort, calls);
@@ -252,6 +274,12 @@ async function run(confirmations, children) {
   const lastAt = Math.max(...burst.map((a) => a.at));
   const peak = memory("VmHWM");
   const splitAfter = split();
+  // The chat sink's digests come a group_wait after the burst's first
+  // alerts: wait until it has been quiet for 8 s (at most 30 s).
+  const quietSince = () => Math.max(lastAt, ...chat.map((m) => m.at));
+  const chatWaitStart = performance.now();
+  while (performance.now() - quietSince() < 8000 && performance.now() - chatWaitStart < 30000) await sleep(250);
+  const chatBurst = chat.filter((m) => m.at >= sentAt);
   sendToHook.sort((a, b) => a - b);
   const singleFinal = finalToHook.map(({ at, block }) => at - finalAt(block)).sort((a, b) => a - b);
   daemon.kill("SIGKILL");
@@ -278,6 +306,13 @@ async function run(confirmations, children) {
       (bigArrivals.length - 1) / (spanMs / 1000)
     )} per second`
   );
+  const gaps = chatBurst.slice(1).map((m, i) => m.at - chatBurst[i].at);
+  console.log(
+    `  the Slack-type notifier over the burst: ${chatBurst.length} message(s) for ${hashes.length} alerts` +
+      (gaps.length ? `, at least ${f(Math.min(...gaps))} ms apart` : "") +
+      (chatBurst.length ? `; the first ${f((chatBurst[0].at - sentAt) / 1000)} s after the batch was sent` : "")
+  );
+  for (const m of chatBurst.slice(0, 4)) console.log(`    "${m.text.split("\n")[0].slice(0, 110)}"`);
   if (peak !== null) {
     console.log(`  daemon peak RSS (VmHWM): ${f(peak)} MiB (${f(peakBefore)} MiB before the burst)`);
     console.log(`  daemon RSS now: before the burst ${splitBefore}; after it ${splitAfter}`);

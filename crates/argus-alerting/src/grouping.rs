@@ -193,25 +193,33 @@ impl GroupPolicy {
         group_key: &str,
         now_ms: i64,
     ) -> Result<i64, AlertError> {
-        let (held, last_digest): (Option<i64>, Option<i64>) = query_row_cached(
+        // Two queries, the cheap one first: in a burst every fire after the
+        // group's first finds a held one and needs no look at the group's
+        // last notifications (a scan of the interval's rows for each fire).
+        let held: Option<i64> = query_row_cached(
             conn,
-            "SELECT
-                 (SELECT min(next_attempt_at_ms) FROM alert_deliveries
-                   WHERE notifier = ?1 AND group_key = ?2 AND group_key IS NOT NULL
-                     AND status = 'pending' AND kind = 'fire' AND attempts = 0),
-                 (SELECT max(CASE kind WHEN 'digest' THEN created_at_ms ELSE delivered_at_ms END)
-                    FROM alert_deliveries
-                   WHERE notifier = ?1 AND group_key = ?2 AND group_key IS NOT NULL
-                     AND created_at_ms > ?3
-                     AND (kind = 'digest' OR delivered_at_ms IS NOT NULL))",
-            // Only a notification within the interval can delay this one.
-            params![notifier, group_key, now_ms.saturating_sub(self.interval_ms)],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            "SELECT min(next_attempt_at_ms) FROM alert_deliveries
+              WHERE notifier = ?1 AND group_key = ?2 AND group_key IS NOT NULL
+                AND status = 'pending' AND kind = 'fire' AND attempts = 0",
+            params![notifier, group_key],
+            |row| row.get(0),
         )
         .map_err(AlertError::db("read a group"))?;
         if let Some(at) = held {
             return Ok(at);
         }
+        let last_digest: Option<i64> = query_row_cached(
+            conn,
+            "SELECT max(CASE kind WHEN 'digest' THEN created_at_ms ELSE delivered_at_ms END)
+               FROM alert_deliveries
+              WHERE notifier = ?1 AND group_key = ?2 AND group_key IS NOT NULL
+                AND created_at_ms > ?3
+                AND (kind = 'digest' OR delivered_at_ms IS NOT NULL)",
+            // Only a notification within the interval can delay this one.
+            params![notifier, group_key, now_ms.saturating_sub(self.interval_ms)],
+            |row| row.get(0),
+        )
+        .map_err(AlertError::db("read a group"))?;
         let first = now_ms.saturating_add(self.wait_ms);
         Ok(match last_digest {
             Some(at) => first.max(at.saturating_add(self.interval_ms)),
