@@ -41,5 +41,5 @@ pub use heads::{Head, HeadSource};
 pub use pool::{BlockId, PoolError, RpcPool};
 pub use range::{BlockRange, RangeProgress, range};
 pub use setup::ChainSetup;
-pub use state::{StateRead, StateValue};
+pub use state::StateValue;
 pub use stats::{EndpointStats, ErrorCounts};

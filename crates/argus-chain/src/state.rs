@@ -8,23 +8,13 @@
 //! node refuses (a revert, an unknown block) is that read's `Err`; only a
 //! failure of the whole exchange (every endpoint down) is the call's.
 
-use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_primitives::{B256, Bytes, U256};
+use argus_core::StateQuery;
 use serde_json::json;
 
 use crate::error::RpcError;
 use crate::parse;
 use crate::pool::{BlockId, RpcPool};
-
-/// One read of state.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum StateRead {
-    /// `eth_call` of `data` on `to`.
-    Call { to: Address, data: Bytes },
-    /// `eth_getBalance`, in wei.
-    Balance { address: Address },
-    /// `eth_getStorageAt` of one slot.
-    Storage { address: Address, slot: U256 },
-}
 
 /// What a read gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +35,7 @@ impl RpcPool {
     /// data in [`RpcError::revert_data`]).
     pub async fn read_state(
         &self,
-        reads: &[StateRead],
+        reads: &[StateQuery],
         at: BlockId,
     ) -> Result<Vec<Result<StateValue, RpcError>>, RpcError> {
         if reads.is_empty() {
@@ -55,23 +45,23 @@ impl RpcPool {
         let requests: Vec<(&'static str, String)> = reads
             .iter()
             .map(|read| match read {
-                StateRead::Call { to, data } => {
+                StateQuery::Call { to, data } => {
                     let call = json!({ "to": format!("{to:#x}"), "data": data.to_string() });
                     ("eth_call", format!("[{call},{tag}]"))
                 }
-                StateRead::Balance { address } => {
+                StateQuery::Balance { address } => {
                     ("eth_getBalance", format!("[\"{address:#x}\",{tag}]"))
                 }
-                StateRead::Storage { address, slot } => (
+                StateQuery::Storage { address, slot } => (
                     "eth_getStorageAt",
                     format!("[\"{address:#x}\",\"{slot:#x}\",{tag}]"),
                 ),
             })
             .collect();
         self.call_mixed_batch(&requests, |at, raw| match reads.get(at) {
-            Some(StateRead::Call { .. }) => parse::bytes(raw).map(StateValue::Returned),
-            Some(StateRead::Balance { .. }) => parse::quantity_u256(raw).map(StateValue::Balance),
-            Some(StateRead::Storage { .. }) | None => parse::hash(raw).map(StateValue::Slot),
+            Some(StateQuery::Call { .. }) => parse::bytes(raw).map(StateValue::Returned),
+            Some(StateQuery::Balance { .. }) => parse::quantity_u256(raw).map(StateValue::Balance),
+            Some(StateQuery::Storage { .. }) | None => parse::hash(raw).map(StateValue::Slot),
         })
         .await
     }

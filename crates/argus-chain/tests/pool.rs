@@ -288,7 +288,8 @@ async fn tcp_relay(upstream: u16) -> Relay {
 #[tokio::test]
 async fn state_reads_are_one_batch_at_a_block_with_per_read_errors() {
     use alloy_primitives::{Address, Bytes, U256};
-    use argus_chain::{StateRead, StateValue};
+    use argus_chain::StateValue;
+    use argus_core::StateQuery;
 
     let node = Anvil::start();
     node.deploy_sample_project();
@@ -301,17 +302,17 @@ async fn state_reads_are_one_batch_at_a_block_with_per_read_errors() {
         argus_testkit::cast::calldata(sig, args).parse().unwrap()
     };
     let reads = vec![
-        StateRead::Call {
+        StateQuery::Call {
             to: token,
             data: calldata("totalSupply()", &[]),
         },
-        StateRead::Balance { address: alice },
+        StateQuery::Balance { address: alice },
         // Slot 2 is `totalSupply` in Token's layout (name, symbol, totalSupply).
-        StateRead::Storage {
+        StateQuery::Storage {
             address: token,
             slot: U256::from(2u64),
         },
-        StateRead::Call {
+        StateQuery::Call {
             to: token,
             data: calldata("burn(uint256)", &["1"]),
         },

@@ -18,6 +18,7 @@ pub mod file;
 mod finding;
 mod severity;
 mod signal;
+mod state;
 #[cfg(feature = "tls")]
 pub mod tls;
 
@@ -30,3 +31,4 @@ pub use duration::{DurationError, HumanDuration, parse_duration, parse_window, p
 pub use finding::{ChainOrigin, Finding, finding_id};
 pub use severity::Severity;
 pub use signal::Signal;
+pub use state::StateQuery;

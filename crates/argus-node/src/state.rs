@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use argus_chain::{BlockId, RpcPool, StateRead, StateValue};
+use argus_chain::{BlockId, RpcPool, StateValue};
 use argus_core::{BlockRef, ChainId};
 use argus_registry::Registry;
 use argus_rules::{Engine, Outcome, StateAnswer, StateAt, StatePlan, StateQuery};
@@ -75,7 +75,7 @@ async fn perform(
             }
             continue;
         };
-        let reads: Vec<StateRead> = queries.iter().map(|(_, q)| to_read(q)).collect();
+        let reads: Vec<StateQuery> = queries.iter().map(|(_, q)| (*q).clone()).collect();
         match pool.read_state(&reads, BlockId::Hash(block.hash)).await {
             Ok(results) => {
                 for ((index, _), result) in queries.iter().zip(results) {
@@ -99,20 +99,6 @@ async fn perform(
         }
     }
     answers
-}
-
-fn to_read(query: &StateQuery) -> StateRead {
-    match query {
-        StateQuery::Call { to, data } => StateRead::Call {
-            to: *to,
-            data: data.clone(),
-        },
-        StateQuery::Balance { address } => StateRead::Balance { address: *address },
-        StateQuery::Storage { address, slot } => StateRead::Storage {
-            address: *address,
-            slot: *slot,
-        },
-    }
 }
 
 /// The node's words for a failed read; a revert with its data.

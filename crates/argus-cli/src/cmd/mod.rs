@@ -21,6 +21,7 @@ pub(crate) mod preflight;
 pub(crate) mod records;
 pub(crate) mod registry;
 pub(crate) mod registry_plan;
+pub(crate) mod registry_show;
 pub(crate) mod replay;
 pub(crate) mod rules;
 pub(crate) mod run;

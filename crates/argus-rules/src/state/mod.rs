@@ -46,7 +46,7 @@ mod load;
 
 use alloy_dyn_abi::DynSolValue;
 use alloy_json_abi::Function;
-use alloy_primitives::{Address, Bytes, U256};
+use alloy_primitives::{Bytes, U256};
 use argus_core::{BlockRef, ChainId};
 
 pub(crate) use bind::{StateBindings, bind_state};
@@ -115,14 +115,8 @@ pub enum StateArg {
     Label(String),
 }
 
-/// One request to a node, as the engine plans it; the node maps it to
-/// `eth_call` / `eth_getBalance` / `eth_getStorageAt` at the block.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum StateQuery {
-    Call { to: Address, data: Bytes },
-    Balance { address: Address },
-    Storage { address: Address, slot: U256 },
-}
+/// One request to a node, as the engine plans it.
+pub use argus_core::StateQuery;
 
 /// What the node answered to one [`StateQuery`].
 #[derive(Debug, Clone, PartialEq, Eq)]

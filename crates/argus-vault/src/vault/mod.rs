@@ -26,7 +26,6 @@
 //! `CURRENT`, complete and readable with exactly one master key.
 
 use std::fs;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use alloy_primitives::{Address, hex};
@@ -37,11 +36,17 @@ use zeroize::Zeroizing;
 
 use crate::durable::{self, crash_point};
 use crate::error::{Result, VaultError};
-use crate::hsm::{self, HsmKey, HsmSigner, HsmToken, KeyProtection, PinSource};
+use crate::hsm::{self, HsmKey, HsmSigner};
 use crate::keystore::{KdfParams, Keystore, random};
 use crate::master::{ArgonCost, MasterKey, RootKey};
 use crate::policy::{AccessPolicy, Action, Permit};
 use crate::signer::VaultSigner;
+
+mod files;
+mod token;
+
+pub use files::snapshot;
+use files::{gen_name, generations, lock, read_current, read_metadata};
 
 const FORMAT: u32 = 1;
 const CURRENT: &str = "CURRENT";
@@ -322,104 +327,6 @@ impl Vault {
         durable::replace(&gen_dir.join(METADATA), &to_json(&meta))?;
         self.meta = meta;
         Ok(&self.meta.keys[self.meta.keys.len() - 1])
-    }
-
-    /// Generates a new key inside the PKCS#11 token `token` (sensitive,
-    /// never extractable) under `label`; the vault records where it is.
-    pub fn create_in_hsm(
-        &mut self,
-        label: &str,
-        policy: AccessPolicy,
-        token: &HsmToken,
-    ) -> Result<&KeyEntry> {
-        self.check_new_label(label, &policy)?;
-        let pin = self.pin(token)?;
-        let (key, address) = hsm::generate(token, &pin, label)?;
-        self.add_hsm(key, address, label, policy)
-    }
-
-    /// Imports a keystore's key into the token `token` (sensitive, not
-    /// extractable); nothing of it is written to the vault's directory.
-    pub fn import_to_hsm(
-        &mut self,
-        keystore: &Keystore,
-        password: &[u8],
-        label: &str,
-        policy: AccessPolicy,
-        token: &HsmToken,
-    ) -> Result<&KeyEntry> {
-        self.check_new_label(label, &policy)?;
-        let signer = keystore.decrypt(password)?;
-        self.check_new_address(signer.address())?;
-        let pin = self.pin(token)?;
-        let (key, address) = hsm::import(token, &pin, label, signer.credential())?;
-        drop(signer);
-        self.add_hsm(key, address, label, policy)
-    }
-
-    fn add_hsm(
-        &mut self,
-        key: HsmKey,
-        address: Address,
-        label: &str,
-        policy: AccessPolicy,
-    ) -> Result<&KeyEntry> {
-        if let Err(error) = self.check_new_address(address) {
-            let _ = self.destroy_in_token(&key, address);
-            return Err(error);
-        }
-        let mut meta = self.meta.clone();
-        meta.keys.push(KeyEntry {
-            label: label.to_string(),
-            address,
-            file: String::new(),
-            created_at: now(),
-            policy,
-            retired_at: None,
-            hsm: Some(key),
-        });
-        durable::replace(&self.gen_dir().join(METADATA), &to_json(&meta))?;
-        self.meta = meta;
-        Ok(&self.meta.keys[self.meta.keys.len() - 1])
-    }
-
-    fn destroy_in_token(&self, key: &HsmKey, address: Address) -> Result<()> {
-        let pin = self.pin(&key.token)?;
-        HsmSigner::open(key, &pin, address)?.destroy()
-    }
-
-    /// The user PIN of `token`, from the environment or a sealed secret.
-    fn pin(&self, token: &HsmToken) -> Result<Zeroizing<String>> {
-        match &token.pin {
-            PinSource::Env(name) => hsm::pin_from_env(token, name),
-            PinSource::Secret(name) => {
-                let mut bytes = self.secret(name)?;
-                let text = String::from_utf8(std::mem::take(&mut *bytes)).map_err(|e| {
-                    let mut raw = e.into_bytes();
-                    zeroize::Zeroize::zeroize(&mut raw);
-                    VaultError::SealedSecret {
-                        name: name.clone(),
-                        reason: "the PIN is not UTF-8 text; seal it again".to_owned(),
-                    }
-                })?;
-                Ok(Zeroizing::new(text))
-            }
-        }
-    }
-
-    /// What the token says about the protection of the HSM key `label`
-    /// (`None` for a key in a file).
-    pub fn hsm_protection(&self, label: &str) -> Result<Option<KeyProtection>> {
-        let entry = self.key(label)?;
-        match &entry.hsm {
-            None => Ok(None),
-            Some(key) => {
-                let pin = self.pin(&key.token)?;
-                Ok(Some(
-                    HsmSigner::open(key, &pin, entry.address)?.protection()?,
-                ))
-            }
-        }
     }
 
     /// Replaces the key labelled `label` with a new random key under the same
@@ -788,64 +695,6 @@ impl Vault {
     }
 }
 
-/// One consistent copy of a vault's files, for a backup: `CURRENT` and the
-/// generation it names, read under the vault's lock (so no rotation or key
-/// change runs half way through the copy). The paths are relative to the
-/// keystore directory. The key files are encrypted under the master key and
-/// `vault.json` holds no secret, so the copy holds nothing readable without
-/// the master key; it is held in zeroizing buffers all the same.
-pub fn snapshot(dir: &Path) -> Result<Vec<(PathBuf, Zeroizing<Vec<u8>>)>> {
-    let _lock = lock(dir)?;
-    let current_path = dir.join(CURRENT);
-    let current = fs::read(&current_path).map_err(VaultError::io("cannot read", &current_path))?;
-    let name = std::str::from_utf8(&current)
-        .ok()
-        .map(str::trim)
-        .filter(|n| parse_gen_name(n).is_some())
-        .ok_or_else(|| VaultError::Corrupted {
-            dir: dir.to_path_buf(),
-            reason: "CURRENT does not name a generation".into(),
-        })?
-        .to_owned();
-    let mut files = vec![(PathBuf::from(CURRENT), Zeroizing::new(current))];
-    let generation = dir.join(&name);
-    let mut entries: Vec<_> = fs::read_dir(&generation)
-        .map_err(VaultError::io("cannot read", &generation))?
-        .collect::<std::result::Result<_, _>>()
-        .map_err(VaultError::io("cannot read", &generation))?;
-    entries.sort_by_key(fs::DirEntry::file_name);
-    for entry in entries {
-        let path = entry.path();
-        if !path.is_file() {
-            continue;
-        }
-        let bytes = fs::read(&path).map_err(VaultError::io("cannot read", &path))?;
-        files.push((
-            Path::new(&name).join(entry.file_name()),
-            Zeroizing::new(bytes),
-        ));
-    }
-    Ok(files)
-}
-
-fn lock(dir: &Path) -> Result<fs::File> {
-    let path = dir.join("LOCK");
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(VaultError::io("cannot open", &path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(VaultError::Busy {
-            dir: dir.to_path_buf(),
-        }),
-        Err(fs::TryLockError::Error(e)) => Err(VaultError::io("cannot lock", &path)(e)),
-    }
-}
-
 fn new_metadata(
     generation: u64,
     master: &MasterKey,
@@ -884,64 +733,6 @@ fn unlock(dir: &Path, meta: &Metadata, master: &MasterKey) -> Result<RootKey> {
         });
     }
     Ok(root)
-}
-
-fn read_current(dir: &Path) -> Result<u64> {
-    let path = dir.join(CURRENT);
-    let text = match fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(VaultError::Corrupted {
-                dir: dir.to_path_buf(),
-                reason: "there is no vault here; `argus keys create` starts one".into(),
-            });
-        }
-        Err(e) => return Err(VaultError::io("cannot read", path)(e)),
-    };
-    parse_gen_name(text.trim()).ok_or_else(|| VaultError::Corrupted {
-        dir: dir.to_path_buf(),
-        reason: "CURRENT does not name a generation".into(),
-    })
-}
-
-fn read_metadata(dir: &Path, gen_dir: &Path, generation: u64) -> Result<Metadata> {
-    let path = gen_dir.join(METADATA);
-    let bytes = fs::read(&path).map_err(VaultError::io("cannot read", &path))?;
-    let meta: Metadata = serde_json::from_slice(&bytes).map_err(|e| VaultError::Corrupted {
-        dir: dir.to_path_buf(),
-        reason: format!("{}: {e}", path.display()),
-    })?;
-    if meta.format != FORMAT || meta.generation != generation {
-        return Err(VaultError::Corrupted {
-            dir: dir.to_path_buf(),
-            reason: format!(
-                "{} is format {} generation {}, expected format {FORMAT} generation {generation}",
-                path.display(),
-                meta.format,
-                meta.generation
-            ),
-        });
-    }
-    Ok(meta)
-}
-
-fn generations(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir(dir).map_err(VaultError::io("cannot read", dir))? {
-        let entry = entry.map_err(VaultError::io("cannot read", dir))?;
-        if let Some(generation) = parse_gen_name(&entry.file_name().to_string_lossy()) {
-            found.push((generation, entry.path()));
-        }
-    }
-    Ok(found)
-}
-
-fn gen_name(generation: u64) -> String {
-    format!("gen-{generation:06}")
-}
-
-fn parse_gen_name(name: &str) -> Option<u64> {
-    name.strip_prefix("gen-")?.parse().ok()
 }
 
 fn check_label(label: &str) -> Result<()> {

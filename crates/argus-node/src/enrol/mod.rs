@@ -35,11 +35,15 @@ use argus_chain::{BlockId, RpcPool};
 use argus_core::{Block, ChainId, ChainOrigin, Finding, Severity, finding_id};
 use argus_registry::onchain::{self, EnrolledAt, Enrolment};
 use argus_registry::{Registry, Scope};
-use argus_store::{Connection, Transaction};
+use argus_store::Connection;
 use serde_json::json;
 
 use crate::NodeError;
 use crate::config::{EnrolConfig, EnrolPolicy, Trigger};
+
+mod work;
+
+pub(crate) use work::{Work, unwind};
 
 /// Rule ids of the alerts this module raises.
 pub const RULE_ENROLLED: &str = "argus.registry.enrolled";
@@ -77,17 +81,6 @@ fn event_key(trigger: &Trigger) -> Address {
         Trigger::Factory { factory, .. } => *factory,
         _ => Address::ZERO,
     }
-}
-
-/// What one committed batch makes: alerts, and the registry writes done in
-/// the record step's transaction.
-#[derive(Debug, Default)]
-pub(crate) struct Work {
-    pub(crate) findings: Vec<Finding>,
-    enrolments: Vec<(EnrolledAt, Enrolment)>,
-    deployed: Vec<(i64, u64, B256, B256)>,
-    foreign: Vec<(EnrolledAt, Address, Address)>,
-    forget_before: Option<u64>,
 }
 
 /// A new contract a policy claims, before its code is read.
@@ -719,66 +712,6 @@ impl Enroller {
             ));
         }
     }
-}
-
-impl Work {
-    /// Whether a contract was enrolled in the block `hash`.
-    pub(crate) fn enrolled_in(&self, hash: B256) -> bool {
-        self.enrolments.iter().any(|(at, _)| at.block_hash == hash)
-    }
-
-    /// The contracts enrolled, as the rules see them.
-    pub(crate) fn directory_entries(&self, chain: ChainId) -> Vec<argus_rules::ContractEntry> {
-        self.enrolments
-            .iter()
-            .map(|(_, enrolment)| argus_rules::ContractEntry {
-                chain,
-                address: enrolment.address,
-                label: enrolment.label.clone(),
-                tags: enrolment.tags.iter().cloned().collect(),
-                abi: enrolment.abi.clone(),
-            })
-            .collect()
-    }
-
-    /// The registry writes, inside the record step's transaction.
-    pub(crate) fn write(&self, tx: &Transaction<'_>, chain: ChainId) -> Result<(), NodeError> {
-        for (at, enrolment) in &self.enrolments {
-            onchain::enrol(tx, *at, enrolment)?;
-        }
-        for (entry_id, number, hash, code_hash) in &self.deployed {
-            onchain::mark_deployed(tx, *entry_id, *number, *hash, *code_hash)?;
-        }
-        for (at, address, deployer) in &self.foreign {
-            onchain::remember_foreign(tx, *at, *address, *deployer)?;
-        }
-        if let Some(before) = self.forget_before {
-            onchain::forget_foreign_before(tx, chain, before)?;
-        }
-        Ok(())
-    }
-}
-
-/// Takes back what orphaned blocks enrolled (inside the record step's
-/// transaction).
-pub(crate) fn unwind(
-    tx: &Transaction<'_>,
-    chain: ChainId,
-    reverted: &[argus_core::BlockRef],
-) -> Result<(), NodeError> {
-    for block in reverted {
-        let unwound = onchain::unwind_block(tx, chain, block.hash)?;
-        if !unwound.removed.is_empty() || !unwound.replanned.is_empty() {
-            tracing::info!(
-                chain = chain.0,
-                block = block.number,
-                removed = unwound.removed.len(),
-                replanned = unwound.replanned.len(),
-                "a reorg took back contracts enrolled from an orphaned block"
-            );
-        }
-    }
-    Ok(())
 }
 
 fn finding(
