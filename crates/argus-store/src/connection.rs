@@ -4,50 +4,238 @@
 //! `&Transaction<'_>` when what they write must commit together with the
 //! caller's other writes (a [`Transaction`] is also a [`Connection`], through
 //! `Deref`, so a function taking `&Connection` runs inside it as well).
-//! Neither type shows SQLite in its signature; a stage's own query module
-//! reaches it through [`Connection::sqlite`] / [`Transaction::sqlite`].
+//! Neither type shows the backend in its signature: a stage's query module
+//! runs its SQL through the methods here ([`Connection::execute`],
+//! [`Connection::query_row`], [`Connection::prepare_cached`]), written once
+//! in the dialect of [`crate::sql`].
 
+use std::cell::Cell;
 use std::ops::Deref;
 
-use rusqlite::TransactionBehavior;
-
 use crate::StoreError;
+use crate::pg::PgConn;
+use crate::sql::{Dialect, Params, Result, Row, RowInner};
 
 /// A connection to the store, made by [`Store::connect`](crate::Store::connect).
 /// Not shared between threads: each task that queries holds its own.
 #[derive(Debug)]
 pub struct Connection {
-    pub(crate) sqlite: rusqlite::Connection,
+    pub(crate) inner: Inner,
+    /// Whether a transaction is open on it (PostgreSQL: the worker's
+    /// connection must not be swapped for a new one inside it).
+    in_transaction: Cell<bool>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Inner {
+    Sqlite(rusqlite::Connection),
+    Postgres(PgConn),
 }
 
 impl Connection {
     pub(crate) fn new(sqlite: rusqlite::Connection) -> Self {
-        Self { sqlite }
+        Self {
+            inner: Inner::Sqlite(sqlite),
+            in_transaction: Cell::new(false),
+        }
     }
 
-    /// The SQLite connection underneath, for the stage crates' own query
-    /// modules (each stage keeps its SQL in its crate). Not for anything
-    /// outside a stage's query module: code that is not a stage's storage
-    /// calls the stage's typed functions instead.
+    pub(crate) fn postgres(conn: PgConn) -> Self {
+        Self {
+            inner: Inner::Postgres(conn),
+            in_transaction: Cell::new(false),
+        }
+    }
+
+    /// Which dialect this connection speaks, for the rare statement that
+    /// must be written twice.
+    pub fn dialect(&self) -> Dialect {
+        match &self.inner {
+            Inner::Sqlite(_) => Dialect::Sqlite,
+            Inner::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// The SQLite connection underneath, for what only SQLite does (a
+    /// snapshot with `VACUUM INTO`, pragmas); on PostgreSQL,
+    /// [`StoreError::Unsupported`] naming `what`.
+    pub fn sqlite_only(&self, what: &str) -> Result<&rusqlite::Connection> {
+        match &self.inner {
+            Inner::Sqlite(conn) => Ok(conn),
+            Inner::Postgres(_) => Err(StoreError::Unsupported {
+                what: what.to_owned(),
+            }),
+        }
+    }
+
+    /// Transitional: the SQLite connection of a stage not yet written
+    /// against [`crate::sql`].
+    #[doc(hidden)]
+    #[allow(clippy::panic)]
     pub fn sqlite(&self) -> &rusqlite::Connection {
-        &self.sqlite
+        match &self.inner {
+            Inner::Sqlite(conn) => conn,
+            Inner::Postgres(_) => panic!("not yet on PostgreSQL"),
+        }
     }
 
-    /// Starts a write transaction. It takes the write lock at once
-    /// (`BEGIN IMMEDIATE`) so two writers queue instead of deadlocking; it
-    /// rolls back when dropped without [`Transaction::commit`].
-    pub fn transaction(&mut self) -> Result<Transaction<'_>, StoreError> {
+    /// Runs one statement; the number of rows it changed.
+    pub fn execute<P: Params>(&self, sql: &str, params: P) -> Result<usize> {
+        let values = params.values()?;
+        match &self.inner {
+            Inner::Sqlite(conn) => {
+                let mut statement = conn.prepare_cached(sql)?;
+                Ok(statement.execute(rusqlite::params_from_iter(
+                    values.iter().map(crate::sqlite::Bind),
+                ))?)
+            }
+            Inner::Postgres(conn) => {
+                let n = conn.execute(sql, values, self.in_transaction.get())?;
+                usize::try_from(n).map_err(|_| StoreError::Conversion {
+                    detail: format!("{n} rows changed"),
+                })
+            }
+        }
+    }
+
+    /// Runs statements without parameters, one after another.
+    pub fn execute_batch(&self, sql: &str) -> Result<()> {
+        match &self.inner {
+            Inner::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
+            Inner::Postgres(conn) => conn.batch(sql, self.in_transaction.get()),
+        }
+    }
+
+    /// The first row of a query, mapped by `f`; [`StoreError::NoRows`]
+    /// when there is none (see [`OptionalExtension`](crate::sql::OptionalExtension)).
+    pub fn query_row<P, T, F>(&self, sql: &str, params: P, f: F) -> Result<T>
+    where
+        P: Params,
+        F: FnOnce(&Row<'_>) -> Result<T>,
+    {
+        let values = params.values()?;
+        match &self.inner {
+            Inner::Sqlite(conn) => {
+                let mut statement = conn.prepare_cached(sql)?;
+                let mut rows = statement.query(rusqlite::params_from_iter(
+                    values.iter().map(crate::sqlite::Bind),
+                ))?;
+                match rows.next()? {
+                    Some(row) => f(&Row {
+                        inner: RowInner::Sqlite(row),
+                    }),
+                    None => Err(StoreError::NoRows),
+                }
+            }
+            Inner::Postgres(conn) => {
+                let rows = conn.query(sql, values, self.in_transaction.get())?;
+                match rows.first() {
+                    Some(row) => f(&Row {
+                        inner: RowInner::Postgres(row),
+                    }),
+                    None => Err(StoreError::NoRows),
+                }
+            }
+        }
+    }
+
+    /// A statement to run once or more (SQLite keeps it in the
+    /// connection's cache of prepared statements; PostgreSQL prepares it
+    /// on first use and keeps it for the connection's life).
+    pub fn prepare_cached(&self, sql: &str) -> Result<Statement<'_>> {
+        Ok(Statement {
+            conn: self,
+            sql: sql.to_owned(),
+        })
+    }
+
+    /// The same as [`Connection::prepare_cached`].
+    pub fn prepare(&self, sql: &str) -> Result<Statement<'_>> {
+        self.prepare_cached(sql)
+    }
+
+    /// Every row of a query, each mapped by `f`.
+    pub fn query_map<P, T, F>(&self, sql: &str, params: P, mut f: F) -> Result<Vec<T>>
+    where
+        P: Params,
+        F: FnMut(&Row<'_>) -> Result<T>,
+    {
+        let values = params.values()?;
+        match &self.inner {
+            Inner::Sqlite(conn) => {
+                let mut statement = conn.prepare_cached(sql)?;
+                let mut rows = statement.query(rusqlite::params_from_iter(
+                    values.iter().map(crate::sqlite::Bind),
+                ))?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    out.push(f(&Row {
+                        inner: RowInner::Sqlite(row),
+                    })?);
+                }
+                Ok(out)
+            }
+            Inner::Postgres(conn) => {
+                let rows = conn.query(sql, values, self.in_transaction.get())?;
+                rows.iter()
+                    .map(|row| {
+                        f(&Row {
+                            inner: RowInner::Postgres(row),
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The id the last `INSERT` on this connection gave its row (SQLite's
+    /// rowid; PostgreSQL's `lastval()`, the last value of an identity
+    /// column's sequence in this session).
+    pub fn last_insert_rowid(&self) -> Result<i64> {
+        match &self.inner {
+            Inner::Sqlite(conn) => Ok(conn.last_insert_rowid()),
+            Inner::Postgres(_) => self.query_row("SELECT lastval()", [], |row| row.get(0)),
+        }
+    }
+
+    /// Starts a write transaction; it rolls back when dropped without
+    /// [`Transaction::commit`]. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`) so two writers queue instead of deadlocking;
+    /// on PostgreSQL it takes the store's write lock (a transaction-level
+    /// advisory lock), so writers queue the same way across every instance
+    /// on the database.
+    pub fn transaction(&mut self) -> Result<Transaction<'_>> {
         let conn: &Self = self;
-        let sqlite =
-            rusqlite::Transaction::new_unchecked(&conn.sqlite, TransactionBehavior::Immediate)?;
-        Ok(Transaction { conn, sqlite })
+        match &conn.inner {
+            Inner::Sqlite(sqlite) => sqlite.execute_batch("BEGIN IMMEDIATE")?,
+            Inner::Postgres(pg) => pg.begin()?,
+        }
+        conn.in_transaction.set(true);
+        Ok(Transaction {
+            conn,
+            open: Cell::new(true),
+        })
+    }
+
+    /// Starts a read transaction: every query until [`ReadSnapshot`] is
+    /// dropped sees one consistent state of the database.
+    pub fn read_snapshot(&self) -> Result<ReadSnapshot<'_>> {
+        match &self.inner {
+            Inner::Sqlite(sqlite) => sqlite.execute_batch("BEGIN")?,
+            Inner::Postgres(pg) => {
+                pg.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", false)?;
+            }
+        }
+        self.in_transaction.set(true);
+        Ok(ReadSnapshot { conn: self })
     }
 
     /// Writes one consistent copy of the database to `target` (a new file)
     /// with `VACUUM INTO`: it reads inside one read transaction, so a daemon
     /// writing meanwhile neither blocks it nor tears it, and the copy is a
-    /// plain database (no WAL beside it).
-    pub fn snapshot_into(&self, target: &std::path::Path) -> Result<(), StoreError> {
+    /// plain database (no WAL beside it). SQLite only.
+    pub fn snapshot_into(&self, target: &std::path::Path) -> Result<()> {
+        let sqlite = self.sqlite_only("a snapshot of the database file (VACUUM INTO)")?;
         let target = target.to_str().ok_or_else(|| StoreError::DataDir {
             path: target.to_path_buf(),
             source: std::io::Error::new(
@@ -55,13 +243,71 @@ impl Connection {
                 "the snapshot path is not UTF-8",
             ),
         })?;
-        self.sqlite.execute("VACUUM INTO ?1", [target])?;
+        sqlite.execute("VACUUM INTO ?1", [target])?;
         Ok(())
     }
 
     /// The schema version of the open database.
-    pub fn schema_version(&self) -> Result<u32, StoreError> {
-        Ok(crate::user_version(&self.sqlite)?)
+    pub fn schema_version(&self) -> Result<u32> {
+        match &self.inner {
+            Inner::Sqlite(sqlite) => Ok(crate::user_version(sqlite)?),
+            Inner::Postgres(_) => crate::migrate::pg_version(self),
+        }
+    }
+
+    fn finish(&self, sql: &str) -> Result<()> {
+        self.in_transaction.set(false);
+        match &self.inner {
+            Inner::Sqlite(sqlite) => Ok(sqlite.execute_batch(sql)?),
+            Inner::Postgres(pg) => pg.batch(sql, true),
+        }
+    }
+}
+
+/// A statement from [`Connection::prepare_cached`].
+#[derive(Debug)]
+pub struct Statement<'c> {
+    conn: &'c Connection,
+    sql: String,
+}
+
+impl Statement<'_> {
+    /// Runs it; the number of rows it changed.
+    pub fn execute<P: Params>(&mut self, params: P) -> Result<usize> {
+        self.conn.execute(&self.sql, params)
+    }
+
+    /// Every row, each mapped by `f`, as an iterator of results (as
+    /// rusqlite's `query_map`: the rows are read before it returns).
+    pub fn query_map<P, T, F>(
+        &mut self,
+        params: P,
+        mut f: F,
+    ) -> Result<std::vec::IntoIter<Result<T>>>
+    where
+        P: Params,
+        F: FnMut(&Row<'_>) -> Result<T>,
+    {
+        let rows = self.conn.query_map(&self.sql, params, |row| Ok(f(row)))?;
+        Ok(rows.into_iter())
+    }
+
+    /// The first row, mapped by `f`.
+    pub fn query_row<P, T, F>(&mut self, params: P, f: F) -> Result<T>
+    where
+        P: Params,
+        F: FnOnce(&Row<'_>) -> Result<T>,
+    {
+        self.conn.query_row(&self.sql, params, f)
+    }
+
+    /// Whether the query returns a row.
+    pub fn exists<P: Params>(&mut self, params: P) -> Result<bool> {
+        match self.conn.query_row(&self.sql, params, |_| Ok(())) {
+            Ok(()) => Ok(true),
+            Err(StoreError::NoRows) => Ok(false),
+            Err(error) => Err(error),
+        }
     }
 }
 
@@ -72,28 +318,54 @@ impl Connection {
 #[derive(Debug)]
 pub struct Transaction<'c> {
     conn: &'c Connection,
-    sqlite: rusqlite::Transaction<'c>,
+    open: Cell<bool>,
 }
 
-impl<'c> Transaction<'c> {
-    /// The SQLite transaction underneath, for the stage crates' own query
-    /// modules (see [`Connection::sqlite`]).
-    pub fn sqlite(&self) -> &rusqlite::Transaction<'c> {
-        &self.sqlite
-    }
-
+impl Transaction<'_> {
     /// Makes every write of the transaction durable, together.
-    pub fn commit(self) -> Result<(), StoreError> {
-        Ok(self.sqlite.commit()?)
+    pub fn commit(self) -> Result<()> {
+        self.open.set(false);
+        self.conn.finish("COMMIT")
     }
 
     /// Undoes every write of the transaction (dropping it does the same).
-    pub fn rollback(self) -> Result<(), StoreError> {
-        Ok(self.sqlite.rollback()?)
+    pub fn rollback(self) -> Result<()> {
+        self.open.set(false);
+        self.conn.finish("ROLLBACK")
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if self.open.get() {
+            // A failed rollback leaves nothing to undo: the connection
+            // (or the server) dropped the transaction already.
+            let _ = self.conn.finish("ROLLBACK");
+        }
     }
 }
 
 impl Deref for Transaction<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+/// A read transaction from [`Connection::read_snapshot`]; ends when dropped.
+#[derive(Debug)]
+pub struct ReadSnapshot<'c> {
+    conn: &'c Connection,
+}
+
+impl Drop for ReadSnapshot<'_> {
+    fn drop(&mut self) {
+        let _ = self.conn.finish("COMMIT");
+    }
+}
+
+impl Deref for ReadSnapshot<'_> {
     type Target = Connection;
 
     fn deref(&self) -> &Connection {

@@ -38,8 +38,13 @@
 //! every alert.
 
 mod connection;
+pub mod lease;
 mod lock;
 mod migrate;
+mod pg;
+pub mod sql;
+mod sqlite;
+pub mod testing;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -49,10 +54,11 @@ use std::time::Duration;
 
 use rusqlite::OpenFlags;
 
-pub use connection::{Connection, Transaction};
+pub use connection::{Connection, ReadSnapshot, Statement, Transaction};
 pub use lock::{RUN_LOCK_FILE, RunLock};
-pub use migrate::{MIGRATIONS, Migration, latest_version};
+pub use migrate::{MIGRATIONS, Migration, PG_MIGRATIONS, latest_version};
 use migrate::{migrate, user_version};
+pub use sql::Dialect;
 
 /// The database file's name inside the data directory.
 pub const DATABASE_FILE: &str = "argus.db";
@@ -137,19 +143,84 @@ pub enum StoreError {
         #[from]
         source: rusqlite::Error,
     },
+    /// A PostgreSQL failure (the server's message; never the password).
+    #[error("database error: {source}")]
+    Postgres { source: postgres::Error },
+    /// PostgreSQL cannot be reached now; trying again later may succeed.
+    #[error("the database is unavailable: {detail}")]
+    Unavailable { detail: String },
+    /// A query that must return a row returned none.
+    #[error("the query returned no row")]
+    NoRows,
+    /// A value could not be bound, or a column read, as the type asked.
+    #[error("database value: {detail}")]
+    Conversion { detail: String },
+    /// What only the SQLite backend does was asked of PostgreSQL.
+    #[error("{what} is only possible on the embedded SQLite store")]
+    Unsupported { what: String },
+    /// A write of a lease holder whose lease is gone (expired, or another
+    /// instance holds it at a later epoch): the transaction is refused.
+    #[error("the lease {lease} is no longer this instance's: {detail}; its writes are refused")]
+    Fenced { lease: String, detail: String },
+    /// The `store:` setting is not a database this argus can open.
+    #[error("{detail}")]
+    Config { detail: String },
 }
 
 impl StoreError {
     /// Whether another connection held the database past the busy timeout:
     /// trying again later may succeed.
     pub fn is_busy(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Sqlite { source } if matches!(
+        match self {
+            StoreError::Sqlite { source } => matches!(
                 source.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-            )
-        )
+            ),
+            StoreError::Unavailable { .. } => true,
+            StoreError::Postgres { source } => {
+                source.is_closed()
+                    || source.code().is_some_and(|code| {
+                        use postgres::error::SqlState;
+                        [
+                            SqlState::T_R_SERIALIZATION_FAILURE,
+                            SqlState::T_R_DEADLOCK_DETECTED,
+                            SqlState::LOCK_NOT_AVAILABLE,
+                            SqlState::ADMIN_SHUTDOWN,
+                            SqlState::CRASH_SHUTDOWN,
+                            SqlState::CANNOT_CONNECT_NOW,
+                            SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
+                        ]
+                        .contains(code)
+                    })
+                    || source.as_db_error().is_none()
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether a constraint (unique, foreign key, check, not null) refused
+    /// the write.
+    pub fn is_constraint_violation(&self) -> bool {
+        match self {
+            StoreError::Sqlite { source } => matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::ConstraintViolation)
+            ),
+            StoreError::Postgres { source } => source
+                .code()
+                .is_some_and(|code| code.code().starts_with("23")),
+            _ => false,
+        }
+    }
+
+    /// The same error, saying which column it was about.
+    pub(crate) fn in_column(self, at: usize) -> Self {
+        match self {
+            StoreError::Conversion { detail } => StoreError::Conversion {
+                detail: format!("column {at}: {detail}"),
+            },
+            other => other,
+        }
     }
 }
 
@@ -193,6 +264,12 @@ enum Target {
         uri: String,
         _keep: Mutex<rusqlite::Connection>,
     },
+    /// A PostgreSQL database: a pool of connections, and where it is
+    /// (without the password) for messages.
+    Postgres {
+        pool: Arc<pg::PgPool>,
+        display: String,
+    },
 }
 
 impl Store {
@@ -223,11 +300,16 @@ impl Store {
         );
         let mut conn = connect_sqlite(Path::new(&uri))?;
         migrate(&mut conn, MIGRATIONS, Path::new(":memory:"))?;
+        let connection::Inner::Sqlite(keep) = conn.inner else {
+            return Err(StoreError::Unsupported {
+                what: "a PostgreSQL connection for an in-memory store".to_owned(),
+            });
+        };
         Ok(Self {
             shared: Arc::new(Shared {
                 target: Target::Memory {
                     uri,
-                    _keep: Mutex::new(conn.sqlite),
+                    _keep: Mutex::new(keep),
                 },
             }),
         })
@@ -306,6 +388,7 @@ impl Store {
         match &self.shared.target {
             Target::File { path, access } => connect_file(path, *access),
             Target::Memory { uri, .. } => connect_sqlite(Path::new(uri)),
+            Target::Postgres { pool, .. } => Ok(Connection::postgres(pool.get()?)),
         }
     }
 
@@ -313,7 +396,78 @@ impl Store {
     pub fn path(&self) -> Option<&Path> {
         match &self.shared.target {
             Target::File { path, .. } => Some(path),
-            Target::Memory { .. } => None,
+            Target::Memory { .. } | Target::Postgres { .. } => None,
+        }
+    }
+
+    /// Opens the PostgreSQL database at `url` (`postgres://user@host:port/db`;
+    /// the password from the URL or, when it has none, from `password`)
+    /// and brings its schema up to date. Connections are made on demand
+    /// and the idle ones kept for reuse.
+    pub fn open_postgres(url: &str, password: Option<&str>) -> Result<Self, StoreError> {
+        let mut config: postgres::Config = url.parse().map_err(|_| StoreError::Config {
+            detail: format!(
+                "`{}` is not a PostgreSQL connection URL (postgres://user@host:port/database)",
+                redact_url(url)
+            ),
+        })?;
+        if config.get_password().is_none()
+            && let Some(password) = password
+        {
+            config.password(password);
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
+        config.keepalives(true);
+        config.keepalives_idle(std::time::Duration::from_secs(10));
+        if config.get_application_name().is_none() {
+            config.application_name("argus");
+        }
+        let store = Self {
+            shared: Arc::new(Shared {
+                target: Target::Postgres {
+                    pool: pg::PgPool::new(config),
+                    display: redact_url(url),
+                },
+            }),
+        };
+        let mut conn = store.connect()?;
+        migrate::migrate_pg(&mut conn, migrate::PG_MIGRATIONS)?;
+        Ok(store)
+    }
+
+    /// A PostgreSQL store whose schema is not touched (an administrative
+    /// connection, e.g. to create a database).
+    pub fn open_postgres_unmigrated(url: &str) -> Result<Self, StoreError> {
+        let config: postgres::Config = url.parse().map_err(|_| StoreError::Config {
+            detail: format!("`{}` is not a PostgreSQL connection URL", redact_url(url)),
+        })?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                target: Target::Postgres {
+                    pool: pg::PgPool::new(config),
+                    display: redact_url(url),
+                },
+            }),
+        })
+    }
+
+    /// Which backend the store is on.
+    pub fn dialect(&self) -> Dialect {
+        match &self.shared.target {
+            Target::Postgres { .. } => Dialect::Postgres,
+            _ => Dialect::Sqlite,
+        }
+    }
+
+    /// Where the store is, for messages: the file, `memory`, or the
+    /// PostgreSQL URL without its password.
+    pub fn describe(&self) -> String {
+        match &self.shared.target {
+            Target::File { path, .. } => path.display().to_string(),
+            Target::Memory { .. } => "memory".to_owned(),
+            Target::Postgres { display, .. } => display.clone(),
         }
     }
 
@@ -325,6 +479,29 @@ impl Store {
             Target::File { access, .. } if *access != Access::ReadWrite
         )
     }
+}
+
+/// `url` with any password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let mut out = url.to_owned();
+    if let Some(at) = authority.rfind('@')
+        && let Some(colon) = authority[..at].find(':')
+    {
+        let start = scheme_end + 3 + colon + 1;
+        out.replace_range(start..scheme_end + 3 + at, "***");
+    }
+    // `password=` in the query string.
+    if let Some(q) = out.find("password=") {
+        let end = out[q..].find('&').map_or(out.len(), |e| q + e);
+        out.replace_range(q + "password=".len()..end, "***");
+    }
+    out
 }
 
 /// Whether a read-only open failed only for want of the WAL index (`-shm`)

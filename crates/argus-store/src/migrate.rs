@@ -87,6 +87,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "checks",
         sql: include_str!("../migrations/0013_checks.sql"),
     },
+    Migration {
+        version: 14,
+        name: "leases",
+        sql: include_str!("../migrations/0014_leases.sql"),
+    },
 ];
 
 /// The highest schema version this binary knows.
@@ -103,7 +108,11 @@ pub(crate) fn migrate(
     migrations: &[Migration],
     path: &Path,
 ) -> Result<(), StoreError> {
-    let conn = &mut conn.sqlite;
+    let crate::connection::Inner::Sqlite(conn) = &mut conn.inner else {
+        return Err(StoreError::Unsupported {
+            what: "SQLite migrations on PostgreSQL".to_owned(),
+        });
+    };
     let supported = migrations.last().map_or(0, |m| m.version);
     let mut current = user_version(conn)?;
     if current > supported {
@@ -142,6 +151,85 @@ pub(crate) fn migrate(
             .map_err(failed)?;
         tx.commit().map_err(failed)?;
         current = migration.version;
+    }
+    Ok(())
+}
+
+/// The PostgreSQL schema: a baseline equal to SQLite's schema at version
+/// 13 (PostgreSQL came then; no older PostgreSQL database exists), then
+/// the same numbered changes as SQLite's, written for PostgreSQL.
+pub const PG_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 13,
+        name: "baseline",
+        sql: include_str!("../migrations/postgres/0013_baseline.sql"),
+    },
+    Migration {
+        version: 14,
+        name: "leases",
+        sql: include_str!("../migrations/postgres/0014_leases.sql"),
+    },
+];
+
+/// The schema version of a PostgreSQL database (0 for an empty one).
+pub(crate) fn pg_version(conn: &Connection) -> Result<u32, StoreError> {
+    let exists: bool = conn.query_row(
+        "SELECT CAST(count(*) AS BIGINT) FROM information_schema.tables \
+         WHERE table_schema = current_schema() AND table_name = 'argus_schema'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !exists {
+        return Ok(0);
+    }
+    conn.query_row("SELECT version FROM argus_schema", [], |row| row.get(0))
+}
+
+/// Brings a PostgreSQL database up to `migrations`' last version, each
+/// migration in a transaction of its own under the store's write lock (two
+/// instances starting at once apply each once).
+pub(crate) fn migrate_pg(
+    conn: &mut Connection,
+    migrations: &[Migration],
+) -> Result<(), StoreError> {
+    let supported = migrations.last().map_or(0, |m| m.version);
+    let mut current = pg_version(conn)?;
+    for migration in migrations {
+        let tx = conn.transaction()?;
+        let now = pg_version(&tx)?;
+        if now > supported {
+            return Err(StoreError::TooNew {
+                path: "the PostgreSQL database".into(),
+                found: now,
+                supported,
+            });
+        }
+        if now >= migration.version {
+            current = now;
+            continue;
+        }
+        let failed = |error: StoreError| StoreError::Config {
+            detail: format!(
+                "PostgreSQL migration {} ({}) failed: {error}; the database was left at version {current}",
+                migration.version, migration.name
+            ),
+        };
+        tx.execute_batch(migration.sql).map_err(failed)?;
+        tx.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS argus_schema (version BIGINT NOT NULL); \
+             DELETE FROM argus_schema; INSERT INTO argus_schema (version) VALUES ({});",
+            migration.version
+        ))
+        .map_err(failed)?;
+        tx.commit().map_err(failed)?;
+        current = migration.version;
+    }
+    if current > supported {
+        return Err(StoreError::TooNew {
+            path: "the PostgreSQL database".into(),
+            found: current,
+            supported,
+        });
     }
     Ok(())
 }

@@ -1,0 +1,292 @@
+//! Leases with fencing: which instance does a piece of work (follows a
+//! chain, drives a notifier's deliveries) when several share a database.
+//!
+//! A lease is a row: its name (`follow:1`, `dispatch:ops-webhook`), its
+//! holder (an instance id), an epoch that grows by one every time the
+//! holder changes, and an expiry in the database's clock (so the
+//! instances' clocks do not matter). An instance takes a free or expired
+//! lease ([`acquire`]), keeps it by renewing it well inside its time
+//! ([`renew`]), and lets it go when it stops ([`release`]).
+//!
+//! Holding a lease is not enough to write: an instance paused past its
+//! lease (SIGSTOP, a stalled VM, a partition) still believes it holds it
+//! when it wakes. So every write transaction of a lease holder starts with
+//! [`fence`], which reads the lease row inside the transaction and refuses
+//! ([`StoreError::Fenced`]) unless the row still names this holder, this
+//! epoch, and has not expired. Write transactions queue on the store's
+//! write lock (SQLite's file lock; PostgreSQL's advisory lock), and taking
+//! a lease over is itself such a transaction, so no takeover can slip in
+//! between a fence and its commit: a stale holder's writes are refused by
+//! the database, whatever the holder believes.
+
+use std::time::Duration;
+
+use crate::sql::{OptionalExtension as _, params};
+use crate::{Connection, Dialect, StoreError, Transaction};
+
+/// The default time a lease lasts without renewal.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+
+/// A lease this instance holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// What it is for (`follow:1`, `dispatch:ops-webhook`).
+    pub name: String,
+    /// The holder: this instance's id.
+    pub holder: String,
+    /// The epoch it was taken at; a write with another epoch is refused.
+    pub epoch: i64,
+}
+
+/// A lease as stored, for `argus status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRow {
+    pub name: String,
+    pub holder: String,
+    pub epoch: i64,
+    /// Milliseconds until it expires (negative: expired), by the
+    /// database's clock.
+    pub expires_in_ms: i64,
+    pub acquired_at_ms: i64,
+}
+
+/// The database's clock, in milliseconds since the Unix epoch.
+fn now_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
+        Dialect::Postgres => "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)",
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The database's clock now, in milliseconds.
+pub fn db_now_ms(conn: &Connection) -> Result<i64, StoreError> {
+    conn.query_row(&format!("SELECT {}", now_sql(conn.dialect())), [], |row| {
+        row.get(0)
+    })
+}
+
+/// Takes `name` for `holder` when it is free, expired, or already
+/// `holder`'s; `None` when another instance holds it. The epoch grows when
+/// the holder changes (and only then).
+pub fn acquire(
+    conn: &mut Connection,
+    name: &str,
+    holder: &str,
+    ttl: Duration,
+) -> Result<Option<Lease>, StoreError> {
+    let tx = conn.transaction()?;
+    let now = db_now_ms(&tx)?;
+    let current: Option<(String, i64, i64)> = tx
+        .query_row(
+            "SELECT holder, epoch, expires_at_ms FROM leases WHERE name = ?1",
+            [name],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()?;
+    let expires = now.saturating_add(millis(ttl));
+    let epoch = match current {
+        None => {
+            tx.execute(
+                "INSERT INTO leases (name, holder, epoch, expires_at_ms, acquired_at_ms, renewed_at_ms) \
+                 VALUES (?1, ?2, 1, ?3, ?4, ?4)",
+                params![name, holder, expires, now],
+            )?;
+            1
+        }
+        Some((current, epoch, _)) if current == holder => {
+            tx.execute(
+                "UPDATE leases SET expires_at_ms = ?2, renewed_at_ms = ?3 WHERE name = ?1",
+                params![name, expires, now],
+            )?;
+            epoch
+        }
+        Some((_, epoch, expires_at)) if expires_at <= now => {
+            tx.execute(
+                "UPDATE leases SET holder = ?2, epoch = ?3, expires_at_ms = ?4, \
+                 acquired_at_ms = ?5, renewed_at_ms = ?5 WHERE name = ?1",
+                params![name, holder, epoch + 1, expires, now],
+            )?;
+            epoch + 1
+        }
+        Some(_) => return Ok(None),
+    };
+    tx.commit()?;
+    Ok(Some(Lease {
+        name: name.to_owned(),
+        holder: holder.to_owned(),
+        epoch,
+    }))
+}
+
+/// Extends `lease` by `ttl` from now; `false` when it was lost (another
+/// holder, another epoch, or it expired before this renewal).
+pub fn renew(conn: &mut Connection, lease: &Lease, ttl: Duration) -> Result<bool, StoreError> {
+    let tx = conn.transaction()?;
+    let now = db_now_ms(&tx)?;
+    let changed = tx.execute(
+        "UPDATE leases SET expires_at_ms = ?4, renewed_at_ms = ?5 \
+         WHERE name = ?1 AND holder = ?2 AND epoch = ?3 AND expires_at_ms > ?5",
+        params![
+            lease.name,
+            lease.holder,
+            lease.epoch,
+            now.saturating_add(millis(ttl)),
+            now
+        ],
+    )?;
+    tx.commit()?;
+    Ok(changed == 1)
+}
+
+/// Gives `lease` up (it expires now), so another instance takes it at once.
+pub fn release(conn: &Connection, lease: &Lease) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE leases SET expires_at_ms = 0 WHERE name = ?1 AND holder = ?2 AND epoch = ?3",
+        params![lease.name, lease.holder, lease.epoch],
+    )?;
+    Ok(())
+}
+
+/// Inside a write transaction: refuses it ([`StoreError::Fenced`]) unless
+/// `lease` is still held, by this holder at this epoch, and not expired.
+/// Call it first in every transaction whose writes the lease guards.
+pub fn fence(tx: &Transaction<'_>, lease: &Lease) -> Result<(), StoreError> {
+    let now = db_now_ms(tx)?;
+    let row: Option<(String, i64, i64)> = tx
+        .query_row(
+            "SELECT holder, epoch, expires_at_ms FROM leases WHERE name = ?1",
+            [&lease.name],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()?;
+    match row {
+        Some((holder, epoch, expires)) if holder == lease.holder && epoch == lease.epoch => {
+            if expires > now {
+                Ok(())
+            } else {
+                Err(StoreError::Fenced {
+                    lease: lease.name.clone(),
+                    detail: format!("it expired {} ms ago", now - expires),
+                })
+            }
+        }
+        Some((holder, epoch, _)) => Err(StoreError::Fenced {
+            lease: lease.name.clone(),
+            detail: format!(
+                "{holder} holds it now, at epoch {epoch} (this holder had {})",
+                lease.epoch
+            ),
+        }),
+        None => Err(StoreError::Fenced {
+            lease: lease.name.clone(),
+            detail: "it is not held".to_owned(),
+        }),
+    }
+}
+
+/// Every lease, by name.
+pub fn list(conn: &Connection) -> Result<Vec<LeaseRow>, StoreError> {
+    let now = db_now_ms(conn)?;
+    conn.query_map(
+        "SELECT name, holder, epoch, expires_at_ms, acquired_at_ms FROM leases ORDER BY name",
+        [],
+        |row| {
+            let expires: i64 = row.get(3)?;
+            Ok(LeaseRow {
+                name: row.get(0)?,
+                holder: row.get(1)?,
+                epoch: row.get(2)?,
+                expires_in_ms: expires - now,
+                acquired_at_ms: row.get(4)?,
+            })
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn store() -> crate::Store {
+        crate::testing::store().unwrap()
+    }
+
+    #[test]
+    fn one_holder_at_a_time_and_the_epoch_grows_on_takeover() {
+        let store = store();
+        let mut conn = store.connect().unwrap();
+        let a = acquire(&mut conn, "follow:1", "a", Duration::from_millis(300))
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.epoch, 1);
+        assert_eq!(
+            acquire(&mut conn, "follow:1", "b", DEFAULT_LEASE).unwrap(),
+            None
+        );
+        // The holder takes it again without a new epoch.
+        let again = acquire(&mut conn, "follow:1", "a", Duration::from_millis(300))
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.epoch, 1);
+        assert!(renew(&mut conn, &a, Duration::from_millis(300)).unwrap());
+        std::thread::sleep(Duration::from_millis(400));
+        let b = acquire(&mut conn, "follow:1", "b", DEFAULT_LEASE)
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.epoch, 2);
+        assert!(!renew(&mut conn, &a, DEFAULT_LEASE).unwrap());
+        let rows = list(&conn).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].holder.as_str(), rows[0].epoch), ("b", 2));
+        assert!(rows[0].expires_in_ms > 0);
+    }
+
+    #[test]
+    fn a_stale_holders_write_is_refused_and_rolled_back() {
+        let store = store();
+        let mut conn = store.connect().unwrap();
+        let a = acquire(&mut conn, "follow:1", "a", Duration::from_millis(200))
+            .unwrap()
+            .unwrap();
+        let tx = conn.transaction().unwrap();
+        fence(&tx, &a).unwrap();
+        tx.execute(
+            "INSERT INTO chain_checkpoints (chain_id, next_block) VALUES (1, 1)",
+            [],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        // Paused past the lease: refused even before anyone takes it over.
+        std::thread::sleep(Duration::from_millis(300));
+        let tx = conn.transaction().unwrap();
+        let error = fence(&tx, &a).unwrap_err();
+        assert!(matches!(error, StoreError::Fenced { .. }), "{error}");
+        drop(tx);
+        let mut other = store.connect().unwrap();
+        let b = acquire(&mut other, "follow:1", "b", DEFAULT_LEASE)
+            .unwrap()
+            .unwrap();
+        let tx = conn.transaction().unwrap();
+        let error = fence(&tx, &a).unwrap_err();
+        assert!(error.to_string().contains("b holds it now"), "{error}");
+        drop(tx);
+        let tx = other.transaction().unwrap();
+        fence(&tx, &b).unwrap();
+        tx.execute(
+            "UPDATE chain_checkpoints SET next_block = 2 WHERE chain_id = 1",
+            [],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        release(&other, &b).unwrap();
+        let c = acquire(&mut conn, "follow:1", "a", DEFAULT_LEASE)
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.epoch, 3, "a released lease is taken at once");
+    }
+}
