@@ -77,6 +77,10 @@ enum Command {
     /// query.
     #[command(subcommand)]
     Audit(cmd::audit::AuditCommand),
+    /// The store: `migrate` moves a SQLite data directory into PostgreSQL,
+    /// for several instances sharing one database.
+    #[command(subcommand)]
+    Store(cmd::store::StoreCommand),
     /// Encrypted backups (age format): create, list, verify, restore.
     #[command(subcommand)]
     Backup(cmd::backup::BackupCommand),
@@ -149,6 +153,7 @@ fn main() -> ExitCode {
         Command::Keys(command) => cmd::keys::run(&cli.global, command),
         Command::Audit(command) => cmd::audit::run(&cli.global, command),
         Command::Backup(command) => cmd::backup::run(&cli.global, command),
+        Command::Store(command) => cmd::store::run(&cli.global, command),
         Command::Doctor(args) => cmd::doctor::run(&cli.global, args),
         Command::Run(args) => cmd::run::run(&cli.global, args),
         Command::Replay(args) => cmd::replay::run(&cli.global, args),

@@ -33,6 +33,9 @@ pub(crate) struct ChainContext {
         std::sync::Arc<std::collections::BTreeMap<String, argus_incident::policy::BotConfig>>,
     /// `registry.enrol`: new contracts that join the registry by themselves.
     pub(crate) enrol: std::sync::Arc<crate::config::EnrolConfig>,
+    /// The chain lease's fence: every commit of the task checks it first
+    /// (open on a store of one instance).
+    pub(crate) fence: crate::leases::Fence,
 }
 
 /// Follows one chain, rebuilding from the store after a retryable failure
@@ -156,7 +159,7 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                 &mut conn,
                 &start_findings,
                 &[],
-                |_| Ok::<(), NodeError>(()),
+                |tx| Ok::<(), NodeError>(context.fence.check(tx)?),
                 || {},
             )
             .map_err(retry)?;
@@ -278,6 +281,7 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                 &findings,
                 &reverted,
                 |tx| {
+                    context.fence.check(tx)?;
                     if let Some(progress) = &key_use_progress {
                         progress.save(tx)?;
                     }

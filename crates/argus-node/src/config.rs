@@ -30,11 +30,13 @@ use argus_sources::SignalsConfig;
 
 mod audit;
 mod backup;
+mod store;
 mod enrol;
 mod server;
 
 pub use audit::{AuditConfig, Witness};
 pub use backup::{BackupConfig, PassphraseSource};
+pub use store::{STORE_PASSWORD_ENV, StoreConfig, StorePassword};
 pub use enrol::{EnrolConfig, EnrolPolicy, Trigger};
 
 pub use server::{
@@ -93,6 +95,8 @@ struct RawConfig {
     #[serde(default)]
     preflight: Option<Spanned<serde_json::Value>>,
     backup: Option<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    store: Option<Spanned<serde_json::Value>>,
 }
 
 /// Collects diagnostics for one file.
@@ -173,6 +177,7 @@ pub struct ConfigDocument {
     pub checks: Option<Spanned<serde_json::Value>>,
     pub preflight: Option<Spanned<serde_json::Value>>,
     pub backup: Option<Spanned<serde_json::Value>>,
+    pub store: Option<Spanned<serde_json::Value>>,
 }
 
 impl ConfigDocument {
@@ -233,6 +238,7 @@ impl ConfigDocument {
             checks: raw.checks,
             preflight: raw.preflight,
             backup: raw.backup,
+            store: raw.store,
         })
     }
 
@@ -275,6 +281,9 @@ pub struct Loaded {
     pub preflight: argus_checks::PreflightConfig,
     /// Encrypted backups (none without a `backup:` section).
     pub backup: Option<BackupConfig>,
+    /// A PostgreSQL store shared by several instances (none: the SQLite
+    /// file in the data directory).
+    pub store: Option<StoreConfig>,
 }
 
 /// The `registry:` section.
@@ -573,6 +582,10 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
         .backup
         .as_ref()
         .and_then(|raw| backup::backup_config(&mut out, &doc, raw, data_dir.as_deref()));
+    let store = doc
+        .store
+        .as_ref()
+        .and_then(|raw| store::store_config(&mut out, raw));
 
     match (
         out.diagnostics.is_empty(),
@@ -598,6 +611,7 @@ fn load_checking(path: &Path, check_secrets: bool) -> Result<Loaded, Diagnostics
             checks,
             preflight,
             backup,
+            store,
         }),
         _ => {
             let mut diagnostics = out.diagnostics;

@@ -41,6 +41,7 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 const CLAIM_LIMIT: usize = 16;
 
 /// What the runner needs.
+#[derive(Clone)]
 pub(crate) struct IncidentRunner {
     pub(crate) store: Store,
     pub(crate) policy: Arc<IncidentsConfig>,

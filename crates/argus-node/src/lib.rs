@@ -35,6 +35,7 @@ pub mod enrol;
 pub mod heartbeat;
 mod incidents;
 mod keyuse;
+pub mod leases;
 mod live;
 mod record;
 pub mod registry_feed;
@@ -192,6 +193,8 @@ pub struct NodeBuilder {
     key_rotator: Option<KeyRotator>,
     config_files: Vec<PathBuf>,
     check_runner: Option<CheckRunner>,
+    instance_id: Option<String>,
+    lease_time: std::time::Duration,
 }
 
 impl std::fmt::Debug for NodeBuilder {
@@ -223,7 +226,23 @@ impl NodeBuilder {
             key_rotator: None,
             config_files: Vec::new(),
             check_runner: None,
+            instance_id: None,
+            lease_time: argus_store::lease::DEFAULT_LEASE,
         }
+    }
+
+    /// This instance's id among those sharing a PostgreSQL store (default:
+    /// `<host>-<pid>`).
+    pub fn instance_id(mut self, id: impl Into<String>) -> Self {
+        self.instance_id = Some(id.into());
+        self
+    }
+
+    /// How long a lease lasts without renewal on a shared store: a dead
+    /// instance's work moves to another within about this time.
+    pub fn lease_time(mut self, ttl: std::time::Duration) -> Self {
+        self.lease_time = ttl;
+        self
     }
 
     /// The keys the incident responders sign with, unsealed from the vault
@@ -344,16 +363,44 @@ impl NodeBuilder {
         let dispatch = dispatcher.handle();
         let (shutdown, stopping) = watch::channel(false);
         let mut tasks = JoinSet::new();
+        let instance = leases::Instance::new(
+            store.clone(),
+            self.instance_id
+                .clone()
+                .unwrap_or_else(|| format!("{}-{}", self.host, std::process::id())),
+            self.lease_time,
+        );
         {
-            let mut stop = stopping.clone();
+            let announce = leases::announce_until_stopped(
+                instance.clone(),
+                self.host.clone(),
+                self.clock.now_ms(),
+                stopping.clone(),
+            );
             tasks.spawn(async move {
-                dispatcher
-                    .run(async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    })
-                    .await
-                    .map_err(|source| NodeError::Dispatcher { source })
+                announce.await;
+                Ok(())
             });
+        }
+        {
+            let dispatcher = Arc::new(dispatcher);
+            tasks.spawn(leases::leased(
+                instance.clone(),
+                "dispatch".to_owned(),
+                stopping.clone(),
+                move |fence, mut stop| {
+                    let dispatcher = Arc::clone(&dispatcher);
+                    async move {
+                        dispatcher.set_fence(fence_hook(fence));
+                        dispatcher
+                            .run(async move {
+                                let _ = stop.wait_for(|s| *s).await;
+                            })
+                            .await
+                            .map_err(|source| NodeError::Dispatcher { source })
+                    }
+                },
+            ));
         }
         let wake_incidents = Arc::new(tokio::sync::Notify::new());
         let recorder = Recorder {
@@ -462,19 +509,36 @@ impl NodeBuilder {
         }
         if !self.config.incidents.is_empty() {
             let runner = self.incident_runner(&store, &dispatch, wake_incidents.clone())?;
-            let stop = stopping.clone();
-            tasks.spawn(runner.run(stop));
+            tasks.spawn(leases::leased(
+                instance.clone(),
+                "incidents".to_owned(),
+                stopping.clone(),
+                move |_, stop| runner.clone().run(stop),
+            ));
         }
         let cross_chain = self.config.rules.rules().iter().any(|rule| {
             matches!(&rule.matcher, argus_rules::Matcher::State(spec) if spec.is_cross_chain())
         });
         if cross_chain {
-            tasks.spawn(state::cross_chain(
+            let (store, rules, recorder, live) = (
                 store.clone(),
                 self.config.rules.clone(),
                 recorder.clone(),
                 live.clone(),
+            );
+            tasks.spawn(leases::leased(
+                instance.clone(),
+                "cross-chain".to_owned(),
                 stopping.clone(),
+                move |_, stop| {
+                    state::cross_chain(
+                        store.clone(),
+                        rules.clone(),
+                        recorder.clone(),
+                        live.clone(),
+                        stop,
+                    )
+                },
             ));
         }
         let bots = Arc::new(self.config.incidents.bots.clone());
@@ -488,8 +552,20 @@ impl NodeBuilder {
                 live: live.clone(),
                 upgrades: self.config.upgrades.clone(),
                 bots: bots.clone(),
+                fence: leases::Fence::open(),
             };
-            tasks.spawn(chain::supervise_chain(setup, context, stopping.clone()));
+            // One follower per chain among the instances sharing the store.
+            let lease = format!("follow:{}", setup.follower.chain.0);
+            tasks.spawn(leases::leased(
+                instance.clone(),
+                lease,
+                stopping.clone(),
+                move |fence, stop| {
+                    let mut context = context.clone();
+                    context.fence = fence;
+                    chain::supervise_chain(setup.clone(), context, stop)
+                },
+            ));
         }
         Ok(NodeHandle {
             store,
@@ -502,6 +578,12 @@ impl NodeBuilder {
             _run_lock: run_lock,
         })
     }
+}
+
+/// The dispatcher's check of its lease, run first in each of its
+/// transactions.
+fn fence_hook(fence: leases::Fence) -> argus_alerting::FenceHook {
+    Arc::new(move |tx: &argus_store::Transaction<'_>| fence.check(tx))
 }
 
 impl NodeBuilder {

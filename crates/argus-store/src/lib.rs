@@ -176,7 +176,9 @@ impl StoreError {
                 source.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
             ),
-            StoreError::Unavailable { .. } => true,
+            // A fenced write is refused until this instance holds the lease
+            // again: its task winds down as its term ends.
+            StoreError::Unavailable { .. } | StoreError::Fenced { .. } => true,
             StoreError::Postgres { source } => {
                 source.is_closed()
                     || source.code().is_some_and(|code| {

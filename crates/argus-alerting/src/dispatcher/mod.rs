@@ -98,9 +98,17 @@ impl Pass {
 /// The longest the running dispatcher sleeps with free slots.
 const IDLE_POLL_MS: u64 = 1_000;
 
+/// A check run first in each of the dispatcher's transactions: the node's
+/// lease fence when several instances share the store (a refusal rolls the
+/// transaction back, so a stale instance neither claims nor marks).
+pub type FenceHook =
+    Arc<dyn Fn(&argus_store::Transaction<'_>) -> Result<(), argus_store::StoreError> + Send + Sync>;
+
 /// Sends the outbox.
 #[derive(Debug)]
 pub struct Dispatcher {
+    /// See [`FenceHook`]; none: every transaction goes through.
+    fence: Arc<Mutex<Option<FenceHookDebug>>>,
     conn: Arc<Mutex<Connection>>,
     notifiers: Arc<BTreeMap<String, Arc<Notifier>>>,
     clock: Clock,
@@ -145,6 +153,7 @@ impl Dispatcher {
             .map(|(name, c)| (name.clone(), c.max_in_flight()))
             .collect();
         Ok(Self {
+            fence: Arc::new(Mutex::new(None)),
             conn: Arc::new(Mutex::new(store.connect()?)),
             notifiers: Arc::new(
                 notifiers
@@ -166,6 +175,16 @@ impl Dispatcher {
                     .map(|(name, n)| (name.clone(), crate::limits::effective(n))),
             ))),
         })
+    }
+
+    /// Runs `hook` first in every transaction from now on (see
+    /// [`FenceHook`]).
+    pub fn set_fence(&self, hook: FenceHook) {
+        let mut guard = match self.fence.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = Some(FenceHookDebug(hook));
     }
 
     /// A handle to wake the running dispatcher.
@@ -216,8 +235,15 @@ impl Dispatcher {
         let lease = self.lease_ms();
         let known: Vec<String> = self.limits.keys().cloned().collect();
         let (fold, rate) = (self.fold.clone(), self.rate.clone());
+        let fence = match self.fence.lock() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
         self.with_conn(move |conn| {
             let tx = conn.transaction()?;
+            if let Some(FenceHookDebug(fence)) = &fence {
+                fence(&tx)?;
+            }
             outcome::record(&tx, &outcomes)?;
             // Groups whose wait is over, and backlogs too long for their
             // notifier's rate, become digests before anything is claimed.
@@ -446,4 +472,14 @@ fn claim(
         )?);
     }
     Ok((claimed, open))
+}
+
+/// A [`FenceHook`] that prints as its name.
+#[derive(Clone)]
+struct FenceHookDebug(FenceHook);
+
+impl std::fmt::Debug for FenceHookDebug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FenceHook")
+    }
 }

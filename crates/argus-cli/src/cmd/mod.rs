@@ -28,5 +28,6 @@ pub(crate) mod run;
 pub(crate) mod run_output;
 pub(crate) mod serve;
 pub(crate) mod status;
+pub(crate) mod store;
 pub(crate) mod tokens;
 pub(crate) mod validate;

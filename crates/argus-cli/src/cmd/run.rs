@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use argus_registry::{ImportOptions, Registry};
-use argus_store::{RunLock, Store};
+use argus_store::RunLock;
 
 use crate::GlobalArgs;
 use crate::cmd::run_output::AlertOutput;
@@ -45,8 +45,13 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
     // (the import, the audit), held until the process ends.
     let run_lock = RunLock::acquire(&data_dir)?;
     // The one store of this process: the import below and every task of
-    // the node use it.
-    let store = Store::open_in_dir(&data_dir)?;
+    // the node use it. With `store:` it is PostgreSQL, shared with other
+    // instances (each with its own data directory: vault, audit log).
+    let store = crate::cmd::store::open_configured(
+        loaded.store.as_ref(),
+        &data_dir,
+        args.master_key_file.as_deref(),
+    )?;
     if !loaded.registry_imports.is_empty() {
         let mut registry = Registry::open(&store)?;
         let hints = argus_registry::artifact::ImportHints::default();
@@ -123,12 +128,16 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
         );
     }
     sh_eprintln!(
-        "argus: {} rule(s) from {} file(s), {} chain(s), {} notifier(s); data in {}",
+        "argus: {} rule(s) from {} file(s), {} chain(s), {} notifier(s); data in {}{}",
         loaded.rules.len(),
         loaded.rule_files.len(),
         loaded.chains.len(),
         loaded.alerting.notifiers.len(),
-        data_dir.display()
+        data_dir.display(),
+        match &loaded.store {
+            Some(_) => format!(", store {} (shared: leases)", store.describe()),
+            None => String::new(),
+        }
     );
     let signing_keys = unsealed
         .keys
@@ -144,6 +153,12 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
         .signing_keys(signing_keys)
         .config_files(config_files)
         .host_name(trail::host_name());
+    if let Some(shared) = &loaded.store {
+        builder = builder.lease_time(shared.lease);
+        if let Some(id) = &shared.instance {
+            builder = builder.instance_id(id.clone());
+        }
+    }
     if trail::master_key_given(args.master_key_file.as_deref()) {
         builder = builder.key_rotator(daemon::key_rotator(
             &data_dir,

@@ -89,14 +89,19 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
     let data_dir = loaded
         .as_ref()
         .map_or_else(|| global.data_dir.clone(), |(_, dir)| dir.clone());
-    if !data_dir.join(argus_store::DATABASE_FILE).exists() {
+    let shared = loaded.as_ref().and_then(|(loaded, _)| loaded.store.clone());
+    if shared.is_none() && !data_dir.join(argus_store::DATABASE_FILE).exists() {
         bail!(
             "no Argus database in {}; the daemon has not run here yet (or pass --data-dir / -c)",
             data_dir.display()
         );
     }
-    // Read-only: status works on a data directory it may not write.
-    let store = Store::open_read_only_in_dir(&data_dir)?;
+    // Read-only: status works on a data directory it may not write. A
+    // shared PostgreSQL store is read through an ordinary connection.
+    let store = match &shared {
+        Some(config) => crate::cmd::store::open_configured(Some(config), &data_dir, None)?,
+        None => Store::open_read_only_in_dir(&data_dir)?,
+    };
     let conn = store.connect()?;
     let now_ms = Clock::system().now_ms();
     let mut problems = Vec::new();
@@ -262,6 +267,13 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
         }
     };
 
+    // Instances sharing a PostgreSQL store, and who holds which lease.
+    let (instances, leases) = if shared.is_some() {
+        instances_and_leases(&conn, &mut problems)?
+    } else {
+        (Vec::new(), Vec::new())
+    };
+
     let healthy = problems.is_empty();
     if args.json {
         output::json_pretty(&json!({
@@ -273,8 +285,13 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
                 "alerts_24h": alerts_24h,
                 "last_alert_at": last_alert_ms.map(format_ms),
                 "audit": audit,
+                "instances": instances,
+                "leases": leases,
         }))?;
     } else {
+        if shared.is_some() {
+            output::stdout_text(&human_shared(&instances, &leases))?;
+        }
         output::stdout_text(&human(
             &chains,
             &notifiers,
@@ -289,6 +306,120 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
     } else {
         ExitCode::from(1)
     })
+}
+
+/// An instance sharing the store, as it last reported itself.
+#[derive(Debug, Serialize)]
+struct InstanceStatus {
+    id: String,
+    host: String,
+    pid: i64,
+    version: String,
+    /// Seconds since it last reported (by the database's clock).
+    seen_s_ago: f64,
+    /// Whether it reported within three lease times.
+    alive: bool,
+}
+
+/// A lease: which instance runs what.
+#[derive(Debug, Serialize)]
+struct LeaseStatus {
+    name: String,
+    holder: String,
+    epoch: i64,
+    /// Seconds until it expires; negative: expired (its work waits for
+    /// another instance to take it).
+    expires_in_s: f64,
+}
+
+/// Instances seen within this long are alive (three renewals of the
+/// default lease).
+const INSTANCE_ALIVE_MS: i64 = 30_000;
+
+#[allow(clippy::cast_precision_loss)]
+fn instances_and_leases(
+    conn: &argus_store::Connection,
+    problems: &mut Vec<Problem>,
+) -> anyhow::Result<(Vec<InstanceStatus>, Vec<LeaseStatus>)> {
+    let now = argus_store::lease::db_now_ms(conn)?;
+    let instances: Vec<InstanceStatus> = conn
+        .query_map(
+            "SELECT id, host, pid, version, seen_at_ms FROM instances ORDER BY id",
+            [],
+            |row| {
+                let seen: i64 = row.get(4)?;
+                Ok(InstanceStatus {
+                    id: row.get(0)?,
+                    host: row.get(1)?,
+                    pid: row.get(2)?,
+                    version: row.get(3)?,
+                    seen_s_ago: (now - seen) as f64 / 1000.0,
+                    alive: now - seen <= INSTANCE_ALIVE_MS,
+                })
+            },
+        )
+        .context("reading the instances")?;
+    let leases: Vec<LeaseStatus> = argus_store::lease::list(conn)
+        .context("reading the leases")?
+        .into_iter()
+        .map(|lease| LeaseStatus {
+            name: lease.name,
+            holder: lease.holder,
+            epoch: lease.epoch,
+            expires_in_s: lease.expires_in_ms as f64 / 1000.0,
+        })
+        .collect();
+    if !instances.iter().any(|i| i.alive) {
+        problems.push(Problem {
+            what: "no instance has reported within 30 s".into(),
+            fix: "start `argus run` on at least one machine sharing this store".into(),
+        });
+    }
+    for lease in leases.iter().filter(|l| l.expires_in_s < -10.0) {
+        problems.push(Problem {
+            what: format!(
+                "the lease {} expired {:.0} s ago and no instance took it",
+                lease.name, -lease.expires_in_s
+            ),
+            fix: "an instance that runs this work (its chain or notifier in its config) must be up"
+                .into(),
+        });
+    }
+    Ok((instances, leases))
+}
+
+fn human_shared(instances: &[InstanceStatus], leases: &[LeaseStatus]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from("instances (shared store)\n");
+    for i in instances {
+        let _ = writeln!(
+            out,
+            "  {:<24} {:<16} pid {:<8} {:<8} seen {:.1} s ago{}",
+            i.id,
+            i.host,
+            i.pid,
+            i.version,
+            i.seen_s_ago,
+            if i.alive { "" } else { "  (gone)" }
+        );
+    }
+    out.push_str("leases\n");
+    for l in leases {
+        let _ = writeln!(
+            out,
+            "  {:<24} {:<24} epoch {:<4} {}",
+            l.name,
+            l.holder,
+            l.epoch,
+            if l.expires_in_s >= 0.0 {
+                format!("expires in {:.1} s", l.expires_in_s)
+            } else {
+                format!("EXPIRED {:.1} s ago", -l.expires_in_s)
+            }
+        );
+    }
+    out.push('\n');
+    out
 }
 
 /// Each configured chain's head, asked of its nodes (with failover, within
