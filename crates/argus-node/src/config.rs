@@ -30,14 +30,14 @@ use argus_sources::SignalsConfig;
 
 mod audit;
 mod backup;
-mod store;
 mod enrol;
 mod server;
+mod store;
 
 pub use audit::{AuditConfig, Witness};
 pub use backup::{BackupConfig, PassphraseSource};
-pub use store::{STORE_PASSWORD_ENV, StoreConfig, StorePassword};
 pub use enrol::{EnrolConfig, EnrolPolicy, Trigger};
+pub use store::{STORE_PASSWORD_ENV, StoreConfig, StorePassword};
 
 pub use server::{
     DEFAULT_READY_MAX_LAG, PublicConfig, PublicContract, PublicSystem, RateLimitConfig,

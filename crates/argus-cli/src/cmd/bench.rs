@@ -15,6 +15,9 @@ use crate::{GlobalArgs, output};
 pub(crate) enum BenchCommand {
     /// Lint a synthetic infrastructure: many ABIs, then one signature list.
     Lint(LintBenchArgs),
+    /// The store's throughput through the daemon's write paths (blocks,
+    /// alerts, deliveries a second), on SQLite or PostgreSQL.
+    Store(crate::cmd::bench_store::StoreBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -63,6 +66,7 @@ struct Figures {
 pub(crate) fn run(_global: &GlobalArgs, command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Lint(args) => lint_bench(&args),
+        BenchCommand::Store(args) => crate::cmd::bench_store::store_bench(&args),
     }
 }
 

@@ -4,6 +4,7 @@ pub(crate) mod alerts;
 pub(crate) mod audit;
 pub(crate) mod backup;
 pub(crate) mod bench;
+pub(crate) mod bench_store;
 pub(crate) mod checks;
 pub(crate) mod config_approve;
 pub(crate) mod coverage;

@@ -82,8 +82,12 @@ pub(crate) fn open_configured(
             Some(Zeroizing::new(text))
         }
     };
-    Store::open_postgres(&config.url, password.as_ref().map(|p| p.as_str()))
-        .with_context(|| format!("cannot open the store {}", argus_store::redact_url(&config.url)))
+    Store::open_postgres(&config.url, password.as_ref().map(|p| p.as_str())).with_context(|| {
+        format!(
+            "cannot open the store {}",
+            argus_store::redact_url(&config.url)
+        )
+    })
 }
 
 /// The tables copied, in SQLite's creation order; the lease and instance
@@ -163,7 +167,10 @@ fn migrate(args: &MigrateArgs) -> anyhow::Result<ExitCode> {
             .collect();
         let order = if table == "alerts" { "rowid" } else { "1" };
         let rows: Vec<Vec<Value>> = snapshot.query_map(
-            &format!("SELECT {} FROM {table} ORDER BY {order}", quoted(&columns).join(", ")),
+            &format!(
+                "SELECT {} FROM {table} ORDER BY {order}",
+                quoted(&columns).join(", ")
+            ),
             [],
             |row| (0..columns.len()).map(|i| row.get(i)).collect(),
         )?;
@@ -220,7 +227,8 @@ fn migrate(args: &MigrateArgs) -> anyhow::Result<ExitCode> {
     // Compare every table's count.
     let mut mismatched = Vec::new();
     for (table, rows) in &copied {
-        let there: i64 = to.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+        let there: i64 =
+            to.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
         if usize::try_from(there).ok() != Some(*rows) {
             mismatched.push(format!("{table}: {rows} copied, {there} found"));
         }

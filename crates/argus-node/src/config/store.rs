@@ -200,7 +200,10 @@ mod tests {
         let (config, problems) = check("postgres://argus@db:5432/argus");
         assert!(problems.is_empty(), "{problems:?}");
         let config = config.unwrap();
-        assert_eq!(config.password, StorePassword::Env(STORE_PASSWORD_ENV.into()));
+        assert_eq!(
+            config.password,
+            StorePassword::Env(STORE_PASSWORD_ENV.into())
+        );
         assert_eq!(config.lease, argus_store::lease::DEFAULT_LEASE);
     }
 
@@ -227,8 +230,16 @@ mod tests {
     #[test]
     fn other_schemes_and_bad_values_are_refused() {
         assert!(check("sqlite:argus.db").0.is_none());
-        assert!(check("{ url: 'postgres://argus@db/a', lease: 1s }").0.is_none());
-        assert!(check("{ url: 'postgres://argus@db/a', instance: 'a b' }").0.is_none());
+        assert!(
+            check("{ url: 'postgres://argus@db/a', lease: 1s }")
+                .0
+                .is_none()
+        );
+        assert!(
+            check("{ url: 'postgres://argus@db/a', instance: 'a b' }")
+                .0
+                .is_none()
+        );
         assert!(
             check("{ url: 'postgres://argus@db/a', password: { env: A, vault: B } }")
                 .0
