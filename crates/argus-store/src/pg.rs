@@ -416,11 +416,63 @@ pub(crate) fn column(row: &postgres::Row, at: usize) -> Result<Value, StoreError
 /// `min` as `GREATEST` and `LEAST`. Quoted text and identifiers are left
 /// alone.
 pub(crate) fn translate(sql: &str) -> String {
+    let mut next_positional = 1;
+    let mut out = translate_fragment(sql, &mut next_positional);
+    if out.contains(IGNORE_MARK) {
+        out = out.replace(IGNORE_MARK, "");
+        let body = out.trim_end().trim_end_matches(';').trim_end().to_owned();
+        out = match find_keyword(&body, "RETURNING") {
+            Some(at) => format!(
+                "{} ON CONFLICT DO NOTHING {}",
+                body[..at].trim_end(),
+                &body[at..]
+            ),
+            None => format!("{body} ON CONFLICT DO NOTHING"),
+        };
+    }
+    out
+}
+
+/// Left where `INSERT OR IGNORE` was, for [`translate`] to finish.
+const IGNORE_MARK: &str = "\u{1}";
+
+/// The arguments of the call whose `(` is at `open`, split at its own
+/// commas, and the position of its `)`.
+fn top_level_args(sql: &str, open: usize) -> Option<(Vec<&str>, usize)> {
+    let bytes = sql.as_bytes();
+    let mut depth = 0usize;
+    let mut start = open + 1;
+    let mut args = Vec::new();
+    let mut i = open;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' | b'"' => {
+                i = closing_quote(bytes, i);
+                continue;
+            }
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    args.push(sql[start..i].trim());
+                    return Some((args, i));
+                }
+            }
+            b',' if depth == 1 => {
+                args.push(sql[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+fn translate_fragment(sql: &str, next_positional: &mut usize) -> String {
     let mut out = String::with_capacity(sql.len() + 16);
     let bytes = sql.as_bytes();
     let mut i = 0;
-    let mut next_positional = 1;
-    let mut ignore = false;
     while i < bytes.len() {
         let c = bytes[i];
         match c {
@@ -440,7 +492,7 @@ pub(crate) fn translate(sql: &str) -> String {
                     out.push_str(&sql[start..end]);
                 } else {
                     out.push_str(&next_positional.to_string());
-                    next_positional += 1;
+                    *next_positional += 1;
                 }
                 i = end;
             }
@@ -456,27 +508,41 @@ pub(crate) fn translate(sql: &str) -> String {
                     let rest = &sql[end..];
                     let trimmed = rest.trim_start();
                     if trimmed.len() >= 6 && trimmed[..6].eq_ignore_ascii_case("IGNORE") {
-                        ignore = true;
                         i = end + (rest.len() - trimmed.len()) + 6;
                         // Drop the space before `OR`; the one after IGNORE stays.
                         while out.ends_with(' ') {
                             out.pop();
                         }
+                        out.push_str(IGNORE_MARK);
                         continue;
                     }
                 }
                 let scalar = (word.eq_ignore_ascii_case("max") || word.eq_ignore_ascii_case("min"))
                     && bytes.get(end) == Some(&b'(')
                     && has_top_level_comma(bytes, end);
-                if scalar {
-                    out.push_str(if word.eq_ignore_ascii_case("max") {
+                if scalar && let Some((args, close)) = top_level_args(sql, end) {
+                    // SQLite's scalar max/min is NULL when an argument is;
+                    // GREATEST/LEAST skip NULLs: keep SQLite's meaning.
+                    let function = if word.eq_ignore_ascii_case("max") {
                         "GREATEST"
                     } else {
                         "LEAST"
-                    });
-                } else {
-                    out.push_str(word);
+                    };
+                    let args: Vec<String> = args
+                        .iter()
+                        .map(|arg| translate_fragment(arg, next_positional))
+                        .collect();
+                    let nulls: Vec<String> =
+                        args.iter().map(|a| format!("({a}) IS NULL")).collect();
+                    out.push_str(&format!(
+                        "(CASE WHEN {} THEN NULL ELSE {function}({}) END)",
+                        nulls.join(" OR "),
+                        args.join(", ")
+                    ));
+                    i = close + 1;
+                    continue;
                 }
+                out.push_str(word);
                 i = end;
             }
             _ => {
@@ -486,23 +552,11 @@ pub(crate) fn translate(sql: &str) -> String {
             }
         }
     }
-    if ignore {
-        let body = out.trim_end().trim_end_matches(';').trim_end().to_owned();
-        let returning = find_keyword(&body, "RETURNING");
-        out = match returning {
-            Some(at) => format!(
-                "{} ON CONFLICT DO NOTHING {}",
-                body[..at].trim_end(),
-                &body[at..]
-            ),
-            None => format!("{body} ON CONFLICT DO NOTHING"),
-        };
-    }
     out
 }
 
 fn ends_with_insert(out: &str) -> bool {
-    let trimmed = out.trim_end();
+    let trimmed = out.trim_end().trim_end_matches(IGNORE_MARK);
     trimmed.len() >= 6 && trimmed[trimmed.len() - 6..].eq_ignore_ascii_case("INSERT")
 }
 
@@ -595,14 +649,18 @@ mod tests {
     }
 
     #[test]
-    fn two_argument_max_and_min_are_greatest_and_least() {
+    fn scalar_max_and_min_are_greatest_and_least_null_when_an_argument_is() {
         assert_eq!(
-            translate("SELECT max(a - 1, 0), max(b), min(c, min(d, 2))"),
-            "SELECT GREATEST(a - 1, 0), max(b), LEAST(c, LEAST(d, 2))"
+            translate("SELECT max(a - ?1, 0), max(b)"),
+            "SELECT (CASE WHEN (a - $1) IS NULL OR (0) IS NULL THEN NULL ELSE GREATEST(a - $1, 0) END), max(b)"
         );
         assert_eq!(
-            translate("SELECT sum(max(x, 0))"),
-            "SELECT sum(GREATEST(x, 0))"
+            translate("SELECT min(c, min(d, 2))"),
+            "SELECT (CASE WHEN (c) IS NULL OR ((CASE WHEN (d) IS NULL OR (2) IS NULL THEN NULL ELSE LEAST(d, 2) END)) IS NULL THEN NULL ELSE LEAST(c, (CASE WHEN (d) IS NULL OR (2) IS NULL THEN NULL ELSE LEAST(d, 2) END)) END)"
+        );
+        assert_eq!(
+            translate("SELECT sum(max(x, ?, ?)) WHERE y = ?"),
+            "SELECT sum((CASE WHEN (x) IS NULL OR ($1) IS NULL OR ($2) IS NULL THEN NULL ELSE GREATEST(x, $1, $2) END)) WHERE y = $3"
         );
     }
 
