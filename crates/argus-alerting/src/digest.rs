@@ -31,8 +31,8 @@ use std::collections::BTreeMap;
 
 use alloy_primitives::keccak256;
 use argus_core::Severity;
-use argus_store::Connection;
 use argus_store::sql::{OptionalExtension, params};
+use argus_store::{Connection, Dialect};
 use serde::Serialize;
 
 use crate::config::AlertingConfig;
@@ -99,13 +99,23 @@ pub fn digest_key(notifier: &str, group_key: &str, first_alert_id: &str) -> Stri
 /// before claiming). Returns the digests made.
 pub fn fold_due(conn: &Connection, now_ms: i64, plan: &FoldPlan) -> Result<usize, AlertError> {
     let groups: Vec<(String, String)> = {
-        let mut stmt = conn
-            .prepare_cached(
+        // SQLite is told which index to use (its planner would scan by
+        // status); `INDEXED BY` is SQLite's own, PostgreSQL plans alone.
+        let sql = match conn.dialect() {
+            Dialect::Sqlite => {
                 "SELECT DISTINCT notifier, group_key FROM alert_deliveries
                      INDEXED BY alert_deliveries_held
                  WHERE status = 'pending' AND kind = 'fire' AND group_key IS NOT NULL
-                   AND next_attempt_at_ms <= ?1 AND attempts = 0",
-            )
+                   AND next_attempt_at_ms <= ?1 AND attempts = 0"
+            }
+            Dialect::Postgres => {
+                "SELECT DISTINCT notifier, group_key FROM alert_deliveries
+                 WHERE status = 'pending' AND kind = 'fire' AND group_key IS NOT NULL
+                   AND next_attempt_at_ms <= ?1 AND attempts = 0"
+            }
+        };
+        let mut stmt = conn
+            .prepare_cached(sql)
             .map_err(AlertError::db("find due groups"))?;
         stmt.query_map([now_ms], |row| Ok((row.get(0)?, row.get(1)?)))
             .map_err(AlertError::db("find due groups"))?
