@@ -47,7 +47,6 @@ fn outbox_bench(c: &mut Criterion) {
         .connect()
         .unwrap();
     store
-        .sqlite()
         .execute_batch(
             "CREATE TABLE baseline (id TEXT PRIMARY KEY, body TEXT NOT NULL, at INTEGER NOT NULL)",
         )
@@ -59,12 +58,11 @@ fn outbox_bench(c: &mut Criterion) {
         b.iter(|| {
             n += 1;
             let tx = store.transaction().unwrap();
-            tx.sqlite()
-                .execute(
-                    "INSERT INTO baseline (id, body, at) VALUES (?1, ?2, ?3)",
-                    rusqlite::params![format!("{n:064x}"), "{\"amount\":\"5\"}", n as i64],
-                )
-                .unwrap();
+            tx.execute(
+                "INSERT INTO baseline (id, body, at) VALUES (?1, ?2, ?3)",
+                argus_store::sql::params![format!("{n:064x}"), "{\"amount\":\"5\"}", n as i64],
+            )
+            .unwrap();
             tx.commit().unwrap();
         });
     });

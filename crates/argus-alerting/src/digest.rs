@@ -31,8 +31,8 @@ use std::collections::BTreeMap;
 
 use alloy_primitives::keccak256;
 use argus_core::Severity;
-use argus_store::Connection;
-use rusqlite::params;
+use argus_store::sql::{OptionalExtension, params};
+use argus_store::{Connection, Dialect};
 use serde::Serialize;
 
 use crate::config::AlertingConfig;
@@ -99,14 +99,23 @@ pub fn digest_key(notifier: &str, group_key: &str, first_alert_id: &str) -> Stri
 /// before claiming). Returns the digests made.
 pub fn fold_due(conn: &Connection, now_ms: i64, plan: &FoldPlan) -> Result<usize, AlertError> {
     let groups: Vec<(String, String)> = {
-        let mut stmt = conn
-            .sqlite()
-            .prepare_cached(
+        // SQLite is told which index to use (its planner would scan by
+        // status); `INDEXED BY` is SQLite's own, PostgreSQL plans alone.
+        let sql = match conn.dialect() {
+            Dialect::Sqlite => {
                 "SELECT DISTINCT notifier, group_key FROM alert_deliveries
                      INDEXED BY alert_deliveries_held
                  WHERE status = 'pending' AND kind = 'fire' AND group_key IS NOT NULL
-                   AND next_attempt_at_ms <= ?1 AND attempts = 0",
-            )
+                   AND next_attempt_at_ms <= ?1 AND attempts = 0"
+            }
+            Dialect::Postgres => {
+                "SELECT DISTINCT notifier, group_key FROM alert_deliveries
+                 WHERE status = 'pending' AND kind = 'fire' AND group_key IS NOT NULL
+                   AND next_attempt_at_ms <= ?1 AND attempts = 0"
+            }
+        };
+        let mut stmt = conn
+            .prepare_cached(sql)
             .map_err(AlertError::db("find due groups"))?;
         stmt.query_map([now_ms], |row| Ok((row.get(0)?, row.get(1)?)))
             .map_err(AlertError::db("find due groups"))?
@@ -148,10 +157,10 @@ impl Members {
         match self {
             Members::Held => {
                 "notifier = ?1 AND group_key = ?2 AND group_key IS NOT NULL
-                 AND status = 'pending' AND kind = 'fire' AND attempts = 0 AND ?3 = ?3"
+                 AND status = 'pending' AND kind = 'fire' AND attempts = 0 AND CAST(?3 AS BIGINT) IS NOT NULL"
             }
             Members::Backlog => {
-                "notifier = ?1 AND ?2 = ?2 AND group_key IS NULL AND status = 'pending'
+                "notifier = ?1 AND CAST(?2 AS TEXT) IS NOT NULL AND group_key IS NULL AND status = 'pending'
                  AND kind = 'fire' AND attempts = 0 AND next_attempt_at_ms <= ?3"
             }
         }
@@ -184,12 +193,13 @@ fn fold(
     if count < 2 {
         return Ok(0);
     }
-    let inserted = execute_cached(
+    // `RETURNING id`: no row when the digest was queued already.
+    let inserted: Option<i64> = query_row_cached(
         conn,
         "INSERT INTO alert_deliveries (alert_id, notifier, kind, idempotency_key, status,
              next_attempt_at_ms, created_at_ms, group_key)
          VALUES (?1, ?2, 'digest', ?3, 'pending', ?4, ?4, ?5)
-         ON CONFLICT (alert_id, notifier, kind) DO NOTHING",
+         ON CONFLICT (alert_id, notifier, kind) DO NOTHING RETURNING id",
         params![
             first,
             notifier,
@@ -197,12 +207,13 @@ fn fold(
             now_ms,
             group_key
         ],
+        |row| row.get(0),
     )
+    .optional()
     .map_err(AlertError::db("queue a digest"))?;
-    if inserted == 0 {
+    let Some(digest_id) = inserted else {
         return Ok(0);
-    }
-    let digest_id = conn.sqlite().last_insert_rowid();
+    };
     execute_cached(
         conn,
         &format!("UPDATE alert_deliveries SET status = 'digested', digest_id = ?4 WHERE {filter}"),
@@ -232,7 +243,6 @@ pub fn load_for_send(conn: &Connection, delivery: &Delivery) -> Result<Option<Di
     .map_err(AlertError::db("drop retracted alerts from a digest"))?;
     let ids: Vec<String> = {
         let mut stmt = conn
-            .sqlite()
             .prepare_cached(
                 "SELECT alert_id FROM alert_deliveries
                  WHERE digest_id = ?1 AND status = 'digested' ORDER BY id",
@@ -254,7 +264,6 @@ pub fn load_for_send(conn: &Connection, delivery: &Delivery) -> Result<Option<Di
     }
     let severities: Vec<String> = {
         let mut stmt = conn
-            .sqlite()
             .prepare_cached(
                 "SELECT DISTINCT a.severity FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
                  WHERE d.digest_id = ?1 AND d.status = 'digested'",
@@ -294,7 +303,6 @@ pub(crate) fn after_delivered(
 ) -> Result<(), AlertError> {
     let retracted: Vec<(String, String)> = {
         let mut stmt = conn
-            .sqlite()
             .prepare_cached(
                 "SELECT d.alert_id, d.notifier FROM alert_deliveries d
                    JOIN alerts a ON a.id = d.alert_id

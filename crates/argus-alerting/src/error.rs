@@ -15,7 +15,7 @@ pub enum AlertError {
     )]
     Db {
         operation: &'static str,
-        source: rusqlite::Error,
+        source: argus_store::StoreError,
     },
     /// The database could not be opened or a transaction started.
     #[error("alert store: {source}")]
@@ -54,17 +54,16 @@ pub enum AlertError {
 }
 
 impl AlertError {
-    pub(crate) fn db(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> AlertError {
+    pub(crate) fn db(
+        operation: &'static str,
+    ) -> impl FnOnce(argus_store::StoreError) -> AlertError {
         move |source| AlertError::Db { operation, source }
     }
 
     /// Whether trying again later may succeed (a busy or locked database).
     pub fn is_retryable(&self) -> bool {
         match self {
-            AlertError::Db { source, .. } => matches!(
-                source.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-            ),
+            AlertError::Db { source, .. } => source.is_busy(),
             AlertError::Store { source } => source.is_busy(),
             _ => false,
         }

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use argus_core::Finding;
 use argus_store::Connection;
-use rusqlite::params;
+use argus_store::sql::params;
 
 use crate::config::{ConfigDuration, NotifierConfig, RouteConfig};
 use crate::error::AlertError;

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use alloy_primitives::Address;
 use argus_core::{ChainId, Finding, Severity};
 use argus_store::Connection;
-use rusqlite::{OptionalExtension, params};
+use argus_store::sql::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::error::AlertError;
@@ -140,11 +140,11 @@ pub fn add_silence(
         });
     }
     let m = &silence.matcher;
-    execute_cached(
+    query_row_cached(
         conn,
         "INSERT INTO alert_silences (rule_id, max_severity, chain_id, address, starts_at_ms,
              ends_at_ms, created_by, reason, created_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
         params![
             m.rule_id,
             m.max_severity.map(Severity::as_str),
@@ -156,9 +156,9 @@ pub fn add_silence(
             silence.reason,
             now_ms,
         ],
+        |row| row.get(0),
     )
-    .map_err(AlertError::db("add a silence"))?;
-    Ok(conn.sqlite().last_insert_rowid())
+    .map_err(AlertError::db("add a silence"))
 }
 
 /// Silences, newest first; only those in force at `active_at_ms` when given.
@@ -167,12 +167,11 @@ pub fn list_silences(
     active_at_ms: Option<i64>,
 ) -> Result<Vec<Silence>, AlertError> {
     let mut stmt = conn
-        .sqlite()
         .prepare_cached(
             "SELECT id, rule_id, max_severity, chain_id, address, starts_at_ms, ends_at_ms,
                     created_by, reason, created_at_ms
              FROM alert_silences
-             WHERE ?1 IS NULL OR (starts_at_ms <= ?1 AND ends_at_ms > ?1)
+             WHERE CAST(?1 AS BIGINT) IS NULL OR (starts_at_ms <= ?1 AND ends_at_ms > ?1)
              ORDER BY id DESC",
         )
         .map_err(AlertError::db("list silences"))?;

@@ -72,9 +72,8 @@ pub struct NotifierDeliveries {
 /// Every notifier that has a delivery in the outbox (whatever its status),
 /// by name.
 pub fn deliveries_by_notifier(conn: &Connection) -> Result<Vec<NotifierDeliveries>, AlertError> {
-    let db = conn.sqlite();
     let mut out: BTreeMap<String, NotifierDeliveries> = BTreeMap::new();
-    let mut stmt = db
+    let mut stmt = conn
         .prepare_cached(
             "SELECT notifier, status, count(*), max(delivered_at_ms), coalesce(sum(attempts), 0),
                     coalesce(sum(max(attempts - 1, 0)), 0)
@@ -122,7 +121,7 @@ pub fn deliveries_by_notifier(conn: &Connection) -> Result<Vec<NotifierDeliverie
             entry.last_delivered_at_ms = delivered_at;
         }
     }
-    let mut stmt = db
+    let mut stmt = conn
         .prepare_cached(
             "SELECT notifier, last_error FROM alert_deliveries
              WHERE last_error IS NOT NULL AND status IN ('pending', 'failed')
@@ -151,8 +150,7 @@ pub fn deliveries_by_notifier(conn: &Connection) -> Result<Vec<NotifierDeliverie
 
 /// When the oldest delivery still pending was queued, if one is.
 pub fn oldest_pending_at_ms(conn: &Connection) -> Result<Option<i64>, AlertError> {
-    conn.sqlite()
-        .prepare_cached("SELECT min(created_at_ms) FROM alert_deliveries WHERE status = 'pending'")
+    conn.prepare_cached("SELECT min(created_at_ms) FROM alert_deliveries WHERE status = 'pending'")
         .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
         .map_err(AlertError::db("find the oldest pending delivery"))
 }
@@ -203,7 +201,6 @@ impl AlertCounts {
 /// The alerts recorded at or after `since_ms`, counted by their state now.
 pub fn alerts_since(conn: &Connection, since_ms: i64) -> Result<AlertCounts, AlertError> {
     let mut stmt = conn
-        .sqlite()
         .prepare_cached(
             "SELECT state, count(*) FROM alerts WHERE created_at_ms >= ?1 GROUP BY state",
         )
@@ -228,8 +225,7 @@ pub fn alerts_since(conn: &Connection, since_ms: i64) -> Result<AlertCounts, Ale
 
 /// When the newest alert was recorded, if there is one.
 pub fn newest_alert_at_ms(conn: &Connection) -> Result<Option<i64>, AlertError> {
-    conn.sqlite()
-        .prepare_cached("SELECT max(created_at_ms) FROM alerts")
+    conn.prepare_cached("SELECT max(created_at_ms) FROM alerts")
         .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
         .map_err(AlertError::db("find the newest alert"))
 }
@@ -248,7 +244,6 @@ pub struct RuleAlerts {
 /// grouped scan; rows in rule, severity, state order).
 pub fn alerts_by_rule(conn: &Connection) -> Result<Vec<RuleAlerts>, AlertError> {
     let mut stmt = conn
-        .sqlite()
         .prepare_cached(
             "SELECT rule_id, severity, state, count(*) FROM alerts
              GROUP BY rule_id, severity, state ORDER BY rule_id, severity, state",
@@ -301,14 +296,18 @@ pub fn histogram(
     conn: &Connection,
     durations: &str,
     bounds_ms: &[i64],
-) -> Result<Histogram, rusqlite::Error> {
+) -> Result<Histogram, argus_store::StoreError> {
     let mut sql = String::from("SELECT count(d), coalesce(sum(d), 0)");
     for index in 1..=bounds_ms.len() {
-        sql.push_str(&format!(", coalesce(sum(d <= ?{index}), 0)"));
+        sql.push_str(&format!(
+            ", coalesce(sum(CASE WHEN d <= ?{index} THEN 1 ELSE 0 END), 0)"
+        ));
     }
-    sql.push_str(&format!(" FROM ({durations}) WHERE d IS NOT NULL"));
-    let mut stmt = conn.sqlite().prepare_cached(&sql)?;
-    stmt.query_row(rusqlite::params_from_iter(bounds_ms), |row| {
+    sql.push_str(&format!(
+        " FROM ({durations}) AS durations WHERE d IS NOT NULL"
+    ));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    stmt.query_row(argus_store::sql::params_from_iter(bounds_ms), |row| {
         let count: i64 = row.get(0)?;
         let sum_ms: i64 = row.get(1)?;
         let mut cumulative = Vec::with_capacity(bounds_ms.len());

@@ -75,11 +75,17 @@ async fn a_canary_secret_never_leaks() {
             d.last_error
         );
     }
-    // Nothing in the database file holds it.
-    let raw = std::fs::read(db.path()).unwrap();
-    let wal = std::fs::read(db.dir.path().join("argus.db-wal")).unwrap_or_default();
-    for bytes in [raw, wal] {
-        assert!(!bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()));
+    // Nothing in the database file holds it (on PostgreSQL: no stored
+    // alert; the deliveries were checked above).
+    if db.is_sqlite() {
+        let raw = std::fs::read(db.path()).unwrap();
+        let wal = std::fs::read(db.dir.path().join("argus.db-wal")).unwrap_or_default();
+        for bytes in [raw, wal] {
+            assert!(!bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()));
+        }
+    } else {
+        let alerts = argus_alerting::outbox::list_alerts(&db.open(), &Default::default()).unwrap();
+        assert!(!serde_json::to_string(&alerts).unwrap().contains(CANARY));
     }
     // Nor the logs, nor Debug output of the config and the built notifiers.
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();

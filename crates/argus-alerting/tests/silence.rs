@@ -7,7 +7,7 @@
 use argus_alerting::silence::end_silence;
 use argus_alerting::{NewSilence, Silence, SilenceMatcher, add_silence, list_silences};
 use argus_core::Severity;
-use argus_store::{Connection, Store};
+use argus_store::Connection;
 
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 const HOUR: i64 = 3_600_000;
@@ -36,8 +36,7 @@ fn stored(store: &Connection, id: i64) -> Silence {
 
 #[test]
 fn ending_moves_the_end_back_to_now_and_never_forward() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_in_dir(dir.path()).unwrap().connect().unwrap();
+    let store = argus_store::testing::store().unwrap().connect().unwrap();
     let conn = &store;
     let active = add_silence(conn, &silence(T0, T0 + 2 * HOUR), T0).unwrap();
     let pending = add_silence(conn, &silence(T0 + HOUR, T0 + 2 * HOUR), T0).unwrap();
@@ -71,8 +70,7 @@ fn ending_moves_the_end_back_to_now_and_never_forward() {
 
 #[test]
 fn an_ended_silence_no_longer_silences() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open_in_dir(dir.path()).unwrap().connect().unwrap();
+    let mut store = argus_store::testing::store().unwrap().connect().unwrap();
     let routing = argus_alerting::Routing::to_all(&["hook"], 0);
     let id = add_silence(&store, &silence(T0, T0 + HOUR), T0).unwrap();
     let finding = |n: u8| argus_core::Finding {

@@ -10,7 +10,7 @@
 //! one per delivery.
 
 use argus_store::Connection;
-use rusqlite::{OptionalExtension, params};
+use argus_store::sql::{OptionalExtension, ToSql, params};
 
 use super::write::queue;
 use super::{
@@ -186,19 +186,27 @@ pub fn claim_due_unknown(
     limit: usize,
     lease_ms: i64,
 ) -> Result<Vec<(Delivery, AlertRecord)>, AlertError> {
-    let known = serde_json::to_string(known).map_err(|e| AlertError::CorruptRow {
-        table: "alert_deliveries",
-        id: "-".to_owned(),
-        detail: format!("notifier names not encodable: {e}"),
-    })?;
+    // `NOT IN (?3, ?4, ...)`, one parameter per known notifier (portable:
+    // no JSON table function); no clause at all when none is known.
+    let not_known = if known.is_empty() {
+        String::new()
+    } else {
+        let placeholders: Vec<String> = (0..known.len()).map(|i| format!("?{}", i + 3)).collect();
+        format!("AND notifier NOT IN ({})", placeholders.join(", "))
+    };
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut params: Vec<&dyn ToSql> = Vec::with_capacity(known.len() + 2);
+    params.push(&now_ms);
+    params.push(&limit);
+    params.extend(known.iter().map(|name| name as &dyn ToSql));
     let deliveries = query_deliveries(
         conn,
         &format!(
             "{DELIVERY_COLUMNS} WHERE status = 'pending' AND next_attempt_at_ms <= ?1
-             AND notifier NOT IN (SELECT value FROM json_each(?3))
+             {not_known}
              ORDER BY next_attempt_at_ms, id LIMIT ?2"
         ),
-        params![now_ms, i64::try_from(limit).unwrap_or(i64::MAX), known],
+        &params,
     )?;
     lease(conn, deliveries, now_ms, lease_ms)
 }
@@ -271,7 +279,7 @@ pub fn list_deliveries(
 ) -> Result<Vec<Delivery>, AlertError> {
     query_deliveries(
         conn,
-        &format!("{DELIVERY_COLUMNS} WHERE ?1 IS NULL OR status = ?1 ORDER BY id"),
+        &format!("{DELIVERY_COLUMNS} WHERE CAST(?1 AS TEXT) IS NULL OR status = ?1 ORDER BY id"),
         params![status.map(DeliveryStatus::as_str)],
     )
 }
@@ -304,10 +312,9 @@ const DELIVERY_COLUMNS: &str =
 fn query_deliveries(
     conn: &Connection,
     sql: &str,
-    params: &[&dyn rusqlite::ToSql],
+    params: &[&dyn ToSql],
 ) -> Result<Vec<Delivery>, AlertError> {
     let mut stmt = conn
-        .sqlite()
         .prepare_cached(sql)
         .map_err(AlertError::db("read deliveries"))?;
     let rows = stmt

@@ -36,7 +36,7 @@ mod write;
 use alloy_primitives::{B256, keccak256};
 use argus_core::Severity;
 use argus_store::Connection;
-use rusqlite::Row;
+use argus_store::sql::{Params, Result as SqlResult, Row};
 use serde::Serialize;
 
 pub use delivery::{
@@ -257,17 +257,17 @@ pub fn alert_id(id: &B256) -> String {
 pub(crate) fn execute_cached(
     conn: &Connection,
     sql: &str,
-    params: impl rusqlite::Params,
-) -> rusqlite::Result<usize> {
-    conn.sqlite().prepare_cached(sql)?.execute(params)
+    params: impl Params,
+) -> SqlResult<usize> {
+    conn.prepare_cached(sql)?.execute(params)
 }
 
 /// `query_row` through the statement cache.
 pub(crate) fn query_row_cached<T>(
     conn: &Connection,
     sql: &str,
-    params: impl rusqlite::Params,
-    map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
-) -> rusqlite::Result<T> {
-    conn.sqlite().prepare_cached(sql)?.query_row(params, map)
+    params: impl Params,
+    map: impl FnOnce(&Row<'_>) -> SqlResult<T>,
+) -> SqlResult<T> {
+    conn.prepare_cached(sql)?.query_row(params, map)
 }

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use argus_core::Severity;
 use argus_store::Connection;
-use rusqlite::{OptionalExtension, Row, params};
+use argus_store::sql::{OptionalExtension, Result as SqlResult, Row, params};
 
 use super::{AlertRecord, AlertState, query_row_cached};
 use crate::error::AlertError;
@@ -35,12 +35,25 @@ pub fn list_alerts(
     filter: &AlertFilter,
 ) -> Result<Vec<AlertRecord>, AlertError> {
     let sql = format!(
-        "{ALERT_COLUMNS} WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR rule_id = ?2)
-         AND (?3 IS NULL OR created_at_ms >= ?3)
-         ORDER BY rowid DESC"
+        "{ALERT_COLUMNS} WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1)
+         AND (CAST(?2 AS TEXT) IS NULL OR rule_id = ?2)
+         AND (CAST(?3 AS BIGINT) IS NULL OR created_at_ms >= ?3)
+         ORDER BY rowid DESC LIMIT ?4"
     );
+    let limit = filter.limit.unwrap_or(100);
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    // The severity filter is applied here (severities order by rank, not by
+    // name), so the query is bounded only when there is none: the rows are
+    // read before they are filtered.
+    let sql_limit = if filter.min_severity.is_some() {
+        i64::MAX
+    } else {
+        i64::try_from(limit).unwrap_or(i64::MAX)
+    };
     let mut stmt = conn
-        .sqlite()
         .prepare_cached(&sql)
         .map_err(AlertError::db("list alerts"))?;
     let rows = stmt
@@ -48,16 +61,12 @@ pub fn list_alerts(
             params![
                 filter.state.map(AlertState::as_str),
                 filter.rule_id,
-                filter.since_ms
+                filter.since_ms,
+                sql_limit
             ],
             alert_row,
         )
         .map_err(AlertError::db("list alerts"))?;
-    let limit = filter.limit.unwrap_or(100);
-    let mut out = Vec::new();
-    if limit == 0 {
-        return Ok(out);
-    }
     for row in rows {
         let alert = parse_alert(row.map_err(AlertError::db("list alerts"))?)?;
         if filter.min_severity.is_some_and(|min| alert.severity > min) {
@@ -106,7 +115,6 @@ pub fn alerts_after(
 ) -> Result<Vec<(i64, AlertRecord)>, AlertError> {
     let sql = format!("{ALERT_COLUMNS_WITH_SEQ} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2");
     let mut stmt = conn
-        .sqlite()
         .prepare_cached(&sql)
         .map_err(AlertError::db("read new alerts"))?;
     let rows = stmt
@@ -148,7 +156,7 @@ type RawAlert = (
     Option<String>,
 );
 
-fn alert_row(row: &Row<'_>) -> rusqlite::Result<RawAlert> {
+fn alert_row(row: &Row<'_>) -> SqlResult<RawAlert> {
     Ok((
         row.get(0)?,
         row.get(1)?,

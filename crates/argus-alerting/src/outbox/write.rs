@@ -11,7 +11,7 @@
 use alloy_primitives::B256;
 use argus_core::{ChainId, Finding};
 use argus_store::Connection;
-use rusqlite::{OptionalExtension, params};
+use argus_store::sql::{OptionalExtension, params};
 
 use super::{
     AlertRecord, AlertState, DeliveryKind, Recorded, Retracted, Suppression, alert_id,
@@ -158,9 +158,13 @@ fn group_head_for(
     query_row_cached(
         conn,
         "SELECT id FROM alerts
-         WHERE dedup_key = ?1 AND state = 'firing' AND at_ms > ?2 - ?3 AND at_ms < ?2 + ?3
+         WHERE dedup_key = ?1 AND state = 'firing' AND at_ms > ?2 AND at_ms < ?3
          ORDER BY at_ms, created_at_ms LIMIT 1",
-        params![dedup_key, at_ms, window_ms],
+        params![
+            dedup_key,
+            at_ms.saturating_sub(window_ms),
+            at_ms.saturating_add(window_ms)
+        ],
         |row| row.get(0),
     )
     .optional()
@@ -230,7 +234,6 @@ pub fn retract_block(
     let hash = format!("{block_hash:#x}");
     let ids: Vec<String> = {
         let mut stmt = conn
-            .sqlite()
             .prepare_cached(
                 "SELECT id FROM alerts WHERE chain_id = ?1 AND block_hash = ?2
                  AND state != 'retracted' ORDER BY at_ms, id",
@@ -307,7 +310,6 @@ pub fn retract_alert(
 
 fn delivered_fire_notifiers(conn: &Connection, id: &str) -> Result<Vec<String>, AlertError> {
     let mut stmt = conn
-        .sqlite()
         .prepare_cached(
             "SELECT d.notifier FROM alert_deliveries d
              WHERE d.alert_id = ?1 AND d.kind = 'fire'
@@ -345,7 +347,6 @@ fn promote_next_in_group(
     };
     let notifiers: Vec<String> = {
         let mut stmt = conn
-            .sqlite()
             .prepare_cached(
                 "SELECT DISTINCT notifier FROM alert_deliveries
                  WHERE alert_id = ?1 AND kind = 'fire' ORDER BY notifier",
@@ -365,7 +366,7 @@ fn promote_next_in_group(
     execute_cached(conn,
         "UPDATE alerts SET state = 'firing', group_head = NULL, reason = ?3,
              duplicates = (SELECT count(*) FROM alerts WHERE group_head = ?1 AND state = 'suppressed')
-         WHERE id = ?1 AND ?2 IS NOT NULL",
+         WHERE id = ?1 AND CAST(?2 AS TEXT) IS NOT NULL",
         params![next, head.id, format!("promoted: {} was retracted", head.id)],
     )
     .map_err(AlertError::db("promote a duplicate"))?;

@@ -1,4 +1,5 @@
-//! The alerting tests' own parts: SQLite files in a temp directory,
+//! The alerting tests' own parts: SQLite files in a temp directory (or
+//! PostgreSQL databases, with `ARGUS_TEST_POSTGRES`),
 //! findings, a dispatcher over them. The HTTP receiver they post to is
 //! `argus_testkit::Receiver`.
 
@@ -11,23 +12,39 @@ use alloy_primitives::B256;
 use argus_core::{BlockRef, ChainId, ChainOrigin, Finding, Severity, finding_id};
 use argus_store::{Connection, Store};
 
-/// A database file in a temp dir; open it as often as needed.
+/// A database in a temp dir (a SQLite file), or a new PostgreSQL database
+/// when `ARGUS_TEST_POSTGRES` is set; open it as often as needed.
 pub struct Db {
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL store, when the tests run on PostgreSQL.
+    postgres: Option<Store>,
 }
 
 impl Db {
     pub fn new() -> Self {
+        let postgres = std::env::var(argus_store::testing::TEST_POSTGRES_ENV)
+            .ok()
+            .filter(|url| !url.is_empty())
+            .map(|_| argus_store::testing::store().unwrap());
         Self {
             dir: tempfile::tempdir().unwrap(),
+            postgres,
         }
     }
+    /// The SQLite file (absent on PostgreSQL).
     pub fn path(&self) -> PathBuf {
         self.dir.path().join("argus.db")
     }
+    /// Whether the database is the SQLite file of [`Db::path`].
+    pub fn is_sqlite(&self) -> bool {
+        self.postgres.is_none()
+    }
     /// The store handle, opened (and migrated) now.
     pub fn store(&self) -> Store {
-        Store::open(&self.path()).unwrap()
+        match &self.postgres {
+            Some(store) => store.clone(),
+            None => Store::open(&self.path()).unwrap(),
+        }
     }
     /// A connection of its own to the database.
     pub fn open(&self) -> Connection {
