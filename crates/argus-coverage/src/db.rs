@@ -1,9 +1,9 @@
 //! The coverage history: one row of `coverage_runs` per `argus coverage`
 //! run, written in the caller's transaction.
 
-use argus_store::{Connection, Transaction};
 use argus_store::StoreError;
 use argus_store::sql::{OptionalExtension as _, Row, params};
+use argus_store::{Connection, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::CoverageReport;

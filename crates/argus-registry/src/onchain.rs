@@ -11,8 +11,8 @@
 use alloy_json_abi::JsonAbi;
 use alloy_primitives::{Address, B256};
 use argus_core::ChainId;
-use argus_store::{Connection, Transaction};
 use argus_store::sql::{OptionalExtension, Params, params};
+use argus_store::{Connection, Transaction};
 use serde::Serialize;
 use serde_json::json;
 
@@ -330,17 +330,16 @@ pub fn mark_deployed(
     block_hash: B256,
     code_hash: B256,
 ) -> Result<(), RegistryError> {
-    tx
-        .prepare_cached(
-            "UPDATE registry_planned SET status = 'deployed', seen_block_number = ?2, \
+    tx.prepare_cached(
+        "UPDATE registry_planned SET status = 'deployed', seen_block_number = ?2, \
              seen_block_hash = ?3, seen_code_hash = ?4 WHERE entry_id = ?1",
-        )?
-        .execute(params![
-            entry_id,
-            i64::try_from(block_number).unwrap_or(i64::MAX),
-            block_hash.to_string(),
-            code_hash.to_string(),
-        ])?;
+    )?
+    .execute(params![
+        entry_id,
+        i64::try_from(block_number).unwrap_or(i64::MAX),
+        block_hash.to_string(),
+        code_hash.to_string(),
+    ])?;
     Ok(())
 }
 
@@ -434,23 +433,22 @@ pub fn remember_foreign(
     address: Address,
     deployer: Address,
 ) -> Result<(), RegistryError> {
-    tx
-        .prepare_cached(
-            "INSERT INTO registry_foreign_creations \
+    tx.prepare_cached(
+        "INSERT INTO registry_foreign_creations \
              (chain_id, address, deployer, block_number, block_hash, tx_hash) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
              ON CONFLICT (chain_id, address) DO UPDATE SET deployer = excluded.deployer, \
              block_number = excluded.block_number, block_hash = excluded.block_hash, \
              tx_hash = excluded.tx_hash",
-        )?
-        .execute(params![
-            chain_to_sql(at.chain),
-            address_to_sql(address),
-            address_to_sql(deployer),
-            i64::try_from(at.block_number).unwrap_or(i64::MAX),
-            at.block_hash.to_string(),
-            at.tx_hash.to_string(),
-        ])?;
+    )?
+    .execute(params![
+        chain_to_sql(at.chain),
+        address_to_sql(address),
+        address_to_sql(deployer),
+        i64::try_from(at.block_number).unwrap_or(i64::MAX),
+        at.block_hash.to_string(),
+        at.tx_hash.to_string(),
+    ])?;
     Ok(())
 }
 

@@ -120,24 +120,12 @@ impl Registry {
         let tx = self.conn.transaction()?;
         let now = now();
         let (changed, kind) = if add {
-            (
-                db::add_tags(&tx, entry.id, tags)?,
-                ChangeKind::Tagged,
-            )
+            (db::add_tags(&tx, entry.id, tags)?, ChangeKind::Tagged)
         } else {
-            (
-                db::remove_tags(&tx, entry.id, tags)?,
-                ChangeKind::Untagged,
-            )
+            (db::remove_tags(&tx, entry.id, tags)?, ChangeKind::Untagged)
         };
         if !changed.is_empty() {
-            db::record_change(
-                &tx,
-                &now,
-                kind,
-                entry.id,
-                &json!({ "tags": changed }),
-            )?;
+            db::record_change(&tx, &now, kind, entry.id, &json!({ "tags": changed }))?;
         }
         let updated = db::entry_by_id(&tx, entry.id)?;
         tx.commit()?;
