@@ -233,6 +233,22 @@ pub fn create(
     })
 }
 
+/// A backup copies the embedded SQLite database file; a PostgreSQL store
+/// is backed up with PostgreSQL's own tools, so it is refused by name.
+fn refuse_postgres(store: &argus_store::Store) -> Result<(), BackupError> {
+    match store.dialect() {
+        argus_store::Dialect::Sqlite => Ok(()),
+        argus_store::Dialect::Postgres => Err(BackupError::Settings {
+            reason: format!(
+                "the store is the PostgreSQL database {}; argus backup copies only the embedded \
+                 SQLite store: back PostgreSQL up with its own tools (pg_dump, or the server's \
+                 base backups and WAL archive)",
+                store.describe()
+            ),
+        }),
+    }
+}
+
 /// A private folder beside the data (same file system), removed on drop.
 fn staging_dir(data_dir: &Path) -> Result<tempfile::TempDir, BackupError> {
     tempfile::Builder::new()
@@ -252,6 +268,7 @@ fn snapshot(
     let out = &root.join("data");
     private_dir(out)?;
     let store = argus_store::Store::open_read_only_in_dir(&source.data_dir)?;
+    refuse_postgres(&store)?;
     let conn = store.connect()?;
     let schema_version = conn.schema_version()?;
     conn.snapshot_into(&out.join(argus_store::DATABASE_FILE))?;
@@ -498,4 +515,24 @@ pub fn verify_newest(
         backup,
         restored,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn only_the_embedded_store_is_backed_up() {
+        let store = argus_store::testing::store().unwrap();
+        match store.dialect() {
+            argus_store::Dialect::Sqlite => assert!(refuse_postgres(&store).is_ok()),
+            argus_store::Dialect::Postgres => {
+                let error = refuse_postgres(&store).unwrap_err().to_string();
+                assert!(error.contains("PostgreSQL"), "{error}");
+                assert!(error.contains("pg_dump"), "{error}");
+                assert!(!error.contains("password"), "{error}");
+            }
+        }
+    }
 }

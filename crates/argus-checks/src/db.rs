@@ -2,7 +2,7 @@
 //! approved configuration hashes, and where each schedule last fired.
 
 use argus_store::Connection;
-use rusqlite::{OptionalExtension as _, params};
+use argus_store::sql::{OptionalExtension as _, params};
 use serde::Serialize;
 
 use crate::{Cadence, CheckResult, ChecksError, Status};
@@ -45,7 +45,7 @@ pub fn insert_run(
     run: &StoredRun,
     results: &[(CheckResult, Vec<String>)],
 ) -> Result<i64, ChecksError> {
-    let sql = conn.sqlite();
+    let sql = conn;
     sql.execute(
         "INSERT INTO check_runs (id, started_ms, finished_ms, selection, trigger, actor, ok, \
          warn, fail, skipped) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -87,17 +87,15 @@ pub fn insert_run(
 /// The id the next run will get (for alert identities made before the
 /// insert, in the same transaction).
 pub fn next_run_id(conn: &Connection) -> Result<i64, ChecksError> {
-    conn.sqlite()
-        .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM check_runs", [], |r| {
-            r.get(0)
-        })
-        .map_err(ChecksError::db("number a check run"))
+    conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM check_runs", [], |r| {
+        r.get(0)
+    })
+    .map_err(ChecksError::db("number a check run"))
 }
 
 /// Runs started at or after `since_ms`, oldest first.
 pub fn runs_since(conn: &Connection, since_ms: i64) -> Result<Vec<StoredRun>, ChecksError> {
     let mut stmt = conn
-        .sqlite()
         .prepare(
             "SELECT id, started_ms, finished_ms, selection, trigger, actor, ok, warn, fail, \
              skipped FROM check_runs WHERE started_ms >= ?1 ORDER BY id",
@@ -124,7 +122,6 @@ pub fn runs_since(conn: &Connection, since_ms: i64) -> Result<Vec<StoredRun>, Ch
 /// The results of the runs started at or after `since_ms`, by run then name.
 pub fn results_since(conn: &Connection, since_ms: i64) -> Result<Vec<StoredResult>, ChecksError> {
     let mut stmt = conn
-        .sqlite()
         .prepare(
             "SELECT r.run_id, r.name, r.status, r.severity, r.summary, r.details, r.evidence, \
              r.alert_ids FROM check_results r JOIN check_runs c ON c.id = r.run_id \
@@ -167,65 +164,62 @@ pub struct Approval {
 
 /// Keeps an approval.
 pub fn approve_config(conn: &Connection, approval: &Approval) -> Result<i64, ChecksError> {
-    conn.sqlite()
-        .execute(
-            "INSERT INTO config_approvals (at_ms, actor, reason, hash, files) VALUES (?1, ?2, ?3, \
+    conn.execute(
+        "INSERT INTO config_approvals (at_ms, actor, reason, hash, files) VALUES (?1, ?2, ?3, \
              ?4, ?5)",
-            params![
-                approval.at_ms,
-                approval.actor,
-                approval.reason,
-                approval.hash,
-                approval.files.to_string()
-            ],
-        )
-        .map_err(ChecksError::db("keep a configuration approval"))?;
-    Ok(conn.sqlite().last_insert_rowid())
+        params![
+            approval.at_ms,
+            approval.actor,
+            approval.reason,
+            approval.hash,
+            approval.files.to_string()
+        ],
+    )
+    .map_err(ChecksError::db("keep a configuration approval"))?;
+    conn.last_insert_rowid()
+        .map_err(ChecksError::db("keep a configuration approval"))
 }
 
 /// The newest approval.
 pub fn last_approval(conn: &Connection) -> Result<Option<Approval>, ChecksError> {
-    conn.sqlite()
-        .query_row(
-            "SELECT id, at_ms, actor, reason, hash, files FROM config_approvals ORDER BY id DESC \
+    conn.query_row(
+        "SELECT id, at_ms, actor, reason, hash, files FROM config_approvals ORDER BY id DESC \
              LIMIT 1",
-            [],
-            |r| {
-                let files: String = r.get(5)?;
-                Ok(Approval {
-                    id: r.get(0)?,
-                    at_ms: r.get(1)?,
-                    actor: r.get(2)?,
-                    reason: r.get(3)?,
-                    hash: r.get(4)?,
-                    files: serde_json::from_str(&files).unwrap_or(serde_json::Value::Null),
-                })
-            },
-        )
-        .optional()
-        .map_err(ChecksError::db("read the last configuration approval"))
+        [],
+        |r| {
+            let files: String = r.get(5)?;
+            Ok(Approval {
+                id: r.get(0)?,
+                at_ms: r.get(1)?,
+                actor: r.get(2)?,
+                reason: r.get(3)?,
+                hash: r.get(4)?,
+                files: serde_json::from_str(&files).unwrap_or(serde_json::Value::Null),
+            })
+        },
+    )
+    .optional()
+    .map_err(ChecksError::db("read the last configuration approval"))
 }
 
 /// When `cadence` last fired (the daemon's schedule), if ever.
 pub fn last_fired(conn: &Connection, cadence: Cadence) -> Result<Option<i64>, ChecksError> {
-    conn.sqlite()
-        .query_row(
-            "SELECT last_fired_ms FROM check_schedule WHERE cadence = ?1",
-            [cadence.as_str()],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(ChecksError::db("read the check schedule"))
+    conn.query_row(
+        "SELECT last_fired_ms FROM check_schedule WHERE cadence = ?1",
+        [cadence.as_str()],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(ChecksError::db("read the check schedule"))
 }
 
 /// Notes that `cadence` fired at `at_ms`.
 pub fn set_fired(conn: &Connection, cadence: Cadence, at_ms: i64) -> Result<(), ChecksError> {
-    conn.sqlite()
-        .execute(
-            "INSERT INTO check_schedule (cadence, last_fired_ms) VALUES (?1, ?2) \
+    conn.execute(
+        "INSERT INTO check_schedule (cadence, last_fired_ms) VALUES (?1, ?2) \
              ON CONFLICT (cadence) DO UPDATE SET last_fired_ms = excluded.last_fired_ms",
-            params![cadence.as_str(), at_ms],
-        )
-        .map_err(ChecksError::db("write the check schedule"))?;
+        params![cadence.as_str(), at_ms],
+    )
+    .map_err(ChecksError::db("write the check schedule"))?;
     Ok(())
 }

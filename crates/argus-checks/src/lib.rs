@@ -175,7 +175,7 @@ pub enum ChecksError {
     Db {
         action: &'static str,
         #[source]
-        source: rusqlite::Error,
+        source: argus_store::StoreError,
     },
     #[error(transparent)]
     Store(#[from] argus_store::StoreError),
@@ -188,7 +188,7 @@ pub enum ChecksError {
 }
 
 impl ChecksError {
-    pub(crate) fn db(action: &'static str) -> impl FnOnce(rusqlite::Error) -> Self {
+    pub(crate) fn db(action: &'static str) -> impl FnOnce(argus_store::StoreError) -> Self {
         move |source| Self::Db { action, source }
     }
 }

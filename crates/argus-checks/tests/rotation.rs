@@ -48,7 +48,6 @@ fn monthly(store: &Store, clock: &Clock, vault: &Vault, dir: &Path) -> RunReport
 fn rotation_alerts(store: &Store) -> Vec<(String, String)> {
     let conn = store.connect().unwrap();
     let mut stmt = conn
-        .sqlite()
         .prepare("SELECT severity, dedup_key FROM alerts WHERE rule_id = 'argus.check.key-rotation' ORDER BY at_ms, dedup_key")
         .unwrap();
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -60,7 +59,7 @@ fn rotation_alerts(store: &Store) -> Vec<(String, String)> {
 #[test]
 fn a_key_past_rotate_every_is_alerted_once_per_stage_and_generation() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_in_dir(dir.path()).unwrap();
+    let store = argus_store::testing::store().unwrap();
     let mut vault = Vault::init(
         &dir.path().join("keystore"),
         &MasterKey::new(MASTER.to_owned()).unwrap(),
@@ -130,7 +129,6 @@ fn a_key_past_rotate_every_is_alerted_once_per_stage_and_generation() {
     assert_eq!(rotation_alerts(&store).len(), 2);
     // The deliveries were queued once per alert.
     let deliveries: i64 = conn
-        .sqlite()
         .query_row("SELECT COUNT(*) FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id WHERE a.rule_id = 'argus.check.key-rotation'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(deliveries, 2);

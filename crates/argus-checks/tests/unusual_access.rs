@@ -40,7 +40,7 @@ fn check(store: &Store, clock: &Clock, dir: &std::path::Path) -> argus_checks::C
 #[test]
 fn a_burst_of_failed_logins_and_a_new_actor_are_unusual() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_in_dir(dir.path()).unwrap();
+    let store = argus_store::testing::store().unwrap();
     let start = 1_790_000_000_000;
     let clock = Clock::manual_ms(start);
     let mut log = AuditLog::open_with_key(

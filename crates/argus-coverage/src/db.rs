@@ -1,8 +1,9 @@
 //! The coverage history: one row of `coverage_runs` per `argus coverage`
 //! run, written in the caller's transaction.
 
+use argus_store::StoreError;
+use argus_store::sql::{OptionalExtension as _, Row, params};
 use argus_store::{Connection, Transaction};
-use rusqlite::OptionalExtension as _;
 use serde::{Deserialize, Serialize};
 
 use crate::CoverageReport;
@@ -12,9 +13,9 @@ use crate::report::Breakdown;
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("cannot read or write the coverage history (coverage_runs): {source}")]
-    Sqlite {
+    Store {
         #[from]
-        source: rusqlite::Error,
+        source: StoreError,
     },
     #[error("a coverage run's breakdown (coverage_runs.breakdown) is not readable: {source}")]
     Breakdown {
@@ -49,11 +50,11 @@ fn to_u64(value: i64) -> u64 {
 /// Records a run; returns its id.
 pub fn record(tx: &Transaction<'_>, report: &CoverageReport, at_ms: i64) -> Result<i64, DbError> {
     let breakdown = serde_json::to_string(&Breakdown::of(report))?;
-    tx.sqlite().execute(
+    tx.execute(
         "INSERT INTO coverage_runs (at_ms, figure_bp, watched_weight, total_weight, contracts, \
          contracts_without_rule, privileged_unwatched, rules, breakdown) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        rusqlite::params![
+        params![
             at_ms,
             report.figure_bp,
             to_i64(report.watched_weight),
@@ -65,13 +66,13 @@ pub fn record(tx: &Transaction<'_>, report: &CoverageReport, at_ms: i64) -> Resu
             breakdown,
         ],
     )?;
-    Ok(tx.sqlite().last_insert_rowid())
+    Ok(tx.last_insert_rowid()?)
 }
 
 const COLUMNS: &str = "id, at_ms, figure_bp, watched_weight, total_weight, contracts, \
                        contracts_without_rule, privileged_unwatched, rules, breakdown";
 
-fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(CoverageRun, String)> {
+fn read_row(row: &Row<'_>) -> argus_store::sql::Result<(CoverageRun, String)> {
     Ok((
         CoverageRun {
             id: row.get(0)?,
@@ -97,7 +98,6 @@ fn with_breakdown((mut run, text): (CoverageRun, String)) -> Result<CoverageRun,
 /// The latest run, if any.
 pub fn last_run(conn: &Connection) -> Result<Option<CoverageRun>, DbError> {
     let row = conn
-        .sqlite()
         .query_row(
             &format!("SELECT {COLUMNS} FROM coverage_runs ORDER BY id DESC LIMIT 1"),
             [],
@@ -109,7 +109,7 @@ pub fn last_run(conn: &Connection) -> Result<Option<CoverageRun>, DbError> {
 
 /// The latest `limit` runs, newest first.
 pub fn history(conn: &Connection, limit: usize) -> Result<Vec<CoverageRun>, DbError> {
-    let mut stmt = conn.sqlite().prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM coverage_runs ORDER BY id DESC LIMIT ?1"
     ))?;
     let rows = stmt.query_map([to_i64(limit as u64)], read_row)?;

@@ -110,7 +110,7 @@ fn the_diff_names_what_was_lost() {
     let before = report(
         "rules:\n  - id: paused\n    match:\n      event: {contract: Token, signature: Paused}\n",
     );
-    let store = argus_store::Store::open_in_memory().unwrap();
+    let store = argus_store::testing::store().unwrap();
     let mut conn = store.connect().unwrap();
     let tx = conn.transaction().unwrap();
     let id = record(&tx, &before, 1_000).unwrap();

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use alloy_json_abi::JsonAbi;
 use alloy_primitives::{Address, B256};
 use argus_core::ChainId;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use argus_store::Connection;
+use argus_store::sql::{OptionalExtension, Row, ToSql, params};
 
 use crate::RegistryError;
 use crate::model::{ContractKind, Source, SourceFormat};
@@ -49,7 +50,7 @@ struct RawEntry {
     abi_json: String,
 }
 
-fn raw_entry(row: &Row<'_>) -> rusqlite::Result<RawEntry> {
+fn raw_entry(row: &Row<'_>) -> argus_store::sql::Result<RawEntry> {
     Ok(RawEntry {
         id: row.get(0)?,
         chain_id: row.get(1)?,
@@ -154,7 +155,7 @@ fn tags_of(
 fn load_entries(
     conn: &Connection,
     condition: &str,
-    params: &[&dyn rusqlite::ToSql],
+    params: &[&dyn ToSql],
 ) -> Result<Vec<Entry>, RegistryError> {
     let sql = format!(
         "SELECT {ENTRY_COLUMNS} {ENTRY_FROM} WHERE {condition} \
@@ -311,7 +312,7 @@ pub(crate) fn insert_entry(conn: &Connection, new: &NewEntry<'_>) -> Result<i64,
         new.implementation.map(address_to_sql),
         new.now,
     ])?;
-    Ok(conn.last_insert_rowid())
+    Ok(conn.last_insert_rowid()?)
 }
 
 /// The latest version number and hash of an entry's ABI.

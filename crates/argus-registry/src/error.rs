@@ -7,16 +7,10 @@ use argus_store::StoreError;
 pub enum RegistryError {
     /// The database could not be opened or migrated.
     #[error(transparent)]
-    Store {
-        #[from]
-        source: StoreError,
-    },
+    Store { source: StoreError },
     /// A query failed.
     #[error("registry database error: {source}")]
-    Database {
-        #[from]
-        source: rusqlite::Error,
-    },
+    Database { source: StoreError },
     /// A row holds something this binary cannot read back.
     #[error("registry entry {entry_id} is corrupt: {what}; re-import it or remove it")]
     Corrupt { entry_id: i64, what: String },
@@ -98,4 +92,18 @@ pub(crate) fn shown(text: &str) -> String {
         }
     }
     out
+}
+
+impl From<StoreError> for RegistryError {
+    /// A failed query is a `Database` error; opening, migrating, locking and
+    /// the store's other refusals keep their own message (`Store`).
+    fn from(source: StoreError) -> Self {
+        match source {
+            StoreError::Sqlite { .. }
+            | StoreError::Postgres { .. }
+            | StoreError::NoRows
+            | StoreError::Conversion { .. } => RegistryError::Database { source },
+            other => RegistryError::Store { source: other },
+        }
+    }
 }

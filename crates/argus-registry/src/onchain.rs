@@ -11,8 +11,8 @@
 use alloy_json_abi::JsonAbi;
 use alloy_primitives::{Address, B256};
 use argus_core::ChainId;
+use argus_store::sql::{OptionalExtension, Params, params};
 use argus_store::{Connection, Transaction};
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use serde_json::json;
 
@@ -59,7 +59,6 @@ pub fn enrolled_count(
     policy: &str,
 ) -> Result<u64, RegistryError> {
     let count: i64 = conn
-        .sqlite()
         .prepare_cached(
             "SELECT COUNT(*) FROM registry_enrolments WHERE chain_id = ?1 AND policy = ?2",
         )?
@@ -73,7 +72,7 @@ pub fn live_at(
     chain: ChainId,
     address: Address,
 ) -> Result<Option<Entry>, RegistryError> {
-    Ok(db::live_by_address(conn.sqlite(), address, Some(chain))?
+    Ok(db::live_by_address(conn, address, Some(chain))?
         .into_iter()
         .next())
 }
@@ -87,7 +86,7 @@ pub fn enrol(
     at: EnrolledAt,
     enrolment: &Enrolment,
 ) -> Result<ImportOutcome, RegistryError> {
-    let conn = tx.sqlite();
+    let conn: &Connection = tx;
     let contract = Contract {
         deployment: Some(Deployment {
             chain: at.chain,
@@ -106,9 +105,12 @@ pub fn enrol(
     };
     let outcome = import_in(conn, &contract, &now())?;
     conn.prepare_cached(
-        "INSERT OR REPLACE INTO registry_enrolments \
+        "INSERT INTO registry_enrolments \
          (chain_id, address, entry_id, block_number, block_hash, tx_hash, policy, code_hash) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         ON CONFLICT (chain_id, address) DO UPDATE SET entry_id = excluded.entry_id, \
+         block_number = excluded.block_number, block_hash = excluded.block_hash, \
+         tx_hash = excluded.tx_hash, policy = excluded.policy, code_hash = excluded.code_hash",
     )?
     .execute(params![
         chain_to_sql(at.chain),
@@ -142,7 +144,7 @@ pub fn unwind_block(
     chain: ChainId,
     block_hash: B256,
 ) -> Result<Unwound, RegistryError> {
-    let conn = tx.sqlite();
+    let conn: &Connection = tx;
     let now = now();
     let mut unwound = Unwound::default();
     let enrolled: Vec<(i64, String)> = conn
@@ -260,7 +262,7 @@ impl Registry {
     /// same address again replaces the plan (expected hash, derivation).
     pub fn plan(&mut self, request: &PlanRequest) -> Result<Planned, RegistryError> {
         let tx = self.conn.transaction()?;
-        let conn = tx.sqlite();
+        let conn: &Connection = &tx;
         let now = now();
         let contract = Contract {
             deployment: Some(Deployment {
@@ -314,7 +316,7 @@ impl Registry {
 /// The plans on `chain` still waiting for code (of live entries).
 pub fn planned_waiting(conn: &Connection, chain: ChainId) -> Result<Vec<Planned>, RegistryError> {
     planned_where(
-        conn.sqlite(),
+        conn,
         "p.chain_id = ?1 AND p.status = 'planned'",
         params![chain_to_sql(chain)],
     )
@@ -328,24 +330,23 @@ pub fn mark_deployed(
     block_hash: B256,
     code_hash: B256,
 ) -> Result<(), RegistryError> {
-    tx.sqlite()
-        .prepare_cached(
-            "UPDATE registry_planned SET status = 'deployed', seen_block_number = ?2, \
+    tx.prepare_cached(
+        "UPDATE registry_planned SET status = 'deployed', seen_block_number = ?2, \
              seen_block_hash = ?3, seen_code_hash = ?4 WHERE entry_id = ?1",
-        )?
-        .execute(params![
-            entry_id,
-            i64::try_from(block_number).unwrap_or(i64::MAX),
-            block_hash.to_string(),
-            code_hash.to_string(),
-        ])?;
+    )?
+    .execute(params![
+        entry_id,
+        i64::try_from(block_number).unwrap_or(i64::MAX),
+        block_hash.to_string(),
+        code_hash.to_string(),
+    ])?;
     Ok(())
 }
 
 fn planned_where(
-    conn: &rusqlite::Connection,
+    conn: &Connection,
     condition: &str,
-    args: impl rusqlite::Params,
+    args: impl Params,
 ) -> Result<Vec<Planned>, RegistryError> {
     let sql = format!(
         "SELECT p.entry_id, e.label, p.chain_id, p.address, p.derivation, p.expected_code_hash, \
@@ -432,20 +433,22 @@ pub fn remember_foreign(
     address: Address,
     deployer: Address,
 ) -> Result<(), RegistryError> {
-    tx.sqlite()
-        .prepare_cached(
-            "INSERT OR REPLACE INTO registry_foreign_creations \
+    tx.prepare_cached(
+        "INSERT INTO registry_foreign_creations \
              (chain_id, address, deployer, block_number, block_hash, tx_hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![
-            chain_to_sql(at.chain),
-            address_to_sql(address),
-            address_to_sql(deployer),
-            i64::try_from(at.block_number).unwrap_or(i64::MAX),
-            at.block_hash.to_string(),
-            at.tx_hash.to_string(),
-        ])?;
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (chain_id, address) DO UPDATE SET deployer = excluded.deployer, \
+             block_number = excluded.block_number, block_hash = excluded.block_hash, \
+             tx_hash = excluded.tx_hash",
+    )?
+    .execute(params![
+        chain_to_sql(at.chain),
+        address_to_sql(address),
+        address_to_sql(deployer),
+        i64::try_from(at.block_number).unwrap_or(i64::MAX),
+        at.block_hash.to_string(),
+        at.tx_hash.to_string(),
+    ])?;
     Ok(())
 }
 
@@ -456,7 +459,6 @@ pub fn foreign_creation(
     address: Address,
 ) -> Result<Option<ForeignCreation>, RegistryError> {
     let row: Option<(String, i64, String)> = conn
-        .sqlite()
         .prepare_cached(
             "SELECT deployer, block_number, tx_hash FROM registry_foreign_creations \
              WHERE chain_id = ?1 AND address = ?2",
@@ -483,7 +485,6 @@ pub fn forget_foreign_before(
     before_block: u64,
 ) -> Result<usize, RegistryError> {
     Ok(tx
-        .sqlite()
         .prepare_cached(
             "DELETE FROM registry_foreign_creations WHERE chain_id = ?1 AND block_number < ?2",
         )?
@@ -501,7 +502,6 @@ pub fn by_code_hash(
     code_hash: B256,
 ) -> Result<Vec<Entry>, RegistryError> {
     let ids: Vec<i64> = conn
-        .sqlite()
         .prepare_cached(
             "SELECT e.id FROM registry_code_hashes h JOIN registry_entries e ON e.id = h.entry_id \
              WHERE h.code_hash = ?1 AND e.removed_at IS NULL \
@@ -513,7 +513,7 @@ pub fn by_code_hash(
         })?
         .collect::<Result<_, _>>()?;
     ids.into_iter()
-        .map(|id| db::entry_by_id(conn.sqlite(), id))
+        .map(|id| db::entry_by_id(conn, id))
         .collect()
 }
 
@@ -529,7 +529,7 @@ mod tests {
         let project = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../../testdata/foundry-project");
         let contracts = load_path(&project, &ImportHints::default()).unwrap();
-        let mut registry = Registry::open_in_memory().unwrap();
+        let mut registry = Registry::open(&argus_store::testing::store().unwrap()).unwrap();
         registry
             .import(&contracts, ImportOptions::default())
             .unwrap();

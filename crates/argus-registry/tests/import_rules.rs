@@ -63,7 +63,9 @@ fn feed(registry: &Registry) -> Vec<(i64, ChangeKind)> {
 #[test]
 fn two_projects_at_one_address_are_refused_naming_both_sources() {
     let dir = tempfile::tempdir().unwrap();
-    let mut registry = Registry::open_in_dir(&dir.path().join("data")).unwrap();
+    let store = argus_store::testing::store().unwrap();
+    let fresh_store = argus_store::testing::store().unwrap();
+    let mut registry = Registry::open(&store).unwrap();
     let token = deployment(&dir.path().join("a"), "Token", &["transfer"]);
     let vault = deployment(&dir.path().join("b"), "Vault", &["deposit"]);
 
@@ -99,7 +101,7 @@ fn two_projects_at_one_address_are_refused_naming_both_sources() {
     assert!(entry.abi.function("deposit").is_none());
 
     // Both in one batch, on a fresh registry: refused, nothing written.
-    let mut fresh = Registry::open_in_dir(&dir.path().join("fresh")).unwrap();
+    let mut fresh = Registry::open(&fresh_store).unwrap();
     let both = load_paths(
         [dir.path().join("a"), dir.path().join("b")]
             .iter()
@@ -135,7 +137,8 @@ fn two_projects_at_one_address_are_refused_naming_both_sources() {
 #[test]
 fn a_rebuilt_file_is_a_new_version_and_a_repeat_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut registry = Registry::open_in_dir(&dir.path().join("data")).unwrap();
+    let store = argus_store::testing::store().unwrap();
+    let mut registry = Registry::open(&store).unwrap();
     let root = dir.path().join("project");
     let token = deployment(&root, "Token", &["transfer"]);
     import(&mut registry, &token).unwrap();
@@ -192,7 +195,8 @@ fn a_rebuilt_file_is_a_new_version_and_a_repeat_changes_nothing() {
 #[test]
 fn two_artifacts_under_one_name_with_different_abis_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let mut registry = Registry::open_in_dir(&dir.path().join("data")).unwrap();
+    let store = argus_store::testing::store().unwrap();
+    let mut registry = Registry::open(&store).unwrap();
     for (project, functions) in [("a", &["transfer"][..]), ("b", &["deposit"][..])] {
         let folder = dir.path().join(project);
         fs::create_dir_all(&folder).unwrap();
@@ -300,7 +304,8 @@ fn entries_a_file_cannot_be_read_without_are_errors_naming_file_and_field() {
 #[test]
 fn a_label_read_from_a_file_passes_the_rules_of_registry_label() {
     let dir = tempfile::tempdir().unwrap();
-    let mut registry = Registry::open_in_dir(&dir.path().join("data")).unwrap();
+    let store = argus_store::testing::store().unwrap();
+    let mut registry = Registry::open(&store).unwrap();
     let files = dir.path().join("files");
     fs::create_dir_all(&files).unwrap();
     let cases = [

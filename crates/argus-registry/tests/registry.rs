@@ -19,8 +19,8 @@ fn testdata(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-fn open(dir: &tempfile::TempDir) -> Registry {
-    Registry::open_in_dir(&dir.path().join("data")).unwrap()
+fn open(store: &argus_store::Store) -> Registry {
+    Registry::open(store).unwrap()
 }
 
 fn import(
@@ -45,8 +45,8 @@ fn abi_as(chain: u64, at: Address, label: &str) -> ImportHints {
 
 #[test]
 fn foundry_import_is_idempotent_and_feeds_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut registry = open(&dir);
+    let store = argus_store::testing::store().unwrap();
+    let mut registry = open(&store);
     let first = import(&mut registry, "foundry", &ImportHints::default());
     assert_eq!(
         (first.added(), first.new_versions(), first.unchanged()),
@@ -64,7 +64,7 @@ fn foundry_import_is_idempotent_and_feeds_changes() {
     let last = changes.last().unwrap().id;
 
     drop(registry);
-    let mut registry = open(&dir);
+    let mut registry = open(&store);
     let again = import(&mut registry, "foundry", &ImportHints::default());
     assert_eq!(
         (again.added(), again.new_versions(), again.unchanged()),
@@ -83,8 +83,8 @@ fn foundry_import_is_idempotent_and_feeds_changes() {
 
 #[test]
 fn a_changed_abi_becomes_a_new_version_and_the_old_one_is_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut registry = open(&dir);
+    let store = argus_store::testing::store().unwrap();
+    let mut registry = open(&store);
     let hints = abi_as(1, TOKEN, "USDx");
     let first = import(&mut registry, "abi/erc20.json", &hints);
     assert_eq!(first.outcomes[0].status, ImportStatus::Added);
@@ -115,8 +115,8 @@ fn a_changed_abi_becomes_a_new_version_and_the_old_one_is_kept() {
 
 #[test]
 fn one_bad_file_among_good_ones_writes_nothing_and_reports_all() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut registry = open(&dir);
+    let store = argus_store::testing::store().unwrap();
+    let mut registry = open(&store);
     let paths = [
         testdata("foundry"),
         testdata("bad/broken.json"),
@@ -140,8 +140,8 @@ fn one_bad_file_among_good_ones_writes_nothing_and_reports_all() {
 
 #[test]
 fn labels_tags_links_and_soft_removal() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut registry = open(&dir);
+    let store = argus_store::testing::store().unwrap();
+    let mut registry = open(&store);
     import(&mut registry, "foundry", &ImportHints::default());
     import(&mut registry, "hardhat", &ImportHints::default());
     // Token is an anvil deployment; its build artifact duplicates it and is
@@ -258,8 +258,8 @@ fn labels_tags_links_and_soft_removal() {
 
 #[test]
 fn a_revived_entry_whose_label_was_taken_gets_a_new_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut registry = open(&dir);
+    let store = argus_store::testing::store().unwrap();
+    let mut registry = open(&store);
     import(&mut registry, "abi/erc20.json", &abi_as(1, TOKEN, "Token"));
     registry.remove("Token", Scope::Any).unwrap();
     import(&mut registry, "abi/erc20.json", &abi_as(1, PROXY, "Token"));
@@ -271,8 +271,8 @@ fn a_revived_entry_whose_label_was_taken_gets_a_new_one() {
 
 #[test]
 fn export_and_abi_sources() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut registry = open(&dir);
+    let store = argus_store::testing::store().unwrap();
+    let mut registry = open(&store);
     import(&mut registry, "foundry", &ImportHints::default());
     import(
         &mut registry,
@@ -316,7 +316,8 @@ fn export_and_abi_sources() {
 #[test]
 fn an_impossible_abi_is_refused_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let mut registry = open(&dir);
+    let store = argus_store::testing::store().unwrap();
+    let mut registry = open(&store);
     let at = Address::repeat_byte(0x42);
     for (name, abi, says) in [
         (

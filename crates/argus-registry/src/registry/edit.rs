@@ -60,20 +60,20 @@ impl Registry {
         }
         let tx = self.conn.transaction()?;
         let holder = match entry.chain {
-            Some(chain) => db::label_holder(tx.sqlite(), chain, label)?,
-            None => db::id_by_artifact_label(tx.sqlite(), label)?,
+            Some(chain) => db::label_holder(&tx, chain, label)?,
+            None => db::id_by_artifact_label(&tx, label)?,
         };
         if let Some(holder) = holder {
-            let holder = db::entry_by_id(tx.sqlite(), holder)?;
+            let holder = db::entry_by_id(&tx, holder)?;
             return Err(RegistryError::LabelTaken {
                 label: label.to_owned(),
                 holder: holder.describe(),
             });
         }
         let now = now();
-        db::set_label(tx.sqlite(), entry.id, label, &now)?;
+        db::set_label(&tx, entry.id, label, &now)?;
         db::record_change(
-            tx.sqlite(),
+            &tx,
             &now,
             ChangeKind::Relabeled,
             entry.id,
@@ -81,7 +81,7 @@ impl Registry {
                 "from": entry.label, "to": label,
             }),
         )?;
-        let updated = db::entry_by_id(tx.sqlite(), entry.id)?;
+        let updated = db::entry_by_id(&tx, entry.id)?;
         tx.commit()?;
         Ok(updated)
     }
@@ -120,26 +120,14 @@ impl Registry {
         let tx = self.conn.transaction()?;
         let now = now();
         let (changed, kind) = if add {
-            (
-                db::add_tags(tx.sqlite(), entry.id, tags)?,
-                ChangeKind::Tagged,
-            )
+            (db::add_tags(&tx, entry.id, tags)?, ChangeKind::Tagged)
         } else {
-            (
-                db::remove_tags(tx.sqlite(), entry.id, tags)?,
-                ChangeKind::Untagged,
-            )
+            (db::remove_tags(&tx, entry.id, tags)?, ChangeKind::Untagged)
         };
         if !changed.is_empty() {
-            db::record_change(
-                tx.sqlite(),
-                &now,
-                kind,
-                entry.id,
-                &json!({ "tags": changed }),
-            )?;
+            db::record_change(&tx, &now, kind, entry.id, &json!({ "tags": changed }))?;
         }
-        let updated = db::entry_by_id(tx.sqlite(), entry.id)?;
+        let updated = db::entry_by_id(&tx, entry.id)?;
         tx.commit()?;
         Ok(updated)
     }
@@ -180,9 +168,9 @@ impl Registry {
         }
         let tx = self.conn.transaction()?;
         let now = now();
-        db::set_implementation(tx.sqlite(), proxy.id, Some(address), &now)?;
+        db::set_implementation(&tx, proxy.id, Some(address), &now)?;
         db::record_change(
-            tx.sqlite(),
+            &tx,
             &now,
             ChangeKind::Linked,
             proxy.id,
@@ -192,7 +180,7 @@ impl Registry {
                 "previous": proxy.implementation.map(|a| a.to_checksum(None)),
             }),
         )?;
-        let updated = db::entry_by_id(tx.sqlite(), proxy.id)?;
+        let updated = db::entry_by_id(&tx, proxy.id)?;
         tx.commit()?;
         Ok(updated)
     }
@@ -221,9 +209,9 @@ impl Registry {
         }
         let tx = self.conn.transaction()?;
         let now = now();
-        db::set_implementation(tx.sqlite(), entry.id, implementation, &now)?;
+        db::set_implementation(&tx, entry.id, implementation, &now)?;
         db::record_change(
-            tx.sqlite(),
+            &tx,
             &now,
             ChangeKind::Linked,
             entry.id,
@@ -234,7 +222,7 @@ impl Registry {
                 "on_chain": evidence,
             }),
         )?;
-        let updated = db::entry_by_id(tx.sqlite(), entry.id)?;
+        let updated = db::entry_by_id(&tx, entry.id)?;
         tx.commit()?;
         Ok(Some(updated))
     }
@@ -245,9 +233,9 @@ impl Registry {
         let entry = self.find(target, scope)?;
         let tx = self.conn.transaction()?;
         let now = now();
-        db::set_removed(tx.sqlite(), entry.id, Some(&now), &now)?;
+        db::set_removed(&tx, entry.id, Some(&now), &now)?;
         db::record_change(
-            tx.sqlite(),
+            &tx,
             &now,
             ChangeKind::Removed,
             entry.id,
@@ -257,7 +245,7 @@ impl Registry {
                 "address": entry.address.map(|a| a.to_checksum(None)),
             }),
         )?;
-        let updated = db::entry_by_id(tx.sqlite(), entry.id)?;
+        let updated = db::entry_by_id(&tx, entry.id)?;
         tx.commit()?;
         Ok(updated)
     }

@@ -148,7 +148,7 @@ impl Registry {
                 conflicts.push(batch_conflict(&key, earlier, &filed));
                 continue;
             }
-            match import_one(tx.sqlite(), contract, &now, &mut summary.notices)? {
+            match import_one(&tx, contract, &now, &mut summary.notices)? {
                 Step::Filed(outcome) => summary.outcomes.push(outcome),
                 Step::Conflict(conflict) => conflicts.push(conflict),
             }
@@ -282,7 +282,7 @@ fn registry_conflict(key: &Key, entry: &super::Entry, incoming: &Filed) -> Strin
 
 /// A free label on `chain` starting from `base`: `base`, `base_2`, `base_3`…
 fn free_label(
-    conn: &rusqlite::Connection,
+    conn: &argus_store::Connection,
     chain: ChainId,
     base: &str,
     except: Option<i64>,
@@ -305,7 +305,7 @@ fn free_label(
 /// enrolment, a plan): what [`Registry::import`] does for each contract of
 /// its batch, a conflict refused the same way.
 pub(crate) fn import_in(
-    conn: &rusqlite::Connection,
+    conn: &argus_store::Connection,
     contract: &Contract,
     now: &str,
 ) -> Result<ImportOutcome, RegistryError> {
@@ -319,7 +319,7 @@ pub(crate) fn import_in(
 }
 
 fn import_one(
-    conn: &rusqlite::Connection,
+    conn: &argus_store::Connection,
     contract: &Contract,
     now: &str,
     notices: &mut Vec<String>,

@@ -279,8 +279,8 @@ impl Registry {
         &self.store
     }
 
-    pub(crate) fn conn(&self) -> &rusqlite::Connection {
-        self.conn.sqlite()
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
     }
 
     /// Entries, sorted: deployments by chain and label, then artifacts.
