@@ -391,9 +391,21 @@ pub fn figure_histograms(
             })
     };
     Ok([
-        one("SELECT max(first_alert_ms - first_event_ms, 0) AS d FROM incidents")?,
-        one("SELECT max(acknowledged_ms - opened_ms, 0) AS d FROM incidents")?,
-        one("SELECT max(contained_ms - opened_ms, 0) AS d FROM incidents")?,
-        one("SELECT max(resolved_ms - opened_ms, 0) AS d FROM incidents")?,
+        one(
+            "SELECT CASE WHEN first_alert_ms - first_event_ms < 0 THEN 0 ELSE first_alert_ms - first_event_ms END AS d \
+             FROM incidents",
+        )?,
+        one(
+            "SELECT CASE WHEN acknowledged_ms - opened_ms < 0 THEN 0 ELSE acknowledged_ms - opened_ms END AS d \
+             FROM incidents",
+        )?,
+        one(
+            "SELECT CASE WHEN contained_ms - opened_ms < 0 THEN 0 ELSE contained_ms - opened_ms END AS d \
+             FROM incidents",
+        )?,
+        one(
+            "SELECT CASE WHEN resolved_ms - opened_ms < 0 THEN 0 ELSE resolved_ms - opened_ms END AS d \
+             FROM incidents",
+        )?,
     ])
 }

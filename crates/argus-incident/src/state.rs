@@ -433,7 +433,7 @@ pub fn next_due_at(conn: &Connection) -> Result<Option<i64>, IncidentError> {
                SELECT MIN(escalate_at_ms) AS t FROM incidents \
                  WHERE escalate_at_ms IS NOT NULL AND state IN ('open', 'acknowledged') \
                UNION ALL SELECT MIN(next_at_ms) FROM incident_steps WHERE state = 'pending' \
-               UNION ALL SELECT MIN(lease_until_ms) FROM incident_steps WHERE state = 'running')",
+               UNION ALL SELECT MIN(lease_until_ms) FROM incident_steps WHERE state = 'running') AS due",
         [],
         |r| r.get(0),
     )

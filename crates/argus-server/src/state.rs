@@ -344,9 +344,7 @@ mod tests {
     async fn count(state: &AppState) -> Result<i64, AppError> {
         state
             .read(|conn| {
-                Ok(conn
-                    .query_row("SELECT count(*) FROM api_tokens", [], |row| row.get(0))
-                    .map_err(argus_store::StoreError::from)?)
+                Ok(conn.query_row("SELECT count(*) FROM api_tokens", [], |row| row.get(0))?)
             })
             .await
     }
@@ -362,9 +360,8 @@ mod tests {
         let failed = state
             .read(|conn| {
                 let snapshot = conn.read_snapshot()?;
-                let seen: i64 = snapshot
-                    .query_row("SELECT count(*) FROM api_tokens", [], |row| row.get(0))
-                    .map_err(argus_store::StoreError::from)?;
+                let seen: i64 =
+                    snapshot.query_row("SELECT count(*) FROM api_tokens", [], |row| row.get(0))?;
                 assert_eq!(seen, 0);
                 Err::<(), _>(AppError::BadRequest {
                     param: "test".into(),

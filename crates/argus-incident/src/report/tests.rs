@@ -29,7 +29,7 @@ pub(crate) fn insert_incident(conn: &Connection, id: i64, title: &str, t: Times)
     conn.execute(
         "INSERT INTO incidents (id, kind, group_key, severity, state, title, playbook, \
              opened_ms, first_event_ms, first_alert_ms, acknowledged_ms, contained_ms, \
-             resolved_ms, assignee) VALUES (?1, 'funds-drained', 'anvil-' || ?1, 'P0', ?2, ?3, \
+             resolved_ms, assignee) VALUES (?1, 'funds-drained', ?10, 'P0', ?2, ?3, \
              'contain', ?4, ?5, ?6, ?7, ?8, ?9, 'alice')",
         argus_store::sql::params![
             id,
@@ -40,7 +40,8 @@ pub(crate) fn insert_incident(conn: &Connection, id: i64, title: &str, t: Times)
             t.first_alert,
             t.acknowledged,
             t.contained,
-            t.resolved
+            t.resolved,
+            format!("anvil-{id}")
         ],
     )
     .unwrap();
