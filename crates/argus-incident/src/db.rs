@@ -5,7 +5,7 @@
 use std::str::FromStr;
 
 use argus_store::Connection;
-use rusqlite::{OptionalExtension, Row, params};
+use argus_store::sql::{OptionalExtension, Row, params};
 use serde::Serialize;
 
 use crate::error::IncidentError;
@@ -41,17 +41,14 @@ const INCIDENT_COLUMNS: &str = "id, kind, group_key, severity, state, title, pla
     first_event_ms, first_alert_ms, acknowledged_ms, contained_ms, resolved_ms, reopened, \
     assignee, escalation_level, escalate_at_ms, evidence_root, public_status";
 
-fn parse<T: FromStr<Err = String>>(what: &'static str, text: &str) -> rusqlite::Result<T> {
-    text.parse().map_err(|detail: String| {
-        rusqlite::Error::FromSqlConversionFailure(
-            0,
-            rusqlite::types::Type::Text,
-            format!("{what}: {detail}").into(),
-        )
-    })
+fn parse<T: FromStr<Err = String>>(what: &'static str, text: &str) -> argus_store::sql::Result<T> {
+    text.parse()
+        .map_err(|detail: String| argus_store::StoreError::Conversion {
+            detail: format!("{what}: {detail}"),
+        })
 }
 
-fn incident_row(row: &Row<'_>) -> rusqlite::Result<Incident> {
+fn incident_row(row: &Row<'_>) -> argus_store::sql::Result<Incident> {
     Ok(Incident {
         id: row.get(0)?,
         kind: row.get(1)?,
@@ -80,24 +77,22 @@ fn incident_row(row: &Row<'_>) -> rusqlite::Result<Incident> {
 pub(crate) fn rows<T>(
     conn: &Connection,
     sql: &str,
-    args: impl rusqlite::Params,
-    row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    args: impl argus_store::sql::Params,
+    row: impl FnMut(&Row<'_>) -> argus_store::sql::Result<T>,
     action: &'static str,
 ) -> Result<Vec<T>, IncidentError> {
-    conn.sqlite()
-        .prepare_cached(sql)
+    conn.prepare_cached(sql)
         .and_then(|mut stmt| stmt.query_map(args, row)?.collect())
         .map_err(IncidentError::db(action))
 }
 
 /// One incident.
 pub fn get_incident(conn: &Connection, id: i64) -> Result<Option<Incident>, IncidentError> {
-    conn.sqlite()
-        .prepare_cached(&format!(
-            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1"
-        ))
-        .and_then(|mut s| s.query_row([id], incident_row).optional())
-        .map_err(IncidentError::db("read an incident"))
+    conn.prepare_cached(&format!(
+        "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1"
+    ))
+    .and_then(|mut s| s.query_row([id], incident_row).optional())
+    .map_err(IncidentError::db("read an incident"))
 }
 
 /// One incident, or [`IncidentError::NotFound`].
@@ -123,33 +118,32 @@ pub fn list_incidents(
     filter: &IncidentFilter,
 ) -> Result<Vec<Incident>, IncidentError> {
     let mut sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE 1 = 1");
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    let mut args: Vec<argus_store::sql::Value> = Vec::new();
     if let Some(state) = filter.state {
         sql.push_str(" AND state = ?");
-        args.push(state.as_str().to_owned().into());
+        args.push(argus_store::sql::Value::Text(state.as_str().to_owned()));
     }
     if filter.open_only {
         sql.push_str(" AND state != 'resolved'");
     }
     if let Some(severity) = filter.severity {
         sql.push_str(" AND severity = ?");
-        args.push(severity.as_str().to_owned().into());
+        args.push(argus_store::sql::Value::Text(severity.as_str().to_owned()));
     }
     if let Some(since) = filter.since_ms {
         sql.push_str(" AND opened_ms >= ?");
-        args.push(since.into());
+        args.push(argus_store::sql::Value::Integer(since));
     }
     sql.push_str(" ORDER BY id DESC");
     if let Some(limit) = filter.limit {
         sql.push_str(&format!(" LIMIT {limit}"));
     }
     let mut stmt = conn
-        .sqlite()
         .prepare(&sql)
         .map_err(IncidentError::db("list incidents"))?;
     let rows = stmt
-        .query_map(rusqlite::params_from_iter(args), incident_row)
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .query_map(argus_store::sql::params_from_iter(args), incident_row)
+        .and_then(|rows| rows.collect::<argus_store::sql::Result<Vec<_>>>())
         .map_err(IncidentError::db("list incidents"))?;
     Ok(rows)
 }
@@ -184,8 +178,7 @@ pub fn alerts_of(conn: &Connection, id: i64) -> Result<Vec<IncidentAlert>, Incid
 
 /// The incident holding an alert, if any.
 pub fn incident_of_alert(conn: &Connection, alert_id: &str) -> Result<Option<i64>, IncidentError> {
-    conn.sqlite()
-        .prepare_cached("SELECT incident_id FROM incident_alerts WHERE alert_id = ?1 LIMIT 1")
+    conn.prepare_cached("SELECT incident_id FROM incident_alerts WHERE alert_id = ?1 LIMIT 1")
         .and_then(|mut s| s.query_row([alert_id], |r| r.get(0)).optional())
         .map_err(IncidentError::db("look up an alert's incident"))
 }
@@ -202,7 +195,7 @@ pub struct IncidentEvent {
     pub details: serde_json::Value,
 }
 
-fn event_row(r: &Row<'_>) -> rusqlite::Result<IncidentEvent> {
+fn event_row(r: &Row<'_>) -> argus_store::sql::Result<IncidentEvent> {
     let details: String = r.get(6)?;
     Ok(IncidentEvent {
         id: r.get(0)?,
@@ -225,23 +218,23 @@ pub fn add_event(
     reason: Option<&str>,
     details: &serde_json::Value,
 ) -> Result<i64, IncidentError> {
-    conn.sqlite()
-        .prepare_cached(
-            "INSERT INTO incident_events (incident_id, at_ms, actor, action, reason, details) \
+    conn.prepare_cached(
+        "INSERT INTO incident_events (incident_id, at_ms, actor, action, reason, details) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                incident_id,
-                at_ms,
-                actor,
-                action,
-                reason,
-                details.to_string()
-            ])
-        })
-        .map_err(IncidentError::db("add to an incident's timeline"))?;
-    Ok(conn.sqlite().last_insert_rowid())
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            incident_id,
+            at_ms,
+            actor,
+            action,
+            reason,
+            details.to_string()
+        ])
+    })
+    .map_err(IncidentError::db("add to an incident's timeline"))?;
+    conn.last_insert_rowid()
+        .map_err(IncidentError::db("read a new row's id"))
 }
 
 /// An incident's timeline, oldest first.
@@ -289,19 +282,17 @@ pub fn events_after(
 
 /// The id of the newest timeline row (0 when none).
 pub fn last_event_id(conn: &Connection) -> Result<i64, IncidentError> {
-    conn.sqlite()
-        .query_row(
-            "SELECT COALESCE(MAX(id), 0) FROM incident_events",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(IncidentError::db("read the timeline"))
+    conn.query_row(
+        "SELECT COALESCE(MAX(id), 0) FROM incident_events",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(IncidentError::db("read the timeline"))
 }
 
 /// Marks timeline rows as copied to the audit log.
 pub fn mark_audited(conn: &Connection, ids: &[i64]) -> Result<(), IncidentError> {
     let mut stmt = conn
-        .sqlite()
         .prepare_cached("UPDATE incident_events SET audited = 1 WHERE id = ?1")
         .map_err(IncidentError::db("mark timeline rows audited"))?;
     for id in ids {
@@ -337,7 +328,7 @@ pub(crate) const STEP_COLUMNS: &str = "incident_id, step_id, position, action, s
     approvals_needed, attempts, max_attempts, next_at_ms, lease_until_ms, last_error, result, \
     started_ms, finished_ms";
 
-pub(crate) fn step_row(r: &Row<'_>) -> rusqlite::Result<Step> {
+pub(crate) fn step_row(r: &Row<'_>) -> argus_store::sql::Result<Step> {
     let spec: String = r.get(4)?;
     let after: String = r.get(5)?;
     let result: Option<String> = r.get(13)?;
@@ -381,15 +372,14 @@ pub fn steps_in_flight(
     since_ms: i64,
     now_ms: i64,
 ) -> Result<i64, IncidentError> {
-    conn.sqlite()
-        .query_row(
-            "SELECT count(*) FROM incident_steps s JOIN incidents i ON i.id = s.incident_id
+    conn.query_row(
+        "SELECT count(*) FROM incident_steps s JOIN incidents i ON i.id = s.incident_id
              WHERE i.opened_ms >= ?1
                AND (s.state = 'running' OR (s.state = 'pending' AND s.next_at_ms <= ?2))",
-            params![since_ms, now_ms],
-            |row| row.get(0),
-        )
-        .map_err(IncidentError::db("count the steps in flight"))
+        params![since_ms, now_ms],
+        |row| row.get(0),
+    )
+    .map_err(IncidentError::db("count the steps in flight"))
 }
 
 /// An approval of a step.
@@ -441,29 +431,28 @@ pub struct SignedTransaction {
 
 /// Records a signed transaction before it is broadcast.
 pub fn record_transaction(conn: &Connection, tx: &SignedTransaction) -> Result<(), IncidentError> {
-    conn.sqlite()
-        .prepare_cached(
-            "INSERT INTO incident_transactions (incident_id, step_id, target, chain, sender, nonce, \
+    conn.prepare_cached(
+        "INSERT INTO incident_transactions (incident_id, step_id, target, chain, sender, nonce, \
              tx_hash, raw, sent_ms, replaces, status, block) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                tx.incident_id,
-                tx.step_id,
-                tx.target,
-                tx.chain as i64,
-                tx.sender,
-                tx.nonce as i64,
-                tx.tx_hash,
-                tx.raw,
-                tx.sent_ms,
-                tx.replaces,
-                tx.status,
-                tx.block.map(|b| b as i64),
-            ])
-        })
-        .map_err(IncidentError::db("record a signed transaction"))?;
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            tx.incident_id,
+            tx.step_id,
+            tx.target,
+            tx.chain as i64,
+            tx.sender,
+            tx.nonce as i64,
+            tx.tx_hash,
+            tx.raw,
+            tx.sent_ms,
+            tx.replaces,
+            tx.status,
+            tx.block.map(|b| b as i64),
+        ])
+    })
+    .map_err(IncidentError::db("record a signed transaction"))?;
     Ok(())
 }
 
@@ -474,13 +463,12 @@ pub fn set_transaction_status(
     status: &str,
     block: Option<u64>,
 ) -> Result<(), IncidentError> {
-    conn.sqlite()
-        .prepare_cached(
-            "UPDATE incident_transactions SET status = ?2, block = COALESCE(?3, block) \
+    conn.prepare_cached(
+        "UPDATE incident_transactions SET status = ?2, block = COALESCE(?3, block) \
              WHERE tx_hash = ?1",
-        )
-        .and_then(|mut s| s.execute(params![tx_hash, status, block.map(|b| b as i64)]))
-        .map_err(IncidentError::db("update a signed transaction"))?;
+    )
+    .and_then(|mut s| s.execute(params![tx_hash, status, block.map(|b| b as i64)]))
+    .map_err(IncidentError::db("update a signed transaction"))?;
     Ok(())
 }
 
@@ -508,7 +496,7 @@ pub fn transactions_of(
 fn transactions_where(
     conn: &Connection,
     filter: &str,
-    args: impl rusqlite::Params,
+    args: impl argus_store::sql::Params,
 ) -> Result<Vec<SignedTransaction>, IncidentError> {
     rows(
         conn,
@@ -553,11 +541,12 @@ pub fn record_evidence(
     files: &[EvidenceFile],
     root: &str,
 ) -> Result<(), IncidentError> {
-    let sql = conn.sqlite();
+    let sql = conn;
     for file in files {
         sql.prepare_cached(
-            "INSERT OR REPLACE INTO incident_evidence (incident_id, name, sha256, bytes) \
-             VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO incident_evidence (incident_id, name, sha256, bytes) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (incident_id, name) DO UPDATE SET \
+             sha256 = excluded.sha256, bytes = excluded.bytes",
         )
         .and_then(|mut s| {
             s.execute(params![
@@ -601,23 +590,22 @@ pub fn set_disposition(
     at_ms: i64,
     reason: Option<&str>,
 ) -> Result<(), IncidentError> {
-    conn.sqlite()
-        .prepare_cached(
-            "INSERT INTO alert_dispositions (alert_id, disposition, actor, at_ms, reason) \
+    conn.prepare_cached(
+        "INSERT INTO alert_dispositions (alert_id, disposition, actor, at_ms, reason) \
              VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (alert_id) DO UPDATE SET \
              disposition = excluded.disposition, actor = excluded.actor, \
              at_ms = excluded.at_ms, reason = excluded.reason",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                alert_id,
-                disposition.as_str(),
-                actor,
-                at_ms,
-                reason
-            ])
-        })
-        .map_err(IncidentError::db("record a disposition"))?;
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            alert_id,
+            disposition.as_str(),
+            actor,
+            at_ms,
+            reason
+        ])
+    })
+    .map_err(IncidentError::db("record a disposition"))?;
     Ok(())
 }
 
@@ -627,7 +615,6 @@ pub fn disposition_of(
     alert_id: &str,
 ) -> Result<Option<Disposition>, IncidentError> {
     let text: Option<String> = conn
-        .sqlite()
         .prepare_cached("SELECT disposition FROM alert_dispositions WHERE alert_id = ?1")
         .and_then(|mut s| s.query_row([alert_id], |r| r.get(0)).optional())
         .map_err(IncidentError::db("read a disposition"))?;
@@ -653,7 +640,6 @@ pub struct KillSwitchOrder {
 /// The standing stop orders, oldest first (one per bot: its oldest).
 pub fn kill_switch_orders(conn: &Connection) -> Result<Vec<KillSwitchOrder>, IncidentError> {
     let mut stmt = conn
-        .sqlite()
         .prepare_cached(
             "SELECT s.spec, s.incident_id, COALESCE(s.finished_ms, 0) FROM incident_steps s \
              JOIN incidents i ON i.id = s.incident_id \
@@ -703,22 +689,22 @@ pub fn record_drill_run(
     passed: bool,
     scorecard: &serde_json::Value,
 ) -> Result<i64, IncidentError> {
-    conn.sqlite()
-        .prepare_cached(
-            "INSERT INTO drill_runs (scenario, started_ms, finished_ms, passed, scorecard) \
+    conn.prepare_cached(
+        "INSERT INTO drill_runs (scenario, started_ms, finished_ms, passed, scorecard) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                scenario,
-                started_ms,
-                finished_ms,
-                passed,
-                scorecard.to_string()
-            ])
-        })
-        .map_err(IncidentError::db("keep a drill's scorecard"))?;
-    Ok(conn.sqlite().last_insert_rowid())
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            scenario,
+            started_ms,
+            finished_ms,
+            passed,
+            scorecard.to_string()
+        ])
+    })
+    .map_err(IncidentError::db("keep a drill's scorecard"))?;
+    conn.last_insert_rowid()
+        .map_err(IncidentError::db("read a new row's id"))
 }
 
 /// Kept drill scorecards, newest first (of one scenario when given).
@@ -729,7 +715,7 @@ pub fn drill_runs(
     rows(
         conn,
         "SELECT id, scenario, started_ms, finished_ms, passed, scorecard FROM drill_runs \
-             WHERE ?1 IS NULL OR scenario = ?1 ORDER BY id DESC",
+             WHERE CAST(?1 AS TEXT) IS NULL OR scenario = ?1 ORDER BY id DESC",
         [scenario],
         |r| {
             let scorecard: String = r.get(5)?;
@@ -755,7 +741,6 @@ pub fn signed_by_argus(
 ) -> Result<std::collections::HashSet<alloy_primitives::B256>, IncidentError> {
     let mut known = std::collections::HashSet::new();
     let mut stmt = conn
-        .sqlite()
         .prepare_cached("SELECT 1 FROM incident_transactions WHERE tx_hash = ?1")
         .map_err(IncidentError::db("look up signed transactions"))?;
     for hash in hashes {

@@ -7,7 +7,7 @@ pub enum IncidentError {
     Db {
         action: &'static str,
         #[source]
-        source: rusqlite::Error,
+        source: argus_store::StoreError,
     },
     #[error(transparent)]
     Store(#[from] argus_store::StoreError),
@@ -35,7 +35,7 @@ pub enum IncidentError {
 }
 
 impl IncidentError {
-    pub(crate) fn db(action: &'static str) -> impl FnOnce(rusqlite::Error) -> Self {
+    pub(crate) fn db(action: &'static str) -> impl FnOnce(argus_store::StoreError) -> Self {
         move |source| Self::Db { action, source }
     }
 }

@@ -17,7 +17,7 @@
 use argus_alerting::{Routing, outbox};
 use argus_core::{Finding, Severity, finding_id};
 use argus_store::Connection;
-use rusqlite::{OptionalExtension, params};
+use argus_store::sql::{OptionalExtension, params};
 use serde_json::json;
 
 use crate::db;
@@ -59,7 +59,6 @@ pub fn take_alert(
     let alert_id = outbox::alert_id(&finding.id);
     let group_key = group_key(kind, finding);
     let open: Option<i64> = conn
-        .sqlite()
         .prepare_cached(
             "SELECT id FROM incidents WHERE kind = ?1 AND group_key = ?2 AND state != 'resolved'",
         )
@@ -70,12 +69,11 @@ pub fn take_alert(
         .map_err(IncidentError::db("look up an open incident"))?;
     let (incident_id, opened) = match open {
         Some(id) => {
-            conn.sqlite()
-                .prepare_cached(
-                    "UPDATE incidents SET first_event_ms = MIN(first_event_ms, ?2) WHERE id = ?1",
-                )
-                .and_then(|mut s| s.execute(params![id, finding.at_ms]))
-                .map_err(IncidentError::db("add an alert to an incident"))?;
+            conn.prepare_cached(
+                "UPDATE incidents SET first_event_ms = MIN(first_event_ms, ?2) WHERE id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![id, finding.at_ms]))
+            .map_err(IncidentError::db("add an alert to an incident"))?;
             (id, false)
         }
         None => (
@@ -84,7 +82,6 @@ pub fn take_alert(
         ),
     };
     let added = conn
-        .sqlite()
         .prepare_cached(
             "INSERT OR IGNORE INTO incident_alerts (incident_id, alert_id, rule_id, event_ms, added_ms) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -167,26 +164,27 @@ fn open_incident(
 ) -> Result<i64, IncidentError> {
     let severity = policy.severity(kind.severity);
     let title = kind.title.clone().unwrap_or_else(|| finding.title.clone());
-    conn.sqlite()
-        .prepare_cached(
-            "INSERT INTO incidents (kind, group_key, severity, state, title, playbook, opened_ms, \
+    conn.prepare_cached(
+        "INSERT INTO incidents (kind, group_key, severity, state, title, playbook, opened_ms, \
              first_event_ms, first_alert_ms, escalate_at_ms) \
              VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6, ?7, ?6, ?8)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                kind.name,
-                group_key,
-                kind.severity.as_str(),
-                title,
-                kind.playbook,
-                now_ms,
-                finding.at_ms,
-                now_ms.saturating_add(severity.respond_within_ms),
-            ])
-        })
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            kind.name,
+            group_key,
+            kind.severity.as_str(),
+            title,
+            kind.playbook,
+            now_ms,
+            finding.at_ms,
+            now_ms.saturating_add(severity.respond_within_ms),
+        ])
+    })
+    .map_err(IncidentError::db("open an incident"))?;
+    let id = conn
+        .last_insert_rowid()
         .map_err(IncidentError::db("open an incident"))?;
-    let id = conn.sqlite().last_insert_rowid();
     db::add_event(
         conn,
         id,
@@ -330,27 +328,26 @@ fn insert_step(conn: &Connection, step: &QueuedStep<'_>) -> Result<(), IncidentE
         what: "step",
         detail: e.to_string(),
     })?;
-    conn.sqlite()
-        .prepare_cached(
-            "INSERT INTO incident_steps (incident_id, step_id, position, action, spec, after, state, \
+    conn.prepare_cached(
+        "INSERT INTO incident_steps (incident_id, step_id, position, action, spec, after, state, \
              approvals_needed, max_attempts, next_at_ms) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                step.incident_id,
-                step.step_id,
-                step.position,
-                step.action,
-                step.spec.to_string(),
-                after,
-                step.state.as_str(),
-                step.approvals_needed,
-                step.max_attempts,
-                step.next_at_ms,
-            ])
-        })
-        .map_err(IncidentError::db("queue a playbook step"))?;
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            step.incident_id,
+            step.step_id,
+            step.position,
+            step.action,
+            step.spec.to_string(),
+            after,
+            step.state.as_str(),
+            step.approvals_needed,
+            step.max_attempts,
+            step.next_at_ms,
+        ])
+    })
+    .map_err(IncidentError::db("queue a playbook step"))?;
     Ok(())
 }
 

@@ -189,7 +189,6 @@ fn summarise<'a>(
 
 #[cfg(test)]
 mod tests {
-    use argus_store::Store;
 
     use super::*;
     use crate::report::tests::{Times, add_alert, insert_incident};
@@ -198,7 +197,7 @@ mod tests {
 
     #[test]
     fn means_and_medians_over_the_incidents_that_reached_each_instant() {
-        let store = Store::open_in_memory().unwrap();
+        let store = argus_store::testing::store().unwrap();
         let conn = store.connect().unwrap();
         let t = 1_000_000_000;
         // Detected in 10 s, 20 s, 60 s; acknowledged in 2 and 6 minutes (one
@@ -265,7 +264,7 @@ mod tests {
 
     #[test]
     fn the_false_positive_rate_counts_judged_alerts_only() {
-        let store = Store::open_in_memory().unwrap();
+        let store = argus_store::testing::store().unwrap();
         let conn = store.connect().unwrap();
         let at = 5_000_000;
         let a1 = add_alert(&conn, 0, "large-outflow", "x", 1, at);
@@ -343,7 +342,6 @@ pub struct IncidentCount {
 /// Every incident, counted by severity and state (one grouped query).
 pub fn incident_counts(conn: &Connection) -> Result<Vec<IncidentCount>, IncidentError> {
     let mut stmt = conn
-        .sqlite()
         .prepare_cached("SELECT severity, state, count(*) FROM incidents GROUP BY severity, state")
         .map_err(IncidentError::db("count incidents"))?;
     let rows = stmt
@@ -386,12 +384,28 @@ pub fn figure_histograms(
 ) -> Result<[argus_alerting::Histogram; 4], IncidentError> {
     let one = |sql: &str| {
         argus_alerting::stats::histogram(conn, sql, bounds_ms)
-            .map_err(IncidentError::db("measure response times"))
+            // `From` either way: alerting's error is its SQLite one until
+            // alerting is on `argus_store::sql`, then the store's.
+            .map_err(|e| {
+                IncidentError::db("measure response times")(argus_store::StoreError::from(e))
+            })
     };
     Ok([
-        one("SELECT max(first_alert_ms - first_event_ms, 0) AS d FROM incidents")?,
-        one("SELECT max(acknowledged_ms - opened_ms, 0) AS d FROM incidents")?,
-        one("SELECT max(contained_ms - opened_ms, 0) AS d FROM incidents")?,
-        one("SELECT max(resolved_ms - opened_ms, 0) AS d FROM incidents")?,
+        one(
+            "SELECT CASE WHEN first_alert_ms - first_event_ms < 0 THEN 0 ELSE first_alert_ms - first_event_ms END AS d \
+             FROM incidents",
+        )?,
+        one(
+            "SELECT CASE WHEN acknowledged_ms - opened_ms < 0 THEN 0 ELSE acknowledged_ms - opened_ms END AS d \
+             FROM incidents",
+        )?,
+        one(
+            "SELECT CASE WHEN contained_ms - opened_ms < 0 THEN 0 ELSE contained_ms - opened_ms END AS d \
+             FROM incidents",
+        )?,
+        one(
+            "SELECT CASE WHEN resolved_ms - opened_ms < 0 THEN 0 ELSE resolved_ms - opened_ms END AS d \
+             FROM incidents",
+        )?,
     ])
 }

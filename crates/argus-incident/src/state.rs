@@ -9,7 +9,7 @@
 //! resolution. Every function here writes inside the caller's transaction.
 
 use argus_store::Connection;
-use rusqlite::params;
+use argus_store::sql::params;
 use serde_json::json;
 
 use crate::db::{self, Incident};
@@ -152,7 +152,6 @@ pub fn reopen(
     }
     let respond = policy.severity(incident.severity).respond_within_ms;
     let updated = conn
-        .sqlite()
         .execute(
             "UPDATE incidents SET state = 'open', resolved_ms = NULL, contained_ms = NULL, \
              acknowledged_ms = NULL, reopened = reopened + 1, escalation_level = 0, \
@@ -160,14 +159,10 @@ pub fn reopen(
             params![id, act.now_ms.saturating_add(respond)],
         )
         .map_err(|error| match error {
-            rusqlite::Error::SqliteFailure(e, _)
-                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                transition_error(
-                    &incident,
-                    "another incident of the same cause is open; add to that one instead",
-                )
-            }
+            error if error.is_constraint_violation() => transition_error(
+                &incident,
+                "another incident of the same cause is open; add to that one instead",
+            ),
             other => IncidentError::Db {
                 action: "reopen an incident",
                 source: other,
@@ -288,7 +283,6 @@ pub fn approve(
         return Err(refuse(format!("the step is {} already", step.state)));
     }
     let inserted = conn
-        .sqlite()
         .execute(
             "INSERT OR IGNORE INTO incident_approvals (incident_id, step_id, approver, at_ms, reason) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -323,14 +317,13 @@ pub fn approve(
 }
 
 fn approvals_count(conn: &Connection, id: i64, step_id: &str) -> Result<i64, IncidentError> {
-    conn.sqlite()
-        .query_row(
-            "SELECT COUNT(DISTINCT approver) FROM incident_approvals \
+    conn.query_row(
+        "SELECT COUNT(DISTINCT approver) FROM incident_approvals \
              WHERE incident_id = ?1 AND step_id = ?2",
-            params![id, step_id],
-            |r| r.get(0),
-        )
-        .map_err(IncidentError::db("count approvals"))
+        params![id, step_id],
+        |r| r.get(0),
+    )
+    .map_err(IncidentError::db("count approvals"))
 }
 
 /// Adds a step to an open incident after the fact (an operator's unpause,
@@ -353,7 +346,6 @@ pub fn add_step(
         });
     }
     let position: i64 = conn
-        .sqlite()
         .query_row(
             "SELECT COALESCE(MAX(position), 0) + 1 FROM incident_steps WHERE incident_id = ?1",
             [id],
@@ -436,17 +428,16 @@ pub fn escalations_due(conn: &Connection, now_ms: i64) -> Result<Vec<i64>, Incid
 
 /// The earliest time anything of the incidents is due: a timer or a step.
 pub fn next_due_at(conn: &Connection) -> Result<Option<i64>, IncidentError> {
-    conn.sqlite()
-        .query_row(
-            "SELECT MIN(t) FROM ( \
+    conn.query_row(
+        "SELECT MIN(t) FROM ( \
                SELECT MIN(escalate_at_ms) AS t FROM incidents \
                  WHERE escalate_at_ms IS NOT NULL AND state IN ('open', 'acknowledged') \
                UNION ALL SELECT MIN(next_at_ms) FROM incident_steps WHERE state = 'pending' \
-               UNION ALL SELECT MIN(lease_until_ms) FROM incident_steps WHERE state = 'running')",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(IncidentError::db("read the next due time"))
+               UNION ALL SELECT MIN(lease_until_ms) FROM incident_steps WHERE state = 'running') AS due",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(IncidentError::db("read the next due time"))
 }
 
 /// Escalates an incident one level: the level's notifier is told (through
@@ -520,7 +511,6 @@ pub fn claim_due_steps(
     limit: usize,
 ) -> Result<Vec<db::Step>, IncidentError> {
     let mut stmt = conn
-        .sqlite()
         .prepare_cached(&format!(
             "SELECT {} FROM incident_steps \
              WHERE (state = 'pending' AND next_at_ms <= ?1) \
@@ -762,11 +752,10 @@ fn settle_dependents(conn: &Connection, id: i64, now_ms: i64) -> Result<(), Inci
 fn exec(
     conn: &Connection,
     sql: &str,
-    args: impl rusqlite::Params,
+    args: impl argus_store::sql::Params,
     action: &'static str,
 ) -> Result<usize, IncidentError> {
-    conn.sqlite()
-        .prepare_cached(sql)
+    conn.prepare_cached(sql)
         .and_then(|mut s| s.execute(args))
         .map_err(IncidentError::db(action))
 }

@@ -26,21 +26,19 @@ const INCIDENT: i64 = 7;
 fn insert_incident(store: &Store, alert_id: &str, rule: &str, event_ms: i64, now_ms: i64) {
     let mut conn = store.connect().unwrap();
     let tx = conn.transaction().unwrap();
-    tx.sqlite()
-        .execute(
-            "INSERT INTO incidents (id, kind, group_key, severity, state, title, opened_ms, \
+    tx.execute(
+        "INSERT INTO incidents (id, kind, group_key, severity, state, title, opened_ms, \
              first_event_ms, first_alert_ms) VALUES (?1, 'funds-drained', 'anvil', 'P0', 'open', \
              'Drain of the vault', ?2, ?3, ?2)",
-            rusqlite::params![INCIDENT, now_ms, event_ms],
-        )
-        .unwrap();
-    tx.sqlite()
-        .execute(
-            "INSERT INTO incident_alerts (incident_id, alert_id, rule_id, event_ms, added_ms) \
+        argus_store::sql::params![INCIDENT, now_ms, event_ms],
+    )
+    .unwrap();
+    tx.execute(
+        "INSERT INTO incident_alerts (incident_id, alert_id, rule_id, event_ms, added_ms) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![INCIDENT, alert_id, rule, event_ms, now_ms],
-        )
-        .unwrap();
+        argus_store::sql::params![INCIDENT, alert_id, rule, event_ms, now_ms],
+    )
+    .unwrap();
     db::add_event(
         &tx,
         INCIDENT,

@@ -131,9 +131,7 @@ pub(crate) async fn scrape(
     let stored = state
         .read(|conn| {
             // One snapshot: the families of a scrape agree with each other.
-            conn.sqlite()
-                .execute_batch("BEGIN")
-                .map_err(argus_store::StoreError::from)?;
+            let conn = &*conn.read_snapshot()?;
             let stored = Stored {
                 alerts: stats::alerts_by_rule(conn)?,
                 deliveries: stats::deliveries_by_notifier(conn)?,
@@ -143,9 +141,6 @@ pub(crate) async fn scrape(
                 figures: argus_incident::metrics::figure_histograms(conn, &RESPONSE_BUCKETS_MS)?,
                 signals: argus_sources::db::latest_samples(conn, MAX_SIGNAL_SERIES)?,
             };
-            conn.sqlite()
-                .execute_batch("COMMIT")
-                .map_err(argus_store::StoreError::from)?;
             Ok(stored)
         })
         .await?;

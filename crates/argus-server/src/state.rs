@@ -282,9 +282,10 @@ impl AppState {
     }
 
     /// Runs `read` on the blocking pool, on a connection no other request
-    /// uses meanwhile: one kept from an earlier read, or a new one. Only a
-    /// connection outside any transaction is kept, so a kept one sees every
-    /// commit since, like a new one.
+    /// uses meanwhile: one kept from an earlier read, or a new one. A read
+    /// that needs one consistent view takes `Connection::read_snapshot`,
+    /// which ends with it, so a kept connection sees every commit since,
+    /// like a new one.
     pub(crate) async fn read<T, F>(&self, read: F) -> Result<T, AppError>
     where
         T: Send + 'static,
@@ -299,15 +300,14 @@ impl AppState {
                 None => store.connect()?,
             };
             let out = read(&conn);
-            // A read that began a transaction and failed before its end
-            // (the scrape's snapshot) would leave the connection on an old
-            // snapshot: such a one is closed, not kept.
-            if conn.sqlite().is_autocommit() {
-                let mut kept = lock(&pool);
-                if kept.len() < POOLED {
-                    kept.push(conn);
-                }
+            // A read's snapshot (`Connection::read_snapshot`) ends when it
+            // is dropped, failed or not, before the closure returns: the
+            // connection is back in autocommit and sees every later commit.
+            let mut kept = lock(&pool);
+            if kept.len() < POOLED {
+                kept.push(conn);
             }
+            drop(kept);
             out
         })
         .await
@@ -344,10 +344,7 @@ mod tests {
     async fn count(state: &AppState) -> Result<i64, AppError> {
         state
             .read(|conn| {
-                Ok(conn
-                    .sqlite()
-                    .query_row("SELECT count(*) FROM api_tokens", [], |row| row.get(0))
-                    .map_err(argus_store::StoreError::from)?)
+                Ok(conn.query_row("SELECT count(*) FROM api_tokens", [], |row| row.get(0))?)
             })
             .await
     }
@@ -357,18 +354,14 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn kept_connections_see_every_commit_even_after_a_read_failed_mid_transaction() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_in_dir(dir.path()).unwrap();
+        let store = argus_store::testing::store().unwrap();
         let state = AppState::new(store.clone(), dir.path());
         assert_eq!(count(&state).await.unwrap(), 0);
         let failed = state
             .read(|conn| {
-                conn.sqlite()
-                    .execute_batch("BEGIN")
-                    .map_err(argus_store::StoreError::from)?;
-                let seen: i64 = conn
-                    .sqlite()
-                    .query_row("SELECT count(*) FROM api_tokens", [], |row| row.get(0))
-                    .map_err(argus_store::StoreError::from)?;
+                let snapshot = conn.read_snapshot()?;
+                let seen: i64 =
+                    snapshot.query_row("SELECT count(*) FROM api_tokens", [], |row| row.get(0))?;
                 assert_eq!(seen, 0);
                 Err::<(), _>(AppError::BadRequest {
                     param: "test".into(),
@@ -380,7 +373,6 @@ mod tests {
         store
             .connect()
             .unwrap()
-            .sqlite()
             .execute(
                 "INSERT INTO api_tokens (id, name, role, secret_hash, created_at_ms, created_by) \
                  VALUES ('0123456789ab', 'a', 'viewer', 'x', 1, 'test')",

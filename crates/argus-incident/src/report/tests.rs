@@ -26,25 +26,25 @@ pub(crate) fn insert_incident(conn: &Connection, id: i64, title: &str, t: Times)
         (Some(_), None, None) => "acknowledged",
         _ => "open",
     };
-    conn.sqlite()
-        .execute(
-            "INSERT INTO incidents (id, kind, group_key, severity, state, title, playbook, \
+    conn.execute(
+        "INSERT INTO incidents (id, kind, group_key, severity, state, title, playbook, \
              opened_ms, first_event_ms, first_alert_ms, acknowledged_ms, contained_ms, \
-             resolved_ms, assignee) VALUES (?1, 'funds-drained', 'anvil-' || ?1, 'P0', ?2, ?3, \
+             resolved_ms, assignee) VALUES (?1, 'funds-drained', ?10, 'P0', ?2, ?3, \
              'contain', ?4, ?5, ?6, ?7, ?8, ?9, 'alice')",
-            rusqlite::params![
-                id,
-                state,
-                title,
-                t.opened,
-                t.first_event,
-                t.first_alert,
-                t.acknowledged,
-                t.contained,
-                t.resolved
-            ],
-        )
-        .unwrap();
+        argus_store::sql::params![
+            id,
+            state,
+            title,
+            t.opened,
+            t.first_event,
+            t.first_alert,
+            t.acknowledged,
+            t.contained,
+            t.resolved,
+            format!("anvil-{id}")
+        ],
+    )
+    .unwrap();
 }
 
 /// Records an alert through the outbox and adds it to incident `id`.
@@ -81,13 +81,12 @@ pub(crate) fn add_alert(
     argus_alerting::outbox::record(conn, &finding, &Routing::to_all(&[], 0), at_ms).unwrap();
     let alert_id = format!("{fid:#x}");
     if id > 0 {
-        conn.sqlite()
-            .execute(
-                "INSERT INTO incident_alerts (incident_id, alert_id, rule_id, event_ms, added_ms) \
+        conn.execute(
+            "INSERT INTO incident_alerts (incident_id, alert_id, rule_id, event_ms, added_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?4)",
-                rusqlite::params![id, alert_id, rule, at_ms],
-            )
-            .unwrap();
+            argus_store::sql::params![id, alert_id, rule, at_ms],
+        )
+        .unwrap();
     }
     alert_id
 }
@@ -95,7 +94,7 @@ pub(crate) fn add_alert(
 const MIN: i64 = 60_000;
 
 fn scene() -> (Store, Connection) {
-    let store = Store::open_in_memory().unwrap();
+    let store = argus_store::testing::store().unwrap();
     let conn = store.connect().unwrap();
     let t0 = 1_767_225_600_000;
     insert_incident(
@@ -152,21 +151,19 @@ fn scene() -> (Store, Connection) {
         }]}),
     )
     .unwrap();
-    conn.sqlite()
-        .execute(
-            "INSERT INTO incident_steps (incident_id, step_id, position, action, spec, after, \
+    conn.execute(
+        "INSERT INTO incident_steps (incident_id, step_id, position, action, spec, after, \
              state, max_attempts, attempts, result, started_ms, finished_ms) VALUES \
              (3, 'pause', 0, 'pause', '{}', '[]', 'succeeded', 5, 1, '{\"tx\":\"0x01\"}', ?1, ?2)",
-            rusqlite::params![t0 + 20_000, t0 + 40_000],
-        )
-        .unwrap();
-    conn.sqlite()
-        .execute(
-            "INSERT INTO incident_approvals (incident_id, step_id, approver, at_ms, reason) \
+        argus_store::sql::params![t0 + 20_000, t0 + 40_000],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO incident_approvals (incident_id, step_id, approver, at_ms, reason) \
              VALUES (3, 'pause', 'carol', ?1, 'confirmed on call')",
-            [t0 + 15_000],
-        )
-        .unwrap();
+        [t0 + 15_000],
+    )
+    .unwrap();
     db::record_transaction(
         &conn,
         &SignedTransaction {
@@ -236,7 +233,7 @@ fn the_report_computes_each_figure_from_its_stated_instants() {
 
 #[test]
 fn unreached_figures_are_none_and_skew_is_never_negative() {
-    let store = Store::open_in_memory().unwrap();
+    let store = argus_store::testing::store().unwrap();
     let conn = store.connect().unwrap();
     insert_incident(
         &conn,

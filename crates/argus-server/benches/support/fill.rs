@@ -56,11 +56,10 @@ pub(crate) fn fill(store: &Store) {
         }
         tx.commit().unwrap();
     }
-    conn.sqlite()
-        .execute_batch(
-            "UPDATE alert_deliveries SET status = 'delivered',
+    conn.execute_batch(
+        "UPDATE alert_deliveries SET status = 'delivered',
                  delivered_at_ms = created_at_ms + (id % 5000)
              WHERE id % 2 = 0",
-        )
-        .unwrap();
+    )
+    .unwrap();
 }

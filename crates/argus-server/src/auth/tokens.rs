@@ -17,7 +17,7 @@
 
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argus_store::Connection;
-use rusqlite::{OptionalExtension as _, params};
+use argus_store::sql::{OptionalExtension as _, params};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -41,7 +41,7 @@ pub enum TokenError {
     Db {
         action: &'static str,
         #[source]
-        source: rusqlite::Error,
+        source: argus_store::StoreError,
     },
     /// The owner's name is not usable.
     #[error(
@@ -67,7 +67,7 @@ pub enum TokenError {
 }
 
 impl TokenError {
-    fn db(action: &'static str) -> impl FnOnce(rusqlite::Error) -> Self {
+    fn db(action: &'static str) -> impl FnOnce(argus_store::StoreError) -> Self {
         move |source| Self::Db { action, source }
     }
 }
@@ -191,22 +191,21 @@ pub fn create(conn: &Connection, new: NewToken<'_>, now_ms: i64) -> Result<Creat
         }
         None => (None, None),
     };
-    conn.sqlite()
-        .execute(
-            "INSERT INTO api_tokens (id, name, role, secret_hash, totp_sealed, created_at_ms, \
+    conn.execute(
+        "INSERT INTO api_tokens (id, name, role, secret_hash, totp_sealed, created_at_ms, \
              created_by, expires_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                *id,
-                new.name,
-                new.role.as_str(),
-                hash,
-                totp_sealed,
-                now_ms,
-                new.created_by,
-                new.expires_at_ms
-            ],
-        )
-        .map_err(TokenError::db("store a token"))?;
+        params![
+            *id,
+            new.name,
+            new.role.as_str(),
+            hash,
+            totp_sealed,
+            now_ms,
+            new.created_by,
+            new.expires_at_ms
+        ],
+    )
+    .map_err(TokenError::db("store a token"))?;
     let token = Zeroizing::new(format!("{PREFIX}{}_{}", *id, *secret));
     Ok(Created {
         token,
@@ -228,7 +227,7 @@ pub fn create(conn: &Connection, new: NewToken<'_>, now_ms: i64) -> Result<Creat
 const COLUMNS: &str = "id, name, role, totp_sealed, created_at_ms, created_by, expires_at_ms, \
                        revoked_at_ms, last_used_at_ms, secret_hash";
 
-fn stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
+fn stored(row: &argus_store::sql::Row<'_>) -> argus_store::sql::Result<Stored> {
     let role: String = row.get(2)?;
     let totp_sealed: Option<String> = row.get(3)?;
     Ok(Stored {
@@ -252,7 +251,6 @@ fn stored(row: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
 /// Every token, newest first.
 pub fn list(conn: &Connection) -> Result<Vec<TokenInfo>, TokenError> {
     let mut stmt = conn
-        .sqlite()
         .prepare(&format!(
             "SELECT {COLUMNS} FROM api_tokens ORDER BY created_at_ms DESC, id"
         ))
@@ -267,8 +265,7 @@ pub fn list(conn: &Connection) -> Result<Vec<TokenInfo>, TokenError> {
 
 /// The token with this id.
 pub(crate) fn lookup(conn: &Connection, id: &str) -> Result<Option<Stored>, TokenError> {
-    conn.sqlite()
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM api_tokens WHERE id = ?1"))
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM api_tokens WHERE id = ?1"))
         .and_then(|mut stmt| stmt.query_row([id], stored).optional())
         .map_err(TokenError::db("read a token"))
 }
@@ -286,12 +283,11 @@ pub fn revoke(conn: &Connection, what: &str, now_ms: i64) -> Result<Vec<TokenInf
         });
     }
     for token in &hits {
-        conn.sqlite()
-            .execute(
-                "UPDATE api_tokens SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL",
-                params![token.id, now_ms],
-            )
-            .map_err(TokenError::db("revoke a token"))?;
+        conn.execute(
+            "UPDATE api_tokens SET revoked_at_ms = ?2 WHERE id = ?1 AND revoked_at_ms IS NULL",
+            params![token.id, now_ms],
+        )
+        .map_err(TokenError::db("revoke a token"))?;
     }
     Ok(hits
         .into_iter()
@@ -304,13 +300,12 @@ pub fn revoke(conn: &Connection, what: &str, now_ms: i64) -> Result<Vec<TokenInf
 
 /// Notes a use (at most one write a minute per token).
 pub(crate) fn touch(conn: &Connection, id: &str, now_ms: i64) -> Result<(), TokenError> {
-    conn.sqlite()
-        .execute(
-            "UPDATE api_tokens SET last_used_at_ms = ?2 WHERE id = ?1 \
+    conn.execute(
+        "UPDATE api_tokens SET last_used_at_ms = ?2 WHERE id = ?1 \
              AND (last_used_at_ms IS NULL OR last_used_at_ms < ?2 - 60000)",
-            params![id, now_ms],
-        )
-        .map_err(TokenError::db("note a token's use"))?;
+        params![id, now_ms],
+    )
+    .map_err(TokenError::db("note a token's use"))?;
     Ok(())
 }
 
@@ -350,7 +345,7 @@ mod tests {
 
     #[test]
     fn a_token_is_made_found_verified_and_revoked() {
-        let store = argus_store::Store::open_in_memory().unwrap();
+        let store = argus_store::testing::store().unwrap();
         let conn = store.connect().unwrap();
         let key = [7u8; 32];
         let made = create(
@@ -387,7 +382,7 @@ mod tests {
 
     #[test]
     fn admin_needs_totp_and_names_are_checked() {
-        let store = argus_store::Store::open_in_memory().unwrap();
+        let store = argus_store::testing::store().unwrap();
         let conn = store.connect().unwrap();
         let new = |name, role| NewToken {
             name,

@@ -95,7 +95,7 @@ pub(crate) const GATED_STEP: &str = "rotate-creds";
 pub(crate) fn viewer_token() -> &'static (String, String, String) {
     static TOKEN: std::sync::OnceLock<(String, String, String)> = std::sync::OnceLock::new();
     TOKEN.get_or_init(|| {
-        let store = Store::open_in_memory().unwrap();
+        let store = argus_store::testing::store().unwrap();
         let conn = store.connect().unwrap();
         let made = tokens::create(
             &conn,
@@ -110,7 +110,6 @@ pub(crate) fn viewer_token() -> &'static (String, String, String) {
         )
         .unwrap();
         let hash: String = conn
-            .sqlite()
             .query_row(
                 "SELECT secret_hash FROM api_tokens WHERE id = ?1",
                 [&made.info.id],
@@ -127,7 +126,6 @@ pub(crate) fn grant_viewer(store: &Store) {
     store
         .connect()
         .unwrap()
-        .sqlite()
         .execute(
             "INSERT OR IGNORE INTO api_tokens (id, name, role, secret_hash, created_at_ms, \
              created_by) VALUES (?1, 'victor', 'viewer', ?2, 0, 'test')",
