@@ -96,12 +96,11 @@ fn incident(
     } else {
         "open"
     };
-    conn.sqlite()
-        .execute(
+    conn.execute(
             "INSERT INTO incidents (id, kind, group_key, severity, state, title, opened_ms, \
              first_event_ms, first_alert_ms, acknowledged_ms, resolved_ms) VALUES \
              (?1, 'funds-drained', 'g' || ?1, 'P1', ?2, ?3, ?4, ?5, ?4, ?6, ?7)",
-            rusqlite::params![
+            argus_store::sql::params![
                 id,
                 state,
                 title,
@@ -112,11 +111,10 @@ fn incident(
             ],
         )
         .unwrap();
-    conn.sqlite()
-        .execute(
+    conn.execute(
             "INSERT INTO incident_alerts (incident_id, alert_id, rule_id, event_ms, added_ms) \
              SELECT ?1, id, rule_id, at_ms, created_at_ms FROM alerts WHERE id = ?2",
-            rusqlite::params![id, alert_id],
+            argus_store::sql::params![id, alert_id],
         )
         .unwrap();
     db::add_event(
