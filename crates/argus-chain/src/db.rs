@@ -10,8 +10,8 @@
 
 use alloy_primitives::B256;
 use argus_core::{BlockRef, ChainId};
-use argus_store::{Connection, Transaction};
 use argus_store::sql::{OptionalExtension as _, params};
+use argus_store::{Connection, Transaction};
 
 use crate::error::DbError;
 use crate::follower::{ChainEvent, Cursor};
@@ -228,7 +228,8 @@ pub fn reset(tx: &Transaction<'_>, chain: ChainId) -> Result<(), DbError> {
 /// Every chain with a checkpoint in the store, in id order: the chains a
 /// daemon on this store has followed.
 pub fn checkpointed_chains(conn: &Connection) -> Result<Vec<ChainId>, DbError> {
-    let mut statement = conn.prepare_cached("SELECT chain_id FROM chain_checkpoints ORDER BY chain_id")?;
+    let mut statement =
+        conn.prepare_cached("SELECT chain_id FROM chain_checkpoints ORDER BY chain_id")?;
     let ids = statement.query_map([], |row| row.get::<_, i64>(0))?;
     let mut out = Vec::new();
     for id in ids {

@@ -247,3 +247,114 @@ pub fn prune_submissions(conn: &Connection, before_ms: i64) -> Result<usize, DbE
         [before_ms],
     )?)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::submissions::Submission;
+    use alloy_primitives::{Address, B256};
+
+    fn signal(name: &str, bot: &str, value: f64, at_ms: i64) -> Signal {
+        Signal {
+            name: name.to_owned(),
+            value,
+            labels: [("bot".to_owned(), bot.to_owned())].into(),
+            at_ms,
+        }
+    }
+
+    #[test]
+    fn log_positions_are_upserted_and_keep_all_sixty_four_bits_of_the_inode() {
+        let store = argus_store::testing::store().unwrap();
+        let mut conn = store.connect().unwrap();
+        assert!(log_positions(&conn).unwrap().is_empty());
+        let first = LogPosition {
+            inode: u64::MAX - 1,
+            offset: 10,
+        };
+        let moved = LogPosition {
+            inode: 7,
+            offset: 250,
+        };
+        let tx = conn.transaction().unwrap();
+        save_log_position(&tx, "/var/log/a.log", first).unwrap();
+        save_log_position(&tx, "/var/log/b.log", first).unwrap();
+        save_log_position(&tx, "/var/log/b.log", moved).unwrap();
+        tx.commit().unwrap();
+        let positions = log_positions(&conn).unwrap();
+        assert_eq!(positions.len(), 2);
+        assert_eq!(positions["/var/log/a.log"], first);
+        assert_eq!(positions["/var/log/b.log"], moved);
+    }
+
+    #[test]
+    fn samples_are_kept_from_the_horizon_and_the_newest_of_each_series_is_read() {
+        let store = argus_store::testing::store().unwrap();
+        let mut conn = store.connect().unwrap();
+        let old = signal("memory_usage", "arb-1", 10.0, 1_000);
+        let a1 = signal("memory_usage", "arb-1", 20.0, 2_000);
+        let a2 = signal("memory_usage", "arb-1", 30.0, 3_000);
+        let b1 = signal("memory_usage", "arb-2", 40.0, 2_500);
+        let c1 = signal("network_latency", "arb-1", 0.5, 2_200);
+        let tx = conn.transaction().unwrap();
+        store_samples(&tx, &[&old], 0).unwrap();
+        store_samples(&tx, &[&a1, &a2, &b1, &c1], 1_500).unwrap();
+        tx.commit().unwrap();
+
+        assert_eq!(
+            samples_since(&conn, 0).unwrap(),
+            vec![a1.clone(), a2.clone(), b1.clone(), c1.clone()],
+            "the sample before the horizon is forgotten; the rest in insertion order"
+        );
+        assert_eq!(
+            samples_since(&conn, 2_400).unwrap(),
+            vec![a2.clone(), b1.clone()]
+        );
+
+        let latest = latest_samples(&conn, 10).unwrap();
+        assert_eq!(latest.samples, vec![a2.clone(), b1.clone(), c1]);
+        assert_eq!(latest.dropped, 0);
+        let capped = latest_samples(&conn, 2).unwrap();
+        assert_eq!(capped.samples, vec![a2, b1]);
+        assert_eq!(capped.dropped, 1);
+    }
+
+    #[test]
+    fn a_reported_hash_keeps_its_first_row_and_old_reports_are_pruned() {
+        let store = argus_store::testing::store().unwrap();
+        let conn = store.connect().unwrap();
+        let report = |byte: u8, nonce: Option<u64>| Submission {
+            tx_hash: B256::repeat_byte(byte),
+            from: Address::repeat_byte(0x11),
+            nonce,
+            chain: nonce.map(|_| "mainnet".to_owned()),
+        };
+        let first = [report(1, Some(4)), report(2, None)];
+        assert_eq!(
+            record_submissions(&conn, "arb-1", SubmissionVia::File, &first, 1_000).unwrap(),
+            2
+        );
+        let again = [report(2, Some(9)), report(3, None)];
+        assert_eq!(
+            record_submissions(&conn, "arb-1", SubmissionVia::Api, &again, 2_000).unwrap(),
+            1,
+            "only the new hash is filed"
+        );
+        let asked = [
+            B256::repeat_byte(1),
+            B256::repeat_byte(3),
+            B256::repeat_byte(4),
+        ];
+        assert_eq!(
+            reported_hashes(&conn, &asked).unwrap(),
+            [B256::repeat_byte(1), B256::repeat_byte(3)].into()
+        );
+        assert_eq!(prune_submissions(&conn, 1_500).unwrap(), 2);
+        assert_eq!(
+            reported_hashes(&conn, &asked).unwrap(),
+            [B256::repeat_byte(3)].into()
+        );
+    }
+}
