@@ -10,8 +10,8 @@
 
 use alloy_primitives::B256;
 use argus_core::{BlockRef, ChainId};
+use argus_store::sql::{OptionalExtension as _, params};
 use argus_store::{Connection, Transaction};
-use rusqlite::{OptionalExtension as _, params};
 
 use crate::error::DbError;
 use crate::follower::{ChainEvent, Cursor};
@@ -41,7 +41,6 @@ fn hash_of(text: &str) -> Result<B256, DbError> {
 /// stored blocks must be contiguous and linked; anything else is
 /// [`DbError::Corrupt`].
 pub fn load_cursor(conn: &Connection, chain: ChainId) -> Result<Cursor, DbError> {
-    let conn = conn.sqlite();
     let chain_id = to_sql(chain.0)?;
     let next: Option<i64> = conn
         .query_row(
@@ -109,7 +108,6 @@ pub fn apply(
     event: &ChainEvent,
     retain: u64,
 ) -> Result<(), DbError> {
-    let tx = tx.sqlite();
     let chain_id = to_sql(chain.0)?;
     let stored_next: Option<i64> = tx
         .query_row(
@@ -155,8 +153,10 @@ pub fn apply(
                 });
             }
             let mut insert = tx.prepare_cached(
-                "INSERT OR REPLACE INTO chain_blocks (chain_id, number, hash, parent_hash, timestamp)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO chain_blocks (chain_id, number, hash, parent_hash, timestamp)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (chain_id, number) DO UPDATE SET hash = excluded.hash,
+                 parent_hash = excluded.parent_hash, timestamp = excluded.timestamp",
             )?;
             for block in blocks {
                 let header = &block.header;
@@ -216,7 +216,6 @@ pub fn apply(
 
 /// Forgets the state of `chain`: the follower starts again from `start`.
 pub fn reset(tx: &Transaction<'_>, chain: ChainId) -> Result<(), DbError> {
-    let tx = tx.sqlite();
     let chain_id = to_sql(chain.0)?;
     tx.execute("DELETE FROM chain_blocks WHERE chain_id = ?1", [chain_id])?;
     tx.execute(
@@ -229,9 +228,8 @@ pub fn reset(tx: &Transaction<'_>, chain: ChainId) -> Result<(), DbError> {
 /// Every chain with a checkpoint in the store, in id order: the chains a
 /// daemon on this store has followed.
 pub fn checkpointed_chains(conn: &Connection) -> Result<Vec<ChainId>, DbError> {
-    let mut statement = conn
-        .sqlite()
-        .prepare_cached("SELECT chain_id FROM chain_checkpoints ORDER BY chain_id")?;
+    let mut statement =
+        conn.prepare_cached("SELECT chain_id FROM chain_checkpoints ORDER BY chain_id")?;
     let ids = statement.query_map([], |row| row.get::<_, i64>(0))?;
     let mut out = Vec::new();
     for id in ids {

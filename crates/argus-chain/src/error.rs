@@ -279,9 +279,9 @@ impl FollowError {
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("chain state in the database: {source}; check that the store was migrated")]
-    Sqlite {
+    Store {
         #[from]
-        source: rusqlite::Error,
+        source: argus_store::StoreError,
     },
     /// The event does not continue the stored chain: it was applied twice,
     /// out of order, or by a follower built from another store.

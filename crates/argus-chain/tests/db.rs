@@ -1,11 +1,12 @@
-//! The follower's state in a real SQLite store: events apply in order, once.
+//! The follower's state in a real store (SQLite, or PostgreSQL with
+//! `ARGUS_TEST_POSTGRES`): events apply in order, once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use alloy_primitives::B256;
 use argus_chain::{ChainEvent, Cursor, DbError, db};
 use argus_core::{Block, BlockRef, ChainId};
-use argus_store::{Connection, Store};
+use argus_store::Connection;
 
 fn chain_of(count: u64, fork: u8) -> Vec<Block> {
     let mut parent = B256::ZERO;
@@ -42,11 +43,7 @@ fn apply(store: &mut Connection, event: &ChainEvent, retain: u64) -> Result<(), 
 
 #[test]
 fn commits_reverts_prunes_and_refuses_replays() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("argus.db"))
-        .unwrap()
-        .connect()
-        .unwrap();
+    let mut store = argus_store::testing::store().unwrap().connect().unwrap();
     assert_eq!(
         db::load_cursor(&store, ChainId::LOCAL).unwrap(),
         Cursor::new(ChainId::LOCAL)
@@ -106,7 +103,7 @@ fn commits_reverts_prunes_and_refuses_replays() {
 
 #[test]
 fn the_checkpointed_chains_are_listed_in_id_order() {
-    let store = Store::open_in_memory().unwrap();
+    let store = argus_store::testing::store().unwrap();
     let mut conn = store.connect().unwrap();
     assert!(db::checkpointed_chains(&conn).unwrap().is_empty());
     let blocks = chain_of(3, 0xaa);

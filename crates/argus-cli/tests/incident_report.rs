@@ -96,29 +96,27 @@ fn incident(
     } else {
         "open"
     };
-    conn.sqlite()
-        .execute(
-            "INSERT INTO incidents (id, kind, group_key, severity, state, title, opened_ms, \
+    conn.execute(
+        "INSERT INTO incidents (id, kind, group_key, severity, state, title, opened_ms, \
              first_event_ms, first_alert_ms, acknowledged_ms, resolved_ms) VALUES \
              (?1, 'funds-drained', 'g' || ?1, 'P1', ?2, ?3, ?4, ?5, ?4, ?6, ?7)",
-            rusqlite::params![
-                id,
-                state,
-                title,
-                opened,
-                first_event,
-                acknowledged,
-                resolved
-            ],
-        )
-        .unwrap();
-    conn.sqlite()
-        .execute(
-            "INSERT INTO incident_alerts (incident_id, alert_id, rule_id, event_ms, added_ms) \
+        argus_store::sql::params![
+            id,
+            state,
+            title,
+            opened,
+            first_event,
+            acknowledged,
+            resolved
+        ],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO incident_alerts (incident_id, alert_id, rule_id, event_ms, added_ms) \
              SELECT ?1, id, rule_id, at_ms, created_at_ms FROM alerts WHERE id = ?2",
-            rusqlite::params![id, alert_id],
-        )
-        .unwrap();
+        argus_store::sql::params![id, alert_id],
+    )
+    .unwrap();
     db::add_event(
         &conn,
         id,

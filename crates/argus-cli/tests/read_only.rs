@@ -278,12 +278,11 @@ fn the_readers_work_in_a_directory_the_user_cannot_write() {
     // -shm are there, readable, not writable by the reader.
     let writer = argus_store::Store::open_in_dir(&data).unwrap();
     let conn = writer.connect().unwrap();
-    conn.sqlite()
-        .execute(
-            "INSERT INTO chain_checkpoints (chain_id, next_block) VALUES (1, 7)",
-            [],
-        )
-        .unwrap();
+    conn.execute(
+        "INSERT INTO chain_checkpoints (chain_id, next_block) VALUES (1, 7)",
+        [],
+    )
+    .unwrap();
     readable_by_others(&data);
     run_readers(&binary, &data, nobody);
     drop((conn, writer));
