@@ -384,11 +384,7 @@ pub fn figure_histograms(
 ) -> Result<[argus_alerting::Histogram; 4], IncidentError> {
     let one = |sql: &str| {
         argus_alerting::stats::histogram(conn, sql, bounds_ms)
-            // `From` either way: alerting's error is its SQLite one until
-            // alerting is on `argus_store::sql`, then the store's.
-            .map_err(|e| {
-                IncidentError::db("measure response times")(argus_store::StoreError::from(e))
-            })
+            .map_err(IncidentError::db("measure response times"))
     };
     Ok([
         one(

@@ -68,17 +68,6 @@ impl Connection {
         }
     }
 
-    /// Transitional: the SQLite connection of a stage not yet written
-    /// against [`crate::sql`].
-    #[doc(hidden)]
-    #[allow(clippy::panic)]
-    pub fn sqlite(&self) -> &rusqlite::Connection {
-        match &self.inner {
-            Inner::Sqlite(conn) => conn,
-            Inner::Postgres(_) => panic!("not yet on PostgreSQL"),
-        }
-    }
-
     /// Runs one statement; the number of rows it changed.
     pub fn execute<P: Params>(&self, sql: &str, params: P) -> Result<usize> {
         let values = params.values()?;

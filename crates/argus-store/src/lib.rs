@@ -672,7 +672,8 @@ mod tests {
 
     fn tables(conn: &Connection) -> Vec<String> {
         let mut stmt = conn
-            .sqlite()
+            .sqlite_only("a test")
+            .unwrap()
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             .unwrap();
         stmt.query_map([], |row| row.get(0))
@@ -690,12 +691,14 @@ mod tests {
         assert_eq!(conn.schema_version().unwrap(), latest_version());
         assert!(tables(&conn).contains(&"registry_entries".to_owned()));
         let journal: String = conn
-            .sqlite()
+            .sqlite_only("a test")
+            .unwrap()
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
         assert_eq!(journal, "wal");
         let fk: i64 = conn
-            .sqlite()
+            .sqlite_only("a test")
+            .unwrap()
             .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
             .unwrap();
         assert_eq!(fk, 1);
@@ -760,7 +763,8 @@ mod tests {
             store
                 .connect()
                 .unwrap()
-                .sqlite()
+                .sqlite_only("a test")
+                .unwrap()
                 .pragma_update(None, "user_version", 999)
                 .unwrap();
         }
@@ -803,7 +807,8 @@ mod tests {
             let mut writer = store.connect().unwrap();
             let reader = store.clone().connect().unwrap();
             let tx = writer.transaction().unwrap();
-            tx.sqlite()
+            tx.sqlite_only("a test")
+                .unwrap()
                 .execute(
                     "INSERT INTO chain_checkpoints (chain_id, next_block) VALUES (1, 7)",
                     [],
@@ -811,7 +816,8 @@ mod tests {
                 .unwrap();
             // Not visible before the commit, visible after.
             let count = |conn: &Connection| -> i64 {
-                conn.sqlite()
+                conn.sqlite_only("a test")
+                    .unwrap()
                     .query_row("SELECT count(*) FROM chain_checkpoints", [], |r| r.get(0))
                     .unwrap()
             };
@@ -823,13 +829,15 @@ mod tests {
             assert_eq!(count(&reader), 1);
             // A transaction dropped without commit leaves nothing.
             let tx = writer.transaction().unwrap();
-            tx.sqlite()
+            tx.sqlite_only("a test")
+                .unwrap()
                 .execute("DELETE FROM chain_checkpoints", [])
                 .unwrap();
             drop(tx);
             assert_eq!(count(&reader), 1);
             let fk: i64 = reader
-                .sqlite()
+                .sqlite_only("a test")
+                .unwrap()
                 .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
                 .unwrap();
             assert_eq!(fk, 1);
@@ -842,7 +850,8 @@ mod tests {
         let two = Store::open_in_memory().unwrap();
         one.connect()
             .unwrap()
-            .sqlite()
+            .sqlite_only("a test")
+            .unwrap()
             .execute(
                 "INSERT INTO chain_checkpoints (chain_id, next_block) VALUES (1, 7)",
                 [],
@@ -851,7 +860,8 @@ mod tests {
         let count: i64 = two
             .connect()
             .unwrap()
-            .sqlite()
+            .sqlite_only("a test")
+            .unwrap()
             .query_row("SELECT count(*) FROM chain_checkpoints", [], |r| r.get(0))
             .unwrap();
         assert_eq!(count, 0);
@@ -867,7 +877,8 @@ mod tests {
         store
             .connect()
             .unwrap()
-            .sqlite()
+            .sqlite_only("a test")
+            .unwrap()
             .pragma_update(None, "user_version", 999)
             .unwrap();
         assert!(Store::open(&path).is_err());

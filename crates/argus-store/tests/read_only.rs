@@ -32,7 +32,8 @@ fn count(store: &Store) -> i64 {
     store
         .connect()
         .unwrap()
-        .sqlite()
+        .sqlite_only("a test")
+        .unwrap()
         .query_row("SELECT count(*) FROM chain_checkpoints", [], |r| r.get(0))
         .unwrap()
 }
@@ -44,7 +45,8 @@ fn written() -> tempfile::TempDir {
     store
         .connect()
         .unwrap()
-        .sqlite()
+        .sqlite_only("a test")
+        .unwrap()
         .execute(
             "INSERT INTO chain_checkpoints (chain_id, next_block) VALUES (1, 7)",
             [],
@@ -101,7 +103,10 @@ fn reading_writes_nothing_and_a_write_is_refused() {
     assert_eq!(count(&store), 1);
     let mut conn = store.connect().unwrap();
     assert_eq!(conn.schema_version().unwrap(), latest_version());
-    let write = conn.sqlite().execute("DELETE FROM chain_checkpoints", []);
+    let write = conn
+        .sqlite_only("a test")
+        .unwrap()
+        .execute("DELETE FROM chain_checkpoints", []);
     assert!(
         matches!(&write, Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly)),
         "{write:?}"
@@ -109,7 +114,8 @@ fn reading_writes_nothing_and_a_write_is_refused() {
     // SQLite begins a transaction on a read-only connection; its writes fail.
     if let Ok(tx) = conn.transaction() {
         assert!(
-            tx.sqlite()
+            tx.sqlite_only("a test")
+                .unwrap()
                 .execute("DELETE FROM chain_checkpoints", [])
                 .is_err()
         );
@@ -136,7 +142,8 @@ fn a_reader_sees_what_a_running_writer_committed_and_leaves_its_log_alone() {
     let dir = written();
     let writer = Store::open_in_dir(dir.path()).unwrap();
     let conn = writer.connect().unwrap();
-    conn.sqlite()
+    conn.sqlite_only("a test")
+        .unwrap()
         .execute(
             "INSERT INTO chain_checkpoints (chain_id, next_block) VALUES (2, 9)",
             [],
@@ -166,7 +173,8 @@ fn an_older_schema_is_refused_unmigrated_with_what_to_run() {
         .unwrap()
         .connect()
         .unwrap()
-        .sqlite()
+        .sqlite_only("a test")
+        .unwrap()
         .pragma_update(None, "user_version", old)
         .unwrap();
     let error = Store::open_read_only_in_dir(dir.path()).unwrap_err();
@@ -193,7 +201,8 @@ fn a_newer_schema_is_refused() {
         .unwrap()
         .connect()
         .unwrap()
-        .sqlite()
+        .sqlite_only("a test")
+        .unwrap()
         .pragma_update(None, "user_version", 999)
         .unwrap();
     let error = Store::open_read_only_in_dir(dir.path()).unwrap_err();
