@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 /// Short, so the test is quick: a dead holder's work moves within it.
 const LEASE: Duration = Duration::from_secs(3);
 const ATT: u128 = 1_000_000_000_000_000_000;
+const SECRET_ENV: &str = "ARGUS_TEST_WEBHOOK_SECRET";
 
 fn rules() -> String {
     format!(
@@ -75,7 +76,9 @@ impl Instance {
             "rules": ["rules.yaml"],
             "alerting": {
                 "dedup_window": "0s",
-                "notifiers": { "hook": { "type": "webhook", "url": receiver.url("/hook") } },
+                "notifiers": { "hook": {
+                    "type": "webhook", "url": receiver.url("/hook"), "secret": { "env": SECRET_ENV },
+                } },
                 "retry": { "initial": "50ms", "max": "500ms" },
             },
         });
@@ -100,6 +103,7 @@ impl Instance {
             .arg(&self.config)
             .env_remove("ARGUS_LOG")
             .env_remove("ARGUS_STORE_PASSWORD")
+            .env(SECRET_ENV, "whsec-test-0123456789abcdef")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -163,6 +167,26 @@ fn leases(pg: &Postgres, db: &str) -> BTreeMap<String, (String, i64)> {
             ))
         })
         .collect()
+}
+
+/// [`wait_for`] for 30 s, with every instance's log when it times out.
+fn wait_for_or_logs<T>(
+    instances: &[Instance],
+    what: &str,
+    mut probe: impl FnMut() -> Option<T>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}\n{}",
+            logs(instances)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn transfer(anvil: &Anvil, amount: u128) -> String {
@@ -237,7 +261,7 @@ fn three_instances_survive_kill_9_a_pause_and_a_database_restart_with_every_aler
         instance.start();
     }
     // Every piece of work is taken by one of them.
-    let held = wait_for("the leases to be taken", Duration::from_secs(30), || {
+    let held = wait_for_or_logs(&instances, "the leases to be taken", || {
         let leases = leases(&pg, &db);
         ["follow:31337", "follow:10", "dispatch"]
             .iter()
@@ -281,6 +305,7 @@ fn three_instances_survive_kill_9_a_pause_and_a_database_restart_with_every_aler
         },
     );
     let failover = killed_at.elapsed();
+    eprintln!("failover of follow:31337 after kill -9 of {holder}: {failover:?} (lease {LEASE:?}), to {next}");
     assert!(next_epoch > epoch, "a takeover raises the epoch");
     // Within the lease time, plus one renewal period of the taker.
     assert!(
@@ -301,7 +326,7 @@ fn three_instances_survive_kill_9_a_pause_and_a_database_restart_with_every_aler
     for _ in 0..3 {
         send(&mut expected);
     }
-    let taken = wait_for("the dispatcher to move", Duration::from_secs(30), || {
+    let taken = wait_for_or_logs(&instances, "the dispatcher to move", || {
         leases(&pg, &db)
             .get("dispatch")
             .filter(|(h, e)| *h != paused_name && *e > paused_epoch)
