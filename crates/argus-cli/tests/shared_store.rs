@@ -305,7 +305,9 @@ fn three_instances_survive_kill_9_a_pause_and_a_database_restart_with_every_aler
         },
     );
     let failover = killed_at.elapsed();
-    eprintln!("failover of follow:31337 after kill -9 of {holder}: {failover:?} (lease {LEASE:?}), to {next}");
+    eprintln!(
+        "failover of follow:31337 after kill -9 of {holder}: {failover:?} (lease {LEASE:?}), to {next}"
+    );
     assert!(next_epoch > epoch, "a takeover raises the epoch");
     // Within the lease time, plus one renewal period of the taker.
     assert!(

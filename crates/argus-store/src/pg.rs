@@ -532,13 +532,23 @@ fn translate_fragment(sql: &str, next_positional: &mut usize) -> String {
                         .iter()
                         .map(|arg| translate_fragment(arg, next_positional))
                         .collect();
-                    let nulls: Vec<String> =
-                        args.iter().map(|a| format!("({a}) IS NULL")).collect();
-                    out.push_str(&format!(
-                        "(CASE WHEN {} THEN NULL ELSE {function}({}) END)",
-                        nulls.join(" OR "),
-                        args.join(", ")
-                    ));
+                    // A bare parameter is left out of the test: alone,
+                    // PostgreSQL cannot type it (and a caller binding NULL
+                    // into max() gets GREATEST's meaning).
+                    let nulls: Vec<String> = args
+                        .iter()
+                        .filter(|a| !is_placeholder(a))
+                        .map(|a| format!("({a}) IS NULL"))
+                        .collect();
+                    if nulls.is_empty() {
+                        out.push_str(&format!("{function}({})", args.join(", ")));
+                    } else {
+                        out.push_str(&format!(
+                            "(CASE WHEN {} THEN NULL ELSE {function}({}) END)",
+                            nulls.join(" OR "),
+                            args.join(", ")
+                        ));
+                    }
                     i = close + 1;
                     continue;
                 }
@@ -553,6 +563,12 @@ fn translate_fragment(sql: &str, next_positional: &mut usize) -> String {
         }
     }
     out
+}
+
+/// `$N`.
+fn is_placeholder(arg: &str) -> bool {
+    arg.strip_prefix('$')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn ends_with_insert(out: &str) -> bool {
@@ -655,12 +671,16 @@ mod tests {
             "SELECT (CASE WHEN (a - $1) IS NULL OR (0) IS NULL THEN NULL ELSE GREATEST(a - $1, 0) END), max(b)"
         );
         assert_eq!(
+            translate("UPDATE t SET e = max(s, min(e, ?2)) WHERE id = ?1"),
+            "UPDATE t SET e = (CASE WHEN (s) IS NULL OR ((CASE WHEN (e) IS NULL THEN NULL ELSE LEAST(e, $2) END)) IS NULL THEN NULL ELSE GREATEST(s, (CASE WHEN (e) IS NULL THEN NULL ELSE LEAST(e, $2) END)) END) WHERE id = $1"
+        );
+        assert_eq!(
             translate("SELECT min(c, min(d, 2))"),
             "SELECT (CASE WHEN (c) IS NULL OR ((CASE WHEN (d) IS NULL OR (2) IS NULL THEN NULL ELSE LEAST(d, 2) END)) IS NULL THEN NULL ELSE LEAST(c, (CASE WHEN (d) IS NULL OR (2) IS NULL THEN NULL ELSE LEAST(d, 2) END)) END)"
         );
         assert_eq!(
             translate("SELECT sum(max(x, ?, ?)) WHERE y = ?"),
-            "SELECT sum((CASE WHEN (x) IS NULL OR ($1) IS NULL OR ($2) IS NULL THEN NULL ELSE GREATEST(x, $1, $2) END)) WHERE y = $3"
+            "SELECT sum((CASE WHEN (x) IS NULL THEN NULL ELSE GREATEST(x, $1, $2) END)) WHERE y = $3"
         );
     }
 
