@@ -384,13 +384,25 @@ impl NodeBuilder {
         }
         {
             let dispatcher = Arc::new(dispatcher);
+            let (store, wake) = (store.clone(), dispatch.clone());
             tasks.spawn(leases::leased(
                 instance.clone(),
                 "dispatch".to_owned(),
                 stopping.clone(),
                 move |fence, mut stop| {
                     let dispatcher = Arc::clone(&dispatcher);
+                    // Other instances' alerts wake it at once (PostgreSQL's
+                    // NOTIFY), not at its next poll.
+                    let wake = wake.clone();
+                    let listener = store.listen_outbox(move || wake.wake());
                     async move {
+                        let _listener = match listener {
+                            Ok(listener) => listener,
+                            Err(error) => {
+                                tracing::warn!("the dispatcher polls only: {error}");
+                                None
+                            }
+                        };
                         dispatcher.set_fence(fence_hook(fence));
                         dispatcher
                             .run(async move {

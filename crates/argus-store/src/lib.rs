@@ -41,6 +41,7 @@ mod connection;
 pub mod lease;
 mod lock;
 mod migrate;
+pub mod notify;
 mod pg;
 pub mod sql;
 mod sqlite;
@@ -453,6 +454,14 @@ impl Store {
                 },
             }),
         })
+    }
+
+    /// The connection settings of a PostgreSQL store.
+    pub(crate) fn postgres_config(&self) -> Option<postgres::Config> {
+        match &self.shared.target {
+            Target::Postgres { pool, .. } => Some(pool.config().clone()),
+            _ => None,
+        }
     }
 
     /// Which backend the store is on.

@@ -61,6 +61,10 @@ impl PgPool {
         })
     }
 
+    pub(crate) fn config(&self) -> &postgres::Config {
+        &self.config
+    }
+
     /// An idle connection, or a new one (connected on its first statement).
     pub(crate) fn get(self: &Arc<Self>) -> Result<PgConn, StoreError> {
         let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());

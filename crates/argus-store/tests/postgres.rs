@@ -261,3 +261,38 @@ fn a_password_never_reaches_an_error_message() {
         "postgres://u:***@h:5/db?password=***&sslmode=disable"
     );
 }
+
+#[test]
+fn a_committed_notify_wakes_the_listener_and_a_rolled_back_one_does_not() {
+    let store = fresh();
+    let (woke, wakes) = std::sync::mpsc::channel::<()>();
+    let _listener = store
+        .listen_outbox(move || {
+            let _ = woke.send(());
+        })
+        .unwrap()
+        .expect("PostgreSQL listens");
+    // The listener wakes once when it starts listening.
+    wakes.recv_timeout(Duration::from_secs(10)).unwrap();
+    let mut conn = store.connect().unwrap();
+    let tx = conn.transaction().unwrap();
+    argus_store::notify::outbox_changed(&tx).unwrap();
+    drop(tx);
+    assert!(
+        wakes.recv_timeout(Duration::from_millis(700)).is_err(),
+        "a rolled-back NOTIFY is never delivered"
+    );
+    let tx = conn.transaction().unwrap();
+    argus_store::notify::outbox_changed(&tx).unwrap();
+    let committed = Instant::now();
+    tx.commit().unwrap();
+    wakes.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(
+        committed.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        committed.elapsed()
+    );
+    // SQLite has no one else to hear from.
+    let sqlite = Store::open_in_memory().unwrap();
+    assert!(sqlite.listen_outbox(|| {}).unwrap().is_none());
+}

@@ -140,7 +140,37 @@ impl Postgres {
             String::from_utf8_lossy(&out.stderr)
         );
         server.start_server();
+        server.reap_on_exit();
         server
+    }
+
+    /// A server kept in a `static` is never dropped: a watcher process
+    /// stops it (and removes its directory) once this test process exits.
+    fn reap_on_exit(&self) {
+        let Some(scratch) = self.dir.parent() else {
+            return;
+        };
+        let stop = format!(
+            "{} -w -m immediate -D '{}' stop",
+            self.bin.join("pg_ctl").display(),
+            self.dir.display()
+        );
+        let stop = if self.as_postgres_user {
+            format!("runuser -u postgres -- {stop}")
+        } else {
+            stop
+        };
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} >/dev/null 2>&1; rm -rf '{dir}'",
+            pid = std::process::id(),
+            dir = scratch.display()
+        );
+        let _ = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
     }
 
     fn command(&self, program: &str) -> Command {

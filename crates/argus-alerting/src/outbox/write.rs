@@ -193,6 +193,12 @@ pub(crate) fn queue(
             now_ms
         ],
     )
+    .and_then(|queued| {
+        if queued > 0 {
+            argus_store::notify::outbox_changed(conn)?;
+        }
+        Ok(queued)
+    })
     .map_err(AlertError::db("queue a delivery"))
 }
 
