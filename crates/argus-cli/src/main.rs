@@ -15,6 +15,7 @@ mod output;
 
 mod cmd;
 mod config;
+mod stores;
 mod trail;
 
 /// mimalloc: the linter and importers make millions of small allocations, and
@@ -44,6 +45,12 @@ pub(crate) struct GlobalArgs {
     /// audit log.
     #[arg(long, global = true, env = "ARGUS_DATA_DIR", default_value = ".argus")]
     pub(crate) data_dir: PathBuf,
+    /// A PostgreSQL store shared by several instances
+    /// (`postgres://user@host:port/db`, password from ARGUS_STORE_PASSWORD):
+    /// the commands act on it instead of the data directory's SQLite file.
+    /// `argus run` and `-c argus.yaml` follow the config's `store:`.
+    #[arg(long, global = true, env = "ARGUS_STORE", value_name = "postgres://…")]
+    pub(crate) store: Option<String>,
     /// More detail on stderr (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
@@ -136,6 +143,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    stores::init(cli.global.store.clone());
     // The daemon's log lines carry the time; one-shot commands' do not.
     init_logging(
         cli.global.verbose,

@@ -95,6 +95,28 @@ fn a_data_directory_moves_into_an_empty_postgres_database_and_only_an_empty_one(
         .unwrap();
     assert_eq!(ids, "1,2");
 
+    // The one-shot commands read (and write) the shared database with
+    // --store, from a data directory that has no database at all.
+    let elsewhere = dir.path().join("elsewhere");
+    let out = argus(&elsewhere)
+        .args(["registry", "list", "--json", "--store", &url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let listed = listed["contracts"].as_array().map_or(0, Vec::len);
+    assert!(listed > 0, "{}", String::from_utf8_lossy(&out.stdout));
+    let out = argus(&elsewhere)
+        .args(["alerts", "silence", "list", "--store", &url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("maintenance"));
+    assert!(
+        !elsewhere.join("argus.db").exists(),
+        "nothing was written to the data directory"
+    );
+
     // Again into the same database: refused, nothing added.
     let out = argus(&data)
         .args(["store", "migrate", "--from"])

@@ -410,7 +410,7 @@ fn run_command(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode> {
         &args.config,
         args.master_key_file.as_deref(),
     )?;
-    let store = Store::open_in_dir(&data_dir)
+    let store = crate::stores::open(&data_dir)
         .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
     let clock = argus_core::Clock::system();
     let report = run_once(

@@ -11,7 +11,6 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use argus_audit::{NewEntry, RetentionClass};
 use argus_checks::db::{self, Approval};
-use argus_store::Store;
 use serde_json::json;
 
 use crate::{GlobalArgs, config, output, trail};
@@ -58,7 +57,7 @@ fn approve(global: &GlobalArgs, args: ApproveArgs) -> anyhow::Result<ExitCode> {
     files.extend(loaded.rule_files.iter().cloned());
     let hash = argus_checks::run::config_hash(&files).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut vault = trail::open_vault(&data_dir, args.master_key_file.as_deref(), true)?;
-    let store = Store::open_in_dir(&data_dir)
+    let store = crate::stores::open(&data_dir)
         .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
     let approval = Approval {
         id: 0,

@@ -14,7 +14,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use argus_coverage::{CoverageReport, Diff, Judged, percent};
-use argus_registry::Registry;
 
 use crate::{GlobalArgs, config, output};
 
@@ -99,11 +98,11 @@ pub(crate) fn run(global: &GlobalArgs, args: CoverageArgs) -> anyhow::Result<Exi
     let now_ms = jiff::Timestamp::now().as_millisecond();
     let diff;
     if args.no_record {
-        let store = argus_store::Store::open_read_only_in_dir(&data_dir)?;
+        let store = crate::stores::open_read_only(&data_dir)?;
         let previous = argus_coverage::last_run(&store.connect()?)?;
         diff = previous.as_ref().map(|p| argus_coverage::diff(p, &report));
     } else {
-        let store = argus_store::Store::open_in_dir(&data_dir)?;
+        let store = crate::stores::open(&data_dir)?;
         let mut conn = store.connect()?;
         let previous = argus_coverage::last_run(&conn)?;
         diff = previous.as_ref().map(|p| argus_coverage::diff(p, &report));
@@ -205,13 +204,13 @@ pub(crate) fn measure(
     data_dir: &std::path::Path,
     build: &[PathBuf],
 ) -> anyhow::Result<CoverageReport> {
-    if !data_dir.join(argus_store::DATABASE_FILE).exists() {
+    if !crate::stores::exists(data_dir) {
         bail!(
             "no registry in {}: import the contracts first (`argus registry import <path>`)",
             data_dir.display()
         );
     }
-    let registry = Registry::open_read_only_in_dir(data_dir)?;
+    let registry = crate::stores::registry_read_only(data_dir)?;
     let directory = argus_node::directory::load(&registry)?;
     if directory.entries.is_empty() {
         bail!(
@@ -337,7 +336,7 @@ fn show_history(global: &GlobalArgs, args: &HistoryArgs) -> anyhow::Result<ExitC
         Some((_, data_dir)) => data_dir,
         None => return Ok(ExitCode::from(2)),
     };
-    let store = argus_store::Store::open_read_only_in_dir(&data_dir)?;
+    let store = crate::stores::open_read_only(&data_dir)?;
     let runs = argus_coverage::history(&store.connect()?, args.limit)?;
     if args.json {
         output::json_pretty(&runs)?;

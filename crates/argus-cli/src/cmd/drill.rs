@@ -24,7 +24,6 @@ use argus_incident::drill::{AnvilProcess, Deployed, Player, Scenario, Scorecard,
 use argus_node::{NodeBuilder, NodeConfig};
 use argus_registry::Registry;
 use argus_registry::artifact::ImportHints;
-use argus_store::Store;
 
 use crate::config::{self, Loaded};
 
@@ -126,7 +125,7 @@ pub(crate) fn run(global: &GlobalArgs, args: DrillArgs) -> anyhow::Result<ExitCo
     // Opened first: a data directory that cannot take the scorecard fails
     // the drill before anything is played, and it exists for the files the
     // policy keeps there (the example's kill switch).
-    let kept_store = Store::open_in_dir(&data_dir)
+    let kept_store = crate::stores::open(&data_dir)
         .with_context(|| format!("cannot keep drill scorecards in {}", data_dir.display()))?;
     let scratch = Scratch::new(args.scratch.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -474,13 +473,13 @@ fn print_card(card: &Scorecard) -> anyhow::Result<()> {
 }
 
 fn show_history(data_dir: &Path, args: HistoryArgs) -> anyhow::Result<ExitCode> {
-    if !data_dir.join(argus_store::DATABASE_FILE).exists() {
+    if !crate::stores::exists(data_dir) {
         bail!(
             "there is no Argus database at {}: drills keep their scorecards in the data directory of the config they ran with; point --data-dir at it",
             data_dir.display()
         );
     }
-    let conn = Store::open_read_only_in_dir(data_dir)?.connect()?;
+    let conn = crate::stores::open_read_only(data_dir)?.connect()?;
     let runs = argus_incident::db::drill_runs(&conn, args.scenario.as_deref())?;
     if args.json {
         output::json_pretty(&runs)?;

@@ -27,7 +27,7 @@ use alloy_primitives::B256;
 use anyhow::{Context as _, bail};
 use argus_abi::ast::ContractFacts;
 use argus_core::{ChainId, parse_address};
-use argus_registry::{ImportHints, Registry, load_paths};
+use argus_registry::{ImportHints, load_paths};
 use argus_rules::{ContractDirectory, ContractEntry};
 
 use crate::{GlobalArgs, output};
@@ -191,14 +191,14 @@ pub(crate) fn run(global: &GlobalArgs, args: InitArgs) -> anyhow::Result<ExitCod
 type Source = (ContractDirectory, Vec<ContractFacts>, String, String);
 
 fn from_registry(global: &GlobalArgs, build: &[PathBuf]) -> anyhow::Result<Source> {
-    if !global.data_dir.join(argus_store::DATABASE_FILE).exists() {
+    if !crate::stores::exists(&global.data_dir) {
         bail!(
             "no registry in {} and no project given: run `argus init <project>` or import the \
              contracts first (`argus registry import <path>`)",
             global.data_dir.display()
         );
     }
-    let registry = Registry::open_read_only_in_dir(&global.data_dir)?;
+    let registry = crate::stores::registry_read_only(&global.data_dir)?;
     let directory = argus_node::directory::load(&registry)?;
     let facts = crate::cmd::lint::contract_facts(build).context("--build")?;
     let data_dir = std::path::absolute(&global.data_dir)

@@ -15,7 +15,6 @@ use alloy_signer::SignerSync as _;
 use anyhow::Context as _;
 use argus_alerting::{AlertingConfig, Routing, outbox};
 use argus_core::{Finding, Severity, finding_id};
-use argus_store::Store;
 use argus_vault::{Action, Permit};
 use serde_json::json;
 
@@ -158,7 +157,7 @@ fn raise_outside_window(
             "reason": reason,
         }),
     };
-    let mut conn = Store::open_in_dir(data_dir)?.connect()?;
+    let mut conn = crate::stores::open(data_dir)?.connect()?;
     let tx = conn.transaction()?;
     let recorded = outbox::record(&tx, &finding, routing, at_ms)?;
     tx.commit()?;

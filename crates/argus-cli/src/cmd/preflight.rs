@@ -18,7 +18,6 @@ use std::process::{Command, ExitCode, Stdio};
 use argus_audit::{NewEntry, RetentionClass};
 use argus_checks::{CheckContext, CheckResult, Status};
 use argus_core::Severity;
-use argus_store::Store;
 use serde_json::json;
 
 use crate::cmd::checks::{plugins, running_config};
@@ -66,7 +65,7 @@ pub(crate) fn run(global: &GlobalArgs, args: PreflightArgs) -> anyhow::Result<Ex
     } else {
         None
     };
-    let store = Store::open_in_dir(&data_dir);
+    let store = crate::stores::open(&data_dir);
     let mut run_id = None;
     match &store {
         Ok(store) => {
@@ -294,14 +293,13 @@ fn coverage(loaded: &config::Loaded, config_dir: &Path, data_dir: &Path) -> Chec
 /// nothing is planned.
 fn planned_addresses(loaded: &config::Loaded, data_dir: &Path) -> CheckResult {
     const NAME: &str = "planned-addresses";
-    let plans = match argus_registry::Registry::open_read_only_in_dir(data_dir)
-        .and_then(|registry| registry.planned())
-    {
-        Ok(plans) => plans,
-        Err(error) => {
-            return CheckResult::skipped(NAME, format!("the registry cannot be read: {error}"));
-        }
-    };
+    let plans =
+        match crate::stores::registry_read_only(data_dir).and_then(|registry| registry.planned()) {
+            Ok(plans) => plans,
+            Err(error) => {
+                return CheckResult::skipped(NAME, format!("the registry cannot be read: {error}"));
+            }
+        };
     if plans.is_empty() {
         return CheckResult::skipped(NAME, "no planned address is registered");
     }

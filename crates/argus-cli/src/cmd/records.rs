@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use anyhow::bail;
-use argus_store::{Connection, Store};
+use argus_store::Connection;
 use jiff::Timestamp;
 
 use crate::output;
@@ -14,19 +14,19 @@ use crate::output;
 /// A connection to the daemon's database; refuses to create one where none is.
 pub(crate) fn open_store(data_dir: &Path) -> anyhow::Result<Connection> {
     require_database(data_dir)?;
-    Ok(Store::open_in_dir(data_dir)?.connect()?)
+    Ok(crate::stores::open(data_dir)?.connect()?)
 }
 
 /// A read-only connection, for the subcommands that write nothing: they
 /// work on a data directory the user may read but not write.
 pub(crate) fn read_store(data_dir: &Path) -> anyhow::Result<Connection> {
     require_database(data_dir)?;
-    Ok(Store::open_read_only_in_dir(data_dir)?.connect()?)
+    Ok(crate::stores::open_read_only(data_dir)?.connect()?)
 }
 
 pub(crate) fn require_database(data_dir: &Path) -> anyhow::Result<()> {
     let path = data_dir.join(argus_store::DATABASE_FILE);
-    if !path.exists() {
+    if !crate::stores::exists(data_dir) {
         bail!(
             "there is no Argus database at {}: alerts, silences and incidents live in the daemon's data \
              directory; start the daemon once (`argus run -c argus.yaml`), or point --data-dir \

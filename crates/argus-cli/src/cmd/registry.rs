@@ -18,7 +18,6 @@ use argus_registry::{
     Contract, Entry, ImportHints, ImportOptions, ImportSummary, ListFilter, Registry, Scope,
     SourceFormat, load_paths,
 };
-use argus_store::DATABASE_FILE;
 use serde_json::{Value, json};
 
 use super::registry_show::{ShowArgs, show};
@@ -311,7 +310,7 @@ pub(crate) fn run(global: &GlobalArgs, command: RegistryCommand) -> anyhow::Resu
 /// The live registry entries for `argus lint`, or `None` when there is no
 /// registry in the data directory yet (it is not created just to be read).
 pub(crate) fn lint_sources(global: &GlobalArgs) -> anyhow::Result<Option<Vec<Contract>>> {
-    if !global.data_dir.join(DATABASE_FILE).exists() {
+    if !crate::stores::exists(&global.data_dir) {
         return Ok(None);
     }
     let registry = open_read_only(global)?;
@@ -319,14 +318,14 @@ pub(crate) fn lint_sources(global: &GlobalArgs) -> anyhow::Result<Option<Vec<Con
 }
 
 fn open(global: &GlobalArgs) -> anyhow::Result<Registry> {
-    Ok(Registry::open_in_dir(&global.data_dir)?)
+    Ok(crate::stores::registry(&global.data_dir)?)
 }
 
 /// For the subcommands that only read: creates nothing (a mistyped
 /// --data-dir is named, not made) and works on a directory the user may
 /// read but not write.
 pub(super) fn open_read_only(global: &GlobalArgs) -> anyhow::Result<Registry> {
-    Ok(Registry::open_read_only_in_dir(&global.data_dir)?)
+    Ok(crate::stores::registry_read_only(&global.data_dir)?)
 }
 
 /// A text result on stdout, ending in a newline.

@@ -17,7 +17,7 @@ use argus_core::file::{MAX_IMPORT_BYTES, read_to_string_capped};
 use argus_core::{ChainId, parse_address};
 use argus_registry::derive::{CREATE2_DEPLOYER, Derivation};
 use argus_registry::onchain::{PlanRequest, Planned};
-use argus_registry::{Registry, Scope, validate_label};
+use argus_registry::{Scope, validate_label};
 use serde_json::{Value, json};
 
 use crate::{GlobalArgs, output};
@@ -167,7 +167,7 @@ pub(crate) fn plan(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<ExitCo
         (None, Some(runtime)) if !runtime.is_empty() => Some(keccak256(runtime)),
         _ => None,
     };
-    let mut registry = Registry::open_in_dir(&global.data_dir)?;
+    let mut registry = crate::stores::registry(&global.data_dir)?;
     let abi = match (&artifact.abi, &args.abi_from) {
         (Some(abi), _) => abi.clone(),
         (None, Some(label)) => {

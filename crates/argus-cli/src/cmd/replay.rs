@@ -55,8 +55,8 @@ pub(crate) fn run(global: &GlobalArgs, args: ReplayArgs) -> anyhow::Result<ExitC
         },
     };
     // A dry run writes nothing: the registry is read, never created.
-    let registry = if data_dir.join(argus_store::DATABASE_FILE).exists() {
-        Registry::open_read_only_in_dir(&data_dir)?
+    let registry = if crate::stores::exists(&data_dir) {
+        crate::stores::registry_read_only(&data_dir)?
     } else {
         Registry::open_in_memory()?
     };

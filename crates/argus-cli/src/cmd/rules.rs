@@ -6,8 +6,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use argus_registry::Registry;
-
 use crate::{GlobalArgs, output};
 use argus_node::directory;
 
@@ -39,7 +37,7 @@ pub(crate) fn run(global: &GlobalArgs, command: RulesCommand) -> anyhow::Result<
 
 fn test(global: &GlobalArgs, args: TestArgs) -> anyhow::Result<ExitCode> {
     let directory = if args.registry {
-        directory::load(&Registry::open_read_only_in_dir(&global.data_dir)?)?
+        directory::load(&crate::stores::registry_read_only(&global.data_dir)?)?
     } else {
         argus_rules::ContractDirectory::default()
     };

@@ -22,7 +22,6 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use argus_server::AppState;
-use argus_store::Store;
 
 use crate::GlobalArgs;
 use crate::cmd::run::StopSignal;
@@ -63,7 +62,7 @@ pub(crate) fn run(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<ExitCo
         },
         None => (None, global.data_dir.clone()),
     };
-    let store = Store::open_read_only_in_dir(&data_dir)?;
+    let store = crate::stores::open_read_only(&data_dir)?;
     let server = loaded.as_ref().and_then(|l| l.server.clone());
     let listen = args
         .listen

@@ -21,7 +21,6 @@ use argus_alerting::{Clock, DeliveryStatus, stats};
 use argus_audit::{AuditPaths, CheckpointVerifier};
 use argus_chain::{BlockId, Confirmations, RpcPool};
 use argus_core::ChainId;
-use argus_store::Store;
 use serde::Serialize;
 use serde_json::json;
 
@@ -100,7 +99,7 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
     // shared PostgreSQL store is read through an ordinary connection.
     let store = match &shared {
         Some(config) => crate::cmd::store::open_configured(Some(config), &data_dir, None)?,
-        None => Store::open_read_only_in_dir(&data_dir)?,
+        None => crate::stores::open_read_only(&data_dir)?,
     };
     let conn = store.connect()?;
     let now_ms = Clock::system().now_ms();

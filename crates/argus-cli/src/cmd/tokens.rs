@@ -308,7 +308,7 @@ fn open_writable(data_dir: &Path) -> anyhow::Result<Store> {
     if !path.exists() {
         sh_eprintln!("notice: making the database {}", path.display());
     }
-    Ok(Store::open_in_dir(data_dir)?)
+    Ok(crate::stores::open(data_dir)?)
 }
 
 /// Records a token change as a security entry; without a vault, warns that

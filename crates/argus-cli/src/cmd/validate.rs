@@ -27,8 +27,8 @@ pub(crate) fn run(global: &GlobalArgs, args: ValidateArgs) -> anyhow::Result<Exi
                 .clone()
                 .unwrap_or_else(|| global.data_dir.clone());
             let mut warnings = Vec::new();
-            if data_dir.join(argus_store::DATABASE_FILE).exists() {
-                let registry = argus_registry::Registry::open_read_only_in_dir(&data_dir)?;
+            if crate::stores::exists(&data_dir) {
+                let registry = crate::stores::registry_read_only(&data_dir)?;
                 let engine = argus_rules::Engine::new(
                     loaded.rules.clone(),
                     &argus_node::directory::load(&registry)?,

@@ -314,7 +314,7 @@ fn copy_to_audit(global: &GlobalArgs, args: &ActArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut vault = trail::open_vault(&global.data_dir, args.master_key_file.as_deref(), true)?;
-    let store = argus_store::Store::open_in_dir(&global.data_dir)?;
+    let store = crate::stores::open(&global.data_dir)?;
     let append = |entries: &[argus_audit::NewEntry]| -> anyhow::Result<()> {
         let mut log = trail::open_log(&mut vault, &global.data_dir, argus_audit::Clock::system())?;
         log.append_batch(entries)?;
