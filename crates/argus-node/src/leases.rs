@@ -6,8 +6,9 @@
 //! runs in one instance at a time: the one holding its lease
 //! (`argus_store::lease`). Every instance tries to take every lease; the
 //! first one wins, so the work spreads over the instances as they start,
-//! and a dead instance's leases move to the others once they expire
-//! (the lease time, 10 s by default).
+//! and a dead instance's leases move to the others once they expire: at
+//! most the lease time (9 s by default) after its last renewal, plus a
+//! tenth of it for the next look of a waiting instance (≤ 10 s in all).
 //!
 //! A task runs for one *term*: from taking its lease to losing it (a
 //! renewal refused or missed past the lease time) or the node stopping. Its
@@ -131,7 +132,9 @@ where
     if !instance.shared {
         return work(Fence::open(), stopping).await;
     }
-    let step = instance.ttl / 3;
+    // A waiting instance looks every tenth of the lease time, so a dead
+    // holder's lease is taken at most that long after it expires.
+    let step = instance.ttl / 10;
     loop {
         if *stopping.borrow() {
             return Ok(());

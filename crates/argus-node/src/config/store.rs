@@ -11,7 +11,7 @@
 //!   url: postgres://argus@db.internal:5432/argus
 //!   password: { vault: store-password }                # or { env: NAME }
 //!   instance: eu-west-1a                               # default: <host>-<pid>
-//!   lease: 10s                                         # a dead instance's work moves within it
+//!   lease: 9s                                          # a dead instance's work moves within 10 s
 //! ```
 //!
 //! The password is never written in the config: a URL holding one is
@@ -142,7 +142,7 @@ pub(super) fn store_config(
         out.at(
             raw,
             format!(
-                "store.lease: {} s is out of range; give 2 s to 5 min (default 10 s)",
+                "store.lease: {} s is out of range; give 2 s to 5 min (default 9 s)",
                 lease.as_secs_f64()
             ),
         );
