@@ -102,30 +102,15 @@ impl Connection {
         P: Params,
         F: FnOnce(&Row<'_>) -> Result<T>,
     {
-        let values = params.values()?;
-        match &self.inner {
-            Inner::Sqlite(conn) => {
-                let mut statement = conn.prepare_cached(sql)?;
-                let mut rows = statement.query(rusqlite::params_from_iter(
-                    values.iter().map(crate::sqlite::Bind),
-                ))?;
-                match rows.next()? {
-                    Some(row) => f(&Row {
-                        inner: RowInner::Sqlite(row),
-                    }),
-                    None => Err(StoreError::NoRows),
-                }
+        let mut f = Some(f);
+        let mut first = None;
+        self.each_row(sql, params, true, |row| {
+            if let Some(f) = f.take() {
+                first = Some(f(row));
             }
-            Inner::Postgres(conn) => {
-                let rows = conn.query(sql, values, self.in_transaction.get())?;
-                match rows.first() {
-                    Some(row) => f(&Row {
-                        inner: RowInner::Postgres(row),
-                    }),
-                    None => Err(StoreError::NoRows),
-                }
-            }
-        }
+            Ok(())
+        })?;
+        first.unwrap_or(Err(StoreError::NoRows))
     }
 
     /// A statement to run once or more (SQLite keeps it in the
@@ -149,6 +134,23 @@ impl Connection {
         P: Params,
         F: FnMut(&Row<'_>) -> Result<T>,
     {
+        let mut out = Vec::new();
+        self.each_row(sql, params, false, |row| {
+            out.push(f(row)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Runs a query and hands each row (only the first with `first_only`)
+    /// to `each`.
+    fn each_row<P: Params>(
+        &self,
+        sql: &str,
+        params: P,
+        first_only: bool,
+        mut each: impl FnMut(&Row<'_>) -> Result<()>,
+    ) -> Result<()> {
         let values = params.values()?;
         match &self.inner {
             Inner::Sqlite(conn) => {
@@ -156,25 +158,26 @@ impl Connection {
                 let mut rows = statement.query(rusqlite::params_from_iter(
                     values.iter().map(crate::sqlite::Bind),
                 ))?;
-                let mut out = Vec::new();
                 while let Some(row) = rows.next()? {
-                    out.push(f(&Row {
+                    each(&Row {
                         inner: RowInner::Sqlite(row),
-                    })?);
+                    })?;
+                    if first_only {
+                        break;
+                    }
                 }
-                Ok(out)
             }
             Inner::Postgres(conn) => {
                 let rows = conn.query(sql, values, self.in_transaction.get())?;
-                rows.iter()
-                    .map(|row| {
-                        f(&Row {
-                            inner: RowInner::Postgres(row),
-                        })
-                    })
-                    .collect()
+                let take = if first_only { 1 } else { rows.len() };
+                for row in rows.iter().take(take) {
+                    each(&Row {
+                        inner: RowInner::Postgres(row),
+                    })?;
+                }
             }
         }
+        Ok(())
     }
 
     /// The id the last `INSERT` on this connection gave its row (SQLite's

@@ -46,6 +46,13 @@ const POOL_SIZE: usize = 16;
 
 type Job = Box<dyn FnOnce(&mut Worker) + Send>;
 
+/// A client call on a prepared statement: `execute` or `query`.
+type Run<R> = fn(
+    &mut postgres::Client,
+    &postgres::Statement,
+    &[&(dyn ToSql + Sync)],
+) -> Result<R, postgres::Error>;
+
 /// What opens connections to one database, and keeps the idle ones.
 #[derive(Debug)]
 pub(crate) struct PgPool {
@@ -134,12 +141,15 @@ impl PgConn {
         answer.recv().map_err(|_| gone())?
     }
 
-    pub(crate) fn execute(
+    /// Runs `sql` (prepared once per connection) with `params` through
+    /// `run`: the client's `execute` or `query`.
+    fn prepared<R: Send + 'static>(
         &self,
         sql: &str,
         params: Vec<Bound<'_>>,
         in_tx: bool,
-    ) -> Result<u64, StoreError> {
+        run: Run<R>,
+    ) -> Result<R, StoreError> {
         let sql = sql.to_owned();
         let params = owned(params);
         self.call(move |worker| {
@@ -147,9 +157,18 @@ impl PgConn {
             let client = worker.client(in_tx)?;
             let refs: Vec<&(dyn ToSql + Sync)> =
                 params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-            client
-                .execute(&statement, &refs)
-                .map_err(|e| worker.failed(e))
+            run(client, &statement, &refs).map_err(|e| worker.failed(e))
+        })
+    }
+
+    pub(crate) fn execute(
+        &self,
+        sql: &str,
+        params: Vec<Bound<'_>>,
+        in_tx: bool,
+    ) -> Result<u64, StoreError> {
+        self.prepared(sql, params, in_tx, |client, statement, refs| {
+            client.execute(statement, refs)
         })
     }
 
@@ -159,16 +178,8 @@ impl PgConn {
         params: Vec<Bound<'_>>,
         in_tx: bool,
     ) -> Result<Vec<postgres::Row>, StoreError> {
-        let sql = sql.to_owned();
-        let params = owned(params);
-        self.call(move |worker| {
-            let statement = worker.statement(&sql, in_tx)?;
-            let client = worker.client(in_tx)?;
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-            client
-                .query(&statement, &refs)
-                .map_err(|e| worker.failed(e))
+        self.prepared(sql, params, in_tx, |client, statement, refs| {
+            client.query(statement, refs)
         })
     }
 
