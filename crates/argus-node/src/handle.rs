@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// How long the tasks have to end by themselves at a stop.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A running node.
 #[derive(Debug)]
 pub struct NodeHandle {
@@ -93,9 +96,17 @@ impl NodeHandle {
 
     async fn shutdown(&mut self) {
         let _ = self.shutdown.send(true);
-        // A delivery cut short is sent again after its lease under the same
-        // idempotency key; a chain or signal batch cut short before its
-        // commit is read again at the next start.
+        // The tasks end by themselves on the signal (a leased one gives its
+        // lease back, so another instance takes the work at once); the
+        // few that do not within the grace are cut short. A delivery cut
+        // short is sent again after its lease under the same idempotency
+        // key; a chain or signal batch cut short before its commit is read
+        // again at the next start.
+        let tasks = &mut self.tasks;
+        let _ = tokio::time::timeout(STOP_GRACE, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
         self.tasks.shutdown().await;
     }
 }
