@@ -80,6 +80,21 @@ pub fn acquire(
     holder: &str,
     ttl: Duration,
 ) -> Result<Option<Lease>, StoreError> {
+    // Most attempts find the lease held by a live instance: say so from a
+    // plain read, without queueing on the write lock.
+    let held_elsewhere: Option<i64> = conn
+        .query_row(
+            &format!(
+                "SELECT 1 FROM leases WHERE name = ?1 AND holder != ?2 AND expires_at_ms > {}",
+                now_sql(conn.dialect())
+            ),
+            params![name, holder],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if held_elsewhere.is_some() {
+        return Ok(None);
+    }
     let tx = conn.transaction()?;
     let now = db_now_ms(&tx)?;
     let current: Option<(String, i64, i64)> = tx
