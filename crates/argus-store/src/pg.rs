@@ -533,9 +533,11 @@ fn translate_fragment(sql: &str, next_positional: &mut usize) -> String {
                     }
                 }
                 let scalar = (word.eq_ignore_ascii_case("max") || word.eq_ignore_ascii_case("min"))
-                    && bytes.get(end) == Some(&b'(')
-                    && has_top_level_comma(bytes, end);
-                if scalar && let Some((args, close)) = top_level_args(sql, end) {
+                    && bytes.get(end) == Some(&b'(');
+                if scalar
+                    && let Some((args, close)) = top_level_args(sql, end)
+                    && args.len() > 1
+                {
                     // SQLite's scalar max/min is NULL when an argument is;
                     // GREATEST/LEAST skip NULLs: keep SQLite's meaning.
                     let function = if word.eq_ignore_ascii_case("max") {
@@ -605,31 +607,6 @@ fn closing_quote(bytes: &[u8], start: usize) -> usize {
         i += 1;
     }
     bytes.len()
-}
-
-/// Whether the parenthesis at `open` holds a comma at its own depth.
-fn has_top_level_comma(bytes: &[u8], open: usize) -> bool {
-    let mut depth = 0usize;
-    let mut i = open;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\'' | b'"' => {
-                i = closing_quote(bytes, i);
-                continue;
-            }
-            b'(' => depth += 1,
-            b')' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return false;
-                }
-            }
-            b',' if depth == 1 => return true,
-            _ => {}
-        }
-        i += 1;
-    }
-    false
 }
 
 fn find_keyword(sql: &str, keyword: &str) -> Option<usize> {
