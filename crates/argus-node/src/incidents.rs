@@ -51,6 +51,9 @@ pub(crate) struct IncidentRunner {
     pub(crate) events: broadcast::Sender<NodeEvent>,
     pub(crate) wake: Arc<Notify>,
     pub(crate) dispatch: DispatchHandle,
+    /// The `incidents` lease's fence, checked first in each transaction
+    /// (open on a store of one instance).
+    pub(crate) fence: crate::leases::Fence,
 }
 
 impl IncidentRunner {
@@ -66,6 +69,7 @@ impl IncidentRunner {
             let claimed = {
                 let mut conn = this.store.connect()?;
                 let tx = conn.transaction()?;
+                this.fence.check(&tx)?;
                 let claimed =
                     state::claim_due_steps(&tx, this.clock.now_ms(), STEP_LEASE_MS, CLAIM_LIMIT)?;
                 tx.commit()?;
@@ -103,6 +107,7 @@ impl IncidentRunner {
         let now = self.clock.now_ms();
         let mut conn = self.store.connect()?;
         let tx = conn.transaction()?;
+        self.fence.check(&tx)?;
         let due = state::escalations_due(&tx, now)?;
         for id in &due {
             state::escalate(
@@ -209,6 +214,7 @@ impl IncidentRunner {
             None => summary(incident, notify.audience),
         };
         let tx = conn.transaction().map_err(|e| failure(e.into()))?;
+        self.fence.check(&tx).map_err(|e| failure(e.into()))?;
         if notify.audience == Audience::Public {
             state::set_public_status(
                 &tx,
@@ -310,6 +316,7 @@ impl IncidentRunner {
         let now = self.clock.now_ms();
         let mut conn = self.store.connect()?;
         let tx = conn.transaction()?;
+        self.fence.check(&tx)?;
         match outcome {
             Ok(result) => {
                 if outside_key_window(&result) {

@@ -527,7 +527,21 @@ impl NodeBuilder {
                 instance.clone(),
                 "incidents".to_owned(),
                 stopping.clone(),
-                move |_, stop| runner.clone().run(stop),
+                move |fence, stop| {
+                    let mut runner = runner.clone();
+                    runner.fence = fence;
+                    async move {
+                        match runner.run(stop).await {
+                            // Its lease is gone: the term ends, the lease
+                            // is competed for again.
+                            Err(NodeError::Store(StoreError::Fenced { lease, detail })) => {
+                                tracing::warn!(%lease, "incident runner fenced: {detail}");
+                                Ok(())
+                            }
+                            other => other,
+                        }
+                    }
+                },
             ));
         }
         let cross_chain = self.config.rules.rules().iter().any(|rule| {
@@ -658,6 +672,7 @@ impl NodeBuilder {
             events: self.events.clone(),
             wake,
             dispatch: dispatch.clone(),
+            fence: leases::Fence::open(),
         })
     }
 }
