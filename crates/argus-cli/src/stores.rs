@@ -24,16 +24,27 @@ fn shared() -> Option<&'static str> {
 }
 
 fn open_shared(url: &str) -> Result<Store, StoreError> {
+    open_postgres(url, "--store", argus_node::config::STORE_PASSWORD_ENV)
+}
+
+/// Opens the PostgreSQL store at `url` (named `what` in messages) with the
+/// password from the environment variable `password_env` (none when it is
+/// unset). A URL holding a password is refused: it would be seen in the
+/// process list and in shell histories.
+pub(crate) fn open_postgres(
+    url: &str,
+    what: &str,
+    password_env: &str,
+) -> Result<Store, StoreError> {
     if argus_store::redact_url(url) != url {
         return Err(StoreError::Config {
             detail: format!(
-                "--store holds a password ({}); give it in {} instead",
-                argus_store::redact_url(url),
-                argus_node::config::STORE_PASSWORD_ENV
+                "{what} holds a password ({}); give it in {password_env} instead",
+                argus_store::redact_url(url)
             ),
         });
     }
-    let password = std::env::var(argus_node::config::STORE_PASSWORD_ENV)
+    let password = std::env::var(password_env)
         .ok()
         .filter(|p| !p.is_empty())
         .map(Zeroizing::new);

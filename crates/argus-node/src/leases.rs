@@ -66,21 +66,13 @@ impl Instance {
     /// Records this instance in `instances` (and refreshes its `seen_at`).
     pub fn announce(&self, host: &str, started_at_ms: i64) -> Result<(), StoreError> {
         let conn = self.store.connect()?;
-        let now = lease::db_now_ms(&conn)?;
-        conn.execute(
-            "INSERT INTO instances (id, host, pid, version, started_at_ms, seen_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-             ON CONFLICT (id) DO UPDATE SET seen_at_ms = excluded.seen_at_ms",
-            argus_store::sql::params![
-                self.id,
-                host,
-                std::process::id(),
-                env!("CARGO_PKG_VERSION"),
-                started_at_ms,
-                now
-            ],
-        )?;
-        Ok(())
+        lease::announce(
+            &conn,
+            &self.id,
+            host,
+            env!("CARGO_PKG_VERSION"),
+            started_at_ms,
+        )
     }
 }
 

@@ -224,6 +224,54 @@ pub fn list(conn: &Connection) -> Result<Vec<LeaseRow>, StoreError> {
     )
 }
 
+/// An instance sharing the store, as it last reported itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceRow {
+    pub id: String,
+    pub host: String,
+    pub pid: i64,
+    pub version: String,
+    /// Milliseconds since it last reported, by the database's clock.
+    pub seen_ms_ago: i64,
+}
+
+/// Records instance `id` in `instances`, or refreshes its `seen_at`.
+pub fn announce(
+    conn: &Connection,
+    id: &str,
+    host: &str,
+    version: &str,
+    started_at_ms: i64,
+) -> Result<(), StoreError> {
+    let now = db_now_ms(conn)?;
+    conn.execute(
+        "INSERT INTO instances (id, host, pid, version, started_at_ms, seen_at_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (id) DO UPDATE SET seen_at_ms = excluded.seen_at_ms",
+        params![id, host, std::process::id(), version, started_at_ms, now],
+    )?;
+    Ok(())
+}
+
+/// Every instance that has reported, by id.
+pub fn instances(conn: &Connection) -> Result<Vec<InstanceRow>, StoreError> {
+    let now = db_now_ms(conn)?;
+    conn.query_map(
+        "SELECT id, host, pid, version, seen_at_ms FROM instances ORDER BY id",
+        [],
+        |row| {
+            let seen: i64 = row.get(4)?;
+            Ok(InstanceRow {
+                id: row.get(0)?,
+                host: row.get(1)?,
+                pid: row.get(2)?,
+                version: row.get(3)?,
+                seen_ms_ago: now - seen,
+            })
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -38,6 +38,7 @@
 //! every alert.
 
 mod connection;
+pub mod copy;
 pub mod lease;
 mod lock;
 mod migrate;

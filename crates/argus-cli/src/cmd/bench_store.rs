@@ -111,8 +111,9 @@ fn open(store: &str) -> anyhow::Result<(Store, Option<tempfile::TempDir>)> {
         let dir = tempfile::tempdir().context("a scratch directory")?;
         return Ok((Store::open(&dir.path().join("argus.db"))?, Some(dir)));
     }
-    let password = std::env::var(argus_node::config::STORE_PASSWORD_ENV).ok();
-    Ok((Store::open_postgres(store, password.as_deref())?, None))
+    let store =
+        crate::stores::open_postgres(store, "--store", argus_node::config::STORE_PASSWORD_ENV)?;
+    Ok((store, None))
 }
 
 #[allow(clippy::cast_precision_loss)]

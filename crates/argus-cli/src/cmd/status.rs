@@ -340,24 +340,18 @@ fn instances_and_leases(
     conn: &argus_store::Connection,
     problems: &mut Vec<Problem>,
 ) -> anyhow::Result<(Vec<InstanceStatus>, Vec<LeaseStatus>)> {
-    let now = argus_store::lease::db_now_ms(conn)?;
-    let instances: Vec<InstanceStatus> = conn
-        .query_map(
-            "SELECT id, host, pid, version, seen_at_ms FROM instances ORDER BY id",
-            [],
-            |row| {
-                let seen: i64 = row.get(4)?;
-                Ok(InstanceStatus {
-                    id: row.get(0)?,
-                    host: row.get(1)?,
-                    pid: row.get(2)?,
-                    version: row.get(3)?,
-                    seen_s_ago: (now - seen) as f64 / 1000.0,
-                    alive: now - seen <= INSTANCE_ALIVE_MS,
-                })
-            },
-        )
-        .context("reading the instances")?;
+    let instances: Vec<InstanceStatus> = argus_store::lease::instances(conn)
+        .context("reading the instances")?
+        .into_iter()
+        .map(|i| InstanceStatus {
+            id: i.id,
+            host: i.host,
+            pid: i.pid,
+            version: i.version,
+            seen_s_ago: i.seen_ms_ago as f64 / 1000.0,
+            alive: i.seen_ms_ago <= INSTANCE_ALIVE_MS,
+        })
+        .collect();
     let leases: Vec<LeaseStatus> = argus_store::lease::list(conn)
         .context("reading the leases")?
         .into_iter()
