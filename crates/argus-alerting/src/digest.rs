@@ -27,7 +27,7 @@
 //! member's retraction resolves only that member's own key: the group's
 //! incident stays open for a person to close, since its other alerts stand.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use alloy_primitives::keccak256;
 use argus_core::Severity;
@@ -96,8 +96,16 @@ pub fn digest_key(notifier: &str, group_key: &str, first_alert_id: &str) -> Stri
 }
 
 /// Folds what is due into digests (call inside the claim transaction,
-/// before claiming). Returns the digests made.
-pub fn fold_due(conn: &Connection, now_ms: i64, plan: &FoldPlan) -> Result<usize, AlertError> {
+/// before claiming), for the notifiers in `only` (`None`: every notifier;
+/// a dispatcher sharing the store folds only for the notifiers it holds).
+/// Returns the digests made.
+pub fn fold_due(
+    conn: &Connection,
+    now_ms: i64,
+    plan: &FoldPlan,
+    only: Option<&BTreeSet<String>>,
+) -> Result<usize, AlertError> {
+    let ours = |notifier: &str| only.is_none_or(|only| only.contains(notifier));
     let groups: Vec<(String, String)> = {
         // SQLite is told which index to use (its planner would scan by
         // status); `INDEXED BY` is SQLite's own, PostgreSQL plans alone.
@@ -124,9 +132,11 @@ pub fn fold_due(conn: &Connection, now_ms: i64, plan: &FoldPlan) -> Result<usize
     };
     let mut made = 0;
     for (notifier, group_key) in groups {
-        made += fold(conn, &notifier, &group_key, Members::Held, now_ms)?;
+        if ours(&notifier) {
+            made += fold(conn, &notifier, &group_key, Members::Held, now_ms)?;
+        }
     }
-    for (notifier, cap) in &plan.backlog_caps {
+    for (notifier, cap) in plan.backlog_caps.iter().filter(|(n, _)| ours(n)) {
         let pending: i64 = query_row_cached(
             conn,
             "SELECT count(*) FROM alert_deliveries

@@ -36,7 +36,7 @@ pub mod stats;
 /// The clock of every stage (`argus_core::Clock`), re-exported for callers.
 pub use argus_core::Clock;
 pub use config::AlertingConfig;
-pub use dispatcher::{DispatchHandle, Dispatcher, FenceHook, Pass, RetryPolicy};
+pub use dispatcher::{DispatchHandle, Dispatcher, Duty, FenceHook, Pass, RetryPolicy};
 pub use error::AlertError;
 pub use notify::{Notifier, Secrets, SendError, build_notifiers, build_notifiers_with};
 pub use outbox::{

@@ -155,6 +155,24 @@ pub fn oldest_pending_at_ms(conn: &Connection) -> Result<Option<i64>, AlertError
         .map_err(AlertError::db("find the oldest pending delivery"))
 }
 
+/// Per notifier with pending deliveries, when its oldest one was queued
+/// (what a shared store's `argus status` reports as each dispatching
+/// instance's lag).
+pub fn oldest_pending_by_notifier(
+    conn: &Connection,
+) -> Result<std::collections::BTreeMap<String, i64>, AlertError> {
+    conn.query_map(
+        "SELECT notifier, min(created_at_ms) FROM alert_deliveries
+         WHERE status = 'pending' GROUP BY notifier",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+    .map(|rows| rows.into_iter().collect())
+    .map_err(AlertError::db(
+        "find the oldest pending delivery per notifier",
+    ))
+}
+
 /// How many alerts are in each [`AlertState`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AlertCounts {

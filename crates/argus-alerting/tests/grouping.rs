@@ -222,7 +222,7 @@ async fn a_group_across_a_restart_is_sent_once_with_a_stable_key() {
         let mut store = db.open();
         let tx = store.transaction().unwrap();
         let plan = digest::FoldPlan::from_config(&cfg);
-        assert_eq!(digest::fold_due(&tx, T0 + WAIT_MS, &plan).unwrap(), 1);
+        assert_eq!(digest::fold_due(&tx, T0 + WAIT_MS, &plan, None).unwrap(), 1);
         let claimed = outbox::claim_due(&tx, T0 + WAIT_MS, 10, 15_000).unwrap();
         tx.commit().unwrap();
         assert_eq!(claimed.len(), 1);

@@ -732,7 +732,10 @@ fn show_names_the_digest_that_carried_a_grouped_alert() {
     let tx = store.transaction().unwrap();
     let at = now + 5_000;
     let plan = argus_alerting::digest::FoldPlan::from_config(&config);
-    assert_eq!(argus_alerting::digest::fold_due(&tx, at, &plan).unwrap(), 1);
+    assert_eq!(
+        argus_alerting::digest::fold_due(&tx, at, &plan, None).unwrap(),
+        1
+    );
     let claimed = outbox::claim_due(&tx, at, 10, 15_000).unwrap();
     assert_eq!(claimed.len(), 1);
     outbox::mark_delivered(&tx, claimed[0].0.id, at).unwrap();

@@ -1,18 +1,20 @@
 //! Several instances on one PostgreSQL: three `argus run` processes share a
 //! database (a real PostgreSQL started by the test on a private port),
-//! follow two anvils, and deliver to one webhook receiver. The lease holder
-//! is killed with -9, another one is paused past its lease and resumed,
-//! the database is restarted, and a reorg orphans an alerted block; every
-//! transfer of the canonical chains reaches the sink, each idempotency key
-//! at most twice (only a send a disruption interrupted is repeated), and
-//! the orphan's alert is retracted.
+//! follow two anvils, and deliver to two webhook notifiers on one receiver
+//! (each notifier's dispatch is a lease of its own). Lease holders are
+//! killed with -9 at random points (the seed is printed; `ARGUS_TEST_SEED`
+//! repeats a run), another one is paused past its lease and resumed, the
+//! database is restarted, and a reorg orphans an alerted block; every
+//! transfer of the canonical chains reaches both notifiers, each
+//! idempotency key at most twice (only a send a disruption interrupted is
+//! repeated), and the orphan's alert is retracted once per notifier.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use argus_testkit::{ALICE, Anvil, BOB, DEPLOYER, Postgres, Receiver, TOKEN, cast, wait_for};
 use serde_json::{Value, json};
@@ -76,10 +78,17 @@ impl Instance {
             "rules": ["rules.yaml"],
             "alerting": {
                 "dedup_window": "0s",
-                "notifiers": { "hook": {
-                    "type": "webhook", "url": receiver.url("/hook"), "secret": { "env": SECRET_ENV },
-                } },
-                "retry": { "initial": "50ms", "max": "500ms" },
+                "notifiers": {
+                    "hook": {
+                        "type": "webhook", "url": receiver.url("/hook"), "secret": { "env": SECRET_ENV },
+                    },
+                    "audit": {
+                        "type": "webhook", "url": receiver.url("/audit"), "secret": { "env": SECRET_ENV },
+                    },
+                },
+                // A claim outlasts the slowest send by this plus 6 s: what a
+                // killed dispatcher had claimed is sent again that soon.
+                "retry": { "initial": "50ms", "max": "500ms", "request_timeout": "2s" },
             },
         });
         let path = dir.join("argus.yaml");
@@ -170,9 +179,14 @@ fn leases(pg: &Postgres, db: &str) -> BTreeMap<String, (String, i64)> {
 }
 
 /// [`wait_for`] for 30 s, with every instance's log when it times out.
-fn wait_for_or_logs<T>(
+fn wait_for_or_logs<T>(instances: &[Instance], what: &str, probe: impl FnMut() -> Option<T>) -> T {
+    wait_for_or_logs_within(instances, what, Duration::from_secs(30), probe)
+}
+
+fn wait_for_or_logs_within<T>(
     instances: &[Instance],
     what: &str,
+    within: Duration,
     mut probe: impl FnMut() -> Option<T>,
 ) -> T {
     let start = Instant::now();
@@ -181,7 +195,7 @@ fn wait_for_or_logs<T>(
             return value;
         }
         assert!(
-            start.elapsed() < Duration::from_secs(30),
+            start.elapsed() < within,
             "timed out waiting for {what}\n{}",
             logs(instances)
         );
@@ -196,10 +210,21 @@ fn transfer(anvil: &Anvil, amount: u128) -> String {
         .to_lowercase()
 }
 
-/// Every delivery of `kind`: idempotency key → (times, first arrival, body).
-fn by_key(receiver: &Receiver, kind: &str) -> BTreeMap<String, (usize, Instant, Value)> {
+/// The two notifiers' paths at the receiver.
+const NOTIFIERS: [&str; 2] = ["/hook", "/audit"];
+
+/// Every delivery of `kind` to the notifier at `path`: idempotency key →
+/// (times, first arrival, body).
+fn by_key(
+    receiver: &Receiver,
+    path: &str,
+    kind: &str,
+) -> BTreeMap<String, (usize, Instant, Value)> {
     let mut out: BTreeMap<String, (usize, Instant, Value)> = BTreeMap::new();
     for request in receiver.accepted() {
+        if request.path != path {
+            continue;
+        }
         let body = request.json();
         if body["kind"] != kind {
             continue;
@@ -215,23 +240,36 @@ fn by_key(receiver: &Receiver, kind: &str) -> BTreeMap<String, (usize, Instant, 
     out
 }
 
-fn fired_txs(receiver: &Receiver) -> BTreeSet<String> {
-    by_key(receiver, "fire")
+/// The transfers alerted to the notifier at `path`.
+fn fired_txs(receiver: &Receiver, path: &str) -> BTreeSet<String> {
+    by_key(receiver, path, "fire")
         .values()
         .filter_map(|(_, _, body)| body["alert"]["tx_hash"].as_str().map(str::to_owned))
         .collect()
 }
 
+/// Waits until both notifiers have every transfer of `expected`.
 fn wait_for_txs(receiver: &Receiver, expected: &BTreeSet<String>, instances: &[Instance]) {
+    for path in NOTIFIERS {
+        wait_for_txs_at(receiver, path, expected, instances);
+    }
+}
+
+fn wait_for_txs_at(
+    receiver: &Receiver,
+    path: &str,
+    expected: &BTreeSet<String>,
+    instances: &[Instance],
+) {
     let start = Instant::now();
     loop {
-        let fired = fired_txs(receiver);
+        let fired = fired_txs(receiver, path);
         if expected.is_subset(&fired) {
             return;
         }
         assert!(
             start.elapsed() < Duration::from_secs(90),
-            "timed out: {} of {} transfers alerted; missing {:?}\n{}",
+            "timed out: {} of {} transfers alerted at {path}; missing {:?}\n{}",
             expected.intersection(&fired).count(),
             expected.len(),
             expected.difference(&fired).take(3).collect::<Vec<_>>(),
@@ -240,6 +278,17 @@ fn wait_for_txs(receiver: &Receiver, expected: &BTreeSet<String>, instances: &[I
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The next number of a xorshift generator (the test's random points).
+fn next_random(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// The pieces of work whose holder a kill -9 round may hit.
+const KILLED_WORK: [&str; 3] = ["follow:31337", "follow:10", "dispatch:hook"];
 
 #[test]
 fn three_instances_survive_kill_9_a_pause_and_a_database_restart_with_every_alert_once() {
@@ -263,11 +312,36 @@ fn three_instances_survive_kill_9_a_pause_and_a_database_restart_with_every_aler
     // Every piece of work is taken by one of them.
     let held = wait_for_or_logs(&instances, "the leases to be taken", || {
         let leases = leases(&pg, &db);
-        ["follow:31337", "follow:10", "dispatch"]
-            .iter()
-            .all(|l| leases.contains_key(*l))
-            .then_some(leases)
+        [
+            "follow:31337",
+            "follow:10",
+            "dispatch:hook",
+            "dispatch:audit",
+            "dispatch",
+        ]
+        .iter()
+        .all(|l| leases.contains_key(*l))
+        .then_some(leases)
     });
+    eprintln!("leases at start: {held:?}");
+    // The work spreads: each instance ends up holding some, and none more
+    // than one lease above another (hand-overs to the least busy).
+    let started = Instant::now();
+    let spread = wait_for_or_logs_within(
+        &instances,
+        "the work to spread",
+        Duration::from_secs(60),
+        || {
+            let leases = leases(&pg, &db);
+            let per: Vec<usize> = ["a", "b", "c"]
+                .iter()
+                .map(|id| leases.values().filter(|(h, _)| h == id).count())
+                .collect();
+            let (min, max) = (per.iter().min().copied()?, per.iter().max().copied()?);
+            (min >= 1 && max - min <= 1).then_some(leases)
+        },
+    );
+    eprintln!("spread after {:?}: {spread:?}", started.elapsed());
 
     let mut expected: BTreeSet<String> = BTreeSet::new();
     let mut amount = ATT;
@@ -282,44 +356,67 @@ fn three_instances_survive_kill_9_a_pause_and_a_database_restart_with_every_aler
     wait_for_txs(&receiver, &expected, &instances);
     let mut disruptions: Vec<Instant> = Vec::new();
 
-    // 1. kill -9 the follower of chain 31337 in the middle of a stream.
-    let (holder, epoch) = held["follow:31337"].clone();
-    for _ in 0..3 {
-        send(&mut expected);
+    // 1. Three rounds of kill -9 at random points: each picks a piece of
+    // work, sends a random number of transfers, waits a random time, kills
+    // the work's holder mid-stream, and starts it again once another
+    // instance has taken the work over.
+    let seed = std::env::var("ARGUS_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(1, |d| u64::from(d.subsec_nanos()) | 1)
+        });
+    eprintln!("kill -9 points from seed {seed} (set ARGUS_TEST_SEED={seed} to repeat them)");
+    let mut random = seed;
+    for round in 0..3 {
+        let work = KILLED_WORK[usize::try_from(next_random(&mut random) % 3).unwrap()];
+        let (holder, epoch) = wait_for_or_logs(&instances, "the work to be held", || {
+            leases(&pg, &db).get(work).cloned()
+        });
+        for _ in 0..next_random(&mut random) % 4 {
+            send(&mut expected);
+        }
+        std::thread::sleep(Duration::from_millis(next_random(&mut random) % 800));
+        let victim = instances.iter_mut().find(|i| i.name == holder).unwrap();
+        victim.kill9();
+        let killed_at = Instant::now();
+        disruptions.push(killed_at);
+        for _ in 0..3 {
+            send(&mut expected);
+        }
+        let (next, next_epoch) =
+            wait_for_or_logs(&instances, "another instance to take the work", || {
+                leases(&pg, &db)
+                    .get(work)
+                    .filter(|(h, _)| *h != holder)
+                    .cloned()
+            });
+        let failover = killed_at.elapsed();
+        eprintln!(
+            "round {round}: failover of {work} after kill -9 of {holder}: {failover:?} (lease {LEASE:?}), to {next}"
+        );
+        assert!(next_epoch > epoch, "a takeover raises the epoch");
+        // Within the lease time, plus a tenth of it (the waiting instances'
+        // look), plus the test's own polling.
+        assert!(
+            failover <= LEASE + LEASE / 10 + Duration::from_millis(300),
+            "failover of {work} took {failover:?} (lease {LEASE:?}); {holder} -> {next}"
+        );
+        wait_for_txs(&receiver, &expected, &instances);
+        instances
+            .iter_mut()
+            .find(|i| i.name == holder)
+            .unwrap()
+            .start();
     }
-    let victim = instances.iter_mut().find(|i| i.name == holder).unwrap();
-    victim.kill9();
-    let killed_at = Instant::now();
-    disruptions.push(killed_at);
-    for _ in 0..3 {
-        send(&mut expected);
-    }
-    let (next, next_epoch) = wait_for(
-        "another instance to follow 31337",
-        Duration::from_secs(30),
-        || {
-            leases(&pg, &db)
-                .get("follow:31337")
-                .filter(|(h, _)| *h != holder)
-                .cloned()
-        },
-    );
-    let failover = killed_at.elapsed();
-    eprintln!(
-        "failover of follow:31337 after kill -9 of {holder}: {failover:?} (lease {LEASE:?}), to {next}"
-    );
-    assert!(next_epoch > epoch, "a takeover raises the epoch");
-    // Within the lease time, plus a tenth of it (the waiting instances'
-    // look), plus the test's own polling.
-    assert!(
-        failover <= LEASE + LEASE / 10 + Duration::from_millis(300),
-        "failover took {failover:?} (lease {LEASE:?}); {holder} -> {next}"
-    );
-    wait_for_txs(&receiver, &expected, &instances);
 
-    // 2. SIGSTOP the dispatcher's holder past its lease, then SIGCONT.
-    let leases_now = leases(&pg, &db);
-    let (paused_name, paused_epoch) = leases_now["dispatch"].clone();
+    // 2. SIGSTOP the holder of the `hook` notifier's dispatch past its
+    // lease, then SIGCONT.
+    let (paused_name, paused_epoch) = wait_for_or_logs(&instances, "dispatch:hook held", || {
+        leases(&pg, &db).get("dispatch:hook").cloned()
+    });
     let paused = instances
         .iter()
         .position(|i| i.name == paused_name)
@@ -331,7 +428,7 @@ fn three_instances_survive_kill_9_a_pause_and_a_database_restart_with_every_aler
     }
     let taken = wait_for_or_logs(&instances, "the dispatcher to move", || {
         leases(&pg, &db)
-            .get("dispatch")
+            .get("dispatch:hook")
             .filter(|(h, e)| *h != paused_name && *e > paused_epoch)
             .cloned()
     });
@@ -342,7 +439,7 @@ fn three_instances_survive_kill_9_a_pause_and_a_database_restart_with_every_aler
     std::thread::sleep(LEASE);
     let after = leases(&pg, &db);
     assert_eq!(
-        after.get("dispatch").map(|(h, _)| h.as_str()),
+        after.get("dispatch:hook").map(|(h, _)| h.as_str()),
         Some(taken.0.as_str()),
         "the dispatcher stays with the instance that took it over"
     );
@@ -373,14 +470,16 @@ fn three_instances_survive_kill_9_a_pause_and_a_database_restart_with_every_aler
         json!([[{ "from": DEPLOYER, "to": TOKEN, "data": data, "gas": "0x30000" }, 0]]),
     );
     expected.remove(&orphan);
-    wait_for("the orphan's retraction", Duration::from_secs(60), || {
-        by_key(&receiver, "retract")
-            .values()
-            .any(|(_, _, body)| body["alert"]["tx_hash"].as_str() == Some(orphan.as_str()))
-            .then_some(())
-    });
+    for path in NOTIFIERS {
+        wait_for("the orphan's retraction", Duration::from_secs(60), || {
+            by_key(&receiver, path, "retract")
+                .values()
+                .any(|(_, _, body)| body["alert"]["tx_hash"].as_str() == Some(orphan.as_str()))
+                .then_some(())
+        });
+    }
     let replaced = wait_for("the new branch's alert", Duration::from_secs(60), || {
-        let fired = fired_txs(&receiver);
+        let fired = fired_txs(&receiver, "/hook");
         let new: Vec<String> = fired
             .into_iter()
             .filter(|tx| !expected.contains(tx) && *tx != orphan)
@@ -389,30 +488,36 @@ fn three_instances_survive_kill_9_a_pause_and_a_database_restart_with_every_aler
     });
     assert_eq!(replaced.len(), 1, "one alert for the new branch's transfer");
     expected.extend(replaced);
+    wait_for_txs(&receiver, &expected, &instances);
     std::thread::sleep(Duration::from_secs(1));
 
-    // Every canonical transfer alerted; nothing else but the orphan.
-    let mut all = expected.clone();
-    all.insert(orphan.clone());
-    assert_eq!(fired_txs(&receiver), all, "{}", logs(&instances));
-    // Each key at most twice, and a repeat only for a send that a
-    // disruption may have interrupted (its first copy came before one).
     let last_disruption = *disruptions.last().unwrap();
-    for (key, (times, first, _)) in by_key(&receiver, "fire") {
-        assert!(times <= 2, "{key} delivered {times} times");
-        if times == 2 {
-            assert!(
-                disruptions
-                    .iter()
-                    .any(|d| first <= *d + Duration::from_secs(1))
-                    && first <= last_disruption + Duration::from_secs(1),
-                "{key} repeated without a disruption before its first copy"
-            );
+    for path in NOTIFIERS {
+        // Every canonical transfer alerted; nothing else but the orphan.
+        let mut all = expected.clone();
+        all.insert(orphan.clone());
+        assert_eq!(
+            fired_txs(&receiver, path),
+            all,
+            "{path}\n{}",
+            logs(&instances)
+        );
+        // Each key at most twice, and a repeat only for a send that a
+        // disruption may have interrupted (its first copy came no later
+        // than a second after the last disruption).
+        for (key, (times, first, _)) in by_key(&receiver, path, "fire") {
+            assert!(times <= 2, "{key} delivered {times} times at {path}");
+            if times == 2 {
+                assert!(
+                    first <= last_disruption + Duration::from_secs(1),
+                    "{key} repeated at {path} without a disruption before its first copy"
+                );
+            }
         }
+        let retracts = by_key(&receiver, path, "retract");
+        assert_eq!(retracts.len(), 1, "only the orphan is retracted at {path}");
+        assert!(retracts.values().all(|(n, _, _)| *n == 1));
     }
-    let retracts = by_key(&receiver, "retract");
-    assert_eq!(retracts.len(), 1, "only the orphan is retracted");
-    assert!(retracts.values().all(|(n, _, _)| *n == 1));
     // The paused instance was told its writes were refused, or saw its
     // lease gone, and kept running.
     let resumed = &instances[paused];
@@ -422,4 +527,47 @@ fn three_instances_survive_kill_9_a_pause_and_a_database_restart_with_every_aler
             && (log.contains("refused") || log.contains("lost") || log.contains("taken over")),
         "the resumed instance noticed it lost its lease:\n{log}"
     );
+
+    // `argus status` lists the three instances, what each holds and its lag.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_argus"))
+        .args(["status", "--json", "-c"])
+        .arg(&instances[0].config)
+        .env_remove("ARGUS_STORE_PASSWORD")
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "status --json: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let listed = status["instances"].as_array().unwrap();
+    let ids: BTreeSet<&str> = listed.iter().filter_map(|i| i["id"].as_str()).collect();
+    assert_eq!(ids, BTreeSet::from(["a", "b", "c"]), "{status:#}");
+    assert!(listed.iter().all(|i| i["alive"] == true), "{status:#}");
+    let now = leases(&pg, &db);
+    for instance in listed {
+        let id = instance["id"].as_str().unwrap();
+        let held: BTreeSet<&str> = instance["leases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let expected: BTreeSet<&str> = now
+            .iter()
+            .filter(|(_, (holder, _))| holder == id)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        assert_eq!(held, expected, "{id}: {status:#}");
+        if held.iter().any(|l| l.starts_with("follow:")) {
+            // Both anvils answer: the follower's lag in blocks is known.
+            assert!(instance["behind_blocks"].as_u64().is_some(), "{status:#}");
+            assert!(
+                instance["last_block_age_s"].as_i64().is_some(),
+                "{status:#}"
+            );
+        }
+    }
 }

@@ -55,7 +55,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use argus_alerting::{
-    AlertError, AlertingConfig, DispatchHandle, Dispatcher, Recorded, Retracted, Routing, Secret,
+    AlertError, AlertingConfig, DispatchHandle, Dispatcher, Duty, Recorded, Retracted, Routing,
+    Secret,
 };
 use argus_chain::{ChainSetup, EndpointStats};
 use argus_core::{BlockRef, ChainId, Finding, Severity, finding_id};
@@ -384,38 +385,7 @@ impl NodeBuilder {
                 Ok(())
             });
         }
-        {
-            let dispatcher = Arc::new(dispatcher);
-            let (store, wake) = (store.clone(), dispatch.clone());
-            tasks.spawn(leases::leased(
-                instance.clone(),
-                "dispatch".to_owned(),
-                stopping.clone(),
-                move |fence, mut stop| {
-                    let dispatcher = Arc::clone(&dispatcher);
-                    // Other instances' alerts wake it at once (PostgreSQL's
-                    // NOTIFY), not at its next poll.
-                    let wake = wake.clone();
-                    let listener = store.listen_outbox(move || wake.wake());
-                    async move {
-                        let _listener = match listener {
-                            Ok(listener) => listener,
-                            Err(error) => {
-                                tracing::warn!("the dispatcher polls only: {error}");
-                                None
-                            }
-                        };
-                        dispatcher.set_fence(fence_hook(fence));
-                        dispatcher
-                            .run(async move {
-                                let _ = stop.wait_for(|s| *s).await;
-                            })
-                            .await
-                            .map_err(|source| NodeError::Dispatcher { source })
-                    }
-                },
-            ));
-        }
+        self.spawn_dispatcher(&mut tasks, dispatcher, &store, &instance, &stopping);
         let wake_incidents = Arc::new(tokio::sync::Notify::new());
         let recorder = Recorder {
             routing,
@@ -608,13 +578,79 @@ impl NodeBuilder {
     }
 }
 
-/// The dispatcher's check of its lease, run first in each of its
-/// transactions.
+/// A dispatch duty's check of its lease, run inside each of the
+/// dispatcher's transactions.
 fn fence_hook(fence: leases::Fence) -> argus_alerting::FenceHook {
     Arc::new(move |tx: &argus_store::Transaction<'_>| fence.check(tx))
 }
 
 impl NodeBuilder {
+    /// The dispatcher runs for the node's whole life. Alone on the store it
+    /// sends every delivery. Sharing it, it sends for the duties whose
+    /// leases this instance holds: one per notifier (`dispatch:<name>`) and
+    /// one for deliveries to notifiers no instance has configured
+    /// (`dispatch`), so several instances split the notifiers between them
+    /// and a dead instance's notifiers move within the lease time.
+    fn spawn_dispatcher(
+        &self,
+        tasks: &mut JoinSet<Result<(), NodeError>>,
+        dispatcher: Dispatcher,
+        store: &Store,
+        instance: &leases::Instance,
+        stopping: &watch::Receiver<bool>,
+    ) {
+        let dispatcher = Arc::new(dispatcher);
+        if instance.is_shared() {
+            dispatcher.share();
+            let duties = dispatcher.notifiers().into_iter().map(Duty::Notifier);
+            for duty in duties.chain([Duty::Unconfigured]) {
+                let dispatcher = Arc::clone(&dispatcher);
+                tasks.spawn(leases::leased(
+                    instance.clone(),
+                    duty.lease_name(),
+                    stopping.clone(),
+                    move |fence, mut stop| {
+                        let (dispatcher, duty) = (Arc::clone(&dispatcher), duty.clone());
+                        async move {
+                            dispatcher.hold(duty.clone(), fence_hook(fence.clone()));
+                            let _ = stop.wait_for(|s| *s).await;
+                            if fence.is_live() {
+                                // Handed over: the outcomes of the sends in
+                                // flight are written first.
+                                dispatcher
+                                    .drain(&duty, leases::DRAIN - std::time::Duration::from_secs(1))
+                                    .await;
+                            } else {
+                                dispatcher.let_go(&duty);
+                            }
+                            Ok::<(), NodeError>(())
+                        }
+                    },
+                ));
+            }
+        }
+        // Other instances' alerts wake it at once (PostgreSQL's NOTIFY), not
+        // at its next poll.
+        let wake = dispatcher.handle();
+        let listener = match store.listen_outbox(move || wake.wake()) {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!("the dispatcher polls only: {error}");
+                None
+            }
+        };
+        let mut stop = stopping.clone();
+        tasks.spawn(async move {
+            let _listener = listener;
+            dispatcher
+                .run(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+                .map_err(|source| NodeError::Dispatcher { source })
+        });
+    }
+
     /// The incident runner: responders over pools of their own (a
     /// containment transaction must not queue behind a backfill), evidence
     /// from the same nodes, contracts named by the registry.

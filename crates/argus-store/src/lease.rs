@@ -71,24 +71,29 @@ pub fn db_now_ms(conn: &Connection) -> Result<i64, StoreError> {
     })
 }
 
-/// Takes `name` for `holder` when it is free, expired, or already
-/// `holder`'s; `None` when another instance holds it. The epoch grows when
-/// the holder changes (and only then).
+/// Takes `name` for `holder` when it is free, already `holder`'s and live,
+/// or expired (or released) for at least `grace`; `None` otherwise. The
+/// epoch grows with every new term: when the holder changes, and when a
+/// lease that had expired is taken again, even by its last holder. A `grace` lets the
+/// instance that should run the work take it first (see `argus-node`'s
+/// leases: the others wait a step each).
 pub fn acquire(
     conn: &mut Connection,
     name: &str,
     holder: &str,
     ttl: Duration,
+    grace: Duration,
 ) -> Result<Option<Lease>, StoreError> {
+    let grace = millis(grace);
     // Most attempts find the lease held by a live instance: say so from a
     // plain read, without queueing on the write lock.
     let held_elsewhere: Option<i64> = conn
         .query_row(
             &format!(
-                "SELECT 1 FROM leases WHERE name = ?1 AND holder != ?2 AND expires_at_ms > {}",
+                "SELECT 1 FROM leases WHERE name = ?1 AND holder != ?2 AND expires_at_ms + ?3 > {}",
                 now_sql(conn.dialect())
             ),
-            params![name, holder],
+            params![name, holder, grace],
             |row| row.get(0),
         )
         .optional()?;
@@ -114,14 +119,14 @@ pub fn acquire(
             )?;
             1
         }
-        Some((current, epoch, _)) if current == holder => {
+        Some((current, epoch, expires_at)) if current == holder && expires_at > now => {
             tx.execute(
                 "UPDATE leases SET expires_at_ms = ?2, renewed_at_ms = ?3 WHERE name = ?1",
                 params![name, expires, now],
             )?;
             epoch
         }
-        Some((_, epoch, expires_at)) if expires_at <= now => {
+        Some((_, epoch, expires_at)) if expires_at.saturating_add(grace) <= now => {
             tx.execute(
                 "UPDATE leases SET holder = ?2, epoch = ?3, expires_at_ms = ?4, \
                  acquired_at_ms = ?5, renewed_at_ms = ?5 WHERE name = ?1",
@@ -159,10 +164,14 @@ pub fn renew(conn: &mut Connection, lease: &Lease, ttl: Duration) -> Result<bool
     Ok(changed == 1)
 }
 
-/// Gives `lease` up (it expires now), so another instance takes it at once.
+/// Gives `lease` up: it expires now, so another instance takes it at its
+/// next look (after its grace).
 pub fn release(conn: &Connection, lease: &Lease) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE leases SET expires_at_ms = 0 WHERE name = ?1 AND holder = ?2 AND epoch = ?3",
+        &format!(
+            "UPDATE leases SET expires_at_ms = {} WHERE name = ?1 AND holder = ?2 AND epoch = ?3",
+            now_sql(conn.dialect())
+        ),
         params![lease.name, lease.holder, lease.epoch],
     )?;
     Ok(())
@@ -233,22 +242,39 @@ pub struct InstanceRow {
     pub version: String,
     /// Milliseconds since it last reported, by the database's clock.
     pub seen_ms_ago: i64,
+    /// Milliseconds since it started, by the database's clock.
+    pub up_ms: i64,
+    /// The leases it runs (competes for).
+    pub work: Vec<String>,
 }
 
-/// Records instance `id` in `instances`, or refreshes its `seen_at`.
+/// Records instance `id` in `instances`, or refreshes its `seen_at` and
+/// the leases it runs (`work`). `started_at_ms` is the process's start, by
+/// its own clock; a new process under the same id restarts it.
 pub fn announce(
     conn: &Connection,
     id: &str,
     host: &str,
     version: &str,
     started_at_ms: i64,
+    work: &[String],
 ) -> Result<(), StoreError> {
     let now = db_now_ms(conn)?;
     conn.execute(
-        "INSERT INTO instances (id, host, pid, version, started_at_ms, seen_at_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-         ON CONFLICT (id) DO UPDATE SET seen_at_ms = excluded.seen_at_ms",
-        params![id, host, std::process::id(), version, started_at_ms, now],
+        "INSERT INTO instances (id, host, pid, version, started_at_ms, seen_at_ms, work) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+         ON CONFLICT (id) DO UPDATE SET seen_at_ms = excluded.seen_at_ms, \
+             work = excluded.work, pid = excluded.pid, host = excluded.host, \
+             version = excluded.version, started_at_ms = excluded.started_at_ms",
+        params![
+            id,
+            host,
+            std::process::id(),
+            version,
+            started_at_ms,
+            now,
+            work.join("\n")
+        ],
     )?;
     Ok(())
 }
@@ -257,16 +283,24 @@ pub fn announce(
 pub fn instances(conn: &Connection) -> Result<Vec<InstanceRow>, StoreError> {
     let now = db_now_ms(conn)?;
     conn.query_map(
-        "SELECT id, host, pid, version, seen_at_ms FROM instances ORDER BY id",
+        "SELECT id, host, pid, version, seen_at_ms, started_at_ms, work FROM instances ORDER BY id",
         [],
         |row| {
             let seen: i64 = row.get(4)?;
+            let started: i64 = row.get(5)?;
+            let work: String = row.get(6)?;
             Ok(InstanceRow {
                 id: row.get(0)?,
                 host: row.get(1)?,
                 pid: row.get(2)?,
                 version: row.get(3)?,
                 seen_ms_ago: now - seen,
+                up_ms: now.saturating_sub(started),
+                work: work
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
             })
         },
     )
@@ -285,22 +319,34 @@ mod tests {
     fn one_holder_at_a_time_and_the_epoch_grows_on_takeover() {
         let store = store();
         let mut conn = store.connect().unwrap();
-        let a = acquire(&mut conn, "follow:1", "a", Duration::from_millis(300))
-            .unwrap()
-            .unwrap();
+        let a = acquire(
+            &mut conn,
+            "follow:1",
+            "a",
+            Duration::from_millis(300),
+            Duration::ZERO,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(a.epoch, 1);
         assert_eq!(
-            acquire(&mut conn, "follow:1", "b", DEFAULT_LEASE).unwrap(),
+            acquire(&mut conn, "follow:1", "b", DEFAULT_LEASE, Duration::ZERO).unwrap(),
             None
         );
         // The holder takes it again without a new epoch.
-        let again = acquire(&mut conn, "follow:1", "a", Duration::from_millis(300))
-            .unwrap()
-            .unwrap();
+        let again = acquire(
+            &mut conn,
+            "follow:1",
+            "a",
+            Duration::from_millis(300),
+            Duration::ZERO,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(again.epoch, 1);
         assert!(renew(&mut conn, &a, Duration::from_millis(300)).unwrap());
         std::thread::sleep(Duration::from_millis(400));
-        let b = acquire(&mut conn, "follow:1", "b", DEFAULT_LEASE)
+        let b = acquire(&mut conn, "follow:1", "b", DEFAULT_LEASE, Duration::ZERO)
             .unwrap()
             .unwrap();
         assert_eq!(b.epoch, 2);
@@ -315,9 +361,15 @@ mod tests {
     fn a_stale_holders_write_is_refused_and_rolled_back() {
         let store = store();
         let mut conn = store.connect().unwrap();
-        let a = acquire(&mut conn, "follow:1", "a", Duration::from_millis(200))
-            .unwrap()
-            .unwrap();
+        let a = acquire(
+            &mut conn,
+            "follow:1",
+            "a",
+            Duration::from_millis(200),
+            Duration::ZERO,
+        )
+        .unwrap()
+        .unwrap();
         let tx = conn.transaction().unwrap();
         fence(&tx, &a).unwrap();
         tx.execute(
@@ -333,7 +385,7 @@ mod tests {
         assert!(matches!(error, StoreError::Fenced { .. }), "{error}");
         drop(tx);
         let mut other = store.connect().unwrap();
-        let b = acquire(&mut other, "follow:1", "b", DEFAULT_LEASE)
+        let b = acquire(&mut other, "follow:1", "b", DEFAULT_LEASE, Duration::ZERO)
             .unwrap()
             .unwrap();
         let tx = conn.transaction().unwrap();
@@ -349,9 +401,55 @@ mod tests {
         .unwrap();
         tx.commit().unwrap();
         release(&other, &b).unwrap();
-        let c = acquire(&mut conn, "follow:1", "a", DEFAULT_LEASE)
+        let c = acquire(&mut conn, "follow:1", "a", DEFAULT_LEASE, Duration::ZERO)
             .unwrap()
             .unwrap();
         assert_eq!(c.epoch, 3, "a released lease is taken at once");
+    }
+
+    #[test]
+    fn a_grace_leaves_an_expired_or_released_lease_to_the_others_for_that_long() {
+        let store = store();
+        let mut conn = store.connect().unwrap();
+        let a = acquire(&mut conn, "dispatch:x", "a", DEFAULT_LEASE, Duration::ZERO)
+            .unwrap()
+            .unwrap();
+        release(&conn, &a).unwrap();
+        let grace = Duration::from_millis(400);
+        assert_eq!(
+            acquire(&mut conn, "dispatch:x", "b", DEFAULT_LEASE, grace).unwrap(),
+            None,
+            "released just now: within b's grace"
+        );
+        std::thread::sleep(grace + Duration::from_millis(100));
+        let b = acquire(&mut conn, "dispatch:x", "b", DEFAULT_LEASE, grace)
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.epoch, 2);
+    }
+
+    #[test]
+    fn an_instance_reports_the_work_it_runs() {
+        let store = store();
+        let conn = store.connect().unwrap();
+        let work = ["follow:1".to_owned(), "dispatch:hook".to_owned()];
+        announce(
+            &conn,
+            "a",
+            "host-a",
+            "1.0",
+            db_now_ms(&conn).unwrap() - 5_000,
+            &work,
+        )
+        .unwrap();
+        announce(&conn, "b", "host-b", "1.0", db_now_ms(&conn).unwrap(), &[]).unwrap();
+        let rows = instances(&conn).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].work, work);
+        assert!(rows[0].up_ms >= 5_000, "{rows:?}");
+        assert!(rows[1].work.is_empty());
+        // Announcing again replaces the work.
+        announce(&conn, "a", "host-a", "1.0", 0, &work[..1]).unwrap();
+        assert_eq!(instances(&conn).unwrap()[0].work, work[..1]);
     }
 }

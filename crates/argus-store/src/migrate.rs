@@ -92,6 +92,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "leases",
         sql: include_str!("../migrations/0014_leases.sql"),
     },
+    Migration {
+        version: 15,
+        name: "instance work",
+        sql: include_str!("../migrations/0015_instance_work.sql"),
+    },
 ];
 
 /// The highest schema version this binary knows.
@@ -168,6 +173,11 @@ pub const PG_MIGRATIONS: &[Migration] = &[
         version: 14,
         name: "leases",
         sql: include_str!("../migrations/postgres/0014_leases.sql"),
+    },
+    Migration {
+        version: 15,
+        name: "instance work",
+        sql: include_str!("../migrations/postgres/0015_instance_work.sql"),
     },
 ];
 

@@ -29,6 +29,7 @@
 //! delivered, so per alert and notifier a retraction never overtakes its
 //! fire.
 
+mod duties;
 mod outcome;
 mod retry;
 mod slots;
@@ -47,9 +48,11 @@ use crate::error::AlertError;
 use crate::notify::{Notifier, Outgoing, SendError};
 use crate::outbox::{self, AlertRecord, Delivery};
 use argus_core::Clock;
+use duties::{Duties, Held, Scope};
 use outcome::{Outcome, Verdict};
 use slots::Slots;
 
+pub use duties::Duty;
 pub use retry::RetryPolicy;
 
 /// A send's task answers with its delivery and what the sink said.
@@ -98,17 +101,22 @@ impl Pass {
 /// The longest the running dispatcher sleeps with free slots.
 const IDLE_POLL_MS: u64 = 1_000;
 
-/// A check run first in each of the dispatcher's transactions: the node's
-/// lease fence when several instances share the store (a refusal rolls the
-/// transaction back, so a stale instance neither claims nor marks).
+/// A duty's lease fence, checked inside each of the dispatcher's
+/// transactions when several instances share the store (see
+/// [`Dispatcher::hold`]): a refusal ([`argus_store::StoreError::Fenced`])
+/// leaves that duty out of the pass, so a stale instance neither claims,
+/// folds nor marks for it.
 pub type FenceHook =
     Arc<dyn Fn(&argus_store::Transaction<'_>) -> Result<(), argus_store::StoreError> + Send + Sync>;
 
 /// Sends the outbox.
 #[derive(Debug)]
 pub struct Dispatcher {
-    /// See [`FenceHook`]; none: every transaction goes through.
-    fence: Arc<Mutex<Option<FenceHookDebug>>>,
+    /// What it claims: everything, or the duties it holds (see `duties`).
+    duties: Arc<Mutex<Duties>>,
+    /// Per notifier, the deliveries claimed whose outcome is not written
+    /// yet (what a drain waits for).
+    busy: Arc<Mutex<BTreeMap<String, usize>>>,
     conn: Arc<Mutex<Connection>>,
     notifiers: Arc<BTreeMap<String, Arc<Notifier>>>,
     clock: Clock,
@@ -153,7 +161,8 @@ impl Dispatcher {
             .map(|(name, c)| (name.clone(), c.max_in_flight()))
             .collect();
         Ok(Self {
-            fence: Arc::new(Mutex::new(None)),
+            duties: Arc::new(Mutex::new(Duties::All)),
+            busy: Arc::new(Mutex::new(BTreeMap::new())),
             conn: Arc::new(Mutex::new(store.connect()?)),
             notifiers: Arc::new(
                 notifiers
@@ -177,14 +186,100 @@ impl Dispatcher {
         })
     }
 
-    /// Runs `hook` first in every transaction from now on (see
-    /// [`FenceHook`]).
-    pub fn set_fence(&self, hook: FenceHook) {
-        let mut guard = match self.fence.lock() {
+    /// The notifiers it was built with (one duty each when sharing the
+    /// store).
+    pub fn notifiers(&self) -> Vec<String> {
+        self.limits.keys().cloned().collect()
+    }
+
+    /// From now on claims only the duties it holds (none yet): the store is
+    /// shared with other instances, which hold the others.
+    pub fn share(&self) {
+        *self.lock_duties() = Duties::Held(BTreeMap::new());
+    }
+
+    /// Takes `duty` on, every pass checking `fence` first; wakes the loop
+    /// so its due deliveries go out at once. Ignored unless [`share`]d.
+    ///
+    /// [`share`]: Self::share
+    pub fn hold(&self, duty: Duty, fence: FenceHook) {
+        if let Duties::Held(held) = &mut *self.lock_duties() {
+            held.insert(
+                duty,
+                Held {
+                    fence,
+                    draining: false,
+                },
+            );
+        }
+        self.wake.notify_one();
+    }
+
+    /// Gives `duty` up at once (its lease is lost): its sends still in
+    /// flight finish, but their outcomes are not written (the new holder
+    /// sends them again, same key).
+    pub fn let_go(&self, duty: &Duty) {
+        if let Duties::Held(held) = &mut *self.lock_duties() {
+            held.remove(duty);
+        }
+    }
+
+    /// Hands `duty` over cleanly (its lease still held): claims nothing new
+    /// for it, waits up to `within` for the outcomes of its sends in flight
+    /// to be written, then lets it go. The next holder then has nothing to
+    /// send again.
+    pub async fn drain(&self, duty: &Duty, within: Duration) {
+        if let Duties::Held(held) = &mut *self.lock_duties()
+            && let Some(held) = held.get_mut(duty)
+        {
+            held.draining = true;
+        }
+        self.wake.notify_one();
+        let deadline = tokio::time::Instant::now() + within;
+        while self.in_flight(duty) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.let_go(duty);
+    }
+
+    /// Deliveries of `duty` claimed and not yet recorded.
+    fn in_flight(&self, duty: &Duty) -> usize {
+        let busy = match self.busy.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
-        *guard = Some(FenceHookDebug(hook));
+        match duty {
+            Duty::Notifier(name) => busy.get(name).copied().unwrap_or(0),
+            Duty::Unconfigured => busy
+                .iter()
+                .filter(|(name, _)| !self.limits.contains_key(*name))
+                .map(|(_, n)| n)
+                .sum(),
+        }
+    }
+
+    /// Counts claims in (`claimed`) and written or abandoned outcomes out.
+    fn count_busy(&self, claimed: &[(Delivery, AlertRecord)], settled: &[String]) {
+        let mut busy = match self.busy.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for notifier in settled {
+            if let Some(n) = busy.get_mut(notifier) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        for (delivery, _) in claimed {
+            *busy.entry(delivery.notifier.clone()).or_insert(0) += 1;
+        }
+        busy.retain(|_, n| *n > 0);
+    }
+
+    fn lock_duties(&self) -> std::sync::MutexGuard<'_, Duties> {
+        match self.duties.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
     }
 
     /// A handle to wake the running dispatcher.
@@ -233,22 +328,32 @@ impl Dispatcher {
     ) -> Result<(Claimed, Option<i64>), AlertError> {
         let now = self.clock.now_ms();
         let lease = self.lease_ms();
-        let known: Vec<String> = self.limits.keys().cloned().collect();
+        let configured = self.notifiers();
         let (fold, rate) = (self.fold.clone(), self.rate.clone());
-        let fence = match self.fence.lock() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
-        self.with_conn(move |conn| {
+        let duties = self.lock_duties().snapshot();
+        let settled: Vec<String> = outcomes.iter().map(|o| o.notifier.clone()).collect();
+        let result = self.with_conn(move |conn| {
             let tx = conn.transaction()?;
-            if let Some(FenceHookDebug(fence)) = &fence {
-                fence(&tx)?;
+            let scope = Scope::check(&duties, &tx, &configured)?;
+            let (outcomes, dropped): (Vec<Outcome>, Vec<Outcome>) = outcomes
+                .into_iter()
+                .partition(|o| scope.records(&o.notifier));
+            if !dropped.is_empty() {
+                tracing::warn!(
+                    outcomes = dropped.len(),
+                    "outcomes of deliveries whose lease this instance lost are not written; the new holder sends them again after their claim"
+                );
             }
             outcome::record(&tx, &outcomes)?;
             // Groups whose wait is over, and backlogs too long for their
             // notifier's rate, become digests before anything is claimed.
-            crate::digest::fold_due(&tx, now, &fold)?;
-            let (claimed, open) = claim(&tx, &wants, &known, now, lease)?;
+            crate::digest::fold_due(&tx, now, &fold, scope.foldable())?;
+            let (mut per_notifier, unknown, total) = wants;
+            per_notifier.retain(|(notifier, _)| scope.claims(notifier));
+            let unknown = if scope.unconfigured() { unknown } else { 0 };
+            let wants = (per_notifier, unknown, total);
+            let known = scope.known(&configured);
+            let (claimed, open) = claim(&tx, &wants, known, now, lease)?;
             // What the notifier's rate does not admit now is postponed
             // to when it does (its claim released).
             let claimed = crate::limits::admit_claimed(&tx, &rate, claimed, now)?;
@@ -261,7 +366,14 @@ impl Dispatcher {
             }
             Ok((claimed, next_due))
         })
-        .await
+        .await;
+        // Written or not (then their claims bring them back), these
+        // outcomes are no longer in flight.
+        match &result {
+            Ok((claimed, _)) => self.count_busy(claimed, &settled),
+            Err(_) => self.count_busy(&[], &settled),
+        }
+        result
     }
 
     fn start(&self, tasks: &mut JoinSet<Sent>, delivery: Delivery, alert: AlertRecord) {
@@ -472,14 +584,4 @@ fn claim(
         )?);
     }
     Ok((claimed, open))
-}
-
-/// A [`FenceHook`] that prints as its name.
-#[derive(Clone)]
-struct FenceHookDebug(FenceHook);
-
-impl std::fmt::Debug for FenceHookDebug {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FenceHook")
-    }
 }

@@ -268,7 +268,13 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
 
     // Instances sharing a PostgreSQL store, and who holds which lease.
     let (instances, leases) = if shared.is_some() {
-        instances_and_leases(&conn, &mut problems)?
+        let pending = stats::oldest_pending_by_notifier(&conn)?;
+        let lags = Lags {
+            chains: &chains,
+            oldest_pending_ms: &pending,
+            now_ms: read_at_ms,
+        };
+        instances_and_leases(&conn, &lags, &mut problems)?
     } else {
         (Vec::new(), Vec::new())
     };
@@ -318,6 +324,55 @@ struct InstanceStatus {
     seen_s_ago: f64,
     /// Whether it reported within three lease times.
     alive: bool,
+    /// The leases it holds now.
+    leases: Vec<String>,
+    /// Of the chains it follows, the most blocks behind the nodes' head
+    /// (when `-c` gave the nodes and one answered).
+    behind_blocks: Option<u64>,
+    /// Of the chains it follows, the oldest last finished block's age.
+    last_block_age_s: Option<i64>,
+    /// Of the notifiers it dispatches for, the oldest pending delivery's
+    /// age.
+    oldest_pending_delivery_age_s: Option<f64>,
+}
+
+/// What an instance's lag is read from: the chains' status and each
+/// notifier's oldest pending delivery.
+struct Lags<'a> {
+    chains: &'a [ChainStatus],
+    oldest_pending_ms: &'a BTreeMap<String, i64>,
+    now_ms: i64,
+}
+
+impl Lags<'_> {
+    /// Fills `instance`'s lag from the work its leases name.
+    #[allow(clippy::cast_precision_loss)]
+    fn fill(&self, instance: &mut InstanceStatus) {
+        for lease in &instance.leases {
+            if let Some(id) = lease
+                .strip_prefix("follow:")
+                .and_then(|id| id.parse::<u64>().ok())
+                && let Some(chain) = self.chains.iter().find(|c| c.chain_id == id)
+            {
+                if let Some(behind) = chain.behind {
+                    instance.behind_blocks = instance.behind_blocks.max(Some(behind));
+                }
+                if let Some(age) = chain.last_block_age_s {
+                    instance.last_block_age_s = instance.last_block_age_s.max(Some(age));
+                }
+            }
+            if let Some(notifier) = lease.strip_prefix("dispatch:")
+                && let Some(at) = self.oldest_pending_ms.get(notifier)
+            {
+                let age = self.now_ms.saturating_sub(*at) as f64 / 1000.0;
+                instance.oldest_pending_delivery_age_s = Some(
+                    instance
+                        .oldest_pending_delivery_age_s
+                        .map_or(age, |a| a.max(age)),
+                );
+            }
+        }
+    }
 }
 
 /// A lease: which instance runs what.
@@ -338,9 +393,10 @@ const INSTANCE_ALIVE_MS: i64 = 30_000;
 #[allow(clippy::cast_precision_loss)]
 fn instances_and_leases(
     conn: &argus_store::Connection,
+    lags: &Lags<'_>,
     problems: &mut Vec<Problem>,
 ) -> anyhow::Result<(Vec<InstanceStatus>, Vec<LeaseStatus>)> {
-    let instances: Vec<InstanceStatus> = argus_store::lease::instances(conn)
+    let mut instances: Vec<InstanceStatus> = argus_store::lease::instances(conn)
         .context("reading the instances")?
         .into_iter()
         .map(|i| InstanceStatus {
@@ -350,6 +406,10 @@ fn instances_and_leases(
             version: i.version,
             seen_s_ago: i.seen_ms_ago as f64 / 1000.0,
             alive: i.seen_ms_ago <= INSTANCE_ALIVE_MS,
+            leases: Vec::new(),
+            behind_blocks: None,
+            last_block_age_s: None,
+            oldest_pending_delivery_age_s: None,
         })
         .collect();
     let leases: Vec<LeaseStatus> = argus_store::lease::list(conn)
@@ -362,6 +422,14 @@ fn instances_and_leases(
             expires_in_s: lease.expires_in_ms as f64 / 1000.0,
         })
         .collect();
+    for instance in &mut instances {
+        instance.leases = leases
+            .iter()
+            .filter(|l| l.holder == instance.id && l.expires_in_s >= 0.0)
+            .map(|l| l.name.clone())
+            .collect();
+        lags.fill(instance);
+    }
     if !instances.iter().any(|i| i.alive) {
         problems.push(Problem {
             what: "no instance has reported within 30 s".into(),
@@ -394,6 +462,29 @@ fn human_shared(instances: &[InstanceStatus], leases: &[LeaseStatus]) -> String 
             i.version,
             i.seen_s_ago,
             if i.alive { "" } else { "  (gone)" }
+        );
+        if i.leases.is_empty() {
+            continue;
+        }
+        let mut lag = Vec::new();
+        if let Some(behind) = i.behind_blocks {
+            lag.push(format!("{behind} blocks behind"));
+        }
+        if let Some(age) = i.last_block_age_s {
+            lag.push(format!("last block {age} s old"));
+        }
+        if let Some(age) = i.oldest_pending_delivery_age_s {
+            lag.push(format!("oldest pending delivery {age:.1} s"));
+        }
+        let _ = writeln!(
+            out,
+            "    holds {}{}",
+            i.leases.join(", "),
+            if lag.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", lag.join(", "))
+            }
         );
     }
     out.push_str("leases\n");
