@@ -289,7 +289,8 @@ impl NodeBuilder {
     /// The data directory's run lock, when the caller took it already
     /// (`argus run` takes it before it writes anything); by default the
     /// node takes it at [`start`](NodeBuilder::start), in the directory of
-    /// the store's file (none for a store in memory).
+    /// the store's file, in the data directory for a PostgreSQL store, and
+    /// none for a store in memory.
     pub fn run_lock(mut self, lock: RunLock) -> Self {
         self.run_lock = Some(lock);
         self
@@ -339,6 +340,11 @@ impl NodeBuilder {
             (None, None) => Some(RunLock::acquire(&self.data_dir)?),
             (None, Some(store)) => match store.path().and_then(std::path::Path::parent) {
                 Some(dir) => Some(RunLock::acquire(dir)?),
+                // A shared PostgreSQL store: the data directory still holds
+                // this instance's vault and audit log, one node at a time.
+                None if store.dialect() == argus_store::Dialect::Postgres => {
+                    Some(RunLock::acquire(&self.data_dir)?)
+                }
                 None => None,
             },
         };

@@ -54,7 +54,8 @@ rules:
     let data_dir = loaded.data_dir.clone().unwrap();
     assert_eq!(data_dir, dir.path().join("data"), "relative to the file");
 
-    let builder = NodeBuilder::new(NodeConfig::from(&loaded), &data_dir);
+    let builder = NodeBuilder::new(NodeConfig::from(&loaded), &data_dir)
+        .store(argus_store::testing::store_in_dir(&data_dir).unwrap());
     let mut events = builder.subscribe();
     let node = builder.start().unwrap();
     let anvil_chain = ChainId(31337);
@@ -136,6 +137,7 @@ async fn a_burst_reaches_a_chat_sink_as_one_digest_and_a_webhook_alert_by_alert(
     let loaded = argus_node::config::load(&path).expect("a valid config");
     let data_dir = loaded.data_dir.clone().unwrap();
     let node = NodeBuilder::new(NodeConfig::from(&loaded), &data_dir)
+        .store(argus_store::testing::store_in_dir(&data_dir).unwrap())
         .start()
         .unwrap();
 

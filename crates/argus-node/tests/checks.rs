@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use argus_checks::{Cadence, ChecksConfig, Plugins, Trigger};
 use argus_node::{Clock, NodeBuilder, NodeConfig};
-use argus_store::Store;
 use argus_testkit::wait_for_async;
 use jiff::ZonedDateTime;
 
@@ -22,7 +21,7 @@ fn at(text: &str) -> ZonedDateTime {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_checklists_fire_at_their_local_times_across_daylight_saving() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_in_dir(dir.path()).unwrap();
+    let store = argus_store::testing::store_in_dir(dir.path()).unwrap();
     // Saturday 2027-03-27, 13:00 in Paris; the clocks go forward that night.
     let clock = Clock::manual(at("2027-03-27T12:00:00Z"));
     let checks = ChecksConfig {

@@ -152,7 +152,8 @@ fn load_following(
 }
 
 fn start(loaded: &argus_node::config::Loaded) -> (NodeHandle, broadcast::Receiver<NodeEvent>) {
-    let builder = NodeBuilder::new(NodeConfig::from(loaded), loaded.data_dir.as_ref().unwrap());
+    let builder = NodeBuilder::new(NodeConfig::from(loaded), loaded.data_dir.as_ref().unwrap())
+        .store(argus_store::testing::store_in_dir(loaded.data_dir.as_ref().unwrap()).unwrap());
     let events = builder.subscribe();
     (builder.start().unwrap(), events)
 }
@@ -208,7 +209,7 @@ rules:
 "#,
     );
     let data_dir = loaded.data_dir.clone().unwrap();
-    Registry::open_in_dir(&data_dir)
+    Registry::open(&argus_store::testing::store_in_dir(&data_dir).unwrap())
         .unwrap()
         .import(&[abi_artifact("Noter")], ImportOptions::default())
         .unwrap();
@@ -324,7 +325,8 @@ async fn a_planned_create2_address_is_judged_by_the_code_that_appears() {
     let noter_init = hex::decode(noter_init_code()).unwrap();
     // The wrong build: its init code makes a contract that is not the noter.
     let wrong_init = hex::decode(caller_init_code(Address::ZERO)).unwrap();
-    let mut registry = Registry::open_in_dir(&data_dir).unwrap();
+    let mut registry =
+        Registry::open(&argus_store::testing::store_in_dir(&data_dir).unwrap()).unwrap();
     let mut plan = |label: &str, salt: B256, init: &[u8]| {
         let derivation = Derivation::Create2 {
             factory: CREATE2_DEPLOYER,
@@ -413,7 +415,7 @@ async fn an_unknown_deployer_s_contract_calling_ours_is_reported_not_enrolled() 
     );
     assert!(loaded.enrol.unknown_callers, "on with a policy");
     let data_dir = loaded.data_dir.clone().unwrap();
-    Registry::open_in_dir(&data_dir)
+    Registry::open(&argus_store::testing::store_in_dir(&data_dir).unwrap())
         .unwrap()
         .import(&[deployment("Noter", ours)], ImportOptions::default())
         .unwrap();
@@ -546,7 +548,7 @@ rules:
     title: "clone note: {{args.message}}"
 "#,
     );
-    Registry::open_in_dir(loaded.data_dir.as_ref().unwrap())
+    Registry::open(&argus_store::testing::store_in_dir(loaded.data_dir.as_ref().unwrap()).unwrap())
         .unwrap()
         .import(&[abi_artifact("Noter")], ImportOptions::default())
         .unwrap();
@@ -639,7 +641,7 @@ rules:
     title: "noter note: {{args.message}}"
 "#,
     );
-    Registry::open_in_dir(loaded.data_dir.as_ref().unwrap())
+    Registry::open(&argus_store::testing::store_in_dir(loaded.data_dir.as_ref().unwrap()).unwrap())
         .unwrap()
         .import(&[abi_artifact("Noter")], ImportOptions::default())
         .unwrap();
@@ -754,7 +756,7 @@ rules:
     title: "clone note: {{args.message}}"
 "#,
     );
-    Registry::open_in_dir(loaded.data_dir.as_ref().unwrap())
+    Registry::open(&argus_store::testing::store_in_dir(loaded.data_dir.as_ref().unwrap()).unwrap())
         .unwrap()
         .import(&[abi_artifact("Noter")], ImportOptions::default())
         .unwrap();

@@ -29,6 +29,7 @@ async fn the_node_pings_its_health_on_an_interval() {
     let loaded = argus_node::config::load(&path).expect("a valid config");
     let data_dir = loaded.data_dir.clone().unwrap();
     let node = NodeBuilder::new(NodeConfig::from(&loaded), &data_dir)
+        .store(argus_store::testing::store_in_dir(&data_dir).unwrap())
         .start()
         .unwrap();
 

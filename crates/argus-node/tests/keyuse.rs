@@ -70,7 +70,8 @@ async fn a_second_sender_of_the_bots_key_is_critical_within_the_block() {
     std::fs::write(&path, config.to_string()).unwrap();
     let loaded = argus_node::config::load(&path).expect("a valid config");
     let data_dir = loaded.data_dir.clone().unwrap();
-    let builder = NodeBuilder::new(NodeConfig::from(&loaded), &data_dir);
+    let builder = NodeBuilder::new(NodeConfig::from(&loaded), &data_dir)
+        .store(argus_store::testing::store_in_dir(&data_dir).unwrap());
     let mut events = builder.subscribe();
     let node = builder.start().unwrap();
 
@@ -88,7 +89,7 @@ async fn a_second_sender_of_the_bots_key_is_critical_within_the_block() {
     // broadcast, as `respond` does).
     let (raw, hash) = sign(&anvil, 3);
     {
-        let store = argus_store::Store::open_in_dir(&data_dir).unwrap();
+        let store = argus_store::testing::store_in_dir(&data_dir).unwrap();
         let conn = store.connect().unwrap();
         argus_incident::db::record_transaction(
             &conn,
@@ -185,7 +186,8 @@ async fn with_a_grace_block_a_late_report_counts_and_a_rogue_one_alerts_a_block_
     std::fs::write(&path, config.to_string()).unwrap();
     let loaded = argus_node::config::load(&path).expect("a valid config");
     let data_dir = loaded.data_dir.clone().unwrap();
-    let builder = NodeBuilder::new(NodeConfig::from(&loaded), &data_dir);
+    let builder = NodeBuilder::new(NodeConfig::from(&loaded), &data_dir)
+        .store(argus_store::testing::store_in_dir(&data_dir).unwrap());
     let mut events = builder.subscribe();
     let node = builder.start().unwrap();
     let tip = || {

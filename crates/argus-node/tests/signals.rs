@@ -14,7 +14,6 @@ use std::time::Duration;
 use argus_node::{Clock, NodeBuilder, NodeConfig, NodeEvent, NodeHandle};
 use argus_rules::RuleSet;
 use argus_sources::{LogSource, SignalsConfig};
-use argus_store::Store;
 use argus_testkit::wait_for_async;
 use tokio::sync::broadcast;
 
@@ -59,7 +58,7 @@ fn append(path: &Path, lines: usize) {
 
 /// Where the node's log source stands, as committed.
 fn committed_offset(data_dir: &Path, log: &Path) -> Option<u64> {
-    let store = Store::open_in_dir(data_dir).unwrap();
+    let store = argus_store::testing::store_in_dir(data_dir).unwrap();
     let positions = argus_sources::db::log_positions(&store.connect().unwrap()).unwrap();
     positions.get(&log.display().to_string()).map(|p| p.offset)
 }
@@ -85,7 +84,9 @@ struct Running {
 /// (a file never read before is read from its end: what came before is
 /// history) and stored where it stands.
 async fn start(data_dir: &Path, log: &Path, clock: &Clock) -> Running {
-    let builder = NodeBuilder::new(config(log), data_dir).clock(clock.clone());
+    let builder = NodeBuilder::new(config(log), data_dir)
+        .store(argus_store::testing::store_in_dir(data_dir).unwrap())
+        .clock(clock.clone());
     let events = builder.subscribe();
     let node = builder.start().unwrap();
     until_read(data_dir, log).await;
@@ -174,6 +175,7 @@ async fn one_node_per_data_directory_until_it_stops() {
     let clock = Clock::manual_ms(START_MS);
     let running = start(&data_dir, &log, &clock).await;
     let second = NodeBuilder::new(config(&log), &data_dir)
+        .store(argus_store::testing::store_in_dir(&data_dir).unwrap())
         .clock(clock.clone())
         .start()
         .expect_err("a second node on the same data directory");
@@ -192,14 +194,18 @@ async fn one_node_per_data_directory_until_it_stops() {
             .contains(&format!("another argus run (pid {pid}) holds")),
         "{second}"
     );
-    // A node handed the store (as `argus run` does) is refused the same.
-    let store = Store::open_in_dir(&data_dir).unwrap();
-    assert!(
-        NodeBuilder::new(config(&log), "elsewhere")
-            .store(store)
-            .start()
-            .is_err()
-    );
+    // A node handed the SQLite store (as `argus run` does) is refused the
+    // same: the lock is the store file's directory. (A PostgreSQL store is
+    // shared by design; each node locks its own data directory.)
+    let store = argus_store::testing::store_in_dir(&data_dir).unwrap();
+    if store.dialect() == argus_store::Dialect::Sqlite {
+        assert!(
+            NodeBuilder::new(config(&log), "elsewhere")
+                .store(store)
+                .start()
+                .is_err()
+        );
+    }
     running.node.stop().await;
     // Stopped, the directory is free again.
     let running = start(&data_dir, &log, &clock).await;

@@ -68,13 +68,15 @@ fn node(dir: &Path, chains: Value, rules: &str) -> NodeBuilder {
     std::fs::write(&path, config.to_string()).unwrap();
     let loaded = argus_node::config::load(&path).expect("a valid config");
     let data_dir = loaded.data_dir.clone().unwrap();
-    let mut registry = Registry::open_in_dir(&data_dir).unwrap();
+    let mut registry =
+        Registry::open(&argus_store::testing::store_in_dir(&data_dir).unwrap()).unwrap();
     let contracts = load_path(&testdata("foundry-project"), &ImportHints::default()).unwrap();
     registry
         .import(&contracts, ImportOptions::default())
         .unwrap();
     drop(registry);
     NodeBuilder::new(NodeConfig::from(&loaded), &data_dir)
+        .store(argus_store::testing::store_in_dir(&data_dir).unwrap())
 }
 
 fn chain(anvil: &Anvil, name: &str) -> Value {

@@ -146,7 +146,7 @@ async fn wait_following(node: &argus_node::NodeHandle, anvil: &Anvil) {
 }
 
 fn link(data_dir: &Path, label: &str) -> Option<Address> {
-    let registry = Registry::open_in_dir(data_dir).unwrap();
+    let registry = Registry::open(&argus_store::testing::store_in_dir(data_dir).unwrap()).unwrap();
     registry
         .find(label, Scope::Chain(ChainId(31337)))
         .unwrap()
@@ -162,7 +162,8 @@ async fn an_upgrade_is_followed_and_judged_and_the_new_abi_decodes() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     {
-        let mut registry = Registry::open_in_dir(&data_dir).unwrap();
+        let mut registry =
+            Registry::open(&argus_store::testing::store_in_dir(&data_dir).unwrap()).unwrap();
         registry
             .import(
                 &[
@@ -174,7 +175,8 @@ async fn an_upgrade_is_followed_and_judged_and_the_new_abi_decodes() {
             .unwrap();
     }
     let config = write_config(dir.path(), &anvil, anvil.block_number() + 1);
-    let builder = NodeBuilder::new(config, &data_dir);
+    let builder = NodeBuilder::new(config, &data_dir)
+        .store(argus_store::testing::store_in_dir(&data_dir).unwrap());
     let mut events = builder.subscribe();
     let node = builder.start().unwrap();
     wait_following(&node, &anvil).await;
@@ -207,7 +209,7 @@ async fn an_upgrade_is_followed_and_judged_and_the_new_abi_decodes() {
     assert_eq!(alert.fields["previous"], stranger.to_checksum(None));
     assert_eq!(link(&data_dir, "Vault"), Some(registered));
     // The change feed audits both moves, with the block they came from.
-    let changes = Registry::open_in_dir(&data_dir)
+    let changes = Registry::open(&argus_store::testing::store_in_dir(&data_dir).unwrap())
         .unwrap()
         .changes_since(0)
         .unwrap();
@@ -245,7 +247,8 @@ async fn a_slot_changed_while_the_node_was_stopped_is_caught_at_start() {
         json!({ "to": format!("{proxy:#x}"), "data": upgrade_to(registered), "gas": "0x100000" }),
     );
     {
-        let mut registry = Registry::open_in_dir(&data_dir).unwrap();
+        let mut registry =
+            Registry::open(&argus_store::testing::store_in_dir(&data_dir).unwrap()).unwrap();
         let mut vault = deployment("Vault", proxy, proxy_abi());
         vault.implementation = Some(registered);
         registry
@@ -256,7 +259,10 @@ async fn a_slot_changed_while_the_node_was_stopped_is_caught_at_start() {
             .unwrap();
     }
     let config = write_config(dir.path(), &anvil, anvil.block_number() + 1);
-    let node = NodeBuilder::new(config.clone(), &data_dir).start().unwrap();
+    let node = NodeBuilder::new(config.clone(), &data_dir)
+        .store(argus_store::testing::store_in_dir(&data_dir).unwrap())
+        .start()
+        .unwrap();
     // The node is following (a block recorded), and said nothing.
     let mut quiet = node.subscribe();
     wait_following(&node, &anvil).await;
@@ -276,7 +282,8 @@ async fn a_slot_changed_while_the_node_was_stopped_is_caught_at_start() {
     );
     anvil.mine(1);
 
-    let builder = NodeBuilder::new(config, &data_dir);
+    let builder = NodeBuilder::new(config, &data_dir)
+        .store(argus_store::testing::store_in_dir(&data_dir).unwrap());
     let mut events = builder.subscribe();
     let node = builder.start().unwrap();
     let alert = next_alert(&mut events).await;
@@ -309,7 +316,8 @@ async fn a_beacon_upgrade_is_followed_and_an_orphaned_upgrade_is_undone() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     {
-        let mut registry = Registry::open_in_dir(&data_dir).unwrap();
+        let mut registry =
+            Registry::open(&argus_store::testing::store_in_dir(&data_dir).unwrap()).unwrap();
         registry
             .import(
                 &[
@@ -321,7 +329,8 @@ async fn a_beacon_upgrade_is_followed_and_an_orphaned_upgrade_is_undone() {
             .unwrap();
     }
     let config = write_config(dir.path(), &anvil, anvil.block_number() + 1);
-    let builder = NodeBuilder::new(config, &data_dir);
+    let builder = NodeBuilder::new(config, &data_dir)
+        .store(argus_store::testing::store_in_dir(&data_dir).unwrap());
     let mut events = builder.subscribe();
     let node = builder.start().unwrap();
     wait_following(&node, &anvil).await;
@@ -368,7 +377,7 @@ async fn a_beacon_upgrade_is_followed_and_an_orphaned_upgrade_is_undone() {
     assert_eq!(retracted.0.number, number);
     // Through the beacon again, as the remaining chain says.
     assert_eq!(link(&data_dir, "Vault"), Some(registered));
-    let changes = Registry::open_in_dir(&data_dir)
+    let changes = Registry::open(&argus_store::testing::store_in_dir(&data_dir).unwrap())
         .unwrap()
         .changes_since(0)
         .unwrap();
@@ -389,7 +398,8 @@ async fn a_proxy_enrolled_while_running_has_its_slot_read_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let config = write_config(dir.path(), &anvil, anvil.block_number() + 1);
-    let builder = NodeBuilder::new(config, &data_dir);
+    let builder = NodeBuilder::new(config, &data_dir)
+        .store(argus_store::testing::store_in_dir(&data_dir).unwrap());
     let mut events = builder.subscribe();
     let node = builder.start().unwrap();
     wait_following(&node, &anvil).await;

@@ -20,6 +20,35 @@ pub fn store() -> Result<Store, StoreError> {
     }
 }
 
+/// The store of a data directory: its SQLite file (`Store::open_in_dir`),
+/// or, when [`TEST_POSTGRES_ENV`] is set, a PostgreSQL database of its own,
+/// the same one every time this process asks for the same directory (a
+/// test that stops a node and starts another on the same data directory
+/// finds its state again).
+pub fn store_in_dir(dir: impl AsRef<std::path::Path>) -> Result<Store, StoreError> {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+    static BY_DIR: Mutex<BTreeMap<PathBuf, Store>> = Mutex::new(BTreeMap::new());
+    let dir = dir.as_ref();
+    match std::env::var(TEST_POSTGRES_ENV) {
+        Ok(url) if !url.is_empty() => {
+            let mut by_dir = match BY_DIR.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if let Some(store) = by_dir.get(dir) {
+                return Ok(store.clone());
+            }
+            crate::create_private_dir(dir)?;
+            let store = fresh_postgres(&url)?;
+            by_dir.insert(dir.to_owned(), store.clone());
+            Ok(store)
+        }
+        _ => Store::open_in_dir(dir),
+    }
+}
+
 /// A new database on the server of `admin_url`, opened and migrated.
 pub fn fresh_postgres(admin_url: &str) -> Result<Store, StoreError> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
