@@ -3,8 +3,8 @@
 //! On PostgreSQL several `argus run` share one database. Each chain's
 //! follower (`follow:<chain id>`), each notifier's dispatch
 //! (`dispatch:<notifier>`, and `dispatch` for notifiers no instance has
-//! configured) and each singleton task (`incidents`, `cross-chain`) runs in
-//! one instance at a time: the one holding its lease (`argus_store::lease`).
+//! configured) and each singleton task (`incidents`, `cross-chain`,
+//! `checks`, `registry-feed`) runs in one instance at a time: the one holding its lease (`argus_store::lease`).
 //!
 //! **Sharing the work.** Each instance announces the leases it runs (its
 //! *work*) and reads, every third of the lease time, who is alive and who

@@ -418,18 +418,31 @@ impl NodeBuilder {
         if let (Some(config), Some(runner)) = (&self.config.checks, self.check_runner.take()) {
             match config.schedules() {
                 Ok(schedules) => {
-                    let task = checks::run(
-                        schedules,
-                        store.clone(),
-                        self.clock.clone(),
-                        runner,
-                        self.clock.now_ms(),
+                    // One instance runs the schedules (a shared store's
+                    // `checks` lease), so a check runs and alerts once.
+                    let (store, clock) = (store.clone(), self.clock.clone());
+                    // Due times count from the node's start, whenever the
+                    // term starts (runs recorded before count from theirs).
+                    let started_ms = clock.now_ms();
+                    tasks.spawn(leases::leased(
+                        instance.clone(),
+                        "checks".to_owned(),
                         stopping.clone(),
-                    );
-                    tasks.spawn(async move {
-                        task.await;
-                        Ok(())
-                    });
+                        move |_fence, stop| {
+                            let task = checks::run(
+                                schedules.clone(),
+                                store.clone(),
+                                clock.clone(),
+                                runner.clone(),
+                                started_ms,
+                                stop,
+                            );
+                            async move {
+                                task.await;
+                                Ok::<(), NodeError>(())
+                            }
+                        },
+                    ));
                 }
                 Err(problems) => {
                     tracing::error!("checks: no schedule runs: {}", problems.join("; "));
@@ -476,11 +489,21 @@ impl NodeBuilder {
                 matches!(&rule.matcher, argus_rules::Matcher::Signal { name } if name == registry_feed::SIGNAL)
             });
             if reads_registry {
-                let feed = registry_feed::run(store.clone(), tx.clone(), stopping.clone());
-                tasks.spawn(async move {
-                    feed.await;
-                    Ok(())
-                });
+                // One instance reads the feed (a shared store's
+                // `registry-feed` lease), so a change is signalled once.
+                let (store, tx) = (store.clone(), tx.clone());
+                tasks.spawn(leases::leased(
+                    instance.clone(),
+                    "registry-feed".to_owned(),
+                    stopping.clone(),
+                    move |_fence, stop| {
+                        let feed = registry_feed::run(store.clone(), tx.clone(), stop);
+                        async move {
+                            feed.await;
+                            Ok::<(), NodeError>(())
+                        }
+                    },
+                ));
             }
             signal_inlet = Some(tx);
             let mut stop = stopping.clone();
