@@ -41,7 +41,8 @@ pub(crate) enum TransportError {
 }
 
 pub(crate) fn tls_config() -> Result<Arc<ClientConfig>, String> {
-    argus_core::tls::client_config().map_err(|e| e.cause().to_string())
+    argus_core::tls::client_config()
+        .map_err(|e| e.cause().map_or_else(|| e.to_string(), ToString::to_string))
 }
 
 pub(crate) fn http_client(tls: &ClientConfig) -> Result<reqwest::Client, String> {

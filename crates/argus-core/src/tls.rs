@@ -46,13 +46,30 @@ pub enum TlsError {
         /// What rustls said.
         source: rustls::Error,
     },
+    /// The file of trusted certificates is missing, unreadable or too large.
+    #[error("{source}")]
+    RootsRead {
+        #[source]
+        source: crate::file::ReadFileError,
+    },
+    /// The file of trusted certificates holds none, or a broken one.
+    #[error(
+        "the trusted certificates {}: {why}; give a PEM file of the CA certificates that issued the server's",
+        path.display()
+    )]
+    Roots {
+        path: std::path::PathBuf,
+        why: String,
+    },
 }
 
 impl TlsError {
-    /// What rustls said, without this setup's own words.
-    pub fn cause(&self) -> &rustls::Error {
+    /// What rustls said, without this setup's own words (none for a
+    /// problem with the trusted certificates' file).
+    pub fn cause(&self) -> Option<&rustls::Error> {
         match self {
-            Self::Protocols { source } | Self::Verifier { source } => source,
+            Self::Protocols { source } | Self::Verifier { source } => Some(source),
+            Self::RootsRead { .. } | Self::Roots { .. } => None,
         }
     }
 }
@@ -66,6 +83,37 @@ pub fn client_config() -> Result<Arc<ClientConfig>, TlsError> {
         .map_err(|source| TlsError::Protocols { source })?
         .with_platform_verifier()
         .map_err(|source| TlsError::Verifier { source })?
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The client config trusting only the CA certificates in the PEM file
+/// `roots` (a private CA, such as a database's): ring, the safe default
+/// protocol versions, the server's name checked against its certificate.
+pub fn client_config_with_roots(roots: &std::path::Path) -> Result<Arc<ClientConfig>, TlsError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let bytes = crate::file::read_capped(roots, crate::file::MAX_KEY_BYTES, "trusted certificates")
+        .map_err(|source| TlsError::RootsRead { source })?;
+    let bad = |why: String| TlsError::Roots {
+        path: roots.to_owned(),
+        why,
+    };
+    let mut store = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&bytes) {
+        let cert = cert.map_err(|error| bad(server::pem_problem(&error)))?;
+        store
+            .add(cert)
+            .map_err(|error| bad(format!("a certificate is not usable: {error}")))?;
+    }
+    if store.is_empty() {
+        return Err(bad("no certificate in it".to_owned()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|source| TlsError::Protocols { source })?
+        .with_root_certificates(store)
         .with_no_client_auth();
     Ok(Arc::new(config))
 }

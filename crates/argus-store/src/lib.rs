@@ -145,8 +145,9 @@ pub enum StoreError {
         #[from]
         source: rusqlite::Error,
     },
-    /// A PostgreSQL failure (the server's message; never the password).
-    #[error("database error: {source}")]
+    /// A PostgreSQL failure (the server's message, or what the client met
+    /// on the way: refused, TLS, timeout; never the password).
+    #[error("database error: {}", postgres_message(source))]
     Postgres { source: postgres::Error },
     /// PostgreSQL cannot be reached now; trying again later may succeed.
     #[error("the database is unavailable: {detail}")]
@@ -167,6 +168,34 @@ pub enum StoreError {
     /// The `store:` setting is not a database this argus can open.
     #[error("{detail}")]
     Config { detail: String },
+}
+
+/// What a PostgreSQL error says: the server's message (with its detail
+/// and hint), or the client's error and each cause under it (postgres's own
+/// `Display` stops at "db error").
+fn postgres_message(error: &postgres::Error) -> String {
+    use std::fmt::Write as _;
+    if let Some(db) = error.as_db_error() {
+        let mut text = format!("{}: {}", db.severity(), db.message());
+        if let Some(detail) = db.detail() {
+            let _ = write!(text, " ({detail})");
+        }
+        if let Some(hint) = db.hint() {
+            let _ = write!(text, "; hint: {hint}");
+        }
+        return text;
+    }
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        let said = inner.to_string();
+        if !text.ends_with(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 impl StoreError {
@@ -405,16 +434,14 @@ impl Store {
     }
 
     /// Opens the PostgreSQL database at `url` (`postgres://user@host:port/db`;
-    /// the password from the URL or, when it has none, from `password`)
-    /// and brings its schema up to date. Connections are made on demand
+    /// the password from the URL or, when it has none, from `password`;
+    /// TLS with `?sslmode=verify-full`, and `&sslrootcert=CA.pem` for a
+    /// private CA: see `pg::PgTarget::from_url`) and brings its schema up to
+    /// date. Connections are made on demand
     /// and the idle ones kept for reuse.
     pub fn open_postgres(url: &str, password: Option<&str>) -> Result<Self, StoreError> {
-        let mut config: postgres::Config = url.parse().map_err(|_| StoreError::Config {
-            detail: format!(
-                "`{}` is not a PostgreSQL connection URL (postgres://user@host:port/database)",
-                redact_url(url)
-            ),
-        })?;
+        let mut target = pg::PgTarget::from_url(url)?;
+        let config = &mut target.config;
         if config.get_password().is_none()
             && let Some(password) = password
         {
@@ -431,7 +458,7 @@ impl Store {
         let store = Self {
             shared: Arc::new(Shared {
                 target: Target::Postgres {
-                    pool: pg::PgPool::new(config),
+                    pool: pg::PgPool::new(target),
                     display: redact_url(url),
                 },
             }),
@@ -444,13 +471,11 @@ impl Store {
     /// A PostgreSQL store whose schema is not touched (an administrative
     /// connection, e.g. to create a database).
     pub fn open_postgres_unmigrated(url: &str) -> Result<Self, StoreError> {
-        let config: postgres::Config = url.parse().map_err(|_| StoreError::Config {
-            detail: format!("`{}` is not a PostgreSQL connection URL", redact_url(url)),
-        })?;
+        let target = pg::PgTarget::from_url(url)?;
         Ok(Self {
             shared: Arc::new(Shared {
                 target: Target::Postgres {
-                    pool: pg::PgPool::new(config),
+                    pool: pg::PgPool::new(target),
                     display: redact_url(url),
                 },
             }),
@@ -458,9 +483,9 @@ impl Store {
     }
 
     /// The connection settings of a PostgreSQL store.
-    pub(crate) fn postgres_config(&self) -> Option<postgres::Config> {
+    pub(crate) fn postgres_target(&self) -> Option<pg::PgTarget> {
         match &self.shared.target {
-            Target::Postgres { pool, .. } => Some(pool.config().clone()),
+            Target::Postgres { pool, .. } => Some(pool.target().clone()),
             _ => None,
         }
     }

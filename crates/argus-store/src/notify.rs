@@ -51,14 +51,14 @@ impl Store {
         &self,
         wake: impl Fn() + Send + 'static,
     ) -> Result<Option<Listener>, StoreError> {
-        let Some(config) = self.postgres_config() else {
+        let Some(target) = self.postgres_target() else {
             return Ok(None);
         };
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         std::thread::Builder::new()
             .name("argus-pg-listen".to_owned())
-            .spawn(move || listen(&config, &stopped, &wake))
+            .spawn(move || listen(&target, &stopped, &wake))
             .map_err(|source| StoreError::Unavailable {
                 detail: format!("cannot start the listener thread: {source}"),
             })?;
@@ -66,10 +66,10 @@ impl Store {
     }
 }
 
-fn listen(config: &postgres::Config, stop: &AtomicBool, wake: &dyn Fn()) {
+fn listen(target: &crate::pg::PgTarget, stop: &AtomicBool, wake: &dyn Fn()) {
     let mut pause = Duration::from_millis(200);
     while !stop.load(Ordering::Relaxed) {
-        let mut client = match config.connect(postgres::NoTls) {
+        let mut client = match target.connect() {
             Ok(client) => client,
             Err(error) => {
                 tracing::debug!("the outbox listener cannot connect: {error}");

@@ -311,6 +311,114 @@ impl Postgres {
         }
     }
 
+    /// Turns TLS on and plain TCP off: a CA and a server certificate for
+    /// `localhost` and 127.0.0.1 are made with `openssl` (one more CA too,
+    /// which signed nothing here), the server restarts with `ssl = on` and
+    /// accepts TCP clients over TLS only. Returns the paths of the CA's
+    /// certificate and of the other CA's.
+    #[allow(clippy::expect_used)]
+    pub fn enable_tls(&self) -> (PathBuf, PathBuf) {
+        let scratch = self.socket_dir();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&scratch)
+                .stdin(Stdio::null())
+                .output()
+                .expect("openssl runs (Debian's openssl package)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        for ca in ["ca", "other-ca"] {
+            openssl(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN=argus test {ca}"),
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+            ]);
+        }
+        std::fs::write(
+            scratch.join("server.ext"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("write the extensions");
+        openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ]);
+        for file in ["server.pem", "server.key"] {
+            std::fs::copy(scratch.join(file), self.dir.join(file)).expect("copy into the cluster");
+        }
+        let mut perms = std::fs::metadata(self.dir.join("server.key"))
+            .expect("the key")
+            .permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
+        std::fs::set_permissions(self.dir.join("server.key"), perms).expect("chmod the key");
+        if self.as_postgres_user {
+            let status = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(self.dir.join("server.pem"))
+                .arg(self.dir.join("server.key"))
+                .status()
+                .expect("chown runs");
+            assert!(status.success());
+        }
+        let conf = self.dir.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).expect("postgresql.conf");
+        text.push_str("\nssl = on\nssl_cert_file = 'server.pem'\nssl_key_file = 'server.key'\n");
+        std::fs::write(&conf, text).expect("write postgresql.conf");
+        std::fs::write(
+            self.dir.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+        )
+        .expect("write pg_hba.conf");
+        self.stop();
+        self.start_server();
+        (scratch.join("ca.pem"), scratch.join("other-ca.pem"))
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.dir

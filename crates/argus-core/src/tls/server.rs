@@ -125,7 +125,7 @@ fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, ServerTlsError> {
 
 /// What the PEM parser said, without echoing the file's bytes (a broken
 /// key file's line could hold key material).
-fn pem_problem(error: &pem::Error) -> String {
+pub(crate) fn pem_problem(error: &pem::Error) -> String {
     match error {
         pem::Error::MissingSectionEnd { .. } => "a PEM block has no END line".to_owned(),
         pem::Error::IllegalSectionStart { .. } => "a PEM BEGIN line is malformed".to_owned(),
