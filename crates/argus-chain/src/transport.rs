@@ -55,17 +55,7 @@ pub(crate) fn http_client(tls: &ClientConfig) -> Result<reqwest::Client, String>
 
 /// An error and its sources on one line (reqwest's URL removed by the caller).
 pub(crate) fn describe(error: &dyn StdError) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        let part = inner.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = inner.source();
-    }
-    text
+    argus_core::error_chain(error)
 }
 
 /// POSTs `body`, reading at most `max_bytes` of the answer.

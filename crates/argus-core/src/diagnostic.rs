@@ -88,6 +88,23 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// An error and its sources on one line, each cause once (`a: b: c`):
+/// what a log line or a message shows of a library's error whose own
+/// `Display` names only the outermost layer.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let part = inner.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = inner.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

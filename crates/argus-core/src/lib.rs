@@ -26,7 +26,7 @@ pub use address::{AddressError, parse_address};
 pub use block::{Block, BlockRef, Log, Receipt, Transaction};
 pub use chain::{ChainError, ChainId};
 pub use clock::Clock;
-pub use diagnostic::Diagnostic;
+pub use diagnostic::{Diagnostic, error_chain};
 pub use duration::{DurationError, HumanDuration, parse_duration, parse_window, parse_window_ms};
 pub use finding::{ChainOrigin, Finding, finding_id};
 pub use severity::Severity;

@@ -315,40 +315,24 @@ mod tests {
         crate::testing::store().unwrap()
     }
 
+    /// [`acquire`] with no grace.
+    fn take(conn: &mut Connection, name: &str, holder: &str, ttl: Duration) -> Option<Lease> {
+        acquire(conn, name, holder, ttl, Duration::ZERO).unwrap()
+    }
+
     #[test]
     fn one_holder_at_a_time_and_the_epoch_grows_on_takeover() {
         let store = store();
         let mut conn = store.connect().unwrap();
-        let a = acquire(
-            &mut conn,
-            "follow:1",
-            "a",
-            Duration::from_millis(300),
-            Duration::ZERO,
-        )
-        .unwrap()
-        .unwrap();
+        let a = take(&mut conn, "follow:1", "a", Duration::from_millis(300)).unwrap();
         assert_eq!(a.epoch, 1);
-        assert_eq!(
-            acquire(&mut conn, "follow:1", "b", DEFAULT_LEASE, Duration::ZERO).unwrap(),
-            None
-        );
+        assert_eq!(take(&mut conn, "follow:1", "b", DEFAULT_LEASE), None);
         // The holder takes it again without a new epoch.
-        let again = acquire(
-            &mut conn,
-            "follow:1",
-            "a",
-            Duration::from_millis(300),
-            Duration::ZERO,
-        )
-        .unwrap()
-        .unwrap();
+        let again = take(&mut conn, "follow:1", "a", Duration::from_millis(300)).unwrap();
         assert_eq!(again.epoch, 1);
         assert!(renew(&mut conn, &a, Duration::from_millis(300)).unwrap());
         std::thread::sleep(Duration::from_millis(400));
-        let b = acquire(&mut conn, "follow:1", "b", DEFAULT_LEASE, Duration::ZERO)
-            .unwrap()
-            .unwrap();
+        let b = take(&mut conn, "follow:1", "b", DEFAULT_LEASE).unwrap();
         assert_eq!(b.epoch, 2);
         assert!(!renew(&mut conn, &a, DEFAULT_LEASE).unwrap());
         let rows = list(&conn).unwrap();
@@ -361,15 +345,7 @@ mod tests {
     fn a_stale_holders_write_is_refused_and_rolled_back() {
         let store = store();
         let mut conn = store.connect().unwrap();
-        let a = acquire(
-            &mut conn,
-            "follow:1",
-            "a",
-            Duration::from_millis(200),
-            Duration::ZERO,
-        )
-        .unwrap()
-        .unwrap();
+        let a = take(&mut conn, "follow:1", "a", Duration::from_millis(200)).unwrap();
         let tx = conn.transaction().unwrap();
         fence(&tx, &a).unwrap();
         tx.execute(
@@ -385,9 +361,7 @@ mod tests {
         assert!(matches!(error, StoreError::Fenced { .. }), "{error}");
         drop(tx);
         let mut other = store.connect().unwrap();
-        let b = acquire(&mut other, "follow:1", "b", DEFAULT_LEASE, Duration::ZERO)
-            .unwrap()
-            .unwrap();
+        let b = take(&mut other, "follow:1", "b", DEFAULT_LEASE).unwrap();
         let tx = conn.transaction().unwrap();
         let error = fence(&tx, &a).unwrap_err();
         assert!(error.to_string().contains("b holds it now"), "{error}");
@@ -401,9 +375,7 @@ mod tests {
         .unwrap();
         tx.commit().unwrap();
         release(&other, &b).unwrap();
-        let c = acquire(&mut conn, "follow:1", "a", DEFAULT_LEASE, Duration::ZERO)
-            .unwrap()
-            .unwrap();
+        let c = take(&mut conn, "follow:1", "a", DEFAULT_LEASE).unwrap();
         assert_eq!(c.epoch, 3, "a released lease is taken at once");
     }
 
@@ -411,9 +383,7 @@ mod tests {
     fn a_grace_leaves_an_expired_or_released_lease_to_the_others_for_that_long() {
         let store = store();
         let mut conn = store.connect().unwrap();
-        let a = acquire(&mut conn, "dispatch:x", "a", DEFAULT_LEASE, Duration::ZERO)
-            .unwrap()
-            .unwrap();
+        let a = take(&mut conn, "dispatch:x", "a", DEFAULT_LEASE).unwrap();
         release(&conn, &a).unwrap();
         let grace = Duration::from_millis(400);
         assert_eq!(
