@@ -324,25 +324,6 @@ fn three_instances_survive_kill_9_a_pause_and_a_database_restart_with_every_aler
         .then_some(leases)
     });
     eprintln!("leases at start: {held:?}");
-    // The work spreads: each instance ends up holding some, and none more
-    // than one lease above another (hand-overs to the least busy).
-    let started = Instant::now();
-    let spread = wait_for_or_logs_within(
-        &instances,
-        "the work to spread",
-        Duration::from_secs(60),
-        || {
-            let leases = leases(&pg, &db);
-            let per: Vec<usize> = ["a", "b", "c"]
-                .iter()
-                .map(|id| leases.values().filter(|(h, _)| h == id).count())
-                .collect();
-            let (min, max) = (per.iter().min().copied()?, per.iter().max().copied()?);
-            (min >= 1 && max - min <= 1).then_some(leases)
-        },
-    );
-    eprintln!("spread after {:?}: {spread:?}", started.elapsed());
-
     let mut expected: BTreeSet<String> = BTreeSet::new();
     let mut amount = ATT;
     let mut send = |expected: &mut BTreeSet<String>| {
@@ -350,6 +331,46 @@ fn three_instances_survive_kill_9_a_pause_and_a_database_restart_with_every_aler
         expected.insert(transfer(&l1, amount));
         expected.insert(transfer(&l2, amount));
     };
+    // The work spreads while transfers stream in: each instance ends up
+    // holding some, and none more than one lease above another
+    // (hand-overs to the least busy). A hand-over drains the work first,
+    // so nothing is delivered twice.
+    let started = Instant::now();
+    let spread = loop {
+        send(&mut expected);
+        let leases = leases(&pg, &db);
+        let per: Vec<usize> = ["a", "b", "c"]
+            .iter()
+            .map(|id| leases.values().filter(|(h, _)| h == id).count())
+            .collect();
+        let (min, max) = (
+            per.iter().min().copied().unwrap_or(0),
+            per.iter().max().copied().unwrap_or(0),
+        );
+        if min >= 1 && max - min <= 1 {
+            break leases;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the work did not spread: {leases:?}\n{}",
+            logs(&instances)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    eprintln!(
+        "spread after {:?}, {} transfers streamed meanwhile: {spread:?}",
+        started.elapsed(),
+        expected.len()
+    );
+    wait_for_txs(&receiver, &expected, &instances);
+    for path in NOTIFIERS {
+        for (key, (times, _, _)) in by_key(&receiver, path, "fire") {
+            assert_eq!(
+                times, 1,
+                "{key} delivered twice at {path} while the work moved"
+            );
+        }
+    }
     for _ in 0..3 {
         send(&mut expected);
     }

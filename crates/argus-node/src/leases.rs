@@ -8,11 +8,14 @@
 //!
 //! **Sharing the work.** Each instance announces the leases it runs (its
 //! *work*) and reads, every third of the lease time, who is alive and who
-//! holds what ([`View`]). A free lease goes first to the live instance that
-//! runs it and holds the fewest leases (ties broken by a hash of the lease
-//! and instance names, the same in every instance); the others wait a
-//! tenth of the lease time per instance ranked before them ([`rank`]). The
-//! last holder of an expired lease ranks last (it is dead, or was paused).
+//! holds what ([`View`]). A lease given back goes first to the live
+//! instance that runs it and holds the fewest leases (ties broken by a hash
+//! of the lease and instance names, the same in every instance); the others
+//! wait a tenth of the lease time per instance ranked before them
+//! ([`rank`]). A lease that expired in its holder's hands (the holder died
+//! or was paused) is taken by whichever instance looks first, so the
+//! ranking never slows a failover; only its last holder, awake again,
+//! waits its rank.
 //! Instances that start together may still race for the first leases, so a
 //! holder also hands a lease over ([`hand_over_to`]) when a peer that runs
 //! it, has been up for a lease time, holds two fewer: it drains the work
@@ -23,7 +26,7 @@
 //!
 //! **Failover.** A dead instance's leases move once they expire: at most the
 //! lease time (9 s by default) after its last renewal, plus a tenth of it
-//! for the next look of the first-ranked waiting instance (≤ 10 s in all).
+//! for the next look of a waiting instance (≤ 10 s in all).
 //!
 //! A task runs for one *term*: from taking its lease to losing it (a
 //! renewal refused or missed past the lease time) or the node stopping. Its
@@ -118,8 +121,9 @@ impl View {
     }
 }
 
-/// How many live instances come before `me` for a free or expired `lease`:
-/// `me` waits that many looks before taking it. The lease's last holder
+/// How many live instances come before `me` for `lease`: `me` waits that
+/// many looks before taking it when it was given back (or is `me`'s own,
+/// expired: see `argus_store::lease::acquire`). The lease's last holder
 /// ranks after every other candidate; an instance missing from the view
 /// (it has not announced itself yet) ranks first.
 pub fn rank(view: &View, lease: &str, me: &str, ttl: Duration) -> usize {
@@ -276,8 +280,8 @@ where
     }
     lock(&instance.work).insert(name.clone());
     // A waiting instance looks every tenth of the lease time, so a dead
-    // holder's lease is taken at most that long after it expires (by the
-    // first-ranked instance; the others wait a look more per rank).
+    // holder's lease is taken at most that long after it expires (the
+    // ranking's grace applies to leases given back, see `rank`).
     let step = instance.ttl / 10;
     loop {
         if *stopping.borrow() {

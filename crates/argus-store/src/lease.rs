@@ -72,11 +72,14 @@ pub fn db_now_ms(conn: &Connection) -> Result<i64, StoreError> {
 }
 
 /// Takes `name` for `holder` when it is free, already `holder`'s and live,
-/// or expired (or released) for at least `grace`; `None` otherwise. The
-/// epoch grows with every new term: when the holder changes, and when a
-/// lease that had expired is taken again, even by its last holder. A `grace` lets the
-/// instance that should run the work take it first (see `argus-node`'s
-/// leases: the others wait a step each).
+/// or expired; `None` otherwise. A `grace` lets the instance that should
+/// run the work take it first (see `argus-node`'s leases: the others wait
+/// a look each): it applies to a lease given back ([`release`]) and to
+/// `holder`'s own expired lease (it was paused; the others go first), not
+/// to a lease that expired in another holder's hands, so a dead holder's
+/// work moves as soon as anyone looks. The epoch grows with every new
+/// term: when the holder changes, and when a lease that had expired is
+/// taken again, even by its last holder.
 pub fn acquire(
     conn: &mut Connection,
     name: &str,
@@ -86,11 +89,13 @@ pub fn acquire(
 ) -> Result<Option<Lease>, StoreError> {
     let grace = millis(grace);
     // Most attempts find the lease held by a live instance: say so from a
-    // plain read, without queueing on the write lock.
+    // plain read, without queueing on the write lock. A released lease is
+    // marked by its renewal time equal to its expiry.
     let held_elsewhere: Option<i64> = conn
         .query_row(
             &format!(
-                "SELECT 1 FROM leases WHERE name = ?1 AND holder != ?2 AND expires_at_ms + ?3 > {}",
+                "SELECT 1 FROM leases WHERE name = ?1 AND holder != ?2 \
+                 AND expires_at_ms + CASE WHEN renewed_at_ms >= expires_at_ms THEN ?3 ELSE 0 END > {}",
                 now_sql(conn.dialect())
             ),
             params![name, holder, grace],
@@ -102,11 +107,11 @@ pub fn acquire(
     }
     let tx = conn.transaction()?;
     let now = db_now_ms(&tx)?;
-    let current: Option<(String, i64, i64)> = tx
+    let current: Option<(String, i64, i64, i64)> = tx
         .query_row(
-            "SELECT holder, epoch, expires_at_ms FROM leases WHERE name = ?1",
+            "SELECT holder, epoch, expires_at_ms, renewed_at_ms FROM leases WHERE name = ?1",
             [name],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
         )
         .optional()?;
     let expires = now.saturating_add(millis(ttl));
@@ -119,14 +124,23 @@ pub fn acquire(
             )?;
             1
         }
-        Some((current, epoch, expires_at)) if current == holder && expires_at > now => {
+        Some((current, epoch, expires_at, _)) if current == holder && expires_at > now => {
             tx.execute(
                 "UPDATE leases SET expires_at_ms = ?2, renewed_at_ms = ?3 WHERE name = ?1",
                 params![name, expires, now],
             )?;
             epoch
         }
-        Some((_, epoch, expires_at)) if expires_at.saturating_add(grace) <= now => {
+        Some((current, epoch, expires_at, renewed_at)) => {
+            let released = renewed_at >= expires_at;
+            let wait = if released || current == holder {
+                grace
+            } else {
+                0
+            };
+            if expires_at.saturating_add(wait) > now {
+                return Ok(None);
+            }
             tx.execute(
                 "UPDATE leases SET holder = ?2, epoch = ?3, expires_at_ms = ?4, \
                  acquired_at_ms = ?5, renewed_at_ms = ?5 WHERE name = ?1",
@@ -134,7 +148,6 @@ pub fn acquire(
             )?;
             epoch + 1
         }
-        Some(_) => return Ok(None),
     };
     tx.commit()?;
     Ok(Some(Lease {
@@ -164,13 +177,15 @@ pub fn renew(conn: &mut Connection, lease: &Lease, ttl: Duration) -> Result<bool
     Ok(changed == 1)
 }
 
-/// Gives `lease` up: it expires now, so another instance takes it at its
-/// next look (after its grace).
+/// Gives `lease` up: it expires now (and is marked released: renewed at
+/// its expiry), so another instance takes it at its next look, the
+/// best-placed first (the others after their grace).
 pub fn release(conn: &Connection, lease: &Lease) -> Result<(), StoreError> {
     conn.execute(
         &format!(
-            "UPDATE leases SET expires_at_ms = {} WHERE name = ?1 AND holder = ?2 AND epoch = ?3",
-            now_sql(conn.dialect())
+            "UPDATE leases SET expires_at_ms = {now}, renewed_at_ms = {now} \
+             WHERE name = ?1 AND holder = ?2 AND epoch = ?3",
+            now = now_sql(conn.dialect())
         ),
         params![lease.name, lease.holder, lease.epoch],
     )?;
@@ -396,6 +411,19 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(b.epoch, 2);
+        // Expired in b's hands (b died): taken at once, whatever the grace,
+        // except by b itself (it was paused: the others go first).
+        let short = take(&mut conn, "follow:9", "b", Duration::from_millis(50)).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            acquire(&mut conn, "follow:9", "b", DEFAULT_LEASE, grace).unwrap(),
+            None,
+            "its own expired lease waits out b's grace"
+        );
+        let c = acquire(&mut conn, "follow:9", "c", DEFAULT_LEASE, grace)
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.epoch, short.epoch + 1);
     }
 
     #[test]
