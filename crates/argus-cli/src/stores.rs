@@ -23,6 +23,11 @@ fn shared() -> Option<&'static str> {
     SHARED.get().and_then(Option::as_deref)
 }
 
+/// Whether `--store` (or `ARGUS_STORE`) names a shared database.
+pub(crate) fn is_shared() -> bool {
+    shared().is_some()
+}
+
 fn open_shared(url: &str) -> Result<Store, StoreError> {
     open_postgres(url, "--store", argus_node::config::STORE_PASSWORD_ENV)
 }

@@ -116,6 +116,26 @@ fn a_data_directory_moves_into_an_empty_postgres_database_and_only_an_empty_one(
         !elsewhere.join("argus.db").exists(),
         "nothing was written to the data directory"
     );
+    // `status --store` reads the shared database: its instances and leases
+    // (none running here: a problem, exit status 1), no SQLite file needed.
+    let out = argus(&dir.path().join("nowhere"))
+        .args(["status", "--json", "--store", &url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["instances"], serde_json::json!([]), "{status:#}");
+    assert!(
+        status["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["what"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("no instance")),
+        "{status:#}"
+    );
 
     // Again into the same database: refused, nothing added.
     let out = argus(&data)

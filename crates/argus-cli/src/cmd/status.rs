@@ -89,7 +89,9 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
         .as_ref()
         .map_or_else(|| global.data_dir.clone(), |(_, dir)| dir.clone());
     let shared = loaded.as_ref().and_then(|(loaded, _)| loaded.store.clone());
-    if shared.is_none() && !data_dir.join(argus_store::DATABASE_FILE).exists() {
+    // The config's `store:` or `--store`: instances and leases are shown.
+    let on_shared = shared.is_some() || crate::stores::is_shared();
+    if !on_shared && !data_dir.join(argus_store::DATABASE_FILE).exists() {
         bail!(
             "no Argus database in {}; the daemon has not run here yet (or pass --data-dir / -c)",
             data_dir.display()
@@ -267,7 +269,7 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
     };
 
     // Instances sharing a PostgreSQL store, and who holds which lease.
-    let (instances, leases) = if shared.is_some() {
+    let (instances, leases) = if on_shared {
         let pending = stats::oldest_pending_by_notifier(&conn)?;
         let lags = Lags {
             chains: &chains,
@@ -294,7 +296,7 @@ pub(crate) fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<ExitC
                 "leases": leases,
         }))?;
     } else {
-        if shared.is_some() {
+        if on_shared {
             output::stdout_text(&human_shared(&instances, &leases))?;
         }
         output::stdout_text(&human(
