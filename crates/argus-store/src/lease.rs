@@ -196,16 +196,20 @@ pub fn release(conn: &Connection, lease: &Lease) -> Result<(), StoreError> {
 /// `lease` is still held, by this holder at this epoch, and not expired.
 /// Call it first in every transaction whose writes the lease guards.
 pub fn fence(tx: &Transaction<'_>, lease: &Lease) -> Result<(), StoreError> {
-    let now = db_now_ms(tx)?;
-    let row: Option<(String, i64, i64)> = tx
+    // One round trip: the row and the database's clock together (this runs
+    // in every write transaction of a lease holder).
+    let row: Option<(String, i64, i64, i64)> = tx
         .query_row(
-            "SELECT holder, epoch, expires_at_ms FROM leases WHERE name = ?1",
+            &format!(
+                "SELECT holder, epoch, expires_at_ms, {} FROM leases WHERE name = ?1",
+                now_sql(tx.dialect())
+            ),
             [&lease.name],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
         )
         .optional()?;
     match row {
-        Some((holder, epoch, expires)) if holder == lease.holder && epoch == lease.epoch => {
+        Some((holder, epoch, expires, now)) if holder == lease.holder && epoch == lease.epoch => {
             if expires > now {
                 Ok(())
             } else {
@@ -215,7 +219,7 @@ pub fn fence(tx: &Transaction<'_>, lease: &Lease) -> Result<(), StoreError> {
                 })
             }
         }
-        Some((holder, epoch, _)) => Err(StoreError::Fenced {
+        Some((holder, epoch, _, _)) => Err(StoreError::Fenced {
             lease: lease.name.clone(),
             detail: format!(
                 "{holder} holds it now, at epoch {epoch} (this holder had {})",
