@@ -157,7 +157,7 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
             .recorder
             .commit(
                 &mut conn,
-                &start_findings,
+                start_findings,
                 &[],
                 |tx| Ok::<(), NodeError>(context.fence.check(tx)?),
                 || {},
@@ -278,7 +278,7 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
             .recorder
             .commit(
                 &mut conn,
-                &findings,
+                findings,
                 &reverted,
                 |tx| {
                     context.fence.check(tx)?;

@@ -154,7 +154,7 @@ pub(crate) async fn cross_chain(
         let findings = all_findings(outcome, "cross-chain");
         match recorder.commit(
             &mut conn,
-            &findings,
+            findings,
             &[],
             |_| Ok::<(), NodeError>(()),
             || {},
