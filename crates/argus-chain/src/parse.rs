@@ -20,6 +20,8 @@ use alloy_rpc_types_eth::{BlockTransactions, Header};
 use argus_core::{Block, BlockRef, ChainId, Log, Receipt, Transaction};
 use serde_json::value::RawValue;
 
+mod stream;
+
 /// Longest error message kept from a node (they can be arbitrarily long).
 const MAX_MESSAGE: usize = 300;
 
@@ -303,12 +305,27 @@ pub fn full_block(
     if is_null(raw) {
         return Ok(None);
     }
+    // One transaction at a time; the whole-value parse below only for what
+    // that path does not take (see `stream`).
+    if let Some(block) = stream::full_block(raw, chain, verify_hash) {
+        return Ok(Some(block));
+    }
+    full_block_whole(raw, chain, verify_hash).map(Some)
+}
+
+/// [`full_block`] from alloy's whole block (not `null`): what decides, and
+/// words, every answer the one-transaction-at-a-time path does not take.
+fn full_block_whole(
+    raw: &RawValue,
+    chain: ChainId,
+    verify_hash: bool,
+) -> Result<Block, ParseError> {
     let block: alloy_rpc_types_eth::Block<AnyRpcTransaction, Header> =
         serde_json::from_str(raw.get()).map_err(|e| malformed("block", e))?;
     let mut out = shell_of(&block.header, chain, verify_hash)?;
     let BlockTransactions::Full(transactions) = block.transactions else {
         if block.transactions.is_empty() {
-            return Ok(Some(out));
+            return Ok(out);
         }
         return Err(malformed(
             "block",
@@ -320,7 +337,7 @@ pub fn full_block(
         out.transactions
             .push(transaction(tx, position as u64, &out.header)?);
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
 fn transaction(
@@ -489,6 +506,9 @@ pub fn receipts(
     raw: &RawValue,
     block: &BlockRef,
 ) -> Result<Option<Vec<ReceiptWithLogs>>, ParseError> {
+    if let Some(list) = stream::receipt_list(raw, block) {
+        return Ok(Some(list));
+    }
     let Some(list) = receipt_list_json(raw)? else {
         return Ok(None);
     };
@@ -514,6 +534,10 @@ pub fn receipts_of(
     raw: &RawValue,
     block: &BlockRef,
 ) -> Result<Option<Vec<ReceiptWithLogs>>, ParseError> {
+    // Every receipt this block's: nothing of another branch among them.
+    if let Some(list) = stream::receipt_list(raw, block) {
+        return Ok(Some(list));
+    }
     let Some(list) = receipt_list_json(raw)? else {
         return Ok(None);
     };

@@ -74,7 +74,14 @@ pub(crate) async fn http_post(
         .await
         .map_err(connection)?;
     let status = response.status().as_u16();
-    let mut bytes = Vec::new();
+    // Sized from the announced length (within the limit) when there is one:
+    // a full block or its receipts are a megabyte each, and a buffer grown
+    // by doubling holds up to twice that, copied at every step.
+    let announced = response
+        .content_length()
+        .and_then(|length| usize::try_from(length).ok())
+        .unwrap_or(0);
+    let mut bytes = Vec::with_capacity(announced.min(max_bytes));
     while let Some(chunk) = response.chunk().await.map_err(connection)? {
         if bytes.len() + chunk.len() > max_bytes {
             return Err(TransportError::TooLarge(max_bytes));

@@ -157,7 +157,7 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
             .recorder
             .commit(
                 &mut conn,
-                &start_findings,
+                start_findings,
                 &[],
                 |tx| Ok::<(), NodeError>(context.fence.check(tx)?),
                 || {},
@@ -269,6 +269,15 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
                 (watch_findings, blocks.iter().map(|b| (chain, *b)).collect())
             }
         };
+        // Everything has read the blocks' contents; the record step writes
+        // their headers only. A burst block's thousand transactions, with
+        // their receipts and logs, are not held through it.
+        if let ChainEvent::Committed(blocks) = &mut event {
+            for block in blocks {
+                block.transactions = Vec::new();
+                block.logs = Vec::new();
+            }
+        }
         let tip = follower.cursor().tip().copied();
         let (blocks_committed, blocks_reverted) = match &event {
             ChainEvent::Committed(blocks) => (blocks.len() as u64, 0),
@@ -278,7 +287,7 @@ async fn follow_chain(setup: &ChainSetup, context: &ChainContext) -> Result<(), 
             .recorder
             .commit(
                 &mut conn,
-                &findings,
+                findings,
                 &reverted,
                 |tx| {
                     context.fence.check(tx)?;

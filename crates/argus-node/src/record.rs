@@ -47,10 +47,15 @@ impl Recorder {
     /// runs `after_commit` (the task's live figures, so a subscriber woken
     /// by the announcement already reads them), wakes the dispatcher and
     /// announces what changed.
+    ///
+    /// `findings` is taken by value: the new ones move into their
+    /// announcements. A burst's thousand findings (each with its `fields`
+    /// object) were cloned here, so the commit held them twice; they were
+    /// the largest part of the daemon's peak heap.
     pub(crate) fn commit<E>(
         &self,
         conn: &mut Connection,
-        findings: &[Finding],
+        findings: Vec<Finding>,
         reverted: &[(ChainId, BlockRef)],
         progress: impl FnOnce(&Transaction<'_>) -> Result<(), E>,
         after_commit: impl FnOnce(),
@@ -63,7 +68,7 @@ impl Recorder {
         let mut announce = Vec::new();
         let mut incidents = Vec::new();
         for finding in findings {
-            let recorded = outbox::record(&tx, finding, &self.routing, now)?;
+            let recorded = outbox::record(&tx, &finding, &self.routing, now)?;
             if recorded.new {
                 // A silenced alert is one somebody decided not to act on.
                 let silenced = matches!(
@@ -73,7 +78,7 @@ impl Recorder {
                 if !silenced
                     && !self.incidents.is_empty()
                     && let Some(taken) =
-                        argus_incident::intake::take_alert(&tx, &self.incidents, finding, now)?
+                        argus_incident::intake::take_alert(&tx, &self.incidents, &finding, now)?
                 {
                     incidents.push(NodeEvent::Incident {
                         id: taken.incident_id,
@@ -81,7 +86,7 @@ impl Recorder {
                     });
                 }
                 announce.push(NodeEvent::Alert {
-                    finding: Box::new(finding.clone()),
+                    finding: Box::new(finding),
                     recorded,
                 });
             }

@@ -61,7 +61,7 @@ pub(crate) async fn evaluate(
             .saturating_sub(i64::try_from(lookback.signal_ms).unwrap_or(i64::MAX));
         recorder.commit(
             &mut conn,
-            &findings,
+            findings,
             &[],
             |tx| {
                 if !lookback.signals.is_empty() {

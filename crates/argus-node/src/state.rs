@@ -152,13 +152,7 @@ pub(crate) async fn cross_chain(
         let answers = perform(&plan, &at).await;
         let outcome = engine.on_state(&plan, &answers, &StateAt { blocks });
         let findings = all_findings(outcome, "cross-chain");
-        match recorder.commit(
-            &mut conn,
-            &findings,
-            &[],
-            |_| Ok::<(), NodeError>(()),
-            || {},
-        ) {
+        match recorder.commit(&mut conn, findings, &[], |_| Ok::<(), NodeError>(()), || {}) {
             Ok(_) => last = heights,
             Err(error) => {
                 tracing::warn!("cross-chain state rules: {error}; tried again at the next block");
