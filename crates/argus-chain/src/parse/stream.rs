@@ -19,7 +19,7 @@ use std::fmt;
 use alloy_network::AnyRpcTransaction;
 use alloy_network::AnyTransactionReceipt;
 use alloy_rpc_types_eth::Header;
-use argus_core::{Block, BlockRef, ChainId, Transaction};
+use argus_core::{Block, BlockRef, ChainId};
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -78,46 +78,15 @@ pub(super) fn full_block(raw: &RawValue, chain: ChainId, verify_hash: bool) -> O
     rest.push('}');
     let shell: alloy_rpc_types_eth::Block<(), Header> = serde_json::from_str(&rest).ok()?;
     let mut out = super::shell_of(&shell.header, chain, verify_hash).ok()?;
-    let header = out.header;
-    let mut deserializer = serde_json::Deserializer::from_str(transactions?.get());
-    Transactions {
-        block: &header,
-        out: &mut out.transactions,
-    }
-    .deserialize(&mut deserializer)
-    .ok()?;
-    deserializer.end().ok()?;
+    let block = out.header;
+    each(
+        transactions?,
+        &mut out.transactions,
+        |tx: AnyRpcTransaction, position| {
+            super::transaction(&tx, position, &block).map_err(|error| error.to_string())
+        },
+    )?;
     Some(out)
-}
-
-/// The `transactions` array, each converted as it is read.
-struct Transactions<'a> {
-    block: &'a BlockRef,
-    out: &'a mut Vec<Transaction>,
-}
-
-impl<'de> DeserializeSeed<'de> for Transactions<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Transactions<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a list of transactions")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        self.out.reserve(seq.size_hint().unwrap_or(0));
-        while let Some(tx) = seq.next_element::<AnyRpcTransaction>()? {
-            let position = self.out.len() as u64;
-            let converted = super::transaction(&tx, position, self.block)
-                .map_err(|error| A::Error::custom(error.to_string()))?;
-            self.out.push(converted);
-        }
-        Ok(())
-    }
 }
 
 /// `eth_getBlockReceipts`' answer (asked by hash or by number) as
@@ -125,45 +94,71 @@ impl<'de> Visitor<'de> for Transactions<'_> {
 /// when it is anything else (`null`, another block's, malformed).
 pub(super) fn receipt_list(raw: &RawValue, block: &BlockRef) -> Option<Vec<ReceiptWithLogs>> {
     let mut out = Vec::new();
-    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
-    Receipts {
-        block,
-        out: &mut out,
-    }
-    .deserialize(&mut deserializer)
-    .ok()?;
-    deserializer.end().ok()?;
+    each(raw, &mut out, |r: AnyTransactionReceipt, position| {
+        let receipt = super::receipt_of(&r, block).map_err(|error| error.to_string())?;
+        if receipt.tx_index != position {
+            return Err("receipt out of place".to_owned());
+        }
+        Ok(receipt)
+    })?;
     Some(out)
 }
 
-/// A receipt list, each receipt checked and converted as it is read.
-struct Receipts<'a> {
-    block: &'a BlockRef,
-    out: &'a mut Vec<ReceiptWithLogs>,
+/// Reads the JSON array `raw` one element at a time into `out`, each
+/// converted by `convert` (given its position) before the next is read;
+/// `None` when the array is malformed or `convert` refuses an element.
+fn each<In, Out>(
+    raw: &RawValue,
+    out: &mut Vec<Out>,
+    convert: impl FnMut(In, u64) -> Result<Out, String>,
+) -> Option<()>
+where
+    In: for<'de> serde::Deserialize<'de>,
+{
+    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
+    Each {
+        out,
+        convert,
+        item: std::marker::PhantomData,
+    }
+    .deserialize(&mut deserializer)
+    .ok()?;
+    deserializer.end().ok()
 }
 
-impl<'de> DeserializeSeed<'de> for Receipts<'_> {
+/// A JSON array, each element converted as it is read (see [`each`]).
+struct Each<'a, In, Out, F> {
+    out: &'a mut Vec<Out>,
+    convert: F,
+    item: std::marker::PhantomData<fn() -> In>,
+}
+
+impl<'de, In, Out, F> DeserializeSeed<'de> for Each<'_, In, Out, F>
+where
+    In: serde::Deserialize<'de>,
+    F: FnMut(In, u64) -> Result<Out, String>,
+{
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_seq(self)
     }
 }
 
-impl<'de> Visitor<'de> for Receipts<'_> {
+impl<'de, In, Out, F> Visitor<'de> for Each<'_, In, Out, F>
+where
+    In: serde::Deserialize<'de>,
+    F: FnMut(In, u64) -> Result<Out, String>,
+{
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a list of receipts")
+        f.write_str("a JSON array")
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
         self.out.reserve(seq.size_hint().unwrap_or(0));
-        while let Some(r) = seq.next_element::<AnyTransactionReceipt>()? {
+        while let Some(item) = seq.next_element::<In>()? {
             let position = self.out.len() as u64;
-            let receipt = super::receipt_of(&r, self.block)
-                .map_err(|error| A::Error::custom(error.to_string()))?;
-            if receipt.tx_index != position {
-                return Err(A::Error::custom("receipt out of place"));
-            }
-            self.out.push(receipt);
+            let converted = (self.convert)(item, position).map_err(A::Error::custom)?;
+            self.out.push(converted);
         }
         Ok(())
     }
