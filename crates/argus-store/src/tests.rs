@@ -2,6 +2,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use super::*;
 
+/// Marks the SQLite file of `store` as schema `version` (as a newer argus
+/// would have left it).
+fn set_schema_version(store: &Store, version: u32) {
+    store
+        .connect()
+        .unwrap()
+        .sqlite_only("a test")
+        .unwrap()
+        .pragma_update(None, "user_version", version)
+        .unwrap();
+}
+
 fn tables(conn: &Connection) -> Vec<String> {
     let mut stmt = conn
         .sqlite_only("a test")
@@ -90,16 +102,7 @@ fn a_failed_migration_leaves_the_previous_version() {
 fn a_database_from_a_newer_argus_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("argus.db");
-    {
-        let store = Store::open(&path).unwrap();
-        store
-            .connect()
-            .unwrap()
-            .sqlite_only("a test")
-            .unwrap()
-            .pragma_update(None, "user_version", 999)
-            .unwrap();
-    }
+    set_schema_version(&Store::open(&path).unwrap(), 999);
     let error = Store::open(&path).unwrap_err();
     assert!(matches!(error, StoreError::TooNew { found: 999, .. }));
     assert!(error.to_string().contains("upgrade argus"));
@@ -206,13 +209,7 @@ fn connect_does_not_migrate_again() {
     let store = Store::open(&path).unwrap();
     // Another process moves the file to a newer schema: opening refuses
     // it, but the store already open keeps connecting without a check.
-    store
-        .connect()
-        .unwrap()
-        .sqlite_only("a test")
-        .unwrap()
-        .pragma_update(None, "user_version", 999)
-        .unwrap();
+    set_schema_version(&store, 999);
     assert!(Store::open(&path).is_err());
     assert_eq!(store.connect().unwrap().schema_version().unwrap(), 999);
 }

@@ -59,7 +59,7 @@ impl Duty {
 }
 
 /// The duties of one dispatcher.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) enum Duties {
     /// Alone on the store: every delivery, no fence.
     #[default]
@@ -74,16 +74,6 @@ pub(super) struct Held {
     pub(super) fence: FenceHook,
     /// Being handed over: outcomes are still written, nothing new claimed.
     pub(super) draining: bool,
-}
-
-impl Duties {
-    /// A copy to check inside a pass's transaction.
-    pub(super) fn snapshot(&self) -> Duties {
-        match self {
-            Duties::All => Duties::All,
-            Duties::Held(held) => Duties::Held(held.clone()),
-        }
-    }
 }
 
 impl std::fmt::Debug for Duties {

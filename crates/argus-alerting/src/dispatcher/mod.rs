@@ -330,7 +330,7 @@ impl Dispatcher {
         let lease = self.lease_ms();
         let configured = self.notifiers();
         let (fold, rate) = (self.fold.clone(), self.rate.clone());
-        let duties = self.lock_duties().snapshot();
+        let duties = self.lock_duties().clone();
         let settled: Vec<String> = outcomes.iter().map(|o| o.notifier.clone()).collect();
         let result = self.with_conn(move |conn| {
             let tx = conn.transaction()?;
