@@ -13,7 +13,10 @@
 // - deliveries per second to the one webhook, over the block with most alerts
 //   (from its first alert's arrival to its last);
 // - the whole burst: from sending the batch to the last alert's arrival;
-// - the daemon's peak RSS (VmHWM in /proc/PID/status, after the burst).
+// - the daemon's peak RSS (VmHWM in /proc/PID/status, after the burst);
+// - the daemon's CPU time from sending the batch to the last alert's
+//   arrival (/proc/PID/stat), which other load on the machine changes less
+//   than the wall-clock figures.
 //
 // Usage: node scripts/bench-burst.js ARGUS_BINARY [TRANSFERS_OF_EACH_KIND] [SINGLE_TRANSFERS]
 // Environment: BENCH_CONFIRMATIONS (default "0,1"), BENCH_IN_FLIGHT (the
@@ -249,10 +252,21 @@ async function run(confirmations, children) {
       return null;
     }
   };
+  // The daemon's CPU time (user + system), in ms: what the burst cost it,
+  // whatever else the machine was doing (wall-clock figures are not).
+  const cpuMs = () => {
+    try {
+      const fields = fs.readFileSync(`/proc/${daemon.pid}/stat`, "utf8").split(") ")[1].split(" ");
+      return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in USER_HZ (100)
+    } catch (e) {
+      return null;
+    }
+  };
   const peakBefore = memory("VmHWM");
   const split = () =>
     `anonymous ${f(memory("RssAnon"))} MiB, file-backed ${f(memory("RssFile"))} MiB, ${threads()} threads`;
   const splitBefore = split();
+  const cpuBefore = cpuMs();
   const sentAt = performance.now();
   const hashes = await batch(anvilPort, calls);
   const acceptedAt = performance.now();
@@ -274,6 +288,7 @@ async function run(confirmations, children) {
   const lastAt = Math.max(...burst.map((a) => a.at));
   const peak = memory("VmHWM");
   const splitAfter = split();
+  const cpuBurst = cpuBefore === null ? null : cpuMs() - cpuBefore;
   // The chat sink's digests come a group_wait after the burst's first
   // alerts: wait until it has been quiet for 8 s (at most 30 s).
   const quietSince = () => Math.max(lastAt, ...chat.map((m) => m.at));
@@ -306,6 +321,11 @@ async function run(confirmations, children) {
       (bigArrivals.length - 1) / (spanMs / 1000)
     )} per second`
   );
+  if (cpuBurst !== null) {
+    console.log(
+      `  daemon CPU time over the burst (user + system): ${Math.round(cpuBurst)} ms = ${f((cpuBurst * 1000) / hashes.length)} µs per alert`
+    );
+  }
   const gaps = chatBurst.slice(1).map((m, i) => m.at - chatBurst[i].at);
   console.log(
     `  the Slack-type notifier over the burst: ${chatBurst.length} message(s) for ${hashes.length} alerts` +

@@ -158,6 +158,52 @@ async fn a_backlog_over_the_rate_limit_is_folded_into_one_digest() {
 }
 
 #[tokio::test]
+async fn fires_held_for_their_group_are_no_backlog() {
+    let slack = Receiver::start();
+    let hook = Receiver::start();
+    // Rule `big` is grouped (Slack's default); rule `few` is not.
+    let cfg = slack_and_hook(
+        &hook.url("/hook"),
+        "routes:\n  - { rules: [few], notifiers: [slack], group_by: [] }\n  - { rules: [big], notifiers: [slack] }\n",
+    );
+    let slack_url = slack.url("/s");
+    let db = Db::new();
+    let clock = Clock::manual_ms(T0);
+    let dispatcher = dispatcher(&db, &cfg, &[("SLACK_URL", slack_url.as_str())], &clock);
+    let routing = Routing::from_config(&cfg).unwrap();
+    let mut store = db.open();
+    // 150 held fires, far over Slack's 61 a minute, and 3 single ones.
+    record_all(&mut store, &burst("big", 150), &routing, T0);
+    record_all(
+        &mut store,
+        &(0..3).map(|i| finding("few", 8, i)).collect::<Vec<_>>(),
+        &routing,
+        T0,
+    );
+    // The held group is not a queue to fold: the single fires go out as
+    // themselves, one a second (Slack's rate).
+    drain(&dispatcher).await;
+    clock.advance_ms(1_000);
+    drain(&dispatcher).await;
+    clock.advance_ms(1_000);
+    drain(&dispatcher).await;
+    let texts: Vec<String> = slack
+        .requests()
+        .iter()
+        .map(|r| r.json()["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    assert!(texts.iter().all(|t| !t.contains("alerts (")), "{texts:?}");
+    // The group, at its flush, is its one digest.
+    clock.advance_ms(WAIT_MS - 2_000);
+    drain(&dispatcher).await;
+    let seen = slack.requests();
+    assert_eq!(seen.len(), 4);
+    let text = seen[3].json()["text"].as_str().unwrap().to_owned();
+    assert!(text.starts_with("[HIGH] 150 alerts (rule=big)"), "{text}");
+}
+
+#[tokio::test]
 async fn slack_sends_no_faster_than_its_limit_and_a_retry_after_pauses_it() {
     let slack = Receiver::start();
     slack.then(Answer::status(429).header("Retry-After", "30"));

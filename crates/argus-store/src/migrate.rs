@@ -97,6 +97,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "instance work",
         sql: include_str!("../migrations/0015_instance_work.sql"),
     },
+    Migration {
+        version: 16,
+        name: "delivery queue",
+        sql: include_str!("../migrations/0016_delivery_queue.sql"),
+    },
 ];
 
 /// The highest schema version this binary knows.
@@ -178,6 +183,11 @@ pub const PG_MIGRATIONS: &[Migration] = &[
         version: 15,
         name: "instance work",
         sql: include_str!("../migrations/postgres/0015_instance_work.sql"),
+    },
+    Migration {
+        version: 16,
+        name: "delivery queue",
+        sql: include_str!("../migrations/postgres/0016_delivery_queue.sql"),
     },
 ];
 

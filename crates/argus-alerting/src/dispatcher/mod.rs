@@ -101,6 +101,9 @@ impl Pass {
 /// The longest the running dispatcher sleeps with free slots.
 const IDLE_POLL_MS: u64 = 1_000;
 
+/// The longest a pass waits for more sends to end ([`Dispatcher::gather`]).
+const GATHER: Duration = Duration::from_millis(2);
+
 /// A duty's lease fence, checked inside each of the dispatcher's
 /// transactions when several instances share the store (see
 /// [`Dispatcher::hold`]): a refusal ([`argus_store::StoreError::Fenced`])
@@ -446,6 +449,23 @@ impl Dispatcher {
         done.push(outcome);
     }
 
+    /// In a burst, the outcomes of the sends that end in the next moment
+    /// (up to [`GATHER`], or until a quarter of those in flight ended):
+    /// written in one pass instead of a pass per send. A pass costs its
+    /// commit (the index pages it touched) and its reads of the queue
+    /// whatever it carries, so fewer, fuller passes send more a second; a
+    /// quiet dispatcher, with one send in flight, never waits here.
+    async fn gather(&self, tasks: &mut JoinSet<Sent>, done: &mut Vec<Outcome>, pass: &mut Pass) {
+        let enough = (done.len() + tasks.len()) / 4;
+        let deadline = tokio::time::Instant::now() + GATHER;
+        while done.len() < enough {
+            match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+                Ok(Some(joined)) => self.finish(joined, done, pass),
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+
     /// Sends every delivery due now (as many as there are slots), waits for
     /// all of them, and records the outcomes in one transaction. For tests,
     /// `argus alerts flush` and one-shot commands.
@@ -531,6 +551,7 @@ impl Dispatcher {
                 () = self.wake.notified() => {}
                 Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
                     self.finish(joined, &mut done, &mut totals);
+                    self.gather(&mut tasks, &mut done, &mut totals).await;
                 }
                 () = tokio::time::sleep(sleep_for.unwrap_or(Duration::from_secs(3600))), if sleep_for.is_some() => {}
             }

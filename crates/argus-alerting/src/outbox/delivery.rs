@@ -14,7 +14,7 @@ use argus_store::sql::{OptionalExtension, ToSql, params};
 
 use super::write::queue;
 use super::{
-    AlertRecord, Delivery, DeliveryKind, DeliveryStatus, execute_cached, get_alert,
+    AlertRecord, AlertState, Delivery, DeliveryKind, DeliveryStatus, execute_cached, get_alert,
     query_row_cached,
 };
 use crate::error::AlertError;
@@ -23,30 +23,40 @@ use crate::error::AlertError;
 /// A fire whose alert was retracted while it was in flight gets its retract
 /// delivery queued now.
 pub fn mark_delivered(conn: &Connection, delivery_id: i64, now_ms: i64) -> Result<(), AlertError> {
-    let changed = execute_cached(
+    // One statement marks it and says what it was; a fire then needs one
+    // look at its alert, a digest its members. A burst writes thousands.
+    let marked: Option<(String, String, String)> = query_row_cached(
         conn,
         "UPDATE alert_deliveries SET status = 'delivered', delivered_at_ms = ?2,
                  attempts = attempts + 1, last_error = NULL
-             WHERE id = ?1 AND status IN ('pending', 'cancelled')",
+             WHERE id = ?1 AND status IN ('pending', 'cancelled')
+             RETURNING kind, alert_id, notifier",
         params![delivery_id, now_ms],
-    )
-    .map_err(AlertError::db("mark a delivery delivered"))?;
-    if changed == 0 {
-        return Ok(());
-    }
-    let late: Option<(String, String)> = query_row_cached(
-        conn,
-        "SELECT d.alert_id, d.notifier FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
-             WHERE d.id = ?1 AND d.kind = 'fire' AND a.state = 'retracted'",
-        [delivery_id],
-        |row| Ok((row.get(0)?, row.get(1)?)),
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
     )
     .optional()
-    .map_err(AlertError::db("check a retraction"))?;
-    if let Some((alert_id, notifier)) = late {
-        queue(conn, &alert_id, &notifier, DeliveryKind::Retract, now_ms)?;
+    .map_err(AlertError::db("mark a delivery delivered"))?;
+    let Some((kind, alert_id, notifier)) = marked else {
+        return Ok(());
+    };
+    match kind.as_str() {
+        "fire" => {
+            let state: Option<String> = query_row_cached(
+                conn,
+                "SELECT state FROM alerts WHERE id = ?1",
+                [&alert_id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(AlertError::db("check a retraction"))?;
+            if state.as_deref() == Some(AlertState::Retracted.as_str()) {
+                queue(conn, &alert_id, &notifier, DeliveryKind::Retract, now_ms)?;
+            }
+            Ok(())
+        }
+        "digest" => crate::digest::after_delivered(conn, delivery_id, now_ms),
+        _ => Ok(()),
     }
-    crate::digest::after_delivered(conn, delivery_id, now_ms)
 }
 
 /// Records a failed attempt that is worth retrying at `next_attempt_at_ms`.
