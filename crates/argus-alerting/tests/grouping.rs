@@ -24,6 +24,43 @@ fn slack_and_hook(hook_url: &str, routes: &str) -> argus_alerting::AlertingConfi
     ))
 }
 
+/// A Slack receiver and a webhook receiver, a dispatcher for them on a
+/// manual clock at `T0` (Slack at `slack_path`), and its store.
+struct SlackAndHook {
+    slack: Receiver,
+    hook: Receiver,
+    clock: Clock,
+    dispatcher: argus_alerting::Dispatcher,
+    routing: Routing,
+    store: argus_store::Connection,
+    _db: Db,
+}
+
+impl SlackAndHook {
+    fn start(slack_path: &str, routes: &str) -> Self {
+        let slack = Receiver::start();
+        let hook = Receiver::start();
+        let cfg = slack_and_hook(&hook.url("/hook"), routes);
+        let slack_url = slack.url(slack_path);
+        let db = Db::new();
+        let clock = Clock::manual_ms(T0);
+        let dispatcher = dispatcher(&db, &cfg, &[("SLACK_URL", slack_url.as_str())], &clock);
+        Self {
+            slack,
+            hook,
+            clock,
+            dispatcher,
+            routing: Routing::from_config(&cfg).unwrap(),
+            store: db.open(),
+            _db: db,
+        }
+    }
+
+    fn record(&mut self, findings: &[argus_core::Finding]) {
+        record_all(&mut self.store, findings, &self.routing, T0);
+    }
+}
+
 /// `n` distinct findings of one rule, one per log of block 7.
 fn burst(rule: &str, n: u64) -> Vec<argus_core::Finding> {
     (0..n).map(|i| finding(rule, 7, i)).collect()
@@ -41,27 +78,23 @@ async fn drain(dispatcher: &argus_alerting::Dispatcher) {
 
 #[tokio::test]
 async fn a_burst_reaches_a_slack_receiver_as_one_digest_and_the_webhook_gets_every_alert() {
-    let slack = Receiver::start();
-    let hook = Receiver::start();
-    let cfg = slack_and_hook(&hook.url("/hook"), "");
-    let slack_url = slack.url("/services/T/B/x");
-    let db = Db::new();
-    let clock = Clock::manual_ms(T0);
-    let dispatcher = dispatcher(&db, &cfg, &[("SLACK_URL", slack_url.as_str())], &clock);
-    let mut store = db.open();
-    record_all(
-        &mut store,
-        &burst("token.big_transfer", 200),
-        &Routing::from_config(&cfg).unwrap(),
-        T0,
-    );
+    let mut rig = SlackAndHook::start("/services/T/B/x", "");
+    rig.record(&burst("token.big_transfer", 200));
+    let SlackAndHook {
+        slack,
+        hook,
+        clock,
+        dispatcher,
+        store,
+        ..
+    } = &rig;
 
-    drain(&dispatcher).await;
+    drain(dispatcher).await;
     assert_eq!(hook.accepted().len(), 200, "the webhook is not grouped");
     assert!(slack.requests().is_empty(), "the group waits");
 
     clock.advance_ms(WAIT_MS);
-    drain(&dispatcher).await;
+    drain(dispatcher).await;
     let seen = slack.requests();
     assert_eq!(seen.len(), 1, "one digest, not 200 messages");
     let text = seen[0].json()["text"].as_str().unwrap().to_owned();
@@ -71,7 +104,7 @@ async fn a_burst_reaches_a_slack_receiver_as_one_digest_and_the_webhook_gets_eve
     );
     assert!(text.contains("… and 190 more"), "{text}");
 
-    let all = outbox::list_deliveries(&store, None).unwrap();
+    let all = outbox::list_deliveries(store, None).unwrap();
     let digests: Vec<_> = all
         .iter()
         .filter(|d| d.kind == DeliveryKind::Digest)
@@ -127,25 +160,19 @@ async fn a_webhook_grouped_by_config_gets_a_json_digest() {
 
 #[tokio::test]
 async fn a_backlog_over_the_rate_limit_is_folded_into_one_digest() {
-    let slack = Receiver::start();
-    let hook = Receiver::start();
     // Grouping off: only the rate limit (Slack: 1/s, so 61 a minute) acts.
-    let cfg = slack_and_hook(
-        &hook.url("/hook"),
+    let mut rig = SlackAndHook::start(
+        "/s",
         "routes:\n  - { notifiers: [slack, hook], group_by: [] }\n",
     );
-    let slack_url = slack.url("/s");
-    let db = Db::new();
-    let clock = Clock::manual_ms(T0);
-    let dispatcher = dispatcher(&db, &cfg, &[("SLACK_URL", slack_url.as_str())], &clock);
-    let mut store = db.open();
-    record_all(
-        &mut store,
-        &burst("r", 150),
-        &Routing::from_config(&cfg).unwrap(),
-        T0,
-    );
-    drain(&dispatcher).await;
+    rig.record(&burst("r", 150));
+    let SlackAndHook {
+        slack,
+        hook,
+        dispatcher,
+        ..
+    } = &rig;
+    drain(dispatcher).await;
     let seen = slack.requests();
     assert_eq!(seen.len(), 1);
     assert!(
@@ -159,34 +186,27 @@ async fn a_backlog_over_the_rate_limit_is_folded_into_one_digest() {
 
 #[tokio::test]
 async fn fires_held_for_their_group_are_no_backlog() {
-    let slack = Receiver::start();
-    let hook = Receiver::start();
     // Rule `big` is grouped (Slack's default); rule `few` is not.
-    let cfg = slack_and_hook(
-        &hook.url("/hook"),
+    let mut rig = SlackAndHook::start(
+        "/s",
         "routes:\n  - { rules: [few], notifiers: [slack], group_by: [] }\n  - { rules: [big], notifiers: [slack] }\n",
     );
-    let slack_url = slack.url("/s");
-    let db = Db::new();
-    let clock = Clock::manual_ms(T0);
-    let dispatcher = dispatcher(&db, &cfg, &[("SLACK_URL", slack_url.as_str())], &clock);
-    let routing = Routing::from_config(&cfg).unwrap();
-    let mut store = db.open();
     // 150 held fires, far over Slack's 61 a minute, and 3 single ones.
-    record_all(&mut store, &burst("big", 150), &routing, T0);
-    record_all(
-        &mut store,
-        &(0..3).map(|i| finding("few", 8, i)).collect::<Vec<_>>(),
-        &routing,
-        T0,
-    );
+    rig.record(&burst("big", 150));
+    rig.record(&(0..3).map(|i| finding("few", 8, i)).collect::<Vec<_>>());
+    let SlackAndHook {
+        slack,
+        clock,
+        dispatcher,
+        ..
+    } = &rig;
     // The held group is not a queue to fold: the single fires go out as
     // themselves, one a second (Slack's rate).
-    drain(&dispatcher).await;
+    drain(dispatcher).await;
     clock.advance_ms(1_000);
-    drain(&dispatcher).await;
+    drain(dispatcher).await;
     clock.advance_ms(1_000);
-    drain(&dispatcher).await;
+    drain(dispatcher).await;
     let texts: Vec<String> = slack
         .requests()
         .iter()
@@ -196,7 +216,7 @@ async fn fires_held_for_their_group_are_no_backlog() {
     assert!(texts.iter().all(|t| !t.contains("alerts (")), "{texts:?}");
     // The group, at its flush, is its one digest.
     clock.advance_ms(WAIT_MS - 2_000);
-    drain(&dispatcher).await;
+    drain(dispatcher).await;
     let seen = slack.requests();
     assert_eq!(seen.len(), 4);
     let text = seen[3].json()["text"].as_str().unwrap().to_owned();
