@@ -24,6 +24,9 @@ pub struct Connection {
     /// Whether a transaction is open on it (PostgreSQL: the worker's
     /// connection must not be swapped for a new one inside it).
     in_transaction: Cell<bool>,
+    /// Whether the open transaction sent its `NOTIFY` already
+    /// ([`Connection::notify_once`]).
+    notified: Cell<bool>,
 }
 
 #[derive(Debug)]
@@ -37,6 +40,7 @@ impl Connection {
         Self {
             inner: Inner::Sqlite(sqlite),
             in_transaction: Cell::new(false),
+            notified: Cell::new(false),
         }
     }
 
@@ -44,6 +48,7 @@ impl Connection {
         Self {
             inner: Inner::Postgres(conn),
             in_transaction: Cell::new(false),
+            notified: Cell::new(false),
         }
     }
 
@@ -203,10 +208,25 @@ impl Connection {
             Inner::Postgres(pg) => pg.begin()?,
         }
         conn.in_transaction.set(true);
+        conn.notified.set(false);
         Ok(Transaction {
             conn,
             open: Cell::new(true),
         })
+    }
+
+    /// `NOTIFY channel`, once per transaction: the server delivers a
+    /// transaction's notifications at its commit and folds the same one
+    /// sent twice, so every further call would be a round trip for
+    /// nothing (a burst queues thousands of deliveries in one
+    /// transaction). Outside a transaction each call sends.
+    pub(crate) fn notify_once(&self, channel: &str) -> Result<()> {
+        if self.in_transaction.get() && self.notified.get() {
+            return Ok(());
+        }
+        self.execute_batch(&format!("NOTIFY {channel}"))?;
+        self.notified.set(self.in_transaction.get());
+        Ok(())
     }
 
     /// Starts a read transaction: every query until [`ReadSnapshot`] is

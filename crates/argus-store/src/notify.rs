@@ -21,10 +21,11 @@ use crate::{Connection, Dialect, Store, StoreError};
 pub const OUTBOX_CHANNEL: &str = "argus_outbox";
 
 /// Inside the transaction that queued a delivery: tells the other
-/// instances when it commits.
+/// instances when it commits (one notification per transaction, however
+/// many deliveries it queued).
 pub fn outbox_changed(conn: &Connection) -> Result<(), StoreError> {
     if conn.dialect() == Dialect::Postgres {
-        conn.execute_batch(&format!("NOTIFY {OUTBOX_CHANNEL}"))?;
+        conn.notify_once(OUTBOX_CHANNEL)?;
     }
     Ok(())
 }
