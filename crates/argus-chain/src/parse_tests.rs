@@ -7,7 +7,7 @@ fn raw(text: &str) -> Box<RawValue> {
     RawValue::from_string(text.to_owned()).unwrap()
 }
 
-fn rpc_header(number: u64, timestamp: u64, parent: B256, gas_used: u64) -> Header {
+pub(super) fn rpc_header(number: u64, timestamp: u64, parent: B256, gas_used: u64) -> Header {
     let inner = alloy_consensus::Header {
         number,
         timestamp,

@@ -39,8 +39,8 @@ pub fn mark_delivered(conn: &Connection, delivery_id: i64, now_ms: i64) -> Resul
     let Some((kind, alert_id, notifier)) = marked else {
         return Ok(());
     };
-    match kind.as_str() {
-        "fire" => {
+    match DeliveryKind::parse(&kind) {
+        Some(DeliveryKind::Fire) => {
             let state: Option<String> = query_row_cached(
                 conn,
                 "SELECT state FROM alerts WHERE id = ?1",
@@ -54,8 +54,8 @@ pub fn mark_delivered(conn: &Connection, delivery_id: i64, now_ms: i64) -> Resul
             }
             Ok(())
         }
-        "digest" => crate::digest::after_delivered(conn, delivery_id, now_ms),
-        _ => Ok(()),
+        Some(DeliveryKind::Digest) => crate::digest::after_delivered(conn, delivery_id, now_ms),
+        Some(DeliveryKind::Retract) | None => Ok(()),
     }
 }
 
@@ -368,12 +368,7 @@ fn query_deliveries(
             id: id.to_string(),
             detail: detail.to_owned(),
         };
-        let kind = match kind.as_str() {
-            "fire" => DeliveryKind::Fire,
-            "retract" => DeliveryKind::Retract,
-            "digest" => DeliveryKind::Digest,
-            _ => return Err(corrupt("unknown kind")),
-        };
+        let kind = DeliveryKind::parse(&kind).ok_or_else(|| corrupt("unknown kind"))?;
         out.push(Delivery {
             id,
             alert_id,

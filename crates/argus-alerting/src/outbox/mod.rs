@@ -105,6 +105,12 @@ impl DeliveryKind {
             DeliveryKind::Digest => "digest",
         }
     }
+
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        [Self::Fire, Self::Retract, Self::Digest]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
 }
 
 /// Where a delivery stands.

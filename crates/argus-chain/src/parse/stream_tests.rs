@@ -16,22 +16,9 @@ fn raw(value: &Value) -> Box<RawValue> {
     RawValue::from_string(value.to_string()).unwrap()
 }
 
+/// Block 9, its parent all ones, 42,000 gas used.
 fn header() -> Header {
-    let inner = alloy_consensus::Header {
-        number: 9,
-        timestamp: 1_700_000_000,
-        parent_hash: B256::repeat_byte(1),
-        gas_used: 42_000,
-        gas_limit: 30_000_000,
-        base_fee_per_gas: Some(7),
-        ..Default::default()
-    };
-    Header {
-        hash: inner.hash_slow(),
-        inner,
-        total_difficulty: None,
-        size: None,
-    }
+    crate::parse::tests::rpc_header(9, 1_700_000_000, B256::repeat_byte(1), 42_000)
 }
 
 fn tx(header: &Header, index: u64) -> Value {
