@@ -68,13 +68,28 @@ fn collect(found: Vec<Option<Block>>, from: u64) -> Result<Vec<Block>, u64> {
 /// rest (a backfill's long runs) are asked one block after another.
 const MAX_EARLY_RECEIPTS: usize = 4;
 
+/// How hard a fetch presses the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pace {
+    /// Asked now: the blocks and (in full mode) their receipts at once.
+    Urgent,
+    /// Asked ahead of need: one request at a time, so that a node on the
+    /// same machine leaves the rest of it to the alerts going out.
+    Gentle,
+}
+
 /// Fetches `from..=to` (ascending, `from <= to`).
 pub(crate) async fn fetch_range(
     pool: &RpcPool,
     from: u64,
     to: u64,
     mode: &FetchMode,
+    pace: Pace,
 ) -> Result<Fetched, RpcError> {
+    let early = match pace {
+        Pace::Urgent => MAX_EARLY_RECEIPTS,
+        Pace::Gentle => 0,
+    };
     // In full mode the receipts are asked by number beside the blocks
     // rather than by hash after them: on a block of a thousand transactions
     // each answer takes a node hundreds of milliseconds to write, and that
@@ -85,7 +100,7 @@ pub(crate) async fn fetch_range(
         FetchMode::Full => {
             let receipts = futures_util::future::join_all(
                 (from..=to)
-                    .take(MAX_EARLY_RECEIPTS)
+                    .take(early)
                     .map(|number| pool.block_receipts_by_number(number)),
             );
             let (blocks, receipts) = tokio::join!(pool.full_blocks(from, to), receipts);

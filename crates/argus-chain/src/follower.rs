@@ -30,19 +30,27 @@
 
 use std::time::Duration;
 
-use alloy_primitives::Address;
+use alloy_primitives::{Address, B256};
 use argus_core::{Block, BlockRef, ChainId};
 use serde::{Deserialize, Deserializer};
 use tokio::sync::watch;
 
 use crate::error::FollowError;
-use crate::fetch::{FetchMode, Fetched, fetch_range};
+use crate::fetch::{FetchMode, Fetched, Pace, fetch_range};
 use crate::heads::Head;
 use crate::pool::{BlockId, RpcPool};
 
 /// Blocks kept beyond `max_reorg_depth`, so a reorg of exactly that depth
 /// still finds its common ancestor.
 pub const RETAIN_MARGIN: u64 = 16;
+
+/// The most blocks fetched ahead, before they are deep enough to deliver.
+/// With `confirmations: N` the block that becomes deliverable at the next
+/// head is already in the node; fetching it while waiting takes the fetch
+/// (hundreds of milliseconds for a block of a thousand transactions) out of
+/// the time from finality to alert. In steady state one block is fetched
+/// per head; the bound keeps memory small when many blocks wait.
+const MAX_PREFETCH: usize = 4;
 
 /// What the follower tells its caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,6 +282,9 @@ pub struct BlockFollower {
     cursor: Cursor,
     heads: watch::Receiver<Head>,
     chain_checked: bool,
+    /// Blocks above the confirmed head, fetched while waiting (ascending,
+    /// linked); delivered once deep enough if the node still has them.
+    ahead: Vec<Block>,
 }
 
 impl BlockFollower {
@@ -288,6 +299,7 @@ impl BlockFollower {
             cursor,
             heads,
             chain_checked: false,
+            ahead: Vec::new(),
         }
     }
 
@@ -319,6 +331,10 @@ impl BlockFollower {
                 list.push(address);
                 added += 1;
             }
+        }
+        if added > 0 {
+            // Fetched without the new addresses' logs.
+            self.ahead.clear();
         }
         added
     }
@@ -365,26 +381,35 @@ impl BlockFollower {
         }
     }
 
-    /// The highest block that may be delivered now.
-    async fn target(&self) -> Result<Option<u64>, FollowError> {
+    /// The highest block that may be delivered now, and the node's head
+    /// when it is known without another request (`confirmations: N`).
+    async fn target(&self) -> Result<(Option<u64>, Option<u64>), FollowError> {
         Ok(match self.config.confirmations {
-            Confirmations::Blocks(n) => self.pool.block_number().await?.checked_sub(n),
-            Confirmations::Safe => self
-                .pool
-                .header(BlockId::Safe)
-                .await?
-                .map(|b| b.header.number),
-            Confirmations::Finalized => self
-                .pool
-                .header(BlockId::Finalized)
-                .await?
-                .map(|b| b.header.number),
+            Confirmations::Blocks(n) => {
+                let head = self.pool.block_number().await?;
+                (head.checked_sub(n), Some(head))
+            }
+            Confirmations::Safe => (
+                self.pool
+                    .header(BlockId::Safe)
+                    .await?
+                    .map(|b| b.header.number),
+                None,
+            ),
+            Confirmations::Finalized => (
+                self.pool
+                    .header(BlockId::Finalized)
+                    .await?
+                    .map(|b| b.header.number),
+                None,
+            ),
         })
     }
 
     /// One look at the chain.
     async fn step(&mut self) -> Result<Step, FollowError> {
-        let Some(target) = self.target().await? else {
+        let (target, head) = self.target().await?;
+        let Some(target) = target else {
             return Ok(Step::Idle);
         };
         let tip = self.cursor.tip().copied();
@@ -405,10 +430,17 @@ impl BlockFollower {
                     return self.unwind().await;
                 }
             }
+            if let Some(head) = head {
+                self.fetch_ahead(from, head).await;
+            }
             return Ok(Step::Idle);
         }
         let to = target.min(from.saturating_add(self.config.batch.max(1) - 1));
-        let blocks = match fetch_range(&self.pool, from, to, &self.config.fetch).await? {
+        let fetched = match self.take_ahead(from, to, tip.map(|t| t.hash)).await? {
+            Some(blocks) => Fetched::Blocks(blocks),
+            None => fetch_range(&self.pool, from, to, &self.config.fetch, Pace::Urgent).await?,
+        };
+        let blocks = match fetched {
             Fetched::Blocks(blocks) => blocks,
             Fetched::Missing(number) => {
                 tracing::debug!(number, "the node has no block there yet; waiting");
@@ -429,6 +461,74 @@ impl BlockFollower {
             return self.unwind().await;
         }
         Ok(Step::Event(ChainEvent::Committed(blocks)))
+    }
+
+    /// Fetches the blocks from `from` up to `head` (at most
+    /// [`MAX_PREFETCH`]) that are not fetched yet, to deliver them when they
+    /// are deep enough. Best effort: a failure leaves them to the fetch at
+    /// delivery, which reports it.
+    async fn fetch_ahead(&mut self, from: u64, head: u64) {
+        self.ahead.retain(|b| b.header.number >= from);
+        if self.ahead.first().is_some_and(|b| b.header.number != from) {
+            self.ahead.clear();
+        }
+        let next = self.ahead.last().map_or(from, |b| b.header.number + 1);
+        let last = head.min(from.saturating_add(MAX_PREFETCH as u64 - 1));
+        if next > last {
+            return;
+        }
+        match fetch_range(&self.pool, next, last, &self.config.fetch, Pace::Gentle).await {
+            Ok(Fetched::Blocks(blocks)) => {
+                let joins = match (self.ahead.last(), blocks.first()) {
+                    (Some(ours), Some(first)) => first.header.parent_hash == ours.header.hash,
+                    _ => true,
+                };
+                if !joins {
+                    // The unconfirmed blocks were replaced meanwhile.
+                    self.ahead.clear();
+                    return;
+                }
+                self.ahead.extend(blocks);
+            }
+            Ok(Fetched::Missing(_) | Fetched::Moved) => {}
+            Err(error) => tracing::debug!(%error, from = next, to = last, "fetching ahead failed"),
+        }
+    }
+
+    /// The blocks `from..=to` (or the first of them) fetched ahead, if they
+    /// follow `tip` and the node still has the last of them: each header
+    /// commits to its parent, so the run below it is canonical too, and the
+    /// delivery is what a fetch now would give. `None` sends the caller to
+    /// the node.
+    async fn take_ahead(
+        &mut self,
+        from: u64,
+        to: u64,
+        tip: Option<B256>,
+    ) -> Result<Option<Vec<Block>>, FollowError> {
+        let ahead = std::mem::take(&mut self.ahead);
+        let Some(first) = ahead.first() else {
+            return Ok(None);
+        };
+        if first.header.number != from || tip.is_some_and(|tip| first.header.parent_hash != tip) {
+            return Ok(None);
+        }
+        let mut blocks = ahead;
+        let keep = blocks.split_off(
+            blocks
+                .iter()
+                .position(|b| b.header.number > to)
+                .unwrap_or(blocks.len()),
+        );
+        let Some(last) = blocks.last().map(|b| b.header) else {
+            return Ok(None);
+        };
+        let now = self.pool.header(BlockId::Number(last.number)).await?;
+        if now.map(|b| b.header.hash) != Some(last.hash) {
+            return Ok(None);
+        }
+        self.ahead = keep;
+        Ok(Some(blocks))
     }
 
     /// Walks back from the tip to the newest block the node still has, and
@@ -463,6 +563,7 @@ impl BlockFollower {
         if reverted.is_empty() {
             return Ok(Step::Again);
         }
+        self.ahead.clear();
         tracing::info!(
             chain = self.config.chain.0,
             depth = reverted.len(),

@@ -11,7 +11,7 @@ use alloy_primitives::B256;
 use argus_core::Block;
 
 use crate::error::FollowError;
-use crate::fetch::{FetchMode, Fetched, fetch_range};
+use crate::fetch::{FetchMode, Fetched, Pace, fetch_range};
 use crate::pool::RpcPool;
 
 /// How often a batch is re-read when the node keeps changing it.
@@ -93,7 +93,7 @@ impl BlockRange {
         let from = self.next;
         let to = self.to.min(from.saturating_add(self.batch - 1));
         for _ in 0..MAX_REREADS {
-            let fetched = match fetch_range(&self.pool, from, to, &self.fetch).await {
+            let fetched = match fetch_range(&self.pool, from, to, &self.fetch, Pace::Urgent).await {
                 Ok(fetched) => fetched,
                 Err(error) => return Some(Err(error.into())),
             };

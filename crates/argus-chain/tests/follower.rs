@@ -389,6 +389,105 @@ async fn refuses_an_endpoint_of_another_chain() {
     ));
 }
 
+/// With confirmations, the block that the next head makes deliverable is
+/// fetched while waiting for that head; once it is deep enough it is
+/// delivered after one look at its header, not fetched again. A block
+/// fetched ahead and then replaced by a reorg is never delivered: the new
+/// branch's block is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_fetched_ahead_are_delivered_once_final_and_never_after_a_reorg() {
+    let node = Anvil::start_with(&["--no-mining"]);
+    node.mine(6);
+    let proxied = proxy(node.port(), Fault::None).await;
+    let pool = pool(vec![EndpointConfig::new("proxied", proxied.url())]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = Sink::new(&dir);
+    let mut follower = BlockFollower::new(
+        pool,
+        FollowerConfig {
+            confirmations: argus_chain::Confirmations::Blocks(2),
+            ..config(Start::Block(1), FetchMode::Full)
+        },
+        sink.cursor(),
+    );
+    sink.follow_to(&mut follower, 4).await;
+    let retain = follower.config().retained_blocks();
+    // The requests for block `number` (by number or by its hash now) since
+    // the `from`th call.
+    let asked_for = |from: usize, number: u64| {
+        let ids = [
+            json!(format!("{number:#x}")),
+            json!(format!("{:#x}", node.block_hash(number))),
+        ];
+        proxied.calls.lock().unwrap()[from..]
+            .iter()
+            .filter(|(method, first)| {
+                (method == "eth_getBlockByNumber" || method == "eth_getBlockReceipts")
+                    && ids.contains(first)
+            })
+            .map(|(method, _)| method.clone())
+            .collect::<Vec<_>>()
+    };
+
+    // Nothing is final above 4; waiting, the follower fetches 5 and 6.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(800), follower.next())
+            .await
+            .is_err(),
+        "nothing is deliverable before the head moves"
+    );
+    let mark = proxied.calls.lock().unwrap().len();
+    assert!(
+        asked_for(0, 5).contains(&"eth_getBlockReceipts".to_owned()),
+        "block 5 was fetched ahead: {:?}",
+        asked_for(0, 5)
+    );
+
+    // Block 7 makes 5 final: it comes after one look at its header.
+    node.mine(1);
+    let event = follower.next().await.unwrap();
+    let ChainEvent::Committed(blocks) = &event else {
+        panic!("expected Committed, got {event:?}")
+    };
+    assert_eq!(blocks.len(), 1);
+    assert_eq!(blocks[0].header.number, 5);
+    assert_eq!(blocks[0].header.hash, node.block_hash(5));
+    assert_eq!(
+        asked_for(mark, 5),
+        vec!["eth_getBlockByNumber".to_owned()],
+        "one header, no second fetch of the block or its receipts"
+    );
+    sink.apply(event, retain);
+
+    // 6 and 7 are fetched ahead, then replaced; a transfer goes into the
+    // new 6. Block 8 makes 6 final: the new 6 is delivered, with it.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(800), follower.next())
+            .await
+            .is_err()
+    );
+    assert!(!asked_for(0, 6).is_empty(), "block 6 was fetched ahead");
+    assert!(!asked_for(mark, 7).is_empty(), "block 7 was fetched ahead");
+    let old_six = node.block_hash(6);
+    let tx = json!({"from": DEPLOYER, "to": ALICE, "value": "0x6"});
+    node.reorg(2, json!([[tx, 0]]));
+    assert_ne!(node.block_hash(6), old_six);
+    node.mine(1);
+    let event = follower.next().await.unwrap();
+    let ChainEvent::Committed(blocks) = &event else {
+        panic!("expected Committed, got {event:?}")
+    };
+    assert_eq!(blocks.len(), 1);
+    assert_eq!(blocks[0].header.number, 6);
+    assert_eq!(blocks[0].header.hash, node.block_hash(6));
+    assert_eq!(blocks[0].transactions.len(), 1);
+    assert!(blocks[0].transactions[0].receipt.is_some());
+    sink.apply(event, retain);
+    for block in sink.cursor().recent {
+        assert_eq!(block.hash, node.block_hash(block.number));
+    }
+}
+
 /// In full mode the receipts are asked by number beside the block; when they
 /// turn out to be another branch's (the node switched between the two
 /// answers) the block is not delivered with them: the fetch is made again.

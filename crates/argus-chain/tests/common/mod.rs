@@ -3,8 +3,8 @@
 //! that misbehaves on purpose in front of anvil.
 #![allow(dead_code, unreachable_pub)]
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use argus_chain::{EndpointConfig, PoolConfig, RpcPool};
@@ -112,6 +112,8 @@ pub static FOREIGN_RECEIPTS_SENT: std::sync::atomic::AtomicBool =
 pub struct Proxy {
     pub port: u16,
     pub requests: Arc<AtomicU64>,
+    /// Every call forwarded, in order: its method and its first parameter.
+    pub calls: Arc<Mutex<Vec<(String, Value)>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -132,21 +134,23 @@ pub async fn proxy(upstream: u16, fault: Fault) -> Proxy {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let requests = Arc::new(AtomicU64::new(0));
-    let counter = requests.clone();
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let (counter, log) = (requests.clone(), calls.clone());
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            let counter = counter.clone();
+            let (counter, log) = (counter.clone(), log.clone());
             tokio::spawn(async move {
-                let _ = serve(stream, upstream, fault, counter).await;
+                let _ = serve(stream, upstream, fault, counter, log).await;
             });
         }
     });
     Proxy {
         port,
         requests,
+        calls,
         task,
     }
 }
@@ -156,6 +160,7 @@ async fn serve(
     upstream: u16,
     fault: Fault,
     counter: Arc<AtomicU64>,
+    log: Arc<Mutex<Vec<(String, Value)>>>,
 ) -> Result<(), String> {
     loop {
         let mut buffer = Vec::new();
@@ -185,6 +190,19 @@ async fn serve(
             body.extend_from_slice(&chunk[..n]);
         }
         counter.fetch_add(1, Ordering::Relaxed);
+        if let Ok(request) = serde_json::from_slice::<Value>(&body) {
+            let one = |call: &Value| {
+                (
+                    call["method"].as_str().unwrap_or_default().to_owned(),
+                    call["params"][0].clone(),
+                )
+            };
+            let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+            match request.as_array() {
+                Some(batch) => log.extend(batch.iter().map(one)),
+                None => log.push(one(&request)),
+            }
+        }
         let (status, answer) = respond(&body, upstream, fault).await?;
         let response = format!(
             "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
