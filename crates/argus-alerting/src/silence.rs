@@ -256,20 +256,6 @@ pub fn end_silence(conn: &Connection, id: i64, now_ms: i64) -> Result<bool, Aler
     Ok(matched > 0)
 }
 
-/// The id of the oldest silence in force at `now_ms` that matches `finding`.
-pub(crate) fn matching_silence(
-    conn: &Connection,
-    finding: &Finding,
-    now_ms: i64,
-) -> Result<Option<i64>, AlertError> {
-    let found = list_silences(conn, Some(now_ms))?
-        .into_iter()
-        .rev()
-        .find(|s| s.matcher.matches(finding))
-        .map(|s| s.id);
-    Ok(found)
-}
-
 /// Whether a silence with this id exists (for the CLI's messages).
 pub fn silence_exists(conn: &Connection, id: i64) -> Result<bool, AlertError> {
     query_row_cached(

@@ -428,3 +428,30 @@ fn a_rule_cooldown_suppresses_repeats_as_duplicates() {
         Some("duplicate within the rule's cooldown")
     );
 }
+
+/// A chain event's findings are recorded together (`outbox::Recording`,
+/// which reads a group's flush time once): every fire of a group waits for
+/// the group's one flush, in the batch that opened it and in later ones,
+/// and two rules make two groups even within one batch.
+#[test]
+fn the_fires_of_a_group_wait_for_one_flush_across_batches() {
+    let cfg = slack_and_hook("http://127.0.0.1:9/hook", "");
+    let routing = Routing::from_config(&cfg).unwrap();
+    let db = Db::new();
+    let mut store = db.open();
+    let mut first = burst("r", 3);
+    first.extend(burst("s", 2));
+    record_all(&mut store, &first, &routing, T0);
+    let later: Vec<_> = (3..6).map(|i| finding("r", 8, i)).collect();
+    record_all(&mut store, &later, &routing, T0 + 1_000);
+    let held = |group: &str| -> Vec<i64> {
+        outbox::list_deliveries(&store, None)
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.notifier == "slack" && d.group_key.as_deref() == Some(group))
+            .map(|d| d.next_attempt_at_ms)
+            .collect()
+    };
+    assert_eq!(held("rule=r"), vec![T0 + WAIT_MS; 6]);
+    assert_eq!(held("rule=s"), vec![T0 + WAIT_MS; 2]);
+}

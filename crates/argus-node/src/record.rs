@@ -67,8 +67,9 @@ impl Recorder {
         let tx = conn.transaction()?;
         let mut announce = Vec::new();
         let mut incidents = Vec::new();
+        let mut recording = outbox::Recording::new(&self.routing, now);
         for finding in findings {
-            let recorded = outbox::record(&tx, &finding, &self.routing, now)?;
+            let recorded = recording.record(&tx, &finding)?;
             if recorded.new {
                 // A silenced alert is one somebody decided not to act on.
                 let silenced = matches!(

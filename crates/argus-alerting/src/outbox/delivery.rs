@@ -10,8 +10,9 @@
 //! one per delivery.
 
 use argus_store::Connection;
-use argus_store::sql::{OptionalExtension, ToSql, params};
+use argus_store::sql::{OptionalExtension, Result as SqlResult, Row, ToSql, params};
 
+use super::read::{ALERT_COLUMNS_OF_A, alert_row_at, parse_alert};
 use super::write::queue;
 use super::{
     AlertRecord, AlertState, Delivery, DeliveryKind, DeliveryStatus, execute_cached, get_alert,
@@ -175,15 +176,66 @@ pub fn claim_due_for(
     limit: usize,
     lease_ms: i64,
 ) -> Result<Vec<(Delivery, AlertRecord)>, AlertError> {
-    let deliveries = query_deliveries(
+    // Two statements whatever the claim's size: the deliveries read with
+    // their alerts, then their leases written at once. The subquery names
+    // the same rows both times (one transaction; a total order).
+    const DUE: &str = "SELECT id FROM alert_deliveries
+         WHERE status = 'pending' AND notifier = ?1 AND next_attempt_at_ms <= ?2
+         ORDER BY next_attempt_at_ms, id LIMIT ?3";
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let found = {
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT d.id, d.alert_id, d.notifier, d.kind, d.idempotency_key, d.status,
+                     d.attempts, d.next_attempt_at_ms, d.last_error, d.created_at_ms,
+                     d.delivered_at_ms, d.group_key, d.digest_id, {ALERT_COLUMNS_OF_A}
+                 FROM alert_deliveries d LEFT JOIN alerts a ON a.id = d.alert_id
+                 WHERE d.id IN ({DUE}) ORDER BY d.next_attempt_at_ms, d.id"
+            ))
+            .map_err(AlertError::db("claim deliveries"))?;
+        let rows = stmt
+            .query_map(params![notifier, now_ms, limit], |row| {
+                let delivery = delivery_row_at(row, 0)?;
+                let alert = match row.get::<_, Option<String>>(13)? {
+                    Some(_) => Some(alert_row_at(row, 13)?),
+                    None => None,
+                };
+                Ok((delivery, alert))
+            })
+            .map_err(AlertError::db("claim deliveries"))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(AlertError::db("claim deliveries"))?
+    };
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    execute_cached(
         conn,
-        &format!(
-            "{DELIVERY_COLUMNS} WHERE status = 'pending' AND next_attempt_at_ms <= ?1
-             AND notifier = ?3 ORDER BY next_attempt_at_ms, id LIMIT ?2"
-        ),
-        params![now_ms, i64::try_from(limit).unwrap_or(i64::MAX), notifier],
-    )?;
-    lease(conn, deliveries, now_ms, lease_ms)
+        &format!("UPDATE alert_deliveries SET next_attempt_at_ms = ?4 WHERE id IN ({DUE})"),
+        params![notifier, now_ms, limit, now_ms.saturating_add(lease_ms)],
+    )
+    .map_err(AlertError::db("claim deliveries"))?;
+    let mut out = Vec::with_capacity(found.len());
+    for (raw, alert) in found {
+        let mut delivery = parse_delivery(raw)?;
+        let Some(alert) = alert else {
+            return Err(AlertError::CorruptRow {
+                table: "alert_deliveries",
+                id: delivery.id.to_string(),
+                detail: "its alert is missing".to_owned(),
+            });
+        };
+        if delivery.kind == DeliveryKind::Digest {
+            match crate::digest::load_for_send(conn, &delivery)? {
+                Some(digest) => delivery.digest = Some(std::sync::Arc::new(digest)),
+                // Every alert it carried was retracted before it went out
+                // (it is cancelled now).
+                None => continue,
+            }
+        }
+        out.push((delivery, parse_alert(alert)?));
+    }
+    Ok(out)
 }
 
 /// [`claim_due`] for the deliveries to notifiers *not* in `known` (removed
@@ -328,63 +380,80 @@ fn query_deliveries(
         .prepare_cached(sql)
         .map_err(AlertError::db("read deliveries"))?;
     let rows = stmt
-        .query_map(params, |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, String>(4)?,
-                row.get::<_, String>(5)?,
-                row.get::<_, i64>(6)?,
-                row.get::<_, i64>(7)?,
-                row.get::<_, Option<String>>(8)?,
-                row.get::<_, i64>(9)?,
-                row.get::<_, Option<i64>>(10)?,
-                row.get::<_, Option<String>>(11)?,
-                row.get::<_, Option<i64>>(12)?,
-            ))
-        })
+        .query_map(params, |row| delivery_row_at(row, 0))
         .map_err(AlertError::db("read deliveries"))?;
     let mut out = Vec::new();
     for row in rows {
-        let (
-            id,
-            alert_id,
-            notifier,
-            kind,
-            key,
-            status,
-            attempts,
-            next,
-            error,
-            created,
-            delivered,
-            group_key,
-            digest_id,
-        ) = row.map_err(AlertError::db("read deliveries"))?;
-        let corrupt = |detail: &str| AlertError::CorruptRow {
-            table: "alert_deliveries",
-            id: id.to_string(),
-            detail: detail.to_owned(),
-        };
-        let kind = DeliveryKind::parse(&kind).ok_or_else(|| corrupt("unknown kind"))?;
-        out.push(Delivery {
-            id,
-            alert_id,
-            notifier,
-            kind,
-            idempotency_key: key,
-            status: DeliveryStatus::parse(&status).ok_or_else(|| corrupt("unknown status"))?,
-            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-            next_attempt_at_ms: next,
-            last_error: error,
-            created_at_ms: created,
-            delivered_at_ms: delivered,
-            group_key,
-            digest_id,
-            digest: None,
-        });
+        out.push(parse_delivery(
+            row.map_err(AlertError::db("read deliveries"))?,
+        )?);
     }
     Ok(out)
+}
+
+type RawDelivery = (
+    i64,
+    [String; 5],
+    [i64; 2],
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
+
+/// The delivery columns of a row (in [`DELIVERY_COLUMNS`] order), from
+/// column `at` on.
+fn delivery_row_at(row: &Row<'_>, at: usize) -> SqlResult<RawDelivery> {
+    Ok((
+        row.get(at)?,
+        [
+            row.get(at + 1)?,
+            row.get(at + 2)?,
+            row.get(at + 3)?,
+            row.get(at + 4)?,
+            row.get(at + 5)?,
+        ],
+        [row.get(at + 6)?, row.get(at + 7)?],
+        row.get(at + 8)?,
+        row.get(at + 9)?,
+        row.get(at + 10)?,
+        row.get(at + 11)?,
+        row.get(at + 12)?,
+    ))
+}
+
+fn parse_delivery(raw: RawDelivery) -> Result<Delivery, AlertError> {
+    let (
+        id,
+        [alert_id, notifier, kind, key, status],
+        [attempts, next],
+        error,
+        created,
+        delivered,
+        group_key,
+        digest_id,
+    ) = raw;
+    let corrupt = |detail: &str| AlertError::CorruptRow {
+        table: "alert_deliveries",
+        id: id.to_string(),
+        detail: detail.to_owned(),
+    };
+    let kind = DeliveryKind::parse(&kind).ok_or_else(|| corrupt("unknown kind"))?;
+    Ok(Delivery {
+        id,
+        alert_id,
+        notifier,
+        kind,
+        idempotency_key: key,
+        status: DeliveryStatus::parse(&status).ok_or_else(|| corrupt("unknown status"))?,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        next_attempt_at_ms: next,
+        last_error: error,
+        created_at_ms: created,
+        delivered_at_ms: delivered,
+        group_key,
+        digest_id,
+        digest: None,
+    })
 }

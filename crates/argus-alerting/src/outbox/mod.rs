@@ -46,7 +46,7 @@ pub use delivery::{
 };
 pub use read::{AlertFilter, alerts_after, get_alert, last_alert_seq, list_alerts};
 pub(crate) use write::queue;
-pub use write::{record, retract_alert, retract_block};
+pub use write::{Recording, record, retract_alert, retract_block};
 
 /// Where an alert stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -136,7 +136,7 @@ const ALERT_COLUMNS_WITH_SEQ: &str =
     block_hash, tx_hash, log_index, at_ms, fields, state, group_head, duplicates, silence_id,
     created_at_ms, retracted_at_ms, reason, rowid FROM alerts";
 
-type RawAlert = (
+pub(super) type RawAlert = (
     String,
     String,
     String,
@@ -156,29 +156,40 @@ type RawAlert = (
     Option<String>,
 );
 
+/// The columns of [`ALERT_COLUMNS`], of the table named `a` (for a join).
+pub(super) const ALERT_COLUMNS_OF_A: &str =
+    "a.id, a.rule_id, a.severity, a.title, a.dedup_key, a.chain_id, a.block_number,
+    a.block_hash, a.tx_hash, a.log_index, a.at_ms, a.fields, a.state, a.group_head, a.duplicates,
+    a.silence_id, a.created_at_ms, a.retracted_at_ms, a.reason";
+
 fn alert_row(row: &Row<'_>) -> SqlResult<RawAlert> {
+    alert_row_at(row, 0)
+}
+
+/// The alert columns of a row, from column `at` on.
+pub(super) fn alert_row_at(row: &Row<'_>, at: usize) -> SqlResult<RawAlert> {
     Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        [row.get(5)?, row.get(6)?],
-        [row.get(7)?, row.get(8)?],
-        row.get(9)?,
-        row.get(10)?,
-        row.get(11)?,
-        row.get(12)?,
-        row.get(13)?,
-        row.get(14)?,
-        row.get(15)?,
-        row.get(16)?,
-        row.get(17)?,
-        row.get(18)?,
+        row.get(at)?,
+        row.get(at + 1)?,
+        row.get(at + 2)?,
+        row.get(at + 3)?,
+        row.get(at + 4)?,
+        [row.get(at + 5)?, row.get(at + 6)?],
+        [row.get(at + 7)?, row.get(at + 8)?],
+        row.get(at + 9)?,
+        row.get(at + 10)?,
+        row.get(at + 11)?,
+        row.get(at + 12)?,
+        row.get(at + 13)?,
+        row.get(at + 14)?,
+        row.get(at + 15)?,
+        row.get(at + 16)?,
+        row.get(at + 17)?,
+        row.get(at + 18)?,
     ))
 }
 
-fn parse_alert(raw: RawAlert) -> Result<AlertRecord, AlertError> {
+pub(super) fn parse_alert(raw: RawAlert) -> Result<AlertRecord, AlertError> {
     let (
         id,
         rule_id,

@@ -8,6 +8,8 @@
 //! the daemon's per-event transaction with the checkpoint: nothing here
 //! commits.
 
+use std::collections::HashMap;
+
 use alloy_primitives::B256;
 use argus_core::{ChainId, Finding};
 use argus_store::Connection;
@@ -19,7 +21,7 @@ use super::{
 };
 use crate::error::AlertError;
 use crate::routing::Routing;
-use crate::silence::matching_silence;
+use crate::silence::list_silences;
 
 /// Stores a finding as an alert and queues its deliveries, inside the
 /// caller's transaction (pass `&tx`; nothing here commits).
@@ -35,36 +37,127 @@ pub fn record(
     routing: &Routing,
     now_ms: i64,
 ) -> Result<Recorded, AlertError> {
-    let id = alert_id(&finding.id);
-    let exists = query_row_cached(
-        conn,
-        "SELECT 1 FROM alerts WHERE id = ?1",
-        [&id],
-        |_| Ok(()),
-    )
-    .optional()
-    .map_err(AlertError::db("look up an alert"))?
-    .is_some();
-    if exists {
-        return Ok(Recorded {
-            new: false,
-            deliveries: 0,
-            suppressed_by: None,
-        });
+    Recording::new(routing, now_ms).record(conn, finding)
+}
+
+/// [`record`] for the findings of one transaction (a chain event's), with
+/// what they share read once: the silences in force, and each group's due
+/// time once one of its fires is held (its later fires join it). A block of
+/// a thousand matches then costs its inserts, not a thousand reads of the
+/// silences and of each group.
+#[derive(Debug)]
+pub struct Recording<'r> {
+    routing: &'r Routing,
+    now_ms: i64,
+    silences: Option<Vec<crate::silence::Silence>>,
+    group_due: HashMap<(String, String), i64>,
+}
+
+impl<'r> Recording<'r> {
+    pub fn new(routing: &'r Routing, now_ms: i64) -> Self {
+        Self {
+            routing,
+            now_ms,
+            silences: None,
+            group_due: HashMap::new(),
+        }
     }
-    let suppressed_by = match matching_silence(conn, finding, now_ms)? {
-        Some(silence_id) => Some(Suppression::Silenced { silence_id }),
-        None => group_head_for(
+
+    /// Records one finding; see [`record`]. Call with the same transaction
+    /// every time.
+    pub fn record(&mut self, conn: &Connection, finding: &Finding) -> Result<Recorded, AlertError> {
+        let (routing, now_ms) = (self.routing, self.now_ms);
+        let id = alert_id(&finding.id);
+        let exists = query_row_cached(
             conn,
-            &finding.dedup_key,
-            finding.at_ms,
-            routing
-                .dedup_window_ms()
-                .max(routing.cooldown_ms(&finding.rule_id)),
-        )?
-        .map(|of| Suppression::Duplicate { of }),
-    };
-    let (state, group_head, silence_id, reason) = match &suppressed_by {
+            "SELECT 1 FROM alerts WHERE id = ?1",
+            [&id],
+            |_| Ok(()),
+        )
+        .optional()
+        .map_err(AlertError::db("look up an alert"))?
+        .is_some();
+        if exists {
+            return Ok(Recorded {
+                new: false,
+                deliveries: 0,
+                suppressed_by: None,
+            });
+        }
+        let silences = match &mut self.silences {
+            Some(silences) => silences,
+            unread => unread.insert(list_silences(conn, Some(now_ms))?),
+        };
+        // Newest first: the oldest silence that matches is named.
+        let silence = silences
+            .iter()
+            .rev()
+            .find(|s| s.matcher.matches(finding))
+            .map(|s| s.id);
+        let suppressed_by = match silence {
+            Some(silence_id) => Some(Suppression::Silenced { silence_id }),
+            None => group_head_for(
+                conn,
+                &finding.dedup_key,
+                finding.at_ms,
+                routing
+                    .dedup_window_ms()
+                    .max(routing.cooldown_ms(&finding.rule_id)),
+            )?
+            .map(|of| Suppression::Duplicate { of }),
+        };
+        insert(conn, &id, finding, routing, now_ms, &suppressed_by)?;
+        let mut deliveries = 0;
+        match &suppressed_by {
+            None => {
+                for (notifier, grouping) in
+                    routing.deliveries_for(&finding.rule_id, finding.severity)
+                {
+                    deliveries += match grouping {
+                        None => queue(conn, &id, &notifier, DeliveryKind::Fire, now_ms)?,
+                        Some(policy) => {
+                            let group_key = policy.key(finding);
+                            let memo = (notifier, group_key);
+                            let due = match self.group_due.get(&memo) {
+                                Some(due) => *due,
+                                None => policy.due_at(conn, &memo.0, &memo.1, now_ms)?,
+                            };
+                            let queued = queue_held(conn, &id, &memo.0, &memo.1, due, now_ms)?;
+                            // Held now, so the group's next fire joins it.
+                            self.group_due.insert(memo, due);
+                            queued
+                        }
+                    };
+                }
+            }
+            Some(Suppression::Duplicate { of }) => {
+                execute_cached(
+                    conn,
+                    "UPDATE alerts SET duplicates = duplicates + 1 WHERE id = ?1",
+                    [of],
+                )
+                .map_err(AlertError::db("count a duplicate"))?;
+            }
+            Some(Suppression::Silenced { .. }) => {}
+        }
+        Ok(Recorded {
+            new: true,
+            deliveries,
+            suppressed_by,
+        })
+    }
+}
+
+/// The `alerts` row of a new finding.
+fn insert(
+    conn: &Connection,
+    id: &str,
+    finding: &Finding,
+    routing: &Routing,
+    now_ms: i64,
+    suppressed_by: &Option<Suppression>,
+) -> Result<(), AlertError> {
+    let (state, group_head, silence_id, reason) = match suppressed_by {
         None => (AlertState::Firing, None, None, None),
         Some(Suppression::Duplicate { of }) => (
             AlertState::Suppressed,
@@ -114,35 +207,7 @@ pub fn record(
         ],
     )
     .map_err(AlertError::db("store an alert"))?;
-    let mut deliveries = 0;
-    match &suppressed_by {
-        None => {
-            for (notifier, grouping) in routing.deliveries_for(&finding.rule_id, finding.severity) {
-                deliveries += match grouping {
-                    None => queue(conn, &id, &notifier, DeliveryKind::Fire, now_ms)?,
-                    Some(policy) => {
-                        let group_key = policy.key(finding);
-                        let due = policy.due_at(conn, &notifier, &group_key, now_ms)?;
-                        queue_held(conn, &id, &notifier, &group_key, due, now_ms)?
-                    }
-                };
-            }
-        }
-        Some(Suppression::Duplicate { of }) => {
-            execute_cached(
-                conn,
-                "UPDATE alerts SET duplicates = duplicates + 1 WHERE id = ?1",
-                [of],
-            )
-            .map_err(AlertError::db("count a duplicate"))?;
-        }
-        Some(Suppression::Silenced { .. }) => {}
-    }
-    Ok(Recorded {
-        new: true,
-        deliveries,
-        suppressed_by,
-    })
+    Ok(())
 }
 
 /// The firing alert a new one with `dedup_key` at `at_ms` groups into.

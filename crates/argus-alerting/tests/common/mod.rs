@@ -88,10 +88,12 @@ pub fn record_all(
     routing: &argus_alerting::Routing,
     now: i64,
 ) -> Vec<argus_alerting::Recorded> {
+    // As the daemon records a chain event's findings: one `Recording`.
     let tx = store.transaction().unwrap();
+    let mut recording = argus_alerting::outbox::Recording::new(routing, now);
     let out = findings
         .iter()
-        .map(|f| argus_alerting::record(&tx, f, routing, now).unwrap())
+        .map(|f| recording.record(&tx, f).unwrap())
         .collect();
     tx.commit().unwrap();
     out

@@ -152,16 +152,13 @@ pub(crate) fn store_bench(args: &StoreBenchArgs) -> anyhow::Result<std::process:
     let mut n = 0u64;
     while n < u64::from(args.alerts) {
         let tx = conn.transaction()?;
+        // As the daemon records a chain event's findings.
+        let mut recording = outbox::Recording::new(&routing, now);
         for _ in 0..100 {
             if n >= u64::from(args.alerts) {
                 break;
             }
-            record(
-                &tx,
-                &finding(chain, 1_000_000 + n, "bench.alerts"),
-                &routing,
-                now,
-            )?;
+            recording.record(&tx, &finding(chain, 1_000_000 + n, "bench.alerts"))?;
             n += 1;
         }
         tx.commit()?;
@@ -172,7 +169,8 @@ pub(crate) fn store_bench(args: &StoreBenchArgs) -> anyhow::Result<std::process:
     let mut delivered = 0u64;
     loop {
         let tx = conn.transaction()?;
-        let claimed = outbox::claim_due(&tx, now + 1, 64, 60_000)?;
+        // As the dispatcher claims: per notifier.
+        let claimed = outbox::claim_due_for(&tx, "hook", now + 1, 64, 60_000)?;
         tx.commit()?;
         if claimed.is_empty() {
             break;
