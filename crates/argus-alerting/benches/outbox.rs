@@ -36,7 +36,7 @@ fn finding(n: u64) -> Finding {
         dedup_key: format!("{id:#x}"),
         origin: Some(origin),
         at_ms: 1_800_000_000_000,
-        fields: serde_json::json!({"address": "0x00000000000000000000000000000000000000aa", "amount": "5"}),
+        fields: serde_json::json!({"address": "0x00000000000000000000000000000000000000aa", "amount": "5"}).into(),
     }
 }
 

@@ -98,6 +98,8 @@ impl GroupLabel {
 
     fn value(&self, finding: &Finding) -> String {
         let field = |name: &str| match finding.fields.get(name) {
+            // Parsed per look: only `contract` and named-field groupings
+            // look, and a finding's facts are small.
             Some(serde_json::Value::String(s)) => Some(s.to_ascii_lowercase()),
             Some(serde_json::Value::Null) | None => None,
             Some(other) => Some(other.to_string()),
@@ -287,7 +289,7 @@ mod tests {
             dedup_key: "k".to_owned(),
             origin: None,
             at_ms: 0,
-            fields,
+            fields: fields.into(),
         }
     }
 

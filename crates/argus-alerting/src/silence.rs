@@ -80,9 +80,10 @@ impl SilenceMatcher {
 
 /// The contract a finding is about, when its fields name one.
 pub(crate) fn finding_address(finding: &Finding) -> Option<Address> {
+    let fields = finding.fields.to_value();
     ["address", "contract"]
         .iter()
-        .filter_map(|key| finding.fields.get(key)?.as_str())
+        .filter_map(|key| fields.get(key)?.as_str())
         .find_map(|text| Address::from_str(text.trim()).ok())
 }
 

@@ -81,7 +81,7 @@ fn an_ended_silence_no_longer_silences() {
         dedup_key: format!("memory-{n}"),
         origin: None,
         at_ms: T0,
-        fields: serde_json::json!({}),
+        fields: serde_json::json!({}).into(),
     };
     let tx = store.transaction().unwrap();
     let before = argus_alerting::record(&tx, &finding(1), &routing, T0 + 1).unwrap();
@@ -134,7 +134,7 @@ fn no_silence_matches_the_audit_heads() {
         dedup_key: "k".to_owned(),
         origin: None,
         at_ms: T0,
-        fields: serde_json::json!({}),
+        fields: serde_json::json!({}).into(),
     };
     let by_rule = |pattern: &str| SilenceMatcher {
         rule_id: Some(pattern.to_owned()),

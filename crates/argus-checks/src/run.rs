@@ -246,7 +246,8 @@ pub fn keep_run(
                     "status": result.status,
                     "summary": result.summary,
                     "details": result.details,
-                }),
+                })
+                .into(),
             };
             argus_alerting::outbox::record(&tx, &finding, routing, finished_ms)?;
             ids.push(argus_alerting::outbox::alert_id(&finding.id));

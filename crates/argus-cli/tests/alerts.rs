@@ -102,7 +102,7 @@ fn finding(rule: &str, severity: Severity, block: u8, address: &str) -> Finding 
         dedup_key: format!("{id:#x}"),
         origin: Some(origin),
         at_ms: now_ms(),
-        fields: serde_json::json!({ "address": address, "amount": "5000000" }),
+        fields: serde_json::json!({ "address": address, "amount": "5000000" }).into(),
     }
 }
 

@@ -67,7 +67,7 @@ fn alert(store: &Store, rule: &str, title: &str, n: u8, at_ms: i64) -> String {
         dedup_key: format!("{id:#x}"),
         origin: None,
         at_ms,
-        fields: json!({}),
+        fields: json!({}).into(),
     };
     let mut conn = store.connect().unwrap();
     let tx = conn.transaction().unwrap();

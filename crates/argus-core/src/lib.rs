@@ -28,7 +28,7 @@ pub use chain::{ChainError, ChainId};
 pub use clock::Clock;
 pub use diagnostic::{Diagnostic, error_chain};
 pub use duration::{DurationError, HumanDuration, parse_duration, parse_window, parse_window_ms};
-pub use finding::{ChainOrigin, Finding, finding_id};
+pub use finding::{ChainOrigin, Fields, Finding, finding_id};
 pub use severity::Severity;
 pub use signal::Signal;
 pub use state::StateQuery;

@@ -53,7 +53,8 @@ pub fn take_alert(
     if finding.rule_id.starts_with("argus.incident.") {
         return Ok(None);
     }
-    let Some(kind) = policy.kind_for(&finding.rule_id, finding.severity, &finding.fields) else {
+    let fields = finding.fields.to_value();
+    let Some(kind) = policy.kind_for(&finding.rule_id, finding.severity, &fields) else {
         return Ok(None);
     };
     let alert_id = outbox::alert_id(&finding.id);
@@ -135,7 +136,7 @@ fn group_key(kind: &KindConfig, finding: &Finding) -> String {
                 .origin
                 .map(|o| o.chain.0.to_string())
                 .unwrap_or_default();
-            match affected_address(&finding.fields) {
+            match affected_address(&finding.fields.to_value()) {
                 Some(address) => format!("{chain}:{address}"),
                 None => chain,
             }
@@ -393,7 +394,7 @@ pub fn notify_keyed(
         dedup_key: identity,
         origin: None,
         at_ms: now_ms,
-        fields: notice.fields.clone(),
+        fields: notice.fields.clone().into(),
     };
     let routing = Routing::to_all(notifiers, 0);
     let recorded = outbox::record(conn, &finding, &routing, now_ms)?;

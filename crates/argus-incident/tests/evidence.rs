@@ -108,7 +108,7 @@ fn scene() -> Scene {
         dedup_key: format!("{id:#x}"),
         origin: Some(origin),
         at_ms: i64::try_from(block.timestamp).unwrap() * 1000,
-        fields: json!({ "to": ALICE }),
+        fields: json!({ "to": ALICE }).into(),
     };
     {
         let mut conn = store.connect().unwrap();

@@ -107,7 +107,7 @@ fn finding(rule: &str, n: u8, chain: u64, at_ms: i64) -> Finding {
         dedup_key: format!("{rule}-{n}"),
         origin: Some(origin),
         at_ms,
-        fields: serde_json::json!({ "contract": { "address": format!("{:#x}", Address::repeat_byte(7)) } }),
+        fields: serde_json::json!({ "contract": { "address": format!("{:#x}", Address::repeat_byte(7)) } }).into(),
     }
 }
 

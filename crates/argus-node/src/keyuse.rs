@@ -309,7 +309,8 @@ impl KeyUseWatch {
                 "tx_hash": suspect.tx_hash.to_string(),
                 "block": suspect.block.number,
                 "labels": { "bot": bot },
-            }),
+            })
+            .into(),
         }
     }
 }

@@ -757,7 +757,7 @@ fn rule_error_finding(scope: &str, error: &argus_rules::RuleError) -> Finding {
         dedup_key: format!("rule-error:{scope}:{}", error.rule_id),
         origin,
         at_ms: error.at_ms,
-        fields: serde_json::json!({ "rule": error.rule_id, "error": error.message }),
+        fields: serde_json::json!({ "rule": error.rule_id, "error": error.message }).into(),
     }
 }
 

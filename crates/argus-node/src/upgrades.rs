@@ -441,7 +441,8 @@ impl UpgradeWatch {
                 "previous": previous.map(|a| a.to_checksum(None)),
                 "beacon": upgrade.beacon.map(|b| b.to_checksum(None)),
                 "seen_as": upgrade.seen_as,
-            }),
+            })
+            .into(),
         }))
     }
 
@@ -481,7 +482,8 @@ impl UpgradeWatch {
                 "proxy_label": label,
                 "previous_admin": previous.map(|a| a.to_checksum(None)),
                 "new_admin": new.map(|a| a.to_checksum(None)),
-            }),
+            })
+            .into(),
         }
     }
 
@@ -508,7 +510,8 @@ impl UpgradeWatch {
             fields: json!({
                 "proxy": proxy.to_checksum(None),
                 "beacon": beacon.to_checksum(None),
-            }),
+            })
+            .into(),
         }
     }
 }

@@ -179,7 +179,11 @@ async fn alert(
 }
 
 fn address_field(finding: &Finding, key: &str) -> Address {
-    finding.fields[key].as_str().unwrap().parse().unwrap()
+    finding.fields.to_value()[key]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,11 +228,11 @@ rules:
         .unwrap();
     let enrolled = alert(&mut events, |f| f.rule_id == "argus.registry.enrolled").await;
     assert_eq!(address_field(&enrolled, "address"), clone);
-    assert_eq!(enrolled.fields["label"], "clone-1");
+    assert_eq!(enrolled.fields.to_value()["label"], "clone-1");
     assert_eq!(enrolled.severity, Severity::Medium);
     assert_eq!(enrolled.origin.unwrap().block.number, created_at);
     assert_eq!(
-        enrolled.fields["code_hash"].as_str().unwrap(),
+        enrolled.fields.to_value()["code_hash"].as_str().unwrap(),
         keccak256(noter_runtime()).to_string()
     );
     let registry = Registry::open(node.store()).unwrap();
@@ -243,7 +247,7 @@ rules:
         "the ABI of the build with the same code"
     );
     assert!(
-        enrolled.fields["abi_note"]
+        enrolled.fields.to_value()["abi_note"]
             .as_str()
             .unwrap()
             .starts_with("ABI of Noter (the same runtime code)"),
@@ -271,11 +275,11 @@ rules:
         .parse()
         .unwrap();
     let enrolled = alert(&mut events, |f| {
-        f.rule_id == "argus.registry.enrolled" && f.fields["policy"] == "alice"
+        f.rule_id == "argus.registry.enrolled" && f.fields.to_value()["policy"] == "alice"
     })
     .await;
     assert_eq!(address_field(&enrolled, "address"), alices);
-    assert_eq!(enrolled.fields["label"], "alice-1");
+    assert_eq!(enrolled.fields.to_value()["label"], "alice-1");
     assert_eq!(enrolled.severity, Severity::High);
     // Another account's creation is not enrolled.
     let other = anvil.send(json!({ "from": BOB, "data": noter_init_code(), "gas": "0x200000" }));
@@ -450,7 +454,10 @@ async fn an_unknown_deployer_s_contract_calling_ours_is_reported_not_enrolled() 
         address_field(&reported, "deployer"),
         BOB.parse::<Address>().unwrap()
     );
-    assert_eq!(reported.fields["called"][0], ours.to_checksum(None));
+    assert_eq!(
+        reported.fields.to_value()["called"][0],
+        ours.to_checksum(None)
+    );
     assert_eq!(
         format!("{:#x}", reported.origin.unwrap().tx_hash.unwrap()),
         call
@@ -518,7 +525,7 @@ rules:
             noter.to_checksum(None)
         )
     );
-    assert_eq!(joined.fields["labels"]["kind"], "added");
+    assert_eq!(joined.fields.to_value()["labels"]["kind"], "added");
 
     anvil.send(
         json!({ "to": format!("{noter:#x}"), "data": abi_string("late"), "gas": "0x100000" }),
@@ -667,7 +674,7 @@ rules:
     let mut seen = Vec::new();
     loop {
         let finding = alert(&mut events, |f| f.rule_id.starts_with("argus.registry.")).await;
-        let last = finding.fields["policy"] == "alice";
+        let last = finding.fields.to_value()["policy"] == "alice";
         seen.push(finding);
         if last {
             break;
@@ -677,16 +684,19 @@ rules:
     let by_code = &seen[0];
     assert_eq!(by_code.rule_id, "argus.registry.enrolled");
     assert_eq!(address_field(by_code, "address"), bobs);
-    assert_eq!(by_code.fields["policy"], "noters");
-    assert_eq!(by_code.fields["label"], "noter-1");
+    assert_eq!(by_code.fields.to_value()["policy"], "noters");
+    assert_eq!(by_code.fields.to_value()["label"], "noter-1");
     assert_eq!(by_code.severity, Severity::High);
     assert_eq!(
         address_field(by_code, "by"),
         BOB.parse::<Address>().unwrap()
     );
-    assert_eq!(by_code.fields["code_hash"], noter_hash.to_string());
+    assert_eq!(
+        by_code.fields.to_value()["code_hash"],
+        noter_hash.to_string()
+    );
     assert_eq!(address_field(&seen[1], "address"), alices);
-    assert_eq!(seen[1].fields["label"], "alice-1");
+    assert_eq!(seen[1].fields.to_value()["label"], "alice-1");
     let registry = Registry::open(node.store()).unwrap();
     let live = registry.list(&ListFilter::default()).unwrap();
     assert!(
@@ -725,9 +735,12 @@ rules:
     );
     let enrolled = alert(&mut events, |f| f.rule_id == "argus.registry.enrolled").await;
     assert_eq!(address_field(&enrolled, "address"), released);
-    assert_eq!(enrolled.fields["policy"], "releases");
-    assert_eq!(enrolled.fields["label"], "release-1");
-    assert_eq!(enrolled.fields["via"], "a deployer tagged `release`");
+    assert_eq!(enrolled.fields.to_value()["policy"], "releases");
+    assert_eq!(enrolled.fields.to_value()["label"], "release-1");
+    assert_eq!(
+        enrolled.fields.to_value()["via"],
+        "a deployer tagged `release`"
+    );
     node.stop().await;
 }
 
@@ -785,7 +798,7 @@ rules:
     let (clone, clone_block) = make_clone();
     let enrolled = alert(&mut events, |f| f.rule_id == "argus.registry.enrolled").await;
     assert_eq!(address_field(&enrolled, "address"), clone);
-    assert_eq!(enrolled.fields["label"], "clone-1");
+    assert_eq!(enrolled.fields.to_value()["label"], "clone-1");
     assert_eq!(address_field(&enrolled, "by"), factory);
     assert_eq!(enrolled.origin.unwrap().block.number, clone_block);
     let live = registry.list(&ListFilter::default()).unwrap();

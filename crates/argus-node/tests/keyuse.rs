@@ -136,7 +136,7 @@ async fn a_second_sender_of_the_bots_key_is_critical_within_the_block() {
         "the bot's own raise nothing"
     );
     assert_eq!(origin.block.number, rogue_block);
-    assert_eq!(finding.fields["bot"], "arb");
+    assert_eq!(finding.fields.to_value()["bot"], "arb");
     // Within one block: recorded when its own block was, no later block
     // needed (anvil mines only on a transaction, and none came since).
     assert_eq!(anvil.block_number(), rogue_block);

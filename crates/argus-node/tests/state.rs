@@ -146,7 +146,7 @@ rules:
         alert.title,
         format!("supply {} over {cap} at block {broken_at}", cap + 1)
     );
-    assert_eq!(alert.fields["reads"]["alice"], "1");
+    assert_eq!(alert.fields.to_value()["reads"]["alice"], "1");
     assert!(
         before.iter().all(|f| f.rule_id != "supply-cap"),
         "no supply alert before the mint: {before:?}"
@@ -210,8 +210,14 @@ rules:
     assert_eq!(origin.chain, ChainId(10), "the chain that moved");
     assert_eq!(origin.block.number, minted_at);
     let supply = total_supply(&l1);
-    assert_eq!(alert.fields["reads"]["locked"], supply.to_string());
-    assert_eq!(alert.fields["reads"]["minted"], (supply + 5).to_string());
-    assert!(alert.fields["blocks"]["31337"]["number"].is_u64());
+    assert_eq!(
+        alert.fields.to_value()["reads"]["locked"],
+        supply.to_string()
+    );
+    assert_eq!(
+        alert.fields.to_value()["reads"]["minted"],
+        (supply + 5).to_string()
+    );
+    assert!(alert.fields.to_value()["blocks"]["31337"]["number"].is_u64());
     node.stop().await;
 }

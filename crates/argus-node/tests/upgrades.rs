@@ -196,7 +196,7 @@ async fn an_upgrade_is_followed_and_judged_and_the_new_abi_decodes() {
     );
     assert_eq!(alert.origin.unwrap().block.number, block);
     assert_eq!(format!("{:#x}", alert.origin.unwrap().tx_hash.unwrap()), tx);
-    assert_eq!(alert.fields["registered"], false);
+    assert_eq!(alert.fields.to_value()["registered"], false);
     assert_eq!(link(&data_dir, "Vault"), Some(stranger));
 
     // Upgraded to a registered implementation: the configured severity.
@@ -206,7 +206,10 @@ async fn an_upgrade_is_followed_and_judged_and_the_new_abi_decodes() {
     let alert = next_alert(&mut events).await;
     assert_eq!(alert.severity, Severity::Medium, "{}", alert.title);
     assert!(alert.title.contains("VaultV2"), "{}", alert.title);
-    assert_eq!(alert.fields["previous"], stranger.to_checksum(None));
+    assert_eq!(
+        alert.fields.to_value()["previous"],
+        stranger.to_checksum(None)
+    );
     assert_eq!(link(&data_dir, "Vault"), Some(registered));
     // The change feed audits both moves, with the block they came from.
     let changes = Registry::open(&argus_store::testing::store_in_dir(&data_dir).unwrap())
@@ -289,8 +292,14 @@ async fn a_slot_changed_while_the_node_was_stopped_is_caught_at_start() {
     let alert = next_alert(&mut events).await;
     assert_eq!(alert.rule_id, "argus.upgrade.slot");
     assert_eq!(alert.severity, Severity::Critical, "{}", alert.title);
-    assert_eq!(alert.fields["previous"], registered.to_checksum(None));
-    assert_eq!(alert.fields["implementation"], stranger.to_checksum(None));
+    assert_eq!(
+        alert.fields.to_value()["previous"],
+        registered.to_checksum(None)
+    );
+    assert_eq!(
+        alert.fields.to_value()["implementation"],
+        stranger.to_checksum(None)
+    );
     assert_eq!(link(&data_dir, "Vault"), Some(stranger));
     node.stop().await;
 }
@@ -344,9 +353,12 @@ async fn a_beacon_upgrade_is_followed_and_an_orphaned_upgrade_is_undone() {
     );
     anvil.send(json!({ "to": format!("{proxy:#x}"), "data": data, "gas": "0x100000" }));
     let alert = next_alert(&mut events).await;
-    assert_eq!(alert.fields["seen_as"], "BeaconUpgraded");
-    assert_eq!(alert.fields["beacon"], beacon.to_checksum(None));
-    assert_eq!(alert.fields["implementation"], registered.to_checksum(None));
+    assert_eq!(alert.fields.to_value()["seen_as"], "BeaconUpgraded");
+    assert_eq!(alert.fields.to_value()["beacon"], beacon.to_checksum(None));
+    assert_eq!(
+        alert.fields.to_value()["implementation"],
+        registered.to_checksum(None)
+    );
     assert_eq!(alert.severity, Severity::Medium);
     assert_eq!(link(&data_dir, "Vault"), Some(registered));
 
@@ -417,7 +429,7 @@ async fn a_proxy_enrolled_while_running_has_its_slot_read_at_once() {
     let alert = next_alert(&mut events).await;
     assert_eq!(alert.rule_id, "argus.upgrade.slot");
     assert_eq!(alert.severity, Severity::Critical, "{}", alert.title);
-    assert_eq!(alert.fields["previous"], serde_json::Value::Null);
+    assert_eq!(alert.fields.to_value()["previous"], serde_json::Value::Null);
     assert_eq!(link(&data_dir, "Vault"), Some(stranger));
     node.stop().await;
 }

@@ -481,10 +481,9 @@ fn check(expect: &Expect, findings: &[Finding], errors: &[String], failures: &mu
             f.rule_id == wanted.rule
                 && wanted.title.as_ref().is_none_or(|t| *t == f.title)
                 && wanted.dedup.as_ref().is_none_or(|d| *d == f.dedup_key)
-                && wanted
-                    .fields
-                    .iter()
-                    .all(|(path, value)| field_at(&f.fields, path).is_some_and(|v| v == *value))
+                && wanted.fields.iter().all(|(path, value)| {
+                    field_at(&f.fields.to_value(), path).is_some_and(|v| v == *value)
+                })
         });
         if !found {
             failures.push(format!("no finding of `{}` with {:?}", wanted.rule, wanted));

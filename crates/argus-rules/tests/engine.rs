@@ -88,7 +88,10 @@ fn a_new_deployment_is_watched_at_once() {
         outcome.findings[0].title,
         format!("deposit of 11 by {ALICE:#x}")
     );
-    assert_eq!(outcome.findings[0].fields["args"]["amount"], "11");
+    assert_eq!(
+        outcome.findings[0].fields.to_value()["args"]["amount"],
+        "11"
+    );
     assert!(
         engine
             .on_block(&deposit_block(3, U256::from(10), None))
@@ -211,7 +214,7 @@ fn a_count_window_forgets_a_reverted_block() {
         1,
         "block 1 and 3 in the window, re-armed by the revert"
     );
-    assert_eq!(third.findings[0].fields["window"]["count"], 2.0);
+    assert_eq!(third.findings[0].fields.to_value()["window"]["count"], 2.0);
 }
 
 #[test]

@@ -115,7 +115,7 @@ fn reads_are_planned_every_n_blocks_and_a_broken_invariant_fires() {
     let finding = &broken.findings[0];
     assert_eq!(finding.title, "supply 1001 over the cap at 4");
     assert_eq!(finding.origin.unwrap().block, block(4));
-    assert_eq!(finding.fields["reads"]["supply"], "1001");
+    assert_eq!(finding.fields.to_value()["reads"]["supply"], "1001");
     let again = engine.on_state(&plan, &answer(1001), &at);
     assert_eq!(again.findings[0].id, finding.id, "deterministic ids");
 }
@@ -263,7 +263,10 @@ rules:
     let outcome = engine.on_state(&plan, &answers, &at);
     assert_eq!(outcome.findings.len(), 1, "{:?}", outcome.errors);
     assert_eq!(outcome.findings[0].origin.unwrap().chain, ChainId(10));
-    assert_eq!(outcome.findings[0].fields["blocks"]["1"]["number"], 3);
+    assert_eq!(
+        outcome.findings[0].fields.to_value()["blocks"]["1"]["number"],
+        3
+    );
 }
 
 /// For coverage, a state rule is a rule on each contract it reads (and on

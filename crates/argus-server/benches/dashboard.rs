@@ -77,7 +77,7 @@ fn fill(store: &Store, alerts: u64) {
             dedup_key: format!("{id:#x}"),
             origin: Some(origin),
             at_ms,
-            fields: serde_json::json!({"amount": "5"}),
+            fields: serde_json::json!({"amount": "5"}).into(),
         };
         outbox::record(&tx, &finding, &routing, at_ms).unwrap();
     }

@@ -179,7 +179,7 @@ fn insert(
         ),
     };
     let origin = finding.origin.as_ref();
-    let fields = serde_json::to_string(&finding.fields).unwrap_or_else(|_| "{}".to_owned());
+    let fields = finding.fields.as_json();
     execute_cached(
         conn,
         "INSERT INTO alerts (id, rule_id, severity, title, dedup_key, chain_id, block_number,

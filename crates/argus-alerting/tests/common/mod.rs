@@ -77,7 +77,7 @@ pub fn finding(rule: &str, block_byte: u8, log: u64) -> Finding {
         dedup_key: format!("{id:#x}"),
         origin: Some(origin),
         at_ms: T0,
-        fields: serde_json::json!({"address": "0x00000000000000000000000000000000000000aa", "amount": "5000000"}),
+        fields: serde_json::json!({"address": "0x00000000000000000000000000000000000000aa", "amount": "5000000"}).into(),
     }
 }
 

@@ -194,7 +194,8 @@ fn drop_finding(diff: &Diff, run: i64, now_ms: i64) -> argus_core::Finding {
             "delta_bp": diff.delta_bp,
             "lost": diff.lost,
             "contracts_lost_rule": diff.contracts_lost_rule,
-        }),
+        })
+        .into(),
     }
 }
 

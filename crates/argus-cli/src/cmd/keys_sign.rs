@@ -155,7 +155,8 @@ fn raise_outside_window(
             "actor": actor,
             "host": crate::trail::host_name(),
             "reason": reason,
-        }),
+        })
+        .into(),
     };
     let mut conn = crate::stores::open(data_dir)?.connect()?;
     let tx = conn.transaction()?;

@@ -62,7 +62,7 @@ fn queue_head(store: &Store, notifiers: &[String], head: &WitnessedHead) -> anyh
         dedup_key: identity,
         origin: None,
         at_ms: now_ms,
-        fields: head.to_json(),
+        fields: head.to_json().into(),
     };
     let names: Vec<&str> = notifiers.iter().map(String::as_str).collect();
     let conn = store.connect()?;

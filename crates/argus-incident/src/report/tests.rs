@@ -76,7 +76,7 @@ pub(crate) fn add_alert(
         dedup_key: format!("{fid:#x}"),
         origin: Some(origin),
         at_ms,
-        fields: json!({}),
+        fields: json!({}).into(),
     };
     argus_alerting::outbox::record(conn, &finding, &Routing::to_all(&[], 0), at_ms).unwrap();
     let alert_id = format!("{fid:#x}");

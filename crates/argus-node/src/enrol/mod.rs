@@ -732,6 +732,6 @@ fn finding(
         at_ms: i64::try_from(origin.block.timestamp)
             .unwrap_or(i64::MAX)
             .saturating_mul(1000),
-        fields,
+        fields: fields.into(),
     }
 }

@@ -655,7 +655,7 @@ impl Engine {
             dedup_key,
             origin: item.origin,
             at_ms: item.at_ms,
-            fields,
+            fields: fields.into(),
         });
     }
 }

@@ -255,7 +255,7 @@ impl Engine {
                 dedup_key,
                 origin: Some(origin),
                 at_ms,
-                fields,
+                fields: fields.into(),
             });
         }
         outcome

@@ -41,7 +41,7 @@ fn finding(n: u64) -> Finding {
         dedup_key: format!("{id:#x}"),
         origin: Some(origin),
         at_ms: 1_800_000_000_000 + n as i64,
-        fields: serde_json::json!({"amount": "5"}),
+        fields: serde_json::json!({"amount": "5"}).into(),
     }
 }
 

@@ -207,7 +207,7 @@ pub(crate) fn finding(rule: &str, severity: Severity, n: u8, at_ms: i64) -> Find
         dedup_key: format!("{rule}-{n}"),
         origin: Some(origin),
         at_ms,
-        fields: json!({ "contract": { "address": format!("{HIDDEN:#x}") } }),
+        fields: json!({ "contract": { "address": format!("{HIDDEN:#x}") } }).into(),
     }
 }
 
