@@ -307,6 +307,10 @@ struct IncidentTimeline {
     audit: Option<Arc<daemon::DaemonAudit>>,
     /// The newest row printed.
     printed: i64,
+    /// Kept between reads (a burst's lagging terminal asks several times a
+    /// second; a new SQLite connection parses the whole schema); dropped
+    /// after a failure, opened again at the next read.
+    conn: Option<argus_store::Connection>,
 }
 
 impl IncidentTimeline {
@@ -314,11 +318,13 @@ impl IncidentTimeline {
         store: argus_store::Store,
         audit: Option<Arc<daemon::DaemonAudit>>,
     ) -> anyhow::Result<Self> {
-        let printed = argus_incident::db::last_event_id(&store.connect()?)?;
+        let conn = store.connect()?;
+        let printed = argus_incident::db::last_event_id(&conn)?;
         Ok(Self {
             store,
             audit,
             printed,
+            conn: Some(conn),
         })
     }
 
@@ -334,17 +340,15 @@ impl IncidentTimeline {
                 );
             }
         }
-        let rows = self
-            .store
-            .connect()
-            .map_err(anyhow::Error::from)
-            .and_then(|conn| {
-                Ok(argus_incident::db::events_after(
-                    &conn,
-                    self.printed,
-                    1_000,
-                )?)
-            });
+        let conn = match self.conn.take() {
+            Some(conn) => Ok(conn),
+            None => self.store.connect(),
+        };
+        let rows = conn.map_err(anyhow::Error::from).and_then(|conn| {
+            let rows = argus_incident::db::events_after(&conn, self.printed, 1_000)?;
+            self.conn = Some(conn);
+            Ok(rows)
+        });
         match rows {
             Ok(rows) => {
                 for row in &rows {
