@@ -60,6 +60,20 @@ impl AlertError {
         move |source| AlertError::Db { operation, source }
     }
 
+    /// What is wrong with row `id` of `table`, for the row readers:
+    /// `corrupt("unknown kind")`.
+    pub(crate) fn corrupt_row(
+        table: &'static str,
+        id: impl ToString,
+    ) -> impl Fn(&str) -> AlertError {
+        let id = id.to_string();
+        move |detail| AlertError::CorruptRow {
+            table,
+            id: id.clone(),
+            detail: detail.to_owned(),
+        }
+    }
+
     /// Whether trying again later may succeed (a busy or locked database).
     pub fn is_retryable(&self) -> bool {
         match self {

@@ -434,11 +434,7 @@ fn parse_delivery(raw: RawDelivery) -> Result<Delivery, AlertError> {
         group_key,
         digest_id,
     ) = raw;
-    let corrupt = |detail: &str| AlertError::CorruptRow {
-        table: "alert_deliveries",
-        id: id.to_string(),
-        detail: detail.to_owned(),
-    };
+    let corrupt = AlertError::corrupt_row("alert_deliveries", id);
     let kind = DeliveryKind::parse(&kind).ok_or_else(|| corrupt("unknown kind"))?;
     Ok(Delivery {
         id,

@@ -209,11 +209,7 @@ pub(super) fn parse_alert(raw: RawAlert) -> Result<AlertRecord, AlertError> {
         retracted_at_ms,
         reason,
     ) = raw;
-    let corrupt = |detail: &str| AlertError::CorruptRow {
-        table: "alerts",
-        id: id.clone(),
-        detail: detail.to_owned(),
-    };
+    let corrupt = AlertError::corrupt_row("alerts", &id);
     let severity = Severity::from_str(&severity).map_err(|_| corrupt("unknown severity"))?;
     let state = AlertState::parse(&state).ok_or_else(|| corrupt("unknown state"))?;
     let fields = serde_json::from_str(&fields).map_err(|_| corrupt("fields are not JSON"))?;
