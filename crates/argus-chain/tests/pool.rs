@@ -318,7 +318,11 @@ async fn state_reads_are_one_batch_at_a_block_with_per_read_errors() {
         },
     ];
     // A later block changes Alice's balance: the read at `hash` does not see it.
-    node.send(json!({ "to": ALICE, "value": "0x1" }));
+    // The block is mined before the read: while anvil mines it, its state is
+    // already changed but `at` is still its head, and a read at the head's
+    // hash then sees the change (a race of anvil's, not of the read).
+    let later = node.send(json!({ "to": ALICE, "value": "0x1" }));
+    node.receipt(&later);
     let answers = pool
         .read_state(&reads, BlockId::Hash(hash))
         .await
