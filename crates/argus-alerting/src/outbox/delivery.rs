@@ -15,7 +15,7 @@ use argus_store::sql::{OptionalExtension, Result as SqlResult, Row, ToSql, param
 use super::read::{ALERT_COLUMNS_OF_A, alert_row_at, parse_alert};
 use super::write::queue;
 use super::{
-    AlertRecord, AlertState, Delivery, DeliveryKind, DeliveryStatus, execute_cached, get_alert,
+    AlertRecord, AlertState, Delivery, DeliveryKind, DeliveryStatus, execute_cached,
     query_row_cached,
 };
 use crate::error::AlertError;
@@ -162,8 +162,7 @@ pub fn claim_due(
     limit: usize,
     lease_ms: i64,
 ) -> Result<Vec<(Delivery, AlertRecord)>, AlertError> {
-    let deliveries = due(conn, now_ms, limit)?;
-    lease(conn, deliveries, now_ms, lease_ms)
+    claim(conn, "", &[], now_ms, limit, lease_ms)
 }
 
 /// [`claim_due`] for one notifier: up to `limit` of its due deliveries,
@@ -176,66 +175,14 @@ pub fn claim_due_for(
     limit: usize,
     lease_ms: i64,
 ) -> Result<Vec<(Delivery, AlertRecord)>, AlertError> {
-    // Two statements whatever the claim's size: the deliveries read with
-    // their alerts, then their leases written at once. The subquery names
-    // the same rows both times (one transaction; a total order).
-    const DUE: &str = "SELECT id FROM alert_deliveries
-         WHERE status = 'pending' AND notifier = ?1 AND next_attempt_at_ms <= ?2
-         ORDER BY next_attempt_at_ms, id LIMIT ?3";
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let found = {
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT d.id, d.alert_id, d.notifier, d.kind, d.idempotency_key, d.status,
-                     d.attempts, d.next_attempt_at_ms, d.last_error, d.created_at_ms,
-                     d.delivered_at_ms, d.group_key, d.digest_id, {ALERT_COLUMNS_OF_A}
-                 FROM alert_deliveries d LEFT JOIN alerts a ON a.id = d.alert_id
-                 WHERE d.id IN ({DUE}) ORDER BY d.next_attempt_at_ms, d.id"
-            ))
-            .map_err(AlertError::db("claim deliveries"))?;
-        let rows = stmt
-            .query_map(params![notifier, now_ms, limit], |row| {
-                let delivery = delivery_row_at(row, 0)?;
-                let alert = match row.get::<_, Option<String>>(13)? {
-                    Some(_) => Some(alert_row_at(row, 13)?),
-                    None => None,
-                };
-                Ok((delivery, alert))
-            })
-            .map_err(AlertError::db("claim deliveries"))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(AlertError::db("claim deliveries"))?
-    };
-    if found.is_empty() {
-        return Ok(Vec::new());
-    }
-    execute_cached(
+    claim(
         conn,
-        &format!("UPDATE alert_deliveries SET next_attempt_at_ms = ?4 WHERE id IN ({DUE})"),
-        params![notifier, now_ms, limit, now_ms.saturating_add(lease_ms)],
+        "AND notifier = ?3",
+        &[&notifier],
+        now_ms,
+        limit,
+        lease_ms,
     )
-    .map_err(AlertError::db("claim deliveries"))?;
-    let mut out = Vec::with_capacity(found.len());
-    for (raw, alert) in found {
-        let mut delivery = parse_delivery(raw)?;
-        let Some(alert) = alert else {
-            return Err(AlertError::CorruptRow {
-                table: "alert_deliveries",
-                id: delivery.id.to_string(),
-                detail: "its alert is missing".to_owned(),
-            });
-        };
-        if delivery.kind == DeliveryKind::Digest {
-            match crate::digest::load_for_send(conn, &delivery)? {
-                Some(digest) => delivery.digest = Some(std::sync::Arc::new(digest)),
-                // Every alert it carried was retracted before it went out
-                // (it is cancelled now).
-                None => continue,
-            }
-        }
-        out.push((delivery, parse_alert(alert)?));
-    }
-    Ok(out)
 }
 
 /// [`claim_due`] for the deliveries to notifiers *not* in `known` (removed
@@ -256,52 +203,86 @@ pub fn claim_due_unknown(
         let placeholders: Vec<String> = (0..known.len()).map(|i| format!("?{}", i + 3)).collect();
         format!("AND notifier NOT IN ({})", placeholders.join(", "))
     };
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut params: Vec<&dyn ToSql> = Vec::with_capacity(known.len() + 2);
-    params.push(&now_ms);
-    params.push(&limit);
-    params.extend(known.iter().map(|name| name as &dyn ToSql));
-    let deliveries = query_deliveries(
-        conn,
-        &format!(
-            "{DELIVERY_COLUMNS} WHERE status = 'pending' AND next_attempt_at_ms <= ?1
-             {not_known}
-             ORDER BY next_attempt_at_ms, id LIMIT ?2"
-        ),
-        &params,
-    )?;
-    lease(conn, deliveries, now_ms, lease_ms)
+    let known: Vec<&dyn ToSql> = known.iter().map(|name| name as &dyn ToSql).collect();
+    claim(conn, &not_known, &known, now_ms, limit, lease_ms)
 }
 
-/// Moves each delivery's next attempt to `now_ms + lease_ms` and reads its
-/// alert: the claim.
-fn lease(
+/// The claim, in two statements whatever its size: the due deliveries read
+/// with their alerts, then their leases written at once. Both name the same
+/// rows through the same ordered subquery (one transaction; a total order).
+/// `filter` narrows the due deliveries with parameters `?3` on, bound to
+/// `filter_params`.
+fn claim(
     conn: &Connection,
-    deliveries: Vec<Delivery>,
+    filter: &str,
+    filter_params: &[&dyn ToSql],
     now_ms: i64,
+    limit: usize,
     lease_ms: i64,
 ) -> Result<Vec<(Delivery, AlertRecord)>, AlertError> {
-    let mut out = Vec::with_capacity(deliveries.len());
-    for mut delivery in deliveries {
+    let due = format!(
+        "SELECT id FROM alert_deliveries
+         WHERE status = 'pending' AND next_attempt_at_ms <= ?1 {filter}
+         ORDER BY next_attempt_at_ms, id LIMIT ?2"
+    );
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let lease_until = now_ms.saturating_add(lease_ms);
+    let mut params: Vec<&dyn ToSql> = Vec::with_capacity(filter_params.len() + 3);
+    params.push(&now_ms);
+    params.push(&limit);
+    params.extend_from_slice(filter_params);
+    let found = {
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {DELIVERY_COLUMNS_OF_D}, {ALERT_COLUMNS_OF_A}
+                 FROM alert_deliveries d LEFT JOIN alerts a ON a.id = d.alert_id
+                 WHERE d.id IN ({due}) ORDER BY d.next_attempt_at_ms, d.id"
+            ))
+            .map_err(AlertError::db("claim deliveries"))?;
+        let rows = stmt
+            .query_map(params.as_slice(), |row| {
+                let delivery = delivery_row_at(row, 0)?;
+                let alert = match row.get::<_, Option<String>>(DELIVERY_COLUMN_COUNT)? {
+                    Some(_) => Some(alert_row_at(row, DELIVERY_COLUMN_COUNT)?),
+                    None => None,
+                };
+                Ok((delivery, alert))
+            })
+            .map_err(AlertError::db("claim deliveries"))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(AlertError::db("claim deliveries"))?
+    };
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The lease's end is the last parameter.
+    let lease_param = params.len() + 1;
+    params.push(&lease_until);
+    execute_cached(
+        conn,
+        &format!(
+            "UPDATE alert_deliveries SET next_attempt_at_ms = ?{lease_param} WHERE id IN ({due})"
+        ),
+        params.as_slice(),
+    )
+    .map_err(AlertError::db("claim deliveries"))?;
+    let mut out = Vec::with_capacity(found.len());
+    for (raw, alert) in found {
+        let mut delivery = parse_delivery(raw)?;
+        let Some(alert) = alert else {
+            return Err(AlertError::corrupt_row("alert_deliveries", delivery.id)(
+                "its alert is missing",
+            ));
+        };
         if delivery.kind == DeliveryKind::Digest {
             match crate::digest::load_for_send(conn, &delivery)? {
                 Some(digest) => delivery.digest = Some(std::sync::Arc::new(digest)),
-                // Every alert it carried was retracted before it went out.
+                // Every alert it carried was retracted before it went out
+                // (it is cancelled now).
                 None => continue,
             }
         }
-        execute_cached(
-            conn,
-            "UPDATE alert_deliveries SET next_attempt_at_ms = ?2 WHERE id = ?1",
-            params![delivery.id, now_ms.saturating_add(lease_ms)],
-        )
-        .map_err(AlertError::db("claim a delivery"))?;
-        let alert = get_alert(conn, &delivery.alert_id)?.ok_or_else(|| AlertError::CorruptRow {
-            table: "alert_deliveries",
-            id: delivery.id.to_string(),
-            detail: "its alert is missing".to_owned(),
-        })?;
-        out.push((delivery, alert));
+        out.push((delivery, parse_alert(alert)?));
     }
     Ok(out)
 }
@@ -370,6 +351,14 @@ const DELIVERY_COLUMNS: &str =
     "SELECT id, alert_id, notifier, kind, idempotency_key, status, attempts,
     next_attempt_at_ms, last_error, created_at_ms, delivered_at_ms, group_key, digest_id
     FROM alert_deliveries";
+
+/// [`DELIVERY_COLUMNS`]' columns of the table named `d` in a join.
+const DELIVERY_COLUMNS_OF_D: &str = "d.id, d.alert_id, d.notifier, d.kind, d.idempotency_key,
+    d.status, d.attempts, d.next_attempt_at_ms, d.last_error, d.created_at_ms,
+    d.delivered_at_ms, d.group_key, d.digest_id";
+
+/// How many columns [`DELIVERY_COLUMNS`] reads.
+const DELIVERY_COLUMN_COUNT: usize = 13;
 
 fn query_deliveries(
     conn: &Connection,
