@@ -140,11 +140,33 @@ pub fn fold_due(
         }
     }
     for (notifier, cap) in plan.backlog_caps.iter().filter(|(n, _)| ours(n)) {
-        if backlog(conn, notifier)? > *cap {
+        // A backlog fold takes the due single fires, and needs two: with
+        // fewer there is nothing to fold, and the backlog is not counted
+        // (a count reads the notifier's whole queue, its held fires too,
+        // on every pass of a burst).
+        if foldable_fires(conn, notifier, now_ms)? && backlog(conn, notifier)? > *cap {
             made += fold(conn, notifier, BACKLOG_GROUP, Members::Backlog, now_ms)?;
         }
     }
     Ok(made)
+}
+
+/// Whether `notifier` has at least two fires a backlog fold would take
+/// ([`Members::Backlog`]). Reads the due part of its queue only, and stops
+/// at the second: a burst's held fires wait for their group's flush, so
+/// they are not due and not read.
+fn foldable_fires(conn: &Connection, notifier: &str, now_ms: i64) -> Result<bool, AlertError> {
+    let found: i64 = query_row_cached(
+        conn,
+        "SELECT count(*) FROM (SELECT 1 FROM alert_deliveries
+             WHERE notifier = ?1 AND status = 'pending' AND next_attempt_at_ms <= ?2
+               AND group_key IS NULL AND kind = 'fire' AND attempts = 0
+             LIMIT 2) AS due",
+        params![notifier, now_ms],
+        |row| row.get(0),
+    )
+    .map_err(AlertError::db("look for a backlog"))?;
+    Ok(found >= 2)
 }
 
 /// How many messages `notifier` has waiting to be sent: its pending
