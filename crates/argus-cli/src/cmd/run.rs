@@ -251,7 +251,7 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
                 let received = tokio::select! {
                     received = events.recv() => received,
                     _ = tick.tick() => {
-                        timeline.catch_up_off_the_runtime(&output);
+                        timeline.catch_up(&output);
                         continue;
                     }
                 };
@@ -259,17 +259,17 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
                     Ok(event) => {
                         output.show(&event);
                         if matches!(event, argus_node::NodeEvent::Incident { .. }) {
-                            timeline.catch_up_off_the_runtime(&output);
+                            timeline.catch_up(&output);
                         }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                         sh_eprintln!("argus: {missed} alert line(s) not shown (the terminal was too slow); `argus alerts list` has them");
-                        timeline.catch_up_off_the_runtime(&output);
+                        timeline.catch_up(&output);
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 }
             }
-            timeline.catch_up_off_the_runtime(&output);
+            timeline.catch_up(&output);
         });
         let outcome = node
             .run_until(async {
@@ -326,13 +326,6 @@ impl IncidentTimeline {
             printed,
             conn: Some(conn),
         })
-    }
-
-    /// [`catch_up`](Self::catch_up) from a task of the daemon's runtime:
-    /// its database reads and writes block, so the runtime's other tasks
-    /// (the chains, the dispatcher) are moved off this worker meanwhile.
-    fn catch_up_off_the_runtime(&mut self, output: &AlertOutput) {
-        tokio::task::block_in_place(|| self.catch_up(output));
     }
 
     /// Copies what is not in the audit log yet and prints what is new. A
