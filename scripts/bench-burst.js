@@ -14,7 +14,8 @@
 //   (from its first alert's arrival to its last), and how busy the receiver
 //   (this script's one thread) and the daemon (its CPU time, sampled every
 //   5 ms) were over that span: near 100 % the receiver, not the daemon, sets
-//   the pace;
+//   the pace; and anvil, and the whole machine (/proc/stat): near 100 %
+//   the machine's cores are the cap, whichever process holds them;
 // - the whole burst: from sending the batch to the last alert's arrival;
 // - the daemon's peak RSS (VmHWM in /proc/PID/status, after the burst);
 // - the daemon's CPU time from sending the batch to the last alert's
@@ -278,10 +279,22 @@ async function run(confirmations, children) {
   };
   // The daemon's CPU time (user + system), in ms: what the burst cost it,
   // whatever else the machine was doing (wall-clock figures are not).
-  const cpuMs = () => {
+  const cpuOf = (pid) => {
     try {
-      const fields = fs.readFileSync(`/proc/${daemon.pid}/stat`, "utf8").split(") ")[1].split(" ");
+      const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
       return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in USER_HZ (100)
+    } catch (e) {
+      return null;
+    }
+  };
+  const cpuMs = () => cpuOf(daemon.pid);
+  // The whole machine's CPU time, busy and in all (/proc/stat, every CPU):
+  // whether the cores were all taken, by whichever process.
+  const machine = () => {
+    try {
+      const ticks = fs.readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+      const total = ticks.reduce((a, b) => a + b, 0);
+      return { busy: total - ticks[3] - (ticks[4] || 0), total }; // less idle and iowait
     } catch (e) {
       return null;
     }
@@ -294,7 +307,10 @@ async function run(confirmations, children) {
   // The daemon's CPU time every 5 ms over the burst, for its share of the
   // delivery span below.
   const daemonCpu = [];
-  const sampler = setInterval(() => daemonCpu.push({ at: performance.now(), cpu: cpuMs() }), 5);
+  const sampler = setInterval(
+    () => daemonCpu.push({ at: performance.now(), cpu: cpuMs(), anvil: cpuOf(anvil.pid), machine: machine() }),
+    5
+  );
   const sentAt = performance.now();
   const hashes = await batch(anvilPort, calls);
   const acceptedAt = performance.now();
@@ -322,6 +338,12 @@ async function run(confirmations, children) {
   const [spanStart, spanEnd] = [cpuNear(bigArrivals[0]), cpuNear(bigArrivals[bigArrivals.length - 1])];
   const daemonBusy =
     spanStart.cpu === null || spanEnd.at <= spanStart.at ? null : (spanEnd.cpu - spanStart.cpu) / (spanEnd.at - spanStart.at);
+  const anvilBusy =
+    spanStart.anvil === null || spanEnd.at <= spanStart.at ? null : (spanEnd.anvil - spanStart.anvil) / (spanEnd.at - spanStart.at);
+  const machineBusy =
+    spanStart.machine === null || spanEnd.machine === null || spanEnd.machine.total <= spanStart.machine.total
+      ? null
+      : (spanEnd.machine.busy - spanStart.machine.busy) / (spanEnd.machine.total - spanStart.machine.total);
   const lastAt = Math.max(...burst.map((a) => a.at));
   const peak = memory("VmHWM");
   const splitAfter = split();
@@ -358,7 +380,10 @@ async function run(confirmations, children) {
       (bigArrivals.length - 1) / (spanMs / 1000)
     )} per second; over that span the receiver (this script, one thread) was busy ${Math.round(
       receiverBusy * 100
-    )} % of the time` + (daemonBusy === null ? "" : `, the daemon ${Math.round(daemonBusy * 100)} % (of one core)`)
+    )} % of the time` +
+      (daemonBusy === null ? "" : `, the daemon ${Math.round(daemonBusy * 100)} % (of one core)`) +
+      (anvilBusy === null ? "" : `, anvil ${Math.round(anvilBusy * 100)} %`) +
+      (machineBusy === null ? "" : `; all ${os.cpus().length} CPUs together were busy ${Math.round(machineBusy * 100)} % of the time`)
   );
   if (cpuBurst !== null) {
     console.log(
