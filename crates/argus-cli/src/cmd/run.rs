@@ -302,6 +302,14 @@ pub(crate) fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode
 
 /// Incident timelines as the daemon sees them: each new row printed, and
 /// copied into the audit log when the daemon has one.
+///
+/// Its reads run on the runtime's worker: each is one indexed query. Moving
+/// them off with `block_in_place` was tried and reverted: in a burst the
+/// lagging terminal reads several times a second, each read handed the
+/// worker's core to another thread, and a daemon then peaked at 45.3 MiB
+/// with a sixth thread (the build without it: 42.2–43.2 MiB in the same
+/// minutes). A thread of its own for the whole printer would be the way,
+/// once the memory figures allow one.
 struct IncidentTimeline {
     store: argus_store::Store,
     audit: Option<Arc<daemon::DaemonAudit>>,
