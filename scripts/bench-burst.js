@@ -336,10 +336,12 @@ async function run(confirmations, children) {
   clearInterval(sampler);
   const cpuNear = (t) => daemonCpu.reduce((best, x) => (Math.abs(x.at - t) < Math.abs(best.at - t) ? x : best));
   const [spanStart, spanEnd] = [cpuNear(bigArrivals[0]), cpuNear(bigArrivals[bigArrivals.length - 1])];
-  const daemonBusy =
-    spanStart.cpu === null || spanEnd.at <= spanStart.at ? null : (spanEnd.cpu - spanStart.cpu) / (spanEnd.at - spanStart.at);
-  const anvilBusy =
-    spanStart.anvil === null || spanEnd.at <= spanStart.at ? null : (spanEnd.anvil - spanStart.anvil) / (spanEnd.at - spanStart.at);
+  // A process's CPU time over the span, as a share of one core.
+  const share = (key) =>
+    spanStart[key] === null || spanEnd[key] === null || spanEnd.at <= spanStart.at
+      ? null
+      : (spanEnd[key] - spanStart[key]) / (spanEnd.at - spanStart.at);
+  const [daemonBusy, anvilBusy] = [share("cpu"), share("anvil")];
   const machineBusy =
     spanStart.machine === null || spanEnd.machine === null || spanEnd.machine.total <= spanStart.machine.total
       ? null

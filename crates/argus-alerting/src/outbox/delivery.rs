@@ -1,7 +1,7 @@
 //! The dispatcher's side of the outbox: claim due deliveries with a lease
 //! ([`claim_due`]), record what the sink answered ([`mark_delivered`],
 //! [`mark_retry`], [`mark_failed`]), put a failed one back ([`requeue`]), and
-//! read the queue ([`due`], [`pending`], [`list_deliveries`], ...).
+//! read the queue ([`pending`], [`list_deliveries`], ...).
 //!
 //! Kept apart from the event writes (`write`) because it runs on the
 //! dispatcher's own connection. Nothing here commits: the dispatcher claims
@@ -137,18 +137,6 @@ pub(crate) fn truncate(text: &str) -> String {
     let mut out: String = text.chars().take(MAX_ERROR_CHARS).collect();
     out.push('…');
     out
-}
-
-/// Pending deliveries due at `now_ms`, oldest due first, at most `limit`.
-pub fn due(conn: &Connection, now_ms: i64, limit: usize) -> Result<Vec<Delivery>, AlertError> {
-    query_deliveries(
-        conn,
-        &format!(
-            "{DELIVERY_COLUMNS} WHERE status = 'pending' AND next_attempt_at_ms <= ?1
-             ORDER BY next_attempt_at_ms, id LIMIT ?2"
-        ),
-        params![now_ms, i64::try_from(limit).unwrap_or(i64::MAX)],
-    )
 }
 
 /// Claims up to `limit` due deliveries for sending, with their alerts: each

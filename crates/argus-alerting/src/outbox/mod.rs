@@ -40,7 +40,7 @@ use argus_store::sql::{Params, Result as SqlResult, Row};
 use serde::Serialize;
 
 pub use delivery::{
-    claim_due, claim_due_for, claim_due_unknown, deliveries_of, due, get_delivery, list_deliveries,
+    claim_due, claim_due_for, claim_due_unknown, deliveries_of, get_delivery, list_deliveries,
     mark_delivered, mark_failed, mark_retry, next_due_at, next_due_at_for, pending, postpone,
     requeue,
 };
